@@ -1,0 +1,66 @@
+// Saving and loading tfjs layers models as a folder in the standard TF.js format
+// (`model.json` + `weights.bin`), loadable by plain `@tensorflow/tfjs` in a browser
+// (`tf.loadLayersModel('…/model.json')`). tfjs-core's `file://` handler belongs to tfjs-node,
+// which is optional here, so the product carries its own small handler.
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { replaceDir } from '../store/files';
+
+const WEIGHTS_FILE = 'weights.bin';
+
+/** Writes the model to `dir` atomically (staged in a sibling folder, then renamed into place). */
+export async function saveModel(model: tfl.LayersModel, dir: string, extra?: Record<string, unknown>): Promise<void> {
+  const staged = `${dir}.staging-${process.pid}`;
+  mkdirSync(staged, { recursive: true });
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      const weightData = tf.io.CompositeArrayBuffer.join(artifacts.weightData ?? new ArrayBuffer(0));
+      const manifest: tf.io.WeightsManifestConfig = [{ paths: [WEIGHTS_FILE], weights: artifacts.weightSpecs ?? [] }];
+      const json: tf.io.ModelJSON = {
+        modelTopology: artifacts.modelTopology as tf.io.ModelJSON['modelTopology'],
+        format: artifacts.format ?? 'layers-model',
+        generatedBy: artifacts.generatedBy,
+        convertedBy: artifacts.convertedBy ?? null,
+        weightsManifest: manifest,
+      };
+      if (artifacts.trainingConfig) json.trainingConfig = artifacts.trainingConfig;
+      if (extra || artifacts.userDefinedMetadata) {
+        json.userDefinedMetadata = { ...(artifacts.userDefinedMetadata ?? {}), ...(extra ?? {}) } as Record<string, {}>;
+      }
+      writeFileSync(join(staged, 'model.json'), JSON.stringify(json));
+      writeFileSync(join(staged, WEIGHTS_FILE), Buffer.from(weightData));
+      return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
+    }),
+  );
+  replaceDir(staged, dir);
+}
+
+export function hasModel(dir: string): boolean {
+  return existsSync(join(dir, 'model.json'));
+}
+
+export async function loadModel(dir: string): Promise<tfl.LayersModel> {
+  const modelPath = join(dir, 'model.json');
+  if (!existsSync(modelPath)) throw new Error(`No model in ${dir} (model.json is missing)`);
+  const json = JSON.parse(readFileSync(modelPath, 'utf8')) as tf.io.ModelJSON;
+  const artifacts = await tf.io.getModelArtifactsForJSON(json, async (manifest) => {
+    const specs: tf.io.WeightsManifestEntry[] = [];
+    const buffers: ArrayBuffer[] = [];
+    for (const group of manifest) {
+      specs.push(...group.weights);
+      for (const p of group.paths) {
+        const b = readFileSync(join(dir, p));
+        buffers.push(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer);
+      }
+    }
+    return [specs, tf.io.concatenateArrayBuffers(buffers)];
+  });
+  return tfl.loadLayersModel(tf.io.fromMemory(artifacts));
+}
+
+export function readModelMetadata(dir: string): Record<string, unknown> {
+  const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as { userDefinedMetadata?: Record<string, unknown> };
+  return json.userDefinedMetadata ?? {};
+}

@@ -1,0 +1,51 @@
+// Small file helpers the store is built on: atomic JSON writes (temp file + rename, so a kill
+// at any moment leaves either the old or the new file, never half of one) and JSON-lines logs.
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+let tmpCounter = 0;
+
+export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}-${tmpCounter++}`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, path);
+}
+
+export function writeJsonAtomic(path: string, value: unknown): void {
+  writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n');
+}
+
+export function readJson<T>(path: string): T | undefined {
+  if (!existsSync(path)) return undefined;
+  return JSON.parse(readFileSync(path, 'utf8')) as T;
+}
+
+/** Appends one JSON value as a line. A line is written with one `write` call, so a kill leaves at most one torn last line. */
+export function appendJsonLine(path: string, value: unknown): void {
+  mkdirSync(dirname(path), { recursive: true });
+  appendFileSync(path, JSON.stringify(value) + '\n');
+}
+
+/** Reads a JSON-lines file, skipping a torn last line (what a kill in the middle of a write leaves). */
+export function readJsonLines<T>(path: string): T[] {
+  if (!existsSync(path)) return [];
+  const out: T[] = [];
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      out.push(JSON.parse(line) as T);
+    } catch {
+      // A torn line can only be the last one written before a kill; ignore it.
+    }
+  }
+  return out;
+}
+
+/** Replaces folder `target` by folder `staged` as atomically as the file system allows. */
+export function replaceDir(staged: string, target: string): void {
+  const old = `${target}.old-${process.pid}-${tmpCounter++}`;
+  if (existsSync(target)) renameSync(target, old);
+  renameSync(staged, target);
+  rmSync(old, { recursive: true, force: true });
+}

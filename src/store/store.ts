@@ -1,0 +1,145 @@
+// The experiment store: plain files in the workspace, readable by people and by every part of
+// the product (worker, host, CLI, webviews through the host).
+//
+//   <experiments>/<id>/experiment.json          ExperimentRecord (spec, status, backend, results)
+//   <experiments>/<id>/events.jsonl             every persisted worker event, appended as it happens
+//   <experiments>/<id>/leaderboard.json         LeaderboardRow[]
+//   <experiments>/<id>/trials/<tid>/trial.json  TrialRecord
+//   <experiments>/<id>/trials/<tid>/history.jsonl  EpochRecord per epoch
+//   <experiments>/<id>/trials/<tid>/model/      best checkpoint (tfjs layers model)
+//   <experiments>/<id>/final/                   the final model (model/ or ensemble.json) and evaluation
+//
+// Every JSON file is written atomically; logs are appended line by line. A process killed at
+// any moment leaves an experiment that reads back, and `resume` carries on from it.
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type {
+  EpochRecord,
+  ExperimentRecord,
+  ExperimentSpec,
+  LeaderboardRow,
+  TrialRecord,
+  WorkerEvent,
+} from '../shared/protocol';
+import { isPersistedEvent } from '../shared/protocol';
+import { appendJsonLine, readJson, readJsonLines, writeJsonAtomic } from './files';
+
+export class ExperimentStore {
+  constructor(readonly dir: string) {}
+
+  static create(experimentsRoot: string, spec: ExperimentSpec): ExperimentStore {
+    const store = new ExperimentStore(join(experimentsRoot, spec.id));
+    if (existsSync(store.file('experiment.json'))) {
+      throw new Error(`An experiment already exists in ${store.dir}`);
+    }
+    mkdirSync(store.dir, { recursive: true });
+    store.writeRecord({ spec, status: 'queued', secondsUsed: 0 });
+    return store;
+  }
+
+  static exists(dir: string): boolean {
+    return existsSync(join(dir, 'experiment.json'));
+  }
+
+  file(...parts: string[]): string {
+    return join(this.dir, ...parts);
+  }
+
+  readRecord(): ExperimentRecord {
+    const rec = readJson<ExperimentRecord>(this.file('experiment.json'));
+    if (!rec) throw new Error(`${this.dir} is not an experiment (no experiment.json)`);
+    return rec;
+  }
+
+  writeRecord(rec: ExperimentRecord): void {
+    writeJsonAtomic(this.file('experiment.json'), rec);
+  }
+
+  updateRecord(patch: Partial<ExperimentRecord>): ExperimentRecord {
+    const rec = { ...this.readRecord(), ...patch };
+    this.writeRecord(rec);
+    return rec;
+  }
+
+  appendEvent(e: WorkerEvent): void {
+    if (isPersistedEvent(e)) appendJsonLine(this.file('events.jsonl'), { time: new Date().toISOString(), ...e });
+  }
+
+  readEvents(): (WorkerEvent & { time: string })[] {
+    return readJsonLines(this.file('events.jsonl'));
+  }
+
+  trialDir(trialId: string): string {
+    return this.file('trials', trialId);
+  }
+
+  modelDir(trialId: string): string {
+    return join(this.trialDir(trialId), 'model');
+  }
+
+  writeTrial(trial: TrialRecord): void {
+    writeJsonAtomic(join(this.trialDir(trial.id), 'trial.json'), trial);
+  }
+
+  appendHistory(rec: EpochRecord): void {
+    appendJsonLine(join(this.trialDir(rec.trialId), 'history.jsonl'), rec);
+  }
+
+  /** Drops a trial's epoch history (a trial that is rerun from scratch after an interruption). */
+  resetHistory(trialId: string): void {
+    rmSync(join(this.trialDir(trialId), 'history.jsonl'), { force: true });
+  }
+
+  readHistory(trialId: string): EpochRecord[] {
+    return readJsonLines(join(this.trialDir(trialId), 'history.jsonl'));
+  }
+
+  readTrials(): TrialRecord[] {
+    const root = this.file('trials');
+    if (!existsSync(root)) return [];
+    const out: TrialRecord[] = [];
+    for (const name of readdirSync(root)) {
+      const t = readJson<TrialRecord>(join(root, name, 'trial.json'));
+      if (t) out.push(t);
+    }
+    return out.sort((a, b) => a.index - b.index);
+  }
+
+  writeLeaderboard(rows: LeaderboardRow[]): void {
+    writeJsonAtomic(this.file('leaderboard.json'), rows);
+  }
+
+  readLeaderboard(): LeaderboardRow[] {
+    return readJson<LeaderboardRow[]>(this.file('leaderboard.json')) ?? [];
+  }
+}
+
+export interface ExperimentSummary {
+  dir: string;
+  record: ExperimentRecord;
+}
+
+/** Lists the experiments under a root folder, newest first. Unreadable folders are skipped. */
+export function listExperiments(experimentsRoot: string): ExperimentSummary[] {
+  if (!existsSync(experimentsRoot)) return [];
+  const out: ExperimentSummary[] = [];
+  for (const name of readdirSync(experimentsRoot)) {
+    const dir = join(experimentsRoot, name);
+    try {
+      if (!statSync(dir).isDirectory() || !ExperimentStore.exists(dir)) continue;
+      out.push({ dir, record: new ExperimentStore(dir).readRecord() });
+    } catch {
+      // A folder being written or damaged by hand: not listed rather than breaking the list.
+    }
+  }
+  return out.sort((a, b) => (a.record.spec.createdAt < b.record.spec.createdAt ? 1 : -1));
+}
+
+/** A folder-safe experiment id from the time and the dataset name. */
+export function newExperimentId(datasetPath: string, now = new Date()): string {
+  const pad = (n: number) => String(n).padStart(2, '0');
+  const stamp = `${now.getFullYear()}${pad(now.getMonth() + 1)}${pad(now.getDate())}-${pad(now.getHours())}${pad(now.getMinutes())}${pad(now.getSeconds())}`;
+  const base = datasetPath.split(/[\\/]/).filter(Boolean).pop() ?? 'dataset';
+  const name = base.replace(/\.(csv|zip)$/i, '').replace(/[^A-Za-z0-9_-]+/g, '-').slice(0, 40) || 'dataset';
+  return `${stamp}-${name}`;
+}
