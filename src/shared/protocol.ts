@@ -58,10 +58,18 @@ export interface TrialRecord {
   /** Where the config came from: `portfolio`, `tpe`, `random`, `promotion of t3`, `final fit`. */
   origin: string;
   status: TrialStatus;
-  /** Epochs asked for in this run of the trial. */
+  /** Successive-halving rung the trial has reached (0 = first screening). */
+  rung: number;
+  /** Epochs the trial is to reach at its current rung. */
   epochs: number;
-  /** Epochs actually completed. */
+  /** Epochs actually completed, over all rungs. */
   epochsDone: number;
+  /** Training throughput measured in its last segment. */
+  imagesPerSec?: number;
+  /** Data it trains on: TRAIN (search trials) or TRAIN+VALIDATION (final fit). */
+  trainOn: 'TRAIN' | 'TRAIN+VALIDATION';
+  /** Validation accuracy at the end of each rung reached (what successive halving compares). */
+  rungScores: number[];
   bestValAccuracy: number | null;
   bestValLoss: number | null;
   bestEpoch: number | null;

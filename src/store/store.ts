@@ -140,6 +140,6 @@ export function newExperimentId(datasetPath: string, now = new Date()): string {
   const pad = (n: number) => String(n).padStart(2, '0');
   const stamp = `${now.getFullYear()}${pad(now.getMonth() + 1)}${pad(now.getDate())}-${pad(now.getHours())}${pad(now.getMinutes())}${pad(now.getSeconds())}`;
   const base = datasetPath.split(/[\\/]/).filter(Boolean).pop() ?? 'dataset';
-  const name = base.replace(/\.(csv|zip)$/i, '').replace(/[^A-Za-z0-9_-]+/g, '-').slice(0, 40) || 'dataset';
+  const name = base.replace(/\.(csv|zip)$/i, '').replace(/[^A-Za-z0-9_-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'dataset';
   return `${stamp}-${name}`;
 }

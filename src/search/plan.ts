@@ -1,0 +1,64 @@
+// How a wall-clock budget is spent: the input size for the data, the search phase with its
+// successive-halving rungs, the final fit and the evaluation. Pure arithmetic, unit-tested.
+
+export interface InputChoice {
+  size: number;
+  channels: 1 | 3;
+  why: string;
+}
+
+/**
+ * The input side for the data: small images keep their size; larger ones are resized to what the
+ * backend can train in the budget (CPU backends: 64 px, GPU: up to 128 px). A side set by the
+ * user wins.
+ */
+export function chooseInput(opts: { medianSide: number; color: boolean; requested: number; gpu: boolean }): InputChoice {
+  const channels = opts.color ? 3 : 1;
+  if (opts.requested > 0) return { size: opts.requested, channels, why: `image size ${opts.requested} set by the user` };
+  if (opts.medianSide > 0 && opts.medianSide <= 48) {
+    return { size: Math.round(opts.medianSide), channels, why: `images are small (median side ${opts.medianSide} px): kept at their size` };
+  }
+  const size = opts.gpu ? 128 : 64;
+  return { size, channels, why: `median side ${opts.medianSide} px resized to ${size} px for a ${opts.gpu ? 'GPU' : 'CPU'} backend` };
+}
+
+export interface SearchPlan {
+  /** Seconds for the search phase (rung-0 screening and promotions). */
+  searchSeconds: number;
+  /** Seconds kept for the final fit of the best configuration. */
+  finalSeconds: number;
+  /** Seconds kept for evaluating the final model and writing results. */
+  reserveSeconds: number;
+  minResource: number;
+  maxResource: number;
+  eta: number;
+}
+
+/**
+ * Splits the remaining budget. `imagesPerSec` is a throughput guess for a small network on this
+ * backend; `trainImages` the images per epoch. Rung 0 aims at ~1/20 of the search time per
+ * trial; the top rung at ~40 % of it.
+ */
+export function planSearch(opts: { remainingSeconds: number; trainImages: number; evalImages: number; imagesPerSec: number }): SearchPlan {
+  const inferenceRate = opts.imagesPerSec * 4;
+  const reserveSeconds = Math.min(opts.remainingSeconds * 0.1, 3 + (2 * opts.evalImages) / inferenceRate);
+  const usable = Math.max(0, opts.remainingSeconds - reserveSeconds);
+  const finalSeconds = usable * 0.35;
+  const searchSeconds = usable - finalSeconds;
+  const epochSeconds = opts.trainImages / Math.max(1e-6, opts.imagesPerSec);
+  const eta = 3;
+  const clampEpochs = (e: number) => Math.max(0.05, Math.round(e * 100) / 100);
+  const minResource = clampEpochs(Math.min(4, (searchSeconds / 20) / epochSeconds));
+  let maxResource = clampEpochs((searchSeconds * 0.4) / epochSeconds);
+  if (maxResource < minResource) maxResource = minResource;
+  // Keep whole rungs: the top rung is the largest r0·ηᵏ within maxResource.
+  let top = minResource;
+  while (top * eta <= maxResource + 1e-9) top *= eta;
+  return { searchSeconds, finalSeconds, reserveSeconds, minResource, maxResource: top, eta };
+}
+
+/** Epochs the final fit can afford, or 0 when it would not train longer than the best trial did. */
+export function finalFitEpochs(opts: { seconds: number; imagesPerSec: number; trainImages: number; bestTrialEpochs: number }): number {
+  const epochs = Math.floor((0.9 * opts.seconds * opts.imagesPerSec) / Math.max(1, opts.trainImages));
+  return epochs >= Math.max(1, opts.bestTrialEpochs * 1.3) ? epochs : 0;
+}

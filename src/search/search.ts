@@ -1,0 +1,209 @@
+// The search engine, independent of tfjs: a portfolio of known-good configurations first, then
+// TPE proposals, with epochs allocated by successive halving (ASHA) under a wall-clock deadline.
+// Trials are run through `SearchHooks.runTrial`, so the same engine drives real training in the
+// worker and a synthetic objective in unit tests. Resumable: the state is rebuilt from the
+// trial records of an earlier run.
+import type { TrialConfig, TrialRecord } from '../shared/protocol';
+import { deriveSeed, rng } from '../shared/random';
+import { Asha } from './asha';
+import { type Param, completeConfig, configKey, describeConfig } from './space';
+import { type Observation, proposeTpe } from './tpe';
+
+export interface TrialOutcome {
+  status: 'done' | 'failed' | 'cancelled' | 'interrupted';
+  /** Validation accuracy at the end of the segment (null when it failed before any epoch). */
+  valAccuracy: number | null;
+  epochsDone: number;
+  imagesPerSec: number;
+  error?: string;
+}
+
+export interface SegmentRequest {
+  /** Epochs the trial had before this segment (0 for a new trial). */
+  fromEpochs: number;
+  /** Epochs it should have at the end of it. */
+  toEpochs: number;
+  /** Continue from the trial's last checkpoint instead of a fresh model. */
+  continueFrom: boolean;
+  /** Whether the trial can be promoted again (so its last state must be kept). */
+  mayContinue: boolean;
+  deadline: number;
+}
+
+export interface SearchHooks {
+  now(): number;
+  isCancelled(): boolean;
+  runTrial(trial: TrialRecord, segment: SegmentRequest): Promise<TrialOutcome>;
+  /** Persists a trial record (called whenever it changes). */
+  saveTrial(trial: TrialRecord): void;
+  log(message: string): void;
+}
+
+export interface SearchOptions {
+  space: Param[];
+  /** Partial configs tried first, in order (completed with defaults from the space). */
+  portfolio: TrialConfig[];
+  seed: number;
+  /** Search-phase deadline (ms, same clock as hooks.now). */
+  deadline: number;
+  minResource: number;
+  maxResource: number;
+  eta: number;
+  /** Training images per epoch (to turn epochs into seconds). */
+  trainImages: number;
+  /** Throughput guess (images/s) for a config never measured. */
+  estimateImagesPerSec: (config: TrialConfig) => number;
+  /** Trials of an earlier run of this experiment (resume). */
+  previous?: TrialRecord[];
+  /** Stop after this many new trials without improving the best (0 = never). */
+  convergencePatience?: number;
+  maxTrials?: number;
+}
+
+export interface SearchResult {
+  trials: TrialRecord[];
+  best: TrialRecord | null;
+  stoppedBy: 'deadline' | 'cancelled' | 'converged' | 'max-trials';
+}
+
+/** A record's rank for "best": higher rung first, then its score at that rung. */
+export function bestTrial(trials: TrialRecord[]): TrialRecord | null {
+  let best: TrialRecord | null = null;
+  for (const t of trials) {
+    if (!t.hasModel || t.bestValAccuracy === null || t.trainOn !== 'TRAIN') continue;
+    if (!best || t.bestValAccuracy > best.bestValAccuracy!) best = t;
+  }
+  return best;
+}
+
+export async function runSearch(o: SearchOptions, hooks: SearchHooks): Promise<SearchResult> {
+  const asha = new Asha({ minResource: o.minResource, maxResource: o.maxResource, eta: o.eta });
+  const trials: TrialRecord[] = [];
+  const seen = new Set<string>();
+  const measured = new Map<string, number>(); // family → images/s
+  const rerun: TrialRecord[] = [];
+
+  // Rebuild the state of an earlier run: finished rungs are reported, an interrupted segment is rerun.
+  for (const t of o.previous ?? []) {
+    if (t.trainOn !== 'TRAIN') continue;
+    trials.push(t);
+    seen.add(configKey(t.config));
+    if (t.imagesPerSec) measured.set(String(t.config.family), t.imagesPerSec);
+    t.rungScores.forEach((s, k) => asha.report(t.id, k, s));
+    for (let k = 0; k < t.rungScores.length - 1; k++) asha.markPromoted(t.id, k);
+    if (t.status === 'running' || t.status === 'interrupted') rerun.push(t);
+    if (t.status === 'failed' || t.status === 'cancelled') asha.retire(t.id);
+  }
+  let bestScore = Math.max(-1, ...trials.map((t) => t.bestValAccuracy ?? -1));
+  let sinceImprovement = 0;
+  let stoppedBy: SearchResult['stoppedBy'] = 'deadline';
+
+  const ips = (config: TrialConfig) => measured.get(String(config.family)) ?? o.estimateImagesPerSec(config);
+  const seconds = (config: TrialConfig, epochs: number) => (epochs * o.trainImages) / Math.max(1e-6, ips(config));
+
+  const run = async (trial: TrialRecord, seg: Omit<SegmentRequest, 'deadline' | 'mayContinue'>) => {
+    trial.status = 'running';
+    trial.epochs = seg.toEpochs;
+    hooks.saveTrial(trial);
+    const outcome = await hooks.runTrial(trial, { ...seg, deadline: o.deadline, mayContinue: trial.rung < asha.resources.length - 1 });
+    trial.epochsDone = outcome.epochsDone;
+    if (outcome.imagesPerSec > 0) {
+      trial.imagesPerSec = outcome.imagesPerSec;
+      measured.set(String(trial.config.family), outcome.imagesPerSec);
+    }
+    if (outcome.status === 'done' && outcome.valAccuracy !== null) {
+      trial.status = 'done';
+      trial.rungScores[trial.rung] = outcome.valAccuracy;
+      asha.report(trial.id, trial.rung, outcome.valAccuracy);
+    } else {
+      trial.status = outcome.status;
+      if (outcome.error) trial.error = outcome.error;
+      asha.retire(trial.id);
+    }
+    hooks.saveTrial(trial);
+    return outcome;
+  };
+
+  for (const t of rerun) {
+    if (hooks.isCancelled()) break;
+    hooks.log(`Resuming: rerunning interrupted trial ${t.id} at rung ${t.rung}`);
+    const from = t.rung === 0 ? 0 : asha.resources[t.rung - 1];
+    await run(t, { fromEpochs: from, toEpochs: asha.resources[t.rung], continueFrom: t.rung > 0 });
+  }
+
+  for (;;) {
+    if (hooks.isCancelled()) {
+      stoppedBy = 'cancelled';
+      break;
+    }
+    const remaining = (o.deadline - hooks.now()) / 1000;
+    if (remaining <= 0) break;
+    const decision = asha.next();
+    if (decision.kind === 'promote') {
+      const trial = trials.find((t) => t.id === decision.trialId)!;
+      asha.markPromoted(trial.id, decision.rung - 1);
+      if (seconds(trial.config, decision.resource - decision.fromResource) > remaining) {
+        hooks.log(`Not promoting ${trial.id}: its next rung would not fit in the ${Math.round(remaining)} s left`);
+        continue;
+      }
+      trial.rung = decision.rung;
+      trial.origin = trial.origin.includes('promoted') ? trial.origin : `${trial.origin}, promoted`;
+      await run(trial, { fromEpochs: decision.fromResource, toEpochs: decision.resource, continueFrom: true });
+    } else {
+      if (o.maxTrials && trials.length >= o.maxTrials) {
+        stoppedBy = 'max-trials';
+        break;
+      }
+      const index = trials.length;
+      const random = rng(deriveSeed(o.seed, `propose-${index}`));
+      const portfolioEntry = o.portfolio.map((p) => completeConfig(o.space, p, rng(deriveSeed(o.seed, `portfolio-${index}`)))).find((c) => !seen.has(configKey(c)));
+      let config: TrialConfig;
+      let origin: string;
+      if (portfolioEntry) {
+        config = portfolioEntry;
+        origin = 'portfolio';
+      } else {
+        const observations: Observation[] = trials
+          .filter((t) => t.rungScores.length > 0)
+          .map((t) => ({ config: t.config, score: t.rungScores[0] }));
+        ({ config, origin } = proposeTpe(o.space, observations, random, seen));
+      }
+      if (seconds(config, decision.resource) > remaining) {
+        hooks.log(`Search phase over: a new trial (${describeConfig(config)}) would not fit in the ${Math.round(remaining)} s left`);
+        break;
+      }
+      seen.add(configKey(config));
+      const trial: TrialRecord = {
+        id: `t${String(index + 1).padStart(3, '0')}`,
+        index,
+        config,
+        origin,
+        status: 'running',
+        rung: 0,
+        epochs: decision.resource,
+        epochsDone: 0,
+        trainOn: 'TRAIN',
+        rungScores: [],
+        bestValAccuracy: null,
+        bestValLoss: null,
+        bestEpoch: null,
+        params: 0,
+        memoryEstimate: 0,
+        startedAt: new Date(hooks.now()).toISOString(),
+        hasModel: false,
+      };
+      trials.push(trial);
+      await run(trial, { fromEpochs: 0, toEpochs: decision.resource, continueFrom: false });
+    }
+    const latestBest = Math.max(-1, ...trials.map((t) => t.bestValAccuracy ?? -1));
+    if (latestBest > bestScore + 1e-9) {
+      bestScore = latestBest;
+      sinceImprovement = 0;
+    } else if (o.convergencePatience && ++sinceImprovement >= o.convergencePatience) {
+      hooks.log(`Search converged: no better trial in the last ${sinceImprovement} runs`);
+      stoppedBy = 'converged';
+      break;
+    }
+  }
+  return { trials, best: bestTrial(trials), stoppedBy };
+}

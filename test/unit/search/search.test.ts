@@ -1,0 +1,132 @@
+import * as assert from 'node:assert/strict';
+import { finalFitEpochs, planSearch } from '../../../src/search/plan';
+import { portfolio } from '../../../src/search/portfolio';
+import { type SearchHooks, type SearchOptions, runSearch } from '../../../src/search/search';
+import { buildSpace, configKey } from '../../../src/search/space';
+import type { TrialConfig, TrialRecord } from '../../../src/shared/protocol';
+
+const space = buildSpace({ imageSizes: [28], channels: 1, numClasses: 10, separable: false });
+
+/** Synthetic training: accuracy grows with epochs towards a config-dependent ceiling. */
+function accuracyAfter(c: TrialConfig, epochs: number): number {
+  const ceiling = 0.8 + (c.family === 'convnet' ? 0.1 : 0.05) + (c['train/optimizer'] === 'adamw' ? 0.02 : 0);
+  return ceiling * (1 - Math.exp(-epochs / 3));
+}
+
+interface FakeRun {
+  hooks: SearchHooks;
+  clock: { t: number };
+  segments: { id: string; from: number; to: number }[];
+  saved: Map<string, TrialRecord>;
+}
+
+/** A fake clock: a segment takes epochs × 100 images / 50 images/s = 2 s per epoch. */
+function fake(opts: { killAfterSegments?: number } = {}): FakeRun {
+  const clock = { t: 0 };
+  const segments: FakeRun['segments'] = [];
+  const saved = new Map<string, TrialRecord>();
+  const hooks: SearchHooks = {
+    now: () => clock.t,
+    isCancelled: () => false,
+    log: () => undefined,
+    saveTrial: (t) => saved.set(t.id, JSON.parse(JSON.stringify(t))),
+    runTrial: async (trial, seg) => {
+      if (opts.killAfterSegments !== undefined && segments.length >= opts.killAfterSegments) {
+        throw new Error('killed');
+      }
+      segments.push({ id: trial.id, from: seg.fromEpochs, to: seg.toEpochs });
+      const seconds = (seg.toEpochs - seg.fromEpochs) * 2;
+      const end = Math.min(seg.deadline, clock.t + seconds * 1000);
+      const done = seg.fromEpochs + ((end - clock.t) / 1000) / 2;
+      clock.t = end;
+      const acc = accuracyAfter(trial.config, done);
+      trial.hasModel = true;
+      trial.bestValAccuracy = Math.max(trial.bestValAccuracy ?? 0, acc);
+      return { status: 'done', valAccuracy: acc, epochsDone: done, imagesPerSec: 50 };
+    },
+  };
+  return { hooks, clock, segments, saved };
+}
+
+const options = (deadline: number, previous?: TrialRecord[]): SearchOptions => ({
+  space,
+  portfolio: portfolio({ separable: false }),
+  seed: 42,
+  deadline,
+  minResource: 1,
+  maxResource: 9,
+  eta: 3,
+  trainImages: 100,
+  estimateImagesPerSec: () => 50,
+  previous,
+});
+
+describe('search engine', () => {
+  it('tries the portfolio first, promotes the best, and keeps to the deadline', async () => {
+    const f = fake();
+    const res = await runSearch(options(120_000), f.hooks);
+    assert.ok(f.clock.t <= 120_000, `clock ${f.clock.t}`);
+    const first = res.trials.slice(0, 3).map((t) => t.origin.split(',')[0]);
+    assert.deepEqual(first, ['portfolio', 'portfolio', 'portfolio']);
+    assert.ok(res.trials.length > 6, `only ${res.trials.length} trials`);
+    assert.ok(res.trials.some((t) => t.rung >= 1), 'nothing was promoted');
+    assert.ok(res.trials.slice(3).some((t) => t.origin === 'tpe' || t.origin === 'random'));
+    // The best is a promoted trial: more epochs give higher accuracy here.
+    assert.ok(res.best && res.best.rung >= 1);
+    // No config twice.
+    assert.equal(new Set(res.trials.map((t) => configKey(t.config))).size, res.trials.length);
+  });
+
+  it('same seed gives the same trial sequence', async () => {
+    const a = fake();
+    const b = fake();
+    await runSearch(options(90_000), a.hooks);
+    await runSearch(options(90_000), b.hooks);
+    assert.deepEqual(a.segments, b.segments);
+  });
+
+  it('resumes after a kill: finished trials are kept, the interrupted one is rerun, the sequence continues', async () => {
+    const whole = fake();
+    await runSearch(options(100_000), whole.hooks);
+
+    // First run killed during its 6th segment: the trial it was running stays "running" in the store.
+    const killed = fake({ killAfterSegments: 5 });
+    await assert.rejects(runSearch(options(100_000), killed.hooks), /killed/);
+    const stored = [...killed.saved.values()];
+    assert.equal(stored.filter((t) => t.status === 'running').length, 1);
+    const finishedBefore = stored.filter((t) => t.status === 'done').map((t) => t.id);
+    const interruptedId = stored.find((t) => t.status === 'running')!.id;
+
+    // Resume with the same clock and deadline.
+    const resumed = fake();
+    resumed.clock.t = killed.clock.t;
+    const res = await runSearch(options(100_000, stored), resumed.hooks);
+    // Finished trials were not run again; the interrupted segment was rerun first.
+    const rerunIds = resumed.segments.map((s) => s.id);
+    for (const id of finishedBefore) {
+      const seg = whole.segments.find((s) => s.id === id && s.from === 0);
+      if (seg) assert.ok(!resumed.segments.some((s) => s.id === id && s.from === 0), `${id} was retrained`);
+    }
+    assert.equal(rerunIds[0], interruptedId);
+    // Together the two runs made the same segments as the uninterrupted one.
+    assert.deepEqual([...killed.segments, ...resumed.segments], whole.segments);
+    assert.ok(res.trials.every((t) => t.status === 'done'));
+  });
+});
+
+describe('budget plan', () => {
+  it('splits the budget into search, final fit and reserve that add up', () => {
+    const p = planSearch({ remainingSeconds: 600, trainImages: 54000, evalImages: 16000, imagesPerSec: 500 });
+    assert.ok(Math.abs(p.searchSeconds + p.finalSeconds + p.reserveSeconds - 600) < 1e-6);
+    assert.ok(p.reserveSeconds <= 60);
+    assert.ok(p.minResource > 0 && p.minResource <= p.maxResource);
+    // The top rung is r0·ηᵏ.
+    const k = Math.round(Math.log(p.maxResource / p.minResource) / Math.log(p.eta));
+    assert.ok(Math.abs(p.minResource * p.eta ** k - p.maxResource) < 1e-9);
+  });
+
+  it('skips a final fit that would not train longer than the best trial', () => {
+    assert.equal(finalFitEpochs({ seconds: 10, imagesPerSec: 100, trainImages: 1000, bestTrialEpochs: 3 }), 0);
+    assert.equal(finalFitEpochs({ seconds: 100, imagesPerSec: 100, trainImages: 1000, bestTrialEpochs: 3 }), 9);
+  });
+});

@@ -1,0 +1,53 @@
+import * as assert from 'node:assert/strict';
+import { appendFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readJsonLines } from '../../../src/store/files';
+import { ExperimentStore, listExperiments, newExperimentId } from '../../../src/store/store';
+import type { ExperimentSpec } from '../../../src/shared/protocol';
+
+const spec = (id: string, createdAt: string): ExperimentSpec => ({
+  id,
+  name: 'x',
+  dataset: '/data/x.csv',
+  budgetMinutes: 1,
+  backend: 'auto',
+  seed: 1,
+  imageSize: 0,
+  fit: 'pad',
+  cacheDir: '/tmp/c',
+  createdAt,
+});
+
+describe('experiment store', () => {
+  let root: string;
+  beforeEach(() => (root = mkdtempSync(join(tmpdir(), 'automl-store-'))));
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  it('creates, updates and lists experiments newest first, leaving no temp files', () => {
+    const a = ExperimentStore.create(root, spec('a', '2026-01-01T00:00:00Z'));
+    ExperimentStore.create(root, spec('b', '2026-02-01T00:00:00Z'));
+    a.updateRecord({ status: 'running', secondsUsed: 12 });
+    assert.equal(a.readRecord().secondsUsed, 12);
+    assert.deepEqual(listExperiments(root).map((e) => e.record.spec.id), ['b', 'a']);
+    assert.deepEqual(readdirSync(a.dir), ['experiment.json']);
+    assert.throws(() => ExperimentStore.create(root, spec('a', '2026-03-01T00:00:00Z')), /already exists/);
+  });
+
+  it('reads a JSON-lines log with a torn last line (a kill mid-write)', () => {
+    const s = ExperimentStore.create(root, spec('c', '2026-01-01T00:00:00Z'));
+    s.appendEvent({ type: 'log', level: 'info', message: 'one' });
+    s.appendEvent({ type: 'batchProgress', trialId: 't', epoch: 1, batch: 1, batches: 2, loss: 1, imagesPerSec: 1 });
+    s.appendEvent({ type: 'log', level: 'info', message: 'two' });
+    appendFileSync(s.file('events.jsonl'), '{"type":"log","lev');
+    const events = s.readEvents();
+    // batch progress is not persisted; the torn line is skipped.
+    assert.deepEqual(events.map((e) => (e.type === 'log' ? e.message : e.type)), ['one', 'two']);
+    assert.equal(readJsonLines(join(root, 'missing.jsonl')).length, 0);
+  });
+
+  it('makes folder-safe experiment ids', () => {
+    const id = newExperimentId('/x/My Data (v2).csv', new Date(2026, 10, 22, 9, 5, 7));
+    assert.equal(id, '20261122-090507-My-Data-v2');
+  });
+});
