@@ -1,0 +1,312 @@
+// `automl`: the command-line face of the same engine the extension uses.
+//
+//   automl train <dataset> [--time <minutes>] [--out <dir>] [--backend …] [--seed N] [--image-size N] [--json]
+//   automl resume <experiment> [--json]
+//   automl validate <dataset> [--json]
+//   automl evaluate <experiment> [--json]
+//   automl predict <experiment|model> <image…> [--json]
+//   automl serve <experiment|model> [--port N]
+//   automl export <experiment> --format tfjs|savedmodel --out <dir>
+//   automl list [--out <dir>] [--json]
+//   automl install-runtime [--gpu|--cpu] [--dir <dir>]
+//
+// With --json the last line printed is one JSON object. The exit code is non-zero on any error.
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { WorkerClient } from './host/worker-client';
+import type { BackendPreference, ExperimentRecord, ExperimentSpec, LeaderboardRow, WorkerEvent } from './shared/protocol';
+import { ExperimentStore, listExperiments, newExperimentId } from './store/store';
+
+const BACKENDS: BackendPreference[] = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+
+class UsageError extends Error {}
+
+const USAGE = `Usage: automl <command> [options]
+
+Commands:
+  train <dataset>            search and train the best classifier for a dataset
+      --time <minutes>       wall-clock budget, final fit included (default 10)
+      --out <dir>            experiments folder (default .automl/experiments)
+      --backend <name>       auto | tensorflow-gpu | tensorflow | wasm | cpu (default auto)
+      --seed <n>             seed of splits, search and training (default 1)
+      --image-size <n>       square input size (default: chosen from the data)
+      --json                 print one JSON object as the last line
+  resume <experiment>        continue an interrupted or cancelled experiment in its remaining budget
+  validate <dataset>         check a dataset and print its label counts per partition
+  evaluate <experiment>      print the stored evaluation of an experiment
+  predict <experiment|model> <image…>   top labels for images
+  serve <experiment|model>   local prediction server (127.0.0.1, bearer token)
+  export <experiment> --format tfjs|savedmodel --out <dir>
+  list                       experiments in --out
+  install-runtime [--gpu|--cpu]  install tfjs-node(-gpu) for native speed
+
+A dataset is an AutoML Vision CSV ([TRAIN|VALIDATION|TEST|UNASSIGNED,]path,label[,label…]),
+a folder of class folders, a zip of one, or a folder of MNIST IDX files.`;
+
+function out(line = ''): void {
+  process.stdout.write(line + '\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    out(USAGE);
+    return command ? 0 : 2;
+  }
+  switch (command) {
+    case 'train':
+      return train(rest);
+    case 'resume':
+      return resume(rest);
+    case 'validate':
+      return validate(rest);
+    case 'evaluate':
+      return evaluateCmd(rest);
+    case 'list':
+      return list(rest);
+    case 'predict':
+    case 'serve':
+    case 'export':
+    case 'install-runtime':
+      throw new Error(`\`automl ${command}\` is not yet implemented in this version`);
+    default:
+      throw new UsageError(`Unknown command '${command}'`);
+  }
+}
+
+function parse<O extends NonNullable<Parameters<typeof parseArgs>[0]>['options']>(args: string[], options: O) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true as const });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+function positiveNumber(v: unknown, name: string, fallback: number): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} must be a positive number (got '${v}')`);
+  return n;
+}
+
+function defaultCacheDir(): string {
+  return process.env.AUTOML_CACHE_DIR || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'automl-vscode', 'images');
+}
+
+async function train(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    time: { type: 'string' },
+    out: { type: 'string' },
+    backend: { type: 'string' },
+    seed: { type: 'string' },
+    'image-size': { type: 'string' },
+    'multi-label': { type: 'boolean' },
+    fit: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  if (positionals.length !== 1) throw new UsageError('train takes one dataset path');
+  const dataset = resolve(positionals[0]);
+  if (!existsSync(dataset)) throw new Error(`${dataset}: no such file or folder`);
+  const backend = (values.backend ?? 'auto') as BackendPreference;
+  if (!BACKENDS.includes(backend)) throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')}`);
+  const fit = (values.fit ?? 'pad') as 'pad' | 'crop';
+  if (fit !== 'pad' && fit !== 'crop') throw new UsageError('--fit must be pad or crop');
+  const root = resolve(String(values.out ?? '.automl/experiments'));
+  const spec: ExperimentSpec = {
+    id: newExperimentId(dataset),
+    name: dataset.split(/[\\/]/).pop() ?? 'experiment',
+    dataset,
+    budgetMinutes: positiveNumber(values.time, 'time', 10),
+    backend,
+    seed: Math.floor(positiveNumber(values.seed, 'seed', 1)),
+    imageSize: values['image-size'] === undefined ? 0 : Math.floor(positiveNumber(values['image-size'], 'image-size', 0)),
+    fit,
+    multiLabel: values['multi-label'] === true ? true : undefined,
+    cacheDir: defaultCacheDir(),
+    createdAt: new Date().toISOString(),
+  };
+  const store = ExperimentStore.create(root, spec);
+  return runWorker(store, spec, false, values.json === true);
+}
+
+async function resume(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { json: { type: 'boolean' } });
+  if (positionals.length !== 1) throw new UsageError('resume takes one experiment folder');
+  const store = openExperiment(positionals[0]);
+  const rec = store.readRecord();
+  if (rec.status === 'done') throw new Error(`${store.dir}: the experiment is done; nothing to resume`);
+  if (rec.secondsUsed >= rec.spec.budgetMinutes * 60) throw new Error(`${store.dir}: the experiment's budget is used up`);
+  return runWorker(store, rec.spec, true, values.json === true);
+}
+
+function openExperiment(path: string): ExperimentStore {
+  const dir = resolve(path);
+  if (!ExperimentStore.exists(dir)) throw new Error(`${dir}: not an experiment folder (no experiment.json)`);
+  return new ExperimentStore(dir);
+}
+
+async function runWorker(store: ExperimentStore, spec: ExperimentSpec, isResume: boolean, json: boolean): Promise<number> {
+  const started = Date.now();
+  const client = WorkerClient.start({ experimentDir: store.dir, spec, resume: isResume });
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts++;
+    if (interrupts === 1) {
+      process.stderr.write('\nStopping after the current batch (Ctrl+C again to kill)…\n');
+      client.cancel('interrupted from the terminal');
+    } else {
+      client.kill();
+    }
+  };
+  process.on('SIGINT', onSigint);
+  let ended: ExperimentRecord | undefined;
+  let board: LeaderboardRow[] = [];
+  client.onEvent((e) => {
+    printEvent(e, spec);
+    if (e.type === 'experimentEnded') {
+      ended = e.experiment;
+      board = e.leaderboard;
+    }
+  });
+  const exit = await client.done;
+  process.off('SIGINT', onSigint);
+  const record = ended ?? exit.experiment;
+  if (board.length) printLeaderboard(board);
+  const elapsed = (Date.now() - started) / 1000;
+  if (record?.test) {
+    const t = record.test;
+    out(`\n${t.partition} (${t.count} images): accuracy ${(t.accuracy * 100).toFixed(2)} %, macro AUC ${t.macroAuc?.toFixed(4) ?? 'n/a'}, macro AP ${t.macroAveragePrecision?.toFixed(4) ?? 'n/a'}`);
+  }
+  out(`Experiment: ${store.dir} (${record?.status ?? 'unknown'}, ${elapsed.toFixed(0)} s)`);
+  if (json) {
+    out(
+      JSON.stringify({
+        experiment: store.dir,
+        status: record?.status,
+        backend: record?.backend?.name,
+        bestTrial: record?.bestTrialId ?? null,
+        finalModel: record?.finalModel ?? null,
+        testAccuracy: record?.test?.accuracy ?? null,
+        macroAuc: record?.test?.macroAuc ?? null,
+        macroAveragePrecision: record?.test?.macroAveragePrecision ?? null,
+        trials: board.length,
+        elapsedSeconds: Math.round(elapsed * 10) / 10,
+        error: record?.error,
+      }),
+    );
+  }
+  if (exit.interrupted) {
+    process.stderr.write(`The worker stopped unexpectedly (${exit.signal ?? `code ${exit.code}`}); resume with: automl resume ${store.dir}\n`);
+    return 1;
+  }
+  if (record?.status === 'failed') {
+    process.stderr.write(`Failed: ${record.error}\n`);
+    return 1;
+  }
+  return record?.status === 'done' || record?.status === 'cancelled' ? 0 : 1;
+}
+
+function printEvent(e: WorkerEvent, spec: ExperimentSpec): void {
+  const pct = (x: number | null) => (x === null ? '  -   ' : `${(x * 100).toFixed(2)}%`);
+  switch (e.type) {
+    case 'backend':
+      out(`Backend: ${e.backend.name}`);
+      for (const r of e.backend.reasons) out(`  ${r}`);
+      break;
+    case 'experimentStarted':
+      out(`Dataset: ${spec.dataset}: ${e.classes.length} classes, ${Object.entries(e.counts).map(([k, v]) => `${v} ${k}`).join(', ')}; budget ${spec.budgetMinutes} min`);
+      break;
+    case 'epochEnded': {
+      const r = e.record;
+      out(`  ${r.trialId} epoch ${String(r.epoch).padEnd(5)} loss ${r.loss.toFixed(4)} acc ${pct(r.accuracy)} val_loss ${r.valLoss?.toFixed(4) ?? '  -  '} val_acc ${pct(r.valAccuracy)} ${Math.round(r.imagesPerSec)} img/s`);
+      break;
+    }
+    case 'trialEnded':
+      out(`  ${e.trial.id} ${e.trial.status}${e.trial.bestValAccuracy !== null ? `: best val_acc ${pct(e.trial.bestValAccuracy)}` : ''}${e.trial.error ? ` (${e.trial.error})` : ''}`);
+      break;
+    case 'log':
+      if (e.level !== 'debug') out(e.level === 'warn' || e.level === 'error' ? `warning: ${e.message}` : e.message);
+      break;
+    case 'error':
+      process.stderr.write(`error: ${e.message}\n`);
+      break;
+    default:
+      break;
+  }
+}
+
+function printLeaderboard(rows: LeaderboardRow[]): void {
+  out('\nLeaderboard (validation accuracy):');
+  out(`  ${'trial'.padEnd(7)} ${'model'.padEnd(28)} ${'val_acc'.padStart(8)} ${'epochs'.padStart(7)} ${'params'.padStart(9)} ${'time'.padStart(7)}  status`);
+  for (const r of rows) {
+    const acc = r.valAccuracy === null ? '-' : `${(r.valAccuracy * 100).toFixed(2)}%`;
+    out(`  ${r.trialId.padEnd(7)} ${r.family.slice(0, 28).padEnd(28)} ${acc.padStart(8)} ${String(r.epochs).padStart(7)} ${String(r.params).padStart(9)} ${`${r.seconds}s`.padStart(7)}  ${r.status} (${r.origin})`);
+  }
+}
+
+async function validate(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { json: { type: 'boolean' }, images: { type: 'boolean' }, seed: { type: 'string' } });
+  if (positionals.length !== 1) throw new UsageError('validate takes one dataset path');
+  const data = await import('./data');
+  const path = resolve(positionals[0]);
+  if (!existsSync(path)) throw new Error(`${path}: no such file or folder`);
+  const dataset = await data.openDataset(path, { seed: Math.floor(positiveNumber(values.seed, 'seed', 1)) });
+  const result = await data.validateDataset(dataset, { level: values.images ? 'images' : 'structure', cacheDir: defaultCacheDir() });
+  const stats = data.computeStats(dataset, result);
+  if (values.json) {
+    out(JSON.stringify({ ...stats, findingsList: result.findings }));
+  } else {
+    out(data.formatReport(dataset, stats, result.findings));
+  }
+  return result.findings.some((f) => f.severity === 'error') ? 1 : 0;
+}
+
+async function evaluateCmd(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { json: { type: 'boolean' } });
+  if (positionals.length !== 1) throw new UsageError('evaluate takes one experiment folder');
+  const store = openExperiment(positionals[0]);
+  const rec = store.readRecord();
+  if (!rec.test) throw new Error(`${store.dir}: no evaluation yet (status ${rec.status})`);
+  if (values.json) out(JSON.stringify(rec.test));
+  else {
+    const t = rec.test;
+    out(`${t.partition} (${t.count} images): accuracy ${(t.accuracy * 100).toFixed(2)} %, macro AUC ${t.macroAuc?.toFixed(4) ?? 'n/a'}, macro AP ${t.macroAveragePrecision?.toFixed(4) ?? 'n/a'}`);
+  }
+  return 0;
+}
+
+async function list(args: string[]): Promise<number> {
+  const { values } = parse(args, { out: { type: 'string' }, json: { type: 'boolean' } });
+  const root = resolve(String(values.out ?? '.automl/experiments'));
+  const items = listExperiments(root);
+  if (values.json) {
+    out(JSON.stringify(items.map((i) => ({ dir: i.dir, status: i.record.status, test: i.record.test ?? null }))));
+  } else if (!items.length) {
+    out(`No experiments in ${root}`);
+  } else {
+    for (const i of items) {
+      const acc = i.record.test ? `${(i.record.test.accuracy * 100).toFixed(2)}%` : '-';
+      out(`${i.record.spec.id.padEnd(40)} ${i.record.status.padEnd(12)} ${acc}`);
+    }
+  }
+  return 0;
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e) => {
+      if (e instanceof UsageError) {
+        process.stderr.write(`automl: ${e.message}\n\n${USAGE}\n`);
+        process.exit(2);
+      }
+      process.stderr.write(`automl: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exit(1);
+    },
+  );
+}
+
+export { main };
+

@@ -1,0 +1,264 @@
+// The runtime manager: picks the best tfjs backend this machine can load, in the order
+// tensorflow-gpu (tfjs-node-gpu) → tensorflow (tfjs-node) → wasm (with the project's gradient
+// kernels and threads) → cpu, and says which one it uses and why each better one was not.
+//
+// tfjs-node(-gpu) is never a dependency of the product: its install downloads libtensorflow
+// from outside the npm registry and fails on machines without that access. It is installed on
+// demand into a runtime folder (the extension's global storage, or `~/.cache/automl-vscode/runtime`
+// for the CLI; see install.ts) and loaded from there. Its JavaScript `require`s
+// `@tensorflow/tfjs`; that request is answered with the tfjs bundled here so that there is one
+// tfjs engine in the process and the models built by the product run on the native backend.
+import * as tfc from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import '@tensorflow/tfjs-backend-cpu';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import Module, { createRequire } from 'node:module';
+import { homedir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import type { BackendInfo, BackendName, BackendPreference } from '../shared/protocol';
+import { initWasmBackend } from './wasm/backend';
+
+export const TFJS_VERSION = tfc.version_core;
+export const RUNTIME_PACKAGES = {
+  'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
+  tensorflow: '@tensorflow/tfjs-node',
+} as const;
+
+export interface RuntimeOptions {
+  preference: BackendPreference;
+  /** Folder where `install.ts` puts tfjs-node(-gpu) (`<dir>/node_modules/...`). */
+  runtimeDir?: string;
+  /** wasm threads: a number, or 'auto' for the core count. */
+  threads?: number | 'auto';
+}
+
+export function defaultRuntimeDir(): string {
+  return process.env.AUTOML_RUNTIME_DIR || join(homedir(), '.cache', 'automl-vscode', 'runtime');
+}
+
+/** Result of trying one backend. */
+export interface Attempt {
+  name: BackendName;
+  ok: boolean;
+  reason: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// GPU prerequisites
+// ---------------------------------------------------------------------------------------------
+
+/** The NVIDIA kernel driver's version line, or null when there is no NVIDIA driver. */
+export function nvidiaDriver(): string | null {
+  try {
+    const text = readFileSync('/proc/driver/nvidia/version', 'utf8');
+    return text.split('\n')[0].trim();
+  } catch {
+    // Not Linux, or no driver loaded. On Windows, nvidia-smi answers when a driver is installed.
+  }
+  if (process.platform === 'win32') {
+    try {
+      return execFileSync('nvidia-smi', ['--query-gpu=driver_version', '--format=csv,noheader'], { encoding: 'utf8', timeout: 5000 }).trim();
+    } catch {
+      return null;
+    }
+  }
+  return null;
+}
+
+let ldconfigCache: string | undefined;
+
+/** Finds a shared library the way the dynamic loader would (LD_LIBRARY_PATH, ldconfig cache, usual CUDA folders). */
+export function findSharedLibrary(name: string): string | null {
+  const dirs = [
+    ...(process.env.LD_LIBRARY_PATH ?? '').split(delimiter),
+    ...(process.platform === 'win32' ? (process.env.PATH ?? '').split(delimiter) : []),
+    '/usr/local/cuda/lib64',
+    '/usr/local/cuda-11.2/lib64',
+    '/usr/lib/x86_64-linux-gnu',
+    '/usr/lib64',
+  ].filter(Boolean);
+  for (const d of dirs) if (existsSync(join(d, name))) return join(d, name);
+  if (process.platform === 'linux') {
+    if (ldconfigCache === undefined) {
+      try {
+        ldconfigCache = execFileSync('ldconfig', ['-p'], { encoding: 'utf8', timeout: 5000 });
+      } catch {
+        try {
+          ldconfigCache = execFileSync('/sbin/ldconfig', ['-p'], { encoding: 'utf8', timeout: 5000 });
+        } catch {
+          ldconfigCache = '';
+        }
+      }
+    }
+    const line = ldconfigCache.split('\n').find((l) => l.trim().startsWith(name + ' '));
+    if (line) return line.split('=>').pop()!.trim();
+  }
+  return null;
+}
+
+/** What tfjs-node-gpu 4.22 (libtensorflow 2.9.1) needs and is missing here; empty when all is there. */
+export function missingGpuPrerequisites(): string[] {
+  const missing: string[] = [];
+  const driver = nvidiaDriver();
+  if (!driver) {
+    missing.push('no NVIDIA driver found (/proc/driver/nvidia/version is absent)');
+    return missing;
+  }
+  const libs = process.platform === 'win32' ? ['cudart64_110.dll', 'cudnn64_8.dll'] : ['libcudart.so.11.0', 'libcudnn.so.8'];
+  for (const lib of libs) {
+    if (!findSharedLibrary(lib)) {
+      missing.push(`${lib} not found (tfjs-node-gpu 4.22 needs CUDA 11.2 and cuDNN 8.1; CUDA 12 alone does not load it)`);
+    }
+  }
+  return missing;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading tfjs-node(-gpu) against the bundled tfjs
+// ---------------------------------------------------------------------------------------------
+
+/** The modules tfjs-node requires that must resolve to the bundled tfjs instance. */
+function tfjsAliases(): Record<string, unknown> {
+  const union = { ...tfc, ...tfl, version: { 'tfjs-core': tfc.version_core, 'tfjs-layers': tfl.version_layers, tfjs: tfc.version_core } };
+  return {
+    '@tensorflow/tfjs': union,
+    '@tensorflow/tfjs-core': tfc,
+    '@tensorflow/tfjs-layers': tfl,
+    // Side-effect-only modules that the bundled tfjs-core has already run.
+    '@tensorflow/tfjs-core/dist/register_all_gradients': {},
+    '@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops': {},
+  };
+}
+
+let aliasInstalled = false;
+
+/** Makes `require('@tensorflow/tfjs…')` from any module answer with the bundled tfjs. */
+export function installTfjsAliases(): void {
+  if (aliasInstalled) return;
+  aliasInstalled = true;
+  const aliases = tfjsAliases();
+  const proto = Module.prototype as unknown as { require: (id: string) => unknown };
+  const original = proto.require;
+  proto.require = function (this: unknown, id: string) {
+    if (Object.prototype.hasOwnProperty.call(aliases, id)) return aliases[id];
+    // eslint-disable-next-line prefer-rest-params
+    return original.apply(this, arguments as unknown as [string]);
+  };
+}
+
+/** Resolves a runtime package from the runtime folder, else from the normal module path. */
+export function resolveRuntimePackage(pkg: string, runtimeDir?: string): string | null {
+  const bases = [runtimeDir ? join(runtimeDir, 'package.json') : undefined, __filename].filter(Boolean) as string[];
+  for (const base of bases) {
+    try {
+      return createRequire(base).resolve(pkg);
+    } catch {
+      // not there; try the next place
+    }
+  }
+  return null;
+}
+
+function packageVersion(entry: string): string | undefined {
+  // entry: …/node_modules/@tensorflow/tfjs-node/dist/index.js
+  const idx = entry.lastIndexOf('node_modules');
+  if (idx < 0) return undefined;
+  const rest = entry.slice(idx + 'node_modules'.length + 1).split(/[\\/]/);
+  const pkgDir = join(entry.slice(0, idx), 'node_modules', rest[0], rest[1]);
+  try {
+    return JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')).version as string;
+  } catch {
+    return undefined;
+  }
+}
+
+async function tryNode(name: 'tensorflow-gpu' | 'tensorflow', runtimeDir?: string): Promise<Attempt> {
+  const pkg = RUNTIME_PACKAGES[name];
+  if (name === 'tensorflow-gpu') {
+    const missing = missingGpuPrerequisites();
+    if (missing.length) return { name, ok: false, reason: missing.join('; ') };
+  }
+  const entry = resolveRuntimePackage(pkg, runtimeDir);
+  if (!entry) {
+    return { name, ok: false, reason: `${pkg} is not installed (run "AutoML: Install GPU Runtime" or \`automl install-runtime\`)` };
+  }
+  const version = packageVersion(entry);
+  if (version && version !== TFJS_VERSION) {
+    return { name, ok: false, reason: `${pkg}@${version} is installed but this build needs ${TFJS_VERSION} (reinstall the runtime)` };
+  }
+  installTfjsAliases();
+  try {
+    require(entry);
+  } catch (e) {
+    return { name, ok: false, reason: `${pkg} failed to load: ${firstLine(e)}` };
+  }
+  if (!tfc.findBackend('tensorflow')) return { name, ok: false, reason: `${pkg} loaded but registered no 'tensorflow' backend` };
+  if (!(await tfc.setBackend('tensorflow'))) return { name, ok: false, reason: `${pkg}: the tensorflow backend failed to initialise` };
+  return { name, ok: true, reason: `${pkg}@${version ?? '?'} from ${entry}` };
+}
+
+function firstLine(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  return msg.split('\n')[0].slice(0, 300);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Selection
+// ---------------------------------------------------------------------------------------------
+
+const ORDER: BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+
+/**
+ * Initialises the backend to train on and explains the choice. With a forced preference only
+ * that backend is tried, and failing it is an error that says why.
+ */
+export async function initBackend(opts: RuntimeOptions): Promise<BackendInfo> {
+  const candidates: BackendName[] = opts.preference === 'auto' ? ORDER : [opts.preference];
+  const reasons: string[] = [];
+  for (const name of candidates) {
+    const attempt = await tryBackend(name, opts);
+    if (attempt.ok) {
+      const info: BackendInfo = {
+        name,
+        reasons: [...reasons, `using ${name}: ${attempt.reason}`],
+        versions: { 'tfjs-core': tfc.version_core, 'tfjs-layers': tfl.version_layers },
+      };
+      if (name === 'wasm') info.threads = wasmThreads;
+      return info;
+    }
+    reasons.push(`${name} not used: ${attempt.reason}`);
+  }
+  throw new Error(`No usable backend (${opts.preference}): ${reasons.join('; ')}`);
+}
+
+let wasmThreads = 1;
+
+async function tryBackend(name: BackendName, opts: RuntimeOptions): Promise<Attempt> {
+  switch (name) {
+    case 'tensorflow-gpu':
+    case 'tensorflow':
+      return tryNode(name, opts.runtimeDir);
+    case 'wasm':
+      try {
+        const info = await initWasmBackend({ threads: opts.threads ?? 'auto' });
+        wasmThreads = info.threads;
+        const notes = info.notes.length ? ` (${info.notes.join('; ')})` : '';
+        return { name, ok: true, reason: `${info.threads} thread${info.threads === 1 ? '' : 's'}, SIMD ${info.simd ? 'on' : 'off'}, project gradient kernels${notes}` };
+      } catch (e) {
+        return { name, ok: false, reason: firstLine(e) };
+      }
+    case 'cpu':
+      await tfc.setBackend('cpu');
+      return { name, ok: true, reason: 'pure JavaScript (slow: about 1 image/s for a small CNN)' };
+    case 'webgpu':
+      return { name, ok: false, reason: 'the WebGPU backend is experimental and only used when asked for' };
+  }
+}
+
+/** Lists runtime packages present in a runtime folder (for the install command's report). */
+export function installedRuntimes(runtimeDir: string): string[] {
+  const dir = join(runtimeDir, 'node_modules', '@tensorflow');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).filter((n) => n.startsWith('tfjs-node')).map((n) => `@tensorflow/${n}`);
+}

@@ -1,0 +1,210 @@
+// The training loop of one trial segment: epochs of shuffled, augmented batches through a
+// training step, per-epoch validation, the learning-rate schedule, best-checkpoint saving,
+// early stopping, cancellation within one batch and a deadline. Backend-agnostic.
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import type { ImageTensorSet } from '../data/types';
+import type { EpochRecord } from '../shared/protocol';
+import { rng, shuffle } from '../shared/random';
+import { type AugmentOptions, makeBatch } from './augment';
+import { type ScheduleOptions, learningRateAt } from './schedule';
+
+/** What the loop needs of a training step (see step.ts). */
+export interface Stepper {
+  setLearningRate(lr: number): void;
+  /** One optimisation step; returns the batch's mean loss and correct count when `read` is true. */
+  step(x: tf.Tensor4D, y: tf.Tensor2D, read: boolean): { loss: number; correct: number } | null;
+}
+
+export interface SegmentOptions {
+  trialId: string;
+  model: tfl.LayersModel;
+  stepper: Stepper;
+  train: ImageTensorSet;
+  validation: ImageTensorSet | null;
+  numClasses: number;
+  multiLabel: boolean;
+  batchSize: number;
+  /** Epochs to train in this segment; fractional epochs train on part of a shuffled pass. */
+  epochs: number;
+  /** Epochs the trial had already done before this segment (for numbering and records). */
+  epochOffset: number;
+  schedule: ScheduleOptions;
+  augment: AugmentOptions;
+  seed: number;
+  /** Stop after this many epochs without a better validation accuracy (0 = never). */
+  patience: number;
+  /** Wall-clock time (ms since epoch) at which training stops, keeping what it has. */
+  deadline: number;
+  isCancelled: () => boolean;
+  onEpoch: (rec: EpochRecord) => void | Promise<void>;
+  onBatch?: (p: { epoch: number; batch: number; batches: number; loss: number; imagesPerSec: number }) => void;
+  /** Called with the new best validation accuracy; saves a checkpoint. */
+  onBest?: (valAccuracy: number, epoch: number) => Promise<void>;
+  /** Best validation accuracy reached before this segment (a promoted trial keeps its record). */
+  bestSoFar?: number;
+}
+
+export interface SegmentResult {
+  epochsDone: number;
+  stoppedBy: 'completed' | 'deadline' | 'cancelled' | 'early-stopping';
+  best: { valAccuracy: number; valLoss: number; epoch: number } | null;
+  last: EpochRecord | null;
+  imagesPerSec: number;
+}
+
+/** Scores (probabilities) of a set, n × k, computed in batches in inference mode. */
+export function predictScores(model: tfl.LayersModel, set: ImageTensorSet, batchSize = 256): Float32Array {
+  const { height: H, width: W, channels: C, count } = set;
+  const size = H * W * C;
+  let k = 0;
+  const parts: Float32Array[] = [];
+  for (let start = 0; start < count; start += batchSize) {
+    const n = Math.min(batchSize, count - start);
+    const x = new Float32Array(n * size);
+    for (let i = 0; i < n * size; i++) x[i] = set.pixels[start * size + i];
+    const scores = tf.tidy(() => model.predict(tf.tensor4d(x, [n, H, W, C])) as tf.Tensor2D);
+    const data = scores.dataSync() as Float32Array;
+    k = scores.shape[1];
+    scores.dispose();
+    parts.push(new Float32Array(data));
+  }
+  const out = new Float32Array(count * k);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** Validation loss and accuracy from scores (top-1 for single-label, per-label at 0.5 for multi-label). */
+export function scoreSet(scores: Float32Array, set: ImageTensorSet, numClasses: number, multiLabel: boolean): { loss: number; accuracy: number } {
+  const n = set.count;
+  if (n === 0) return { loss: 0, accuracy: 0 };
+  let loss = 0;
+  let hit = 0;
+  const eps = 1e-7;
+  for (let i = 0; i < n; i++) {
+    if (multiLabel) {
+      for (let c = 0; c < numClasses; c++) {
+        const p = Math.min(1 - eps, Math.max(eps, scores[i * numClasses + c]));
+        const t = set.labels[i * numClasses + c] ? 1 : 0;
+        loss -= (t * Math.log(p) + (1 - t) * Math.log(1 - p)) / numClasses;
+        if ((p >= 0.5 ? 1 : 0) === t) hit += 1 / numClasses;
+      }
+    } else {
+      const y = set.labels[i];
+      let best = 0;
+      for (let c = 1; c < numClasses; c++) if (scores[i * numClasses + c] > scores[i * numClasses + best]) best = c;
+      if (best === y) hit++;
+      loss -= Math.log(Math.max(eps, scores[i * numClasses + y]));
+    }
+  }
+  return { loss: loss / n, accuracy: hit / n };
+}
+
+const yieldToEvents = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Trains one segment of a trial. */
+export async function trainSegment(o: SegmentOptions): Promise<SegmentResult> {
+  const { train } = o;
+  const shape = { height: train.height, width: train.width, channels: train.channels };
+  const random = rng(o.seed);
+  const n = train.count;
+  const stepsPerEpoch = Math.max(1, Math.floor(n / o.batchSize));
+  const totalSteps = Math.max(1, Math.round(o.epochs * stepsPerEpoch));
+  let best: SegmentResult['best'] = null;
+  let bestAcc = o.bestSoFar ?? -Infinity;
+  let sinceBest = 0;
+  let last: EpochRecord | null = null;
+  let step = 0;
+  let epochsDone = 0;
+  let stoppedBy: SegmentResult['stoppedBy'] = 'completed';
+  const started = Date.now();
+  let imagesTotal = 0;
+  let trainTime = 0;
+  const readEvery = 10;
+
+  outer: while (step < totalSteps) {
+    const order = shuffle(Array.from({ length: n }, (_, i) => i), random);
+    const stepsThisEpoch = Math.min(stepsPerEpoch, totalSteps - step);
+    let lossSum = 0;
+    let lossCount = 0;
+    let correct = 0;
+    let seen = 0;
+    const epochStart = Date.now();
+    let batchBuf: ReturnType<typeof makeBatch> | undefined;
+    for (let b = 0; b < stepsThisEpoch; b++) {
+      if (o.isCancelled()) {
+        stoppedBy = 'cancelled';
+        break outer;
+      }
+      if (Date.now() >= o.deadline) {
+        stoppedBy = 'deadline';
+        break outer;
+      }
+      const progress = step / totalSteps;
+      o.stepper.setLearningRate(learningRateAt(progress, o.schedule));
+      const idx = order.slice(b * o.batchSize, (b + 1) * o.batchSize);
+      batchBuf = makeBatch(train.pixels, train.labels, idx, shape, o.numClasses, o.multiLabel, o.augment, random, batchBuf);
+      const t0 = Date.now();
+      const x = tf.tensor4d(batchBuf.x, [idx.length, shape.height, shape.width, shape.channels]);
+      const y = tf.tensor2d(batchBuf.y, [idx.length, o.numClasses]);
+      const read = b % readEvery === readEvery - 1 || b === stepsThisEpoch - 1;
+      const r = o.stepper.step(x, y, read);
+      x.dispose();
+      y.dispose();
+      trainTime += Date.now() - t0;
+      imagesTotal += idx.length;
+      seen += idx.length;
+      step++;
+      if (r) {
+        lossSum += r.loss;
+        lossCount++;
+        correct += r.correct;
+        o.onBatch?.({ epoch: o.epochOffset + epochsDone + 1, batch: b + 1, batches: stepsThisEpoch, loss: r.loss, imagesPerSec: imagesTotal / Math.max(1e-3, trainTime / 1000) });
+      }
+      await yieldToEvents();
+    }
+    // A partial last epoch counts as its fraction.
+    const fraction = stepsThisEpoch / stepsPerEpoch;
+    epochsDone += fraction;
+    const imagesPerSec = seen / Math.max(1e-3, (Date.now() - epochStart) / 1000);
+    let valLoss: number | null = null;
+    let valAccuracy: number | null = null;
+    if (o.validation && o.validation.count > 0) {
+      const scores = predictScores(o.model, o.validation);
+      const v = scoreSet(scores, o.validation, o.numClasses, o.multiLabel);
+      valLoss = v.loss;
+      valAccuracy = v.accuracy;
+    }
+    // Correct counts are read on a subset of batches: scale to those batches' images.
+    const readBatches = Math.max(1, lossCount);
+    last = {
+      trialId: o.trialId,
+      epoch: round3(o.epochOffset + epochsDone),
+      loss: lossSum / readBatches,
+      accuracy: correct / (readBatches * o.batchSize),
+      valLoss,
+      valAccuracy,
+      lr: learningRateAt(step / totalSteps, o.schedule),
+      imagesPerSec,
+      elapsed: (Date.now() - started) / 1000,
+    };
+    await o.onEpoch(last);
+    const score = valAccuracy ?? last.accuracy;
+    if (score > bestAcc) {
+      bestAcc = score;
+      best = { valAccuracy: score, valLoss: valLoss ?? last.loss, epoch: last.epoch };
+      sinceBest = 0;
+      await o.onBest?.(score, last.epoch);
+    } else if (++sinceBest >= o.patience && o.patience > 0) {
+      stoppedBy = 'early-stopping';
+      break;
+    }
+  }
+  return { epochsDone: round3(epochsDone), stoppedBy, best, last, imagesPerSec: imagesTotal / Math.max(1e-3, trainTime / 1000) };
+}
+
+const round3 = (x: number) => Math.round(x * 1000) / 1000;

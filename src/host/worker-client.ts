@@ -1,0 +1,138 @@
+// Starts the training worker in a child process (`child_process.fork`) and speaks the typed
+// protocol with it. Used by the extension host and by the CLI alike, so both train the same
+// way and neither trains in its own process. No `vscode` import.
+import { type ChildProcess, fork } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ExperimentRecord, ExperimentSpec, HostToWorker, WorkerEvent } from '../shared/protocol';
+import { ExperimentStore } from '../store/store';
+
+/** The worker script: `dist/worker.js` next to a bundle, or the compiled module in tests. */
+export function defaultWorkerPath(): string {
+  const candidates = [join(__dirname, 'worker.js'), join(__dirname, '..', 'worker', 'main.js'), join(__dirname, '..', 'dist', 'worker.js')];
+  const found = candidates.find((p) => existsSync(p));
+  if (!found) throw new Error(`Training worker not found (looked for ${candidates.join(', ')}); run \`npm run build\``);
+  return found;
+}
+
+export interface WorkerStartOptions {
+  experimentDir: string;
+  spec: ExperimentSpec;
+  resume: boolean;
+  workerPath?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Extra Node flags for the worker, e.g. a larger heap. */
+  execArgv?: string[];
+}
+
+export interface WorkerExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** The experiment as the store holds it after the exit. */
+  experiment: ExperimentRecord | undefined;
+  /** True when the worker ended without finishing its experiment (crash, kill, out of memory). */
+  interrupted: boolean;
+}
+
+export class WorkerClient extends EventEmitter {
+  readonly child: ChildProcess;
+  readonly done: Promise<WorkerExit>;
+  private finished = false;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private lastPong = Date.now();
+  private pingId = 0;
+
+  private constructor(readonly options: WorkerStartOptions) {
+    super();
+    const workerPath = options.workerPath ?? defaultWorkerPath();
+    this.child = fork(workerPath, [], {
+      env: { ...process.env, ...options.env },
+      execArgv: options.execArgv ?? ['--max-old-space-size=8192'],
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      serialization: 'json',
+    });
+    this.child.stdout?.on('data', (d: Buffer) => this.emitLines('info', d));
+    this.child.stderr?.on('data', (d: Buffer) => this.emitLines('warn', d));
+    this.child.on('message', (m: WorkerEvent) => {
+      if (m.type === 'pong') {
+        this.lastPong = Date.now();
+        return;
+      }
+      if (m.type === 'experimentEnded') this.finished = true;
+      this.emit('event', m);
+    });
+    this.done = new Promise((resolve) => {
+      this.child.on('exit', (code, signal) => {
+        clearInterval(this.pingTimer);
+        resolve(this.onExit(code, signal));
+      });
+    });
+    this.pingTimer = setInterval(() => this.ping(), 5000);
+    this.pingTimer.unref();
+  }
+
+  static start(options: WorkerStartOptions): WorkerClient {
+    const client = new WorkerClient(options);
+    client.send({ type: 'start', experimentDir: options.experimentDir, spec: options.spec, resume: options.resume });
+    return client;
+  }
+
+  onEvent(listener: (e: WorkerEvent) => void): this {
+    return this.on('event', listener);
+  }
+
+  send(message: HostToWorker): void {
+    if (this.child.connected) this.child.send(message);
+  }
+
+  /** Asks the worker to stop within one batch; it keeps every finished trial and the best model. */
+  cancel(reason = 'cancelled by the user'): void {
+    this.send({ type: 'cancel', reason });
+  }
+
+  /** Seconds since the worker last answered a ping (a long synchronous kernel delays answers). */
+  get silentFor(): number {
+    return (Date.now() - this.lastPong) / 1000;
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
+    this.child.kill(signal);
+  }
+
+  private ping(): void {
+    this.send({ type: 'ping', id: ++this.pingId });
+  }
+
+  private emitLines(level: 'info' | 'warn', data: Buffer): void {
+    for (const line of data.toString('utf8').split('\n')) {
+      if (line.trim()) this.emit('event', { type: 'log', level, message: line } satisfies WorkerEvent);
+    }
+  }
+
+  /** A worker that dies mid-experiment leaves it marked interrupted (resumable), never "running". */
+  private onExit(code: number | null, signal: NodeJS.Signals | null): WorkerExit {
+    let experiment: ExperimentRecord | undefined;
+    let interrupted = false;
+    try {
+      const store = new ExperimentStore(this.options.experimentDir);
+      experiment = store.readRecord();
+      if (!this.finished && (experiment.status === 'running' || experiment.status === 'queued')) {
+        interrupted = true;
+        const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+        const trials = store.readTrials();
+        for (const t of trials) {
+          if (t.status === 'running') store.writeTrial({ ...t, status: 'interrupted', error: `the worker ${how}` });
+        }
+        experiment = store.updateRecord({
+          status: 'interrupted',
+          error: `The training worker ${how}${signal === 'SIGKILL' ? ' (out of memory, or killed)' : ''}. Every finished trial is kept; resume to continue.`,
+          endedAt: new Date().toISOString(),
+        });
+      }
+    } catch {
+      // No readable experiment (the worker died before creating it): nothing to mark.
+    }
+    return { code, signal, experiment, interrupted };
+  }
+}

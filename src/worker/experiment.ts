@@ -1,0 +1,405 @@
+// One experiment, start to end, inside the worker process:
+//   backend → dataset (open, validate, decode into the cache) → search (portfolio, TPE, ASHA)
+//   → final fit → evaluation on TEST → results in the store.
+// Every step writes to the experiment store as it goes, so a crash, a cancel or a kill keeps
+// every finished trial and the best model; `resume` carries on from there.
+import { cpSync, rmSync } from 'node:fs';
+import { totalmem } from 'node:os';
+import { join } from 'node:path';
+import { openDataset, prepareImages, validateDataset } from '../data';
+import type { ImageTensorSet, PreparedData } from '../data/types';
+import { loadModel } from '../engine/model-io';
+import type { ModelShape } from '../engine/models';
+import { initBackend } from '../engine/runtime';
+import { predictScores } from '../engine/train';
+import { lastStateDir, runTrialSegment } from '../engine/trial';
+import { accuracy, confusionMatrix, logLoss, macroAuc, macroAveragePrecision, perClass, topKAccuracy } from '../eval/metrics';
+import { chooseInput, finalFitEpochs, planSearch } from '../search/plan';
+import { portfolio } from '../search/portfolio';
+import { bestTrial, runSearch } from '../search/search';
+import { buildSpace, describeConfig } from '../search/space';
+import type {
+  BackendInfo,
+  ExperimentRecord,
+  ExperimentSpec,
+  LeaderboardRow,
+  TestMetrics,
+  TrialRecord,
+  WorkerEvent,
+} from '../shared/protocol';
+import { writeJsonAtomic } from '../store/files';
+import { ExperimentStore } from '../store/store';
+
+export interface RunContext {
+  experimentDir: string;
+  spec: ExperimentSpec;
+  resume: boolean;
+  emit: (e: WorkerEvent) => void;
+  isCancelled: () => boolean;
+  /** Overrides for tests: fixed throughput guess, fewer trials. */
+  overrides?: { imagesPerSec?: number; maxTrials?: number };
+}
+
+const PRODUCT_VERSION = '0.1.0';
+
+export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> {
+  const runStart = Date.now();
+  const store = new ExperimentStore(ctx.experimentDir);
+  const previous = store.readRecord();
+  const secondsBefore = ctx.resume ? previous.secondsUsed : 0;
+  const budgetSeconds = ctx.spec.budgetMinutes * 60;
+  const deadline = runStart + Math.max(0, budgetSeconds - secondsBefore) * 1000;
+  const emit = (e: WorkerEvent) => {
+    store.appendEvent(e);
+    ctx.emit(e);
+  };
+  const log = (message: string, level: 'info' | 'warn' | 'debug' = 'info') => emit({ type: 'log', level, message });
+  const secondsUsed = () => secondsBefore + (Date.now() - runStart) / 1000;
+
+  let record = store.updateRecord({
+    status: 'running',
+    startedAt: previous.startedAt ?? new Date(runStart).toISOString(),
+    endedAt: undefined,
+    error: undefined,
+  });
+  try {
+    // 1. Backend
+    const backend: BackendInfo = await initBackend({ preference: ctx.spec.backend, runtimeDir: process.env.AUTOML_RUNTIME_DIR });
+    backend.versions = { ...backend.versions, 'automl-vscode': PRODUCT_VERSION, node: process.versions.node };
+    emit({ type: 'backend', backend });
+    record = store.updateRecord({ backend, versions: backend.versions });
+
+    // 2. Data
+    const dataset = await openDataset(ctx.spec.dataset, { seed: ctx.spec.seed, multiLabel: ctx.spec.multiLabel });
+    const validation = await validateDataset(dataset, {
+      level: 'images',
+      cacheDir: ctx.spec.cacheDir,
+      onProgress: (p) => ctx.emit({ type: 'dataProgress', phase: `scan: ${p.phase}`, done: p.done, total: p.total }),
+    });
+    const errors = validation.findings.filter((f) => f.severity === 'error');
+    for (const f of validation.findings.filter((x) => x.severity === 'warning').slice(0, 20)) {
+      log(`${f.file}${f.line ? `:${f.line}` : ''}: ${f.message}`, 'warn');
+    }
+    if (errors.length) {
+      const lines = errors.slice(0, 10).map((f) => `${f.file}${f.line ? `:${f.line}` : ''}: ${f.message}`);
+      throw new Error(`The dataset has ${errors.length} error${errors.length > 1 ? 's' : ''}:\n${lines.join('\n')}${errors.length > 10 ? `\n… and ${errors.length - 10} more (run \`automl validate\`)` : ''}`);
+    }
+    const input = chooseInput({
+      medianSide: validation.medianSide,
+      color: validation.color,
+      requested: ctx.spec.imageSize,
+      gpu: backend.name === 'tensorflow-gpu' || backend.name === 'webgpu',
+    });
+    log(`Input ${input.size}×${input.size}×${input.channels}: ${input.why}`);
+    const data = await prepareImages(dataset, {
+      size: { height: input.size, width: input.size, channels: input.channels },
+      fit: ctx.spec.fit,
+      cacheDir: ctx.spec.cacheDir,
+      onProgress: (p) => ctx.emit({ type: 'dataProgress', phase: p.phase, done: p.done, total: p.total }),
+    });
+    if (data.train.count === 0) throw new Error('The dataset has no usable TRAIN images.');
+    const { mean, std } = pixelStats(data.train);
+    const shape: ModelShape = {
+      inputShape: [input.size, input.size, input.channels],
+      numClasses: data.classes.length,
+      multiLabel: data.multiLabel,
+      mean,
+      std,
+    };
+    record = store.updateRecord({
+      classes: data.classes,
+      multiLabel: data.multiLabel,
+      inputShape: shape.inputShape,
+      datasetFingerprint: validation.fingerprint,
+    });
+    emit({
+      type: 'experimentStarted',
+      experimentId: ctx.spec.id,
+      classes: data.classes,
+      counts: { TRAIN: data.train.count, VALIDATION: data.validation.count, TEST: data.test.count },
+      budgetSeconds,
+      resumed: ctx.resume,
+    });
+    const modelMetadata = {
+      classes: data.classes,
+      multiLabel: data.multiLabel,
+      input: { height: input.size, width: input.size, channels: input.channels, fit: ctx.spec.fit, range: '0-255', layout: 'NHWC' },
+      experimentId: ctx.spec.id,
+    };
+
+    // 3. Search
+    const hasValidation = data.validation.count > 0;
+    const selectionSet = hasValidation ? data.validation : null;
+    const ips0 = ctx.overrides?.imagesPerSec ?? guessImagesPerSec(backend, input.size, input.channels);
+    const plan = planSearch({
+      remainingSeconds: (deadline - Date.now()) / 1000,
+      trainImages: data.train.count,
+      evalImages: data.validation.count + data.test.count,
+      imagesPerSec: ips0,
+    });
+    log(
+      `Plan: ${Math.round(plan.searchSeconds)} s of search (rungs from ${plan.minResource} to ${plan.maxResource} epochs, η=${plan.eta}), ` +
+        `${Math.round(plan.finalSeconds)} s for the final fit, ${Math.round(plan.reserveSeconds)} s for evaluation`,
+    );
+    const separable = backend.name !== 'cpu';
+    const space = buildSpace({ imageSizes: [input.size], channels: input.channels, numClasses: data.classes.length, separable });
+    const memoryLimit = backend.name === 'wasm' ? 2 * 2 ** 30 - dataBytes(data) : totalmem() * 0.5;
+    const trialCtx = {
+      store,
+      shape,
+      train: data.train,
+      validation: selectionSet,
+      seed: ctx.spec.seed,
+      memoryLimit,
+      isCancelled: ctx.isCancelled,
+      onEpoch: (rec: import('../shared/protocol').EpochRecord) => emit({ type: 'epochEnded', record: rec }),
+      onBatch: throttle((p: { trialId: string; epoch: number; batch: number; batches: number; loss: number; imagesPerSec: number }) =>
+        ctx.emit({ type: 'batchProgress', ...p }), 500),
+      modelMetadata,
+    };
+    const previousTrials = ctx.resume ? store.readTrials() : [];
+    const searchDeadline = Date.now() + plan.searchSeconds * 1000;
+    const search = await runSearch(
+      {
+        space,
+        portfolio: portfolio({ separable }),
+        seed: ctx.spec.seed,
+        deadline: searchDeadline,
+        minResource: plan.minResource,
+        maxResource: plan.maxResource,
+        eta: plan.eta,
+        trainImages: data.train.count,
+        estimateImagesPerSec: () => ips0,
+        previous: previousTrials,
+        maxTrials: ctx.overrides?.maxTrials,
+      },
+      {
+        now: () => Date.now(),
+        isCancelled: ctx.isCancelled,
+        saveTrial: (t) => {
+          store.writeTrial(t);
+          store.updateRecord({ secondsUsed: secondsUsed() });
+        },
+        log: (m) => log(m),
+        runTrial: async (trial, seg) => {
+          emit({ type: 'trialStarted', trial: { ...trial } });
+          log(`Trial ${trial.id} (${trial.origin}): ${describeConfig(trial.config)}, epochs ${seg.fromEpochs} → ${seg.toEpochs}`);
+          const outcome = await runTrialSegment(trialCtx, trial, seg);
+          const ended = { ...trial, status: outcome.status === 'done' ? 'done' : outcome.status, error: outcome.error } as TrialRecord;
+          emit({ type: 'trialEnded', trial: ended });
+          if (outcome.error) log(`Trial ${trial.id} failed: ${outcome.error}`, 'warn');
+          store.writeLeaderboard(leaderboard(store.readTrials()));
+          return outcome;
+        },
+      },
+    );
+    log(`Search ended (${search.stoppedBy}) after ${search.trials.length} trials`);
+
+    // 4. Final fit of the best configuration on TRAIN+VALIDATION, when time allows.
+    let best = bestTrial(store.readTrials());
+    let finalModel: ExperimentRecord['finalModel'] | undefined;
+    const finalDir = store.file('final');
+    if (best && !ctx.isCancelled()) {
+      finalModel = { kind: 'trial', trials: [best.id], valAccuracy: best.bestValAccuracy };
+      const ips = best.imagesPerSec ?? ips0;
+      const trainVal = hasValidation ? concatSets(data.train, data.validation) : data.train;
+      const finalSeconds = (deadline - Date.now()) / 1000 - plan.reserveSeconds;
+      const epochs = finalFitEpochs({ seconds: finalSeconds, imagesPerSec: ips, trainImages: trainVal.count, bestTrialEpochs: best.epochsDone });
+      if (epochs > 0 && hasValidation) {
+        const fit: TrialRecord = {
+          ...best,
+          id: 'final',
+          index: search.trials.length,
+          origin: `final fit of ${best.id}`,
+          status: 'running',
+          rung: 0,
+          epochs,
+          epochsDone: 0,
+          trainOn: 'TRAIN+VALIDATION',
+          rungScores: [],
+          bestValAccuracy: null,
+          bestValLoss: null,
+          bestEpoch: null,
+          hasModel: false,
+          startedAt: new Date().toISOString(),
+          endedAt: undefined,
+          seconds: 0,
+          error: undefined,
+        };
+        log(`Final fit: ${describeConfig(best.config)} for ${epochs} epochs on TRAIN+VALIDATION (${trainVal.count} images)`);
+        emit({ type: 'trialStarted', trial: { ...fit } });
+        store.writeTrial(fit);
+        const outcome = await runTrialSegment(
+          // Trained on TRAIN+VALIDATION: "validation" accuracy here is on seen data, a sanity check only.
+          { ...trialCtx, train: trainVal, validation: data.validation },
+          fit,
+          { fromEpochs: 0, toEpochs: epochs, continueFrom: false, mayContinue: false, deadline: deadline - plan.reserveSeconds * 1000 },
+        );
+        fit.status = outcome.status === 'done' ? 'done' : outcome.status;
+        fit.error = outcome.error;
+        fit.epochsDone = outcome.epochsDone;
+        fit.imagesPerSec = outcome.imagesPerSec;
+        store.writeTrial(fit);
+        emit({ type: 'trialEnded', trial: { ...fit } });
+        const complete = outcome.status === 'done' && outcome.epochsDone >= epochs - 1e-6;
+        // The final model saw VALIDATION, so it must at least fit it as well as the best trial did.
+        if (complete && fit.hasModel && (outcome.valAccuracy ?? 0) >= (best.bestValAccuracy ?? 0)) {
+          finalModel = { kind: 'final-fit', trials: ['final'], valAccuracy: null };
+        } else {
+          log(`Final fit not used (${complete ? 'it fits VALIDATION worse than the best trial' : `it stopped early: ${outcome.status}`}); keeping ${best.id}`, 'warn');
+        }
+      } else {
+        log(`No final fit: ${hasValidation ? `the ${Math.round(finalSeconds)} s left would not train longer than the best trial` : 'no VALIDATION images to add'}`);
+      }
+    }
+    // Always leave a loadable final model when any trial produced one.
+    best = bestTrial(store.readTrials());
+    if (!finalModel && best) finalModel = { kind: 'trial', trials: [best.id], valAccuracy: best.bestValAccuracy };
+    let test: TestMetrics | undefined;
+    if (finalModel) {
+      const source = finalModel.kind === 'final-fit' ? store.modelDir('final') : store.modelDir(finalModel.trials[0]);
+      rmSync(join(finalDir, 'model'), { recursive: true, force: true });
+      cpSync(source, join(finalDir, 'model'), { recursive: true });
+      // 5. Evaluation on TEST (or VALIDATION when there is no TEST).
+      const evalSet = data.test.count > 0 ? data.test : data.validation;
+      test = await evaluate(join(finalDir, 'model'), evalSet, data.test.count > 0 ? 'TEST' : 'VALIDATION', data, finalDir);
+      log(`${test.partition}: accuracy ${(test.accuracy * 100).toFixed(2)} %, macro AUC ${fmt(test.macroAuc)}, macro AP ${fmt(test.macroAveragePrecision)} (${test.count} images)`);
+    }
+    for (const t of store.readTrials()) {
+      if (t.status === 'running') store.writeTrial({ ...t, status: ctx.isCancelled() ? 'cancelled' : 'interrupted' });
+      if (t.trainOn === 'TRAIN') rmSync(lastStateDir(store, t.id), { recursive: true, force: true });
+    }
+    const rows = leaderboard(store.readTrials());
+    store.writeLeaderboard(rows);
+    record = store.updateRecord({
+      status: ctx.isCancelled() ? 'cancelled' : 'done',
+      bestTrialId: best?.id,
+      finalModel,
+      test,
+      endedAt: new Date().toISOString(),
+      secondsUsed: secondsUsed(),
+    });
+    emit({ type: 'experimentEnded', experiment: record, leaderboard: rows });
+    return record;
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    emit({ type: 'error', message, detail: e instanceof Error ? e.stack : undefined });
+    for (const t of store.readTrials()) if (t.status === 'running') store.writeTrial({ ...t, status: 'interrupted', error: message });
+    record = store.updateRecord({ status: 'failed', error: message, endedAt: new Date().toISOString(), secondsUsed: secondsUsed() });
+    store.writeLeaderboard(leaderboard(store.readTrials()));
+    emit({ type: 'experimentEnded', experiment: record, leaderboard: store.readLeaderboard() });
+    return record;
+  }
+}
+
+const fmt = (x: number | null) => (x === null ? 'n/a' : x.toFixed(4));
+
+/** A throughput guess (images/s) for a small network before anything was measured. */
+function guessImagesPerSec(backend: BackendInfo, size: number, channels: number): number {
+  const base = { 'tensorflow-gpu': 5000, tensorflow: 1500, webgpu: 3000, wasm: 350, cpu: 2 }[backend.name];
+  return Math.max(0.5, (base * 28 * 28) / (size * size * Math.max(1, channels / 1.5)));
+}
+
+function dataBytes(d: PreparedData): number {
+  return d.train.pixels.byteLength + d.validation.pixels.byteLength + d.test.pixels.byteLength;
+}
+
+/** Mean and standard deviation of the training pixels (0–255), from a sample of at most 2,000 images. */
+export function pixelStats(set: ImageTensorSet): { mean: number; std: number } {
+  const size = set.height * set.width * set.channels;
+  const n = Math.min(set.count, 2000);
+  const stride = Math.max(1, Math.floor(set.count / Math.max(1, n)));
+  let sum = 0;
+  let sq = 0;
+  let cnt = 0;
+  for (let i = 0; i < set.count && cnt < n * size; i += stride) {
+    for (let j = 0; j < size; j++) {
+      const v = set.pixels[i * size + j];
+      sum += v;
+      sq += v * v;
+    }
+    cnt += size;
+  }
+  const mean = cnt ? sum / cnt : 0;
+  const std = cnt ? Math.sqrt(Math.max(1e-6, sq / cnt - mean * mean)) : 1;
+  return { mean, std: Math.max(1, std) };
+}
+
+export function concatSets(a: ImageTensorSet, b: ImageTensorSet): ImageTensorSet {
+  const pixels = new Uint8Array(a.pixels.length + b.pixels.length);
+  pixels.set(a.pixels, 0);
+  pixels.set(b.pixels, a.pixels.length);
+  const labels = a.labels instanceof Int32Array ? new Int32Array(a.labels.length + b.labels.length) : new Uint8Array(a.labels.length + b.labels.length);
+  labels.set(a.labels, 0);
+  labels.set(b.labels, a.labels.length);
+  const itemIds = new Int32Array(a.count + b.count);
+  itemIds.set(a.itemIds, 0);
+  itemIds.set(b.itemIds, a.count);
+  return { ...a, count: a.count + b.count, pixels, labels, itemIds };
+}
+
+/** Evaluates a saved model on a set and stores the metrics and per-example scores next to it. */
+async function evaluate(modelDir: string, set: ImageTensorSet, partition: 'TEST' | 'VALIDATION', data: PreparedData, outDir: string): Promise<TestMetrics> {
+  const model = await loadModel(modelDir);
+  try {
+    const scores = predictScores(model, set);
+    const k = data.classes.length;
+    if (data.multiLabel) {
+      // Multi-label evaluation (per-label thresholds, F1, hamming loss) comes with the evaluation issue.
+      return { partition, count: set.count, accuracy: 0, macroAuc: null, macroAveragePrecision: null, loss: 0 };
+    }
+    const d = { n: set.count, k, scores, labels: set.labels as Int32Array };
+    const metrics: TestMetrics = {
+      partition,
+      count: set.count,
+      accuracy: accuracy(d),
+      top5Accuracy: k > 5 ? topKAccuracy(d, 5) : undefined,
+      macroAuc: macroAuc(d),
+      macroAveragePrecision: macroAveragePrecision(d),
+      loss: logLoss(d),
+    };
+    writeJsonAtomic(join(outDir, 'evaluation.json'), {
+      ...metrics,
+      classes: data.classes,
+      confusion: confusionMatrix(d),
+      perClass: perClass(d),
+    });
+    writeJsonAtomic(join(outDir, 'predictions.json'), {
+      partition,
+      classes: data.classes,
+      itemIds: Array.from(set.itemIds),
+      labels: Array.from(set.labels),
+      scores: Array.from(scores, (s) => Math.round(s * 1e5) / 1e5),
+    });
+    return metrics;
+  } finally {
+    model.dispose();
+  }
+}
+
+export function leaderboard(trials: TrialRecord[]): LeaderboardRow[] {
+  return trials
+    .map((t) => ({
+      trialId: t.id,
+      status: t.status,
+      family: describeConfig(t.config),
+      valAccuracy: t.trainOn === 'TRAIN' ? t.bestValAccuracy : null,
+      valLoss: t.trainOn === 'TRAIN' ? t.bestValLoss : null,
+      epochs: t.epochsDone,
+      params: t.params,
+      seconds: Math.round((t.seconds ?? 0) * 10) / 10,
+      origin: t.origin,
+    }))
+    .sort((a, b) => (b.valAccuracy ?? -1) - (a.valAccuracy ?? -1));
+}
+
+function throttle<T>(fn: (x: T) => void, ms: number): (x: T) => void {
+  let last = 0;
+  return (x: T) => {
+    const now = Date.now();
+    if (now - last >= ms) {
+      last = now;
+      fn(x);
+    }
+  };
+}
