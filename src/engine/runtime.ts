@@ -11,30 +11,17 @@
 import * as tfc from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
-import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import Module, { createRequire } from 'node:module';
-import { homedir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import Module from 'node:module';
 import type { BackendInfo, BackendName, BackendPreference } from '../shared/protocol';
+import { RUNTIME_PACKAGES, TFJS_VERSION, defaultRuntimeDir, missingGpuPrerequisites, packageVersion, resolveRuntimePackage } from './runtime-probe';
 import { initWasmBackend } from './wasm/backend';
-
-export const TFJS_VERSION = tfc.version_core;
-export const RUNTIME_PACKAGES = {
-  'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
-  tensorflow: '@tensorflow/tfjs-node',
-} as const;
 
 export interface RuntimeOptions {
   preference: BackendPreference;
-  /** Folder where `install.ts` puts tfjs-node(-gpu) (`<dir>/node_modules/...`). */
+  /** Folder where install.ts puts tfjs-node(-gpu) (`<dir>/node_modules/...`); default `defaultRuntimeDir()`. */
   runtimeDir?: string;
   /** wasm threads: a number, or 'auto' for the core count. */
   threads?: number | 'auto';
-}
-
-export function defaultRuntimeDir(): string {
-  return process.env.AUTOML_RUNTIME_DIR || join(homedir(), '.cache', 'automl-vscode', 'runtime');
 }
 
 /** Result of trying one backend. */
@@ -42,76 +29,6 @@ export interface Attempt {
   name: BackendName;
   ok: boolean;
   reason: string;
-}
-
-// ---------------------------------------------------------------------------------------------
-// GPU prerequisites
-// ---------------------------------------------------------------------------------------------
-
-/** The NVIDIA kernel driver's version line, or null when there is no NVIDIA driver. */
-export function nvidiaDriver(): string | null {
-  try {
-    const text = readFileSync('/proc/driver/nvidia/version', 'utf8');
-    return text.split('\n')[0].trim();
-  } catch {
-    // Not Linux, or no driver loaded. On Windows, nvidia-smi answers when a driver is installed.
-  }
-  if (process.platform === 'win32') {
-    try {
-      return execFileSync('nvidia-smi', ['--query-gpu=driver_version', '--format=csv,noheader'], { encoding: 'utf8', timeout: 5000 }).trim();
-    } catch {
-      return null;
-    }
-  }
-  return null;
-}
-
-let ldconfigCache: string | undefined;
-
-/** Finds a shared library the way the dynamic loader would (LD_LIBRARY_PATH, ldconfig cache, usual CUDA folders). */
-export function findSharedLibrary(name: string): string | null {
-  const dirs = [
-    ...(process.env.LD_LIBRARY_PATH ?? '').split(delimiter),
-    ...(process.platform === 'win32' ? (process.env.PATH ?? '').split(delimiter) : []),
-    '/usr/local/cuda/lib64',
-    '/usr/local/cuda-11.2/lib64',
-    '/usr/lib/x86_64-linux-gnu',
-    '/usr/lib64',
-  ].filter(Boolean);
-  for (const d of dirs) if (existsSync(join(d, name))) return join(d, name);
-  if (process.platform === 'linux') {
-    if (ldconfigCache === undefined) {
-      try {
-        ldconfigCache = execFileSync('ldconfig', ['-p'], { encoding: 'utf8', timeout: 5000 });
-      } catch {
-        try {
-          ldconfigCache = execFileSync('/sbin/ldconfig', ['-p'], { encoding: 'utf8', timeout: 5000 });
-        } catch {
-          ldconfigCache = '';
-        }
-      }
-    }
-    const line = ldconfigCache.split('\n').find((l) => l.trim().startsWith(name + ' '));
-    if (line) return line.split('=>').pop()!.trim();
-  }
-  return null;
-}
-
-/** What tfjs-node-gpu 4.22 (libtensorflow 2.9.1) needs and is missing here; empty when all is there. */
-export function missingGpuPrerequisites(): string[] {
-  const missing: string[] = [];
-  const driver = nvidiaDriver();
-  if (!driver) {
-    missing.push('no NVIDIA driver found (/proc/driver/nvidia/version is absent)');
-    return missing;
-  }
-  const libs = process.platform === 'win32' ? ['cudart64_110.dll', 'cudnn64_8.dll'] : ['libcudart.so.11.0', 'libcudnn.so.8'];
-  for (const lib of libs) {
-    if (!findSharedLibrary(lib)) {
-      missing.push(`${lib} not found (tfjs-node-gpu 4.22 needs CUDA 11.2 and cuDNN 8.1; CUDA 12 alone does not load it)`);
-    }
-  }
-  return missing;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -147,32 +64,6 @@ export function installTfjsAliases(): void {
   };
 }
 
-/** Resolves a runtime package from the runtime folder, else from the normal module path. */
-export function resolveRuntimePackage(pkg: string, runtimeDir?: string): string | null {
-  const bases = [runtimeDir ? join(runtimeDir, 'package.json') : undefined, __filename].filter(Boolean) as string[];
-  for (const base of bases) {
-    try {
-      return createRequire(base).resolve(pkg);
-    } catch {
-      // not there; try the next place
-    }
-  }
-  return null;
-}
-
-function packageVersion(entry: string): string | undefined {
-  // entry: …/node_modules/@tensorflow/tfjs-node/dist/index.js
-  const idx = entry.lastIndexOf('node_modules');
-  if (idx < 0) return undefined;
-  const rest = entry.slice(idx + 'node_modules'.length + 1).split(/[\\/]/);
-  const pkgDir = join(entry.slice(0, idx), 'node_modules', rest[0], rest[1]);
-  try {
-    return JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')).version as string;
-  } catch {
-    return undefined;
-  }
-}
-
 async function tryNode(name: 'tensorflow-gpu' | 'tensorflow', runtimeDir?: string): Promise<Attempt> {
   const pkg = RUNTIME_PACKAGES[name];
   if (name === 'tensorflow-gpu') {
@@ -184,6 +75,9 @@ async function tryNode(name: 'tensorflow-gpu' | 'tensorflow', runtimeDir?: strin
     return { name, ok: false, reason: `${pkg} is not installed (run "AutoML: Install GPU Runtime" or \`automl install-runtime\`)` };
   }
   const version = packageVersion(entry);
+  if (tfc.version_core !== TFJS_VERSION) {
+    return { name, ok: false, reason: `this build's tfjs is ${tfc.version_core}, the runtime manager expects ${TFJS_VERSION}` };
+  }
   if (version && version !== TFJS_VERSION) {
     return { name, ok: false, reason: `${pkg}@${version} is installed but this build needs ${TFJS_VERSION} (reinstall the runtime)` };
   }
@@ -238,7 +132,7 @@ async function tryBackend(name: BackendName, opts: RuntimeOptions): Promise<Atte
   switch (name) {
     case 'tensorflow-gpu':
     case 'tensorflow':
-      return tryNode(name, opts.runtimeDir);
+      return tryNode(name, opts.runtimeDir ?? defaultRuntimeDir());
     case 'wasm':
       try {
         const info = await initWasmBackend({ threads: opts.threads ?? 'auto' });
@@ -254,11 +148,4 @@ async function tryBackend(name: BackendName, opts: RuntimeOptions): Promise<Atte
     case 'webgpu':
       return { name, ok: false, reason: 'the WebGPU backend is experimental and only used when asked for' };
   }
-}
-
-/** Lists runtime packages present in a runtime folder (for the install command's report). */
-export function installedRuntimes(runtimeDir: string): string[] {
-  const dir = join(runtimeDir, 'node_modules', '@tensorflow');
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir).filter((n) => n.startsWith('tfjs-node')).map((n) => `@tensorflow/${n}`);
 }

@@ -3,8 +3,8 @@
 // way and neither trains in its own process. No `vscode` import.
 import { type ChildProcess, fork } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { ExperimentRecord, ExperimentSpec, HostToWorker, WorkerEvent } from '../shared/protocol';
 import { ExperimentStore } from '../store/store';
 
@@ -24,6 +24,12 @@ export interface WorkerStartOptions {
   env?: NodeJS.ProcessEnv;
   /** Extra Node flags for the worker, e.g. a larger heap. */
   execArgv?: string[];
+  /**
+   * The extension's way: the worker gets its own process group and writes its output to this
+   * file, and keeps training when the host goes away (a window reload re-attaches to it).
+   * Without it (the CLI) output is piped and the worker stops when the host goes away.
+   */
+  detachedLogFile?: string;
 }
 
 export interface WorkerExit {
@@ -46,12 +52,19 @@ export class WorkerClient extends EventEmitter {
   private constructor(readonly options: WorkerStartOptions) {
     super();
     const workerPath = options.workerPath ?? defaultWorkerPath();
+    let logFd: number | undefined;
+    if (options.detachedLogFile) {
+      mkdirSync(dirname(options.detachedLogFile), { recursive: true });
+      logFd = openSync(options.detachedLogFile, 'a');
+    }
     this.child = fork(workerPath, [], {
       env: { ...process.env, ...options.env },
       execArgv: options.execArgv ?? ['--max-old-space-size=8192'],
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      stdio: logFd !== undefined ? ['ignore', logFd, logFd, 'ipc'] : ['ignore', 'pipe', 'pipe', 'ipc'],
+      detached: logFd !== undefined,
       serialization: 'json',
     });
+    if (logFd !== undefined) closeSync(logFd);
     this.child.stdout?.on('data', (d: Buffer) => this.emitLines('info', d));
     this.child.stderr?.on('data', (d: Buffer) => this.emitLines('warn', d));
     this.child.on('message', (m: WorkerEvent) => {
@@ -74,7 +87,13 @@ export class WorkerClient extends EventEmitter {
 
   static start(options: WorkerStartOptions): WorkerClient {
     const client = new WorkerClient(options);
-    client.send({ type: 'start', experimentDir: options.experimentDir, spec: options.spec, resume: options.resume });
+    client.send({
+      type: 'start',
+      experimentDir: options.experimentDir,
+      spec: options.spec,
+      resume: options.resume,
+      keepAliveOnDisconnect: options.detachedLogFile !== undefined,
+    });
     return client;
   }
 

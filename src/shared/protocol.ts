@@ -136,12 +136,28 @@ export interface LeaderboardRow {
   origin: string;
 }
 
+/** `worker.json` in the experiment folder: lets a reloaded window find a worker still training. */
+export interface WorkerHeartbeat {
+  pid: number;
+  startedAt: string;
+  /** Refreshed every few seconds while the worker lives. */
+  heartbeatAt: string;
+  endedAt?: string;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Host → worker
 // ---------------------------------------------------------------------------------------------
 
 export type HostToWorker =
-  | { type: 'start'; experimentDir: string; spec: ExperimentSpec; resume: boolean }
+  | {
+      type: 'start';
+      experimentDir: string;
+      spec: ExperimentSpec;
+      resume: boolean;
+      /** Keep training when the host goes away (the extension's window reloads); the CLI stops instead. */
+      keepAliveOnDisconnect?: boolean;
+    }
   | { type: 'cancel'; reason?: string }
   | { type: 'ping'; id: number };
 
@@ -169,3 +185,181 @@ export type WorkerEvent =
 export function isPersistedEvent(e: WorkerEvent): boolean {
   return e.type !== 'batchProgress' && e.type !== 'pong' && e.type !== 'ready' && e.type !== 'dataProgress';
 }
+
+// ---------------------------------------------------------------------------------------------
+// Host ⇄ webview
+// ---------------------------------------------------------------------------------------------
+// The four panels (dataset, training, evaluation, predict) share one bundle (`dist/webview.js`)
+// and one message protocol, in the style of microsoft/vscode-pull-request-github:
+//   1. the webview loads, restores its view state (getState) and posts `ready`;
+//   2. the host answers every `ready` (also after the webview was hidden and recreated) with
+//      `init`: the panel's whole state, read from the store;
+//   3. the host then pushes live data (`events`, `images`, `predictions`);
+//   4. the webview asks for things with `request` {id, method, params}; the host answers each
+//      with one `response` {id, ok, result | error}.
+// Section owned by the panels; the parts above belong to the engine.
+
+import type { DatasetStats, Finding, Partition } from '../data/types';
+
+export type PanelKind = 'dataset' | 'training' | 'evaluation' | 'predict';
+
+/** A picture the host can show: a webview URI once the thumbnail exists. */
+export interface ImageRefView {
+  /** Key of the image in `images` messages (the dataset item id as a string, or a path). */
+  key: string;
+  /** How the data names it (CSV field, path in the folder, `file#index`). */
+  display: string;
+  partition?: Partition;
+}
+
+export interface DatasetPanelData {
+  /** Absolute path of the dataset (CSV, folder, zip or IDX). */
+  source: string;
+  title: string;
+  stats: DatasetStats | null;
+  findings: Finding[];
+  /** A few images per label (in `stats.classes` order), thumbnails pushed later by `images`. */
+  samples: { label: string; total: number; images: ImageRefView[] }[];
+  /** Why the dataset could not be read (then `stats` is null). */
+  error?: string;
+}
+
+export interface TrainingPanelData {
+  experimentDir: string;
+  title: string;
+  experiment: ExperimentRecord;
+  trials: TrialRecord[];
+  /** Epoch history per trial id, in epoch order. */
+  history: Record<string, EpochRecord[]>;
+  leaderboard: LeaderboardRow[];
+  /** Is a worker running this experiment now (live events follow)? */
+  running: boolean;
+  /** Seconds used as of `asOf` (ISO time); the webview extrapolates while running. */
+  secondsUsed: number;
+  asOf: string;
+  /** Images per partition, when known (from the `experimentStarted` event). */
+  counts?: Record<string, number>;
+  /** The last log lines of the experiment, oldest first. */
+  log: { time?: string; level: LogLevel; message: string }[];
+}
+
+/** `final/evaluation.json` as the worker writes it. */
+export interface EvaluationFile extends TestMetrics {
+  classes: string[];
+  confusion: number[][];
+  perClass: { auc: (number | null)[]; averagePrecision: (number | null)[]; support: number[] };
+}
+
+/** `final/predictions.json`: per-example scores (row-major n × k) of the evaluated partition. */
+export interface PredictionsFile {
+  partition: 'TEST' | 'VALIDATION';
+  classes: string[];
+  itemIds: number[];
+  labels: number[];
+  scores: number[];
+}
+
+export interface EvaluationPanelData {
+  experimentDir: string;
+  title: string;
+  experiment: ExperimentRecord;
+  evaluation: EvaluationFile | null;
+  predictions: PredictionsFile | null;
+  /** Display name per item id of `predictions.itemIds` (absent when the dataset cannot be read). */
+  itemNames: Record<string, string>;
+  /** Why there is nothing to show (no evaluation yet, files unreadable). */
+  error?: string;
+}
+
+/** One image's prediction: labels with scores, highest first. */
+export interface ImagePrediction {
+  path: string;
+  scores: { label: string; score: number }[];
+  /** Milliseconds the prediction took. */
+  ms?: number;
+  error?: string;
+}
+
+export interface PredictPanelData {
+  experimentDir: string;
+  title: string;
+  classes: string[];
+  /** Is there a model to predict with (and a predict function wired)? */
+  available: boolean;
+  /** Why not, when `available` is false. */
+  reason?: string;
+}
+
+/** A prediction shown in the predict panel, with a small preview of the image. */
+export interface PredictionView extends ImagePrediction {
+  name: string;
+  /** `data:` URI of a small preview (the image may lie outside the webview's resource roots). */
+  preview?: string;
+}
+
+/** What a panel keeps with `setState` and the serializer gets back after a reload. */
+export interface PanelViewState {
+  kind: PanelKind;
+  /** Experiment folder (training, evaluation, predict) or dataset path (dataset). */
+  target: string;
+  tab?: string;
+  /** Training: trials shown on the curves (undefined: automatic). */
+  selectedTrials?: string[];
+  /** Training: which trials the curves show when nothing was picked by hand. */
+  curveFilter?: 'top' | 'all';
+  /** Evaluation: score threshold, row-normalised matrix, selected cell, gallery class/mode. */
+  threshold?: number;
+  normalise?: boolean;
+  cell?: [number, number] | null;
+  galleryClass?: number;
+  galleryMode?: 'fp' | 'fn';
+  prClass?: number;
+  /** Predict: how many labels to show. */
+  topK?: number;
+}
+
+/** Requests of a webview, with their parameters and results. */
+export interface WebviewRequests {
+  /** Open a file in an editor (a finding's CSV at its line, an image in the preview). */
+  openFile: { params: { path: string; line?: number; column?: number }; result: void };
+  /** Training: stop the experiment (the host confirms with the user). */
+  stop: { params: Record<string, never>; result: { stopped: boolean } };
+  /** Evaluation: thumbnails of these item ids (also pushed with `images` as they are made). */
+  thumbnails: { params: { keys: string[] }; result: Record<string, string> };
+  /** Predict: the host asks for image files, then predicts them. Null when the dialog was cancelled. */
+  pickImages: { params: Record<string, never>; result: PredictionView[] | null };
+  /** Predict: images dropped or pasted into the webview (base64 bytes). */
+  predictBytes: { params: { images: { name: string; base64: string }[] }; result: PredictionView[] };
+  /** Predict: files dragged in from VS Code's Explorer (`file:` URIs). */
+  predictUris: { params: { uris: string[] }; result: PredictionView[] };
+  /** Open another panel of the same experiment (e.g. evaluation from training). */
+  openPanel: { params: { kind: PanelKind }; result: void };
+  /** Reveal the experiment or dataset in the OS file manager / explorer. */
+  reveal: { params: Record<string, never>; result: void };
+}
+export type WebviewMethod = keyof WebviewRequests;
+
+export type WebviewToHost =
+  | { type: 'ready' }
+  | { [M in WebviewMethod]: { type: 'request'; id: number; method: M; params: WebviewRequests[M]['params'] } }[WebviewMethod]
+  /** View state changed (the host keeps it for its own use, e.g. reopening with the same tab). */
+  | { type: 'state'; state: PanelViewState };
+
+export type PanelInit =
+  | { panel: 'dataset'; data: DatasetPanelData }
+  | { panel: 'training'; data: TrainingPanelData }
+  | { panel: 'evaluation'; data: EvaluationPanelData }
+  | { panel: 'predict'; data: PredictPanelData };
+
+export type HostToWebview =
+  | ({ type: 'init' } & PanelInit)
+  /** Something the panel shows while the host reads (large datasets, evaluations). */
+  | { type: 'loading'; message: string }
+  /** Live worker events in arrival order, coalesced by the host (training, evaluation). */
+  | { type: 'events'; events: WorkerEvent[] }
+  /** Webview URIs of images by key, as they become available. */
+  | { type: 'images'; images: Record<string, string> }
+  /** Predictions the host made on its own (e.g. "Predict with AutoML Model" on an image). */
+  | { type: 'predictions'; results: PredictionView[] }
+  | { type: 'response'; id: number; ok: true; result: unknown }
+  | { type: 'response'; id: number; ok: false; error: string };

@@ -1,0 +1,35 @@
+// The extension's settings, read in one place.
+import { isAbsolute, join } from 'node:path';
+import * as vscode from 'vscode';
+import type { BackendPreference } from '../shared/protocol';
+
+export interface Settings {
+  timeBudgetMinutes: number;
+  backend: BackendPreference;
+  imageSize: number;
+  imageFit: 'pad' | 'crop';
+  experimentsFolder: string;
+  seed: number;
+  gcsPrefixMap: Record<string, string>;
+}
+
+export function settings(): Settings {
+  const c = vscode.workspace.getConfiguration('automl');
+  return {
+    timeBudgetMinutes: c.get<number>('timeBudgetMinutes', 10),
+    backend: c.get<BackendPreference>('backend', 'auto'),
+    imageSize: c.get<number>('imageSize', 0),
+    imageFit: c.get<'pad' | 'crop'>('imageFit', 'pad'),
+    experimentsFolder: c.get<string>('experimentsFolder', '.automl/experiments'),
+    seed: c.get<number>('seed', 1),
+    gcsPrefixMap: c.get<Record<string, string>>('gcsPrefixMap', {}),
+  };
+}
+
+/** The experiments folder: the setting, relative to the first workspace folder. Undefined without a folder. */
+export function experimentsRoot(): string | undefined {
+  const folder = settings().experimentsFolder;
+  if (isAbsolute(folder)) return folder;
+  const ws = vscode.workspace.workspaceFolders?.[0];
+  return ws ? join(ws.uri.fsPath, folder) : undefined;
+}
