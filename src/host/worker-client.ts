@@ -155,3 +155,32 @@ export class WorkerClient extends EventEmitter {
     return { code, signal, experiment, interrupted };
   }
 }
+
+/**
+ * Loads a backend in a worker process of its own (`worker.js --probe`) and returns its report;
+ * rejects with the reason it cannot load. Used to verify a runtime install.
+ */
+export function probeBackend(backend: string, opts: { workerPath?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<import('../shared/protocol').BackendInfo> {
+  return new Promise((resolvePromise, reject) => {
+    const child = fork(opts.workerPath ?? defaultWorkerPath(), ['--probe', backend], {
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      const line = out.trim().split('\n').pop() ?? '';
+      try {
+        const parsed = JSON.parse(line) as import('../shared/protocol').BackendInfo & { error?: string };
+        if (code === 0 && !parsed.error) return resolvePromise(parsed);
+        return reject(new Error(parsed.error ?? `probe exited with code ${code}`));
+      } catch {
+        reject(new Error(`probe ${signal ? `killed by ${signal}` : `exited with code ${code}`}: ${(err || out).trim().split('\n').slice(-3).join(' ')}`));
+      }
+    });
+  });
+}

@@ -97,4 +97,24 @@ process.on('disconnect', () => {
   if (!keepAlive) cancel('the host process went away');
 });
 
-send({ type: 'ready', pid: process.pid });
+// `worker.js --probe <backend>`: load that backend, print its BackendInfo as JSON, exit 0 (or
+// print why not and exit 1). The runtime installer uses it to verify an install in a process
+// of its own.
+const probeAt = process.argv.indexOf('--probe');
+if (probeAt >= 0) {
+  const preference = (process.argv[probeAt + 1] ?? 'auto') as import('../shared/protocol').BackendPreference;
+  void import('../engine/runtime').then(({ initBackend }) =>
+    initBackend({ preference }).then(
+      (info) => {
+        process.stdout.write(JSON.stringify(info) + '\n');
+        process.exit(0);
+      },
+      (e) => {
+        process.stdout.write(JSON.stringify({ error: e instanceof Error ? e.message : String(e) }) + '\n');
+        process.exit(1);
+      },
+    ),
+  );
+} else {
+  send({ type: 'ready', pid: process.pid });
+}

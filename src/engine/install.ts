@@ -1,0 +1,118 @@
+// Installs the native runtime on demand: `@tensorflow/tfjs-node-gpu` on machines with an NVIDIA
+// driver, else `@tensorflow/tfjs-node`, into a runtime folder of its own (the extension's global
+// storage, or `~/.cache/automl-vscode/runtime` for the CLI), never into the product's own
+// dependencies. Its install script downloads libtensorflow from storage.googleapis.com, which
+// some machines cannot reach: every failure is explained, and nothing the product already
+// has is touched. No tfjs import here.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { RUNTIME_PACKAGES, TFJS_VERSION, nvidiaDriver } from './runtime-probe';
+
+export interface InstallOptions {
+  runtimeDir: string;
+  /** 'auto': the GPU package when an NVIDIA driver is present. */
+  variant: 'auto' | 'gpu' | 'cpu';
+  /** npm executable (default `npm` on the PATH). */
+  npm?: string;
+  /** Extra npm arguments, e.g. `--registry=…` (tests). */
+  npmArgs?: string[];
+  onOutput?: (line: string) => void;
+  signal?: AbortSignal;
+  /** Loads the installed backend in a separate process; resolves with its report or rejects with why. */
+  verify?: (backend: 'tensorflow-gpu' | 'tensorflow') => Promise<string>;
+  timeoutMs?: number;
+}
+
+export interface InstallResult {
+  ok: boolean;
+  package: string;
+  /** One paragraph a user can act on. */
+  message: string;
+  /** The last lines npm printed. */
+  log: string[];
+}
+
+export function runtimePackageFor(variant: InstallOptions['variant']): { backend: 'tensorflow-gpu' | 'tensorflow'; pkg: string } {
+  const gpu = variant === 'gpu' || (variant === 'auto' && nvidiaDriver() !== null);
+  const backend = gpu ? 'tensorflow-gpu' : 'tensorflow';
+  return { backend, pkg: RUNTIME_PACKAGES[backend] };
+}
+
+/** Turns npm's output into an explanation a user can act on. */
+export function explainInstallFailure(pkg: string, log: string[], code: number | null, spawnError?: string): string {
+  const text = log.join('\n');
+  if (spawnError && /ENOENT/.test(spawnError)) {
+    return `npm was not found. The GPU runtime is installed with npm: install Node.js (which brings npm), or run \`npm install ${pkg}@${TFJS_VERSION}\` yourself in the runtime folder.`;
+  }
+  if (/storage\.googleapis\.com|libtensorflow|tfjs_binding|node-pre-gyp/i.test(text) && /(ENOTFOUND|ECONNREFUSED|ETIMEDOUT|EAI_AGAIN|getaddrinfo|socket hang up|403|404)/i.test(text)) {
+    return `${pkg} was downloaded, but its install script could not download libtensorflow from storage.googleapis.com (no access to that host from this machine). Allow that host (or a proxy), or install on a machine with internet access and copy the runtime folder. The wasm backend keeps working meanwhile.`;
+  }
+  if (/(ENOTFOUND|ECONNREFUSED|ETIMEDOUT|EAI_AGAIN|ECONNRESET|getaddrinfo|network)/i.test(text)) {
+    return `npm could not reach its registry to download ${pkg}: no network, or a proxy/registry setting is needed (npm config). The wasm backend keeps working meanwhile.`;
+  }
+  if (/EACCES|EPERM/.test(text)) return `npm could not write the runtime folder (permission denied). Check the folder's permissions.`;
+  if (/ENOSPC/.test(text)) return `The disk is full: ${pkg} with libtensorflow needs about 1 GB.`;
+  const last = log.filter((l) => /ERR!|error/i.test(l)).slice(-3).join(' ').trim();
+  return `npm failed to install ${pkg} (exit code ${code})${last ? `: ${last}` : ''}.`;
+}
+
+export async function installRuntime(o: InstallOptions): Promise<InstallResult> {
+  const { backend, pkg } = runtimePackageFor(o.variant);
+  mkdirSync(o.runtimeDir, { recursive: true });
+  const manifest = join(o.runtimeDir, 'package.json');
+  if (!existsSync(manifest)) {
+    writeFileSync(manifest, JSON.stringify({ name: 'automl-vscode-runtime', private: true, description: 'Native tfjs runtime installed by AutoML for VS Code' }, null, 2));
+  }
+  const args = [
+    'install',
+    `${pkg}@${TFJS_VERSION}`,
+    '--no-audit',
+    '--no-fund',
+    '--no-save',
+    '--no-package-lock',
+    '--foreground-scripts',
+    // npm ≥ 11 skips dependency install scripts unless allowed; tfjs-node's downloads libtensorflow.
+    `--allow-scripts=${pkg}`,
+    ...(o.npmArgs ?? []),
+  ];
+  const log: string[] = [];
+  const push = (chunk: Buffer) => {
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (!line.trim()) continue;
+      log.push(line);
+      if (log.length > 200) log.shift();
+      o.onOutput?.(line);
+    }
+  };
+  const { code, spawnError } = await new Promise<{ code: number | null; spawnError?: string }>((resolve) => {
+    const child = spawn(o.npm ?? (process.platform === 'win32' ? 'npm.cmd' : 'npm'), args, {
+      cwd: o.runtimeDir,
+      env: { ...process.env, npm_config_yes: 'true', npm_config_update_notifier: 'false' },
+      signal: o.signal,
+      shell: process.platform === 'win32',
+    });
+    const timer = setTimeout(() => child.kill('SIGTERM'), o.timeoutMs ?? 15 * 60_000);
+    child.stdout.on('data', push);
+    child.stderr.on('data', push);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      resolve({ code: null, spawnError: e.message });
+    });
+    child.on('close', (c) => {
+      clearTimeout(timer);
+      resolve({ code: c });
+    });
+  });
+  if (code !== 0) return { ok: false, package: pkg, message: explainInstallFailure(pkg, log, code, spawnError), log: log.slice(-30) };
+  if (o.verify) {
+    try {
+      const report = await o.verify(backend);
+      return { ok: true, package: pkg, message: `${pkg}@${TFJS_VERSION} installed in ${o.runtimeDir} and verified: ${report}`, log: log.slice(-30) };
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e);
+      return { ok: false, package: pkg, message: `${pkg} installed but does not load: ${why}`, log: log.slice(-30) };
+    }
+  }
+  return { ok: true, package: pkg, message: `${pkg}@${TFJS_VERSION} installed in ${o.runtimeDir}`, log: log.slice(-30) };
+}
