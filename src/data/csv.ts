@@ -1,0 +1,309 @@
+// Reads an AutoML Vision CSV: `[TRAIN|VALIDATION|TEST|UNASSIGNED,]path,label[,label…]`.
+// Every row problem becomes a finding on the row's exact line (and the field's column).
+import * as path from 'node:path';
+import { parseCsv, sniffDelimiter } from './csv-parser';
+import { FindingCollector } from './findings';
+import { fileStamp, isImagePath, MissingFileHints, resolveCsvPath, statOrUndefined } from './paths';
+import { decodeText } from './text';
+import type { DatasetItem, Finding, ImageRef, OpenDatasetOptions, Partition } from './types';
+
+/** Where the CSV lives and how its paths become image references. */
+export interface CsvSource {
+  /** File named in findings: the CSV, or the zip that contains it. */
+  file: string;
+  /** Prefix for messages when `file` is not the CSV itself, e.g. `labels.csv in data.zip: `. */
+  where?: string;
+  resolve(field: string): ResolvedImage;
+}
+
+export type ResolvedImage =
+  | { ok: true; ref: ImageRef; stamp?: string; missing?: Omit<Finding, 'file' | 'line' | 'column' | 'image'> }
+  | { ok: false; code: string; message: string };
+
+export interface CsvRead {
+  items: DatasetItem[];
+  multiLabel: boolean;
+}
+
+const PARTITION_VALUES: Record<string, Partition | 'UNASSIGNED'> = {
+  TRAIN: 'TRAIN',
+  VALIDATION: 'VALIDATION',
+  TEST: 'TEST',
+  UNASSIGNED: 'UNASSIGNED',
+};
+
+/** Spellings people use for partitions; suggested in the "unknown partition" finding. */
+const PARTITION_GUESSES: Record<string, string> = {
+  TRAINING: 'TRAIN', TRAINSET: 'TRAIN', VAL: 'VALIDATION', VALID: 'VALIDATION', DEV: 'VALIDATION', EVAL: 'VALIDATION',
+  VALIDATE: 'VALIDATION', TESTING: 'TEST', TESTSET: 'TEST', HOLDOUT: 'TEST', NONE: 'UNASSIGNED', '': 'UNASSIGNED',
+};
+
+const HEADER_WORDS = new Set([
+  'set', 'split', 'partition', 'ml_use', 'mluse', 'dataset', 'subset', 'path', 'image', 'images', 'image_path', 'imagepath',
+  'file', 'files', 'filename', 'file_name', 'filepath', 'file_path', 'uri', 'url', 'gcs_file_path', 'image_uri', 'gcs_uri',
+  'label', 'labels', 'class', 'classes', 'category', 'target', 'annotation', 'display_name', 'name',
+]);
+
+/** A local CSV: paths relative to its folder, absolute, file:// or gs:// (through the prefix map). */
+export function localCsvSource(csvFile: string, options: OpenDatasetOptions): CsvSource {
+  const baseDir = path.dirname(csvFile);
+  const hints = new MissingFileHints();
+  return {
+    file: csvFile,
+    resolve(field) {
+      const r = resolveCsvPath(field, baseDir, options.gcsPrefixMap);
+      if (!r.ok) return r;
+      return resolveLocalFile(r.path, field, r.via, hints);
+    },
+  };
+}
+
+export function resolveLocalFile(p: string, field: string, via: string | undefined, hints: MissingFileHints): ResolvedImage {
+  let resolved = p;
+  let st = statOrUndefined(resolved);
+  // A CSV written on Windows: `images\cat.jpg`.
+  if (!st && field.includes('\\') && process.platform !== 'win32') {
+    const alt = p.replace(/\\/g, '/');
+    const st2 = statOrUndefined(alt);
+    if (st2) {
+      resolved = alt;
+      st = st2;
+    }
+  }
+  const ref: ImageRef = { kind: 'file', path: resolved };
+  if (!st) {
+    const hint = hints.hint(resolved);
+    const mapped = via ? ` (mapped from ${via})` : '';
+    return {
+      ok: true,
+      ref,
+      missing: {
+        severity: 'error',
+        code: 'missing-file',
+        message: `Image not found: ${field.trim()} → ${resolved}${mapped}${hint ? `; ${hint}` : ''}. Fix the path (relative paths are resolved against the CSV's folder) or remove the row.`,
+      },
+    };
+  }
+  if (!st.isFile()) {
+    return {
+      ok: true,
+      ref,
+      missing: { severity: 'error', code: 'not-a-file', message: `${resolved} is a folder, not an image file. Write the path of an image file.` },
+    };
+  }
+  return { ok: true, ref, stamp: fileStamp(st) };
+}
+
+function looksLikePath(s: string): boolean {
+  const t = s.trim();
+  return isImagePath(t) || /[/\\]/.test(t) || /^gs:\/\//i.test(t);
+}
+
+function looksLikePartitionToken(s: string): boolean {
+  return /^[A-Za-z][A-Za-z0-9_-]{0,19}$/.test(s.trim());
+}
+
+export function readCsv(bytes: Uint8Array, source: CsvSource, options: OpenDatasetOptions, findings: FindingCollector): CsvRead {
+  const where = source.where ?? '';
+  const file = source.file;
+  const add = (f: Omit<Finding, 'file'>) => findings.add({ ...f, file, message: where + f.message });
+
+  const decoded = decodeText(bytes);
+  if (decoded.invalid.length > 0) {
+    for (const bad of decoded.invalid) {
+      add({
+        severity: 'warning',
+        code: 'csv-encoding',
+        line: bad.line,
+        column: bad.byteColumn,
+        message: `Line ${bad.line}, byte ${bad.byteColumn} (0x${bad.byte.toString(16).toUpperCase().padStart(2, '0')}) is not valid UTF-8; the file was read as Windows-1252, so accented letters in paths or labels may be wrong. Save the CSV as UTF-8.`,
+      });
+    }
+    if (decoded.invalidLines > decoded.invalid.length) {
+      add({ severity: 'warning', code: 'csv-encoding', message: `${decoded.invalidLines - decoded.invalid.length} more lines are not valid UTF-8. Save the CSV as UTF-8.` });
+    }
+  } else if (decoded.encoding === 'utf-16le' || decoded.encoding === 'utf-16be') {
+    add({ severity: 'info', code: 'csv-encoding', message: `The CSV is ${decoded.encoding.toUpperCase()}; read it as such. AutoML Vision itself requires UTF-8.` });
+  }
+
+  const delimiter = sniffDelimiter(decoded.text);
+  if (delimiter !== ',') {
+    add({
+      severity: 'info',
+      code: 'csv-delimiter',
+      line: 1,
+      message: `Fields are separated by ${delimiter === '\t' ? 'tabs' : 'semicolons'}, not commas; read them that way. AutoML Vision itself requires commas.`,
+    });
+  }
+  const parsed = parseCsv(decoded.text, delimiter);
+  for (const issue of parsed.issues) {
+    const unterminated = issue.message.startsWith('a quoted field is never closed');
+    add({ severity: unterminated ? 'error' : 'warning', code: 'csv-syntax', line: issue.line, column: issue.column, message: issue.message.charAt(0).toUpperCase() + issue.message.slice(1) });
+  }
+
+  const items: DatasetItem[] = [];
+  const byRef = new Map<string, DatasetItem>();
+  let multiLabel = options.multiLabel === true;
+  let firstMultiLine: number | undefined;
+  let sawData = false;
+
+  for (const rec of parsed.records) {
+    const fields = rec.fields;
+    let blank = true;
+    for (const f of fields) {
+      if (f.trim() !== '') {
+        blank = false;
+        break;
+      }
+    }
+    if (blank) continue; // blank line, or `,,,` from a spreadsheet
+    const line = rec.line;
+    const cols = rec.fieldColumns;
+    const col = (k: number) => cols[k];
+
+    if (!sawData) {
+      sawData = true;
+      const lower = fields.map((f) => f.trim().toLowerCase());
+      if (!fields.some(looksLikePath) && lower.some((f) => HEADER_WORDS.has(f))) {
+        add({ severity: 'info', code: 'csv-header', line, message: `Line ${line} looks like a header row (${fields.map((f) => f.trim()).join(', ')}) and was skipped.` });
+        continue;
+      }
+    }
+
+    const first = fields[0].trim();
+    const known = PARTITION_VALUES[first.toUpperCase()];
+    let pathIdx = 0;
+    let partition: Partition | undefined;
+    if (known !== undefined) {
+      pathIdx = 1;
+      partition = known === 'UNASSIGNED' ? undefined : known;
+    } else if (fields.length >= 2 && !looksLikePath(first) && looksLikePartitionToken(first) && looksLikePath(fields[1])) {
+      const guess = PARTITION_GUESSES[first.toUpperCase()];
+      add({
+        severity: 'error',
+        code: 'unknown-partition',
+        line,
+        column: col(0),
+        message: `unknown partition "${first}"; use TRAIN, VALIDATION, TEST or UNASSIGNED${guess ? ` (did you mean ${guess}?)` : ''}. The row was skipped.`,
+      });
+      continue;
+    } else if (first === '' && fields.length >= 3 && looksLikePath(fields[1])) {
+      // `,path,label`: an empty partition field means "not assigned" in AutoML exports.
+      pathIdx = 1;
+    }
+
+    const rawPath = fields[pathIdx] ?? '';
+    if (rawPath.trim() === '') {
+      add({ severity: 'error', code: 'empty-path', line, column: col(pathIdx) ?? col(0), message: `the image path is empty. Write the image's path, or remove the row.` });
+      continue;
+    }
+
+    let lastNonEmpty = fields.length - pathIdx - 2;
+    while (lastNonEmpty >= 0 && fields[pathIdx + 1 + lastNonEmpty].trim() === '') lastNonEmpty--;
+    const labels: string[] = [];
+    for (let k = 0; k <= lastNonEmpty; k++) {
+      const label = fields[pathIdx + 1 + k].trim();
+      if (label === '') {
+        add({
+          severity: 'warning',
+          code: 'empty-label',
+          line,
+          column: col(pathIdx + 1 + k),
+          message: `label field ${k + 1} is empty and was ignored. Remove the extra comma, or write the label.`,
+        });
+      } else if (!labels.includes(label)) {
+        labels.push(label);
+      }
+    }
+    if (labels.length === 0) {
+      add({
+        severity: 'warning',
+        code: 'unlabelled',
+        line,
+        column: col(pathIdx),
+        image: rawPath.trim(),
+        message: `${rawPath.trim()} has no label. Like AutoML, it is treated as unlabelled and left out of training; add a label after the path to use it.`,
+      });
+      continue;
+    }
+    if (labels.length > 1 && !multiLabel) {
+      multiLabel = true;
+      firstMultiLine = line;
+    }
+
+    const r = source.resolve(rawPath);
+    if (!r.ok) {
+      add({ severity: 'error', code: r.code, line, column: col(pathIdx), image: rawPath.trim(), message: `${r.message}` });
+      continue;
+    }
+    if (r.missing) {
+      add({ ...r.missing, line, column: col(pathIdx), image: r.ref.kind === 'file' ? r.ref.path : rawPath.trim(), message: `${r.missing.message}` });
+    }
+
+    const key = refKey(r.ref);
+    const prev = byRef.get(key);
+    if (prev) {
+      const prevLine = prev.origin.line;
+      const samePartition = (prev.assigned ? prev.partition : undefined) === partition;
+      const sameLabels = prev.labels.length === labels.length && prev.labels.every((l) => labels.includes(l));
+      if (multiLabel || options.multiLabel) {
+        for (const l of labels) if (!prev.labels.includes(l)) prev.labels.push(l);
+        if (!samePartition) {
+          add({ severity: 'warning', code: 'duplicate-row', line, column: col(0), image: rawPath.trim(), message: `${rawPath.trim()} is also on line ${prevLine} with another partition; its labels were merged and the partition of line ${prevLine} kept.` });
+        }
+      } else if (!sameLabels) {
+        add({
+          severity: 'error',
+          code: 'conflicting-labels',
+          line,
+          column: col(pathIdx + 1),
+          image: rawPath.trim(),
+          message: `${rawPath.trim()} is labelled "${labels.join(', ')}" here but "${prev.labels.join(', ')}" on line ${prevLine}. Keep one row per image (or mark the dataset multi-label if an image can have several labels).`,
+        });
+      } else {
+        add({
+          severity: 'warning',
+          code: 'duplicate-row',
+          line,
+          column: col(pathIdx),
+          image: rawPath.trim(),
+          message: `${rawPath.trim()} is already listed on line ${prevLine}${samePartition ? '' : ' with another partition'}; this row was ignored. Remove the duplicate.`,
+        });
+      }
+      continue;
+    }
+
+    const item: DatasetItem = {
+      id: items.length,
+      ref: r.ref,
+      display: rawPath.trim(),
+      labels,
+      partition: partition ?? 'TRAIN',
+      assigned: partition !== undefined,
+      origin: { file, line },
+      stamp: r.missing ? undefined : r.stamp,
+    };
+    byRef.set(key, item);
+    items.push(item);
+  }
+
+  if (firstMultiLine !== undefined) {
+    add({ severity: 'info', code: 'multi-label', line: firstMultiLine, message: `Line ${firstMultiLine} has several labels, so the dataset is multi-label: an image can belong to several classes.` });
+  }
+  if (!sawData) {
+    add({ severity: 'error', code: 'no-images', line: 1, message: 'The CSV has no rows. Write one row per image: [TRAIN|VALIDATION|TEST|UNASSIGNED,]path,label.' });
+  }
+  return { items, multiLabel };
+}
+
+/** A string that identifies where an image's bytes come from. */
+export function refKey(ref: ImageRef): string {
+  switch (ref.kind) {
+    case 'file':
+      return ref.path;
+    case 'zip':
+      return `${ref.zip}!${ref.entry}`;
+    case 'idx':
+      return `${ref.file}#${ref.index}`;
+  }
+}
