@@ -15,6 +15,7 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { runDataWorkerIfRequested } from './data/pool';
 import { WorkerClient } from './host/worker-client';
 import type { BackendPreference, ExperimentRecord, ExperimentSpec, LeaderboardRow, WorkerEvent } from './shared/protocol';
 import { ExperimentStore, listExperiments, newExperimentId } from './store/store';
@@ -294,7 +295,8 @@ async function list(args: string[]): Promise<number> {
   return 0;
 }
 
-if (require.main === module) {
+// A decode worker thread re-enters this bundle: it runs the decode loop instead of the CLI.
+if (require.main === module && !runDataWorkerIfRequested()) {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (e) => {

@@ -7,6 +7,7 @@ import * as vscode from 'vscode';
 import { expectedBackend } from './engine/runtime-probe';
 import { experimentsRoot, settings } from './host/config';
 import { DatasetTreeProvider, DatasetNode } from './host/dataset-tree';
+import { DatasetDiagnostics } from './host/diagnostics';
 import { ExperimentNode, ExperimentTreeProvider, TrialNode, formatDuration } from './host/experiment-tree';
 import { ExperimentManager } from './host/manager';
 import type { BackendPreference, ExperimentSpec, WorkerEvent } from './shared/protocol';
@@ -35,6 +36,7 @@ export function activate(context: vscode.ExtensionContext): AutomlApi {
     env: { AUTOML_RUNTIME_DIR: runtimeDir(context), AUTOML_CACHE_DIR: join(context.globalStorageUri.fsPath, 'images') },
   });
   const experiments = new ExperimentTreeProvider(experimentsRoot, manager);
+  const diagnostics = new DatasetDiagnostics();
   const datasets = new DatasetTreeProvider();
   const status = vscode.window.createStatusBarItem('automl.status', vscode.StatusBarAlignment.Left, 10);
   status.name = 'AutoML';
@@ -59,6 +61,7 @@ export function activate(context: vscode.ExtensionContext): AutomlApi {
   context.subscriptions.push(
     output,
     status,
+    diagnostics,
     { dispose: () => clearInterval(statusTimer) },
     { dispose: () => manager.dispose() },
     vscode.window.registerTreeDataProvider('automl.experiments', experiments),
@@ -128,6 +131,23 @@ export function activate(context: vscode.ExtensionContext): AutomlApi {
       if (!dataset) return undefined;
     }
     const cfg = settings();
+    // Validation first: problems go to the Problems panel, errors stop here with a clear message.
+    let findings;
+    try {
+      findings = await diagnostics.validate(dataset);
+    } catch (e) {
+      void vscode.window.showErrorMessage(`AutoML: cannot read ${dataset}: ${e instanceof Error ? e.message : String(e)}`);
+      return undefined;
+    }
+    const errors = findings.filter((f) => f.severity === 'error');
+    if (errors.length) {
+      const first = errors[0];
+      const where = `${basename(first.file)}${first.line ? `:${first.line}` : ''}`;
+      void vscode.window
+        .showErrorMessage(`AutoML: ${basename(dataset)} has ${errors.length} error${errors.length > 1 ? 's' : ''} (first: ${where}: ${first.message})`, 'Show Problems')
+        .then((pick) => pick && vscode.commands.executeCommand('workbench.actions.view.problems'));
+      return undefined;
+    }
     let budget = opts.budgetMinutes;
     if (budget === undefined) {
       budget = await pickBudget(cfg.timeBudgetMinutes, opts.backend ?? cfg.backend, runtimeDir(context));
@@ -204,7 +224,20 @@ export function activate(context: vscode.ExtensionContext): AutomlApi {
     experiments.refresh();
     datasets.refresh();
   });
-  for (const id of ['automl.openEvaluation', 'automl.exportModel', 'automl.predictImage', 'automl.openPredict', 'automl.startServer', 'automl.stopServer', 'automl.showDataset', 'automl.validateDataset', 'automl.installGpuRuntime']) {
+  register('automl.validateDataset', async (target?: vscode.Uri | DatasetNode | string) => {
+    const dataset = datasetPath(target) ?? (await pickDataset(datasets));
+    if (!dataset) return undefined;
+    const findings = await diagnostics.validate(dataset);
+    const count = (s: string) => findings.filter((f) => f.severity === s).length;
+    output.appendLine(`[validate] ${dataset}: ${count('error')} errors, ${count('warning')} warnings`);
+    for (const f of findings) output.appendLine(`  ${f.severity}: ${f.file}${f.line ? `:${f.line}` : ''}: ${f.message}`);
+    const summary = `AutoML: ${basename(dataset)}: ${count('error')} errors, ${count('warning')} warnings`;
+    void (count('error') ? vscode.window.showErrorMessage(summary, 'Show Problems') : vscode.window.showInformationMessage(summary, 'Show Problems')).then(
+      (pick) => pick && vscode.commands.executeCommand('workbench.actions.view.problems'),
+    );
+    return findings;
+  });
+  for (const id of ['automl.openEvaluation', 'automl.exportModel', 'automl.predictImage', 'automl.openPredict', 'automl.startServer', 'automl.stopServer', 'automl.showDataset', 'automl.installGpuRuntime']) {
     register(id, () => vscode.window.showInformationMessage(`AutoML: "${id}" is not available in this version yet.`));
   }
 

@@ -75,6 +75,7 @@ export async function writeFashionMnistCsv(outDir: string, counts: SplitCounts, 
           list.slice(i, i + batch).map(async (img) => {
             const rel = `images/${name}/${String(img.index).padStart(4, '0')}.png`;
             await sharp(Buffer.from(img.pixels), { raw: { width: 28, height: 28, channels: 1 } })
+              .toColourspace('b-w')
               .png({ compressionLevel: 9 })
               .toFile(join(outDir, rel));
             lines.push(`${partition},${rel},${name}`);

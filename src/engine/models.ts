@@ -22,7 +22,7 @@ export function buildModel(config: TrialConfig, shape: ModelShape, seed = 0): tf
   const init = () => tfl.initializers.heNormal({ seed: seed + ids.n++ });
   const input = tfl.input({ shape: shape.inputShape, name: 'image' });
   let x = tfl.layers
-    .rescaling({ scale: 1 / (255 * shape.std), offset: -shape.mean / shape.std, name: 'normalise' })
+    .rescaling({ scale: 1 / shape.std, offset: -shape.mean / shape.std, name: 'normalise' })
     .apply(input) as SymbolicTensor;
 
   const conv = (t: SymbolicTensor, filters: number, kernel: number, strides = 1, useBias = false) =>
@@ -107,15 +107,19 @@ export function buildModel(config: TrialConfig, shape: ModelShape, seed = 0): tf
   if (config.family === 'convnet' && num(config, 'convnet/dense', 0) === 0 && dropout > 0) {
     x = tfl.layers.dropout({ rate: dropout, seed }).apply(x) as SymbolicTensor;
   }
-  const output = tfl.layers
-    .dense({
-      units: shape.numClasses,
-      activation: shape.multiLabel ? 'sigmoid' : 'softmax',
-      kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 999 }),
-      name: 'scores',
-    })
+  // Logits, then the probabilities as a separate layer: training uses the logits (a stable
+  // cross-entropy, see step.ts), prediction and export the probabilities.
+  const logits = tfl.layers
+    .dense({ units: shape.numClasses, kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 999 }), name: 'logits' })
     .apply(x) as SymbolicTensor;
+  const output = tfl.layers.activation({ activation: shape.multiLabel ? 'sigmoid' : 'softmax', name: 'scores' }).apply(logits) as SymbolicTensor;
   return tfl.model({ inputs: input, outputs: output, name: String(config.family) });
+}
+
+/** The same network without its final softmax/sigmoid: what the training step differentiates. Shares weights. */
+export function logitsModel(model: tfl.LayersModel): tfl.LayersModel {
+  const layer = model.getLayer('logits');
+  return tfl.model({ inputs: model.inputs, outputs: layer.output as SymbolicTensor, name: `${model.name}_logits` });
 }
 
 /**

@@ -9,11 +9,12 @@ import { rng, shuffle } from '../shared/random';
 import { type AugmentOptions, makeBatch } from './augment';
 import { type ScheduleOptions, learningRateAt } from './schedule';
 
-/** What the loop needs of a training step (see step.ts). */
+/** What the loop needs of a training step (see step.ts's TrainStep). */
 export interface Stepper {
   setLearningRate(lr: number): void;
-  /** One optimisation step; returns the batch's mean loss and correct count when `read` is true. */
-  step(x: tf.Tensor4D, y: tf.Tensor2D, read: boolean): { loss: number; correct: number } | null;
+  run(x: tf.Tensor4D, y: tf.Tensor2D): { loss: tf.Scalar };
+  /** Mean loss and accuracy since the last call (one read of device memory). */
+  takeMetrics(): Promise<{ loss: number; accuracy: number }>;
 }
 
 export interface SegmentOptions {
@@ -36,6 +37,12 @@ export interface SegmentOptions {
   patience: number;
   /** Wall-clock time (ms since epoch) at which training stops, keeping what it has. */
   deadline: number;
+  /**
+   * Anneal by time as well as by steps: the schedule's progress is the larger of steps done and
+   * time used before the deadline, so the learning rate reaches its end exactly when time is up
+   * (a budget-bounded final fit is never cut off half-annealed).
+   */
+  annealByTime?: boolean;
   isCancelled: () => boolean;
   onEpoch: (rec: EpochRecord) => void | Promise<void>;
   onBatch?: (p: { epoch: number; batch: number; batches: number; loss: number; imagesPerSec: number }) => void;
@@ -47,6 +54,7 @@ export interface SegmentOptions {
 
 export interface SegmentResult {
   epochsDone: number;
+  /** `deadline` with `annealByTime` still means a fully annealed model. */
   stoppedBy: 'completed' | 'deadline' | 'cancelled' | 'early-stopping';
   best: { valAccuracy: number; valLoss: number; epoch: number } | null;
   last: EpochRecord | null;
@@ -124,14 +132,11 @@ export async function trainSegment(o: SegmentOptions): Promise<SegmentResult> {
   const started = Date.now();
   let imagesTotal = 0;
   let trainTime = 0;
-  const readEvery = 10;
+  const progressEvery = 10;
 
   outer: while (step < totalSteps) {
     const order = shuffle(Array.from({ length: n }, (_, i) => i), random);
     const stepsThisEpoch = Math.min(stepsPerEpoch, totalSteps - step);
-    let lossSum = 0;
-    let lossCount = 0;
-    let correct = 0;
     let seen = 0;
     const epochStart = Date.now();
     let batchBuf: ReturnType<typeof makeBatch> | undefined;
@@ -144,26 +149,25 @@ export async function trainSegment(o: SegmentOptions): Promise<SegmentResult> {
         stoppedBy = 'deadline';
         break outer;
       }
-      const progress = step / totalSteps;
+      const progress = o.annealByTime
+        ? Math.max(step / totalSteps, (Date.now() - started) / Math.max(1, o.deadline - started))
+        : step / totalSteps;
       o.stepper.setLearningRate(learningRateAt(progress, o.schedule));
       const idx = order.slice(b * o.batchSize, (b + 1) * o.batchSize);
       batchBuf = makeBatch(train.pixels, train.labels, idx, shape, o.numClasses, o.multiLabel, o.augment, random, batchBuf);
       const t0 = Date.now();
       const x = tf.tensor4d(batchBuf.x, [idx.length, shape.height, shape.width, shape.channels]);
       const y = tf.tensor2d(batchBuf.y, [idx.length, o.numClasses]);
-      const read = b % readEvery === readEvery - 1 || b === stepsThisEpoch - 1;
-      const r = o.stepper.step(x, y, read);
+      const r = o.stepper.run(x, y);
       x.dispose();
       y.dispose();
       trainTime += Date.now() - t0;
       imagesTotal += idx.length;
       seen += idx.length;
       step++;
-      if (r) {
-        lossSum += r.loss;
-        lossCount++;
-        correct += r.correct;
-        o.onBatch?.({ epoch: o.epochOffset + epochsDone + 1, batch: b + 1, batches: stepsThisEpoch, loss: r.loss, imagesPerSec: imagesTotal / Math.max(1e-3, trainTime / 1000) });
+      if (o.onBatch && (b % progressEvery === progressEvery - 1 || b === stepsThisEpoch - 1)) {
+        const loss = (await r.loss.data())[0];
+        o.onBatch({ epoch: o.epochOffset + epochsDone + 1, batch: b + 1, batches: stepsThisEpoch, loss, imagesPerSec: imagesTotal / Math.max(1e-3, trainTime / 1000) });
       }
       await yieldToEvents();
     }
@@ -179,13 +183,12 @@ export async function trainSegment(o: SegmentOptions): Promise<SegmentResult> {
       valLoss = v.loss;
       valAccuracy = v.accuracy;
     }
-    // Correct counts are read on a subset of batches: scale to those batches' images.
-    const readBatches = Math.max(1, lossCount);
+    const metrics = await o.stepper.takeMetrics();
     last = {
       trialId: o.trialId,
       epoch: round3(o.epochOffset + epochsDone),
-      loss: lossSum / readBatches,
-      accuracy: correct / (readBatches * o.batchSize),
+      loss: metrics.loss,
+      accuracy: metrics.accuracy,
       valLoss,
       valAccuracy,
       lr: learningRateAt(step / totalSteps, o.schedule),

@@ -96,6 +96,7 @@ export async function runTrialSegment(ctx: TrialContext, trial: TrialRecord, seg
       seed: deriveSeed(ctx.seed, `${trial.id}-${seg.fromEpochs}`),
       patience: 0,
       deadline: seg.deadline,
+      annealByTime: seg.annealByTime,
       isCancelled: ctx.isCancelled,
       bestSoFar: trial.bestValAccuracy ?? undefined,
       onEpoch: (rec) => {
@@ -119,9 +120,11 @@ export async function runTrialSegment(ctx: TrialContext, trial: TrialRecord, seg
     } else {
       rmSync(lastStateDir(store, trial.id), { recursive: true, force: true });
     }
-    const status = result.stoppedBy === 'cancelled' ? 'cancelled' : result.stoppedBy === 'deadline' ? 'interrupted' : 'done';
+    // Stopped by the deadline: done if it got at least one epoch in (with annealByTime it is fully annealed).
+    const status = result.stoppedBy === 'cancelled' ? 'cancelled' : result.stoppedBy === 'deadline' && !result.last ? 'interrupted' : 'done';
     return {
-      status: status === 'interrupted' && result.last ? 'done' : status,
+      status,
+      annealed: result.stoppedBy === 'completed' || (result.stoppedBy === 'deadline' && seg.annealByTime === true),
       valAccuracy: result.last?.valAccuracy ?? result.last?.accuracy ?? null,
       epochsDone,
       imagesPerSec: result.imagesPerSec,

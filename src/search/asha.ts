@@ -27,7 +27,8 @@ export class Asha {
 
   constructor(readonly opts: AshaOptions) {
     this.resources = [];
-    for (let r = opts.minResource; r <= opts.maxResource + 1e-9; r *= opts.eta) this.resources.push(r);
+    // Resources are rounded to 1/100 epoch so that records read back the same after a resume.
+    for (let r = opts.minResource; r <= opts.maxResource + 1e-9; r = Math.round(r * opts.eta * 100) / 100) this.resources.push(r);
     if (this.resources.length === 0) this.resources.push(opts.maxResource);
     this.rungs = this.resources.map(() => []);
   }

@@ -39,7 +39,14 @@ export interface SearchPlan {
  * backend; `trainImages` the images per epoch. Rung 0 aims at ~1/20 of the search time per
  * trial; the top rung at ~40 % of it.
  */
-export function planSearch(opts: { remainingSeconds: number; trainImages: number; evalImages: number; imagesPerSec: number }): SearchPlan {
+export function planSearch(opts: {
+  remainingSeconds: number;
+  trainImages: number;
+  evalImages: number;
+  imagesPerSec: number;
+  /** Fewest optimizer steps (of 64 images) a rung-0 trial gets, so small datasets are not judged on a handful of steps. */
+  minSteps?: number;
+}): SearchPlan {
   const inferenceRate = opts.imagesPerSec * 4;
   const reserveSeconds = Math.min(opts.remainingSeconds * 0.1, 3 + (2 * opts.evalImages) / inferenceRate);
   const usable = Math.max(0, opts.remainingSeconds - reserveSeconds);
@@ -48,12 +55,13 @@ export function planSearch(opts: { remainingSeconds: number; trainImages: number
   const epochSeconds = opts.trainImages / Math.max(1e-6, opts.imagesPerSec);
   const eta = 3;
   const clampEpochs = (e: number) => Math.max(0.05, Math.round(e * 100) / 100);
-  const minResource = clampEpochs(Math.min(4, (searchSeconds / 20) / epochSeconds));
+  const stepFloor = ((opts.minSteps ?? 60) * 64) / Math.max(1, opts.trainImages);
+  const minResource = clampEpochs(Math.max(stepFloor, Math.min(4, searchSeconds / 20 / epochSeconds)));
   let maxResource = clampEpochs((searchSeconds * 0.4) / epochSeconds);
   if (maxResource < minResource) maxResource = minResource;
   // Keep whole rungs: the top rung is the largest r0·ηᵏ within maxResource.
   let top = minResource;
-  while (top * eta <= maxResource + 1e-9) top *= eta;
+  while (top * eta <= maxResource + 1e-9) top = Math.round(top * eta * 100) / 100;
   return { searchSeconds, finalSeconds, reserveSeconds, minResource, maxResource: top, eta };
 }
 

@@ -15,6 +15,8 @@ export interface TrialOutcome {
   valAccuracy: number | null;
   epochsDone: number;
   imagesPerSec: number;
+  /** The learning-rate schedule ran to its end (not cut short). */
+  annealed?: boolean;
   error?: string;
 }
 
@@ -28,6 +30,8 @@ export interface SegmentRequest {
   /** Whether the trial can be promoted again (so its last state must be kept). */
   mayContinue: boolean;
   deadline: number;
+  /** Anneal the learning rate by time to the deadline (a trial that must fit whatever time is left). */
+  annealByTime?: boolean;
 }
 
 export interface SearchHooks {
@@ -105,7 +109,8 @@ export async function runSearch(o: SearchOptions, hooks: SearchHooks): Promise<S
     trial.status = 'running';
     trial.epochs = seg.toEpochs;
     hooks.saveTrial(trial);
-    const outcome = await hooks.runTrial(trial, { ...seg, deadline: o.deadline, mayContinue: trial.rung < asha.resources.length - 1 });
+    const mayContinue = !seg.annealByTime && trial.rung < asha.resources.length - 1;
+    const outcome = await hooks.runTrial(trial, { ...seg, deadline: o.deadline, mayContinue });
     trial.epochsDone = outcome.epochsDone;
     if (outcome.imagesPerSec > 0) {
       trial.imagesPerSec = outcome.imagesPerSec;
@@ -168,7 +173,10 @@ export async function runSearch(o: SearchOptions, hooks: SearchHooks): Promise<S
           .map((t) => ({ config: t.config, score: t.rungScores[0] }));
         ({ config, origin } = proposeTpe(o.space, observations, random, seen));
       }
-      if (seconds(config, decision.resource) > remaining) {
+      // The first trial always runs, annealed to the deadline when it would not fit: a tiny
+      // budget still produces a trained model.
+      const tooLong = seconds(config, decision.resource) > remaining;
+      if (tooLong && trials.length > 0) {
         hooks.log(`Search phase over: a new trial (${describeConfig(config)}) would not fit in the ${Math.round(remaining)} s left`);
         break;
       }
@@ -193,7 +201,8 @@ export async function runSearch(o: SearchOptions, hooks: SearchHooks): Promise<S
         hasModel: false,
       };
       trials.push(trial);
-      await run(trial, { fromEpochs: 0, toEpochs: decision.resource, continueFrom: false });
+      if (tooLong) hooks.log(`Budget is short: ${trial.id} trains for the ${Math.round(remaining)} s left`);
+      await run(trial, { fromEpochs: 0, toEpochs: decision.resource, continueFrom: false, annealByTime: tooLong });
     }
     const latestBest = Math.max(-1, ...trials.map((t) => t.bestValAccuracy ?? -1));
     if (latestBest > bestScore + 1e-9) {

@@ -332,6 +332,8 @@ export interface WebviewRequests {
   predictBytes: { params: { images: { name: string; base64: string }[] }; result: PredictionView[] };
   /** Predict: files dragged in from VS Code's Explorer (`file:` URIs). */
   predictUris: { params: { uris: string[] }; result: PredictionView[] };
+  /** Evaluation: open the image of a dataset item (file datasets) in VS Code's image preview. */
+  openItem: { params: { key: string }; result: void };
   /** Open another panel of the same experiment (e.g. evaluation from training). */
   openPanel: { params: { kind: PanelKind }; result: void };
   /** Reveal the experiment or dataset in the OS file manager / explorer. */
@@ -355,6 +357,8 @@ export type HostToWebview =
   | ({ type: 'init' } & PanelInit)
   /** Something the panel shows while the host reads (large datasets, evaluations). */
   | { type: 'loading'; message: string }
+  /** The host could not produce the panel's state (e.g. the experiment folder is gone). */
+  | { type: 'failed'; message: string }
   /** Live worker events in arrival order, coalesced by the host (training, evaluation). */
   | { type: 'events'; events: WorkerEvent[] }
   /** Webview URIs of images by key, as they become available. */

@@ -6,7 +6,7 @@
 import { cpSync, rmSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
-import { openDataset, prepareImages, validateDataset } from '../data';
+import { openDataset, prepareImages, probeImages, validateDataset } from '../data';
 import type { ImageTensorSet, PreparedData } from '../data/types';
 import { loadModel } from '../engine/model-io';
 import type { ModelShape } from '../engine/models';
@@ -71,10 +71,23 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
 
     // 2. Data
     const dataset = await openDataset(ctx.spec.dataset, { seed: ctx.spec.seed, multiLabel: ctx.spec.multiLabel });
+    // Decode once: a quick probe of a sample of images picks the input size, then validation
+    // decodes every image at that size straight into the cache.
+    const probe = await probeImages(dataset);
+    const input = chooseInput({
+      medianSide: probe.medianSide,
+      color: probe.color,
+      requested: ctx.spec.imageSize,
+      gpu: backend.name === 'tensorflow-gpu' || backend.name === 'webgpu',
+    });
+    log(`Input ${input.size}×${input.size}×${input.channels}: ${input.why}`);
+    const size = { height: input.size, width: input.size, channels: input.channels };
     const validation = await validateDataset(dataset, {
       level: 'images',
+      size,
+      fit: ctx.spec.fit,
       cacheDir: ctx.spec.cacheDir,
-      onProgress: (p) => ctx.emit({ type: 'dataProgress', phase: `scan: ${p.phase}`, done: p.done, total: p.total }),
+      onProgress: (p) => ctx.emit({ type: 'dataProgress', phase: p.phase, done: p.done, total: p.total }),
     });
     const errors = validation.findings.filter((f) => f.severity === 'error');
     for (const f of validation.findings.filter((x) => x.severity === 'warning').slice(0, 20)) {
@@ -84,15 +97,8 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
       const lines = errors.slice(0, 10).map((f) => `${f.file}${f.line ? `:${f.line}` : ''}: ${f.message}`);
       throw new Error(`The dataset has ${errors.length} error${errors.length > 1 ? 's' : ''}:\n${lines.join('\n')}${errors.length > 10 ? `\n… and ${errors.length - 10} more (run \`automl validate\`)` : ''}`);
     }
-    const input = chooseInput({
-      medianSide: validation.medianSide,
-      color: validation.color,
-      requested: ctx.spec.imageSize,
-      gpu: backend.name === 'tensorflow-gpu' || backend.name === 'webgpu',
-    });
-    log(`Input ${input.size}×${input.size}×${input.channels}: ${input.why}`);
     const data = await prepareImages(dataset, {
-      size: { height: input.size, width: input.size, channels: input.channels },
+      size,
       fit: ctx.spec.fit,
       cacheDir: ctx.spec.cacheDir,
       onProgress: (p) => ctx.emit({ type: 'dataProgress', phase: p.phase, done: p.done, total: p.total }),
@@ -205,6 +211,8 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
       const trainVal = hasValidation ? concatSets(data.train, data.validation) : data.train;
       const finalSeconds = (deadline - Date.now()) / 1000 - plan.reserveSeconds;
       const epochs = finalFitEpochs({ seconds: finalSeconds, imagesPerSec: ips, trainImages: trainVal.count, bestTrialEpochs: best.epochsDone });
+      // Planned with some room: the schedule anneals by time, so the fit ends annealed at the deadline either way.
+      const plannedEpochs = Math.ceil(epochs * 1.25);
       if (epochs > 0 && hasValidation) {
         const fit: TrialRecord = {
           ...best,
@@ -213,7 +221,7 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
           origin: `final fit of ${best.id}`,
           status: 'running',
           rung: 0,
-          epochs,
+          epochs: plannedEpochs,
           epochsDone: 0,
           trainOn: 'TRAIN+VALIDATION',
           rungScores: [],
@@ -226,14 +234,14 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
           seconds: 0,
           error: undefined,
         };
-        log(`Final fit: ${describeConfig(best.config)} for ${epochs} epochs on TRAIN+VALIDATION (${trainVal.count} images)`);
+        log(`Final fit: ${describeConfig(best.config)} for about ${epochs} epochs (${Math.round(finalSeconds)} s) on TRAIN+VALIDATION (${trainVal.count} images)`);
         emit({ type: 'trialStarted', trial: { ...fit } });
         store.writeTrial(fit);
         const outcome = await runTrialSegment(
           // Trained on TRAIN+VALIDATION: "validation" accuracy here is on seen data, a sanity check only.
           { ...trialCtx, train: trainVal, validation: data.validation },
           fit,
-          { fromEpochs: 0, toEpochs: epochs, continueFrom: false, mayContinue: false, deadline: deadline - plan.reserveSeconds * 1000 },
+          { fromEpochs: 0, toEpochs: plannedEpochs, continueFrom: false, mayContinue: false, deadline: deadline - plan.reserveSeconds * 1000, annealByTime: true },
         );
         fit.status = outcome.status === 'done' ? 'done' : outcome.status;
         fit.error = outcome.error;
@@ -241,12 +249,12 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
         fit.imagesPerSec = outcome.imagesPerSec;
         store.writeTrial(fit);
         emit({ type: 'trialEnded', trial: { ...fit } });
-        const complete = outcome.status === 'done' && outcome.epochsDone >= epochs - 1e-6;
+        const complete = outcome.status === 'done' && outcome.annealed === true;
         // The final model saw VALIDATION, so it must at least fit it as well as the best trial did.
         if (complete && fit.hasModel && (outcome.valAccuracy ?? 0) >= (best.bestValAccuracy ?? 0)) {
           finalModel = { kind: 'final-fit', trials: ['final'], valAccuracy: null };
         } else {
-          log(`Final fit not used (${complete ? 'it fits VALIDATION worse than the best trial' : `it stopped early: ${outcome.status}`}); keeping ${best.id}`, 'warn');
+          log(`Final fit not used (${complete ? 'it fits VALIDATION worse than the best trial' : `it did not finish: ${outcome.status}${outcome.error ? `, ${outcome.error}` : ''}`}); keeping ${best.id}`, 'warn');
         }
       } else {
         log(`No final fit: ${hasValidation ? `the ${Math.round(finalSeconds)} s left would not train longer than the best trial` : 'no VALIDATION images to add'}`);

@@ -6,12 +6,16 @@
 // Training never runs in the extension host.
 import { join } from 'node:path';
 import type { HostToWorker, WorkerEvent, WorkerHeartbeat } from '../shared/protocol';
+import { runDataWorkerIfRequested } from '../data/pool';
 import { writeJsonAtomic } from '../store/files';
 import { runExperiment } from './experiment';
 
 let cancelled = false;
 let running = false;
 let keepAlive = false;
+
+// Image decode threads re-enter this bundle; they run the decode loop and nothing below.
+const isDecodeThread = runDataWorkerIfRequested();
 
 function send(e: WorkerEvent): void {
   if (process.send && process.connected) {
@@ -50,71 +54,75 @@ function startHeartbeat(dir: string): () => void {
   };
 }
 
-process.on('message', (m: HostToWorker) => {
-  switch (m.type) {
-    case 'ping':
-      send({ type: 'pong', id: m.id });
-      break;
-    case 'cancel':
-      cancel(m.reason ?? 'cancelled');
-      break;
-    case 'start': {
-      if (running) {
-        send({ type: 'error', message: 'This worker is already running an experiment' });
-        return;
+function main(): void {
+  process.on('message', (m: HostToWorker) => {
+    switch (m.type) {
+      case 'ping':
+        send({ type: 'pong', id: m.id });
+        break;
+      case 'cancel':
+        cancel(m.reason ?? 'cancelled');
+        break;
+      case 'start': {
+        if (running) {
+          send({ type: 'error', message: 'This worker is already running an experiment' });
+          return;
+        }
+        running = true;
+        keepAlive = m.keepAliveOnDisconnect === true;
+        const stopHeartbeat = startHeartbeat(m.experimentDir);
+        runExperiment({
+          experimentDir: m.experimentDir,
+          spec: m.spec,
+          resume: m.resume,
+          emit: send,
+          isCancelled: () => cancelled,
+        })
+          .catch((e) => send({ type: 'error', message: e instanceof Error ? e.message : String(e) }))
+          .finally(() => {
+            stopHeartbeat();
+            // Let the last messages drain, then leave.
+            setTimeout(() => process.exit(0), 50);
+          });
+        break;
       }
-      running = true;
-      keepAlive = m.keepAliveOnDisconnect === true;
-      const stopHeartbeat = startHeartbeat(m.experimentDir);
-      runExperiment({
-        experimentDir: m.experimentDir,
-        spec: m.spec,
-        resume: m.resume,
-        emit: send,
-        isCancelled: () => cancelled,
-      })
-        .catch((e) => send({ type: 'error', message: e instanceof Error ? e.message : String(e) }))
-        .finally(() => {
-          stopHeartbeat();
-          // Let the last messages drain, then leave.
-          setTimeout(() => process.exit(0), 50);
-        });
-      break;
     }
+  });
+
+  // SIGTERM (a reloaded host, or `kill`) stops like a cancel: within one batch, keeping the best model.
+  process.on('SIGTERM', () => {
+    if (!running) process.exit(0);
+    if (cancelled) process.exit(143);
+    cancel('stopped by SIGTERM');
+  });
+
+  // The host going away: the CLI's worker stops; the extension's keeps training (see keepAlive).
+  process.on('disconnect', () => {
+    if (!running) process.exit(0);
+    if (!keepAlive) cancel('the host process went away');
+  });
+
+  // `worker.js --probe <backend>`: load that backend, print its BackendInfo as JSON, exit 0 (or
+  // print why not and exit 1). The runtime installer uses it to verify an install in a process
+  // of its own.
+  const probeAt = process.argv.indexOf('--probe');
+  if (probeAt >= 0) {
+    const preference = (process.argv[probeAt + 1] ?? 'auto') as import('../shared/protocol').BackendPreference;
+    void import('../engine/runtime').then(({ initBackend }) =>
+      initBackend({ preference }).then(
+        (info) => {
+          process.stdout.write(JSON.stringify(info) + '\n');
+          process.exit(0);
+        },
+        (e) => {
+          process.stdout.write(JSON.stringify({ error: e instanceof Error ? e.message : String(e) }) + '\n');
+          process.exit(1);
+        },
+      ),
+    );
+  } else {
+    send({ type: 'ready', pid: process.pid });
   }
-});
-
-// SIGTERM (a reloaded host, or `kill`) stops like a cancel: within one batch, keeping the best model.
-process.on('SIGTERM', () => {
-  if (!running) process.exit(0);
-  if (cancelled) process.exit(143);
-  cancel('stopped by SIGTERM');
-});
-
-// The host going away: the CLI's worker stops; the extension's keeps training (see keepAlive).
-process.on('disconnect', () => {
-  if (!running) process.exit(0);
-  if (!keepAlive) cancel('the host process went away');
-});
-
-// `worker.js --probe <backend>`: load that backend, print its BackendInfo as JSON, exit 0 (or
-// print why not and exit 1). The runtime installer uses it to verify an install in a process
-// of its own.
-const probeAt = process.argv.indexOf('--probe');
-if (probeAt >= 0) {
-  const preference = (process.argv[probeAt + 1] ?? 'auto') as import('../shared/protocol').BackendPreference;
-  void import('../engine/runtime').then(({ initBackend }) =>
-    initBackend({ preference }).then(
-      (info) => {
-        process.stdout.write(JSON.stringify(info) + '\n');
-        process.exit(0);
-      },
-      (e) => {
-        process.stdout.write(JSON.stringify({ error: e instanceof Error ? e.message : String(e) }) + '\n');
-        process.exit(1);
-      },
-    ),
-  );
-} else {
-  send({ type: 'ready', pid: process.pid });
 }
+
+if (!isDecodeThread) main();
