@@ -1,0 +1,50 @@
+// A real training run of the sample dataset with a tiny budget, started the way a test or another extension
+// starts one: `automl.trainDataset(uri, { budgetMinutes, openPanel: false })` (src/extension.ts TrainOptions),
+// so no quick pick is shown. Runs the real worker (dist/worker.js) in a child process of the extension host.
+import * as assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import * as vscode from 'vscode';
+import { activated, readRecord, readTrial, waitFor, wsFile } from './helpers';
+
+const SAMPLE_CSV = 'examples/fashion-sample/dataset.csv';
+/**
+ * Budget of the run; AUTOML_TEST_BUDGET_MIN overrides it (the setting's minimum is 0.5). One minute leaves
+ * the search enough epochs on 2 cores to be clearly better than chance, which this test checks.
+ */
+const BUDGET_MIN = Number(process.env.AUTOML_TEST_BUDGET_MIN || 1);
+const ENDED = new Set(['done', 'failed', 'cancelled', 'interrupted']);
+
+describe('Training through automl.trainDataset', function () {
+  // Budget, plus worker start-up, data decoding, final evaluation and a slow shared machine.
+  this.timeout(BUDGET_MIN * 60_000 + 180_000);
+
+  it(`trains the sample dataset in ${BUDGET_MIN} min and evaluates the final model`, async () => {
+    const api = await activated();
+    const csv = wsFile(SAMPLE_CSV);
+    const dir = await vscode.commands.executeCommand<string | undefined>('automl.trainDataset', csv, {
+      budgetMinutes: BUDGET_MIN,
+      openPanel: false,
+    });
+    assert.equal(typeof dir, 'string', 'automl.trainDataset(uri, { budgetMinutes }) must return the experiment folder');
+    assert.ok(dir!.startsWith(api.experimentsRoot()!), `experiment ${dir} is not under ${api.experimentsRoot()}`);
+    assert.equal(readRecord(dir!)?.spec.budgetMinutes, BUDGET_MIN);
+
+    const rec = await waitFor('the experiment to end', () => {
+      const r = readRecord(dir!);
+      return r && ENDED.has(r.status) && !api.manager.isRunning(dir!) ? r : undefined;
+    }, BUDGET_MIN * 60_000 + 150_000, 1000);
+
+    assert.equal(rec.status, 'done', `experiment ended ${rec.status}: ${rec.error ?? '(no error recorded)'}; see ${join(dir!, 'worker.log')}`);
+    assert.deepEqual(rec.classes?.length, 10, 'the sample has 10 classes');
+    assert.ok(rec.backend?.name, 'the record names the backend it trained on');
+    const trials = readdirSync(join(dir!, 'trials'));
+    assert.ok(trials.length >= 1, 'no trial ran');
+    assert.ok(rec.finalModel, 'no final model recorded');
+    assert.ok(rec.test, 'no test metrics recorded');
+    // 10 balanced classes: chance is 0.10. A minute on 2 cores learns far more than that.
+    const epochs = trials.map((t) => readTrial(dir!, t)).map((t) => `${t?.id} ${t?.epochsDone?.toFixed(2)} ep`).join(', ');
+    assert.ok(rec.test.accuracy > 0.25, `test accuracy ${rec.test.accuracy} is barely above chance (trials: ${epochs})`);
+    assert.ok(existsSync(join(dir!, 'final')), 'no final/ folder');
+  });
+});

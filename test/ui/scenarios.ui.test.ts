@@ -1,0 +1,196 @@
+// `npm run test:ui`: what a user does with AutoML in VS Code, done with mouse and keyboard in a real
+// workbench (code-server 4.100.3 + headless chromium), one window for the whole file, in order: the
+// training scenario leaves the experiment the later ones look at. Screenshots: test-artifacts/vscode/.
+//
+// Scenarios for features that are not in the product yet are `it.skip` with what they wait for; remove
+// the `.skip` when the feature lands (the scenario is written against the documented behaviour).
+import * as assert from 'node:assert/strict';
+import type { Locator } from 'playwright-core';
+import { waitFor } from '../vscode/wait';
+import { SAMPLE_IMAGE } from '../vscode/workspace';
+import { Workbench } from './workbench';
+
+/** Budget typed into the "Custom…" budget box (minutes); AUTOML_TEST_BUDGET_MIN overrides it. */
+const BUDGET_MIN = Number(process.env.AUTOML_TEST_BUDGET_MIN || 0.5);
+const CLASSES = ['ankle_boot', 'bag', 'coat', 'dress', 'pullover', 'sandal', 'shirt', 'sneaker', 'trouser', 'tshirt_top'];
+
+/** Pixels of a canvas that are clearly coloured (series colours), as opposed to grey axes, grid and text. */
+function colouredPixels(canvas: Locator): Promise<number> {
+  return canvas.evaluate((c: HTMLCanvasElement) => {
+    const ctx = c.getContext('2d');
+    if (!ctx) return 0;
+    const { data } = ctx.getImageData(0, 0, c.width, c.height);
+    let n = 0;
+    for (let i = 0; i < data.length; i += 4) {
+      const [r, g, b, a] = [data[i], data[i + 1], data[i + 2], data[i + 3]];
+      if (a > 128 && Math.max(r, g, b) - Math.min(r, g, b) > 60) n++;
+    }
+    return n;
+  });
+}
+
+describe('AutoML in the VS Code workbench', function () {
+  this.timeout(120_000);
+  let w: Workbench;
+  let trained = false;
+
+  const experimentsPane = () => w.viewPane('Experiments');
+  const experimentRow = () => w.treeRows(experimentsPane()).filter({ hasText: 'dataset.csv' }).first();
+  const needTrained = () => assert.ok(trained, 'needs the experiment of the training scenario above, which did not finish');
+  const showAutoml = async () => {
+    await w.showContainer('AutoML');
+    await experimentsPane().waitFor();
+  };
+
+  before(async function () {
+    this.timeout(180_000);
+    w = await Workbench.open();
+  });
+
+  after(async () => {
+    await w?.close();
+  });
+
+  afterEach(async function () {
+    const t = this.currentTest;
+    if (t?.state === 'failed' && w) {
+      const file = await w.shot(`FAILED-${t.title.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}`).catch(() => '(no screenshot)');
+      console.log(`    screenshot: ${file}`);
+      const recent = w.log.slice(-15).join('\n    ');
+      if (recent) console.log(`    workbench log (last lines):\n    ${recent}`);
+    }
+  });
+
+  it('shows the AutoML activity bar with the Experiments and Datasets views', async () => {
+    await showAutoml();
+    const experiments = experimentsPane();
+    await experiments.getByText('No experiments yet.').waitFor();
+    const datasets = w.viewPane('Datasets');
+    await w.treeRows(datasets).filter({ hasText: 'examples/fashion-sample/dataset.csv' }).first().waitFor();
+    await w.treeRows(datasets).filter({ hasText: 'examples/broken-rows.csv' }).first().waitFor();
+    await w.shot('automl-views');
+  });
+
+  it(`trains from the Explorer: right-click dataset.csv, "Train AutoML Model…", a ${BUDGET_MIN}-minute custom budget`, async function () {
+    this.timeout(BUDGET_MIN * 60_000 + 300_000);
+    const csv = await w.revealInExplorer('examples/fashion-sample/dataset.csv');
+    await w.contextMenu(csv, 'Train AutoML Model…');
+    await w.quickPickRow('Custom…').first().waitFor();
+    await w.shot('budget-quick-pick');
+    await w.pickQuickPick('Custom…');
+    await w.answerInputBox(String(BUDGET_MIN));
+
+    // The experiment appears in the Experiments view, running, and the status bar follows it.
+    await showAutoml();
+    const exp = experimentRow();
+    await exp.waitFor({ timeout: 30_000 });
+    await w.page.locator('.part.statusbar .statusbar-item', { hasText: /AutoML \d/ }).first().waitFor({ timeout: 30_000 });
+    await w.shot('experiment-running');
+
+    // Its trials appear under it as the search runs.
+    if ((await exp.getAttribute('aria-expanded')) !== 'true') await exp.locator('.monaco-tl-twistie').click();
+    const trialRows = experimentsPane().locator('.monaco-list-row[aria-level="2"]');
+    await trialRows.first().waitFor({ timeout: 150_000 });
+    await w.shot('trials-in-tree');
+
+    // It ends "done" with a test accuracy, and says so.
+    await exp.filter({ hasText: /done/ }).waitFor({ timeout: BUDGET_MIN * 60_000 + 240_000 });
+    // (How good the model is, is the extension-host suite's training test; here: that the user sees it.)
+    const description = await exp.locator('.label-description').innerText();
+    assert.match(description, /done · test \d+(\.\d+)?%/, `no test accuracy in the experiment's row: "${description}"`);
+    assert.ok((await trialRows.count()) >= 1);
+    await waitFor('the "done" notification', async () => (await w.notifications()).find((n) => /AutoML: dataset\.csv done/.test(n)), 20_000);
+    await w.shot('experiment-done');
+    trained = true;
+  });
+
+  // Pending: waits for automl.openDashboard to open the training panel (src/host/panels/training-panel.ts,
+  // wired into src/extension.ts; today the command opens experiment.json).
+  it.skip('opens the training panel and sees the loss and accuracy curves drawn', async () => {
+    needTrained();
+    await showAutoml();
+    await w.contextMenu(experimentRow(), 'Open Dashboard');
+    const view = w.webview();
+    for (const name of ['Loss per epoch', 'Accuracy per epoch']) {
+      const canvas = view.locator(`canvas[aria-label^="${name}"]`);
+      await canvas.waitFor();
+      const n = await waitFor(`${name} curves to be drawn`, async () => {
+        const px = await colouredPixels(canvas);
+        return px > 300 ? px : undefined;
+      }, 20_000);
+      assert.ok(n > 300, `${name}: only ${n} coloured pixels`);
+    }
+    await w.shot('training-panel');
+  });
+
+  // Pending: waits for automl.openEvaluation to open the evaluation panel (src/host/panels/evaluation-panel.ts,
+  // wired into src/extension.ts; today the command says it is not available).
+  it.skip('opens the evaluation panel; moving the threshold slider changes precision and recall', async () => {
+    needTrained();
+    await showAutoml();
+    await w.contextMenu(experimentRow(), 'Open Evaluation');
+    const view = w.webview();
+    const slider = view.locator('input#threshold[type="range"]');
+    const precision = view.locator('.threshold-info [data-metric="precision"] .metric-value');
+    const recall = view.locator('.threshold-info [data-metric="recall"] .metric-value');
+    await slider.waitFor();
+    const before = { precision: await precision.innerText(), recall: await recall.innerText() };
+    await w.shot('evaluation-panel');
+    // As a user with the keyboard: focus the slider, End moves it to the highest threshold.
+    await slider.focus();
+    await slider.press('End');
+    const after = await waitFor('precision/recall to follow the threshold', async () => {
+      const a = { precision: await precision.innerText(), recall: await recall.innerText() };
+      return a.recall !== before.recall ? a : undefined;
+    }, 10_000);
+    const pctOf = (s: string) => Number(s.replace('%', ''));
+    assert.ok(pctOf(after.recall) < pctOf(before.recall), `recall did not drop at the highest threshold: ${before.recall} → ${after.recall}`);
+    assert.notEqual(after.precision, before.precision, 'precision did not change with the threshold');
+    await w.shot('evaluation-threshold-moved');
+  });
+
+  // Pending: waits for the evaluation panel (as above); its gallery shows misclassified test images, and
+  // clicking one opens the image in an editor.
+  it.skip('opens a misclassified image from the evaluation panel', async () => {
+    needTrained();
+    const view = w.webview();
+    const wrong = view.locator('button.tile.tile-wrong').first();
+    await wrong.waitFor();
+    const label = (await wrong.getAttribute('aria-label')) ?? '';
+    assert.match(label, /labelled (\w+), predicted (\w+)/);
+    const [, truth, predicted] = /labelled (\w+), predicted (\w+)/.exec(label)!;
+    assert.notEqual(truth, predicted, `a tile in the errors gallery is right: ${label}`);
+    await wrong.click();
+    await w.page.locator('.tabs-container .tab.active', { hasText: /\.png/ }).waitFor();
+    await w.shot('misclassified-image');
+  });
+
+  // Pending: waits for automl.predictImage to predict with the experiment's model and show the predict panel
+  // (src/host/panels/predict-panel.ts, wired into src/extension.ts; today the command says it is not available).
+  it.skip('predicts an image from the Explorer with "Predict with AutoML Model"', async () => {
+    needTrained();
+    const image = await w.revealInExplorer(SAMPLE_IMAGE);
+    await w.contextMenu(image, 'Predict with AutoML Model');
+    // With one trained experiment there is nothing to choose; with several, a quick pick asks.
+    const view = w.webview();
+    const result = view.locator('[aria-label="Prediction for 0006.png"]');
+    await result.waitFor({ timeout: 60_000 });
+    const labels = await result.locator('li.bar-row .bar-label').allInnerTexts();
+    assert.ok(labels.length >= 1, 'no labels predicted');
+    for (const l of labels) assert.ok(CLASSES.includes(l), `predicted label "${l}" is not a class of the dataset`);
+    await w.shot('predict-panel');
+  });
+
+  it('lists the broken rows of a CSV in the Problems panel', async () => {
+    const csv = await w.revealInExplorer('examples/broken-rows.csv');
+    await csv.dblclick();
+    await w.page.locator('.tabs-container .tab.active', { hasText: 'broken-rows.csv' }).waitFor();
+    await w.page.keyboard.press('Control+Shift+M');
+    const problems = w.page.locator('.markers-panel .monaco-list-row');
+    await problems.filter({ hasText: 'TRIAN' }).first().waitFor({ timeout: 30_000 });
+    const texts = await problems.allInnerTexts();
+    assert.ok(texts.some((t) => /not found|does-not-exist/i.test(t)), `no missing-image problem in: ${texts.join(' | ')}`);
+    assert.ok(texts.some((t) => /path is empty/i.test(t)), `no empty-path problem in: ${texts.join(' | ')}`);
+    await w.shot('problems-panel');
+  });
+});
