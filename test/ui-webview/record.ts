@@ -1,0 +1,443 @@
+// Records what the host sends the four panels, from an experiment folder, into small JSON
+// fixtures under test/fixtures/webview/ (plus the thumbnails the panels show). The webview
+// harness replays them in headless Chromium.
+//
+//   node out/test/ui-webview/record.js <experimentDir>      record a real experiment
+//                                                            (npm run build && node dist/cli.js train examples/fashion-sample/dataset.csv --time 2 --out /tmp/exp)
+//   node out/test/ui-webview/record.js --synthetic           make a small Fashion-MNIST experiment first
+//   … --problems                                             also record dataset-problems.json: a CSV
+//                                                            with the mistakes the dataset panel lists
+//
+// The messages are produced by the host's own readers (src/host/panels/data.ts), so the fixtures
+// are exactly what `init` carries; the live part of the training panel replays events.jsonl.
+import { mkdirSync, readdirSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve } from 'node:path';
+import { computeStats, encodePng, openDataset, validateDataset } from '../../src/data';
+import { accuracy, confusionMatrix, logLoss, macroAuc, macroAveragePrecision, perClass, topKAccuracy } from '../../src/eval/metrics';
+import { datasetPanelData, readEvaluationData, readPredictData, readTrainingData } from '../../src/host/panels/data';
+import { ThumbnailCache } from '../../src/host/panels/thumbnails';
+import { describeConfig } from '../../src/search/space';
+import type {
+  EpochRecord,
+  ExperimentRecord,
+  ExperimentSpec,
+  HostToWebview,
+  LeaderboardRow,
+  PredictionView,
+  TrainingPanelData,
+  TrialConfig,
+  TrialRecord,
+  WorkerEvent,
+} from '../../src/shared/protocol';
+import { writeJsonAtomic } from '../../src/store/files';
+import { ExperimentStore } from '../../src/store/store';
+
+export const FIXTURES = resolve(__dirname, '../../../test/fixtures/webview');
+
+// ---------------------------------------------------------------------------------------------
+// Recording
+
+export interface Recording {
+  /** Image key → path relative to the fixtures folder. */
+  images: Record<string, string>;
+  messages: HostToWebview[];
+}
+
+export interface TrainingRecording {
+  /** The panel opened mid-run: history so far, then the rest as live `events` batches. */
+  live: { init: HostToWebview; batches: HostToWebview[] };
+  /** The panel opened after the end. */
+  done: HostToWebview;
+}
+
+async function record(experimentDir: string): Promise<void> {
+  const store = new ExperimentStore(experimentDir);
+  const rec = store.readRecord();
+  if (!experimentDir.startsWith(SYNTH_ROOT)) experimentsParent = dirname(experimentDir);
+  rmSync(FIXTURES, { recursive: true, force: true });
+  mkdirSync(join(FIXTURES, 'images'), { recursive: true });
+
+  // Dataset panel
+  const dataset = await openDataset(rec.spec.dataset, { seed: rec.spec.seed, multiLabel: rec.spec.multiLabel });
+  const result = await validateDataset(dataset, { level: 'structure' });
+  const dsData = datasetPanelData(rec.spec.dataset, { dataset, stats: computeStats(dataset, result), findings: [...result] }, 6);
+  const dsImages = await imageMap(dataset, dsData.samples.flatMap((s) => s.images.map((i) => i.key)));
+  save('dataset.json', anonymise({ images: dsImages, messages: [{ type: 'init', panel: 'dataset', data: dsData }] }));
+
+  // Training panel: done, and a replay from 40 % of the events
+  const done = readTrainingData(experimentDir, false);
+  const events = store.readEvents();
+  const split = Math.max(1, Math.floor(events.findIndex((e) => e.type === 'trialEnded') + (events.length - events.findIndex((e) => e.type === 'trialEnded')) * 0.35));
+  const init = replay(rec, events.slice(0, split));
+  const batches: HostToWebview[] = [];
+  let batch: WorkerEvent[] = [];
+  for (const e of events.slice(split)) {
+    const { time: _t, ...ev } = e;
+    batch.push(ev as WorkerEvent);
+    if (e.type === 'epochEnded' || e.type === 'trialEnded' || e.type === 'experimentEnded' || batch.length >= 5) {
+      batches.push({ type: 'events', events: batch });
+      batch = [];
+    }
+  }
+  if (batch.length) batches.push({ type: 'events', events: batch });
+  const training: TrainingRecording = {
+    live: { init: { type: 'init', panel: 'training', data: init }, batches },
+    done: { type: 'init', panel: 'training', data: done },
+  };
+  save('training.json', anonymise(training));
+
+  // Evaluation panel
+  const ev = readEvaluationData(experimentDir, dataset);
+  const keys = (ev.predictions?.itemIds ?? []).map(String);
+  const evImages = await imageMap(dataset, keys);
+  save('evaluation.json', anonymise({ images: evImages, messages: [{ type: 'init', panel: 'evaluation', data: ev }] }));
+
+  // Predict panel: a few TEST images "predicted" with their stored scores
+  const pd = readPredictData(experimentDir, true);
+  const predictions: PredictionView[] = [];
+  if (ev.predictions) {
+    const p = ev.predictions;
+    const k = p.classes.length;
+    for (const i of [0, Math.floor(p.itemIds.length / 3), Math.floor((2 * p.itemIds.length) / 3)]) {
+      const it = dataset.items[p.itemIds[i]];
+      const scores = p.classes.map((label, c) => ({ label, score: p.scores[i * k + c] })).sort((a, b) => b.score - a.score);
+      const thumb = evImages[String(p.itemIds[i])];
+      predictions.push({ path: it?.display ?? `item ${p.itemIds[i]}`, name: basename(it?.display ?? `item-${p.itemIds[i]}.png`), scores, ms: 12 + i % 7, preview: thumb ? `fixture:${thumb}` : undefined });
+    }
+  }
+  save('predict.json', anonymise({ images: {}, messages: [{ type: 'init', panel: 'predict', data: pd }, { type: 'predictions', results: predictions }] }));
+  console.log(`recorded ${experimentDir} into ${FIXTURES}`);
+}
+
+const thumbs = new ThumbnailCache(join('/tmp', `automl-fixture-thumbs-${process.pid}`));
+
+/** Thumbnails of these items, copied into the fixtures (image key → relative path). */
+async function imageMap(dataset: import('../../src/data').Dataset, keys: string[]): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  mkdirSync(join(FIXTURES, 'images'), { recursive: true });
+  for (const key of keys) {
+    const it = dataset.items[Number(key)];
+    if (!it) continue;
+    const p = await thumbs.get(it);
+    if (!p) continue;
+    copyFileSync(p, join(FIXTURES, 'images', basename(p)));
+    out[key] = `images/${basename(p)}`;
+  }
+  return out;
+}
+
+/** The dataset panel of a CSV with mistakes: missing file, unknown partition, duplicate row, a tiny class. */
+async function recordProblems(): Promise<void> {
+  const dir = join(SYNTH_ROOT, 'problems');
+  rmSync(dir, { recursive: true, force: true });
+  const rows: string[] = ['set,path,label'];
+  const classes: [string, number][] = [['cat', 14], ['dog', 12], ['fox', 3]];
+  for (const [ci, [label, n]] of classes.entries()) {
+    mkdirSync(join(dir, 'images', label), { recursive: true });
+    for (let i = 0; i < n; i++) {
+      const px = new Uint8Array(48 * 36 * 3);
+      for (let p = 0; p < 48 * 36; p++) {
+        const x = p % 48;
+        const y = Math.floor(p / 48);
+        px[p * 3] = (x * 5 + ci * 90) & 255;
+        px[p * 3 + 1] = (y * 7 + i * 20) & 255;
+        px[p * 3 + 2] = ((x ^ y) * 3 + ci * 40) & 255;
+      }
+      writeFileSync(join(dir, 'images', label, `${label}-${i}.png`), encodePng(48, 36, 3, px));
+      rows.push(`${i % 5 === 4 ? 'TEST' : i % 5 === 3 ? 'VALIDATION' : 'TRAIN'},images/${label}/${label}-${i}.png,${label}`);
+    }
+  }
+  rows.splice(5, 0, 'TRAIN,images/cat/cat-99.png,cat');
+  rows.splice(9, 0, 'TRAINING,images/dog/dog-0.png,dog');
+  rows.splice(12, 0, 'TRAIN,images/cat/cat-1.png,cat');
+  writeFileSync(join(dir, 'labels.csv'), rows.join('\n') + '\n');
+  const csv = join(dir, 'labels.csv');
+  const dataset = await openDataset(csv, { seed: 1 });
+  const result = await validateDataset(dataset, { level: 'structure' });
+  const data = datasetPanelData(csv, { dataset, stats: computeStats(dataset, result), findings: [...result] }, 6);
+  const images = await imageMap(dataset, data.samples.flatMap((x) => x.images.map((i) => i.key)));
+  save('dataset-problems.json', anonymise({ images, messages: [{ type: 'init', panel: 'dataset', data }] }));
+  console.log(`recorded ${csv}: ${data.findings.length} findings`);
+}
+
+/** The training panel's state part-way through: the store as it was after `events`. */
+function replay(rec: ExperimentRecord, events: (WorkerEvent & { time: string })[]): TrainingPanelData {
+  const trials = new Map<string, TrialRecord>();
+  const history: Record<string, EpochRecord[]> = {};
+  let experiment: ExperimentRecord = { ...rec, status: 'running', test: undefined, finalModel: undefined, bestTrialId: undefined, endedAt: undefined };
+  let counts: Record<string, number> | undefined;
+  const log: TrainingPanelData['log'] = [];
+  for (const e of events) {
+    if (e.type === 'backend') experiment = { ...experiment, backend: e.backend };
+    else if (e.type === 'experimentStarted') counts = e.counts;
+    else if (e.type === 'trialStarted' || e.type === 'trialEnded') trials.set(e.trial.id, e.trial);
+    else if (e.type === 'epochEnded') (history[e.record.trialId] ??= []).push(e.record);
+    else if (e.type === 'log' && e.level !== 'debug') log.push({ time: e.time, level: e.level, message: e.message });
+  }
+  const t0 = Date.parse(events[0]?.time ?? new Date().toISOString());
+  const t1 = Date.parse(events[events.length - 1]?.time ?? new Date().toISOString());
+  return {
+    experimentDir: '/workspace/.automl/experiments/' + rec.spec.id,
+    title: rec.spec.name || rec.spec.id,
+    experiment: { ...experiment, secondsUsed: (t1 - t0) / 1000 },
+    trials: [...trials.values()].sort((a, b) => a.index - b.index),
+    history,
+    leaderboard: [],
+    running: true,
+    secondsUsed: (t1 - t0) / 1000,
+    asOf: new Date(t1).toISOString(),
+    counts,
+    log,
+  };
+}
+
+const REPO = resolve(__dirname, '../../..');
+let experimentsParent = '/tmp/automl-webview-fixture';
+
+/** Replaces machine-specific absolute paths with stable ones (fixtures are committed). */
+function anonymise<T>(x: T): T {
+  let json = JSON.stringify(x);
+  for (const [from, to] of [
+    [SYNTH_ROOT, '/workspace'],
+    [experimentsParent, '/workspace/.automl/experiments'],
+    [REPO, '/workspace'],
+  ]) {
+    json = json.split(from).join(to);
+  }
+  return JSON.parse(json) as T;
+}
+
+function save(name: string, value: unknown): void {
+  writeFileSync(join(FIXTURES, name), JSON.stringify(value) + '\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// A synthetic experiment: real Fashion-MNIST images, a real CSV, a store written the way the
+// worker writes it, and scores that behave like a small convnet's (confusions between shirt,
+// T-shirt, pullover and coat; sneaker, sandal and ankle boot).
+
+const SYNTH_ROOT = '/tmp/automl-webview-fixture';
+const CLASSES = ['tshirt', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag', 'ankle_boot'];
+const CONFUSABLE: Record<number, number[]> = { 0: [6, 2], 2: [4, 6], 4: [2, 6], 6: [0, 2, 4], 5: [7, 9], 7: [5, 9], 9: [7, 5], 3: [4, 0], 1: [3], 8: [] };
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+async function synthesize(): Promise<string> {
+  rmSync(SYNTH_ROOT, { recursive: true, force: true });
+  const dsDir = join(SYNTH_ROOT, 'fashion');
+  const rand = rng(7);
+  const gauss = () => Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand());
+  const rows: string[] = [];
+  for (let c = 0; c < CLASSES.length; c++) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const raw = (require(`fashion-mnist/src/clothes/${c}.json`) as { data: number[][] }).data;
+    mkdirSync(join(dsDir, 'images', CLASSES[c]), { recursive: true });
+    const nTrain = CLASSES[c] === 'bag' ? 8 : 24;
+    const plan: string[] = [...Array(nTrain).fill('TRAIN'), ...Array(4).fill('VALIDATION'), ...Array(14).fill('TEST')];
+    plan.forEach((part, i) => {
+      const file = join(dsDir, 'images', CLASSES[c], `${String(i).padStart(4, '0')}.png`);
+      writeFileSync(file, encodePng(28, 28, 1, Uint8Array.from(raw[i * 37])));
+      rows.push(`${part},images/${CLASSES[c]}/${basename(file)},${CLASSES[c]}`);
+    });
+  }
+  // Problems the dataset panel lists
+  rows.splice(40, 0, 'TRAIN,images/coat/missing-0001.png,coat');
+  rows.splice(90, 0, 'TRIAN,images/dress/0001.png,dress');
+  writeFileSync(join(dsDir, 'dataset.csv'), rows.join('\n') + '\n');
+
+  const dataset = await openDataset(join(dsDir, 'dataset.csv'), { seed: 1 });
+  const spec: ExperimentSpec = {
+    id: '20261122-101500-fashion',
+    name: 'fashion',
+    dataset: join(dsDir, 'dataset.csv'),
+    budgetMinutes: 2,
+    backend: 'auto',
+    seed: 1,
+    imageSize: 0,
+    fit: 'pad',
+    cacheDir: join(SYNTH_ROOT, 'cache'),
+    createdAt: '2026-11-22T10:15:00.000Z',
+  };
+  const store = ExperimentStore.create(join(SYNTH_ROOT, 'experiments'), spec);
+  let now = Date.parse('2026-11-22T10:15:02.000Z');
+  const at = (s: number) => {
+    now += s * 1000;
+    return new Date(now).toISOString();
+  };
+  const events: (WorkerEvent & { time: string })[] = [];
+  const emit = (e: WorkerEvent, dt = 0.2) => {
+    const time = at(dt);
+    events.push({ time, ...e } as WorkerEvent & { time: string });
+  };
+  const backend = {
+    name: 'wasm' as const,
+    reasons: ['tensorflow-gpu: no CUDA 11.2 runtime found (run "AutoML: Install GPU Runtime")', 'tensorflow: @tensorflow/tfjs-node is not installed for this platform'],
+    threads: 2,
+    versions: { 'tfjs-core': '4.22.0', 'automl-vscode': '0.1.0', node: '20.19.0' },
+  };
+  emit({ type: 'backend', backend });
+  emit({ type: 'log', level: 'info', message: 'Input 28×28×1: the images are 28×28 gray' });
+  const counts = { TRAIN: dataset.items.filter((i) => i.partition === 'TRAIN' && i.stamp).length, VALIDATION: dataset.items.filter((i) => i.partition === 'VALIDATION').length, TEST: dataset.items.filter((i) => i.partition === 'TEST').length };
+  emit({ type: 'experimentStarted', experimentId: spec.id, classes: CLASSES, counts, budgetSeconds: 120, resumed: false }, 1.5);
+  emit({ type: 'log', level: 'info', message: 'Plan: 84 s of search (rungs from 1 to 9 epochs, η=3), 24 s for the final fit, 12 s for evaluation' });
+  emit({ type: 'log', level: 'warn', message: `${join(dsDir, 'dataset.csv')}:41: images/coat/missing-0001.png does not exist` });
+
+  const configs: { config: TrialConfig; origin: string; acc: number; tau: number; epochs: number; status: TrialRecord['status']; params: number; error?: string }[] = [
+    { config: { family: 'convnet', 'convnet/blocks': 2, 'convnet/filters': 32, 'convnet/batchnorm': true, 'convnet/head': 'gap' }, origin: 'portfolio', acc: 0.8, tau: 1.6, epochs: 3, status: 'done', params: 29354 },
+    { config: { family: 'resnet', 'resnet/depth': 14, 'resnet/width': 16 }, origin: 'portfolio', acc: 0.74, tau: 2.2, epochs: 3, status: 'pruned', params: 175258 },
+    { config: { family: 'mobilenet', 'mobilenet/width': 0.5, 'mobilenet/blocks_per_stage': 1 }, origin: 'portfolio', acc: 0.66, tau: 2.5, epochs: 1, status: 'failed', params: 81210, error: 'Out of memory: the model needs about 2.3 GB for batch 128; try a smaller batch or image size.' },
+    { config: { family: 'convnet', 'convnet/blocks': 3, 'convnet/filters': 24, 'convnet/batchnorm': false, 'convnet/head': 'flatten' }, origin: 'tpe', acc: 0.77, tau: 1.8, epochs: 3, status: 'pruned', params: 61450 },
+    { config: { family: 'convnet', 'convnet/blocks': 2, 'convnet/filters': 48, 'convnet/batchnorm': true, 'convnet/head': 'gap' }, origin: 'tpe', acc: 0.83, tau: 1.5, epochs: 3, status: 'done', params: 62218 },
+    { config: { family: 'convnet', 'convnet/blocks': 2, 'convnet/filters': 48, 'convnet/batchnorm': true, 'convnet/head': 'gap' }, origin: 'promotion of t4', acc: 0.86, tau: 2.4, epochs: 9, status: 'done', params: 62218 },
+  ];
+  const trials: TrialRecord[] = [];
+  configs.forEach((c, index) => {
+    const id = `t${index}`;
+    const t: TrialRecord = {
+      id,
+      index,
+      config: c.config,
+      origin: c.origin,
+      status: 'running',
+      rung: c.epochs > 3 ? 1 : 0,
+      epochs: c.epochs,
+      epochsDone: 0,
+      trainOn: 'TRAIN',
+      rungScores: [],
+      bestValAccuracy: null,
+      bestValLoss: null,
+      bestEpoch: null,
+      params: c.params,
+      memoryEstimate: c.params * 4 * 40,
+      startedAt: at(0.5),
+      hasModel: false,
+    };
+    emit({ type: 'trialStarted', trial: { ...t } });
+    emit({ type: 'log', level: 'info', message: `Trial ${id} (${c.origin}): ${describeConfig(c.config)}, epochs 0 → ${c.epochs}` }, 0.1);
+    let elapsed = 0;
+    const ips = Math.round(420 * (30000 / (c.params + 30000)) + 80);
+    const n = c.status === 'failed' ? 0 : c.epochs;
+    for (let e = 1; e <= n; e++) {
+      elapsed += 240 / ips;
+      const a = c.acc * (1 - Math.exp(-e / c.tau)) + 0.1 * Math.exp(-e / c.tau);
+      const trainAcc = Math.min(0.99, a + 0.03 + 0.01 * e + gauss() * 0.01);
+      const valAcc = Math.max(0.1, Math.min(0.98, a + gauss() * 0.015));
+      const r: EpochRecord = {
+        trialId: id,
+        epoch: e,
+        loss: Math.max(0.05, -Math.log(trainAcc) * 1.1 + gauss() * 0.02),
+        accuracy: trainAcc,
+        valLoss: Math.max(0.08, -Math.log(valAcc) * 1.15 + gauss() * 0.03),
+        valAccuracy: valAcc,
+        lr: 0.003 * (1 - e / (n + 1)),
+        imagesPerSec: ips + gauss() * 8,
+        elapsed,
+      };
+      store.appendHistory(r);
+      emit({ type: 'epochEnded', record: r }, 240 / ips);
+      if (t.bestValAccuracy === null || valAcc > t.bestValAccuracy) {
+        t.bestValAccuracy = valAcc;
+        t.bestValLoss = r.valLoss;
+        t.bestEpoch = e;
+        t.hasModel = true;
+      }
+      t.epochsDone = e;
+    }
+    t.status = c.status;
+    t.error = c.error;
+    t.seconds = elapsed + 0.8;
+    t.imagesPerSec = ips;
+    t.endedAt = at(0.3);
+    t.rungScores = t.bestValAccuracy === null ? [] : [t.bestValAccuracy];
+    store.writeTrial(t);
+    trials.push(t);
+    emit({ type: 'trialEnded', trial: { ...t } });
+    if (c.error) emit({ type: 'log', level: 'warn', message: `Trial ${id} failed: ${c.error}` });
+  });
+  emit({ type: 'log', level: 'info', message: 'Search ended (budget) after 6 trials' });
+  const best = trials[5];
+  const fit: TrialRecord = { ...best, id: 'final', index: 6, origin: `final fit of ${best.id}`, trainOn: 'TRAIN+VALIDATION', epochs: 9, epochsDone: 0, startedAt: at(0.2), status: 'running', bestValAccuracy: null, bestValLoss: null, bestEpoch: null, rungScores: [], hasModel: false };
+  emit({ type: 'trialStarted', trial: { ...fit } });
+  let elapsed = 0;
+  for (let e = 1; e <= 9; e++) {
+    elapsed += 0.9;
+    const a = 0.9 * (1 - Math.exp(-e / 2)) + 0.1 * Math.exp(-e / 2);
+    const r: EpochRecord = { trialId: 'final', epoch: e, loss: -Math.log(a) * 1.05, accuracy: a, valLoss: -Math.log(a + 0.02) * 1.05, valAccuracy: Math.min(0.99, a + 0.02), lr: 0.002, imagesPerSec: 300 + gauss() * 6, elapsed };
+    store.appendHistory(r);
+    emit({ type: 'epochEnded', record: r }, 0.9);
+  }
+  Object.assign(fit, { status: 'done', epochsDone: 9, seconds: elapsed + 0.5, hasModel: true, endedAt: at(0.4), imagesPerSec: 300 });
+  store.writeTrial(fit);
+  emit({ type: 'trialEnded', trial: { ...fit } });
+
+  // Evaluation on TEST with scores that look like a small convnet's
+  const test = dataset.items.filter((i) => i.partition === 'TEST' && i.stamp);
+  const k = CLASSES.length;
+  const scores: number[] = [];
+  const labels: number[] = [];
+  for (const it of test) {
+    const y = CLASSES.indexOf(it.labels[0]);
+    const logits = CLASSES.map(() => gauss() * 0.8);
+    logits[y] += 2.6 + gauss() * 1.3;
+    for (const c of CONFUSABLE[y]) logits[c] += 1.2 + gauss() * 1.0;
+    const m = Math.max(...logits);
+    const ex = logits.map((l) => Math.exp(l - m));
+    const s = ex.reduce((a, b) => a + b, 0);
+    scores.push(...ex.map((x) => Math.round((x / s) * 1e5) / 1e5));
+    labels.push(y);
+  }
+  const d = { n: test.length, k, scores, labels };
+  const metrics = { partition: 'TEST' as const, count: test.length, accuracy: accuracy(d), top5Accuracy: topKAccuracy(d, 5), macroAuc: macroAuc(d), macroAveragePrecision: macroAveragePrecision(d), loss: logLoss(d) };
+  writeJsonAtomic(store.file('final', 'evaluation.json'), { ...metrics, classes: CLASSES, confusion: confusionMatrix(d), perClass: perClass(d) });
+  writeJsonAtomic(store.file('final', 'predictions.json'), { partition: 'TEST', classes: CLASSES, itemIds: test.map((i) => i.id), labels, scores });
+  mkdirSync(store.file('final', 'model'), { recursive: true });
+  emit({ type: 'log', level: 'info', message: `TEST: accuracy ${(metrics.accuracy * 100).toFixed(2)} %, macro AUC ${metrics.macroAuc?.toFixed(4)}, macro AP ${metrics.macroAveragePrecision?.toFixed(4)} (${test.length} images)` });
+  const board: LeaderboardRow[] = [...trials, fit]
+    .map((t) => ({ trialId: t.id, status: t.status, family: describeConfig(t.config), valAccuracy: t.trainOn === 'TRAIN' ? t.bestValAccuracy : null, valLoss: t.trainOn === 'TRAIN' ? t.bestValLoss : null, epochs: t.epochsDone, params: t.params, seconds: Math.round((t.seconds ?? 0) * 10) / 10, origin: t.origin }))
+    .sort((a, b) => (b.valAccuracy ?? -1) - (a.valAccuracy ?? -1));
+  store.writeLeaderboard(board);
+  const record = store.updateRecord({
+    status: 'done',
+    backend,
+    versions: backend.versions,
+    classes: CLASSES,
+    multiLabel: false,
+    inputShape: [28, 28, 1],
+    startedAt: '2026-11-22T10:15:02.000Z',
+    endedAt: at(0.5),
+    secondsUsed: (now - Date.parse('2026-11-22T10:15:02.000Z')) / 1000,
+    bestTrialId: best.id,
+    finalModel: { kind: 'final-fit', trials: ['final'], valAccuracy: null },
+    test: metrics,
+  });
+  emit({ type: 'experimentEnded', experiment: record, leaderboard: board });
+  for (const e of events) store.appendEvent(e);
+  // appendEvent stamps its own time; rewrite with the simulated clock so replays have realistic gaps
+  writeFileSync(store.file('events.jsonl'), events.map((e) => JSON.stringify(e)).join('\n') + '\n');
+  return store.dir;
+}
+
+if (require.main === module) {
+  const args = process.argv.slice(2);
+  (async () => {
+    const target = args.find((a) => !a.startsWith('--'));
+    const dir = args.includes('--synthetic') ? await synthesize() : target ? resolve(target) : '';
+    if (!dir && !args.includes('--problems')) throw new Error('usage: record.js <experimentDir> | --synthetic [--problems]');
+    if (dir) await record(dir);
+    if (args.includes('--problems')) await recordProblems();
+    thumbs.dispose();
+    console.log(readdirSync(FIXTURES).map((f) => relative(process.cwd(), join(FIXTURES, f))).join('\n'));
+  })().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}

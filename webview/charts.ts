@@ -1,0 +1,81 @@
+// Chart.js set-up: only the parts the panels use are registered (smaller bundle), and every
+// chart can be rebuilt from its factory when the theme changes (canvas colours are baked in).
+import {
+  BarController,
+  BarElement,
+  CategoryScale,
+  Chart,
+  type ChartConfiguration,
+  type ChartType,
+  Filler,
+  Legend,
+  LinearScale,
+  LineController,
+  LineElement,
+  PointElement,
+  ScatterController,
+  Tooltip,
+} from 'chart.js';
+import { h } from './dom';
+import { applyChartDefaults } from './theme';
+
+let registered = false;
+export function registerCharts(): void {
+  if (registered) return;
+  registered = true;
+  Chart.register(BarController, BarElement, CategoryScale, LinearScale, LineController, LineElement, PointElement, ScatterController, Tooltip, Legend, Filler);
+  applyChartDefaults();
+}
+
+const boxes = new Set<ChartBox<ChartType>>();
+
+/** Rebuilds every chart (after a theme change). */
+export function rebuildCharts(): void {
+  for (const b of boxes) b.rebuild();
+}
+
+/** A chart in a sized container, described by a factory so it can be rebuilt at any time. */
+export class ChartBox<T extends ChartType> {
+  readonly el: HTMLElement;
+  private readonly canvas: HTMLCanvasElement;
+  chart: Chart<T> | undefined;
+
+  constructor(
+    label: string,
+    private readonly factory: () => ChartConfiguration<T>,
+    opts: { height?: number; className?: string } = {},
+  ) {
+    this.canvas = h('canvas', { role: 'img', 'aria-label': label }) as HTMLCanvasElement;
+    this.el = h(`div.chart-box${opts.className ? `.${opts.className}` : ''}`, null, this.canvas);
+    if (opts.height) this.el.style.height = `${opts.height}px`;
+    boxes.add(this as unknown as ChartBox<ChartType>);
+  }
+
+  /** Creates the chart on first call, then updates it from the factory's data. */
+  render(): void {
+    if (!this.chart) {
+      this.chart = new Chart(this.canvas, this.factory());
+      return;
+    }
+    const cfg = this.factory();
+    this.chart.data = cfg.data;
+    if (cfg.options) this.chart.options = cfg.options as typeof this.chart.options;
+    this.chart.update('none');
+  }
+
+  rebuild(): void {
+    this.chart?.destroy();
+    this.chart = undefined;
+    this.render();
+  }
+
+  setHeight(px: number): void {
+    this.el.style.height = `${px}px`;
+    this.chart?.resize();
+  }
+
+  dispose(): void {
+    this.chart?.destroy();
+    boxes.delete(this as unknown as ChartBox<ChartType>);
+  }
+}

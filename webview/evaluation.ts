@@ -1,0 +1,595 @@
+// Panel 3: evaluation. Summary metrics of the final model on TEST; a score threshold that
+// recomputes precision, recall, F1 and the confusion matrix in the webview from the
+// per-example scores (sent once, no round trip); PR curves with the threshold marked; a
+// keyboard-usable confusion matrix whose cells filter the gallery of images.
+import type { ChartConfiguration, ChartDataset } from 'chart.js';
+import { argmaxRow, atThreshold, type PrPoint, prCurve, type Scored, type ThresholdMetrics } from '../src/eval/metrics';
+import type { EvaluationPanelData, HostToWebview } from '../src/shared/protocol';
+import { getViewState, patchViewState, request } from './bridge';
+import { ChartBox } from './charts';
+import { banner, card, cards, emptyState, header, ImageBook, imageTile, section } from './common';
+import { button, dataGrid, dropdown, type DropdownHandle, type GridHandle, pill, segmented, slider, tabs } from './components';
+import { coalesce, h, replaceChildren } from './dom';
+import { int, num, pct, plural } from './format';
+import { alpha, chartColors, seriesColor } from './theme';
+
+interface ClassRow {
+  index: number;
+  name: string;
+  support: number;
+  predicted: number;
+  precision: number | null;
+  recall: number | null;
+  f1: number | null;
+  auc: number | null;
+  ap: number | null;
+}
+
+const PAGE = 48;
+
+export class EvaluationView {
+  private data: EvaluationPanelData | undefined;
+  private d: Scored | undefined;
+  private classes: string[] = [];
+  private pred!: Int32Array;
+  private top!: Float32Array;
+  private curves: (PrPoint[] | null)[] = [];
+  /** All (image, class) pairs pooled: the "All classes" curve. */
+  private micro: PrPoint[] | null = null;
+  private auc: (number | null)[] = [];
+  private ap: (number | null)[] = [];
+  private metrics: ThresholdMetrics | undefined;
+  private threshold = 0.5;
+  private normalise = false;
+  private cell: [number, number] | null = null;
+  private galleryClass = -1;
+  private galleryMode: 'fp' | 'fn' = 'fp';
+  private prClass = -1;
+  private galleryLimit = PAGE;
+  private readonly images = new ImageBook();
+
+  private thresholdInfo!: HTMLElement;
+  private grid!: GridHandle<ClassRow>;
+  private matrixEl!: HTMLElement;
+  private galleryEl!: HTMLElement;
+  private galleryHead!: HTMLElement;
+  private prChart: ChartBox<'line'> | undefined;
+  private galleryClassDd!: DropdownHandle<string>;
+  private modeSeg!: { el: HTMLElement; setValue(v: 'fp' | 'fn'): void };
+  private focusCell: [number, number] = [0, 0];
+  private readonly scheduleUpdate = coalesce(() => this.update());
+
+  constructor(private readonly root: HTMLElement) {}
+
+  onMessage(m: Exclude<HostToWebview, { type: 'response' }>): void {
+    if (m.type === 'init' && m.panel === 'evaluation') this.init(m.data);
+    else if (m.type === 'images') this.images.add(m.images);
+    else if (m.type === 'loading') replaceChildren(this.root, h('div.loading', null, h('vscode-progress-ring', { 'aria-label': 'Loading' }), m.message));
+  }
+
+  private init(data: EvaluationPanelData): void {
+    this.data = data;
+    this.prChart?.dispose();
+    this.prChart = undefined;
+    const st = patchViewState({ kind: 'evaluation', target: data.experimentDir });
+    const e = data.experiment;
+    const actions = [
+      button('Open Training', { appearance: 'secondary', onClick: () => void request('openPanel', { kind: 'training' }) }).el,
+      button('Predict…', { appearance: 'secondary', onClick: () => void request('openPanel', { kind: 'predict' }) }).el,
+    ];
+    const p = data.predictions;
+    const ev = data.evaluation;
+    const head = header(
+      `Evaluation · ${e.spec.name || e.spec.id}`,
+      h('span.muted', null, ev ? `${ev.partition} · ${plural(ev.count, 'image')} · ${plural(ev.classes.length, 'class', 'classes')}` : e.spec.dataset),
+      ev ? [pill(ev.partition, 'info', 'Partition the final model was evaluated on (never seen in training or model selection)')] : [],
+      actions,
+    );
+    if (!p || !ev || data.error) {
+      replaceChildren(this.root, head, banner(e.status === 'running' ? 'info' : 'warning', data.error ?? 'No evaluation yet.', e.status === 'running' ? 'The final model is evaluated on TEST when the search ends.' : ''));
+      return;
+    }
+    if (e.multiLabel) {
+      replaceChildren(this.root, head, banner('info', 'Multi-label evaluation is not available yet.'));
+      return;
+    }
+    this.classes = p.classes;
+    const k = p.classes.length;
+    const n = p.itemIds.length;
+    this.d = { n, k, scores: Float32Array.from(p.scores), labels: Int32Array.from(p.labels) };
+    this.pred = new Int32Array(n);
+    this.top = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      const c = argmaxRow(this.d.scores, i, k);
+      this.pred[i] = c;
+      this.top[i] = this.d.scores[i * k + c];
+    }
+    this.curves = [];
+    for (let c = 0; c < k; c++) {
+      const s = new Float32Array(n);
+      const pos = new Uint8Array(n);
+      for (let i = 0; i < n; i++) {
+        s[i] = this.d.scores[i * k + c];
+        pos[i] = this.d.labels[i] === c ? 1 : 0;
+      }
+      this.curves.push(prCurve(s, pos));
+    }
+    {
+      const s = new Float32Array(n * k);
+      const pos = new Uint8Array(n * k);
+      for (let i = 0; i < n * k; i++) {
+        s[i] = this.d.scores[i];
+        pos[i] = this.d.labels[Math.floor(i / k)] === i % k ? 1 : 0;
+      }
+      this.micro = prCurve(s, pos);
+    }
+    this.auc = ev.perClass.auc;
+    this.ap = ev.perClass.averagePrecision;
+    this.threshold = clamp01(st.threshold ?? 0.5);
+    this.normalise = !!st.normalise;
+    this.cell = st.cell && st.cell[0] < k && st.cell[1] <= k ? st.cell : null;
+    this.galleryClass = st.galleryClass !== undefined && st.galleryClass < k ? st.galleryClass : -1;
+    this.galleryMode = st.galleryMode ?? 'fp';
+    this.prClass = st.prClass !== undefined && st.prClass < k ? st.prClass : -1;
+    this.focusCell = this.cell ? [this.cell[0], this.cell[1]] : [0, 0];
+
+    const summary = cards(
+      card('Accuracy', pct(ev.accuracy, 2), 'top class, any score'),
+      card('Macro AUC', num(ev.macroAuc, 4), 'ROC, one-vs-rest', 'Mean over the classes present in the set'),
+      card('Macro AP', num(ev.macroAveragePrecision, 4), 'average precision'),
+      card('Top-5 accuracy', ev.top5Accuracy === undefined ? 'n/a' : pct(ev.top5Accuracy, 2), ev.top5Accuracy === undefined ? '5 classes or fewer' : 'true label in the top 5'),
+      card('Log loss', num(ev.loss, 4)),
+      card('Images', int(ev.count), `${ev.partition} · ${plural(k, 'class', 'classes')}`),
+    );
+
+    const sl = slider({
+      label: 'Score threshold',
+      min: 0,
+      max: 1,
+      step: 0.01,
+      value: this.threshold,
+      format: (v) => v.toFixed(2),
+      id: 'threshold',
+      onInput: (v) => {
+        this.threshold = v;
+        patchViewState({ threshold: v });
+        this.scheduleUpdate();
+      },
+    });
+    this.thresholdInfo = h('div.threshold-info', { 'aria-live': 'polite' });
+    const toolbar = h('div.threshold-bar', { role: 'region', 'aria-label': 'Score threshold' }, sl.el, this.thresholdInfo);
+
+    // Metrics tab: per-class table and PR curves
+    this.grid = dataGrid<ClassRow>(
+      'Metrics per class at the threshold',
+      [
+        { title: 'Class', width: 'minmax(110px, 1.6fr)', render: (r) => r.name },
+        { title: 'Support', align: 'right', width: 'minmax(76px, 1fr)', description: 'Images of this class in the set', render: (r) => int(r.support) },
+        { title: 'Predicted', align: 'right', width: 'minmax(76px, 1fr)', description: 'Images predicted as this class at the threshold', render: (r) => int(r.predicted) },
+        { title: 'Precision', align: 'right', width: 'minmax(76px, 1fr)', render: (r) => naCell(r.precision, r.predicted === 0 ? 'Nothing is predicted as this class at this threshold' : '') },
+        { title: 'Recall', align: 'right', width: 'minmax(76px, 1fr)', render: (r) => naCell(r.recall, r.support === 0 ? 'No image of this class in the set' : '') },
+        { title: 'F1', align: 'right', width: 'minmax(76px, 1fr)', render: (r) => naCell(r.f1, '') },
+        { title: 'AUC', align: 'right', width: 'minmax(76px, 1fr)', description: 'ROC AUC, one-vs-rest (threshold-free)', render: (r) => naCell(r.auc, 'Undefined: the class is absent from the set', 4) },
+        { title: 'AP', align: 'right', width: 'minmax(76px, 1fr)', description: 'Average precision (threshold-free)', render: (r) => naCell(r.ap, 'Undefined: the class is absent from the set', 4) },
+      ],
+      { rowClass: (r) => (r.support === 0 ? 'muted-row' : undefined) },
+    );
+    const classOptions = [{ value: '-1', label: 'All classes' }, ...this.classes.map((c, i) => ({ value: String(i), label: c }))];
+    const prOptions = [{ value: '-1', label: 'All classes (micro-average)' }, ...classOptions.slice(1)];
+    const prDd = dropdown('Class', prOptions, String(this.prClass), (v) => {
+      this.prClass = Number(v);
+      patchViewState({ prClass: this.prClass });
+      this.prChart?.render();
+    });
+    this.prChart = new ChartBox<'line'>('Precision-recall curves per class, with the operating point at the threshold marked', () => this.prConfig(), { height: 360 });
+    const metricsTab = h(
+      'div.two-col',
+      null,
+      h('div.col', null, this.grid.el),
+      h('div.col', null, h('div.toolbar', null, h('h3', null, 'Precision–recall'), prDd.el), this.prChart.el),
+    );
+
+    // Matrix tab: confusion matrix and gallery
+    this.matrixEl = h('div.matrix-wrap');
+    const normSeg = segmented<'counts' | 'row'>(
+      'Confusion matrix values',
+      [
+        { value: 'counts', label: 'Counts' },
+        { value: 'row', label: 'Row %' },
+      ],
+      this.normalise ? 'row' : 'counts',
+      (v) => {
+        this.normalise = v === 'row';
+        patchViewState({ normalise: this.normalise });
+        this.renderMatrix();
+      },
+    );
+    this.galleryClassDd = dropdown('Class', classOptions, String(this.galleryClass), (v) => {
+      this.galleryClass = Number(v);
+      this.cell = null;
+      this.galleryLimit = PAGE;
+      patchViewState({ galleryClass: this.galleryClass, cell: null });
+      this.renderMatrix();
+      this.renderGallery();
+    });
+    this.modeSeg = segmented<'fp' | 'fn'>(
+      'Errors shown',
+      [
+        { value: 'fp', label: 'False positives' },
+        { value: 'fn', label: 'False negatives' },
+      ],
+      this.galleryMode,
+      (v) => {
+        this.galleryMode = v;
+        this.cell = null;
+        this.galleryLimit = PAGE;
+        patchViewState({ galleryMode: v, cell: null });
+        this.renderMatrix();
+        this.renderGallery();
+      },
+    );
+    this.galleryHead = h('div.gallery-head');
+    this.galleryEl = h('div.tiles.gallery', { 'aria-live': 'polite' });
+    const matrixTab = h(
+      'div.stack',
+      null,
+      h(
+        'section.section',
+        null,
+        h('div.toolbar', null, h('h3', null, 'Confusion matrix'), normSeg.el, h('span.muted.hint', null, 'Rows: true label · columns: predicted · click or press Enter on a cell to see its images')),
+        this.matrixEl,
+      ),
+      section('Images', h('div.toolbar', null, this.galleryClassDd.el, this.modeSeg.el), this.galleryHead, this.galleryEl),
+    );
+    const active = st.tab === 'matrix' ? 'matrix' : 'metrics';
+    const t = tabs(
+      [
+        { id: 'metrics', label: 'Metrics', content: metricsTab },
+        { id: 'matrix', label: 'Confusion matrix & errors', content: matrixTab },
+      ],
+      active,
+      (id) => patchViewState({ tab: id }),
+    );
+    const notes: HTMLElement[] = [];
+    const absent = this.classes.filter((_, c) => !this.curves[c]);
+    if (absent.length) notes.push(banner('info', `${plural(absent.length, 'class', 'classes')} without ${ev.partition} images:`, `${absent.slice(0, 6).join(', ')}${absent.length > 6 ? ', …' : ''}. Their AUC and AP are n/a and left out of the macro averages.`));
+    if (e.status === 'cancelled') notes.push(banner('warning', 'The experiment was stopped early:', 'these are the metrics of the best model found before it stopped.'));
+    replaceChildren(this.root, head, summary, ...notes, toolbar, t.el);
+    this.update();
+  }
+
+  /** Recomputes everything that depends on the threshold (one frame at most per slider move). */
+  private update(): void {
+    if (!this.d) return;
+    const m = atThreshold(this.d, this.threshold);
+    this.metrics = m;
+    const k = this.d.k;
+    const predicted = new Array<number>(k).fill(0);
+    const support = new Array<number>(k).fill(0);
+    for (let r = 0; r < k; r++) {
+      for (let c = 0; c < k; c++) predicted[c] += m.confusion[r][c];
+      support[r] = m.confusion[r].reduce((a, b) => a + b, 0);
+    }
+    const rows: ClassRow[] = this.classes.map((name, c) => ({
+      index: c,
+      name,
+      support: support[c],
+      predicted: predicted[c],
+      // atThreshold's conventions (precision 1 with no prediction, recall 0 with no example)
+      // are for averaging; the table says n/a instead.
+      precision: predicted[c] ? m.precision[c] : null,
+      recall: support[c] ? m.recall[c] : null,
+      f1: predicted[c] && support[c] ? m.f1[c] : support[c] ? 0 : null,
+      auc: this.auc[c] ?? null,
+      ap: this.ap[c] ?? null,
+    }));
+    this.grid.setRows(rows);
+    const mean = (xs: (number | null)[]) => {
+      const ok = xs.filter((x): x is number => x !== null);
+      return ok.length ? ok.reduce((a, b) => a + b, 0) / ok.length : null;
+    };
+    replaceChildren(
+      this.thresholdInfo,
+      metric('Coverage', pct(m.coverage, 1), 'Images whose top score reaches the threshold (the others get no prediction)', 'coverage'),
+      metric('Macro precision', pct(mean(rows.map((r) => r.precision)), 1), 'Mean over classes that receive predictions', 'precision'),
+      metric('Macro recall', pct(mean(rows.map((r) => r.recall)), 1), 'Mean over classes present in the set', 'recall'),
+      metric('Macro F1', pct(mean(rows.map((r) => r.f1)), 1), 'Mean over classes present in the set', 'f1'),
+    );
+    this.prChart?.render();
+    this.renderMatrix();
+    this.renderGallery();
+  }
+
+  private prConfig(): ChartConfiguration<'line'> {
+    const c = chartColors();
+    const datasets: ChartDataset<'line', { x: number; y: number }[]>[] = [];
+    const sel = this.prClass;
+    const faint = alpha(c.foreground, 0.16);
+    const ring = alpha(c.background, 1);
+    const curve = (points: PrPoint[], label: string, color: string, width: number, order: number): ChartDataset<'line', { x: number; y: number }[]> => ({
+      label,
+      // Precision p_i holds over recall (r_{i-1}, r_i] (how AP sums it): vertical steps first.
+      data: [{ x: 0, y: points[0]?.precision ?? 1 }, ...points.map((p) => ({ x: p.recall, y: p.precision }))],
+      borderColor: color,
+      backgroundColor: color,
+      borderWidth: width,
+      pointRadius: 0,
+      pointHoverRadius: 0,
+      stepped: 'after',
+      order,
+      clip: 4,
+    });
+    const marker = (points: PrPoint[], label: string, color: string): ChartDataset<'line', { x: number; y: number }[]> | null => {
+      const op = operatingPoint(points, this.threshold);
+      return op
+        ? { label: `${label} at ${this.threshold.toFixed(2)}`, data: [{ x: op.recall, y: op.precision }], showLine: false, pointRadius: 6, pointHoverRadius: 7, borderColor: ring, backgroundColor: color, borderWidth: 2, order: 0, clip: 10 }
+        : null;
+    };
+    const focusColor = seriesColor(0);
+    this.curves.forEach((points, ci) => {
+      if (points && ci !== sel) datasets.push(curve(points, this.classes[ci], faint, 1, 2));
+    });
+    const focused = sel === -1 ? this.micro : this.curves[sel];
+    const focusLabel = sel === -1 ? 'All classes (micro-average)' : this.classes[sel];
+    if (focused) {
+      datasets.push(curve(focused, focusLabel, focusColor, 2.5, 1));
+      const m = marker(focused, focusLabel, focusColor);
+      if (m) datasets.push(m);
+    }
+    return {
+      type: 'line',
+      data: { datasets },
+      options: {
+        parsing: false,
+        interaction: { mode: 'nearest', intersect: false },
+        plugins: {
+          legend: {
+            display: true,
+            position: 'bottom',
+            labels: { filter: (item) => item.text === focusLabel },
+          },
+          tooltip: {
+            filter: (it) => it.dataset.label?.includes(' at ') === true,
+            callbacks: { label: (it) => `${it.dataset.label}: precision ${pct(it.parsed.y, 1)}, recall ${pct(it.parsed.x, 1)}` },
+          },
+        },
+        scales: {
+          x: { type: 'linear', min: 0, max: 1, title: { display: true, text: 'recall', color: c.muted }, ticks: { callback: (v) => pct(Number(v), 0) } },
+          y: { type: 'linear', min: 0, max: 1, title: { display: true, text: 'precision', color: c.muted }, ticks: { callback: (v) => pct(Number(v), 0) } },
+        },
+      },
+    };
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Confusion matrix
+
+  private renderMatrix(): void {
+    const m = this.metrics;
+    if (!m) return;
+    const k = this.classes.length;
+    const below = m.confusion.some((r) => r[k] > 0);
+    const cols = below ? k + 1 : k;
+    let max = 0;
+    for (let r = 0; r < k; r++) {
+      const rowSum = m.confusion[r].reduce((a, b) => a + b, 0);
+      for (let c = 0; c < cols; c++) max = Math.max(max, this.normalise ? (rowSum ? m.confusion[r][c] / rowSum : 0) : m.confusion[r][c]);
+    }
+    const [fr, fc] = [Math.min(this.focusCell[0], k - 1), Math.min(this.focusCell[1], cols - 1)];
+    const axisRow = h('tr', null, h('th.axis-corner', { scope: 'col' }, 'True ↓ · Predicted →'), h('th.axis-title', { scope: 'colgroup', colspan: cols }, 'Predicted label'));
+    const headRow = h(
+      'tr',
+      null,
+      h('th.corner', { scope: 'col' }, h('span.visually-hidden', null, 'True label')),
+      Array.from({ length: cols }, (_, c) => h('th.col-head', { scope: 'col', title: c < k ? `Predicted ${this.classes[c]}` : 'Top score below the threshold: no prediction' }, h('span', null, c < k ? this.classes[c] : 'below threshold'))),
+    );
+    const body = this.classes.map((name, r) => {
+      const rowSum = m.confusion[r].reduce((a, b) => a + b, 0);
+      return h(
+        'tr',
+        null,
+        h('th.row-head', { scope: 'row', title: `True ${name}` }, name),
+        Array.from({ length: cols }, (_, c) => {
+          const count = m.confusion[r][c];
+          const share = rowSum ? count / rowSum : 0;
+          const v = this.normalise ? share : count;
+          const intensity = max ? v / max : 0;
+          const selected = !!this.cell && this.cell[0] === r && this.cell[1] === c;
+          const diag = r === c;
+          const td = h(
+            'td.cell',
+            {
+              role: 'gridcell',
+              tabindex: r === fr && c === fc ? 0 : -1,
+              'aria-selected': selected ? 'true' : 'false',
+              'data-row': r,
+              'data-col': c,
+              'aria-label': `True ${name}, ${c < k ? `predicted ${this.classes[c]}` : 'below threshold'}: ${plural(count, 'image')}, ${pct(share, 1)} of the row`,
+              class: `cell${diag ? ' diag' : ''}${selected ? ' selected' : ''}${count === 0 ? ' zero' : ''}`,
+            },
+            this.normalise ? (rowSum ? pct(share, share < 0.1 && share > 0 ? 1 : 0) : 'n/a') : int(count),
+          );
+          if (count > 0) td.style.backgroundColor = `color-mix(in srgb, var(--matrix-${diag ? 'good' : c === k ? 'none' : 'bad'}) ${Math.round(8 + intensity * 62)}%, transparent)`;
+          if (intensity > 0.55) td.classList.add('strong');
+          return td;
+        }),
+      );
+    });
+    const table = h(
+      'table.matrix',
+      { role: 'grid', 'aria-label': `Confusion matrix at threshold ${this.threshold.toFixed(2)}${this.normalise ? ', row-normalised' : ''}`, 'aria-rowcount': k + 1, 'aria-colcount': cols + 1 },
+      h('thead', null, axisRow, headRow),
+      h('tbody', null, body),
+    );
+    if (k > 12) table.classList.add('dense');
+    table.addEventListener('click', (ev) => {
+      const td = (ev.target as HTMLElement).closest('td.cell') as HTMLElement | null;
+      if (td) this.selectCell(Number(td.dataset.row), Number(td.dataset.col));
+    });
+    table.addEventListener('keydown', (ev) => this.matrixKey(ev, k, cols));
+    const hadFocus = this.matrixEl.contains(document.activeElement);
+    replaceChildren(this.matrixEl, table);
+    if (hadFocus) (table.querySelector('td[tabindex="0"]') as HTMLElement | null)?.focus();
+  }
+
+  private matrixKey(ev: KeyboardEvent, k: number, cols: number): void {
+    const td = (ev.target as HTMLElement).closest('td.cell') as HTMLElement | null;
+    if (!td) return;
+    let r = Number(td.dataset.row);
+    let c = Number(td.dataset.col);
+    switch (ev.key) {
+      case 'ArrowUp':
+        r = Math.max(0, r - 1);
+        break;
+      case 'ArrowDown':
+        r = Math.min(k - 1, r + 1);
+        break;
+      case 'ArrowLeft':
+        c = Math.max(0, c - 1);
+        break;
+      case 'ArrowRight':
+        c = Math.min(cols - 1, c + 1);
+        break;
+      case 'Home':
+        c = 0;
+        break;
+      case 'End':
+        c = cols - 1;
+        break;
+      case 'Enter':
+      case ' ':
+        ev.preventDefault();
+        this.selectCell(r, c);
+        return;
+      case 'Escape':
+        if (this.cell) {
+          ev.preventDefault();
+          this.selectCell(-1, -1);
+        }
+        return;
+      default:
+        return;
+    }
+    ev.preventDefault();
+    this.focusCell = [r, c];
+    td.tabIndex = -1;
+    const next = this.matrixEl.querySelector(`td[data-row="${r}"][data-col="${c}"]`) as HTMLElement | null;
+    if (next) {
+      next.tabIndex = 0;
+      next.focus();
+    }
+  }
+
+  private selectCell(r: number, c: number): void {
+    const same = this.cell && this.cell[0] === r && this.cell[1] === c;
+    this.cell = r < 0 || same ? null : [r, c];
+    if (r >= 0) this.focusCell = [r, c];
+    this.galleryLimit = PAGE;
+    patchViewState({ cell: this.cell });
+    this.renderMatrix();
+    this.renderGallery();
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Gallery
+
+  private galleryRows(): { rows: number[]; title: string } {
+    const d = this.d!;
+    const k = d.k;
+    const t = this.threshold;
+    const out: number[] = [];
+    let title: string;
+    const covered = (i: number) => this.top[i] >= t;
+    if (this.cell) {
+      const [r, c] = this.cell;
+      for (let i = 0; i < d.n; i++) if (d.labels[i] === r && (c < k ? covered(i) && this.pred[i] === c : !covered(i))) out.push(i);
+      title = `True ${this.classes[r]}, ${c < k ? `predicted ${this.classes[c]}` : 'below the threshold'}`;
+    } else {
+      const g = this.galleryClass;
+      if (this.galleryMode === 'fp') {
+        for (let i = 0; i < d.n; i++) if (covered(i) && this.pred[i] !== d.labels[i] && (g < 0 || this.pred[i] === g)) out.push(i);
+        title = g < 0 ? 'False positives: wrong predictions' : `False positives of ${this.classes[g]}: predicted ${this.classes[g]}, labelled otherwise`;
+      } else {
+        for (let i = 0; i < d.n; i++) if (!(covered(i) && this.pred[i] === d.labels[i]) && (g < 0 || d.labels[i] === g)) out.push(i);
+        title = g < 0 ? 'False negatives: images not predicted as their label' : `False negatives of ${this.classes[g]}: labelled ${this.classes[g]}, not predicted so`;
+      }
+    }
+    out.sort((a, b) => this.top[b] - this.top[a]);
+    return { rows: out, title };
+  }
+
+  private renderGallery(): void {
+    if (!this.d || !this.data?.predictions) return;
+    const { rows, title } = this.galleryRows();
+    const p = this.data.predictions;
+    const k = this.d.k;
+    this.galleryClassDd.setValue(String(this.galleryClass));
+    this.modeSeg.setValue(this.cell ? ('none' as 'fp') : this.galleryMode);
+    const clear = this.cell ? button('Clear cell filter', { appearance: 'secondary', onClick: () => this.selectCell(-1, -1) }).el : null;
+    replaceChildren(this.galleryHead, h('span.gallery-title', null, title, h('span.muted', null, ` · ${plural(rows.length, 'image')}, most confident first`)), clear);
+    this.images.detachAll();
+    const shown = rows.slice(0, this.galleryLimit);
+    const want: string[] = [];
+    const tiles = shown.map((i) => {
+      const key = String(p.itemIds[i]);
+      const name = this.data!.itemNames[key] ?? `item ${key}`;
+      const y = this.d!.labels[i];
+      const c = this.pred[i];
+      const isCovered = this.top[i] >= this.threshold;
+      const right = isCovered && c === y;
+      const tile = imageTile(
+        key,
+        `${name}: labelled ${this.classes[y]}, predicted ${isCovered ? this.classes[c] : 'nothing'} (score ${this.top[i].toFixed(3)})`,
+        [
+          h('span.tile-line', null, h('span.muted', null, 'true '), this.classes[y]),
+          h(`span.tile-line.${right ? 'good' : 'bad'}`, null, h('span.muted', null, 'pred '), isCovered ? this.classes[c] : `(${this.classes[c]})`),
+          h('span.tile-line.score', null, this.top[i].toFixed(3), !isCovered ? h('span.muted', null, ' < thr') : null),
+        ],
+        { title: `${name}\nscore ${this.top[i].toFixed(4)}${k > 1 ? ` · true-class score ${this.d!.scores[i * k + y].toFixed(4)}` : ''}`, onClick: () => void request('openItem', { key }), className: right ? 'tile-right' : 'tile-wrong' },
+      );
+      this.images.attach(tile);
+      if (!this.images.has(key)) want.push(key);
+      return tile.el;
+    });
+    const more =
+      rows.length > shown.length
+        ? button(`Show ${Math.min(PAGE, rows.length - shown.length)} more`, {
+            appearance: 'secondary',
+            onClick: () => {
+              this.galleryLimit += PAGE;
+              this.renderGallery();
+            },
+          }).el
+        : null;
+    replaceChildren(this.galleryEl, tiles.length ? tiles : [emptyState(this.cell ? 'No image in this cell.' : 'No error of this kind at this threshold.')], more ? h('div.more', null, more) : null);
+    if (want.length) {
+      request('thumbnails', { keys: want }).then(
+        (uris) => this.images.add(uris),
+        () => undefined,
+      );
+    }
+  }
+}
+
+function clamp01(x: number): number {
+  return Number.isFinite(x) ? Math.max(0, Math.min(1, x)) : 0.5;
+}
+
+/** The one-vs-rest point of a PR curve at a score threshold: the lowest curve threshold ≥ t. */
+function operatingPoint(curve: PrPoint[], t: number): PrPoint | null {
+  let found: PrPoint | null = null;
+  for (const p of curve) {
+    if (p.threshold >= t) found = p;
+    else break;
+  }
+  return found;
+}
+
+function naCell(x: number | null, why: string, digits?: number): HTMLElement | string {
+  if (x === null || !Number.isFinite(x)) return h('span.muted', { title: why || 'Not defined' }, 'n/a');
+  return digits ? num(x, digits) : pct(x, 1);
+}
+
+function metric(label: string, value: string, title: string, id: string): HTMLElement {
+  return h('span.metric', { title, 'data-metric': id }, h('span.metric-label', null, label), h('span.metric-value', null, value));
+}

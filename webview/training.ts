@@ -1,0 +1,569 @@
+// Panel 2: training. Live loss/accuracy curves per trial (train solid, validation dashed),
+// the leaderboard, budget, backend, throughput, and a Stop button. History comes with `init`
+// (read from the store); live worker events follow in `events` and are merged idempotently
+// (an event already in the history replaces its copy). Rendering is coalesced to one frame.
+import type { BackendInfo, EpochRecord, ExperimentRecord, HostToWebview, LeaderboardRow, LogLevel, TrainingPanelData, TrialRecord, WorkerEvent } from '../src/shared/protocol';
+import { describeConfig } from '../src/search/space';
+import { getViewState, patchViewState, request } from './bridge';
+import { ChartBox } from './charts';
+import { banner, card, cards, emptyState, header, section, statusPill } from './common';
+import { button, type ButtonHandle, dataGrid, type GridHandle, meter, type MeterHandle, pill, progressRing, segmented } from './components';
+import { coalesce, h, replaceChildren } from './dom';
+import { compact, duration, int, num, pct, plural } from './format';
+import { alpha, chartColors, seriesColor, seriesCss } from './theme';
+
+interface Progress {
+  trialId: string;
+  epoch: number;
+  batch: number;
+  batches: number;
+  imagesPerSec: number;
+}
+
+const MAX_LOG = 400;
+
+export class TrainingView {
+  private data: TrainingPanelData | undefined;
+  private experiment!: ExperimentRecord;
+  private readonly trials = new Map<string, TrialRecord>();
+  private readonly history = new Map<string, Map<number, EpochRecord>>();
+  private snapshotRows: LeaderboardRow[] = [];
+  private running = false;
+  private secondsUsed = 0;
+  private asOfLocal = Date.now();
+  private counts: Record<string, number> | undefined;
+  private log: { level: LogLevel; message: string }[] = [];
+  private progress: Progress | null = null;
+  private dataProgress: { phase: string; done: number; total: number } | null = null;
+  private stopping = false;
+
+  // UI parts updated in place
+  private headerEl!: HTMLElement;
+  private bannerEl!: HTMLElement;
+  private cardsEl!: HTMLElement;
+  private activityEl!: HTMLElement;
+  private legendEl!: HTMLElement;
+  private logEl!: HTMLElement;
+  private logSummary!: HTMLElement;
+  private lossChart: ChartBox<'line'> | undefined;
+  private accChart: ChartBox<'line'> | undefined;
+  private board!: GridHandle<LeaderboardRow>;
+  private stopBtn!: ButtonHandle;
+  private budgetMeter!: MeterHandle;
+  private batchMeter!: MeterHandle;
+  private clock: number | undefined;
+  private readonly scheduleRender = coalesce(() => this.render());
+
+  constructor(private readonly root: HTMLElement) {}
+
+  onMessage(m: Exclude<HostToWebview, { type: 'response' }>): void {
+    if (m.type === 'init' && m.panel === 'training') this.init(m.data);
+    else if (m.type === 'events' && this.data) {
+      for (const e of m.events) this.apply(e);
+      this.scheduleRender();
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Model
+
+  private init(data: TrainingPanelData): void {
+    this.data = data;
+    this.experiment = data.experiment;
+    this.trials.clear();
+    this.history.clear();
+    for (const [id, recs] of Object.entries(data.history)) {
+      const m = new Map<number, EpochRecord>();
+      for (const r of recs) m.set(r.epoch, r);
+      this.history.set(id, m);
+    }
+    for (const t of data.trials) this.upsertTrial(t);
+    this.snapshotRows = data.leaderboard;
+    this.running = data.running;
+    this.secondsUsed = data.secondsUsed;
+    this.asOfLocal = Date.now() - Math.max(0, Date.now() - Date.parse(data.asOf) || 0);
+    this.counts = data.counts;
+    this.log = data.log.slice(-MAX_LOG).map((l) => ({ level: l.level, message: l.message }));
+    this.progress = null;
+    this.dataProgress = null;
+    this.stopping = false;
+    patchViewState({ kind: 'training', target: data.experimentDir });
+    this.build();
+    this.render();
+  }
+
+  private apply(e: WorkerEvent): void {
+    // Anything but the end, a log line or an error means a worker is on it (a queued experiment starting).
+    if (e.type !== 'experimentEnded' && e.type !== 'log' && e.type !== 'error' && !this.running) {
+      this.running = true;
+      this.experiment = { ...this.experiment, status: 'running' };
+    }
+    switch (e.type) {
+      case 'backend':
+        this.experiment = { ...this.experiment, backend: e.backend };
+        break;
+      case 'experimentStarted':
+        this.running = true;
+        this.counts = e.counts;
+        this.experiment = { ...this.experiment, status: 'running', classes: e.classes, error: undefined, endedAt: undefined };
+        break;
+      case 'dataProgress':
+        this.running = true;
+        this.dataProgress = { phase: e.phase, done: e.done, total: e.total };
+        break;
+      case 'trialStarted':
+        this.running = true;
+        this.dataProgress = null;
+        this.upsertTrial(e.trial);
+        break;
+      case 'epochEnded': {
+        const r = e.record;
+        let m = this.history.get(r.trialId);
+        if (!m) this.history.set(r.trialId, (m = new Map()));
+        m.set(r.epoch, r);
+        const t = this.trials.get(r.trialId);
+        if (t) {
+          t.epochsDone = Math.max(t.epochsDone, r.epoch);
+          t.imagesPerSec = r.imagesPerSec;
+          if (r.valAccuracy !== null && (t.bestValAccuracy === null || r.valAccuracy > t.bestValAccuracy) && t.trainOn === 'TRAIN') t.bestValAccuracy = r.valAccuracy;
+          t.seconds = r.elapsed;
+        }
+        break;
+      }
+      case 'batchProgress':
+        this.progress = { trialId: e.trialId, epoch: e.epoch, batch: e.batch, batches: e.batches, imagesPerSec: e.imagesPerSec };
+        break;
+      case 'trialEnded':
+        this.upsertTrial(e.trial);
+        if (this.progress?.trialId === e.trial.id) this.progress = null;
+        break;
+      case 'experimentEnded':
+        this.experiment = e.experiment;
+        this.snapshotRows = e.leaderboard;
+        this.running = false;
+        this.secondsUsed = e.experiment.secondsUsed;
+        this.asOfLocal = Date.now();
+        this.progress = null;
+        this.dataProgress = null;
+        this.stopping = false;
+        break;
+      case 'log':
+        this.pushLog(e.level, e.message);
+        break;
+      case 'error':
+        this.experiment = { ...this.experiment, error: e.message };
+        this.pushLog('error', e.message);
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** A trial record from an event; epochs already seen in the history are never lost. */
+  private upsertTrial(t: TrialRecord): void {
+    const seen = [...(this.history.get(t.id)?.keys() ?? [])];
+    const fromHistory = seen.length ? Math.max(...seen) : 0;
+    this.trials.set(t.id, { ...t, epochsDone: Math.max(t.epochsDone, fromHistory) });
+  }
+
+  private pushLog(level: LogLevel, message: string): void {
+    if (level === 'debug') return;
+    this.log.push({ level, message });
+    if (this.log.length > MAX_LOG) this.log.splice(0, this.log.length - MAX_LOG);
+  }
+
+  private usedSeconds(): number {
+    const extra = this.running ? (Date.now() - this.asOfLocal) / 1000 : 0;
+    return this.secondsUsed + extra;
+  }
+
+  private sortedTrials(): TrialRecord[] {
+    return [...this.trials.values()].sort((a, b) => a.index - b.index);
+  }
+
+  /** The leaderboard as the worker computes it (src/worker/experiment.ts `leaderboard`). */
+  private rows(): LeaderboardRow[] {
+    if (!this.trials.size) return this.snapshotRows;
+    return this.sortedTrials()
+      .map((t) => ({
+        trialId: t.id,
+        status: t.status,
+        family: describeConfig(t.config),
+        valAccuracy: t.trainOn === 'TRAIN' ? t.bestValAccuracy : null,
+        valLoss: t.trainOn === 'TRAIN' ? t.bestValLoss : null,
+        epochs: t.epochsDone,
+        params: t.params,
+        seconds: Math.round((t.seconds ?? 0) * 10) / 10,
+        origin: t.origin,
+      }))
+      .sort((a, b) => (b.valAccuracy ?? -1) - (a.valAccuracy ?? -1));
+  }
+
+  /** Trials drawn on the curves. */
+  private shownTrials(): string[] {
+    const st = getViewState();
+    const all = this.sortedTrials();
+    if (st.selectedTrials) return st.selectedTrials.filter((id) => this.trials.has(id));
+    if (st.curveFilter === 'all') return all.map((t) => t.id);
+    const top = all
+      .filter((t) => t.trainOn === 'TRAIN' && t.bestValAccuracy !== null)
+      .sort((a, b) => (b.bestValAccuracy ?? 0) - (a.bestValAccuracy ?? 0))
+      .slice(0, 5)
+      .map((t) => t.id);
+    const live = all.filter((t) => t.status === 'running' || t.trainOn !== 'TRAIN').map((t) => t.id);
+    const set = new Set([...top, ...live]);
+    return all.filter((t) => set.has(t.id)).map((t) => t.id);
+  }
+
+  private colorOf(trialId: string): string {
+    return seriesColor(this.trials.get(trialId)?.index ?? 0);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // View
+
+  private build(): void {
+    this.lossChart?.dispose();
+    this.accChart?.dispose();
+    this.headerEl = h('div');
+    this.bannerEl = h('div.banner-slot', { 'aria-live': 'polite' });
+    this.cardsEl = h('div');
+    this.budgetMeter = meter('Time budget used');
+    this.batchMeter = meter('Epoch progress');
+    this.activityEl = h('div.activity', { 'aria-live': 'polite' });
+    this.stopBtn = button('Stop', {
+      appearance: 'secondary',
+      title: 'Stop the experiment within one batch; the best model so far is kept and evaluated',
+      onClick: () => this.stop(),
+    });
+    this.legendEl = h('div.legend', { role: 'group', 'aria-label': 'Trials shown on the curves' });
+    this.lossChart = new ChartBox<'line'>('Loss per epoch, per trial: training (solid) and validation (dashed)', () => this.curveConfig('loss'), { height: 260 });
+    this.accChart = new ChartBox<'line'>('Accuracy per epoch, per trial: training (solid) and validation (dashed)', () => this.curveConfig('accuracy'), { height: 260 });
+    this.board = dataGrid<LeaderboardRow>(
+      'Leaderboard',
+      [
+        { title: 'Trial', width: '70px', render: (r) => h('span.mono', null, r.trialId) },
+        { title: 'Model', width: 'minmax(150px, 2fr)', render: (r) => r.family },
+        {
+          title: 'Val acc',
+          align: 'right',
+          width: '90px',
+          description: 'Best validation accuracy (the final fit trains on VALIDATION too, so it has none)',
+          render: (r) => (r.valAccuracy === null ? h('span.muted', { title: r.trialId === 'final' ? 'Trained on TRAIN+VALIDATION' : 'No validation score yet' }, '—') : pct(r.valAccuracy, 2)),
+        },
+        { title: 'Epochs', align: 'right', width: '84px', render: (r) => num(r.epochs, Number.isInteger(r.epochs) ? 0 : 1) },
+        { title: 'Params', align: 'right', width: '90px', render: (r) => compact(r.params) },
+        { title: 'Time', align: 'right', width: '90px', render: (r) => duration(r.seconds) },
+        { title: 'Status', width: '110px', render: (r) => statusPill(r.status, this.trials.get(r.trialId)?.error) },
+        { title: 'Origin', width: 'minmax(110px, 1fr)', render: (r) => h('span.muted', null, r.origin) },
+      ],
+      { empty: 'No trial has started yet.', rowClass: (r) => (r.trialId === this.experiment.bestTrialId ? 'best-row' : undefined) },
+    );
+    this.logSummary = h('summary');
+    this.logEl = h('ol.log', { 'aria-label': 'Experiment log' });
+    const filter = segmented<'top' | 'all'>(
+      'Trials on the curves',
+      [
+        { value: 'top', label: 'Top 5 + running' },
+        { value: 'all', label: 'All' },
+      ],
+      getViewState().selectedTrials ? ('custom' as 'top') : (getViewState().curveFilter ?? 'top'),
+      (v) => {
+        patchViewState({ curveFilter: v, selectedTrials: undefined });
+        this.render();
+      },
+    );
+    replaceChildren(
+      this.root,
+      this.headerEl,
+      this.bannerEl,
+      this.cardsEl,
+      this.activityEl,
+      section(
+        'Learning curves',
+        h('div.toolbar', null, filter.el, h('span.legend-key.muted', { 'aria-hidden': 'true' }, h('span.key-solid'), 'training', h('span.key-dashed'), 'validation')),
+        this.legendEl,
+        h('div.chart-pair', null, h('figure.chart-fig', null, h('figcaption', null, 'Loss'), this.lossChart.el), h('figure.chart-fig', null, h('figcaption', null, 'Accuracy'), this.accChart.el)),
+      ),
+      section('Leaderboard', this.board.el),
+      h('details.log-details', null, this.logSummary, this.logEl),
+    );
+    if (this.clock !== undefined) clearInterval(this.clock);
+    this.clock = window.setInterval(() => {
+      if (this.running) this.renderCards();
+    }, 1000);
+  }
+
+  private stop(): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.render();
+    request('stop', {}).then(
+      (r) => {
+        if (!r.stopped) this.stopping = false;
+        this.render();
+      },
+      () => {
+        this.stopping = false;
+        this.render();
+      },
+    );
+  }
+
+  private render(): void {
+    if (!this.data) return;
+    this.renderHeader();
+    this.renderBanner();
+    this.renderCards();
+    this.renderActivity();
+    this.renderLegend();
+    this.lossChart?.render();
+    this.accChart?.render();
+    for (const [box, el] of [
+      [this.lossChart, this.lossChart?.el],
+      [this.accChart, this.accChart?.el],
+    ] as const) {
+      const points = box?.chart?.data.datasets.reduce((n, d) => n + d.data.length, 0) ?? 0;
+      el?.setAttribute('data-points', String(points));
+    }
+    this.board.setRows(this.rows());
+    this.renderLog();
+  }
+
+  private renderHeader(): void {
+    const e = this.experiment;
+    const actions: HTMLElement[] = [];
+    if (this.running) {
+      this.stopBtn.setLabel(this.stopping ? 'Stopping…' : 'Stop');
+      this.stopBtn.setDisabled(this.stopping);
+      actions.push(this.stopBtn.el);
+    }
+    if (e.test) actions.push(button('Open Evaluation', { appearance: this.running ? 'secondary' : 'primary', onClick: () => void request('openPanel', { kind: 'evaluation' }) }).el);
+    if (e.finalModel && !this.running) actions.push(button('Predict…', { appearance: 'secondary', onClick: () => void request('openPanel', { kind: 'predict' }) }).el);
+    actions.push(button('Reveal Folder', { appearance: 'secondary', onClick: () => void request('reveal', {}) }).el);
+    const status = this.running ? 'running' : e.status === 'running' ? 'interrupted' : e.status;
+    replaceChildren(
+      this.headerEl,
+      header(
+        e.spec.name || e.spec.id,
+        h('span', null, h('span.mono', { title: e.spec.dataset }, e.spec.dataset), h('span.muted', null, ` · seed ${e.spec.seed} · started ${e.startedAt ? new Date(e.startedAt).toLocaleString() : 'not yet'}`)),
+        [statusPill(status)],
+        actions,
+      ),
+    );
+  }
+
+  private renderBanner(): void {
+    const e = this.experiment;
+    let b: HTMLElement | null = null;
+    const evalBtn = () => button('Open Evaluation', { appearance: 'secondary', onClick: () => void request('openPanel', { kind: 'evaluation' }) }).el;
+    if (this.running) {
+      b = null;
+    } else if (e.status === 'done') {
+      b = banner(
+        'success',
+        'Finished.',
+        e.test
+          ? `${e.test.partition} accuracy ${pct(e.test.accuracy, 2)} on ${plural(e.test.count, 'image')} · final model: ${describeFinal(e)} · ${duration(e.secondsUsed)} used.`
+          : `Final model: ${describeFinal(e)}.`,
+        e.test ? [evalBtn()] : [],
+      );
+    } else if (e.status === 'failed') {
+      b = banner('error', 'The experiment failed.', e.error ?? 'See the log below.');
+    } else if (e.status === 'cancelled') {
+      b = banner(
+        'warning',
+        'Stopped before the budget ran out.',
+        e.finalModel ? `The best model so far (${describeFinal(e)}) was kept${e.test ? ` and scores ${pct(e.test.accuracy, 2)} on ${e.test.partition}` : ''}.` : 'No trial had finished, so there is no model.',
+        e.test ? [evalBtn()] : [],
+      );
+    } else if (e.status === 'interrupted' || e.status === 'running') {
+      b = banner('warning', 'Interrupted.', 'The training process ended without finishing (closed window, crash or out of memory). Resume it from the Experiments view: finished trials are kept.');
+    } else if (e.status === 'queued') {
+      b = banner('info', 'Waiting to start…');
+    }
+    replaceChildren(this.bannerEl, b);
+  }
+
+  private renderCards(): void {
+    const e = this.experiment;
+    const budget = e.spec.budgetMinutes * 60;
+    const used = Math.min(this.usedSeconds(), Math.max(budget, this.secondsUsed));
+    this.budgetMeter.set(budget ? used / budget : 0, `${duration(used)} of ${duration(budget)}`);
+    const left = Math.max(0, budget - used);
+    const trials = this.sortedTrials();
+    const search = trials.filter((t) => t.trainOn === 'TRAIN');
+    const by = (s: string) => search.filter((t) => t.status === s).length;
+    const finalFit = trials.find((t) => t.trainOn !== 'TRAIN');
+    const best = trials.filter((t) => t.trainOn === 'TRAIN' && t.bestValAccuracy !== null).sort((a, b) => (b.bestValAccuracy ?? 0) - (a.bestValAccuracy ?? 0))[0];
+    const ips = this.progress?.imagesPerSec ?? latestIps(trials, this.history);
+    const backend = e.backend;
+    replaceChildren(
+      this.cardsEl,
+      cards(
+        card('Budget used', duration(used), h('div', null, this.budgetMeter.el, h('span', null, `of ${duration(budget)} · ${this.running ? `${duration(left)} left` : `${pct(budget ? used / budget : null, 0)}`}`))),
+        card('Best validation accuracy', best ? pct(best.bestValAccuracy, 2) : '—', best ? `trial ${best.id} · ${describeConfig(best.config)}` : 'no score yet'),
+        card(
+          'Trials',
+          int(search.length),
+          [
+            ...(['running', 'done', 'pruned', 'failed', 'cancelled', 'interrupted'] as const).map((s) => (by(s) ? `${by(s)} ${s}` : '')),
+            finalFit ? `final fit ${finalFit.status}` : '',
+          ]
+            .filter(Boolean)
+            .join(' · ') || 'none yet',
+        ),
+        card('Throughput', ips ? `${compact(ips)} img/s` : '—', this.progress ? `trial ${this.progress.trialId}` : 'last measured'),
+        backendCard(backend),
+        this.counts ? card('Images', int((this.counts.TRAIN ?? 0) + (this.counts.VALIDATION ?? 0) + (this.counts.TEST ?? 0)), `${int(this.counts.TRAIN)} train · ${int(this.counts.VALIDATION)} val · ${int(this.counts.TEST)} test`) : null,
+      ),
+    );
+    if (backend?.reasons.length) {
+      this.cardsEl.appendChild(
+        h(
+          'details.backend-reasons',
+          null,
+          h('summary', null, `Why ${backend.name}?`),
+          h('ul', null, backend.reasons.map((r) => h('li', null, r))),
+        ),
+      );
+    }
+  }
+
+  private renderActivity(): void {
+    if (!this.running) {
+      replaceChildren(this.activityEl);
+      return;
+    }
+    if (this.progress) {
+      const p = this.progress;
+      const t = this.trials.get(p.trialId);
+      this.batchMeter.set(p.batches ? p.batch / p.batches : null, `batch ${p.batch} of ${p.batches}`);
+      replaceChildren(
+        this.activityEl,
+        progressRing('Training'),
+        h('span', null, `Trial ${p.trialId}${t ? ` (${t.origin})` : ''} · epoch ${p.epoch + 1}${t ? ` of ${num(t.epochs, Number.isInteger(t.epochs) ? 0 : 1)}` : ''} · batch ${p.batch}/${p.batches}`),
+        this.batchMeter.el,
+      );
+    } else if (this.dataProgress) {
+      const d = this.dataProgress;
+      this.batchMeter.set(d.total ? d.done / d.total : null, `${d.done} of ${d.total}`);
+      replaceChildren(this.activityEl, progressRing('Preparing data'), h('span', null, `Preparing data: ${d.phase} ${int(d.done)} / ${int(d.total)}`), this.batchMeter.el);
+    } else {
+      const running = this.sortedTrials().find((t) => t.status === 'running');
+      const text = running
+        ? running.epochsDone > 0
+          ? `Trial ${running.id} (${running.origin}) · epoch ${num(running.epochsDone, Number.isInteger(running.epochsDone) ? 0 : 1)} of ${num(running.epochs, Number.isInteger(running.epochs) ? 0 : 1)} done`
+          : `Trial ${running.id} (${running.origin}) is starting…`
+        : this.trials.size
+          ? 'Choosing the next trial…'
+          : 'Starting: backend and data…';
+      replaceChildren(this.activityEl, progressRing('Working'), h('span', null, text));
+    }
+  }
+
+  private renderLegend(): void {
+    const shown = new Set(this.shownTrials());
+    const all = this.sortedTrials();
+    if (!all.length) {
+      replaceChildren(this.legendEl, emptyState('No epochs yet.', this.running ? 'Curves appear as the first epoch ends.' : undefined));
+      return;
+    }
+    const chips = all.map((t) => {
+      const on = shown.has(t.id);
+      const sw = h('span.swatch', { 'aria-hidden': 'true' });
+      sw.style.backgroundColor = seriesCss(t.index);
+      const b = h(
+        'button.chip',
+        { type: 'button', 'aria-pressed': on ? 'true' : 'false', title: `${t.id}: ${describeConfig(t.config)} (${t.origin})${t.bestValAccuracy !== null ? ` · best val acc ${pct(t.bestValAccuracy, 2)}` : ''}` },
+        sw,
+        t.id,
+        t.status === 'running' ? h('span.chip-live', { 'aria-label': 'running' }, '●') : null,
+      );
+      b.addEventListener('click', () => {
+        const cur = new Set(this.shownTrials());
+        if (cur.has(t.id)) cur.delete(t.id);
+        else cur.add(t.id);
+        patchViewState({ selectedTrials: all.filter((x) => cur.has(x.id)).map((x) => x.id) });
+        this.render();
+      });
+      return b;
+    });
+    replaceChildren(this.legendEl, chips);
+  }
+
+  private curveConfig(metric: 'loss' | 'accuracy'): import('chart.js').ChartConfiguration<'line'> {
+    const c = chartColors();
+    const datasets: import('chart.js').ChartDataset<'line', { x: number; y: number | null }[]>[] = [];
+    for (const id of this.shownTrials()) {
+      const recs = [...(this.history.get(id)?.values() ?? [])].sort((a, b) => a.epoch - b.epoch);
+      const color = this.colorOf(id);
+      const solid = alpha(color, 1);
+      const common = { borderColor: solid, backgroundColor: solid, pointRadius: recs.length > 30 ? 0 : 2, pointHoverRadius: 4, borderWidth: 2, tension: 0.2, spanGaps: true };
+      datasets.push({ ...common, label: `${id} training`, data: recs.map((r) => ({ x: r.epoch, y: metric === 'loss' ? r.loss : r.accuracy })) });
+      if (recs.some((r) => (metric === 'loss' ? r.valLoss : r.valAccuracy) !== null)) {
+        datasets.push({ ...common, label: `${id} validation`, borderDash: [5, 4], data: recs.map((r) => ({ x: r.epoch, y: metric === 'loss' ? r.valLoss : r.valAccuracy })) });
+      }
+    }
+    return {
+      type: 'line',
+      data: { datasets },
+      options: {
+        responsive: true,
+        parsing: false,
+        normalized: true,
+        interaction: { mode: 'nearest', intersect: false },
+        plugins: {
+          legend: { display: false },
+          tooltip: {
+            callbacks: {
+              title: (items) => (items.length ? `epoch ${items[0].parsed.x}` : ''),
+              label: (item) => `${item.dataset.label}: ${metric === 'accuracy' ? pct(item.parsed.y, 2) : num(item.parsed.y, 4)}`,
+            },
+          },
+        },
+        scales: {
+          x: { type: 'linear', title: { display: true, text: 'epoch', color: c.muted }, ticks: { precision: 0 }, min: 0 },
+          y: metric === 'accuracy' ? { min: 0, max: 1, ticks: { callback: (v) => pct(Number(v), 0) } } : { beginAtZero: true },
+        },
+      },
+    };
+  }
+
+  private renderLog(): void {
+    const warn = this.log.filter((l) => l.level === 'warn' || l.level === 'error').length;
+    replaceChildren(this.logSummary, `Log (${plural(this.log.length, 'line')}${warn ? `, ${plural(warn, 'warning')}` : ''})`);
+    const last = this.log.slice(-200);
+    replaceChildren(
+      this.logEl,
+      last.map((l) => h(`li.log-${l.level}`, null, l.level === 'info' ? null : h('span.log-level', null, l.level === 'warn' ? 'warning ' : `${l.level} `), l.message)),
+    );
+  }
+}
+
+function describeFinal(e: ExperimentRecord): string {
+  const f = e.finalModel;
+  if (!f) return 'none';
+  if (f.kind === 'final-fit') return 'final fit on TRAIN+VALIDATION';
+  if (f.kind === 'ensemble') return `ensemble of ${f.trials.join(', ')}`;
+  return `trial ${f.trials[0]}`;
+}
+
+function backendCard(b: BackendInfo | undefined): HTMLElement {
+  if (!b) return card('Backend', '—', 'not chosen yet');
+  const detail = [b.threads ? `${b.threads} threads` : '', b.versions['tfjs-core'] ? `tfjs ${b.versions['tfjs-core']}` : ''].filter(Boolean).join(' · ');
+  return card('Backend', h('span', null, b.name, ' ', b.name === 'cpu' ? pill('slow', 'warning', 'Pure JavaScript: for debugging') : null), detail || undefined, b.reasons.join('\n'));
+}
+
+function latestIps(trials: TrialRecord[], history: Map<string, Map<number, EpochRecord>>): number | undefined {
+  for (let i = trials.length - 1; i >= 0; i--) {
+    const t = trials[i];
+    const recs = history.get(t.id);
+    if (recs && recs.size) {
+      const last = [...recs.values()].sort((a, b) => a.epoch - b.epoch).pop()!;
+      if (last.imagesPerSec) return last.imagesPerSec;
+    }
+    if (t.imagesPerSec) return t.imagesPerSec;
+  }
+  return undefined;
+}
