@@ -16,7 +16,11 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runDataWorkerIfRequested } from './data/pool';
-import { WorkerClient } from './host/worker-client';
+import { exportModel } from './engine/export';
+import { installRuntime } from './engine/install';
+import { defaultRuntimeDir } from './engine/runtime-probe';
+import { PredictorClient } from './host/predictor';
+import { WorkerClient, probeBackend } from './host/worker-client';
 import type { BackendPreference, ExperimentRecord, ExperimentSpec, LeaderboardRow, WorkerEvent } from './shared/protocol';
 import { ExperimentStore, listExperiments, newExperimentId } from './store/store';
 
@@ -68,9 +72,12 @@ async function main(argv: string[]): Promise<number> {
     case 'list':
       return list(rest);
     case 'predict':
-    case 'serve':
+      return predict(rest);
     case 'export':
+      return exportCmd(rest);
     case 'install-runtime':
+      return installRuntimeCmd(rest);
+    case 'serve':
       throw new Error(`\`automl ${command}\` is not yet implemented in this version`);
     default:
       throw new UsageError(`Unknown command '${command}'`);
@@ -296,6 +303,61 @@ async function list(args: string[]): Promise<number> {
 }
 
 // A decode worker thread re-enters this bundle: it runs the decode loop instead of the CLI.
+async function predict(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { json: { type: 'boolean' }, top: { type: 'string' }, backend: { type: 'string' } });
+  if (positionals.length < 2) throw new UsageError('predict takes an experiment (or model) folder and at least one image');
+  const model = resolve(positionals[0]);
+  const images = positionals.slice(1).map((p) => resolve(p));
+  const topK = Math.floor(positiveNumber(values.top, 'top', 5));
+  const client = new PredictorClient({ env: values.backend ? { AUTOML_BACKEND: String(values.backend) } : {} });
+  try {
+    const results = await client.predictFiles(model, images, topK);
+    if (values.json) out(JSON.stringify({ model, backend: client.backend, predictions: results }));
+    else {
+      for (const r of results) {
+        out(r.path);
+        if (r.error) out(`  error: ${r.error}`);
+        for (const s of r.scores) out(`  ${(s.score * 100).toFixed(2).padStart(6)} %  ${s.label}`);
+      }
+    }
+    return results.some((r) => r.error) ? 1 : 0;
+  } finally {
+    client.dispose();
+  }
+}
+
+async function exportCmd(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { format: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' } });
+  if (positionals.length !== 1) throw new UsageError('export takes one experiment folder');
+  if (!values.out) throw new UsageError('export needs --out <dir>');
+  const format = String(values.format ?? 'tfjs');
+  if (format !== 'tfjs' && format !== 'savedmodel') throw new UsageError('--format must be tfjs or savedmodel');
+  const store = openExperiment(positionals[0]);
+  const result = exportModel(store, resolve(String(values.out)), format);
+  if (values.json) out(JSON.stringify(result));
+  else out(`Exported ${result.format} model to ${result.dir}: ${result.files.join(', ')}`);
+  return 0;
+}
+
+async function installRuntimeCmd(args: string[]): Promise<number> {
+  const { values } = parse(args, { gpu: { type: 'boolean' }, cpu: { type: 'boolean' }, dir: { type: 'string' }, json: { type: 'boolean' } });
+  const runtimeDir = resolve(String(values.dir ?? defaultRuntimeDir()));
+  const variant = values.gpu ? 'gpu' : values.cpu ? 'cpu' : 'auto';
+  out(`Installing the native runtime (${variant}) into ${runtimeDir}…`);
+  const result = await installRuntime({
+    runtimeDir,
+    variant,
+    onOutput: (line) => process.stderr.write(`  ${line}\n`),
+    verify: async (backend) => {
+      const info = await probeBackend(backend, { env: { AUTOML_RUNTIME_DIR: runtimeDir } });
+      return info.reasons[info.reasons.length - 1];
+    },
+  });
+  if (values.json) out(JSON.stringify(result));
+  else out(result.message);
+  return result.ok ? 0 : 1;
+}
+
 if (require.main === module && !runDataWorkerIfRequested()) {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),

@@ -10,6 +10,8 @@ import { DatasetTreeProvider, DatasetNode } from './host/dataset-tree';
 import { DatasetDiagnostics } from './host/diagnostics';
 import { ExperimentNode, ExperimentTreeProvider, TrialNode, formatDuration } from './host/experiment-tree';
 import { ExperimentManager } from './host/manager';
+import { registerPanelSerializers } from './host/panels';
+import { PredictorClient } from './host/predictor';
 import type { BackendPreference, ExperimentSpec, WorkerEvent } from './shared/protocol';
 import { ExperimentStore, listExperiments, newExperimentId } from './store/store';
 
@@ -37,6 +39,12 @@ export function activate(context: vscode.ExtensionContext): AutomlApi {
   });
   const experiments = new ExperimentTreeProvider(experimentsRoot, manager);
   const diagnostics = new DatasetDiagnostics();
+  const predictor = new PredictorClient({ env: { AUTOML_RUNTIME_DIR: runtimeDir(context) } });
+  const panels = registerPanelSerializers(context, {
+    feed: manager,
+    predict: (dir, paths) => predictor.predictFiles(dir, paths),
+    log: (m) => output.appendLine(m),
+  });
   const datasets = new DatasetTreeProvider();
   const status = vscode.window.createStatusBarItem('automl.status', vscode.StatusBarAlignment.Left, 10);
   status.name = 'AutoML';
@@ -64,6 +72,7 @@ export function activate(context: vscode.ExtensionContext): AutomlApi {
     diagnostics,
     { dispose: () => clearInterval(statusTimer) },
     { dispose: () => manager.dispose() },
+    { dispose: () => predictor.dispose() },
     vscode.window.registerTreeDataProvider('automl.experiments', experiments),
     vscode.window.registerTreeDataProvider('automl.datasets', datasets),
     manager.onAnyEvent((dir, e) => {
@@ -215,9 +224,27 @@ export function activate(context: vscode.ExtensionContext): AutomlApi {
   });
   register('automl.openDashboard', async (node?: ExperimentNode | TrialNode | string) => {
     const dir = experimentDir(node) ?? (await pickExperiment(manager, 'all'));
+    if (dir) panels.showTraining(dir);
+  });
+  register('automl.openEvaluation', async (node?: ExperimentNode | string) => {
+    const dir = experimentDir(node) ?? (await pickExperiment(manager, 'evaluated'));
+    if (dir) panels.showEvaluation(dir);
+  });
+  register('automl.openPredict', async (node?: ExperimentNode | string) => {
+    const dir = experimentDir(node) ?? (await pickExperiment(manager, 'evaluated'));
+    if (dir) panels.showPredict(dir);
+  });
+  register('automl.predictImage', async (uri?: vscode.Uri, uris?: vscode.Uri[]) => {
+    if (!requireTrust('predict')) return;
+    const files = (uris && uris.length ? uris : uri ? [uri] : []).map((u) => u.fsPath);
+    const dir = await pickExperiment(manager, 'evaluated');
     if (!dir) return;
-    // The training panel lands with the webview work; until then, the experiment's record.
-    await vscode.window.showTextDocument(vscode.Uri.file(join(dir, 'experiment.json')), { preview: true });
+    if (files.length) await panels.predictFiles(dir, files);
+    else panels.showPredict(dir);
+  });
+  register('automl.showDataset', async (target?: vscode.Uri | DatasetNode | string) => {
+    const dataset = datasetPath(target) ?? (await pickDataset(datasets));
+    if (dataset) panels.showDataset(dataset);
   });
   register('automl.showLog', () => output.show());
   register('automl.refresh', () => {
@@ -237,7 +264,7 @@ export function activate(context: vscode.ExtensionContext): AutomlApi {
     );
     return findings;
   });
-  for (const id of ['automl.openEvaluation', 'automl.exportModel', 'automl.predictImage', 'automl.openPredict', 'automl.startServer', 'automl.stopServer', 'automl.showDataset', 'automl.installGpuRuntime']) {
+  for (const id of ['automl.exportModel', 'automl.startServer', 'automl.stopServer', 'automl.installGpuRuntime']) {
     register(id, () => vscode.window.showInformationMessage(`AutoML: "${id}" is not available in this version yet.`));
   }
 
@@ -342,12 +369,23 @@ async function pickBudget(defaultMinutes: number, backend: BackendPreference, ru
   return text ? Number(text) : undefined;
 }
 
-async function pickExperiment(manager: ExperimentManager, which: 'running' | 'resumable' | 'all'): Promise<string | undefined> {
+async function pickExperiment(manager: ExperimentManager, which: 'running' | 'resumable' | 'evaluated' | 'all'): Promise<string | undefined> {
   const root = experimentsRoot();
   if (!root) return undefined;
-  const items = listExperiments(root).filter(({ dir, record }) =>
-    which === 'running' ? manager.isRunning(dir) : which === 'resumable' ? ['interrupted', 'cancelled', 'failed'].includes(record.status) && !manager.isRunning(dir) : true,
-  );
+  const items = listExperiments(root).filter(({ dir, record }) => {
+    switch (which) {
+      case 'running':
+        return manager.isRunning(dir);
+      case 'resumable':
+        return ['interrupted', 'cancelled', 'failed'].includes(record.status) && !manager.isRunning(dir);
+      case 'evaluated':
+        return record.finalModel !== undefined && existsSync(join(dir, 'final', 'model', 'model.json'));
+      default:
+        return true;
+    }
+  });
+  // One candidate: no need to ask.
+  if (items.length === 1 && which !== 'all') return items[0].dir;
   if (!items.length) {
     void vscode.window.showInformationMessage(`AutoML: no ${which === 'all' ? '' : which + ' '}experiments.`);
     return undefined;

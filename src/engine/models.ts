@@ -123,6 +123,26 @@ export function logitsModel(model: tfl.LayersModel): tfl.LayersModel {
 }
 
 /**
+ * Forward-pass multiply-adds ×2 (FLOPs) per image of the model's convolutions and dense layers:
+ * a training step costs about three times this. Used to predict how long a config will train
+ * from what other configs measured.
+ */
+export function modelFlops(model: tfl.LayersModel): number {
+  let flops = 0;
+  for (const layer of model.layers) {
+    const out = layer.outputShape as number[];
+    const inp = layer.inputSpec ? (layer.input as SymbolicTensor).shape : null;
+    const cls = layer.getClassName();
+    const cfg = layer.getConfig() as { kernelSize?: number[] | number; units?: number };
+    const k = Array.isArray(cfg.kernelSize) ? cfg.kernelSize[0] * cfg.kernelSize[1] : (cfg.kernelSize ?? 1) ** 2;
+    if (cls === 'Conv2D' && inp) flops += 2 * out[1] * out[2] * out[3] * k * (inp[3] ?? 1);
+    else if (cls === 'DepthwiseConv2D') flops += 2 * out[1] * out[2] * out[3] * k;
+    else if (cls === 'Dense' && inp) flops += 2 * (inp[inp.length - 1] ?? 1) * (cfg.units ?? 1);
+  }
+  return flops;
+}
+
+/**
  * Estimates the memory a training step of the model needs, in bytes: weights, their gradients
  * and optimizer slots (Adam keeps two), plus activations kept for the backward pass and their
  * gradients for a batch. An estimate to skip or shrink what cannot fit, not an exact figure.

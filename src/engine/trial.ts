@@ -12,7 +12,7 @@ import type { SegmentRequest, TrialOutcome } from '../search/search';
 import { learningRate } from '../search/space';
 import type { ExperimentStore } from '../store/store';
 import { type AugmentOptions } from './augment';
-import { type ModelShape, buildModel, estimateTrainingMemory } from './models';
+import { type ModelShape, buildModel, estimateTrainingMemory, modelFlops } from './models';
 import { loadModel, saveModel } from './model-io';
 import { createStepper } from './stepper';
 import { trainSegment } from './train';
@@ -65,6 +65,7 @@ export async function runTrialSegment(ctx: TrialContext, trial: TrialRecord, seg
       memory = estimateTrainingMemory(model, batchSize, optimizer);
     }
     trial.params = model.countParams();
+    trial.flops = modelFlops(model);
     trial.memoryEstimate = Math.round(memory);
     if (memory > ctx.memoryLimit) {
       throw new Error(

@@ -65,8 +65,11 @@ export function planSearch(opts: {
   return { searchSeconds, finalSeconds, reserveSeconds, minResource, maxResource: top, eta };
 }
 
-/** Epochs the final fit can afford, or 0 when it would not train longer than the best trial did. */
+/**
+ * Epochs the final fit can afford, or 0 when it could not train at least as long as the best
+ * trial did (it then adds only the VALIDATION images, which is worth it only at equal length).
+ */
 export function finalFitEpochs(opts: { seconds: number; imagesPerSec: number; trainImages: number; bestTrialEpochs: number }): number {
   const epochs = Math.floor((0.9 * opts.seconds * opts.imagesPerSec) / Math.max(1, opts.trainImages));
-  return epochs >= Math.max(1, opts.bestTrialEpochs * 1.3) ? epochs : 0;
+  return epochs >= Math.max(1, opts.bestTrialEpochs) ? epochs : 0;
 }

@@ -55,8 +55,12 @@ export interface SearchOptions {
   eta: number;
   /** Training images per epoch (to turn epochs into seconds). */
   trainImages: number;
-  /** Throughput guess (images/s) for a config never measured. */
+  /** Throughput guess (images/s) for a config when nothing was measured yet. */
   estimateImagesPerSec: (config: TrialConfig) => number;
+  /** Forward FLOPs per image of a config: scales measured throughput to configs not yet run. */
+  flopsOf?: (config: TrialConfig) => number;
+  /** Rerun trials the earlier run left running or interrupted (a resume); false for a second phase of one run. */
+  rerunInterrupted?: boolean;
   /** Trials of an earlier run of this experiment (resume). */
   previous?: TrialRecord[];
   /** Stop after this many new trials without improving the best (0 = never). */
@@ -85,6 +89,7 @@ export async function runSearch(o: SearchOptions, hooks: SearchHooks): Promise<S
   const trials: TrialRecord[] = [];
   const seen = new Set<string>();
   const measured = new Map<string, number>(); // family → images/s
+  const rates: number[] = []; // measured FLOP/s (images/s × FLOPs per image)
   const rerun: TrialRecord[] = [];
 
   // Rebuild the state of an earlier run: finished rungs are reported, an interrupted segment is rerun.
@@ -93,16 +98,25 @@ export async function runSearch(o: SearchOptions, hooks: SearchHooks): Promise<S
     trials.push(t);
     seen.add(configKey(t.config));
     if (t.imagesPerSec) measured.set(String(t.config.family), t.imagesPerSec);
+    if (t.imagesPerSec && t.flops) rates.push(t.imagesPerSec * t.flops);
     t.rungScores.forEach((s, k) => asha.report(t.id, k, s));
     for (let k = 0; k < t.rungScores.length - 1; k++) asha.markPromoted(t.id, k);
-    if (t.status === 'running' || t.status === 'interrupted') rerun.push(t);
+    if ((t.status === 'running' || t.status === 'interrupted') && o.rerunInterrupted !== false) rerun.push(t);
+    else if (t.status === 'running' || t.status === 'interrupted') asha.retire(t.id);
     if (t.status === 'failed' || t.status === 'cancelled') asha.retire(t.id);
   }
   let bestScore = Math.max(-1, ...trials.map((t) => t.bestValAccuracy ?? -1));
   let sinceImprovement = 0;
   let stoppedBy: SearchResult['stoppedBy'] = 'deadline';
 
-  const ips = (config: TrialConfig) => measured.get(String(config.family)) ?? o.estimateImagesPerSec(config);
+  const ips = (config: TrialConfig) => {
+    if (o.flopsOf && rates.length) {
+      // The median measured FLOP rate divided by this config's cost per image.
+      const sorted = [...rates].sort((a, b) => a - b);
+      return sorted[Math.floor(sorted.length / 2)] / Math.max(1, o.flopsOf(config));
+    }
+    return measured.get(String(config.family)) ?? o.estimateImagesPerSec(config);
+  };
   const seconds = (config: TrialConfig, epochs: number) => (epochs * o.trainImages) / Math.max(1e-6, ips(config));
 
   const run = async (trial: TrialRecord, seg: Omit<SegmentRequest, 'deadline' | 'mayContinue'>) => {
@@ -115,6 +129,7 @@ export async function runSearch(o: SearchOptions, hooks: SearchHooks): Promise<S
     if (outcome.imagesPerSec > 0) {
       trial.imagesPerSec = outcome.imagesPerSec;
       measured.set(String(trial.config.family), outcome.imagesPerSec);
+      if (trial.flops) rates.push(outcome.imagesPerSec * trial.flops);
     }
     if (outcome.status === 'done' && outcome.valAccuracy !== null) {
       trial.status = 'done';
@@ -161,25 +176,24 @@ export async function runSearch(o: SearchOptions, hooks: SearchHooks): Promise<S
       }
       const index = trials.length;
       const random = rng(deriveSeed(o.seed, `propose-${index}`));
-      const portfolioEntry = o.portfolio.map((p) => completeConfig(o.space, p, rng(deriveSeed(o.seed, `portfolio-${index}`)))).find((c) => !seen.has(configKey(c)));
-      let config: TrialConfig;
-      let origin: string;
-      if (portfolioEntry) {
-        config = portfolioEntry;
-        origin = 'portfolio';
-      } else {
-        const observations: Observation[] = trials
-          .filter((t) => t.rungScores.length > 0)
-          .map((t) => ({ config: t.config, score: t.rungScores[0] }));
-        ({ config, origin } = proposeTpe(o.space, observations, random, seen));
-      }
-      // The first trial always runs, annealed to the deadline when it would not fit: a tiny
-      // budget still produces a trained model.
-      const tooLong = seconds(config, decision.resource) > remaining;
-      if (tooLong && trials.length > 0) {
-        hooks.log(`Search phase over: a new trial (${describeConfig(config)}) would not fit in the ${Math.round(remaining)} s left`);
+      // Candidates: the portfolio entries not tried yet, in order, then a TPE proposal. The first
+      // that fits in the time left runs; the very first trial always runs (annealed to the deadline).
+      const candidates: { config: TrialConfig; origin: string }[] = o.portfolio
+        .map((p) => completeConfig(o.space, p, rng(deriveSeed(o.seed, `portfolio-${index}`))))
+        .filter((c) => !seen.has(configKey(c)))
+        .map((config) => ({ config, origin: 'portfolio' }));
+      const observations: Observation[] = trials
+        .filter((t) => t.rungScores.length > 0)
+        .map((t) => ({ config: t.config, score: t.rungScores[0] }));
+      candidates.push(proposeTpe(o.space, observations, random, seen));
+      const fits = (c: TrialConfig) => seconds(c, decision.resource) <= remaining;
+      const chosen = candidates.find((c) => fits(c.config)) ?? (trials.length === 0 ? candidates[0] : undefined);
+      if (!chosen) {
+        hooks.log(`Search phase over: no new trial would fit in the ${Math.round(remaining)} s left`);
         break;
       }
+      const { config, origin } = chosen;
+      const tooLong = !fits(config);
       seen.add(configKey(config));
       const trial: TrialRecord = {
         id: `t${String(index + 1).padStart(3, '0')}`,

@@ -1,6 +1,7 @@
 // The one module of message types shared by the extension host, the training worker, the CLI
 // and the webviews. Everything here is plain JSON: it crosses process and iframe boundaries.
 // No imports of `vscode`, Node or tfjs.
+import type { DatasetStats, Finding, Partition } from '../data/types';
 
 // ---------------------------------------------------------------------------------------------
 // Experiments, trials and their records
@@ -74,6 +75,8 @@ export interface TrialRecord {
   bestValLoss: number | null;
   bestEpoch: number | null;
   params: number;
+  /** Forward FLOPs per image (see engine/models.ts modelFlops). */
+  flops?: number;
   /** Estimated training memory in bytes. */
   memoryEstimate: number;
   startedAt: string;
@@ -159,7 +162,9 @@ export type HostToWorker =
       keepAliveOnDisconnect?: boolean;
     }
   | { type: 'cancel'; reason?: string }
-  | { type: 'ping'; id: number };
+  | { type: 'ping'; id: number }
+  /** Prediction worker (`worker.js --predictor`): image files, or encoded bytes as base64. */
+  | { type: 'predict'; id: number; model: string; paths?: string[]; images?: { name: string; base64: string }[]; topK?: number };
 
 // ---------------------------------------------------------------------------------------------
 // Worker → host (also appended to the experiment's `events.jsonl`)
@@ -179,7 +184,8 @@ export type WorkerEvent =
   | { type: 'trialEnded'; trial: TrialRecord }
   | { type: 'experimentEnded'; experiment: ExperimentRecord; leaderboard: LeaderboardRow[] }
   | { type: 'log'; level: LogLevel; message: string }
-  | { type: 'error'; message: string; detail?: string };
+  | { type: 'error'; message: string; detail?: string }
+  | { type: 'predictions'; id: number; results?: ImagePrediction[]; error?: string; backend?: string };
 
 /** Event kinds that are persisted to `events.jsonl` (batch progress is too chatty to keep). */
 export function isPersistedEvent(e: WorkerEvent): boolean {
@@ -199,7 +205,6 @@ export function isPersistedEvent(e: WorkerEvent): boolean {
 //      with one `response` {id, ok, result | error}.
 // Section owned by the panels; the parts above belong to the engine.
 
-import type { DatasetStats, Finding, Partition } from '../data/types';
 
 export type PanelKind = 'dataset' | 'training' | 'evaluation' | 'predict';
 

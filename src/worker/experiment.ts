@@ -9,14 +9,14 @@ import { join } from 'node:path';
 import { openDataset, prepareImages, probeImages, validateDataset } from '../data';
 import type { ImageTensorSet, PreparedData } from '../data/types';
 import { loadModel } from '../engine/model-io';
-import type { ModelShape } from '../engine/models';
+import { type ModelShape, buildModel, modelFlops } from '../engine/models';
 import { initBackend } from '../engine/runtime';
 import { predictScores } from '../engine/train';
 import { lastStateDir, runTrialSegment } from '../engine/trial';
 import { accuracy, confusionMatrix, logLoss, macroAuc, macroAveragePrecision, perClass, topKAccuracy } from '../eval/metrics';
 import { chooseInput, finalFitEpochs, planSearch } from '../search/plan';
 import { portfolio } from '../search/portfolio';
-import { bestTrial, runSearch } from '../search/search';
+import { type SearchHooks, type SearchOptions, bestTrial, runSearch } from '../search/search';
 import { buildSpace, describeConfig } from '../search/space';
 import type {
   BackendInfo,
@@ -165,40 +165,46 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
     };
     const previousTrials = ctx.resume ? store.readTrials() : [];
     const searchDeadline = Date.now() + plan.searchSeconds * 1000;
-    const search = await runSearch(
-      {
-        space,
-        portfolio: portfolio({ separable }),
-        seed: ctx.spec.seed,
-        deadline: searchDeadline,
-        minResource: plan.minResource,
-        maxResource: plan.maxResource,
-        eta: plan.eta,
-        trainImages: data.train.count,
-        estimateImagesPerSec: () => ips0,
-        previous: previousTrials,
-        maxTrials: ctx.overrides?.maxTrials,
+    const searchOptions: Omit<SearchOptions, 'deadline' | 'previous'> = {
+      space,
+      portfolio: portfolio({ separable }),
+      seed: ctx.spec.seed,
+      minResource: plan.minResource,
+      maxResource: plan.maxResource,
+      eta: plan.eta,
+      trainImages: data.train.count,
+      estimateImagesPerSec: () => ips0,
+      flopsOf: (config) => {
+        const m = buildModel(config, shape, 0);
+        try {
+          return modelFlops(m);
+        } finally {
+          m.dispose();
+        }
       },
-      {
-        now: () => Date.now(),
-        isCancelled: ctx.isCancelled,
-        saveTrial: (t) => {
-          store.writeTrial(t);
-          store.updateRecord({ secondsUsed: secondsUsed() });
-        },
-        log: (m) => log(m),
-        runTrial: async (trial, seg) => {
-          emit({ type: 'trialStarted', trial: { ...trial } });
-          log(`Trial ${trial.id} (${trial.origin}): ${describeConfig(trial.config)}, epochs ${seg.fromEpochs} → ${seg.toEpochs}`);
-          const outcome = await runTrialSegment(trialCtx, trial, seg);
-          const ended = { ...trial, status: outcome.status === 'done' ? 'done' : outcome.status, error: outcome.error } as TrialRecord;
-          emit({ type: 'trialEnded', trial: ended });
-          if (outcome.error) log(`Trial ${trial.id} failed: ${outcome.error}`, 'warn');
-          store.writeLeaderboard(leaderboard(store.readTrials()));
-          return outcome;
-        },
+      maxTrials: ctx.overrides?.maxTrials,
+    };
+    const hooks: SearchHooks = {
+      now: () => Date.now(),
+      isCancelled: ctx.isCancelled,
+      saveTrial: (t) => {
+        store.writeTrial(t);
+        store.updateRecord({ secondsUsed: secondsUsed() });
       },
-    );
+      log: (m) => log(m),
+      runTrial: async (trial, seg) => {
+        emit({ type: 'trialStarted', trial: { ...trial } });
+        log(`Trial ${trial.id} (${trial.origin}): ${describeConfig(trial.config)}, epochs ${seg.fromEpochs} → ${seg.toEpochs}`);
+        const outcome = await runTrialSegment(trialCtx, trial, seg);
+        // The search updates the record after this hook returns: report the outcome's figures now.
+        const ended: TrialRecord = { ...trial, status: outcome.status, error: outcome.error, epochsDone: outcome.epochsDone, imagesPerSec: outcome.imagesPerSec || trial.imagesPerSec };
+        emit({ type: 'trialEnded', trial: ended });
+        if (outcome.error) log(`Trial ${trial.id} failed: ${outcome.error}`, 'warn');
+        store.writeLeaderboard(leaderboard(store.readTrials()));
+        return outcome;
+      },
+    };
+    let search = await runSearch({ ...searchOptions, deadline: searchDeadline, previous: previousTrials }, hooks);
     log(`Search ended (${search.stoppedBy}) after ${search.trials.length} trials`);
 
     // 4. Final fit of the best configuration on TRAIN+VALIDATION, when time allows.
@@ -256,8 +262,19 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
         } else {
           log(`Final fit not used (${complete ? 'it fits VALIDATION worse than the best trial' : `it did not finish: ${outcome.status}${outcome.error ? `, ${outcome.error}` : ''}`}); keeping ${best.id}`, 'warn');
         }
-      } else {
-        log(`No final fit: ${hasValidation ? `the ${Math.round(finalSeconds)} s left would not train longer than the best trial` : 'no VALIDATION images to add'}`);
+      } else if (finalSeconds > 5) {
+        // The time left would not train longer than the best trial did: give it to the search instead.
+        log(`No final fit (${hasValidation ? 'too little time to train longer than the best trial' : 'no VALIDATION images to add'}): searching for the ${Math.round(finalSeconds)} s left`);
+        search = await runSearch(
+          {
+            ...searchOptions,
+            deadline: deadline - plan.reserveSeconds * 1000,
+            previous: store.readTrials().filter((t) => t.trainOn === 'TRAIN'),
+            rerunInterrupted: false,
+          },
+          hooks,
+        );
+        log(`Search ended (${search.stoppedBy}) after ${search.trials.length} trials`);
       }
     }
     // Always leave a loadable final model when any trial produced one.

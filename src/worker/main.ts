@@ -1,21 +1,16 @@
-// Entry of the training worker process (`dist/worker.js`), started by the host with
-// `child_process.fork`. It runs one experiment per process and talks over the IPC channel
-// with the messages of shared/protocol.ts; every persisted event also goes to the experiment's
-// `events.jsonl`, and `worker.json` carries a heartbeat, so a host that reloads can find a
-// worker still training, follow it from the files and stop it with SIGTERM.
-// Training never runs in the extension host.
+// Entry of the worker process (`dist/worker.js`), started by the host with `child_process.fork`.
+// Three modes:
+//   (default)       one experiment per process: `start`, `cancel`, `ping` in; WorkerEvents out.
+//                   Every persisted event also goes to the experiment's `events.jsonl`, and
+//                   `worker.json` carries a heartbeat, so a host that reloads can find a worker
+//                   still training, follow it from the files and stop it with SIGTERM.
+//   --predictor     a long-lived inference process: `predict` in, `predictions` out.
+//   --probe <name>  loads a backend, prints its BackendInfo as JSON and exits (runtime install checks).
+// Training and inference never run in the extension host.
 import { join } from 'node:path';
-import type { HostToWorker, WorkerEvent, WorkerHeartbeat } from '../shared/protocol';
 import { runDataWorkerIfRequested } from '../data/pool';
+import type { BackendPreference, HostToWorker, WorkerEvent, WorkerHeartbeat } from '../shared/protocol';
 import { writeJsonAtomic } from '../store/files';
-import { runExperiment } from './experiment';
-
-let cancelled = false;
-let running = false;
-let keepAlive = false;
-
-// Image decode threads re-enter this bundle; they run the decode loop and nothing below.
-const isDecodeThread = runDataWorkerIfRequested();
 
 function send(e: WorkerEvent): void {
   if (process.send && process.connected) {
@@ -25,12 +20,6 @@ function send(e: WorkerEvent): void {
       // The host went away between the check and the send; the event is in events.jsonl anyway.
     }
   }
-}
-
-function cancel(reason: string): void {
-  if (cancelled) return;
-  cancelled = true;
-  send({ type: 'log', level: 'info', message: `Stopping: ${reason}; the best model so far is kept` });
 }
 
 function startHeartbeat(dir: string): () => void {
@@ -54,7 +43,15 @@ function startHeartbeat(dir: string): () => void {
   };
 }
 
-function main(): void {
+function trainer(): void {
+  let cancelled = false;
+  let running = false;
+  let keepAlive = false;
+  const cancel = (reason: string) => {
+    if (cancelled) return;
+    cancelled = true;
+    send({ type: 'log', level: 'info', message: `Stopping: ${reason}; the best model so far is kept` });
+  };
   process.on('message', (m: HostToWorker) => {
     switch (m.type) {
       case 'ping':
@@ -71,13 +68,10 @@ function main(): void {
         running = true;
         keepAlive = m.keepAliveOnDisconnect === true;
         const stopHeartbeat = startHeartbeat(m.experimentDir);
-        runExperiment({
-          experimentDir: m.experimentDir,
-          spec: m.spec,
-          resume: m.resume,
-          emit: send,
-          isCancelled: () => cancelled,
-        })
+        void import('./experiment')
+          .then(({ runExperiment }) =>
+            runExperiment({ experimentDir: m.experimentDir, spec: m.spec, resume: m.resume, emit: send, isCancelled: () => cancelled }),
+          )
           .catch((e) => send({ type: 'error', message: e instanceof Error ? e.message : String(e) }))
           .finally(() => {
             stopHeartbeat();
@@ -86,43 +80,78 @@ function main(): void {
           });
         break;
       }
+      default:
+        break;
     }
   });
-
   // SIGTERM (a reloaded host, or `kill`) stops like a cancel: within one batch, keeping the best model.
   process.on('SIGTERM', () => {
     if (!running) process.exit(0);
     if (cancelled) process.exit(143);
     cancel('stopped by SIGTERM');
   });
-
   // The host going away: the CLI's worker stops; the extension's keeps training (see keepAlive).
   process.on('disconnect', () => {
     if (!running) process.exit(0);
     if (!keepAlive) cancel('the host process went away');
   });
-
-  // `worker.js --probe <backend>`: load that backend, print its BackendInfo as JSON, exit 0 (or
-  // print why not and exit 1). The runtime installer uses it to verify an install in a process
-  // of its own.
-  const probeAt = process.argv.indexOf('--probe');
-  if (probeAt >= 0) {
-    const preference = (process.argv[probeAt + 1] ?? 'auto') as import('../shared/protocol').BackendPreference;
-    void import('../engine/runtime').then(({ initBackend }) =>
-      initBackend({ preference }).then(
-        (info) => {
-          process.stdout.write(JSON.stringify(info) + '\n');
-          process.exit(0);
-        },
-        (e) => {
-          process.stdout.write(JSON.stringify({ error: e instanceof Error ? e.message : String(e) }) + '\n');
-          process.exit(1);
-        },
-      ),
-    );
-  } else {
-    send({ type: 'ready', pid: process.pid });
-  }
+  send({ type: 'ready', pid: process.pid });
 }
 
-if (!isDecodeThread) main();
+function predictor(): void {
+  type Predictor = import('../engine/predict').Predictor;
+  const loaded = new Map<string, Promise<Predictor>>();
+  let backendName: string | undefined;
+  const ready = import('../engine/runtime').then(async ({ initBackend }) => {
+    const info = await initBackend({ preference: (process.env.AUTOML_BACKEND as BackendPreference) || 'auto' });
+    backendName = info.name;
+  });
+  process.on('message', (m: HostToWorker) => {
+    if (m.type === 'ping') return send({ type: 'pong', id: m.id });
+    if (m.type !== 'predict') return;
+    void (async () => {
+      try {
+        await ready;
+        const { Predictor } = await import('../engine/predict');
+        let p = loaded.get(m.model);
+        if (!p) {
+          p = Predictor.load(m.model);
+          loaded.set(m.model, p);
+          p.catch(() => loaded.delete(m.model));
+        }
+        const model = await p;
+        const results = m.images
+          ? await model.predictBytes(m.images.map((i) => ({ name: i.name, bytes: Buffer.from(i.base64, 'base64') })), m.topK)
+          : await model.predictFiles(m.paths ?? [], m.topK);
+        send({ type: 'predictions', id: m.id, results, backend: backendName });
+      } catch (e) {
+        send({ type: 'predictions', id: m.id, error: e instanceof Error ? e.message : String(e) });
+      }
+    })();
+  });
+  process.on('disconnect', () => process.exit(0));
+  send({ type: 'ready', pid: process.pid });
+}
+
+function probe(preference: BackendPreference): void {
+  void import('../engine/runtime').then(({ initBackend }) =>
+    initBackend({ preference }).then(
+      (info) => {
+        process.stdout.write(JSON.stringify(info) + '\n');
+        process.exit(0);
+      },
+      (e) => {
+        process.stdout.write(JSON.stringify({ error: e instanceof Error ? e.message : String(e) }) + '\n');
+        process.exit(1);
+      },
+    ),
+  );
+}
+
+// Image decode threads re-enter this bundle: they run the decode loop and nothing else.
+if (!runDataWorkerIfRequested()) {
+  const probeAt = process.argv.indexOf('--probe');
+  if (probeAt >= 0) probe((process.argv[probeAt + 1] ?? 'auto') as BackendPreference);
+  else if (process.argv.includes('--predictor')) predictor();
+  else trainer();
+}

@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { buildModel, estimateTrainingMemory, logitsModel } from '../../../src/engine/models';
+import { buildModel, estimateTrainingMemory, logitsModel, modelFlops } from '../../../src/engine/models';
 import { buildSpace, sampleConfig } from '../../../src/search/space';
 import { rng } from '../../../src/shared/random';
 
@@ -52,6 +52,19 @@ describe('model builder', () => {
     const p = Array.from((model.predict(tf.zeros([1, 12, 12, 1])) as tf.Tensor).dataSync());
     assert.ok(p.every((v) => v > 0 && v < 1));
     assert.notEqual(Math.round(p.reduce((a, b) => a + b, 0) * 1000), 1000);
+  });
+
+  it('counts forward FLOPs of convolutions and dense layers by hand', () => {
+    const model = buildModel(
+      { family: 'convnet', 'convnet/blocks': 2, 'convnet/filters': 32, 'convnet/convs_per_block': 1, 'convnet/head': 'flatten', 'convnet/dense': 128 },
+      { inputShape: [28, 28, 1], numClasses: 10, multiLabel: false, mean: 0, std: 1 },
+      1,
+    );
+    const conv1 = 2 * 28 * 28 * 32 * 9 * 1;
+    const conv2 = 2 * 14 * 14 * 64 * 9 * 32;
+    const dense = 2 * 7 * 7 * 64 * 128;
+    const logits = 2 * 128 * 10;
+    assert.equal(modelFlops(model), conv1 + conv2 + dense + logits);
   });
 
   it('memory estimate grows with the batch and the optimizer state', () => {

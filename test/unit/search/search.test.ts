@@ -126,7 +126,7 @@ describe('budget plan', () => {
   });
 
   it('skips a final fit that would not train longer than the best trial', () => {
-    assert.equal(finalFitEpochs({ seconds: 10, imagesPerSec: 100, trainImages: 1000, bestTrialEpochs: 3 }), 0);
+    assert.equal(finalFitEpochs({ seconds: 30, imagesPerSec: 100, trainImages: 1000, bestTrialEpochs: 3 }), 0);
     assert.equal(finalFitEpochs({ seconds: 100, imagesPerSec: 100, trainImages: 1000, bestTrialEpochs: 3 }), 9);
   });
 });
