@@ -19,7 +19,9 @@ export function toDiagnostics(findings: Finding[], file: string, doc?: vscode.Te
     .map((f) => {
       const line = Math.max(0, (f.line ?? 1) - 1);
       const text = doc && line < doc.lineCount ? doc.lineAt(line).text : '';
-      const range = new vscode.Range(line, 0, line, Math.max(1, text.length));
+      // From the offending field (when known) to the end of the row.
+      const start = Math.min(Math.max(0, (f.column ?? 1) - 1), Math.max(0, text.length - 1));
+      const range = new vscode.Range(line, start, line, Math.max(start + 1, text.length));
       const d = new vscode.Diagnostic(range, f.message, SEVERITY[f.severity]);
       d.source = 'AutoML';
       d.code = f.code;

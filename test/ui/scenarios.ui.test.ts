@@ -2,8 +2,6 @@
 // workbench (code-server 4.100.3 + headless chromium), one window for the whole file, in order: the
 // training scenario leaves the experiment the later ones look at. Screenshots: test-artifacts/vscode/.
 //
-// Scenarios for features that are not in the product yet are `it.skip` with what they wait for; remove
-// the `.skip` when the feature lands (the scenario is written against the documented behaviour).
 import * as assert from 'node:assert/strict';
 import type { Locator } from 'playwright-core';
 import { waitFor } from '../vscode/wait';
@@ -104,9 +102,7 @@ describe('AutoML in the VS Code workbench', function () {
     trained = true;
   });
 
-  // Pending: waits for automl.openDashboard to open the training panel (src/host/panels/training-panel.ts,
-  // wired into src/extension.ts; today the command opens experiment.json).
-  it.skip('opens the training panel and sees the loss and accuracy curves drawn', async () => {
+  it('opens the training panel and sees the loss and accuracy curves drawn', async () => {
     needTrained();
     await showAutoml();
     await w.contextMenu(experimentRow(), 'Open Dashboard');
@@ -123,9 +119,7 @@ describe('AutoML in the VS Code workbench', function () {
     await w.shot('training-panel');
   });
 
-  // Pending: waits for automl.openEvaluation to open the evaluation panel (src/host/panels/evaluation-panel.ts,
-  // wired into src/extension.ts; today the command says it is not available).
-  it.skip('opens the evaluation panel; moving the threshold slider changes precision and recall', async () => {
+  it('opens the evaluation panel; moving the threshold slider changes precision and recall', async () => {
     needTrained();
     await showAutoml();
     await w.contextMenu(experimentRow(), 'Open Evaluation');
@@ -149,11 +143,15 @@ describe('AutoML in the VS Code workbench', function () {
     await w.shot('evaluation-threshold-moved');
   });
 
-  // Pending: waits for the evaluation panel (as above); its gallery shows misclassified test images, and
-  // clicking one opens the image in an editor.
-  it.skip('opens a misclassified image from the evaluation panel', async () => {
+  it('opens a misclassified image from the evaluation panel', async () => {
     needTrained();
     const view = w.webview();
+    // Back to the lowest threshold (the scenario above left it at the highest, where nothing is
+    // predicted), then to the errors gallery.
+    const slider = view.locator('input#threshold[type="range"]');
+    await slider.focus();
+    await slider.press('Home');
+    await view.locator('vscode-panel-tab#tab-matrix').click();
     const wrong = view.locator('button.tile.tile-wrong').first();
     await wrong.waitFor();
     const label = (await wrong.getAttribute('aria-label')) ?? '';
@@ -165,9 +163,7 @@ describe('AutoML in the VS Code workbench', function () {
     await w.shot('misclassified-image');
   });
 
-  // Pending: waits for automl.predictImage to predict with the experiment's model and show the predict panel
-  // (src/host/panels/predict-panel.ts, wired into src/extension.ts; today the command says it is not available).
-  it.skip('predicts an image from the Explorer with "Predict with AutoML Model"', async () => {
+  it('predicts an image from the Explorer with "Predict with AutoML Model"', async () => {
     needTrained();
     const image = await w.revealInExplorer(SAMPLE_IMAGE);
     await w.contextMenu(image, 'Predict with AutoML Model');

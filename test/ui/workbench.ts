@@ -62,6 +62,8 @@ export class Workbench {
 
   /** F1, the command's title, Enter — as a user runs a command from the command palette. */
   async runCommand(title: string): Promise<void> {
+    // Keys typed while a webview (an iframe) has the focus stay in it: give the focus back to the workbench.
+    await this.page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
     await this.page.keyboard.press('Escape');
     await this.page.keyboard.press('F1');
     const input = this.page.locator('.quick-input-widget .quick-input-box input');
@@ -115,7 +117,10 @@ export class Workbench {
 
   /** Shows the Explorer and expands the folders down to `relPath`; returns its row. */
   async revealInExplorer(relPath: string): Promise<Locator> {
+    // Start from collapsed folders: an expanded folder of many images would push the row out of the
+    // (virtualised) list.
     await this.showContainer('Explorer');
+    await this.runCommand('Collapse Folders in Explorer');
     const parts = relPath.split('/');
     const explorer = this.page.locator('.explorer-folders-view');
     for (let i = 0; i < parts.length; i++) {
@@ -132,7 +137,17 @@ export class Workbench {
     await target.click({ button: 'right' });
     const item = this.page.locator('.context-view .monaco-menu .action-item .action-label', { hasText: label }).first();
     await item.waitFor();
+    await item.hover();
     await item.click();
+    // A click that lands while the menu is still animating in can be swallowed: the menu then
+    // stays open with the item highlighted, and Enter chooses it.
+    const menu = this.page.locator('.context-view .monaco-menu');
+    try {
+      await menu.waitFor({ state: 'hidden', timeout: 2000 });
+    } catch {
+      await this.page.keyboard.press('Enter');
+      await menu.waitFor({ state: 'hidden', timeout: 5000 });
+    }
   }
 
   /** The content frame of the visible webview panel (a webview is two nested iframes). */
