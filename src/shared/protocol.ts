@@ -29,6 +29,11 @@ export interface ExperimentSpec {
   multiLabel?: boolean;
   /** Where decoded image tensors are cached. */
   cacheDir: string;
+  /**
+   * `search` (default): the AutoML search. `fixed`: one known-good network (the portfolio's first)
+   * trained for the whole budget, no search — the baseline a search must beat.
+   */
+  strategy?: 'search' | 'fixed';
   createdAt: string;
 }
 
@@ -125,6 +130,8 @@ export interface ExperimentRecord {
   error?: string;
   /** Versions of the product and its engine when the experiment ran. */
   versions?: Record<string, string>;
+  /** Peak resident memory of the worker process, MB (of the last run). */
+  peakRssMB?: number;
 }
 
 export interface LeaderboardRow {

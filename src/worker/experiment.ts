@@ -204,14 +204,21 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
         return outcome;
       },
     };
-    let search = await runSearch({ ...searchOptions, deadline: searchDeadline, previous: previousTrials }, hooks);
-    log(`Search ended (${search.stoppedBy}) after ${search.trials.length} trials`);
+    const fixed = ctx.spec.strategy === 'fixed';
+    let search = fixed
+      ? // The baseline: the portfolio's first network for the whole budget (one trial, annealed to the deadline).
+        await runSearch(
+          { ...searchOptions, portfolio: searchOptions.portfolio.slice(0, 1), minResource: 1e6, maxResource: 1e6, maxTrials: 1, deadline: deadline - plan.reserveSeconds * 1000, previous: previousTrials },
+          hooks,
+        )
+      : await runSearch({ ...searchOptions, deadline: searchDeadline, previous: previousTrials }, hooks);
+    log(`${fixed ? 'Fixed baseline' : 'Search'} ended (${search.stoppedBy}) after ${search.trials.length} trials`);
 
     // 4. Final fit of the best configuration on TRAIN+VALIDATION, when time allows.
     let best = bestTrial(store.readTrials());
     let finalModel: ExperimentRecord['finalModel'] | undefined;
     const finalDir = store.file('final');
-    if (best && !ctx.isCancelled()) {
+    if (best && !ctx.isCancelled() && !fixed) {
       finalModel = { kind: 'trial', trials: [best.id], valAccuracy: best.bestValAccuracy };
       const ips = best.imagesPerSec ?? ips0;
       const trainVal = hasValidation ? concatSets(data.train, data.validation) : data.train;
@@ -303,6 +310,7 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
       test,
       endedAt: new Date().toISOString(),
       secondsUsed: secondsUsed(),
+      peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
     });
     emit({ type: 'experimentEnded', experiment: record, leaderboard: rows });
     return record;
