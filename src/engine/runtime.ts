@@ -10,7 +10,9 @@
 // tfjs engine in the process and the models built by the product run on the native backend.
 import * as tfc from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import '@tensorflow/tfjs-backend-cpu';
+// A used export keeps the cpu backend (and its registration) in the bundle: the package marks
+// itself side-effect free, so a bare import would be dropped.
+import { version_cpu } from '@tensorflow/tfjs-backend-cpu';
 import Module from 'node:module';
 import type { BackendInfo, BackendName, BackendPreference } from '../shared/protocol';
 import { RUNTIME_PACKAGES, TFJS_VERSION, defaultRuntimeDir, missingGpuPrerequisites, packageVersion, resolveRuntimePackage } from './runtime-probe';
@@ -116,7 +118,7 @@ export async function initBackend(opts: RuntimeOptions): Promise<BackendInfo> {
       const info: BackendInfo = {
         name,
         reasons: [...reasons, `using ${name}: ${attempt.reason}`],
-        versions: { 'tfjs-core': tfc.version_core, 'tfjs-layers': tfl.version_layers },
+        versions: { 'tfjs-core': tfc.version_core, 'tfjs-layers': tfl.version_layers, 'tfjs-backend-cpu': version_cpu },
       };
       if (name === 'wasm') info.threads = wasmThreads;
       return info;
