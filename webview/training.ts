@@ -3,6 +3,7 @@
 // (read from the store); live worker events follow in `events` and are merged idempotently
 // (an event already in the history replaces its copy). Rendering is coalesced to one frame.
 import type { BackendInfo, EpochRecord, ExperimentRecord, HostToWebview, LeaderboardRow, LogLevel, TrainingPanelData, TrialRecord, WorkerEvent } from '../src/shared/protocol';
+import { leaderboard } from '../src/search/leaderboard';
 import { describeConfig } from '../src/search/space';
 import { getViewState, patchViewState, request } from './bridge';
 import { ChartBox } from './charts';
@@ -181,22 +182,9 @@ export class TrainingView {
     return [...this.trials.values()].sort((a, b) => a.index - b.index);
   }
 
-  /** The leaderboard as the worker computes it (src/worker/experiment.ts `leaderboard`). */
+  /** The leaderboard, computed as the worker does (src/search/leaderboard.ts). */
   private rows(): LeaderboardRow[] {
-    if (!this.trials.size) return this.snapshotRows;
-    return this.sortedTrials()
-      .map((t) => ({
-        trialId: t.id,
-        status: t.status,
-        family: describeConfig(t.config),
-        valAccuracy: t.trainOn === 'TRAIN' ? t.bestValAccuracy : null,
-        valLoss: t.trainOn === 'TRAIN' ? t.bestValLoss : null,
-        epochs: t.epochsDone,
-        params: t.params,
-        seconds: Math.round((t.seconds ?? 0) * 10) / 10,
-        origin: t.origin,
-      }))
-      .sort((a, b) => (b.valAccuracy ?? -1) - (a.valAccuracy ?? -1));
+    return this.trials.size ? leaderboard(this.sortedTrials()) : this.snapshotRows;
   }
 
   /** Trials drawn on the curves. */

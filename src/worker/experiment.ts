@@ -14,6 +14,7 @@ import { initBackend } from '../engine/runtime';
 import { predictScores } from '../engine/train';
 import { lastStateDir, runTrialSegment } from '../engine/trial';
 import { accuracy, confusionMatrix, logLoss, macroAuc, macroAveragePrecision, perClass, topKAccuracy } from '../eval/metrics';
+import { leaderboard } from '../search/leaderboard';
 import { chooseInput, finalFitEpochs, planSearch } from '../search/plan';
 import { portfolio } from '../search/portfolio';
 import { type SearchHooks, type SearchOptions, bestTrial, runSearch } from '../search/search';
@@ -22,7 +23,6 @@ import type {
   BackendInfo,
   ExperimentRecord,
   ExperimentSpec,
-  LeaderboardRow,
   TestMetrics,
   TrialRecord,
   WorkerEvent,
@@ -408,22 +408,6 @@ async function evaluate(modelDir: string, set: ImageTensorSet, partition: 'TEST'
   } finally {
     model.dispose();
   }
-}
-
-export function leaderboard(trials: TrialRecord[]): LeaderboardRow[] {
-  return trials
-    .map((t) => ({
-      trialId: t.id,
-      status: t.status,
-      family: describeConfig(t.config),
-      valAccuracy: t.trainOn === 'TRAIN' ? t.bestValAccuracy : null,
-      valLoss: t.trainOn === 'TRAIN' ? t.bestValLoss : null,
-      epochs: t.epochsDone,
-      params: t.params,
-      seconds: Math.round((t.seconds ?? 0) * 10) / 10,
-      origin: t.origin,
-    }))
-    .sort((a, b) => (b.valAccuracy ?? -1) - (a.valAccuracy ?? -1));
 }
 
 function throttle<T>(fn: (x: T) => void, ms: number): (x: T) => void {

@@ -29,6 +29,7 @@ import type {
   TrialRecord,
   WorkerEvent,
 } from '../../src/shared/protocol';
+import { rng } from '../../src/shared/random';
 import { writeJsonAtomic } from '../../src/store/files';
 import { ExperimentStore } from '../../src/store/store';
 
@@ -220,16 +221,6 @@ const SYNTH_ROOT = '/tmp/automl-webview-fixture';
 const CLASSES = ['tshirt', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag', 'ankle_boot'];
 const CONFUSABLE: Record<number, number[]> = { 0: [6, 2], 2: [4, 6], 4: [2, 6], 6: [0, 2, 4], 5: [7, 9], 7: [5, 9], 9: [7, 5], 3: [4, 0], 1: [3], 8: [] };
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function synthesize(): Promise<string> {
   rmSync(SYNTH_ROOT, { recursive: true, force: true });
