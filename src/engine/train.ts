@@ -134,6 +134,10 @@ export async function trainSegment(o: SegmentOptions): Promise<SegmentResult> {
   let trainTime = 0;
   const progressEvery = 10;
 
+  // Dropout with a fixed seed draws the same mask at every call; a seed that moves with the step
+  // keeps masks random across steps and runs reproducible for a seed.
+  const dropouts = o.model.layers.filter((l) => l.getClassName() === 'Dropout') as unknown as { seed?: number }[];
+
   outer: while (step < totalSteps) {
     const order = shuffle(Array.from({ length: n }, (_, i) => i), random);
     const stepsThisEpoch = Math.min(stepsPerEpoch, totalSteps - step);
@@ -149,6 +153,7 @@ export async function trainSegment(o: SegmentOptions): Promise<SegmentResult> {
         stoppedBy = 'deadline';
         break outer;
       }
+      for (let d = 0; d < dropouts.length; d++) dropouts[d].seed = (o.seed * 7919 + step * 31 + d) >>> 0;
       const progress = o.annealByTime
         ? Math.max(step / totalSteps, (Date.now() - started) / Math.max(1, o.deadline - started))
         : step / totalSteps;

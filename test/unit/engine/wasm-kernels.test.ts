@@ -165,6 +165,8 @@ describe('wasm training kernels', function () {
       { x: [2, 10, 10, 5], k: 3, mult: 1, stride: 2, pad: 'valid', dil: 1 },
       { x: [2, 11, 11, 4], k: 3, mult: 1, stride: 1, pad: 'same', dil: 2 },
       { x: [1, 12, 12, 2], k: 3, mult: 2, stride: 1, pad: 'valid', dil: 2 },
+      { x: [4, 9, 9, 8], k: 3, mult: 1, stride: 2, pad: 'same', dil: 1 }, // SIMD filter gradient
+      { x: [2, 6, 7, 12], k: 5, mult: 1, stride: 1, pad: 'valid', dil: 1 },
     ];
     cases.forEach((c, i) => {
       const name = `x ${c.x} k ${c.k} mult ${c.mult} stride ${c.stride} pad ${c.pad} dilation ${c.dil}`;

@@ -1,0 +1,188 @@
+// Training-mode fast paths for tfjs-layers layers, used by TrainStep.
+//
+// A training-mode BatchNormalization in tfjs-layers is moments() + batchNorm(),
+// differentiated op by op (~25 passes over the activation). When the active
+// backend has the project's fused BatchNorm kernels, the layer's `call` is
+// redirected (on that layer instance only) to one fused op with a closed-form
+// gradient; the moving averages are updated exactly as tfjs-layers does it.
+// Inference, other backends and unusual configurations use the original code.
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { BN_TRAIN_GRAD_KERNEL, BN_TRAIN_KERNEL } from './wasm/batchnorm';
+
+interface LayerVariableLike {
+  read(): tf.Tensor;
+  write(v: tf.Tensor): unknown;
+}
+
+/** The (private in the typings) fields of tfjs-layers' BatchNormalization we rely on. */
+interface BatchNormLike {
+  getClassName(): string;
+  call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor | tf.Tensor[];
+  axis: number;
+  momentum: number;
+  epsilon: number;
+  center: boolean;
+  scale: boolean;
+  gamma?: LayerVariableLike;
+  beta?: LayerVariableLike;
+  movingMean: LayerVariableLike;
+  movingVariance: LayerVariableLike;
+  __automlFused?: boolean;
+}
+
+/** The fields of tfjs-layers' Conv2D the first-layer patch relies on. */
+interface Conv2DLike {
+  getClassName(): string;
+  call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor | tf.Tensor[];
+  rank: number;
+  dataFormat: string;
+  padding: string;
+  strides: number[];
+  dilationRate: number | number[];
+  kernel: LayerVariableLike;
+  bias: LayerVariableLike | null;
+  activation: { apply(t: tf.Tensor): tf.Tensor };
+  inboundNodes: LayerNodeLike[];
+  __automlFirstConv?: boolean;
+}
+
+interface LayerNodeLike {
+  inboundLayers: Array<{ getClassName(): string; trainableWeights: unknown[]; inboundNodes: LayerNodeLike[] }>;
+}
+
+interface ContainerLike {
+  layers?: unknown[];
+  getClassName(): string;
+}
+
+export function fusedBatchNormAvailable(): boolean {
+  const b = tf.getBackend();
+  return tf.getKernel(BN_TRAIN_KERNEL, b) !== undefined && tf.getKernel(BN_TRAIN_GRAD_KERNEL, b) !== undefined;
+}
+
+/**
+ * y = BN(x) with batch statistics, as one differentiable op; also returns the
+ * batch mean and (biased) variance, which the caller must dispose.
+ */
+export function fusedBatchNormTrain(
+  x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number,
+): { y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } {
+  let mean: tf.Tensor | null = null;
+  let variance: tf.Tensor | null = null;
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [xi, g, b] = args as tf.Tensor[];
+    const save = args[3] as tf.GradSaveFunc;
+    const [y, m, v, invstd] = tf.engine().runKernel(BN_TRAIN_KERNEL, { x: xi, gamma: g, beta: b }, { epsilon }) as tf.Tensor[];
+    save([xi, g, m, invstd]);
+    mean = tf.keep(m);
+    variance = tf.keep(v);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sx, sg, sm, si] = saved;
+        return tf.engine().runKernel(
+          BN_TRAIN_GRAD_KERNEL, { dy, x: sx, mean: sm, invstd: si, gamma: sg }, {},
+        ) as tf.Tensor[];
+      },
+    };
+  });
+  const y = op(x, gamma, beta);
+  return { y, mean: mean!, variance: variance! };
+}
+
+function movingAverage(variable: LayerVariableLike, value: tf.Tensor, momentum: number): void {
+  // Same arithmetic as tfjs-layers' BatchNormalization.doMovingAverage.
+  tf.tidy(() => {
+    const orig = variable.read();
+    variable.write(tf.sub(orig, tf.mul(tf.sub(orig, value), 1 - momentum)));
+  });
+}
+
+function patchBatchNorm(layer: BatchNormLike): void {
+  if (layer.__automlFused) return;
+  const original = layer.call.bind(layer);
+  layer.call = (inputs, kwargs) => {
+    const training = Boolean(kwargs?.training);
+    const x = Array.isArray(inputs) ? inputs[0] : inputs;
+    const lastAxis = layer.axis === -1 || layer.axis === x.rank - 1;
+    if (!training || !lastAxis || !layer.center || !layer.scale || x.dtype !== 'float32' || !fusedBatchNormAvailable()) {
+      return original(inputs, kwargs);
+    }
+    return tf.tidy(() => {
+      const { y, mean, variance } = fusedBatchNormTrain(x, layer.gamma!.read(), layer.beta!.read(), layer.epsilon);
+      movingAverage(layer.movingMean, mean, layer.momentum);
+      movingAverage(layer.movingVariance, variance, layer.momentum);
+      mean.dispose();
+      variance.dispose();
+      return y;
+    });
+  };
+  layer.__automlFused = true;
+}
+
+/**
+ * A Conv2D fed by the model input. tfjs-core's fused conv2d (used for linear
+ * activations) computes the input gradient eagerly in its custom gradient —
+ * for the first layer a whole wasted convolution per step. The unfused
+ * conv2d + add + activation (the same arithmetic; what tfjs itself uses in
+ * training for non-linear activations) leaves it to the tape, which skips it.
+ */
+function patchFirstConv(layer: Conv2DLike): void {
+  if (layer.__automlFirstConv) return;
+  const original = layer.call.bind(layer);
+  layer.call = (inputs, kwargs) => {
+    if (!kwargs?.training || layer.rank !== 2 || layer.dataFormat !== 'channelsLast' || layer.padding === 'causal') {
+      return original(inputs, kwargs);
+    }
+    return tf.tidy(() => {
+      const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
+      let y: tf.Tensor = tf.conv2d(
+        x, layer.kernel.read() as tf.Tensor4D, layer.strides as [number, number], layer.padding as 'same' | 'valid',
+        'NHWC', layer.dilationRate as [number, number],
+      );
+      if (layer.bias !== null && layer.bias !== undefined) y = tf.add(y, layer.bias.read());
+      return layer.activation.apply(y);
+    });
+  };
+  layer.__automlFirstConv = true;
+}
+
+/**
+ * Whether nothing trainable lies between the model input and this layer (e.g.
+ * Input → Rescaling → Conv2D), i.e. its input gradient is never needed.
+ */
+function fedByModelInput(layer: { inboundNodes: LayerNodeLike[] }, depth = 0): boolean {
+  const nodes = layer.inboundNodes ?? [];
+  if (nodes.length === 0 || depth > 16) return false;
+  return nodes.every((n) => n.inboundLayers.every((l) =>
+    l.getClassName() === 'InputLayer' || (l.trainableWeights.length === 0 && fedByModelInput(l, depth + 1))));
+}
+
+function visit(layers: unknown[], fn: (l: unknown, className: string) => void): void {
+  for (const l of layers) {
+    const c = l as ContainerLike;
+    const name = c.getClassName();
+    if (Array.isArray(c.layers) && name !== 'BatchNormalization') visit(c.layers, fn); // nested Sequential / Model
+    else fn(l, name);
+  }
+}
+
+/**
+ * Training-mode fast paths on the model's layers: fused BatchNorm (when the
+ * backend has the kernels) and a first Conv2D that does not compute the input
+ * gradient. Returns how many layers were redirected.
+ */
+export function enableFusedLayers(model: LayersModel): number {
+  let n = 0;
+  visit(model.layers, (l, name) => {
+    if (name === 'BatchNormalization') {
+      patchBatchNorm(l as BatchNormLike);
+      n++;
+    } else if (name === 'Conv2D' && fedByModelInput(l as Conv2DLike)) {
+      patchFirstConv(l as Conv2DLike);
+      n++;
+    }
+  });
+  return n;
+}

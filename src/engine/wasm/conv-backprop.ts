@@ -1,0 +1,410 @@
+// Conv2DBackpropFilter and Conv2DBackpropInput for the wasm backend, expressed
+// through XNNPACK's fast forward convolution / matrix product (the stock wasm
+// backend has no Conv2DBackpropFilter and a scalar-loop Conv2DBackpropInput).
+import { backend_util, type TensorInfo } from '@tensorflow/tfjs-core';
+import {
+  alloc, byteOffset, f32, free, withShape, xnnConv2d, xnnMatMul,
+  type BackendWasm, type KernelArgs,
+} from './kernel-utils';
+import { scatterPhase, swapOuter, swapOuterAndInner } from './layout';
+import { simdFor } from './simd';
+import { disposeView, subTensorView } from './views';
+
+type Conv2DInfo = backend_util.Conv2DInfo;
+type Pad = 'same' | 'valid' | number | backend_util.ExplicitPadding;
+type Rounding = 'floor' | 'round' | 'ceil' | undefined;
+
+/** Input channel counts up to this use the im2col product for the filter gradient. */
+const IM2COL_MAX_IN_CHANNELS = 4;
+
+function convInfoOf(
+  xShape: number[], filterShape: number[], attrs: Record<string, unknown>, depthwise = false,
+): Conv2DInfo {
+  const dataFormat = (attrs.dataFormat as 'NHWC' | 'NCHW' | undefined) ?? 'NHWC';
+  if (dataFormat !== 'NHWC') throw new Error(`wasm conv gradients support NHWC only, got ${dataFormat}`);
+  return backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides as number | [number, number],
+    (attrs.dilations as number | [number, number] | undefined) ?? 1,
+    attrs.pad as Pad,
+    attrs.dimRoundingMode as Rounding,
+    depthwise,
+  );
+}
+
+// ---------------------------------------------------------------------------
+// Filter gradient
+
+/**
+ * Batch images per XNNPACK call in the filter gradient. The "filter" of that
+ * call is dy itself (OH·OW·Bc·Cout floats); XNNPACK re-reads it once per
+ * output tile, so it should stay cache-resident: about 12.5k rows of K
+ * (OH·OW·Bc) measured best on 28×28/14×14/7×7 layers (fewer, bigger calls
+ * otherwise; the per-call setup grows with the number of chunks).
+ */
+function filterGradChunk(B: number, OH: number, OW: number): number {
+  const ideal = 12544 / (OH * OW);
+  let bc = 4;
+  while (bc * 2 <= ideal) bc *= 2;
+  return Math.min(B, bc);
+}
+
+/**
+ * dW via a forward convolution over transposed tensors: x as [Cin, H, W, B]
+ * (Cin plays the batch, B the channels), dy as the filter [OH, OW, B, Cout], the
+ * original stride as the dilation. The result [Cin, KH', KW', Cout] holds dW.
+ * Done over chunks of the batch (see filterGradChunk) and summed.
+ */
+function filterGradByTransposedConv(backend: BackendWasm, x: TensorInfo, dy: TensorInfo, ci: Conv2DInfo): TensorInfo {
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: Cin, outHeight: OH, outWidth: OW, outChannels: Cout } = ci;
+  const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = ci;
+  const { top, left } = ci.padInfo;
+  // Bottom/right paddings that make the output exactly KH×KW; when the forward
+  // pass ignored trailing input rows this would be negative: pad 0 and crop.
+  const bottom = Math.max(0, KH - H - top + (OH - 1) * sh);
+  const right = Math.max(0, KW - W - left + (OW - 1) * sw);
+  const chunk = filterGradChunk(B, OH, OW);
+  let sum: Float32Array | null = null;
+  let Hc = 0;
+  let Wc = 0;
+  for (let b0 = 0; b0 < B; b0 += chunk) {
+    const bc = Math.min(chunk, B - b0);
+    const whole = bc === B;
+    const xs = whole ? x : subTensorView(backend, x, b0 * H * W * Cin, [bc, H, W, Cin]);
+    const dys = whole ? dy : subTensorView(backend, dy, b0 * OH * OW * Cout, [bc, OH, OW, Cout]);
+    const xT = swapOuterAndInner(backend, xs, bc, H * W, Cin); // [Cin, H, W, bc]
+    const dyT = swapOuter(backend, dys, bc, OH * OW, Cout); // [OH, OW, bc, Cout]
+    if (!whole) {
+      disposeView(backend, xs);
+      disposeView(backend, dys);
+    }
+    const out = xnnConv2d(backend, {
+      x: xT, filter: dyT, batch: Cin, inH: H, inW: W, inC: bc, outC: Cout,
+      fh: OH, fw: OW, padTop: top, padBottom: bottom, padLeft: left, padRight: right,
+      strideH: 1, strideW: 1, dilationH: sh, dilationW: sw,
+    });
+    free(backend, xT);
+    free(backend, dyT);
+    Hc = out.shape[1];
+    Wc = out.shape[2];
+    const o = f32(backend, out);
+    if (sum === null) {
+      sum = o.slice();
+    } else {
+      for (let i = 0; i < o.length; i++) sum[i] += o[i];
+    }
+    free(backend, out);
+  }
+  const dW = alloc(backend, [KH, KW, Cin, Cout]);
+  const d = f32(backend, dW);
+  for (let kh = 0; kh < KH; kh++) {
+    for (let kw = 0; kw < KW; kw++) {
+      for (let c = 0; c < Cin; c++) {
+        const src = ((c * Hc + kh) * Wc + kw) * Cout;
+        d.set(sum!.subarray(src, src + Cout), ((kh * KW + kw) * Cin + c) * Cout);
+      }
+    }
+  }
+  return dW;
+}
+
+/**
+ * dWᵀ = dyᵀ·P with P the patches [B·OH·OW, KH·KW·Cin] (im2col): best when Cin is
+ * tiny (first layer), where the transposed convolution has too few output
+ * pixels to keep XNNPACK busy. P (9 floats a row for Cin = 1) is the packed
+ * "weights" operand, dyᵀ the streamed one.
+ */
+function filterGradByIm2col(backend: BackendWasm, x: TensorInfo, dy: TensorInfo, ci: Conv2DInfo): TensorInfo {
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: Cin, outHeight: OH, outWidth: OW, outChannels: Cout } = ci;
+  const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = ci;
+  const { top, left } = ci.padInfo;
+  const N = B * OH * OW;
+  const T = KH * KW * Cin;
+  const dyT = swapOuterAndInner(backend, dy, N, 1, Cout); // [Cout, N]
+  const patches = alloc(backend, [N, T]);
+  const p = f32(backend, patches);
+  const xv = f32(backend, x);
+  p.fill(0);
+  for (let b = 0; b < B; b++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let kh = 0; kh < KH; kh++) {
+        const ih = oh * sh + kh - top;
+        if (ih < 0 || ih >= H) continue;
+        for (let kw = 0; kw < KW; kw++) {
+          // Valid output columns for this kw: 0 <= ow*sw + kw - left < W.
+          const owLo = Math.max(0, Math.ceil((left - kw) / sw));
+          const owHi = Math.min(OW, Math.floor((W - 1 + left - kw) / sw) + 1);
+          const t0 = (kh * KW + kw) * Cin;
+          let dst = ((b * OH + oh) * OW + owLo) * T + t0;
+          let src = ((b * H + ih) * W + (owLo * sw + kw - left)) * Cin;
+          const srcStep = sw * Cin;
+          for (let ow = owLo; ow < owHi; ow++, dst += T, src += srcStep) {
+            for (let c = 0; c < Cin; c++) p[dst + c] = xv[src + c];
+          }
+        }
+      }
+    }
+  }
+  const dWT = xnnMatMul(backend, dyT, patches, Cout, N, T); // [Cout, T]
+  free(backend, dyT);
+  free(backend, patches);
+  const dW = alloc(backend, [KH, KW, Cin, Cout]);
+  const src = f32(backend, dWT);
+  const dst = f32(backend, dW);
+  for (let o = 0; o < Cout; o++) {
+    for (let t = 0; t < T; t++) dst[t * Cout + o] = src[o * T + t];
+  }
+  free(backend, dWT);
+  return dW;
+}
+
+export function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
+  const backend = args.backend as BackendWasm;
+  const x = args.inputs.x!;
+  const dy = args.inputs.dy!;
+  const attrs = args.attrs ?? {};
+  const ci = convInfoOf(x.shape, attrs.filterShape as number[], attrs);
+  if (ci.inChannels <= IM2COL_MAX_IN_CHANNELS) return filterGradByIm2col(backend, x, dy, ci);
+  return filterGradByTransposedConv(backend, x, dy, ci);
+}
+
+/** Plain loops: the reference the "stock + naive backprop filter" variant trains with. */
+export function naiveConv2DBackpropFilter(args: KernelArgs): TensorInfo {
+  const backend = args.backend as BackendWasm;
+  const x = args.inputs.x!;
+  const dy = args.inputs.dy!;
+  const attrs = args.attrs ?? {};
+  const ci = convInfoOf(x.shape, attrs.filterShape as number[], attrs);
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: Cin, outHeight: OH, outWidth: OW, outChannels: Cout } = ci;
+  const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = ci;
+  const { top, left } = ci.padInfo;
+  const dW = alloc(backend, [KH, KW, Cin, Cout]);
+  const acc = new Float64Array(KH * KW * Cin * Cout);
+  const xv = f32(backend, x);
+  const dyv = f32(backend, dy);
+  for (let b = 0; b < B; b++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        const dyBase = ((b * OH + oh) * OW + ow) * Cout;
+        for (let kh = 0; kh < KH; kh++) {
+          const ih = oh * sh + kh - top;
+          if (ih < 0 || ih >= H) continue;
+          for (let kw = 0; kw < KW; kw++) {
+            const iw = ow * sw + kw - left;
+            if (iw < 0 || iw >= W) continue;
+            const xBase = ((b * H + ih) * W + iw) * Cin;
+            for (let c = 0; c < Cin; c++) {
+              const xval = xv[xBase + c];
+              const wBase = ((kh * KW + kw) * Cin + c) * Cout;
+              for (let o = 0; o < Cout; o++) acc[wBase + o] += xval * dyv[dyBase + o];
+            }
+          }
+        }
+      }
+    }
+  }
+  f32(backend, dW).set(acc);
+  return dW;
+}
+
+// ---------------------------------------------------------------------------
+// Input gradient
+
+/** W'[kh, kw, co, ci] = W[KH-1-kh, KW-1-kw, ci, co]: the filter of the transposed convolution. */
+function flippedSwappedFilter(backend: BackendWasm, filter: TensorInfo): TensorInfo {
+  const [KH, KW, Cin, Cout] = filter.shape;
+  const out = alloc(backend, [KH, KW, Cout, Cin]);
+  const w = f32(backend, filter);
+  const o = f32(backend, out);
+  for (let kh = 0; kh < KH; kh++) {
+    for (let kw = 0; kw < KW; kw++) {
+      const src = ((KH - 1 - kh) * KW + (KW - 1 - kw)) * Cin * Cout;
+      const dst = (kh * KW + kw) * Cout * Cin;
+      for (let c = 0; c < Cin; c++) {
+        for (let q = 0; q < Cout; q++) o[dst + q * Cin + c] = w[src + c * Cout + q];
+      }
+    }
+  }
+  return out;
+}
+
+/** dy spread onto a zero grid with the forward stride: [B, (OH-1)·sh+1, (OW-1)·sw+1, C]. */
+export function zeroDilate(backend: BackendWasm, dy: TensorInfo, sh: number, sw: number): TensorInfo {
+  const [B, OH, OW, C] = dy.shape;
+  const Hd = (OH - 1) * sh + 1;
+  const Wd = (OW - 1) * sw + 1;
+  const out = alloc(backend, [B, Hd, Wd, C]);
+  const o = f32(backend, out);
+  o.fill(0);
+  const simd = C % 4 === 0 ? simdFor(backend) : null;
+  if (simd !== null) {
+    const row = 4 * C;
+    for (let b = 0; b < B; b++) {
+      simd.copyRows(byteOffset(backend, out) + b * Hd * Wd * row, byteOffset(backend, dy) + b * OH * OW * row,
+        OH, OW, row, sh * Wd * row, sw * row, OW * row, row);
+    }
+    return out;
+  }
+  const d = f32(backend, dy);
+  for (let b = 0; b < B; b++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        const src = ((b * OH + oh) * OW + ow) * C;
+        o.set(d.subarray(src, src + C), ((b * Hd + oh * sh) * Wd + ow * sw) * C);
+      }
+    }
+  }
+  return out;
+}
+
+/** Plain loops, for paddings the transposed-convolution path cannot express. */
+function naiveConv2DBackpropInput(backend: BackendWasm, dy: TensorInfo, filter: TensorInfo, ci: Conv2DInfo): TensorInfo {
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: Cin, outHeight: OH, outWidth: OW, outChannels: Cout } = ci;
+  const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = ci;
+  const { top, left } = ci.padInfo;
+  const dx = alloc(backend, [B, H, W, Cin]);
+  const dxv = f32(backend, dx);
+  dxv.fill(0);
+  const dyv = f32(backend, dy);
+  const w = f32(backend, filter);
+  for (let b = 0; b < B; b++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        const dyBase = ((b * OH + oh) * OW + ow) * Cout;
+        for (let kh = 0; kh < KH; kh++) {
+          const ih = oh * sh + kh - top;
+          if (ih < 0 || ih >= H) continue;
+          for (let kw = 0; kw < KW; kw++) {
+            const iw = ow * sw + kw - left;
+            if (iw < 0 || iw >= W) continue;
+            const dxBase = ((b * H + ih) * W + iw) * Cin;
+            for (let c = 0; c < Cin; c++) {
+              const wBase = ((kh * KW + kw) * Cin + c) * Cout;
+              let s = 0;
+              for (let o = 0; o < Cout; o++) s += w[wBase + o] * dyv[dyBase + o];
+              dxv[dxBase + c] += s;
+            }
+          }
+        }
+      }
+    }
+  }
+  return dx;
+}
+
+/**
+ * dx as a forward convolution of dy (zero-dilated when strided) with the flipped,
+ * channel-swapped filter and paddings (KH-1-top, H-Hd+top).
+ */
+export function conv2DBackpropInputFromInfo(backend: BackendWasm, dy: TensorInfo, filter: TensorInfo, ci: Conv2DInfo): TensorInfo {
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: Cin, outHeight: OH, outWidth: OW, outChannels: Cout } = ci;
+  const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = ci;
+  const { top, left } = ci.padInfo;
+  const Hd = (OH - 1) * sh + 1;
+  const Wd = (OW - 1) * sw + 1;
+  const padTop = KH - 1 - top;
+  const padLeft = KW - 1 - left;
+  const padBottom = H - Hd + top;
+  const padRight = W - Wd + left;
+  if (padTop < 0 || padLeft < 0 || padBottom < 0 || padRight < 0) {
+    return naiveConv2DBackpropInput(backend, dy, filter, ci);
+  }
+  const wT = flippedSwappedFilter(backend, filter);
+  const input = sh === 1 && sw === 1 ? dy : zeroDilate(backend, dy, sh, sw);
+  const dx = xnnConv2d(backend, {
+    x: input, filter: wT, batch: B, inH: Hd, inW: Wd, inC: Cout, outC: Cin,
+    fh: KH, fw: KW, padTop, padBottom, padLeft, padRight,
+    strideH: 1, strideW: 1, dilationH: 1, dilationW: 1,
+  });
+  if (input !== dy) free(backend, input);
+  free(backend, wT);
+  return dx;
+}
+
+/**
+ * Strided dx without the zero-dilated dy (which would multiply by zeros 3 times
+ * out of 4 at stride 2): output rows i ≡ p (mod stride) only receive filter taps
+ * kh ≡ p + top (mod stride), so each phase (p, q) is a stride-1 convolution of
+ * dy with a sub-filter, scattered into dx. Returns null when a phase would need
+ * negative padding (unusual explicit paddings).
+ */
+/** One output phase along an axis: positions p, p+s, p+2s, … and the taps k0, k0+s, … that reach them. */
+export interface Phase {
+  p: number;
+  k0: number;
+  taps: number;
+  count: number;
+  /** Paddings of the stride-1 convolution of dy that produces this phase. */
+  padA: number;
+  padB: number;
+}
+
+/** The phases of a strided input gradient along one axis (null: a phase needs negative padding). */
+export function phasePlan(n: number, outN: number, s: number, k: number, pad: number): Phase[] | null {
+  const out: Phase[] = [];
+  for (let p = 0; p < s && p < n; p++) {
+    const k0 = (p + pad) % s;
+    const taps = k0 < k ? Math.floor((k - 1 - k0) / s) + 1 : 0;
+    const count = Math.ceil((n - p) / s);
+    const d = (p + pad - k0) / s;
+    const padA = taps - 1 - d;
+    const padB = count - outN - padA + taps - 1;
+    if (taps > 0 && (padA < 0 || padB < 0)) return null;
+    out.push({ p, k0, taps, count, padA, padB });
+  }
+  return out;
+}
+
+function conv2DBackpropInputByPhases(backend: BackendWasm, dy: TensorInfo, filter: TensorInfo, ci: Conv2DInfo): TensorInfo | null {
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: Cin, outHeight: OH, outWidth: OW, outChannels: Cout } = ci;
+  const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = ci;
+  const { top, left } = ci.padInfo;
+  const rows = phasePlan(H, OH, sh, KH, top);
+  const cols = phasePlan(W, OW, sw, KW, left);
+  if (rows === null || cols === null) return null;
+  const dx = alloc(backend, [B, H, W, Cin]);
+  if (rows.some((r) => r.taps === 0) || cols.some((c) => c.taps === 0)) f32(backend, dx).fill(0);
+  for (const r of rows) {
+    for (const c of cols) {
+      if (r.taps === 0 || c.taps === 0) continue;
+      // F[m, n, co, ci] = W[k0r + sh·(Mh−1−m), k0c + sw·(Mw−1−n), ci, co]
+      const sub = alloc(backend, [r.taps, c.taps, Cout, Cin]);
+      const fs = f32(backend, sub);
+      const w = f32(backend, filter);
+      for (let m = 0; m < r.taps; m++) {
+        for (let n = 0; n < c.taps; n++) {
+          const src = ((r.k0 + sh * (r.taps - 1 - m)) * KW + (c.k0 + sw * (c.taps - 1 - n))) * Cin * Cout;
+          const dst = (m * c.taps + n) * Cout * Cin;
+          for (let i = 0; i < Cin; i++) {
+            for (let o = 0; o < Cout; o++) fs[dst + o * Cin + i] = w[src + i * Cout + o];
+          }
+        }
+      }
+      const part = xnnConv2d(backend, {
+        x: dy, filter: sub, batch: B, inH: OH, inW: OW, inC: Cout, outC: Cin,
+        fh: r.taps, fw: c.taps, padTop: r.padA, padBottom: r.padB, padLeft: c.padA, padRight: c.padB,
+        strideH: 1, strideW: 1, dilationH: 1, dilationW: 1,
+      });
+      free(backend, sub);
+      scatterPhase(backend, dx, part, r.p, c.p, sh, sw);
+      free(backend, part);
+    }
+  }
+  return dx;
+}
+
+export function conv2DBackpropInput(args: KernelArgs): TensorInfo {
+  const backend = args.backend as BackendWasm;
+  const dy = args.inputs.dy!;
+  const filter = args.inputs.filter!;
+  const attrs = args.attrs ?? {};
+  const ci = convInfoOf(attrs.inputShape as number[], filter.shape, attrs);
+  if (ci.strideHeight > 1 || ci.strideWidth > 1) {
+    const dx = conv2DBackpropInputByPhases(backend, dy, filter, ci);
+    if (dx !== null) return dx;
+  }
+  return conv2DBackpropInputFromInfo(backend, dy, filter, ci);
+}
+
+export { convInfoOf };

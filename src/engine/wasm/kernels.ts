@@ -1,0 +1,120 @@
+// Registration of the project's training kernels for the 'wasm' backend.
+//
+//   Conv2DBackpropFilter   transposed forward convolution (XNNPACK), batch-chunked;
+//                          im2col product for Cin ≤ 4 (conv-backprop.ts)
+//   Conv2DBackpropInput    forward convolution with the flipped filter; strided:
+//                          one stride-1 convolution per output phase (no zero-dilation)
+//   DepthwiseConv2dNative- BackpropFilter / BackpropInput (depthwise-backprop.ts)
+//   MaxPoolGrad            first-maximum rule, correct for all-negative windows;
+//                          2×2/2 in SIMD (pool-grad.ts); AvgPoolGrad likewise
+//   BatchMatMul            explicit transposes + XNNPACK fully-connected (matmul.ts)
+//   Sum / Mean             contiguous leading/middle axes as column sums (reduce.ts)
+//   Tile                   row copies (reduce.ts)
+//   Identity               shares data instead of copying (the engine clones
+//                          every tensor it saves for backprop)
+//   AutomlBatchNormTrain[Grad], AutomlReluGrad, AutomlAdamWUpdate, AutomlSgdUpdate:
+//                          fused one/two-pass kernels (SIMD) used by TrainStep
+// The SIMD kernels are WebAssembly generated at run time (simd/), operating on
+// the backend's heap.
+//
+// Two kernel sets can be active:
+//   'project' — our kernels (fast backprops, fixed MaxPoolGrad, transposing
+//               BatchMatMul, row-wise Tile, column-wise Sum/Mean, …);
+//   'stock'   — tfjs-backend-wasm's own kernels plus the one kernel it lacks to
+//               train a CNN at all, a naive Conv2DBackpropFilter ("stock + naive
+//               backprop filter"). Used as the benchmark baseline.
+// Switching is cheap and can happen at any time: the engine looks kernels up in
+// the global registry on every call. Kernels are registered for 'wasm' only.
+import {
+  AvgPoolGrad, BatchMatMul, Conv2DBackpropFilter, Conv2DBackpropInput, engine,
+  DepthwiseConv2dNativeBackpropFilter, DepthwiseConv2dNativeBackpropInput,
+  getKernel, Identity, MaxPoolGrad, Mean, registerKernel, Sum, Tile, unregisterKernel,
+  type KernelConfig, type KernelFunc,
+} from '@tensorflow/tfjs-core';
+import { conv2DBackpropFilter, conv2DBackpropInput, naiveConv2DBackpropFilter } from './conv-backprop';
+import { depthwiseConv2dNativeBackpropFilter, depthwiseConv2dNativeBackpropInput } from './depthwise-backprop';
+import { captureStockKernel, type KernelArgs } from './kernel-utils';
+import { batchMatMul } from './matmul';
+import { avgPoolGrad, maxPoolGrad } from './pool-grad';
+import { mean, sum, tile } from './reduce';
+import { projectExtraKernels } from './fused';
+import { RELU_GRAD_KERNEL, reluGrad, sharedIdentity } from './activation-grad';
+import { BN_TRAIN_GRAD_KERNEL, BN_TRAIN_KERNEL, batchNormTrain, batchNormTrainGrad } from './batchnorm';
+import { installGradientOverrides } from './gradients';
+
+export type WasmKernelSet = 'stock' | 'project';
+
+type ProjectKernel = (args: KernelArgs) => unknown;
+
+/** Kernels the project replaces or adds, by tfjs kernel name. */
+const PROJECT_KERNELS: Record<string, ProjectKernel> = {
+  [Conv2DBackpropFilter]: conv2DBackpropFilter,
+  [Conv2DBackpropInput]: conv2DBackpropInput,
+  [DepthwiseConv2dNativeBackpropFilter]: depthwiseConv2dNativeBackpropFilter,
+  [DepthwiseConv2dNativeBackpropInput]: depthwiseConv2dNativeBackpropInput,
+  [MaxPoolGrad]: maxPoolGrad,
+  [AvgPoolGrad]: avgPoolGrad,
+  [BatchMatMul]: batchMatMul,
+  [Tile]: tile,
+  [Sum]: sum,
+  [Mean]: mean,
+  [Identity]: sharedIdentity,
+  [RELU_GRAD_KERNEL]: reluGrad,
+  [BN_TRAIN_KERNEL]: batchNormTrain,
+  [BN_TRAIN_GRAD_KERNEL]: batchNormTrainGrad,
+  ...projectExtraKernels,
+};
+
+/** What the baseline needs beyond the stock kernels to train convolutions. */
+const NAIVE_SHIMS: Record<string, ProjectKernel> = {
+  [Conv2DBackpropFilter]: naiveConv2DBackpropFilter,
+};
+
+let active: WasmKernelSet | 'none' = 'none';
+
+function install(name: string, kernelFunc: ProjectKernel | undefined, stock: KernelConfig | undefined): void {
+  if (getKernel(name, 'wasm') !== undefined) unregisterKernel(name, 'wasm');
+  if (kernelFunc !== undefined) {
+    registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: kernelFunc as KernelFunc });
+  } else if (stock !== undefined) {
+    registerKernel(stock);
+    // A backend initialised while our kernel was registered never ran the stock
+    // kernel's setup (its C function bindings): run it now.
+    const backend = engine().registry.wasm;
+    if (backend !== undefined) stock.setupFunc?.(backend);
+  }
+}
+
+/** Makes `set` the active set of wasm kernels (idempotent). */
+export function useWasmKernelSet(set: WasmKernelSet): void {
+  // Gradients that call project kernels fall back to tfjs-core's own when the
+  // active backend lacks them, so they can stay installed in both modes.
+  installGradientOverrides();
+  if (active === set) return;
+  for (const name of Object.keys(PROJECT_KERNELS)) {
+    // Remember the stock kernel before the first replacement, so that we can
+    // restore it and delegate to it.
+    const stock = captureStockKernel(name);
+    install(name, set === 'project' ? PROJECT_KERNELS[name] : stock === undefined ? NAIVE_SHIMS[name] : undefined, stock);
+  }
+  active = set;
+}
+
+/** Registers the project's wasm training kernels (idempotent). */
+export function registerWasmTrainingKernels(): void {
+  useWasmKernelSet('project');
+}
+
+/** Restores the stock kernels plus the naive Conv2DBackpropFilter. */
+export function useStockWasmKernels(): void {
+  useWasmKernelSet('stock');
+}
+
+export function activeWasmKernelSet(): WasmKernelSet | 'none' {
+  return active;
+}
+
+/** Names of the kernels the project provides for 'wasm'. */
+export function projectWasmKernelNames(): string[] {
+  return Object.keys(PROJECT_KERNELS);
+}

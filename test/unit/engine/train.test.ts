@@ -1,0 +1,101 @@
+import * as assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import type { ImageTensorSet } from '../../../src/data/types';
+import { NO_AUGMENTATION } from '../../../src/engine/augment';
+import { buildModel } from '../../../src/engine/models';
+import { createStepper } from '../../../src/engine/stepper';
+import { trainSegment } from '../../../src/engine/train';
+import { rng } from '../../../src/shared/random';
+
+/** 48 8×8 images of 3 classes: a bright square in a class-dependent corner, plus noise. */
+function toyData(seed: number): ImageTensorSet {
+  const random = rng(seed);
+  const n = 48;
+  const pixels = new Uint8Array(n * 64);
+  const labels = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const c = i % 3;
+    labels[i] = c;
+    for (let p = 0; p < 64; p++) {
+      const r = Math.floor(p / 8);
+      const col = p % 8;
+      const inSquare = c === 0 ? r < 4 && col < 4 : c === 1 ? r < 4 && col >= 4 : r >= 4;
+      pixels[i * 64 + p] = Math.min(255, (inSquare ? 180 : 20) + Math.floor(random() * 40));
+    }
+  }
+  return { height: 8, width: 8, channels: 1, count: n, pixels, labels, itemIds: Int32Array.from({ length: n }, (_, i) => i) };
+}
+
+const config = {
+  family: 'convnet', 'convnet/blocks': 1, 'convnet/filters': 4, 'convnet/convs_per_block': 1, 'convnet/head': 'flatten',
+  'convnet/dense': 8, 'convnet/dropout': 0.3, 'train/optimizer': 'adamw', 'train/lr': 3e-3, 'train/weight_decay': 1e-4,
+};
+
+async function train(seed: number, epochs = 3) {
+  const data = toyData(1);
+  const model = buildModel(config, { inputShape: [8, 8, 1], numClasses: 3, multiLabel: false, mean: 60, std: 70 }, seed);
+  const stepper = createStepper(model, config, false);
+  const records: number[] = [];
+  const result = await trainSegment({
+    trialId: 't', model, stepper, train: data, validation: data, numClasses: 3, multiLabel: false, batchSize: 16,
+    epochs, epochOffset: 0, schedule: { name: 'onecycle', lr: 3e-3, warmup: 0.3 }, augment: NO_AUGMENTATION, seed,
+    patience: 0, deadline: Date.now() + 600_000, isCancelled: () => false, onEpoch: (r) => void records.push(r.loss),
+  });
+  const weights = model.getWeights().map((w) => Array.from(w.dataSync()));
+  const dropoutSeed = (model.layers.find((l) => l.getClassName() === 'Dropout') as unknown as { seed: number }).seed;
+  stepper.dispose();
+  model.dispose();
+  return { records, weights, result, dropoutSeed };
+}
+
+describe('training loop', () => {
+  before(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  it('is reproducible for a seed, and another seed trains differently', async () => {
+    const a = await train(5);
+    const b = await train(5);
+    const c = await train(6);
+    assert.deepEqual(a.records, b.records);
+    assert.deepEqual(a.weights, b.weights);
+    assert.notDeepEqual(a.records, c.records);
+  });
+
+  it('moves the dropout seed with every step (a fixed seed would drop the same units forever)', async () => {
+    const a = await train(5, 1);
+    // 48 images / batch 16 = 3 steps; the seed after the last step is not the build seed.
+    assert.notEqual(a.dropoutSeed, 5);
+  });
+
+  it('learns, keeps no tensors behind, and records one entry per epoch', async () => {
+    const before = tf.memory().numTensors;
+    const r = await train(2, 8);
+    assert.equal(tf.memory().numTensors, before, 'tensors leaked across the segment');
+    assert.equal(r.records.length, 8);
+    assert.ok(r.records[7] < r.records[0] * 0.7, `loss ${r.records[0]} → ${r.records[7]}`);
+    assert.equal(r.result.stoppedBy, 'completed');
+    assert.ok((r.result.best?.valAccuracy ?? 0) > 0.6);
+  });
+
+  it('stops at the deadline and when cancelled, within a batch', async () => {
+    const data = toyData(1);
+    const model = buildModel(config, { inputShape: [8, 8, 1], numClasses: 3, multiLabel: false, mean: 60, std: 70 }, 1);
+    const stepper = createStepper(model, config, false);
+    let steps = 0;
+    const common = {
+      trialId: 't', model, stepper, train: data, validation: data, numClasses: 3, multiLabel: false, batchSize: 16, epochs: 50,
+      epochOffset: 0, schedule: { name: 'onecycle' as const, lr: 3e-3, warmup: 0.3 }, augment: NO_AUGMENTATION, seed: 1, patience: 0,
+      onEpoch: () => undefined,
+    };
+    const cancelled = await trainSegment({ ...common, deadline: Date.now() + 600_000, isCancelled: () => ++steps > 4 });
+    assert.equal(cancelled.stoppedBy, 'cancelled');
+    assert.ok(cancelled.epochsDone <= 2);
+    const late = await trainSegment({ ...common, deadline: Date.now() - 1, isCancelled: () => false });
+    assert.equal(late.stoppedBy, 'deadline');
+    assert.equal(late.epochsDone, 0);
+    stepper.dispose();
+    model.dispose();
+  });
+});

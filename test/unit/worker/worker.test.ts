@@ -1,0 +1,153 @@
+// The training worker for real: a child process (out/src/worker/main.js) training on real
+// Fashion-MNIST images, driven by the same WorkerClient the extension and the CLI use.
+import * as assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeFashionMnistCsv } from '../../../src/bench/fashion-mnist';
+import { WorkerClient } from '../../../src/host/worker-client';
+import type { EpochRecord, ExperimentSpec, WorkerEvent } from '../../../src/shared/protocol';
+import { ExperimentStore, newExperimentId } from '../../../src/store/store';
+
+const WORKER = join(__dirname, '..', '..', '..', 'src', 'worker', 'main.js');
+
+describe('training worker (child process)', function () {
+  this.timeout(240_000);
+  let root: string;
+  let csv: string;
+
+  before(() => {
+    root = mkdtempSync(join(tmpdir(), 'automl-worker-'));
+    // 10 classes × (40 TRAIN, 8 VALIDATION, 10 TEST) real images.
+    csv = writeFashionMnistCsv(join(root, 'data'), { train: 40, validation: 8, test: 10 }, 3).csv;
+  });
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  function newExperiment(minutes: number, seed = 1): { store: ExperimentStore; spec: ExperimentSpec } {
+    const spec: ExperimentSpec = {
+      id: `${newExperimentId(csv)}-${Math.random().toString(36).slice(2, 7)}`,
+      name: 'worker-test',
+      dataset: csv,
+      budgetMinutes: minutes,
+      backend: 'wasm',
+      seed,
+      imageSize: 0,
+      fit: 'pad',
+      cacheDir: join(root, 'cache'),
+      createdAt: new Date().toISOString(),
+    };
+    return { store: ExperimentStore.create(join(root, 'experiments'), spec), spec };
+  }
+
+  function start(store: ExperimentStore, spec: ExperimentSpec, resume = false) {
+    const client = WorkerClient.start({ experimentDir: store.dir, spec, resume, workerPath: WORKER });
+    const events: WorkerEvent[] = [];
+    client.onEvent((e) => events.push(e));
+    return { client, events };
+  }
+
+  const waitForEvent = (events: WorkerEvent[], pred: (e: WorkerEvent) => boolean, ms = 120_000) =>
+    new Promise<WorkerEvent>((resolve, reject) => {
+      const t0 = Date.now();
+      const tick = setInterval(() => {
+        const e = events.find(pred);
+        if (e) {
+          clearInterval(tick);
+          resolve(e);
+        } else if (Date.now() - t0 > ms) {
+          clearInterval(tick);
+          reject(new Error(`no such event in ${ms} ms; got ${events.map((x) => x.type).join(',')}`));
+        }
+      }, 100);
+    });
+
+  it('trains to clearly above chance, with its events and its store', async () => {
+    const { store, spec } = newExperiment(0.5);
+    const { client, events } = start(store, spec);
+    const exit = await client.done;
+    assert.equal(exit.interrupted, false);
+    assert.equal(exit.code, 0);
+    const types = events.map((e) => e.type);
+    for (const t of ['backend', 'experimentStarted', 'trialStarted', 'epochEnded', 'trialEnded', 'experimentEnded']) {
+      assert.ok(types.includes(t as WorkerEvent['type']), `no ${t} event (got ${[...new Set(types)].join(', ')})`);
+    }
+    assert.ok(types.indexOf('experimentStarted') < types.indexOf('trialStarted'));
+    assert.equal(types[types.length - 1] === 'experimentEnded' || types.includes('experimentEnded'), true);
+    const rec = store.readRecord();
+    assert.equal(rec.status, 'done', rec.error);
+    assert.equal(rec.backend?.name, 'wasm');
+    assert.deepEqual(rec.inputShape, [28, 28, 1]);
+    // 10 classes: chance is 10 %.
+    assert.ok(rec.test && rec.test.accuracy > 0.3, `test accuracy ${rec.test?.accuracy}`);
+    assert.ok(rec.secondsUsed <= spec.budgetMinutes * 60 * 1.1 + 5, `used ${rec.secondsUsed} s of ${spec.budgetMinutes * 60}`);
+    // The store: trials with history and checkpoints, the final model, the evaluation, the events log.
+    const trials = store.readTrials();
+    assert.ok(trials.length >= 1);
+    const first = trials[0];
+    assert.ok(store.readHistory(first.id).length >= 1, 'no epoch history');
+    assert.ok(existsSync(join(store.modelDir(first.id), 'model.json')), 'no best checkpoint');
+    assert.ok(existsSync(store.file('final', 'model', 'model.json')), 'no final model');
+    const evaluation = JSON.parse(readFileSync(store.file('final', 'evaluation.json'), 'utf8')) as { confusion: number[][] };
+    assert.equal(evaluation.confusion.length, 10);
+    const persisted = store.readEvents().map((e) => e.type);
+    assert.ok(persisted.includes('epochEnded') && persisted.includes('experimentEnded'));
+    assert.ok(!persisted.includes('batchProgress'), 'batch progress must not be persisted');
+    const epochs = events.filter((e): e is { type: 'epochEnded'; record: EpochRecord } => e.type === 'epochEnded');
+    assert.ok(epochs.every((e) => Number.isFinite(e.record.loss) && e.record.imagesPerSec > 0));
+  });
+
+  it('stops within a batch when cancelled and keeps the best model so far', async () => {
+    const { store, spec } = newExperiment(3);
+    const { client, events } = start(store, spec);
+    await waitForEvent(events, (e) => e.type === 'epochEnded');
+    const t0 = Date.now();
+    client.cancel('test');
+    const exit = await client.done;
+    const stopSeconds = (Date.now() - t0) / 1000;
+    assert.equal(exit.interrupted, false);
+    const rec = store.readRecord();
+    assert.equal(rec.status, 'cancelled');
+    // Stopping takes one batch plus evaluating the best model, not the rest of the budget.
+    assert.ok(stopSeconds < 60, `took ${stopSeconds} s to stop`);
+    assert.ok(rec.finalModel, 'no final model after cancel');
+    assert.ok(existsSync(store.file('final', 'model', 'model.json')));
+    assert.ok(rec.test, 'the kept model was not evaluated');
+  });
+
+  it('survives a kill mid-trial: the experiment is marked interrupted and resumes in its remaining budget', async () => {
+    const { store, spec } = newExperiment(1.5, 7);
+    const first = start(store, spec);
+    // Wait until one trial has finished and another is running, then kill -9.
+    await waitForEvent(first.events, (e) => e.type === 'trialEnded');
+    await waitForEvent(first.events, (e) => e.type === 'trialStarted' && first.events.filter((x) => x.type === 'trialStarted').length >= 2);
+    await waitForEvent(first.events, (e) => e.type === 'batchProgress' && first.events.filter((x) => x.type === 'trialStarted').length >= 2, 60_000).catch(() => undefined);
+    first.client.kill('SIGKILL');
+    const exit = await first.client.done;
+    assert.equal(exit.signal, 'SIGKILL');
+    assert.equal(exit.interrupted, true);
+    const afterKill = store.readRecord();
+    assert.equal(afterKill.status, 'interrupted');
+    const trialsBefore = store.readTrials();
+    const done = trialsBefore.filter((t) => t.status === 'done');
+    const interrupted = trialsBefore.filter((t) => t.status === 'interrupted');
+    assert.ok(done.length >= 1, 'no finished trial before the kill');
+    assert.equal(interrupted.length, 1, `trial states after the kill: ${trialsBefore.map((t) => `${t.id}:${t.status}`).join(' ')}`);
+    const historyBefore = new Map(done.map((t) => [t.id, JSON.stringify(store.readHistory(t.id))]));
+    const used = afterKill.secondsUsed;
+    assert.ok(used > 0 && used < spec.budgetMinutes * 60);
+
+    const second = start(store, afterKill.spec, true);
+    const exit2 = await second.client.done;
+    assert.equal(exit2.interrupted, false);
+    const rec = store.readRecord();
+    assert.equal(rec.status, 'done', rec.error);
+    assert.ok(rec.test && rec.test.accuracy > 0.2);
+    // Finished trials were kept as they were, the interrupted one was run again first.
+    for (const [id, history] of historyBefore) assert.equal(JSON.stringify(store.readHistory(id)), history, `${id} was retrained`);
+    const firstStarted = second.events.find((e) => e.type === 'trialStarted');
+    assert.ok(firstStarted && firstStarted.type === 'trialStarted' && firstStarted.trial.id === interrupted[0].id);
+    assert.equal(store.readTrials().find((t) => t.id === interrupted[0].id)?.status, 'done');
+    // The budget is the whole experiment's: both runs together stay within it (plus start-up slack).
+    assert.ok(rec.secondsUsed <= spec.budgetMinutes * 60 * 1.1 + 10, `used ${rec.secondsUsed} s`);
+  });
+});
