@@ -4,6 +4,8 @@
 import { existsSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import * as vscode from 'vscode';
+import { exportModel } from './engine/export';
+import { installRuntime } from './engine/install';
 import { expectedBackend } from './engine/runtime-probe';
 import { experimentsRoot, settings } from './host/config';
 import { DatasetTreeProvider, DatasetNode } from './host/dataset-tree';
@@ -12,6 +14,7 @@ import { ExperimentNode, ExperimentTreeProvider, TrialNode, formatDuration } fro
 import { ExperimentManager } from './host/manager';
 import { registerPanelSerializers } from './host/panels';
 import { PredictorClient } from './host/predictor';
+import { probeBackend } from './host/worker-client';
 import type { BackendPreference, ExperimentSpec, WorkerEvent } from './shared/protocol';
 import { ExperimentStore, listExperiments, newExperimentId } from './store/store';
 
@@ -264,7 +267,60 @@ export function activate(context: vscode.ExtensionContext): AutomlApi {
     );
     return findings;
   });
-  for (const id of ['automl.exportModel', 'automl.startServer', 'automl.stopServer', 'automl.installGpuRuntime']) {
+  register('automl.exportModel', async (node?: ExperimentNode | string) => {
+    const dir = experimentDir(node) ?? (await pickExperiment(manager, 'evaluated'));
+    if (!dir) return undefined;
+    const target = await vscode.window.showOpenDialog({
+      canSelectFiles: false,
+      canSelectFolders: true,
+      canSelectMany: false,
+      openLabel: 'Export here',
+      title: 'AutoML: folder for the TF.js model (model.json, weights, labels.json, preprocessing.json, README)',
+    });
+    if (!target?.[0]) return undefined;
+    const outDir = join(target[0].fsPath, `${basename(dir)}-tfjs`);
+    try {
+      const result = exportModel(new ExperimentStore(dir), outDir, 'tfjs');
+      void vscode.window.showInformationMessage(`AutoML: exported the model to ${outDir}`, 'Reveal').then(
+        (pick) => pick && vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(join(outDir, 'model.json'))),
+      );
+      return result.dir;
+    } catch (e) {
+      void vscode.window.showErrorMessage(`AutoML: export failed: ${e instanceof Error ? e.message : String(e)}`);
+      return undefined;
+    }
+  });
+  register('automl.installGpuRuntime', async () => {
+    if (!requireTrust('install a runtime')) return undefined;
+    const dir = runtimeDir(context);
+    return vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: 'AutoML: installing the native TensorFlow runtime', cancellable: true },
+      async (progress, token) => {
+        const abort = new AbortController();
+        token.onCancellationRequested(() => abort.abort());
+        output.appendLine(`[runtime] installing into ${dir}`);
+        const result = await installRuntime({
+          runtimeDir: dir,
+          variant: 'auto',
+          signal: abort.signal,
+          onOutput: (line) => {
+            output.appendLine(`[runtime] ${line}`);
+            progress.report({ message: line.slice(0, 80) });
+          },
+          verify: async (backend) => {
+            progress.report({ message: `verifying ${backend} in a separate process…` });
+            const info = await probeBackend(backend, { env: { AUTOML_RUNTIME_DIR: dir } });
+            return info.reasons[info.reasons.length - 1];
+          },
+        });
+        output.appendLine(`[runtime] ${result.message}`);
+        if (result.ok) void vscode.window.showInformationMessage(`AutoML: ${result.message}`);
+        else void vscode.window.showErrorMessage(`AutoML: ${result.message}`, 'Show Log').then((pick) => pick && output.show());
+        return result;
+      },
+    );
+  });
+  for (const id of ['automl.startServer', 'automl.stopServer']) {
     register(id, () => vscode.window.showInformationMessage(`AutoML: "${id}" is not available in this version yet.`));
   }
 

@@ -1,0 +1,90 @@
+import * as assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { explainInstallFailure, installRuntime } from '../../../src/engine/install';
+import { buildModel } from '../../../src/engine/models';
+import { initBackend } from '../../../src/engine/runtime';
+import { expectedBackend, missingGpuPrerequisites, resolveRuntimePackage } from '../../../src/engine/runtime-probe';
+
+/** A stand-in for tfjs-node in a runtime folder: it requires `@tensorflow/tfjs` (as the real one
+ *  does) and registers a 'tensorflow' backend, here made of the cpu backend's kernels. */
+function fakeTfjsNode(runtimeDir: string, version = '4.22.0'): void {
+  const dir = join(runtimeDir, 'node_modules', '@tensorflow', 'tfjs-node');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: '@tensorflow/tfjs-node', version, main: 'index.js' }));
+  writeFileSync(
+    join(dir, 'index.js'),
+    `const tf = require('@tensorflow/tfjs');
+     for (const k of tf.getKernelsForBackend('cpu')) tf.registerKernel({ ...k, backendName: 'tensorflow' });
+     tf.registerBackend('tensorflow', tf.findBackendFactory('cpu'), 3);
+     module.exports = tf;`,
+  );
+  writeFileSync(join(runtimeDir, 'package.json'), '{"private":true}');
+}
+
+describe('runtime manager', function () {
+  this.timeout(60_000);
+  let root: string;
+  beforeEach(() => (root = mkdtempSync(join(tmpdir(), 'automl-runtime-'))));
+  afterEach(async () => {
+    rmSync(root, { recursive: true, force: true });
+    if (tf.findBackend('tensorflow')) tf.removeBackend('tensorflow');
+    await tf.setBackend('cpu');
+  });
+
+  it('says why tfjs-node is not used when it is not installed, and why the GPU is not used here', async () => {
+    await assert.rejects(initBackend({ preference: 'tensorflow', runtimeDir: root }), /tensorflow not used: @tensorflow\/tfjs-node is not installed/);
+    // This machine has no NVIDIA driver: the GPU backend names that.
+    assert.match(missingGpuPrerequisites().join(' '), /no NVIDIA driver/);
+    await assert.rejects(initBackend({ preference: 'tensorflow-gpu', runtimeDir: root }), /no NVIDIA driver/);
+    assert.equal(expectedBackend(root).name, 'wasm');
+  });
+
+  it('loads a runtime package from the runtime folder against the bundled tfjs (one engine)', async () => {
+    fakeTfjsNode(root);
+    assert.ok(resolveRuntimePackage('@tensorflow/tfjs-node', root));
+    assert.equal(expectedBackend(root).name, 'tensorflow');
+    const info = await initBackend({ preference: 'tensorflow', runtimeDir: root });
+    assert.equal(info.name, 'tensorflow');
+    assert.match(info.reasons.join(' '), /using tensorflow: @tensorflow\/tfjs-node@4\.22\.0/);
+    // The package registered its backend in *this* tfjs: models built here run on it.
+    assert.equal(tf.getBackend(), 'tensorflow');
+    const model = buildModel({ family: 'convnet', 'convnet/blocks': 1, 'convnet/filters': 4 }, { inputShape: [8, 8, 1], numClasses: 3, multiLabel: false, mean: 0, std: 1 }, 1);
+    const y = model.predict(tf.zeros([2, 8, 8, 1])) as tf.Tensor;
+    assert.deepEqual(y.shape, [2, 3]);
+    model.dispose();
+  });
+
+  it('refuses a runtime of another tfjs version, naming both versions', async () => {
+    fakeTfjsNode(root, '4.21.0');
+    await assert.rejects(initBackend({ preference: 'tensorflow', runtimeDir: root }), /4\.21\.0 is installed but this build needs 4\.22\.0/);
+  });
+
+  it('fails cleanly without network: an actionable message, nothing half-installed', async () => {
+    const r = await installRuntime({
+      runtimeDir: root,
+      variant: 'cpu',
+      npmArgs: ['--registry=http://127.0.0.1:9/', '--fetch-retries=0', '--fetch-timeout=5000'],
+      timeoutMs: 50_000,
+    });
+    assert.equal(r.ok, false);
+    assert.equal(r.package, '@tensorflow/tfjs-node');
+    assert.match(r.message, /could not reach its registry|failed to install/);
+    assert.ok(!existsSync(join(root, 'node_modules', '@tensorflow', 'tfjs-node')), 'a half-installed package was left');
+    assert.ok(r.log.length > 0);
+  });
+
+  it('explains a missing npm and a blocked libtensorflow download', async () => {
+    const r = await installRuntime({ runtimeDir: root, variant: 'cpu', npm: join(root, 'no-such-npm') });
+    assert.equal(r.ok, false);
+    assert.match(r.message, /npm was not found/);
+    const log = [
+      'node-pre-gyp info it worked if it ends with ok',
+      '* Downloading libtensorflow https://storage.googleapis.com/tensorflow/libtensorflow/libtensorflow-cpu-linux-x86_64-2.9.1.tar.gz',
+      'Error: getaddrinfo ENOTFOUND storage.googleapis.com',
+    ];
+    assert.match(explainInstallFailure('@tensorflow/tfjs-node', log, 1), /could not download libtensorflow from storage\.googleapis\.com/);
+  });
+});
