@@ -37,7 +37,7 @@ export interface SearchPlan {
 /**
  * Splits the remaining budget. `imagesPerSec` is a throughput guess for a small network on this
  * backend; `trainImages` the images per epoch. Rung 0 aims at ~1/20 of the search time per
- * trial; the top rung at ~40 % of it.
+ * trial; the top rung at ~40 % of it. The final fit's share grows when few epochs are affordable.
  */
 export function planSearch(opts: {
   remainingSeconds: number;
@@ -50,9 +50,14 @@ export function planSearch(opts: {
   const inferenceRate = opts.imagesPerSec * 4;
   const reserveSeconds = Math.min(opts.remainingSeconds * 0.1, 3 + (2 * opts.evalImages) / inferenceRate);
   const usable = Math.max(0, opts.remainingSeconds - reserveSeconds);
-  const finalSeconds = usable * 0.35;
-  const searchSeconds = usable - finalSeconds;
   const epochSeconds = opts.trainImages / Math.max(1e-6, opts.imagesPerSec);
+  // The fewer epochs the whole budget affords, the less a search can learn and the more the final
+  // fit of its winner matters: 35 % of the time for the final fit when 50 or more epochs fit,
+  // rising to 70 % when 10 or fewer do.
+  const affordable = usable / epochSeconds;
+  const finalShare = 0.35 + 0.35 * Math.min(1, Math.max(0, (50 - affordable) / 40));
+  const finalSeconds = usable * finalShare;
+  const searchSeconds = usable - finalSeconds;
   const eta = 3;
   const clampEpochs = (e: number) => Math.max(0.05, Math.round(e * 100) / 100);
   const stepFloor = ((opts.minSteps ?? 60) * 64) / Math.max(1, opts.trainImages);

@@ -125,6 +125,14 @@ describe('budget plan', () => {
     assert.ok(Math.abs(p.minResource * p.eta ** k - p.maxResource) < 1e-9);
   });
 
+  it('gives the final fit more of the budget when few epochs are affordable', () => {
+    const small = planSearch({ remainingSeconds: 600, trainImages: 1000, evalImages: 500, imagesPerSec: 500 }); // ~300 epochs
+    const large = planSearch({ remainingSeconds: 600, trainImages: 54000, evalImages: 16000, imagesPerSec: 500 }); // ~5 epochs
+    const share = (p: typeof small) => p.finalSeconds / (p.finalSeconds + p.searchSeconds);
+    assert.ok(Math.abs(share(small) - 0.35) < 1e-9, `${share(small)}`);
+    assert.ok(Math.abs(share(large) - 0.7) < 1e-9, `${share(large)}`);
+  });
+
   it('skips a final fit that would not train longer than the best trial', () => {
     assert.equal(finalFitEpochs({ seconds: 30, imagesPerSec: 100, trainImages: 1000, bestTrialEpochs: 3 }), 0);
     assert.equal(finalFitEpochs({ seconds: 100, imagesPerSec: 100, trainImages: 1000, bestTrialEpochs: 3 }), 9);
