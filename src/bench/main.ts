@@ -12,7 +12,7 @@
 // official 6,000 training images with a fixed seed, the 1,000 official TEST images), runs the
 // CLI `train` on it like a user would, and appends a row to BENCHMARKS.md.
 import { execFileSync, spawn } from 'node:child_process';
-import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -94,17 +94,34 @@ const ANCHORS = `## Anchors (from the seeds of this project, Fashion-MNIST test 
 | fixed 2-conv CNN on this 2-core CPU, fast wasm kernels (shared notes) | 10 min | 92.0 % | – |
 `;
 
+const AUTOML_HEADING = '## AutoML on Fashion-MNIST';
+
+function ensureBenchmarksFile(): void {
+  if (existsSync(BENCHMARKS)) return;
+  writeFileSync(
+    BENCHMARKS,
+    `# Benchmarks\n\nProduced by \`npm run bench\` (see src/bench/main.ts); each run adds its rows and tables with the command that produced them.\n\n${ANCHORS}\n` +
+      `${AUTOML_HEADING} (70,000 PNG files through the CSV import; 54k TRAIN, 6k VALIDATION, 10k TEST)\n` +
+      `| date | machine | backend | budget | strategy | test accuracy | macro AUC | macro AP | trials | wall time | peak RSS | train images/s | command |\n` +
+      `|---|---|---|---|---|---|---|---|---|---|---|---|---|\n`,
+  );
+}
+
+/** Inserts rows at the end of the AutoML results table (the file's other sections stay below it). */
+export function insertAutomlRows(text: string, rows: string[]): string {
+  const lines = text.split('\n');
+  const start = lines.findIndex((l) => l.startsWith(AUTOML_HEADING));
+  if (start < 0) throw new Error(`${BENCHMARKS} has no "${AUTOML_HEADING}" table`);
+  let end = start + 1;
+  while (end < lines.length && !lines[end].startsWith('|')) end++;
+  while (end < lines.length && lines[end].startsWith('|')) end++;
+  lines.splice(end, 0, ...rows);
+  return lines.join('\n');
+}
+
 function recordRows(rows: string[]): void {
-  if (!existsSync(BENCHMARKS)) {
-    writeFileSync(
-      BENCHMARKS,
-      `# Benchmarks\n\nProduced by \`npm run bench\` (see src/bench/main.ts); rows are appended by each run.\n\n${ANCHORS}\n` +
-        `## AutoML on Fashion-MNIST (70,000 PNG files through the CSV import; 54k TRAIN, 6k VALIDATION, 10k TEST)\n` +
-        `| date | machine | backend | budget | strategy | test accuracy | macro AUC | macro AP | trials | wall time | peak RSS | train images/s | command |\n` +
-        `|---|---|---|---|---|---|---|---|---|---|---|---|---|\n`,
-    );
-  }
-  appendFileSync(BENCHMARKS, rows.join('\n') + '\n');
+  ensureBenchmarksFile();
+  writeFileSync(BENCHMARKS, insertAutomlRows(readFileSync(BENCHMARKS, 'utf8'), rows));
 }
 
 async function main(): Promise<void> {
@@ -121,32 +138,39 @@ async function main(): Promise<void> {
   const budget = values.budget ? Number(values.budget) : undefined;
   const parts = new Set((values.parts ?? (budget ? 'import,train,infer,automl' : 'import,train,infer')).split(','));
   const m = machine();
+  const sections: string[] = [];
+  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
   console.log(`# AutoML for VS Code benchmarks — ${new Date().toISOString().slice(0, 10)}, ${m.cores} cores (${m.cpu}), ${m.memGiB} GiB, GPU: ${m.gpu}\n`);
 
   if (parts.has('import')) {
     console.log('## Import into the image cache (Fashion-MNIST, 70,000 images 28×28)');
     const rows = await benchImport({ workDir: DATA, log: (l) => console.log(`  ${l}`) });
-    console.log(
-      table(
-        ['dataset', 'phase', 'images', 'open s', 'prepare s', 'total s', 'images/s', 'CPU s'],
-        rows.map((r) => [r.dataset, r.phase, r.images, r.openSeconds.toFixed(2), r.prepareSeconds.toFixed(2), r.totalSeconds.toFixed(2), Math.round(r.imagesPerSecond), r.cpuSeconds.toFixed(2)]),
-      ),
+    const text = table(
+      ['dataset', 'phase', 'images', 'open s', 'prepare s', 'total s', 'images/s', 'CPU s'],
+      rows.map((r) => [r.dataset, r.phase, r.images, r.openSeconds.toFixed(2), r.prepareSeconds.toFixed(2), r.totalSeconds.toFixed(2), Math.round(r.imagesPerSecond), r.cpuSeconds.toFixed(2)]),
     );
-    console.log('');
+    console.log(text + '\n');
+    sections.push(`### Import into the image cache (Fashion-MNIST, 70,000 images 28×28)\n${text}`);
   }
 
   if (parts.has('train')) {
     console.log('## Training throughput of the reference networks (28×28×1, images/s)');
-    const rows = await benchTrainThroughput({ seconds: values.seconds ? Number(values.seconds) : undefined, childEntry: __filename, cpu: true });
-    for (const r of rows) console.log(formatRow(r));
+    console.log(['net'.padEnd(10), 'batch'.padStart(5), 'back.'.padEnd(5), 'threads'.padStart(7), 'kernels'.padEnd(8), 'images/s'.padStart(9), 'ms/step'.padStart(8), 'steps'.padStart(6)].join('  '));
+    const rows = await benchTrainThroughput({ seconds: values.seconds ? Number(values.seconds) : undefined, childEntry: __filename, cpu: true, onRow: (r) => console.log(formatRow(r)) });
+    const text = table(
+      ['net', 'batch', 'backend', 'threads', 'kernels', 'images/s', 'ms/step'],
+      rows.map((r) => [r.net, r.batch, r.backend, r.threads, r.kernels, r.imagesPerSec.toFixed(1), r.msPerStep.toFixed(0)]),
+    );
+    sections.push(`### Training throughput (28×28×1, steady state)\n${text}`);
     console.log('');
   }
 
   if (parts.has('infer')) {
     console.log('## Inference (2-conv network, 28×28×1, decode + predict)');
     const rows = await benchInference();
-    console.log(table(['backend', 'case', 'p50 ms', 'p95 ms', 'images/s'], rows.map((r) => [r.backend, r.case, r.p50Ms.toFixed(2), r.p95Ms.toFixed(2), Math.round(r.imagesPerSec)])));
-    console.log('');
+    const text = table(['backend', 'case', 'p50 ms', 'p95 ms', 'images/s'], rows.map((r) => [r.backend, r.case, r.p50Ms.toFixed(2), r.p95Ms.toFixed(2), Math.round(r.imagesPerSec)]));
+    console.log(text + '\n');
+    sections.push(`### Inference (2-conv network, 28×28×1, decode + predict)\n${text}`);
   }
 
   if (parts.has('automl')) {
@@ -168,7 +192,6 @@ async function main(): Promise<void> {
     const pct = (x: number | null) => (x === null ? 'n/a' : `${(x * 100).toFixed(2)} %`);
     const date = new Date().toISOString().slice(0, 10);
     const machineText = `${m.cores} cores ${m.cpu.replace(/\|/g, '/')}, GPU ${m.gpu}`;
-    const command = `npm run bench -- --parts automl --budget ${budget}${values.baseline ? ' --baseline' : ''}`;
     const rows = results.map(
       ({ strategy, r }) =>
         `| ${date} | ${machineText} | ${r.backend} | ${budget} min | ${strategy} | ${pct(r.testAccuracy)} | ${pct(r.macroAuc)} | ${pct(r.macroAveragePrecision)} | ${r.trials} | ${(r.elapsedSeconds / 60).toFixed(1)} min | ${r.peakRssMB ?? '?'} MB | ${r.trainImagesPerSec ?? '?'} | \`${command}\` |`,
@@ -180,11 +203,13 @@ async function main(): Promise<void> {
         results.map(({ strategy, r }) => [strategy, r.backend, `${budget} min`, pct(r.testAccuracy), pct(r.macroAuc), pct(r.macroAveragePrecision), r.trials, `${(r.elapsedSeconds / 60).toFixed(1)} min`, `${r.peakRssMB ?? '?'} MB`, r.trainImagesPerSec ?? '?']),
       ),
     );
-    if (!values['no-record']) {
-      recordRows(rows);
-      console.log(`\nRecorded in ${BENCHMARKS}`);
-    }
+    if (!values['no-record']) recordRows(rows);
   }
+  if (!values['no-record'] && sections.length) {
+    ensureBenchmarksFile();
+    appendFileSync(BENCHMARKS, `\n## Micro-benchmarks, ${new Date().toISOString().slice(0, 10)}: ${m.cores} cores ${m.cpu}, GPU ${m.gpu} (\`${command}\`)\n\n${sections.join('\n\n')}\n`);
+  }
+  if (!values['no-record'] && (sections.length || parts.has('automl'))) console.log(`\nRecorded in ${BENCHMARKS}`);
 }
 
 if (isTrainBenchChild()) {

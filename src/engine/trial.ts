@@ -115,7 +115,7 @@ export async function runTrialSegment(ctx: TrialContext, trial: TrialRecord, seg
     });
     if (result.best) trial.bestValLoss = result.best.valLoss;
     trial.seconds = (trial.seconds ?? 0) + (Date.now() - started) / 1000;
-    const epochsDone = epochsBefore + result.epochsDone;
+    const epochsDone = Math.round((epochsBefore + result.epochsDone) * 1000) / 1000;
     if (seg.mayContinue && result.stoppedBy === 'completed') {
       await saveModel(model, lastStateDir(store, trial.id), ctx.modelMetadata);
     } else {

@@ -194,7 +194,8 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
       log: (m) => log(m),
       runTrial: async (trial, seg) => {
         emit({ type: 'trialStarted', trial: { ...trial } });
-        log(`Trial ${trial.id} (${trial.origin}): ${describeConfig(trial.config)}, epochs ${seg.fromEpochs} → ${seg.toEpochs}`);
+        const span = seg.annealByTime ? `until ${Math.round((seg.deadline - Date.now()) / 1000)} s from now (annealed to the deadline)` : `epochs ${seg.fromEpochs} → ${seg.toEpochs}`;
+        log(`Trial ${trial.id} (${trial.origin}): ${describeConfig(trial.config)}, ${span}`);
         const outcome = await runTrialSegment(trialCtx, trial, seg);
         // The search updates the record after this hook returns: report the outcome's figures now.
         const ended: TrialRecord = { ...trial, status: outcome.status, error: outcome.error, epochsDone: outcome.epochsDone, imagesPerSec: outcome.imagesPerSec || trial.imagesPerSec };
