@@ -74,7 +74,25 @@ export interface SearchResult {
   stoppedBy: 'deadline' | 'cancelled' | 'converged' | 'max-trials';
 }
 
-/** A record's rank for "best": higher rung first, then its score at that rung. */
+/** A trial record before anything ran: rung 0, no scores, no model. */
+export function newTrialRecord(t: Pick<TrialRecord, 'id' | 'index' | 'config' | 'origin' | 'epochs' | 'startedAt'> & Partial<TrialRecord>): TrialRecord {
+  return {
+    status: 'running',
+    rung: 0,
+    epochsDone: 0,
+    trainOn: 'TRAIN',
+    rungScores: [],
+    bestValAccuracy: null,
+    bestValLoss: null,
+    bestEpoch: null,
+    params: 0,
+    memoryEstimate: 0,
+    hasModel: false,
+    ...t,
+  };
+}
+
+/** The best trial trained on TRAIN with a saved model: the highest validation accuracy reached. */
 export function bestTrial(trials: TrialRecord[]): TrialRecord | null {
   let best: TrialRecord | null = null;
   for (const t of trials) {
@@ -195,25 +213,7 @@ export async function runSearch(o: SearchOptions, hooks: SearchHooks): Promise<S
       const { config, origin } = chosen;
       const tooLong = !fits(config);
       seen.add(configKey(config));
-      const trial: TrialRecord = {
-        id: `t${String(index + 1).padStart(3, '0')}`,
-        index,
-        config,
-        origin,
-        status: 'running',
-        rung: 0,
-        epochs: decision.resource,
-        epochsDone: 0,
-        trainOn: 'TRAIN',
-        rungScores: [],
-        bestValAccuracy: null,
-        bestValLoss: null,
-        bestEpoch: null,
-        params: 0,
-        memoryEstimate: 0,
-        startedAt: new Date(hooks.now()).toISOString(),
-        hasModel: false,
-      };
+      const trial = newTrialRecord({ id: `t${String(index + 1).padStart(3, '0')}`, index, config, origin, epochs: decision.resource, startedAt: new Date(hooks.now()).toISOString() });
       trials.push(trial);
       if (tooLong) hooks.log(`Budget is short: ${trial.id} trains for the ${Math.round(remaining)} s left`);
       await run(trial, { fromEpochs: 0, toEpochs: decision.resource, continueFrom: false, annealByTime: tooLong });

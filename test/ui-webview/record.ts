@@ -16,6 +16,7 @@ import { computeStats, encodePng, openDataset, validateDataset } from '../../src
 import { accuracy, confusionMatrix, logLoss, macroAuc, macroAveragePrecision, perClass, topKAccuracy } from '../../src/eval/metrics';
 import { datasetPanelData, readEvaluationData, readPredictData, readTrainingData } from '../../src/host/panels/data';
 import { ThumbnailCache } from '../../src/host/panels/thumbnails';
+import { newTrialRecord } from '../../src/search/search';
 import { describeConfig } from '../../src/search/space';
 import type {
   EpochRecord,
@@ -293,25 +294,17 @@ async function synthesize(): Promise<string> {
   const trials: TrialRecord[] = [];
   configs.forEach((c, index) => {
     const id = `t${index}`;
-    const t: TrialRecord = {
+    const t: TrialRecord = newTrialRecord({
       id,
       index,
       config: c.config,
       origin: c.origin,
-      status: 'running',
       rung: c.epochs > 3 ? 1 : 0,
       epochs: c.epochs,
-      epochsDone: 0,
-      trainOn: 'TRAIN',
-      rungScores: [],
-      bestValAccuracy: null,
-      bestValLoss: null,
-      bestEpoch: null,
       params: c.params,
       memoryEstimate: c.params * 4 * 40,
       startedAt: at(0.5),
-      hasModel: false,
-    };
+    });
     emit({ type: 'trialStarted', trial: { ...t } });
     emit({ type: 'log', level: 'info', message: `Trial ${id} (${c.origin}): ${describeConfig(c.config)}, epochs 0 → ${c.epochs}` }, 0.1);
     let elapsed = 0;
