@@ -186,6 +186,23 @@ export function confusionMatrix(d: Scored): number[][] {
   return m;
 }
 
+export interface ConfusedPair {
+  actual: number;
+  predicted: number;
+  count: number;
+}
+
+/** The off-diagonal cells of a confusion matrix, most frequent first (ties by class order). */
+export function mostConfusedPairs(confusion: number[][], limit = 10): ConfusedPair[] {
+  const pairs: ConfusedPair[] = [];
+  confusion.forEach((row, actual) =>
+    row.forEach((count, predicted) => {
+      if (actual !== predicted && predicted < confusion.length && count > 0) pairs.push({ actual, predicted, count });
+    }),
+  );
+  return pairs.sort((a, b) => b.count - a.count || a.actual - b.actual || a.predicted - b.predicted).slice(0, limit);
+}
+
 export interface ThresholdMetrics {
   threshold: number;
   precision: number[];
@@ -227,4 +244,73 @@ export function atThreshold(d: Scored, threshold: number): ThresholdMetrics {
   const recall = tp.map((t, c) => (actual[c] ? t / actual[c] : 0));
   const f1 = precision.map((p, c) => (p + recall[c] > 0 ? (2 * p * recall[c]) / (p + recall[c]) : 0));
   return { threshold, precision, recall, f1, confusion, coverage: d.n ? covered / d.n : 0 };
+}
+
+/** Multi-label scores: n × k sigmoid outputs, with multi-hot truth (n × k, 0/1). */
+export interface MultiScored {
+  n: number;
+  k: number;
+  scores: Float32Array | number[];
+  truth: ArrayLike<number>;
+}
+
+export interface MultiLabelMetrics {
+  /** Fraction of (example, label) decisions right at the thresholds: 1 − Hamming loss. */
+  labelAccuracy: number;
+  hammingLoss: number;
+  /** Fraction of examples whose whole label set is right. */
+  exactMatch: number;
+  microF1: number;
+  macroF1: number;
+  macroAuc: number | null;
+  macroAveragePrecision: number | null;
+}
+
+/** Multi-label metrics with a score threshold per label (default 0.5 for every label). */
+export function multiLabelMetrics(d: MultiScored, thresholds?: number[]): MultiLabelMetrics {
+  const t = thresholds ?? new Array<number>(d.k).fill(0.5);
+  const tp = new Array<number>(d.k).fill(0);
+  const fp = new Array<number>(d.k).fill(0);
+  const fn = new Array<number>(d.k).fill(0);
+  let wrong = 0;
+  let exact = 0;
+  for (let i = 0; i < d.n; i++) {
+    let rowRight = true;
+    for (let c = 0; c < d.k; c++) {
+      const p = d.scores[i * d.k + c] >= t[c];
+      const y = d.truth[i * d.k + c] > 0;
+      if (p && y) tp[c]++;
+      else if (p && !y) fp[c]++;
+      else if (!p && y) fn[c]++;
+      if (p !== y) {
+        wrong++;
+        rowRight = false;
+      }
+    }
+    if (rowRight) exact++;
+  }
+  const f1 = (a: number, b: number, c: number) => (2 * a + b + c > 0 ? (2 * a) / (2 * a + b + c) : 0);
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const auc: (number | null)[] = [];
+  const ap: (number | null)[] = [];
+  for (let c = 0; c < d.k; c++) {
+    const s = new Float64Array(d.n);
+    const y = new Uint8Array(d.n);
+    for (let i = 0; i < d.n; i++) {
+      s[i] = d.scores[i * d.k + c];
+      y[i] = d.truth[i * d.k + c] > 0 ? 1 : 0;
+    }
+    auc.push(rocAuc(s, y));
+    ap.push(averagePrecision(s, y));
+  }
+  const cells = d.n * d.k;
+  return {
+    labelAccuracy: cells ? 1 - wrong / cells : 0,
+    hammingLoss: cells ? wrong / cells : 0,
+    exactMatch: d.n ? exact / d.n : 0,
+    microF1: f1(sum(tp), sum(fp), sum(fn)),
+    macroF1: d.k ? sum(tp.map((x, c) => f1(x, fp[c], fn[c]))) / d.k : 0,
+    macroAuc: meanOfDefined(auc),
+    macroAveragePrecision: meanOfDefined(ap),
+  };
 }

@@ -8,12 +8,10 @@ import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { openDataset, prepareImages, probeImages, validateDataset } from '../data';
 import type { ImageTensorSet, PreparedData } from '../data/types';
-import { loadModel } from '../engine/model-io';
 import { type ModelShape, buildModel, modelFlops } from '../engine/models';
 import { initBackend } from '../engine/runtime';
-import { predictScores } from '../engine/train';
 import { lastStateDir, runTrialSegment } from '../engine/trial';
-import { accuracy, confusionMatrix, logLoss, macroAuc, macroAveragePrecision, perClass, topKAccuracy } from '../eval/metrics';
+import { evaluateModel } from '../eval/evaluate';
 import { leaderboard } from '../search/leaderboard';
 import { chooseInput, finalFitEpochs, planSearch } from '../search/plan';
 import { portfolio } from '../search/portfolio';
@@ -27,7 +25,6 @@ import type {
   TrialRecord,
   WorkerEvent,
 } from '../shared/protocol';
-import { writeJsonAtomic } from '../store/files';
 import { ExperimentStore } from '../store/store';
 
 export interface RunContext {
@@ -295,7 +292,7 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
       cpSync(source, join(finalDir, 'model'), { recursive: true });
       // 5. Evaluation on TEST (or VALIDATION when there is no TEST).
       const evalSet = data.test.count > 0 ? data.test : data.validation;
-      test = await evaluate(join(finalDir, 'model'), evalSet, data.test.count > 0 ? 'TEST' : 'VALIDATION', data, finalDir);
+      test = await evaluateModel(join(finalDir, 'model'), evalSet, data.test.count > 0 ? 'TEST' : 'VALIDATION', data.classes, data.multiLabel, finalDir);
       log(`${test.partition}: accuracy ${(test.accuracy * 100).toFixed(2)} %, macro AUC ${fmt(test.macroAuc)}, macro AP ${fmt(test.macroAveragePrecision)} (${test.count} images)`);
     }
     for (const t of store.readTrials()) {
@@ -370,45 +367,6 @@ export function concatSets(a: ImageTensorSet, b: ImageTensorSet): ImageTensorSet
   itemIds.set(a.itemIds, 0);
   itemIds.set(b.itemIds, a.count);
   return { ...a, count: a.count + b.count, pixels, labels, itemIds };
-}
-
-/** Evaluates a saved model on a set and stores the metrics and per-example scores next to it. */
-async function evaluate(modelDir: string, set: ImageTensorSet, partition: 'TEST' | 'VALIDATION', data: PreparedData, outDir: string): Promise<TestMetrics> {
-  const model = await loadModel(modelDir);
-  try {
-    const scores = predictScores(model, set);
-    const k = data.classes.length;
-    if (data.multiLabel) {
-      // Multi-label evaluation (per-label thresholds, F1, hamming loss) comes with the evaluation issue.
-      return { partition, count: set.count, accuracy: 0, macroAuc: null, macroAveragePrecision: null, loss: 0 };
-    }
-    const d = { n: set.count, k, scores, labels: set.labels as Int32Array };
-    const metrics: TestMetrics = {
-      partition,
-      count: set.count,
-      accuracy: accuracy(d),
-      top5Accuracy: k > 5 ? topKAccuracy(d, 5) : undefined,
-      macroAuc: macroAuc(d),
-      macroAveragePrecision: macroAveragePrecision(d),
-      loss: logLoss(d),
-    };
-    writeJsonAtomic(join(outDir, 'evaluation.json'), {
-      ...metrics,
-      classes: data.classes,
-      confusion: confusionMatrix(d),
-      perClass: perClass(d),
-    });
-    writeJsonAtomic(join(outDir, 'predictions.json'), {
-      partition,
-      classes: data.classes,
-      itemIds: Array.from(set.itemIds),
-      labels: Array.from(set.labels),
-      scores: Array.from(scores, (s) => Math.round(s * 1e5) / 1e5),
-    });
-    return metrics;
-  } finally {
-    model.dispose();
-  }
 }
 
 function throttle<T>(fn: (x: T) => void, ms: number): (x: T) => void {

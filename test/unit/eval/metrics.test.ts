@@ -8,6 +8,8 @@ import {
   macroAuc,
   macroAveragePrecision,
   microAuc,
+  mostConfusedPairs,
+  multiLabelMetrics,
   perClass,
   prCurve,
   rocAuc,
@@ -129,5 +131,42 @@ describe('metrics', () => {
     const low = atThreshold(d, 0);
     assert.deepEqual(low.precision, [0.5, 1, 0]);
     assert.deepEqual(low.recall, [1, 0.5, 0]);
+  });
+});
+
+describe('multi-label metrics', () => {
+  it('counts per-label decisions, exact matches and F1 by hand', () => {
+    // 3 examples × 2 labels. Predictions at 0.5: [1,0] [1,1] [0,0]; truth: [1,0] [0,1] [0,1].
+    const d = { n: 3, k: 2, scores: [0.9, 0.2, 0.6, 0.7, 0.1, 0.4], truth: [1, 0, 0, 1, 0, 1] };
+    const m = multiLabelMetrics(d);
+    // Wrong cells: (1,0) predicted 1 truth 0; (2,1) predicted 0 truth 1 → 2 of 6.
+    const near = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1e-12, `${a} ≠ ${b}`);
+    near(m.hammingLoss, 2 / 6);
+    near(m.labelAccuracy, 4 / 6);
+    near(m.exactMatch, 1 / 3);
+    // Label 0: tp 1, fp 1, fn 0 → F1 2/3. Label 1: tp 1, fp 0, fn 1 → F1 2/3. Micro: tp 2, fp 1, fn 1 → 2/3.
+    assert.ok(Math.abs(m.macroF1 - 2 / 3) < 1e-12);
+    assert.ok(Math.abs(m.microF1 - 2 / 3) < 1e-12);
+    // Label 0 AUC: positive .9 beats .6 and .1 → 1. Label 1: positives .7, .4 vs negative .2 → 1.
+    assert.equal(m.macroAuc, 1);
+    // A per-label threshold moves the decisions: label 1 at 0.3 also predicts example 3.
+    near(multiLabelMetrics(d, [0.5, 0.3]).hammingLoss, 1 / 6);
+  });
+});
+
+describe('most confused pairs', () => {
+  it('lists off-diagonal cells by count, skipping the diagonal and the "below threshold" column', () => {
+    const m = [
+      [5, 2, 0, 9],
+      [4, 7, 1, 9],
+      [2, 0, 3, 9],
+    ];
+    assert.deepEqual(mostConfusedPairs(m), [
+      { actual: 1, predicted: 0, count: 4 },
+      { actual: 0, predicted: 1, count: 2 },
+      { actual: 2, predicted: 0, count: 2 },
+      { actual: 1, predicted: 2, count: 1 },
+    ]);
+    assert.equal(mostConfusedPairs(m, 1).length, 1);
   });
 });
