@@ -11,7 +11,7 @@
 //   automl install-runtime [--gpu|--cpu] [--dir <dir>]
 //
 // With --json the last line printed is one JSON object. The exit code is non-zero on any error.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -19,7 +19,9 @@ import { runDataWorkerIfRequested } from './data/pool';
 import { exportModel } from './engine/export';
 import { installRuntime } from './engine/install';
 import { defaultRuntimeDir } from './engine/runtime-probe';
+import { predictFolder } from './host/batch-predict';
 import { PredictorClient } from './host/predictor';
+import { startPredictionServer } from './host/server';
 import { WorkerClient, probeBackend } from './host/worker-client';
 import type { BackendPreference, ExperimentRecord, ExperimentSpec, LeaderboardRow, WorkerEvent } from './shared/protocol';
 import { ExperimentStore, listExperiments, newExperimentId } from './store/store';
@@ -42,8 +44,10 @@ Commands:
   resume <experiment>        continue an interrupted or cancelled experiment in its remaining budget
   validate <dataset>         check a dataset and print its label counts per partition
   evaluate <experiment>      print the stored evaluation of an experiment
-  predict <experiment|model> <image…>   top labels for images
-  serve <experiment|model>   local prediction server (127.0.0.1, bearer token)
+  predict <experiment|model> <image…>   top labels for images (--top K)
+  predict <experiment|model> <folder>   every image under the folder into a CSV (--out file.csv)
+  serve <experiment|model>   local prediction server (127.0.0.1, bearer token; AutoML Vision's predict API)
+      --port <n>             port (default: a free one); --name <name> model name in the URL
   export <experiment> --format tfjs|savedmodel --out <dir>
   list                       experiments in --out
   install-runtime [--gpu|--cpu]  install tfjs-node(-gpu) for native speed
@@ -79,7 +83,7 @@ async function main(argv: string[]): Promise<number> {
     case 'install-runtime':
       return installRuntimeCmd(rest);
     case 'serve':
-      throw new Error(`\`automl ${command}\` is not yet implemented in this version`);
+      return serve(rest);
     default:
       throw new UsageError(`Unknown command '${command}'`);
   }
@@ -290,10 +294,21 @@ async function evaluateCmd(args: string[]): Promise<number> {
   const store = openExperiment(positionals[0]);
   const rec = store.readRecord();
   if (!rec.test) throw new Error(`${store.dir}: no evaluation yet (status ${rec.status})`);
-  if (values.json) out(JSON.stringify(rec.test));
+  const evaluation = (() => {
+    try {
+      return JSON.parse(readFileSync(store.file('final', 'evaluation.json'), 'utf8')) as { classes: string[]; confusedPairs?: { actual: number; predicted: number; count: number }[] };
+    } catch {
+      return undefined;
+    }
+  })();
+  if (values.json) out(JSON.stringify({ ...rec.test, confusedPairs: evaluation?.confusedPairs ?? [] }));
   else {
     const t = rec.test;
     out(`${t.partition} (${t.count} images): accuracy ${(t.accuracy * 100).toFixed(2)} %, macro AUC ${t.macroAuc?.toFixed(4) ?? 'n/a'}, macro AP ${t.macroAveragePrecision?.toFixed(4) ?? 'n/a'}`);
+    if (evaluation?.confusedPairs?.length) {
+      out('Most confused (true → predicted):');
+      for (const p of evaluation.confusedPairs.slice(0, 5)) out(`  ${String(p.count).padStart(5)}  ${evaluation.classes[p.actual]} → ${evaluation.classes[p.predicted]}`);
+    }
   }
   return 0;
 }
@@ -317,12 +332,25 @@ async function list(args: string[]): Promise<number> {
 
 // A decode worker thread re-enters this bundle: it runs the decode loop instead of the CLI.
 async function predict(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { json: { type: 'boolean' }, top: { type: 'string' }, backend: { type: 'string' } });
-  if (positionals.length < 2) throw new UsageError('predict takes an experiment (or model) folder and at least one image');
+  const { values, positionals } = parse(args, { json: { type: 'boolean' }, top: { type: 'string' }, backend: { type: 'string' }, out: { type: 'string' } });
+  if (positionals.length < 2) throw new UsageError('predict takes an experiment (or model) folder and at least one image (or a folder of images)');
   const model = resolve(positionals[0]);
   const images = positionals.slice(1).map((p) => resolve(p));
   const topK = Math.floor(positiveNumber(values.top, 'top', 5));
   const client = new PredictorClient({ env: values.backend ? { AUTOML_BACKEND: String(values.backend) } : {} });
+  // A folder: every image under it, written to a CSV.
+  if (images.length === 1 && existsSync(images[0]) && statSync(images[0]).isDirectory()) {
+    try {
+      const csv = resolve(String(values.out ?? `${images[0].replace(/[\\/]+$/, '')}-predictions.csv`));
+      const r = await predictFolder(client, model, images[0], csv, { topK, onProgress: (d, t) => process.stderr.write(`\r${d}/${t} images`) });
+      process.stderr.write('\n');
+      if (values.json) out(JSON.stringify(r));
+      else out(`Predicted ${r.images} images (${r.failed} could not be used) → ${r.csv}`);
+      return r.failed ? 1 : 0;
+    } finally {
+      client.dispose();
+    }
+  }
   try {
     const results = await client.predictFiles(model, images, topK);
     if (values.json) out(JSON.stringify({ model, backend: client.backend, predictions: results }));
@@ -337,6 +365,34 @@ async function predict(args: string[]): Promise<number> {
   } finally {
     client.dispose();
   }
+}
+
+async function serve(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { port: { type: 'string' }, name: { type: 'string' }, json: { type: 'boolean' } });
+  if (positionals.length !== 1) throw new UsageError('serve takes one experiment (or model) folder');
+  const path = resolve(positionals[0]);
+  if (!existsSync(join(path, 'model.json')) && !existsSync(join(path, 'final', 'model', 'model.json'))) {
+    throw new Error(`${path}: no trained model (looked for model.json and final/model/model.json)`);
+  }
+  const name = String(values.name ?? (path.split(/[\\/]/).filter(Boolean).pop() ?? 'model')).replace(/[^A-Za-z0-9_.-]+/g, '-');
+  const port = values.port === undefined ? 0 : Math.floor(positiveNumber(values.port, 'port', 0));
+  const client = new PredictorClient();
+  // The token comes from the environment when set (scripts), else a random one is made.
+  const server = await startPredictionServer({ models: [{ name, path }], predictor: client, port, token: process.env.AUTOML_SERVE_TOKEN || undefined, log: (l) => process.stderr.write(`${l}\n`) });
+  if (values.json) out(JSON.stringify({ url: server.url, token: server.token, models: [name] }));
+  else {
+    out(`Serving ${name} on ${server.url} (127.0.0.1 only). Token: ${server.token}`);
+    out(`  curl -s -H "Authorization: Bearer ${server.token}" ${server.url}/v1/models`);
+    out(`  curl -s -H "Authorization: Bearer ${server.token}" -d '{"payload":{"image":{"imageBytes":"'"$(base64 -w0 image.png)"'"}}}' ${server.url}/v1/models/${name}:predict`);
+    out('Ctrl+C stops the server.');
+  }
+  await new Promise<void>((done) => {
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
+  await server.close();
+  client.dispose();
+  return 0;
 }
 
 async function exportCmd(args: string[]): Promise<number> {

@@ -1,7 +1,7 @@
 // The extension host side of AutoML for VS Code: commands, the Experiments and Datasets views,
 // the status bar, the output channel and notifications. Training runs in a worker process
 // (see host/manager.ts); nothing here trains.
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import * as vscode from 'vscode';
 import { exportModel } from './engine/export';
@@ -13,7 +13,9 @@ import { DatasetDiagnostics } from './host/diagnostics';
 import { ExperimentNode, ExperimentTreeProvider, TrialNode, formatDuration } from './host/experiment-tree';
 import { ExperimentManager } from './host/manager';
 import { registerPanelSerializers } from './host/panels';
+import { predictFolder } from './host/batch-predict';
 import { PredictorClient } from './host/predictor';
+import { type RunningServer, startPredictionServer } from './host/server';
 import { probeBackend } from './host/worker-client';
 import type { BackendPreference, ExperimentSpec, WorkerEvent } from './shared/protocol';
 import { ExperimentStore, listExperiments, newExperimentId } from './store/store';
@@ -242,6 +244,17 @@ export function activate(context: vscode.ExtensionContext): AutomlApi {
     const files = (uris && uris.length ? uris : uri ? [uri] : []).map((u) => u.fsPath);
     const dir = await pickExperiment(manager, 'evaluated');
     if (!dir) return;
+    // A folder: every image under it into a CSV next to it, opened when done.
+    if (files.length === 1 && statSync(files[0]).isDirectory()) {
+      const folder = files[0];
+      const csv = `${folder.replace(/[\\/]+$/, '')}-predictions.csv`;
+      const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `AutoML: predicting ${basename(folder)}` }, (progress) =>
+        predictFolder(predictor, dir, folder, csv, { onProgress: (done, total) => progress.report({ message: `${done}/${total} images` }) }),
+      );
+      await vscode.window.showTextDocument(vscode.Uri.file(r.csv));
+      void vscode.window.showInformationMessage(`AutoML: predicted ${r.images} images${r.failed ? ` (${r.failed} could not be used: see the error column)` : ''}.`);
+      return;
+    }
     if (files.length) await panels.predictFiles(dir, files);
     else panels.showPredict(dir);
   });
@@ -320,9 +333,34 @@ export function activate(context: vscode.ExtensionContext): AutomlApi {
       },
     );
   });
-  for (const id of ['automl.startServer', 'automl.stopServer']) {
-    register(id, () => vscode.window.showInformationMessage(`AutoML: "${id}" is not available in this version yet.`));
-  }
+  // The prediction server: HTTP in the extension host (127.0.0.1, bearer token), inference in the
+  // prediction process. One server at a time, serving the chosen experiment's final model.
+  let server: RunningServer | undefined;
+  const stopServer = async () => {
+    if (!server) return;
+    await server.close();
+    output.appendLine(`[server] stopped ${server.url}`);
+    server = undefined;
+    await vscode.commands.executeCommand('setContext', 'automl.serverRunning', false);
+  };
+  context.subscriptions.push({ dispose: () => void stopServer() });
+  register('automl.startServer', async (node?: ExperimentNode | string) => {
+    if (!requireTrust('serve models')) return undefined;
+    const dir = experimentDir(node) ?? (await pickExperiment(manager, 'evaluated'));
+    if (!dir) return undefined;
+    await stopServer();
+    const name = basename(dir).replace(/[^A-Za-z0-9_.-]+/g, '-');
+    server = await startPredictionServer({ models: [{ name, path: dir }], predictor, log: (l) => output.appendLine(`[server] ${l}`) });
+    await vscode.commands.executeCommand('setContext', 'automl.serverRunning', true);
+    const curl = `curl -s -H "Authorization: Bearer ${server.token}" -d '{"payload":{"image":{"imageBytes":"'"$(base64 -w0 image.png)"'"}}}' ${server.url}/v1/models/${name}:predict`;
+    output.appendLine(`[server] serving ${name} on ${server.url} (token in the notification; POST /v1/models/${name}:predict)`);
+    void vscode.window.showInformationMessage(`AutoML: serving ${name} on ${server.url} (127.0.0.1 only).`, 'Copy Token', 'Copy curl Example').then((pick) => {
+      if (pick === 'Copy Token') void vscode.env.clipboard.writeText(server?.token ?? '');
+      if (pick === 'Copy curl Example') void vscode.env.clipboard.writeText(curl);
+    });
+    return { url: server.url, token: server.token, name };
+  });
+  register('automl.stopServer', stopServer);
 
   // A window that reloads finds the workers still training and follows them again.
   const root = experimentsRoot();

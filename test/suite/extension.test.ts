@@ -125,5 +125,10 @@ describe('AutoML extension', () => {
       assert.equal(existsSync(join(workspaceRoot(), '.automl')), false, 'an experiment folder was created');
       assert.equal(existsSync('/tmp/automl-untrusted-must-not-be-used'), false);
     });
+
+    it('refuses to serve models: automl.startServer returns nothing', async () => {
+      const served = await vscode.commands.executeCommand('automl.startServer', join(workspaceRoot(), 'examples'));
+      assert.equal(served, undefined);
+    });
   });
 });

@@ -2,7 +2,7 @@
 // starts one: `automl.trainDataset(uri, { budgetMinutes, openPanel: false })` (src/extension.ts TrainOptions),
 // so no quick pick is shown. Runs the real worker (dist/worker.js) in a child process of the extension host.
 import * as assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { activated, readRecord, readTrial, waitFor, wsFile } from './helpers';
@@ -18,6 +18,8 @@ const ENDED = new Set(['done', 'failed', 'cancelled', 'interrupted']);
 describe('Training through automl.trainDataset', function () {
   // Budget, plus worker start-up, data decoding, final evaluation and a slow shared machine.
   this.timeout(BUDGET_MIN * 60_000 + 180_000);
+
+  let trained: string | undefined;
 
   it(`trains the sample dataset in ${BUDGET_MIN} min and evaluates the final model`, async () => {
     const api = await activated();
@@ -46,5 +48,29 @@ describe('Training through automl.trainDataset', function () {
     const epochs = trials.map((t) => readTrial(dir!, t)).map((t) => `${t?.id} ${t?.epochsDone?.toFixed(2)} ep`).join(', ');
     assert.ok(rec.test.accuracy > 0.25, `test accuracy ${rec.test.accuracy} is barely above chance (trials: ${epochs})`);
     assert.ok(existsSync(join(dir!, 'final')), 'no final/ folder');
+    trained = dir;
+  });
+
+  it('serves the trained model over HTTP on 127.0.0.1 with a token, and stops', async function () {
+    if (!trained) this.skip();
+    const s = await vscode.commands.executeCommand<{ url: string; token: string; name: string }>('automl.startServer', trained);
+    assert.match(s.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    const auth = { authorization: `Bearer ${s.token}` };
+    assert.equal((await fetch(`${s.url}/v1/models`)).status, 401, 'no token must be refused');
+    const models = (await (await fetch(`${s.url}/v1/models`, { headers: auth })).json()) as { models: { name: string; classes: string[] }[] };
+    assert.equal(models.models[0].name, s.name);
+    assert.equal(models.models[0].classes.length, 10);
+    const png = readFileSync(wsFile('examples/fashion-sample/images/sneaker/0000.png').fsPath);
+    const r = await fetch(`${s.url}/v1/models/${s.name}:predict`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ payload: { image: { imageBytes: png.toString('base64') } } }),
+    });
+    assert.equal(r.status, 200);
+    const body = (await r.json()) as { payload: { displayName: string; classification: { score: number } }[] };
+    assert.equal(body.payload.length, 10);
+    assert.ok(Math.abs(body.payload.reduce((a, p) => a + p.classification.score, 0) - 1) < 1e-3);
+    await vscode.commands.executeCommand('automl.stopServer');
+    await assert.rejects(fetch(`${s.url}/v1/models`, { headers: auth }), 'the server must be closed after Stop Prediction Server');
   });
 });
