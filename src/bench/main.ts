@@ -17,7 +17,7 @@ import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchImport } from './import';
-import { benchInference } from './inference';
+import { benchInference, benchServer } from './inference';
 import { benchTrainThroughput, formatRow, isTrainBenchChild, runTrainBenchChild } from './train-throughput';
 import { writeFashionMnistCsv } from './fashion-mnist';
 
@@ -166,8 +166,8 @@ async function main(): Promise<void> {
   }
 
   if (parts.has('infer')) {
-    console.log('## Inference (2-conv network, 28×28×1, decode + predict)');
-    const rows = await benchInference();
+    console.log('## Inference (2-conv network, 28×28×1, decode + predict; the server adds HTTP, JSON and base64)');
+    const rows = [...(await benchInference()), ...(await benchServer())];
     const text = table(['backend', 'case', 'p50 ms', 'p95 ms', 'images/s'], rows.map((r) => [r.backend, r.case, r.p50Ms.toFixed(2), r.p95Ms.toFixed(2), Math.round(r.imagesPerSec)]));
     console.log(text + '\n');
     sections.push(`### Inference (2-conv network, 28×28×1, decode + predict)\n${text}`);

@@ -1,7 +1,7 @@
 // The local prediction server: AutoML Vision's predict API, offline. It binds to 127.0.0.1 only
 // and asks for a random bearer token. Inference runs in the prediction process (PredictorClient);
-// concurrent requests are gathered into small batches. Bad input gets a 4xx with a reason and never
-// stops the server. No `vscode` import: `automl serve` and the extension both use it.
+// concurrent requests are gathered into batches while the predictor is busy. Bad input gets a 4xx
+// with a reason and never stops the server. No `vscode` import: `automl serve` and the extension both use it.
 //
 //   GET  /v1/models                         → { models: [{ name, classes, input }] }
 //   POST /v1/models/<name>:predict          { "payload": { "image": { "imageBytes": "<base64>" } } }
@@ -33,7 +33,7 @@ export interface ServerOptions {
   token?: string;
   /** Largest request body in bytes (default 10 MiB). */
   maxBodyBytes?: number;
-  /** How long a request waits for others to share its batch (default 5 ms), and the batch's size limit. */
+  /** How long an image that finds the predictor idle waits for others (default 0: the current tick only), and the batch's size limit. */
   batchWindowMs?: number;
   maxBatch?: number;
   /** Labels returned per image (default all). */
@@ -71,10 +71,16 @@ function describeModel(m: ServedModel): { name: string; classes: string[]; input
   }
 }
 
-/** Gathers images for one model that arrive within a short window into one prediction call. */
+/**
+ * Gathers concurrent images for one model into batches, adaptively: an image that finds the
+ * predictor idle goes at once (after the current tick, plus an optional window); images that arrive
+ * while a batch is being predicted wait and go together as the next batch. One client sees no added
+ * latency; many clients get batched inference.
+ */
 class Batcher {
   private queue: { bytes: Uint8Array; resolve: (p: ImagePrediction) => void; reject: (e: Error) => void }[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  private scheduled = false;
+  private inFlight = false;
 
   constructor(
     private readonly model: string,
@@ -87,21 +93,35 @@ class Batcher {
   predict(bytes: Uint8Array): Promise<ImagePrediction> {
     return new Promise((resolve, reject) => {
       this.queue.push({ bytes, resolve, reject });
-      if (this.queue.length >= this.maxBatch) this.flush();
-      else if (!this.timer) this.timer = setTimeout(() => this.flush(), this.windowMs);
+      this.schedule();
     });
   }
 
+  private schedule(): void {
+    if (this.scheduled || this.inFlight || !this.queue.length) return;
+    this.scheduled = true;
+    const go = () => {
+      this.scheduled = false;
+      this.flush();
+    };
+    if (this.windowMs > 0) setTimeout(go, this.windowMs);
+    else setImmediate(go);
+  }
+
   private flush(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
     const batch = this.queue.splice(0, this.maxBatch);
-    if (this.queue.length) this.timer = setTimeout(() => this.flush(), 0);
     if (!batch.length) return;
-    this.predictor.predictBytes(this.model, batch.map((b, i) => ({ name: `request-${i}`, bytes: b.bytes })), this.topK).then(
-      (results) => batch.forEach((b, i) => b.resolve(results[i])),
-      (e: Error) => batch.forEach((b) => b.reject(e)),
-    );
+    this.inFlight = true;
+    this.predictor
+      .predictBytes(this.model, batch.map((b, i) => ({ name: `request-${i}`, bytes: b.bytes })), this.topK)
+      .then(
+        (results) => batch.forEach((b, i) => b.resolve(results[i])),
+        (e: Error) => batch.forEach((b) => b.reject(e)),
+      )
+      .finally(() => {
+        this.inFlight = false;
+        this.schedule();
+      });
   }
 }
 
@@ -187,7 +207,7 @@ export async function startPredictionServer(o: ServerOptions): Promise<RunningSe
     const bytes = imageFromPayload(await readBody(req, limit));
     let batcher = batchers.get(name);
     if (!batcher) {
-      batcher = new Batcher(model.path, o.predictor, o.batchWindowMs ?? 5, o.maxBatch ?? 32, o.topK ?? 1000);
+      batcher = new Batcher(model.path, o.predictor, o.batchWindowMs ?? 0, o.maxBatch ?? 32, o.topK ?? 1000);
       batchers.set(name, batcher);
     }
     const p = await batcher.predict(bytes);

@@ -49,13 +49,14 @@ describe('prediction server', function () {
     const predictor: BatchPredictor = {
       predictBytes: async (_model, images) => {
         batches.push(images.length);
+        await new Promise((r) => setTimeout(r, 25)); // the time a model takes
         return images.map((img): ImagePrediction =>
           img.bytes[0] === 0x89 ? { path: img.name, scores: [{ label: 'cat', score: 0.75 }, { label: 'dog', score: 0.25 }] } : { path: img.name, scores: [], error: 'not an image (unknown format)' },
         );
       },
     };
     before(async () => {
-      server = await startPredictionServer({ models: [{ name: 'pets', path: '/nowhere' }], predictor, maxBodyBytes: 4096, batchWindowMs: 20 });
+      server = await startPredictionServer({ models: [{ name: 'pets', path: '/nowhere' }], predictor, maxBodyBytes: 4096 });
     });
     after(() => server.close());
 
