@@ -402,7 +402,7 @@ async function exportCmd(args: string[]): Promise<number> {
   const format = String(values.format ?? 'tfjs');
   if (format !== 'tfjs' && format !== 'savedmodel') throw new UsageError('--format must be tfjs or savedmodel');
   const store = openExperiment(positionals[0]);
-  const result = exportModel(store, resolve(String(values.out)), format);
+  const result = await exportModel(store, resolve(String(values.out)), format, { onOutput: (line) => process.stderr.write(`  ${line}\n`) });
   if (values.json) out(JSON.stringify(result));
   else out(`Exported ${result.format} model to ${result.dir}: ${result.files.join(', ')}`);
   return 0;

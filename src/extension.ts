@@ -280,22 +280,36 @@ export function activate(context: vscode.ExtensionContext): AutomlApi {
     );
     return findings;
   });
-  register('automl.exportModel', async (node?: ExperimentNode | string) => {
+  register('automl.exportModel', async (node?: ExperimentNode | string, formatArg?: 'tfjs' | 'savedmodel') => {
     const dir = experimentDir(node) ?? (await pickExperiment(manager, 'evaluated'));
     if (!dir) return undefined;
+    const format =
+      formatArg ??
+      (
+        await vscode.window.showQuickPick(
+          [
+            { label: 'TF.js layers model', description: 'model.json + weights, labels, preprocessing; plain @tensorflow/tfjs in a browser or Node', format: 'tfjs' as const },
+            { label: 'TensorFlow SavedModel', description: 'for Python TensorFlow / TF Serving; needs `pip install tensorflowjs` (its converter)', format: 'savedmodel' as const },
+          ],
+          { title: 'AutoML: export format' },
+        )
+      )?.format;
+    if (!format) return undefined;
     const target = await vscode.window.showOpenDialog({
       canSelectFiles: false,
       canSelectFolders: true,
       canSelectMany: false,
       openLabel: 'Export here',
-      title: 'AutoML: folder for the TF.js model (model.json, weights, labels.json, preprocessing.json, README)',
+      title: `AutoML: folder for the ${format === 'tfjs' ? 'TF.js model (model.json, weights' : 'SavedModel (saved_model.pb, variables'}, labels.json, preprocessing.json, README)`,
     });
     if (!target?.[0]) return undefined;
-    const outDir = join(target[0].fsPath, `${basename(dir)}-tfjs`);
+    const outDir = join(target[0].fsPath, `${basename(dir)}-${format}`);
     try {
-      const result = exportModel(new ExperimentStore(dir), outDir, 'tfjs');
+      const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `AutoML: exporting ${basename(dir)} (${format})` }, () =>
+        exportModel(new ExperimentStore(dir), outDir, format, { onOutput: (line) => output.appendLine(`[export] ${line}`) }),
+      );
       void vscode.window.showInformationMessage(`AutoML: exported the model to ${outDir}`, 'Reveal').then(
-        (pick) => pick && vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(join(outDir, 'model.json'))),
+        (pick) => pick && vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(join(outDir, 'README.md'))),
       );
       return result.dir;
     } catch (e) {

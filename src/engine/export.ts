@@ -1,8 +1,14 @@
 // Exports an experiment's final model for use outside this product: a TF.js layers model
 // (`model.json` + weights) with `labels.json`, the preprocessing spec and a README saying how to
 // load it with plain `@tensorflow/tfjs` in a browser or Node. No tfjs import: files are copied.
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+//
+// A TF SavedModel: tfjs (tfjs-node included) can read SavedModels but not write them, so the TF.js
+// export is converted by TensorFlow's own converter, `tensorflowjs_converter` from the Python package
+// `tensorflowjs`, when the user has it (`pip install tensorflowjs`); otherwise the error says so.
+import { spawn } from 'node:child_process';
+import { accessSync, constants, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
 import type { ExperimentStore } from '../store/store';
 
 export interface ExportResult {
@@ -11,18 +17,108 @@ export interface ExportResult {
   files: string[];
 }
 
-export function exportModel(store: ExperimentStore, outDir: string, format: 'tfjs' | 'savedmodel'): ExportResult {
-  const rec = store.readRecord();
-  const modelDir = store.file('final', 'model');
-  if (!existsSync(join(modelDir, 'model.json'))) {
-    throw new Error(`${store.dir} has no final model yet (status ${rec.status}); train or resume it first`);
+export interface ExportOptions {
+  /** Environment in which `tensorflowjs_converter` is looked up (PATH) and run; default process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Output lines of the converter, as they come. */
+  onOutput?: (line: string) => void;
+}
+
+export async function exportModel(store: ExperimentStore, outDir: string, format: 'tfjs' | 'savedmodel', opts: ExportOptions = {}): Promise<ExportResult> {
+  if (format === 'savedmodel') return exportSavedModel(store, outDir, opts);
+  return exportTfjs(store, outDir);
+}
+
+/** The TensorFlow.js converter on PATH (AUTOML_TFJS_CONVERTER overrides), or null. */
+export function findConverter(env: NodeJS.ProcessEnv = process.env): string | null {
+  if (env.AUTOML_TFJS_CONVERTER) return env.AUTOML_TFJS_CONVERTER;
+  const names = process.platform === 'win32' ? ['tensorflowjs_converter.exe', 'tensorflowjs_converter.cmd'] : ['tensorflowjs_converter'];
+  for (const dir of (env.PATH ?? env.Path ?? '').split(delimiter).filter(Boolean)) {
+    for (const n of names) {
+      try {
+        accessSync(join(dir, n), constants.X_OK);
+        return join(dir, n);
+      } catch {
+        // not here
+      }
+    }
   }
-  if (format === 'savedmodel') {
+  return null;
+}
+
+/** A Keras SavedModel converted from the TF.js export by `tensorflowjs_converter`, with the same labels, preprocessing and a README. */
+async function exportSavedModel(store: ExperimentStore, outDir: string, opts: ExportOptions): Promise<ExportResult> {
+  const env = opts.env ?? process.env;
+  const converter = findConverter(env);
+  finalModelDir(store);
+  if (!converter) {
     throw new Error(
-      'A TF SavedModel export needs the native TensorFlow runtime (tfjs-node): install it with `automl install-runtime` ' +
-        '(or "AutoML: Install GPU Runtime"). The tfjs format works everywhere: `--format tfjs`.',
+      'A TF SavedModel export needs the TensorFlow.js converter (tfjs can read SavedModels but not write them): ' +
+        'run `pip install tensorflowjs`, make sure `tensorflowjs_converter` is on PATH (or set AUTOML_TFJS_CONVERTER to it), and export again. ' +
+        'The tfjs format needs nothing: `--format tfjs`.',
     );
   }
+  if (existsSync(outDir) && readdirSync(outDir).length) throw new Error(`${outDir} is not empty: choose a new folder for the SavedModel`);
+  const tmp = mkdtempSync(join(tmpdir(), 'automl-savedmodel-'));
+  try {
+    const tfjs = await exportTfjs(store, tmp);
+    const args = ['--input_format=tfjs_layers_model', '--output_format=keras_saved_model', join(tmp, 'model.json'), outDir];
+    const { code, tail } = await new Promise<{ code: number | null; tail: string[] }>((resolve, reject) => {
+      const child = spawn(converter, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const lines: string[] = [];
+      const onData = (b: Buffer) => {
+        for (const line of b.toString('utf8').split(/\r?\n/).filter(Boolean)) {
+          lines.push(line);
+          if (lines.length > 20) lines.shift();
+          opts.onOutput?.(line);
+        }
+      };
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
+      child.on('error', (e) => reject(new Error(`could not run ${converter}: ${e.message}`)));
+      child.on('close', (c) => resolve({ code: c, tail: lines }));
+    });
+    if (code !== 0) throw new Error(`${converter} failed (exit ${code}):\n${tail.join('\n')}`);
+    if (!existsSync(join(outDir, 'saved_model.pb'))) throw new Error(`${converter} finished but wrote no saved_model.pb into ${outDir}`);
+    for (const f of ['labels.json', 'preprocessing.json']) cpSync(join(tfjs.dir, f), join(outDir, f));
+    const rec = store.readRecord();
+    const pre = JSON.parse(readFileSync(join(outDir, 'preprocessing.json'), 'utf8')) as { input: number[]; output: string };
+    writeFileSync(
+      join(outDir, 'README.md'),
+      `# ${rec.spec.name}: image classifier exported by AutoML for VS Code (TensorFlow SavedModel)
+
+- Experiment: \`${rec.spec.id}\`; converted from its TF.js model by \`tensorflowjs_converter\` (Keras SavedModel).
+- Input: ${pre.input.join('×')}, raw pixel values 0–255, NHWC float32 (see \`preprocessing.json\`).
+- Output: ${pre.output}; label names in \`labels.json\` (same order).
+
+## Load it
+
+\`\`\`python
+import json, tensorflow as tf
+model = tf.keras.models.load_model('.')          # or tf.saved_model.load('.')
+labels = json.load(open('labels.json'))
+img = tf.image.resize_with_pad(tf.io.decode_image(open('x.png', 'rb').read(), channels=${pre.input[2] ?? 3}), ${pre.input[0]}, ${pre.input[1]})
+scores = model(tf.expand_dims(tf.cast(img, tf.float32), 0))[0].numpy()
+\`\`\`
+`,
+    );
+    return { format: 'savedmodel', dir: outDir, files: readdirSync(outDir).sort() };
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+function finalModelDir(store: ExperimentStore): string {
+  const modelDir = store.file('final', 'model');
+  if (!existsSync(join(modelDir, 'model.json'))) {
+    throw new Error(`${store.dir} has no final model yet (status ${store.readRecord().status}); train or resume it first`);
+  }
+  return modelDir;
+}
+
+async function exportTfjs(store: ExperimentStore, outDir: string): Promise<ExportResult> {
+  const rec = store.readRecord();
+  const modelDir = finalModelDir(store);
   const json = JSON.parse(readFileSync(join(modelDir, 'model.json'), 'utf8')) as { userDefinedMetadata?: Record<string, unknown> };
   const meta = json.userDefinedMetadata ?? {};
   const classes = (meta.classes as string[] | undefined) ?? rec.classes ?? [];
@@ -65,5 +161,5 @@ const scores = await model.predict(x).data();
 \`\`\`
 `,
   );
-  return { format, dir: outDir, files: readdirSync(outDir).sort() };
+  return { format: 'tfjs', dir: outDir, files: readdirSync(outDir).sort() };
 }
