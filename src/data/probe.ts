@@ -14,8 +14,13 @@ import type { Dataset, DatasetItem } from './types';
 export interface ProbeResult {
   /** Median longer side of the sampled images, px (0: none could be read). */
   medianSide: number;
-  /** More than 1 % of the sampled images are colour (PNG colour types 2/3/6, non-gray JPEG/WebP/…). */
+  /**
+   * More than 1 % of the sampled images are colour: stored as colour (PNG colour types 2/3/6,
+   * non-gray JPEG/WebP/…) and with pixels that are not all gray (R = G = B within JPEG noise).
+   */
   color: boolean;
+  /** Sampled images stored as colour whose pixels are gray (scans, exports of gray photos). */
+  grayStoredAsColor: number;
   /** Images whose header was read. */
   probed: number;
 }
@@ -33,6 +38,7 @@ export async function probeImages(dataset: Dataset, options: { sample?: number }
   const items = sampleItems(dataset.items, options.sample ?? 200);
   const sides: number[] = [];
   let colour = 0;
+  let grayStoredAsColor = 0;
   const reader = new ImageByteReader();
   try {
     for (const it of items) {
@@ -64,6 +70,11 @@ export async function probeImages(dataset: Dataset, options: { sample?: number }
         }
         if (w > 0 && h > 0) {
           sides.push(Math.max(w, h));
+          // Only while the answer is open: once over 1 % are surely colour, headers suffice.
+          if (isColour && colour <= 0.01 * items.length && (await looksGray(ref.kind === 'file' ? ref.path : head!))) {
+            isColour = false;
+            grayStoredAsColor++;
+          }
           if (isColour) colour++;
         }
       } catch {
@@ -73,10 +84,38 @@ export async function probeImages(dataset: Dataset, options: { sample?: number }
   } finally {
     reader.close();
   }
-  if (sides.length === 0) return { medianSide: 0, color: true, probed: 0 };
+  if (sides.length === 0) return { medianSide: 0, color: true, grayStoredAsColor: 0, probed: 0 };
   const sorted = Float64Array.from(sides).sort();
   const m = sorted.length;
   const medianSide = m % 2 ? sorted[(m - 1) / 2] : (sorted[m / 2 - 1] + sorted[m / 2]) / 2;
   const allIdx = items.every((it) => it.ref.kind === 'idx');
-  return { medianSide, color: allIdx ? false : colour > 0.01 * sides.length, probed: sides.length };
+  return { medianSide, color: allIdx ? false : colour > 0.01 * sides.length, grayStoredAsColor, probed: sides.length };
+}
+
+/**
+ * Whether an image stored as colour is gray in fact: a 32-px thumbnail whose pixels have R, G and B
+ * within 10 levels of each other, all but 1 % of them (JPEG chroma noise stays well inside that).
+ */
+async function looksGray(input: string | Buffer): Promise<boolean> {
+  try {
+    const { data, info } = await loadSharp()(input, { pages: 1 })
+      .resize(32, 32, { fit: 'inside' })
+      .flatten({ background: '#ffffff' })
+      .toColourspace('srgb')
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels < 3) return true;
+    const n = info.width * info.height;
+    let off = 0;
+    for (let i = 0; i < n; i++) {
+      const o = i * info.channels;
+      const r = data[o];
+      const g = data[o + 1];
+      const b = data[o + 2];
+      if (Math.max(Math.abs(r - g), Math.abs(g - b), Math.abs(r - b)) > 10 && ++off > 0.01 * n) return false;
+    }
+    return true;
+  } catch {
+    return false; // undecodable: trust the header
+  }
 }

@@ -78,6 +78,7 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
       gpu: backend.name === 'tensorflow-gpu' || backend.name === 'webgpu',
     });
     log(`Input ${input.size}×${input.size}×${input.channels}: ${input.why}`);
+    if (!probe.color && probe.grayStoredAsColor) log(`${probe.grayStoredAsColor} of ${probe.probed} sampled images are stored as colour but gray: trained in grayscale`);
     const size = { height: input.size, width: input.size, channels: input.channels };
     const validation = await validateDataset(dataset, {
       level: 'images',
