@@ -13,7 +13,7 @@ import { initBackend } from '../engine/runtime';
 import { lastStateDir, runTrialSegment } from '../engine/trial';
 import { evaluateModel } from '../eval/evaluate';
 import { leaderboard } from '../search/leaderboard';
-import { chooseInput, finalFitEpochs, planSearch } from '../search/plan';
+import { MIN_SEARCH_EPOCHS, chooseInput, finalFitEpochs, planSearch } from '../search/plan';
 import { portfolio } from '../search/portfolio';
 import { type SearchHooks, type SearchOptions, bestTrial, runSearch } from '../search/search';
 import { buildSpace, describeConfig } from '../search/space';
@@ -203,7 +203,17 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
         return outcome;
       },
     };
-    const fixed = ctx.spec.strategy === 'fixed';
+    // A budget too short to compare configurations trains the best-known one instead (the baseline's path).
+    // Decided on the whole budget, so that a resumed experiment keeps its first decision.
+    const whole = planSearch({ remainingSeconds: budgetSeconds, trainImages: data.train.count, evalImages: data.validation.count + data.test.count, imagesPerSec: ips0 });
+    const shortBudget = ctx.spec.strategy !== 'fixed' && !whole.searchWorthwhile;
+    if (shortBudget) {
+      log(
+        `The budget affords about ${whole.affordableEpochs.toFixed(1)} epochs of a small network: too few to compare configurations ` +
+          `(a search needs ${MIN_SEARCH_EPOCHS}+). Training the portfolio's best-known configuration for the whole budget; give more time to search.`,
+      );
+    }
+    const fixed = ctx.spec.strategy === 'fixed' || shortBudget;
     let search = fixed
       ? // The baseline: the portfolio's first network for the whole budget (one trial, annealed to the deadline).
         await runSearch(
@@ -211,7 +221,7 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
           hooks,
         )
       : await runSearch({ ...searchOptions, deadline: searchDeadline, previous: previousTrials }, hooks);
-    log(`${fixed ? 'Fixed baseline' : 'Search'} ended (${search.stoppedBy}) after ${search.trials.length} trials`);
+    log(`${shortBudget ? 'Training' : fixed ? 'Fixed baseline' : 'Search'} ended (${search.stoppedBy}) after ${search.trials.length} trials`);
 
     // 4. Final fit of the best configuration on TRAIN+VALIDATION, when time allows.
     let best = bestTrial(store.readTrials());

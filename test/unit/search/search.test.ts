@@ -133,6 +133,17 @@ describe('budget plan', () => {
     assert.ok(Math.abs(share(large) - 0.7) < 1e-9, `${share(large)}`);
   });
 
+  it('searches only when the budget affords enough epochs to compare configurations', () => {
+    const short = planSearch({ remainingSeconds: 600, trainImages: 54000, evalImages: 16000, imagesPerSec: 350 }); // Fashion-MNIST, 10 min, wasm
+    assert.ok(short.affordableEpochs > 3 && short.affordableEpochs < 4, `${short.affordableEpochs}`);
+    assert.equal(short.searchWorthwhile, false);
+    const hour = planSearch({ remainingSeconds: 3600, trainImages: 54000, evalImages: 16000, imagesPerSec: 350 });
+    assert.ok(hour.affordableEpochs > 20, `${hour.affordableEpochs}`);
+    assert.equal(hour.searchWorthwhile, true);
+    const sample = planSearch({ remainingSeconds: 180, trainImages: 1200, evalImages: 400, imagesPerSec: 350 }); // the demo
+    assert.equal(sample.searchWorthwhile, true);
+  });
+
   it('skips a final fit that would not train longer than the best trial', () => {
     assert.equal(finalFitEpochs({ seconds: 30, imagesPerSec: 100, trainImages: 1000, bestTrialEpochs: 3 }), 0);
     assert.equal(finalFitEpochs({ seconds: 100, imagesPerSec: 100, trainImages: 1000, bestTrialEpochs: 3 }), 9);
