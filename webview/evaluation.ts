@@ -10,6 +10,7 @@ import { ChartBox } from './charts';
 import { banner, card, cards, emptyState, header, ImageBook, imageTile, section } from './common';
 import { button, dataGrid, dropdown, type DropdownHandle, type GridHandle, pill, segmented, slider, tabs } from './components';
 import { coalesce, h, replaceChildren } from './dom';
+import { MultiLabelEvaluation } from './evaluation-multilabel';
 import { int, num, pct, plural } from './format';
 import { alpha, chartColors, seriesColor } from './theme';
 
@@ -47,6 +48,8 @@ export class EvaluationView {
   private prClass = -1;
   private galleryLimit = PAGE;
   private readonly images = new ImageBook();
+  /** The multi-label view, when the experiment is multi-label. */
+  private multi: MultiLabelEvaluation | undefined;
 
   private thresholdInfo!: HTMLElement;
   private grid!: GridHandle<ClassRow>;
@@ -63,7 +66,10 @@ export class EvaluationView {
 
   onMessage(m: Exclude<HostToWebview, { type: 'response' }>): void {
     if (m.type === 'init' && m.panel === 'evaluation') this.init(m.data);
-    else if (m.type === 'images') this.images.add(m.images);
+    else if (m.type === 'images') {
+      this.images.add(m.images);
+      this.multi?.addImages(m.images);
+    }
     else if (m.type === 'loading') replaceChildren(this.root, h('div.loading', null, h('vscode-progress-ring', { 'aria-label': 'Loading' }), m.message));
   }
 
@@ -81,7 +87,7 @@ export class EvaluationView {
     const ev = data.evaluation;
     const head = header(
       `Evaluation · ${e.spec.name || e.spec.id}`,
-      h('span.muted', null, ev ? `${ev.partition} · ${plural(ev.count, 'image')} · ${plural(ev.classes.length, 'class', 'classes')}` : e.spec.dataset),
+      h('span.muted', null, ev ? `${ev.partition} · ${plural(ev.count, 'image')} · ${e.multiLabel || p?.multiLabel ? plural(ev.classes.length, 'label') : plural(ev.classes.length, 'class', 'classes')}` : e.spec.dataset),
       ev ? [pill(ev.partition, 'info', 'Partition the final model was evaluated on (never seen in training or model selection)')] : [],
       actions,
     );
@@ -89,8 +95,12 @@ export class EvaluationView {
       replaceChildren(this.root, head, banner(e.status === 'running' ? 'info' : 'warning', data.error ?? 'No evaluation yet.', e.status === 'running' ? 'The final model is evaluated on TEST when the search ends.' : ''));
       return;
     }
-    if (e.multiLabel) {
-      replaceChildren(this.root, head, banner('info', 'Multi-label evaluation is not available yet.'));
+    this.multi?.dispose();
+    this.multi = undefined;
+    if (e.multiLabel || p.multiLabel) {
+      this.d = undefined;
+      this.multi = new MultiLabelEvaluation(this.root, data);
+      this.multi.render(head, st);
       return;
     }
     this.classes = p.classes;
@@ -301,64 +311,7 @@ export class EvaluationView {
   }
 
   private prConfig(): ChartConfiguration<'line'> {
-    const c = chartColors();
-    const datasets: ChartDataset<'line', { x: number; y: number }[]>[] = [];
-    const sel = this.prClass;
-    const faint = alpha(c.foreground, 0.16);
-    const ring = alpha(c.background, 1);
-    const curve = (points: PrPoint[], label: string, color: string, width: number, order: number): ChartDataset<'line', { x: number; y: number }[]> => ({
-      label,
-      // Precision p_i holds over recall (r_{i-1}, r_i] (how AP sums it): vertical steps first.
-      data: [{ x: 0, y: points[0]?.precision ?? 1 }, ...points.map((p) => ({ x: p.recall, y: p.precision }))],
-      borderColor: color,
-      backgroundColor: color,
-      borderWidth: width,
-      pointRadius: 0,
-      pointHoverRadius: 0,
-      stepped: 'after',
-      order,
-      clip: 4,
-    });
-    const marker = (points: PrPoint[], label: string, color: string): ChartDataset<'line', { x: number; y: number }[]> | null => {
-      const op = operatingPoint(points, this.threshold);
-      return op
-        ? { label: `${label} at ${this.threshold.toFixed(2)}`, data: [{ x: op.recall, y: op.precision }], showLine: false, pointRadius: 6, pointHoverRadius: 7, borderColor: ring, backgroundColor: color, borderWidth: 2, order: 0, clip: 10 }
-        : null;
-    };
-    const focusColor = seriesColor(0);
-    this.curves.forEach((points, ci) => {
-      if (points && ci !== sel) datasets.push(curve(points, this.classes[ci], faint, 1, 2));
-    });
-    const focused = sel === -1 ? this.micro : this.curves[sel];
-    const focusLabel = sel === -1 ? 'All classes (micro-average)' : this.classes[sel];
-    if (focused) {
-      datasets.push(curve(focused, focusLabel, focusColor, 2.5, 1));
-      const m = marker(focused, focusLabel, focusColor);
-      if (m) datasets.push(m);
-    }
-    return {
-      type: 'line',
-      data: { datasets },
-      options: {
-        parsing: false,
-        interaction: { mode: 'nearest', intersect: false },
-        plugins: {
-          legend: {
-            display: true,
-            position: 'bottom',
-            labels: { filter: (item) => item.text === focusLabel },
-          },
-          tooltip: {
-            filter: (it) => it.dataset.label?.includes(' at ') === true,
-            callbacks: { label: (it) => `${it.dataset.label}: precision ${pct(it.parsed.y, 1)}, recall ${pct(it.parsed.x, 1)}` },
-          },
-        },
-        scales: {
-          x: { type: 'linear', min: 0, max: 1, title: { display: true, text: 'recall', color: c.muted }, ticks: { callback: (v) => pct(Number(v), 0) } },
-          y: { type: 'linear', min: 0, max: 1, title: { display: true, text: 'precision', color: c.muted }, ticks: { callback: (v) => pct(Number(v), 0) } },
-        },
-      },
-    };
+    return prChartConfig({ curves: this.curves, micro: this.micro, names: this.classes, selected: this.prClass, threshold: () => this.threshold, microLabel: 'All classes (micro-average)' });
   }
 
   // ------------------------------------------------------------------------------------------
@@ -571,7 +524,7 @@ export class EvaluationView {
   }
 }
 
-function clamp01(x: number): number {
+export function clamp01(x: number): number {
   return Number.isFinite(x) ? Math.max(0, Math.min(1, x)) : 0.5;
 }
 
@@ -585,11 +538,82 @@ function operatingPoint(curve: PrPoint[], t: number): PrPoint | null {
   return found;
 }
 
-function naCell(x: number | null, why: string, digits?: number): HTMLElement | string {
+export function naCell(x: number | null, why: string, digits?: number): HTMLElement | string {
   if (x === null || !Number.isFinite(x)) return h('span.muted', { title: why || 'Not defined' }, 'n/a');
   return digits ? num(x, digits) : pct(x, 1);
 }
 
-function metric(label: string, value: string, title: string, id: string): HTMLElement {
+export function metric(label: string, value: string, title: string, id: string): HTMLElement {
   return h('span.metric', { title, 'data-metric': id }, h('span.metric-label', null, label), h('span.metric-value', null, value));
+}
+
+/**
+ * PR curves of every class (faint) with one focused (the selected class, or the micro-average when
+ * `selected` is -1) and its operating point at its threshold marked. Shared by the single- and
+ * multi-label views.
+ */
+export function prChartConfig(o: {
+  curves: (PrPoint[] | null)[];
+  micro: PrPoint[] | null;
+  names: string[];
+  selected: number;
+  /** The threshold of a class (-1: the micro-average), or null for no marker. */
+  threshold: (c: number) => number | null;
+  microLabel: string;
+}): ChartConfiguration<'line'> {
+  const c = chartColors();
+  const datasets: ChartDataset<'line', { x: number; y: number }[]>[] = [];
+  const sel = o.selected;
+  const faint = alpha(c.foreground, 0.16);
+  const ring = alpha(c.background, 1);
+  const curve = (points: PrPoint[], label: string, color: string, width: number, order: number): ChartDataset<'line', { x: number; y: number }[]> => ({
+    label,
+    // Precision p_i holds over recall (r_{i-1}, r_i] (how AP sums it): vertical steps first.
+    data: [{ x: 0, y: points[0]?.precision ?? 1 }, ...points.map((p) => ({ x: p.recall, y: p.precision }))],
+    borderColor: color,
+    backgroundColor: color,
+    borderWidth: width,
+    pointRadius: 0,
+    pointHoverRadius: 0,
+    stepped: 'after',
+    order,
+    clip: 4,
+  });
+  const focusColor = seriesColor(0);
+  o.curves.forEach((points, ci) => {
+    if (points && ci !== sel) datasets.push(curve(points, o.names[ci], faint, 1, 2));
+  });
+  const focused = sel === -1 ? o.micro : o.curves[sel];
+  const focusLabel = sel === -1 ? o.microLabel : o.names[sel];
+  if (focused) {
+    datasets.push(curve(focused, focusLabel, focusColor, 2.5, 1));
+    const t = o.threshold(sel);
+    const op = t === null ? null : operatingPoint(focused, t);
+    if (op && t !== null) {
+      datasets.push({ label: `${focusLabel} at ${t.toFixed(2)}`, data: [{ x: op.recall, y: op.precision }], showLine: false, pointRadius: 6, pointHoverRadius: 7, borderColor: ring, backgroundColor: focusColor, borderWidth: 2, order: 0, clip: 10 });
+    }
+  }
+  return {
+    type: 'line',
+    data: { datasets },
+    options: {
+      parsing: false,
+      interaction: { mode: 'nearest', intersect: false },
+      plugins: {
+        legend: {
+          display: true,
+          position: 'bottom',
+          labels: { filter: (item) => item.text === focusLabel },
+        },
+        tooltip: {
+          filter: (it) => it.dataset.label?.includes(' at ') === true,
+          callbacks: { label: (it) => `${it.dataset.label}: precision ${pct(it.parsed.y, 1)}, recall ${pct(it.parsed.x, 1)}` },
+        },
+      },
+      scales: {
+        x: { type: 'linear', min: 0, max: 1, title: { display: true, text: 'recall', color: c.muted }, ticks: { callback: (v) => pct(Number(v), 0) } },
+        y: { type: 'linear', min: 0, max: 1, title: { display: true, text: 'precision', color: c.muted }, ticks: { callback: (v) => pct(Number(v), 0) } },
+      },
+    },
+  };
 }

@@ -7,7 +7,7 @@ import { loadModel } from '../engine/model-io';
 import { predictScores } from '../engine/train';
 import type { TestMetrics } from '../shared/protocol';
 import { writeJsonAtomic } from '../store/files';
-import { accuracy, confusionMatrix, logLoss, macroAuc, macroAveragePrecision, mostConfusedPairs, multiLabelMetrics, perClass, topKAccuracy } from './metrics';
+import { accuracy, bestF1Thresholds, confusionMatrix, logLoss, macroAuc, macroAveragePrecision, mostConfusedPairs, multiLabelMetrics, perClass, topKAccuracy } from './metrics';
 
 export async function evaluateModel(
   modelDir: string,
@@ -24,10 +24,15 @@ export async function evaluateModel(
     let metrics: TestMetrics;
     let details: Record<string, unknown>;
     if (multiLabel) {
-      const m = multiLabelMetrics({ n: set.count, k, scores, truth: set.labels });
+      const md = { n: set.count, k, scores, truth: set.labels };
+      const m = multiLabelMetrics(md);
       // For multi-label data "accuracy" is the per-label accuracy at 0.5 (1 − Hamming loss).
       metrics = { partition, count: set.count, accuracy: m.labelAccuracy, macroAuc: m.macroAuc, macroAveragePrecision: m.macroAveragePrecision, loss: m.hammingLoss };
-      details = { multiLabel: m };
+      details = {
+        confusion: [],
+        perClass: { auc: m.auc, averagePrecision: m.averagePrecision, support: m.support },
+        multiLabelMetrics: { ...m, bestF1Thresholds: bestF1Thresholds(md) },
+      };
     } else {
       const d = { n: set.count, k, scores, labels: set.labels as Int32Array };
       metrics = {

@@ -254,20 +254,37 @@ export interface MultiScored {
   truth: ArrayLike<number>;
 }
 
-export interface MultiLabelMetrics {
-  /** Fraction of (example, label) decisions right at the thresholds: 1 − Hamming loss. */
+/** Decisions per label at per-label thresholds (cheap: what a threshold slider recomputes). */
+export interface MultiLabelDecisions {
+  thresholds: number[];
+  /** Per label: true positives, false positives, false negatives, images with the label, images given it. */
+  tp: number[];
+  fp: number[];
+  fn: number[];
+  support: number[];
+  predicted: number[];
+  /** Per label; null where undefined (nothing predicted / no positive), never NaN. */
+  precision: (number | null)[];
+  recall: (number | null)[];
+  f1: (number | null)[];
+  /** Fraction of (example, label) decisions right: 1 − Hamming loss. */
   labelAccuracy: number;
   hammingLoss: number;
   /** Fraction of examples whose whole label set is right. */
   exactMatch: number;
   microF1: number;
+  /** Mean F1 over the labels present in the set (or predicted). */
   macroF1: number;
+}
+
+export interface MultiLabelMetrics extends MultiLabelDecisions {
+  auc: (number | null)[];
+  averagePrecision: (number | null)[];
   macroAuc: number | null;
   macroAveragePrecision: number | null;
 }
 
-/** Multi-label metrics with a score threshold per label (default 0.5 for every label). */
-export function multiLabelMetrics(d: MultiScored, thresholds?: number[]): MultiLabelMetrics {
+export function multiLabelDecisions(d: MultiScored, thresholds?: number[]): MultiLabelDecisions {
   const t = thresholds ?? new Array<number>(d.k).fill(0.5);
   const tp = new Array<number>(d.k).fill(0);
   const fp = new Array<number>(d.k).fill(0);
@@ -291,26 +308,90 @@ export function multiLabelMetrics(d: MultiScored, thresholds?: number[]): MultiL
   }
   const f1 = (a: number, b: number, c: number) => (2 * a + b + c > 0 ? (2 * a) / (2 * a + b + c) : 0);
   const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
-  const auc: (number | null)[] = [];
-  const ap: (number | null)[] = [];
-  for (let c = 0; c < d.k; c++) {
-    const s = new Float64Array(d.n);
-    const y = new Uint8Array(d.n);
-    for (let i = 0; i < d.n; i++) {
-      s[i] = d.scores[i * d.k + c];
-      y[i] = d.truth[i * d.k + c] > 0 ? 1 : 0;
-    }
-    auc.push(rocAuc(s, y));
-    ap.push(averagePrecision(s, y));
-  }
+  const support = tp.map((x, c) => x + fn[c]);
+  const predicted = tp.map((x, c) => x + fp[c]);
+  const perF1 = tp.map((x, c) => (support[c] || predicted[c] ? f1(x, fp[c], fn[c]) : null));
   const cells = d.n * d.k;
   return {
+    thresholds: t,
+    tp,
+    fp,
+    fn,
+    support,
+    predicted,
+    precision: tp.map((x, c) => (predicted[c] ? x / predicted[c] : null)),
+    recall: tp.map((x, c) => (support[c] ? x / support[c] : null)),
+    f1: perF1,
     labelAccuracy: cells ? 1 - wrong / cells : 0,
     hammingLoss: cells ? wrong / cells : 0,
     exactMatch: d.n ? exact / d.n : 0,
     microF1: f1(sum(tp), sum(fp), sum(fn)),
-    macroF1: d.k ? sum(tp.map((x, c) => f1(x, fp[c], fn[c]))) / d.k : 0,
+    macroF1: meanOfDefined(perF1) ?? 0,
+  };
+}
+
+/** Multi-label metrics with a score threshold per label (default 0.5 for every label). */
+export function multiLabelMetrics(d: MultiScored, thresholds?: number[]): MultiLabelMetrics {
+  const auc: (number | null)[] = [];
+  const ap: (number | null)[] = [];
+  for (let c = 0; c < d.k; c++) {
+    const { s, y } = labelColumn(d, c);
+    auc.push(rocAuc(s, y));
+    ap.push(averagePrecision(s, y));
+  }
+  return {
+    ...multiLabelDecisions(d, thresholds),
+    auc,
+    averagePrecision: ap,
     macroAuc: meanOfDefined(auc),
     macroAveragePrecision: meanOfDefined(ap),
   };
+}
+
+/** One label's scores and 0/1 truth. */
+export function labelColumn(d: MultiScored, c: number): { s: Float64Array; y: Uint8Array } {
+  const s = new Float64Array(d.n);
+  const y = new Uint8Array(d.n);
+  for (let i = 0; i < d.n; i++) {
+    s[i] = d.scores[i * d.k + c];
+    y[i] = d.truth[i * d.k + c] > 0 ? 1 : 0;
+  }
+  return { s, y };
+}
+
+/**
+ * Per label, the score threshold with the best F1 on this set (ties: the higher threshold), or 0.5
+ * for a label without positives. A threshold lies midway between two distinct scores (0 when every
+ * image should get the label), so `score >= t` makes the same decisions in float32 and float64.
+ */
+export function bestF1Thresholds(d: MultiScored): number[] {
+  const out: number[] = [];
+  for (let c = 0; c < d.k; c++) {
+    const { s, y } = labelColumn(d, c);
+    const pos = y.reduce((a, b) => a + b, 0);
+    if (!pos) {
+      out.push(0.5);
+      continue;
+    }
+    const order = Array.from({ length: d.n }, (_, i) => i).sort((a, b) => s[b] - s[a]);
+    let tp = 0;
+    let fp = 0;
+    let best = -1;
+    let bestT = 0.5;
+    for (let j = 0; j < order.length; j++) {
+      const i = order[j];
+      if (y[i]) tp++;
+      else fp++;
+      // Only where the next score differs: a threshold cannot split tied scores.
+      if (j + 1 < order.length && s[order[j + 1]] === s[i]) continue;
+      const f1 = (2 * tp) / (2 * tp + fp + (pos - tp));
+      if (f1 > best) {
+        best = f1;
+        // Midway to the next lower score: the same decisions here, robust to float32 rounding of the scores.
+        bestT = j + 1 < order.length ? (s[i] + s[order[j + 1]]) / 2 : 0;
+      }
+    }
+    out.push(bestT);
+  }
+  return out;
 }

@@ -2,6 +2,7 @@
 // and the webviews. Everything here is plain JSON: it crosses process and iframe boundaries.
 // No imports of `vscode`, Node or tfjs.
 import type { DatasetStats, Finding, Partition } from '../data/types';
+import type { MultiLabelMetrics } from '../eval/metrics';
 
 // ---------------------------------------------------------------------------------------------
 // Experiments, trials and their records
@@ -258,15 +259,21 @@ export interface TrainingPanelData {
 /** `final/evaluation.json` as the worker writes it. */
 export interface EvaluationFile extends TestMetrics {
   classes: string[];
+  /** Single-label only (empty for multi-label). */
   confusion: number[][];
   perClass: { auc: (number | null)[]; averagePrecision: (number | null)[]; support: number[] };
+  multiLabel?: boolean;
+  /** Multi-label only: metrics at 0.5 per label, and each label's best-F1 threshold on this set. */
+  multiLabelMetrics?: MultiLabelMetrics & { bestF1Thresholds: number[] };
 }
 
 /** `final/predictions.json`: per-example scores (row-major n × k) of the evaluated partition. */
 export interface PredictionsFile {
   partition: 'TEST' | 'VALIDATION';
   classes: string[];
+  multiLabel?: boolean;
   itemIds: number[];
+  /** Single-label: the class index per item. Multi-label: multi-hot, n × k row-major. */
   labels: number[];
   scores: number[];
 }
@@ -326,6 +333,9 @@ export interface PanelViewState {
   galleryClass?: number;
   galleryMode?: 'fp' | 'fn';
   prClass?: number;
+  /** Evaluation, multi-label: one threshold for all labels or one per label (starting at each label's best F1). */
+  thresholdMode?: 'global' | 'per-label';
+  labelThresholds?: number[];
   /** Predict: how many labels to show. */
   topK?: number;
 }

@@ -63,6 +63,12 @@ describe('panels: host data', () => {
     // A broken predictions file is reported, not shown
     writeJsonAtomic(store.file('final', 'predictions.json'), { partition: 'TEST', classes: ['cat', 'dog'], itemIds: [0], labels: [0], scores: [1] });
     assert.match(readEvaluationData(store.dir, ds).error ?? '', /inconsistent/);
+    // Multi-label predictions carry n × k multi-hot labels
+    const multi = { partition: 'TEST', classes: ['cat', 'dog'], multiLabel: true, itemIds: [0, 1], scores: [0.9, 0.8, 0.1, 0.7] };
+    writeJsonAtomic(store.file('final', 'predictions.json'), { ...multi, labels: [1, 1, 0, 1] });
+    assert.equal(readEvaluationData(store.dir, ds).error, undefined);
+    writeJsonAtomic(store.file('final', 'predictions.json'), { ...multi, labels: [0, 1] });
+    assert.match(readEvaluationData(store.dir, ds).error ?? '', /inconsistent/);
   });
 
   it('says whether prediction is available', () => {

@@ -85,7 +85,10 @@ export function readEvaluationData(dir: string, dataset: Dataset | undefined): E
         : experiment.status === 'failed'
           ? `The experiment failed before evaluation${experiment.error ? `: ${experiment.error}` : '.'}`
           : 'This experiment has no evaluation (no model was trained, or final/evaluation.json is missing).';
-  } else if (predictions.scores.length !== predictions.itemIds.length * predictions.classes.length || predictions.labels.length !== predictions.itemIds.length) {
+  } else if (
+    predictions.scores.length !== predictions.itemIds.length * predictions.classes.length ||
+    predictions.labels.length !== predictions.itemIds.length * (predictions.multiLabel ? predictions.classes.length : 1)
+  ) {
     error = 'final/predictions.json is inconsistent (scores, labels and items do not match).';
   }
   const itemNames: Record<string, string> = {};

@@ -10,6 +10,8 @@ import {
   microAuc,
   mostConfusedPairs,
   multiLabelMetrics,
+  multiLabelDecisions,
+  bestF1Thresholds,
   perClass,
   prCurve,
   rocAuc,
@@ -151,6 +153,35 @@ describe('multi-label metrics', () => {
     assert.equal(m.macroAuc, 1);
     // A per-label threshold moves the decisions: label 1 at 0.3 also predicts example 3.
     near(multiLabelMetrics(d, [0.5, 0.3]).hammingLoss, 1 / 6);
+    // Per label: label 0 tp 1 fp 1 fn 0; label 1 tp 1 fp 0 fn 1.
+    assert.deepEqual(m.support, [1, 2]);
+    assert.deepEqual(m.predicted, [2, 1]);
+    assert.deepEqual(m.precision, [0.5, 1]);
+    assert.deepEqual(m.recall, [1, 0.5]);
+  });
+
+  it('says n/a (null), never NaN, for a label nobody has or nobody is given, and leaves it out of macro F1', () => {
+    // Label 1 is on no image and never reaches 0.5.
+    const d = { n: 2, k: 2, scores: [0.9, 0.1, 0.2, 0.3], truth: [1, 0, 0, 0] };
+    const m = multiLabelDecisions(d);
+    assert.deepEqual(m.precision, [1, null]);
+    assert.deepEqual(m.recall, [1, null]);
+    assert.deepEqual(m.f1, [1, null]);
+    assert.equal(m.macroF1, 1);
+    assert.equal(multiLabelMetrics(d).auc[1], null);
+  });
+
+  it('finds the best-F1 threshold of each label among its scores, by hand', () => {
+    // Label 0 scores .9(+) .8(−) .7(+) .2(−): thresholds .9 → F1 2/3, .8 → 1/2, .7 → 4/5, .2 → 2/3. Best .7.
+    // Label 1 scores .6(+) .6(+) .5(−) .1(+): tied .6 cannot be split; .6 → 4/5, .5 → 2/3·…, .1 → 6/7. Best .1.
+    // Label 2 has no positive: 0.5. Thresholds lie midway to the next lower score (.7 → .45), 0 below the last.
+    const d = { n: 4, k: 3, scores: [0.9, 0.6, 0.3, 0.8, 0.6, 0.2, 0.7, 0.5, 0.1, 0.2, 0.1, 0.4], truth: [1, 1, 0, 0, 1, 0, 1, 0, 0, 0, 1, 0] };
+    const t = bestF1Thresholds(d);
+    [0.45, 0, 0.5].forEach((x, c) => assert.ok(Math.abs(t[c] - x) < 1e-12, `label ${c}: ${t[c]}`));
+    // And at those thresholds F1 is what the hand computation says.
+    const m = multiLabelDecisions(d, bestF1Thresholds(d));
+    assert.ok(Math.abs(m.f1[0]! - 0.8) < 1e-12);
+    assert.ok(Math.abs(m.f1[1]! - 6 / 7) < 1e-12);
   });
 });
 
