@@ -1,7 +1,7 @@
 // The training worker for real: a child process (out/src/worker/main.js) training on real
 // Fashion-MNIST images, driven by the same WorkerClient the extension and the CLI use.
 import * as assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeFashionMnistCsv } from '../../../src/bench/fashion-mnist';
@@ -94,6 +94,36 @@ describe('training worker (child process)', function () {
     assert.ok(!persisted.includes('batchProgress'), 'batch progress must not be persisted');
     const epochs = events.filter((e): e is { type: 'epochEnded'; record: EpochRecord } => e.type === 'epochEnded');
     assert.ok(epochs.every((e) => Number.isFinite(e.record.loss) && e.record.imagesPerSec > 0));
+  });
+
+  it('trains a multi-label dataset (several labels on a row) and evaluates it per label', async () => {
+    // The same images with a second label on footwear and tops: "TRAIN,images/sneaker/0001.png,sneaker,footwear".
+    const groups: Record<string, string> = { ankle_boot: 'footwear', sandal: 'footwear', sneaker: 'footwear', coat: 'top', pullover: 'top', shirt: 'top', tshirt_top: 'top' };
+    const rows = readFileSync(csv, 'utf8').trim().split('\n').map((line) => {
+      const label = line.split(',')[2];
+      return groups[label] ? `${line},${groups[label]}` : line;
+    });
+    const multiCsv = join(root, 'data', 'multi.csv');
+    writeFileSync(multiCsv, rows.join('\n') + '\n');
+    const { store, spec } = newExperiment(0.5);
+    const multiSpec = { ...spec, dataset: multiCsv };
+    const { client } = start(store, multiSpec);
+    await client.done;
+    const rec = store.readRecord();
+    assert.equal(rec.status, 'done', rec.error);
+    assert.equal(rec.multiLabel, true);
+    assert.equal(rec.classes?.length, 12);
+    // Each label is ranked far better than chance (0.5).
+    assert.ok(rec.test?.macroAuc && rec.test.macroAuc > 0.75, `macro AUC ${rec.test?.macroAuc}`);
+    const evaluation = JSON.parse(readFileSync(store.file('final', 'evaluation.json'), 'utf8')) as import('../../../src/shared/protocol').EvaluationFile;
+    assert.equal(evaluation.multiLabel, true);
+    assert.equal(evaluation.multiLabelMetrics?.bestF1Thresholds.length, 12);
+    assert.equal(evaluation.perClass.support[rec.classes!.indexOf('footwear')], 30, '3 classes × 10 TEST images');
+    const predictions = JSON.parse(readFileSync(store.file('final', 'predictions.json'), 'utf8')) as import('../../../src/shared/protocol').PredictionsFile;
+    assert.equal(predictions.labels.length, predictions.itemIds.length * 12, 'multi-hot labels, n × k');
+    // Sigmoid scores: independent per label, not summing to one.
+    const sums = predictions.itemIds.map((_, i) => predictions.scores.slice(i * 12, i * 12 + 12).reduce((a, b) => a + b, 0));
+    assert.ok(sums.some((x) => Math.abs(x - 1) > 0.05));
   });
 
   it('stops within a batch when cancelled and keeps the best model so far', async () => {
