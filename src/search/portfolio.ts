@@ -35,3 +35,12 @@ export function portfolio(opts: { separable: boolean }): TrialConfig[] {
   }
   return list;
 }
+
+/**
+ * The configuration a budget too short for a search trains (see planSearch's searchWorthwhile): the
+ * portfolio's first network without crop and flip augmentation. Augmentation trades slower learning
+ * for less overfitting, and a network that sees only a few epochs does not overfit yet.
+ */
+export function shortBudgetConfig(opts: { separable: boolean }): TrialConfig {
+  return { ...portfolio(opts)[0], 'aug/crop_pad': 0, 'aug/flip': false, 'aug/erase': 0, 'aug/mix': 'none' };
+}

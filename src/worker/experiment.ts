@@ -14,7 +14,7 @@ import { lastStateDir, runTrialSegment } from '../engine/trial';
 import { evaluateModel } from '../eval/evaluate';
 import { leaderboard } from '../search/leaderboard';
 import { MIN_SEARCH_EPOCHS, chooseInput, finalFitEpochs, planSearch } from '../search/plan';
-import { portfolio } from '../search/portfolio';
+import { portfolio, shortBudgetConfig } from '../search/portfolio';
 import { type SearchHooks, type SearchOptions, bestTrial, runSearch } from '../search/search';
 import { buildSpace, describeConfig } from '../search/space';
 import type {
@@ -210,14 +210,14 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
     if (shortBudget) {
       log(
         `The budget affords about ${whole.affordableEpochs.toFixed(1)} epochs of a small network: too few to compare configurations ` +
-          `(a search needs ${MIN_SEARCH_EPOCHS}+). Training the portfolio's best-known configuration for the whole budget; give more time to search.`,
+          `(a search needs ${MIN_SEARCH_EPOCHS}+). Training the portfolio's best-known network for the whole budget (without augmentation, which pays only over more epochs); give more time to search.`,
       );
     }
     const fixed = ctx.spec.strategy === 'fixed' || shortBudget;
     let search = fixed
       ? // The baseline: the portfolio's first network for the whole budget (one trial, annealed to the deadline).
         await runSearch(
-          { ...searchOptions, portfolio: searchOptions.portfolio.slice(0, 1), minResource: 1e6, maxResource: 1e6, maxTrials: 1, deadline: deadline - plan.reserveSeconds * 1000, previous: previousTrials },
+          { ...searchOptions, portfolio: shortBudget ? [shortBudgetConfig({ separable })] : searchOptions.portfolio.slice(0, 1), minResource: 1e6, maxResource: 1e6, maxTrials: 1, deadline: deadline - plan.reserveSeconds * 1000, previous: previousTrials },
           hooks,
         )
       : await runSearch({ ...searchOptions, deadline: searchDeadline, previous: previousTrials }, hooks);
