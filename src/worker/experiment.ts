@@ -12,6 +12,7 @@ import { type ModelShape, buildModel, modelFlops } from '../engine/models';
 import { initBackend } from '../engine/runtime';
 import { lastStateDir, runTrialSegment } from '../engine/trial';
 import { evaluateModel } from '../eval/evaluate';
+import { chooseFinalFit } from '../search/final-choice';
 import { leaderboard } from '../search/leaderboard';
 import { MIN_SEARCH_EPOCHS, chooseInput, finalFitEpochs, planSearch } from '../search/plan';
 import { portfolio, shortBudgetConfig } from '../search/portfolio';
@@ -229,18 +230,29 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
     const finalDir = store.file('final');
     if (best && !ctx.isCancelled() && !fixed) {
       finalModel = { kind: 'trial', trials: [best.id], valAccuracy: best.bestValAccuracy };
-      const ips = best.imagesPerSec ?? ips0;
       const trainVal = hasValidation ? concatSets(data.train, data.validation) : data.train;
       const finalSeconds = (deadline - Date.now()) / 1000 - plan.reserveSeconds;
-      const epochs = finalFitEpochs({ seconds: finalSeconds, imagesPerSec: ips, trainImages: trainVal.count, bestTrialEpochs: best.epochsDone });
+      // The configuration to retrain: the one predicted best after the epochs the final fit affords it
+      // (a fast network may train ten times longer than a slow one that led at equal epochs).
+      const choice = chooseFinalFit(store.readTrials(), (id) => store.readHistory(id), { seconds: finalSeconds, trainImages: trainVal.count });
+      const pick = choice?.trial ?? best;
+      if (choice && pick.id !== best.id) {
+        const forBest = chooseFinalFit([best], (id) => store.readHistory(id), { seconds: finalSeconds, trainImages: trainVal.count });
+        log(
+          `Final fit of ${pick.id} (${describeConfig(pick.config)}) rather than ${best.id}: in ${Math.round(finalSeconds)} s it affords ${choice.epochs.toFixed(1)} epochs ` +
+            `(predicted ${(choice.predicted * 100).toFixed(1)} %) against ${forBest?.epochs.toFixed(1) ?? '?'} (${forBest ? (forBest.predicted * 100).toFixed(1) : '?'} %)`,
+        );
+      }
+      const ips = pick.imagesPerSec ?? ips0;
+      const epochs = finalFitEpochs({ seconds: finalSeconds, imagesPerSec: ips, trainImages: trainVal.count, bestTrialEpochs: pick.epochsDone });
       // Planned with some room: the schedule anneals by time, so the fit ends annealed at the deadline either way.
       const plannedEpochs = Math.ceil(epochs * 1.25);
       if (epochs > 0 && hasValidation) {
         const fit: TrialRecord = {
-          ...best,
+          ...pick,
           id: 'final',
           index: search.trials.length,
-          origin: `final fit of ${best.id}`,
+          origin: `final fit of ${pick.id}`,
           status: 'running',
           rung: 0,
           epochs: plannedEpochs,
@@ -256,7 +268,7 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
           seconds: 0,
           error: undefined,
         };
-        log(`Final fit: ${describeConfig(best.config)} for about ${epochs} epochs (${Math.round(finalSeconds)} s) on TRAIN+VALIDATION (${trainVal.count} images)`);
+        log(`Final fit: ${describeConfig(pick.config)} for about ${epochs} epochs (${Math.round(finalSeconds)} s) on TRAIN+VALIDATION (${trainVal.count} images)`);
         emit({ type: 'trialStarted', trial: { ...fit } });
         store.writeTrial(fit);
         const outcome = await runTrialSegment(
