@@ -142,10 +142,6 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
       evalImages: data.validation.count + data.test.count,
       imagesPerSec: ips0,
     });
-    log(
-      `Plan: ${Math.round(plan.searchSeconds)} s of search (rungs from ${plan.minResource} to ${plan.maxResource} epochs, η=${plan.eta}), ` +
-        `${Math.round(plan.finalSeconds)} s for the final fit, ${Math.round(plan.reserveSeconds)} s for evaluation`,
-    );
     const separable = backend.name !== 'cpu';
     const space = buildSpace({ imageSizes: [input.size], channels: input.channels, numClasses: data.classes.length, separable });
     const memoryLimit = backend.name === 'wasm' ? 2 * 2 ** 30 - dataBytes(data) : totalmem() * 0.5;
@@ -215,6 +211,12 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
       );
     }
     const fixed = ctx.spec.strategy === 'fixed' || shortBudget;
+    if (!fixed) {
+      log(
+        `Plan: ${Math.round(plan.searchSeconds)} s of search (rungs from ${plan.minResource} to ${plan.maxResource} epochs, η=${plan.eta}), ` +
+          `${Math.round(plan.finalSeconds)} s for the final fit, ${Math.round(plan.reserveSeconds)} s for evaluation`,
+      );
+    }
     let search = fixed
       ? // The baseline: the portfolio's first network for the whole budget (one trial, annealed to the deadline).
         await runSearch(
