@@ -1,7 +1,8 @@
 // Pieces every panel uses: the header, summary cards, banners, empty states, image tiles.
 import type { ExperimentStatus, TrialStatus } from '../src/shared/protocol';
-import { pill, type Tone } from './components';
-import { h } from './dom';
+import { request } from './bridge';
+import { button, pill, type Tone } from './components';
+import { h, replaceChildren } from './dom';
 
 export function header(title: string, subtitle: string | Node | null, pills: Node[], actions: Node[]): HTMLElement {
   return h(
@@ -130,5 +131,25 @@ export class ImageBook {
   /** Forgets tiles that are no longer on screen. */
   detachAll(): void {
     this.waiting.clear();
+  }
+}
+
+/**
+ * Shows the first `tiles` of a longer list of `total` images in a gallery: the tiles take their
+ * pictures from `images` (now or when they arrive), a "Show N more" button stays while images remain,
+ * and the thumbnails not known yet are asked of the host in one request.
+ */
+export function showGallery(el: HTMLElement, images: ImageBook, o: { tiles: Tile[]; total: number; page: number; empty: string; onMore: () => void }): void {
+  images.detachAll();
+  const want = o.tiles.filter((t) => !images.has(t.key)).map((t) => t.key);
+  for (const t of o.tiles) images.attach(t);
+  const left = o.total - o.tiles.length;
+  const more = left > 0 ? button(`Show ${Math.min(o.page, left)} more`, { appearance: 'secondary', onClick: o.onMore }).el : null;
+  replaceChildren(el, o.tiles.length ? o.tiles.map((t) => t.el) : [emptyState(o.empty)], more ? h('div.more', null, more) : null);
+  if (want.length) {
+    request('thumbnails', { keys: want }).then(
+      (uris) => images.add(uris),
+      () => undefined,
+    );
   }
 }

@@ -7,7 +7,7 @@ import { labelColumn, multiLabelDecisions, type MultiLabelDecisions, type MultiS
 import type { EvaluationPanelData, PanelViewState } from '../src/shared/protocol';
 import { patchViewState, request } from './bridge';
 import { ChartBox } from './charts';
-import { banner, card, cards, emptyState, ImageBook, imageTile, section } from './common';
+import { banner, card, cards, ImageBook, imageTile, section, showGallery } from './common';
 import { button, dataGrid, dropdown, type GridHandle, segmented, slider, type SliderHandle, tabs } from './components';
 import { coalesce, h, replaceChildren } from './dom';
 import { clamp01, metric, naCell, prChartConfig } from './evaluation';
@@ -294,15 +294,13 @@ export class MultiLabelEvaluation {
     const name = this.classes[c];
     const title = this.galleryMode === 'fp' ? `False positives of ${name}: given ${name}, not labelled so` : `False negatives of ${name}: labelled ${name}, not given it`;
     replaceChildren(this.galleryHead, h('span.gallery-title', null, title, h('span.muted', null, ` · ${plural(rows.length, 'image')}, most confident mistakes first`)));
-    this.images.detachAll();
     const p = this.data.predictions!;
-    const want: string[] = [];
     const labelsOf = (i: number, pred: boolean) =>
       this.classes.filter((_, j) => (pred ? scores[i * k + j] >= m.thresholds[j] : truth[i * k + j] > 0)).join(', ') || '(none)';
     const tiles = rows.slice(0, this.galleryLimit).map((i) => {
       const key = String(p.itemIds[i]);
       const item = this.data.itemNames[key] ?? `item ${key}`;
-      const tile = imageTile(
+      return imageTile(
         key,
         `${item}: labels ${labelsOf(i, false)}; given ${labelsOf(i, true)} (${name} score ${scores[i * k + c].toFixed(3)})`,
         [
@@ -312,26 +310,16 @@ export class MultiLabelEvaluation {
         ],
         { onClick: () => void request('openItem', { key }), className: 'tile-wrong' },
       );
-      this.images.attach(tile);
-      if (!this.images.has(key)) want.push(key);
-      return tile.el;
     });
-    const more =
-      rows.length > this.galleryLimit
-        ? button(`Show ${Math.min(PAGE, rows.length - this.galleryLimit)} more`, {
-            appearance: 'secondary',
-            onClick: () => {
-              this.galleryLimit += PAGE;
-              this.renderGallery();
-            },
-          }).el
-        : null;
-    replaceChildren(this.galleryEl, tiles.length ? tiles : [emptyState('No error of this kind at this threshold.')], more ? h('div.more', null, more) : null);
-    if (want.length) {
-      request('thumbnails', { keys: want }).then(
-        (uris) => this.images.add(uris),
-        () => undefined,
-      );
-    }
+    showGallery(this.galleryEl, this.images, {
+      tiles,
+      total: rows.length,
+      page: PAGE,
+      empty: 'No error of this kind at this threshold.',
+      onMore: () => {
+        this.galleryLimit += PAGE;
+        this.renderGallery();
+      },
+    });
   }
 }

@@ -7,7 +7,7 @@ import { argmaxRow, atThreshold, type PrPoint, prCurve, type Scored, type Thresh
 import type { EvaluationPanelData, HostToWebview } from '../src/shared/protocol';
 import { getViewState, patchViewState, request } from './bridge';
 import { ChartBox } from './charts';
-import { banner, card, cards, emptyState, header, ImageBook, imageTile, section } from './common';
+import { banner, card, cards, header, ImageBook, imageTile, section, showGallery } from './common';
 import { button, dataGrid, dropdown, type DropdownHandle, type GridHandle, pill, segmented, slider, tabs } from './components';
 import { coalesce, h, replaceChildren } from './dom';
 import { MultiLabelEvaluation } from './evaluation-multilabel';
@@ -480,9 +480,7 @@ export class EvaluationView {
     this.modeSeg.setValue(this.cell ? ('none' as 'fp') : this.galleryMode);
     const clear = this.cell ? button('Clear cell filter', { appearance: 'secondary', onClick: () => this.selectCell(-1, -1) }).el : null;
     replaceChildren(this.galleryHead, h('span.gallery-title', null, title, h('span.muted', null, ` · ${plural(rows.length, 'image')}, most confident first`)), clear);
-    this.images.detachAll();
     const shown = rows.slice(0, this.galleryLimit);
-    const want: string[] = [];
     const tiles = shown.map((i) => {
       const key = String(p.itemIds[i]);
       const name = this.data!.itemNames[key] ?? `item ${key}`;
@@ -490,7 +488,7 @@ export class EvaluationView {
       const c = this.pred[i];
       const isCovered = this.top[i] >= this.threshold;
       const right = isCovered && c === y;
-      const tile = imageTile(
+      return imageTile(
         key,
         `${name}: labelled ${this.classes[y]}, predicted ${isCovered ? this.classes[c] : 'nothing'} (score ${this.top[i].toFixed(3)})`,
         [
@@ -500,27 +498,17 @@ export class EvaluationView {
         ],
         { title: `${name}\nscore ${this.top[i].toFixed(4)}${k > 1 ? ` · true-class score ${this.d!.scores[i * k + y].toFixed(4)}` : ''}`, onClick: () => void request('openItem', { key }), className: right ? 'tile-right' : 'tile-wrong' },
       );
-      this.images.attach(tile);
-      if (!this.images.has(key)) want.push(key);
-      return tile.el;
     });
-    const more =
-      rows.length > shown.length
-        ? button(`Show ${Math.min(PAGE, rows.length - shown.length)} more`, {
-            appearance: 'secondary',
-            onClick: () => {
-              this.galleryLimit += PAGE;
-              this.renderGallery();
-            },
-          }).el
-        : null;
-    replaceChildren(this.galleryEl, tiles.length ? tiles : [emptyState(this.cell ? 'No image in this cell.' : 'No error of this kind at this threshold.')], more ? h('div.more', null, more) : null);
-    if (want.length) {
-      request('thumbnails', { keys: want }).then(
-        (uris) => this.images.add(uris),
-        () => undefined,
-      );
-    }
+    showGallery(this.galleryEl, this.images, {
+      tiles,
+      total: rows.length,
+      page: PAGE,
+      empty: this.cell ? 'No image in this cell.' : 'No error of this kind at this threshold.',
+      onMore: () => {
+        this.galleryLimit += PAGE;
+        this.renderGallery();
+      },
+    });
   }
 }
 

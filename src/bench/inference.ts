@@ -19,7 +19,8 @@ export interface InferenceRow {
   imagesPerSec: number;
 }
 
-const quantile = (xs: number[], q: number) => {
+/** The q-quantile of a sample (nearest rank). */
+export const quantile = (xs: number[], q: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))];
 };

@@ -5,6 +5,7 @@
 // attribute) and then for the frame after it (requestAnimationFrame, then a task: after the paint).
 // Two histories: the recorded sample run, and a long search (many trials × many epochs already drawn).
 import type { HostToWebview, TrainingPanelData } from '../shared/protocol';
+import { quantile } from './inference';
 
 export interface PaintRow {
   case: string;
@@ -14,10 +15,6 @@ export interface PaintRow {
   p95Ms: number;
 }
 
-const quantile = (xs: number[], q: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
-};
 
 type Init = Extract<HostToWebview, { type: 'init'; panel: 'training' }>;
 
