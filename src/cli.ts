@@ -40,6 +40,7 @@ Commands:
       --seed <n>             seed of splits, search and training (default 1)
       --image-size <n>       square input size (default: chosen from the data)
       --fixed                no search: one known-good network for the whole budget (the baseline)
+      --data-memory <MB>     decoded images kept in memory; more is read from the cache per batch (default: ¼ of RAM)
       --json                 print one JSON object as the last line
   resume <experiment>        continue an interrupted or cancelled experiment in its remaining budget
   validate <dataset>         check a dataset and print its label counts per partition
@@ -118,6 +119,7 @@ async function train(args: string[]): Promise<number> {
     'multi-label': { type: 'boolean' },
     fit: { type: 'string' },
     fixed: { type: 'boolean' },
+    'data-memory': { type: 'string' },
     json: { type: 'boolean' },
   });
   if (positionals.length !== 1) throw new UsageError('train takes one dataset path');
@@ -140,6 +142,7 @@ async function train(args: string[]): Promise<number> {
     multiLabel: values['multi-label'] === true ? true : undefined,
     cacheDir: defaultCacheDir(),
     strategy: values.fixed ? 'fixed' : 'search',
+    dataMemoryMB: values['data-memory'] === undefined ? undefined : positiveNumber(values['data-memory'], 'data-memory', 0),
     createdAt: new Date().toISOString(),
   };
   const store = ExperimentStore.create(root, spec);

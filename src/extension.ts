@@ -176,6 +176,7 @@ export function activate(context: vscode.ExtensionContext): AutomlApi {
       seed: opts.seed ?? cfg.seed,
       imageSize: opts.imageSize ?? cfg.imageSize,
       fit: cfg.imageFit,
+      dataMemoryMB: cfg.dataMemoryMB || undefined,
       cacheDir: join(context.globalStorageUri.fsPath, 'images'),
       createdAt: new Date().toISOString(),
     };

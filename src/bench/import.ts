@@ -149,3 +149,54 @@ export async function benchImport(opts: BenchImportOptions): Promise<BenchImport
   }
   return rows;
 }
+
+export interface BenchBatchReadRow {
+  size: number;
+  mode: 'memory' | 'streamed';
+  /** Pixel bytes held in memory for the three partitions. */
+  residentMB: number;
+  /** Seconds to have the sets ready from a built cache (reading it all into memory, or opening it). */
+  readySeconds: number;
+  /** Rows/s of shuffled TRAIN batches of 128 (one epoch), gathered the way the trainer does. */
+  rowsPerSecond: number;
+  batches: number;
+}
+
+/**
+ * Shuffled training batches from the image cache, held in memory or streamed from the file,
+ * for the IDX dataset at 28×28 and at a larger size. Streaming is what keeps memory bounded
+ * for data larger than RAM; this shows what it costs per batch.
+ */
+export async function benchBatchReads(opts: BenchImportOptions & { sizes?: number[] }): Promise<BenchBatchReadRow[]> {
+  const { prepareImageSets } = await import('../data/cache');
+  const { readRows } = await import('../data/image-set');
+  const { shuffle, rng } = await import('../shared/random');
+  const data = generateBenchData(opts);
+  const cacheDir = opts.cacheDir ?? path.join(opts.workDir, 'cache');
+  const ds = await openDataset(data.idx);
+  const rows: BenchBatchReadRow[] = [];
+  for (const size of opts.sizes ?? [28, 96]) {
+    // Build the cache at this size first: what is timed is reading it.
+    (await prepareImageSets(ds, { size: { height: size, width: size, channels: 1 }, cacheDir, maxResidentBytes: 0 })).close();
+    for (const mode of ['memory', 'streamed'] as const) {
+      const t0 = performance.now();
+      const sets = await prepareImageSets(ds, { size: { height: size, width: size, channels: 1 }, cacheDir, maxResidentBytes: mode === 'memory' ? Infinity : 0 });
+      const ready = (performance.now() - t0) / 1000;
+      try {
+        const train = sets.train;
+        const order = shuffle(Array.from({ length: train.count }, (_, i) => i), rng(1));
+        const buf = new Uint8Array(128 * size * size);
+        let batches = 0;
+        const t1 = performance.now();
+        for (let s = 0; s + 128 <= order.length; s += 128, batches++) readRows(train, order.slice(s, s + 128), buf);
+        const seconds = (performance.now() - t1) / 1000;
+        const row = { size, mode, residentMB: sets.streamed ? 0 : sets.pixelBytes / 2 ** 20, readySeconds: ready, rowsPerSecond: (batches * 128) / seconds, batches };
+        rows.push(row);
+        opts.log?.(`${size}×${size} ${mode.padEnd(8)}: ready in ${ready.toFixed(2)} s, ${row.residentMB.toFixed(0)} MB resident, ${Math.round(row.rowsPerSecond)} rows/s in shuffled batches of 128`);
+      } finally {
+        sets.close();
+      }
+    }
+  }
+  return rows;
+}

@@ -16,7 +16,7 @@ import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { benchImport } from './import';
+import { benchBatchReads, benchImport } from './import';
 import { benchInference, benchServer } from './inference';
 import { benchWebviewPaint } from './webview-paint';
 import { benchTrainThroughput, formatRow, isTrainBenchChild, runTrainBenchChild } from './train-throughput';
@@ -152,6 +152,15 @@ async function main(): Promise<void> {
     );
     console.log(text + '\n');
     sections.push(`### Import into the image cache (Fashion-MNIST, 70,000 images 28×28)\n${text}`);
+    const title = 'Shuffled training batches from the image cache: in memory vs streamed from the file (Fashion-MNIST IDX, one epoch of TRAIN)';
+    console.log(`## ${title}`);
+    const reads = await benchBatchReads({ workDir: DATA, log: (l) => console.log(`  ${l}`) });
+    const readText = table(
+      ['size', 'pixels', 'resident MB', 'ready s', 'rows/s (batches of 128)'],
+      reads.map((r) => [`${r.size}×${r.size}`, r.mode, r.residentMB.toFixed(0), r.readySeconds.toFixed(2), Math.round(r.rowsPerSecond)]),
+    );
+    console.log(readText + '\n');
+    sections.push(`### ${title}\n${readText}`);
   }
 
   if (parts.has('train')) {

@@ -31,6 +31,7 @@ import type {
   Dataset, ImageCacheOptions, ImageInfo, ImageRef, ImageScan, ImageTensorSet, InputSize, Partition, PrepareOptions, PreparedData,
 } from './types';
 import { PARTITIONS } from './types';
+import type { ImageSet, StreamedImageSet } from './image-set';
 
 /** Bump when decoding changes what a cache holds. */
 const CACHE_FORMAT = 'AMLIMG01';
@@ -650,6 +651,49 @@ export async function prepareImages(dataset: Dataset, options: PrepareOptions): 
   }
 }
 
+/** The partitions for training: in memory, or streamed from the cache file when larger than `maxResidentBytes`. */
+export interface PreparedSets {
+  classes: string[];
+  multiLabel: boolean;
+  train: ImageSet;
+  validation: ImageSet;
+  test: ImageSet;
+  /** Whether pixels are read from the cache file on demand. */
+  streamed: boolean;
+  /** Bytes of pixels in the three partitions. */
+  pixelBytes: number;
+  /** Releases the cache file (streamed sets are unusable after this). */
+  close(): void;
+}
+
+/**
+ * Like `prepareImages`, but leaves the pixels in the cache file when all partitions together
+ * exceed `maxResidentBytes`: training then reads each batch from disk and memory stays bounded
+ * whatever the dataset's size.
+ */
+export async function prepareImageSets(dataset: Dataset, options: PrepareOptions & { maxResidentBytes: number }): Promise<PreparedSets> {
+  const reader = await openImageCache(dataset, options);
+  const rowBytes = reader.size.height * reader.size.width * reader.size.channels;
+  const pixelBytes = PARTITIONS.reduce((s, p) => s + reader.count(p) * rowBytes, 0);
+  const base = { classes: dataset.classes, multiLabel: dataset.multiLabel, pixelBytes };
+  if (pixelBytes <= options.maxResidentBytes) {
+    try {
+      const sets = reader.readAll((done, total) => options.onProgress?.({ done, total, phase: 'load' }));
+      return { ...base, train: sets.TRAIN, validation: sets.VALIDATION, test: sets.TEST, streamed: false, close: () => undefined };
+    } finally {
+      reader.close();
+    }
+  }
+  return {
+    ...base,
+    train: reader.streamed('TRAIN'),
+    validation: reader.streamed('VALIDATION'),
+    test: reader.streamed('TEST'),
+    streamed: true,
+    close: () => reader.close(),
+  };
+}
+
 /** Reads a pixel cache in batches, for datasets larger than memory. */
 export interface ImageCacheReader {
   readonly size: InputSize;
@@ -669,6 +713,8 @@ export interface ImageCacheReader {
   batches(partition: Partition, batchSize: number, opts?: { shuffle?: boolean; seed?: number }): Generator<ImageTensorSet>;
   /** All three partitions in memory, in one sequential pass over the file. */
   readAll(onProgress?: (done: number, total: number) => void): Record<Partition, ImageTensorSet>;
+  /** The partition with its pixels left in the file, read on demand (valid until `close`). */
+  streamed(partition: Partition): StreamedImageSet;
   close(): void;
 }
 
@@ -798,7 +844,37 @@ export async function openImageCache(dataset: Dataset, options: PrepareOptions):
       }
       return out;
     },
+    streamed(p) {
+      const ids = parts[p];
+      return {
+        height: spec.height, width: spec.width, channels: spec.channels, count: ids.length,
+        labels: labelArray(dataset, ids, classIndex), itemIds: Int32Array.from(ids),
+        rows: { read: (positions, out) => readRowsInto(Array.from(positions, (q) => ids[q]), out) },
+      };
+    },
     close: () => cache.close(),
+  };
+
+  // Reads rows (item indices, any order) into `out` in that order: the file is read in item
+  // order, runs of consecutive rows in one call (a shuffled batch of a dense partition costs
+  // about one read per row; reads from the page cache take microseconds).
+  let runBuf = Buffer.alloc(0);
+  const readRowsInto = (idx: number[], out: Uint8Array): void => {
+    const order = Int32Array.from(idx.keys()).sort((x, y) => idx[x] - idx[y]);
+    let r = 0;
+    while (r < order.length) {
+      let e = r + 1;
+      while (e < order.length && idx[order[e]] === idx[order[e - 1]] + 1) e++;
+      const bytes = (e - r) * rowBytes;
+      if (e - r === 1) {
+        readFully(cache.fd, out.subarray(order[r] * rowBytes, (order[r] + 1) * rowBytes), pixelOffset + idx[order[r]] * rowBytes);
+      } else {
+        if (runBuf.length < bytes) runBuf = Buffer.alloc(bytes);
+        readFully(cache.fd, runBuf.subarray(0, bytes), pixelOffset + idx[order[r]] * rowBytes);
+        for (let j = r; j < e; j++) out.set(runBuf.subarray((j - r) * rowBytes, (j - r + 1) * rowBytes), order[j] * rowBytes);
+      }
+      r = e;
+    }
   };
 
   const readUnordered = (idx: number[]): ImageTensorSet => {

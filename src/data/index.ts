@@ -15,8 +15,9 @@ export { validateDataset, validateStructure, imageFindings, datasetFingerprint, 
 export { computeStats, distribution } from './stats';
 export { formatReport, findingLocation } from './report';
 export type { ReportOptions } from './report';
-export { prepareImages, openImageCache, scanImages, defaultCacheDir, imagesKey, shuffleInPlace, pruneImageCache } from './cache';
-export type { ImageCacheReader } from './cache';
+export { prepareImages, prepareImageSets, openImageCache, scanImages, defaultCacheDir, imagesKey, shuffleInPlace, pruneImageCache } from './cache';
+export type { ImageCacheReader, PreparedSets } from './cache';
+export * from './image-set';
 export { decodeImage, sniffFormat } from './decode';
 export { probeImages } from './probe';
 export type { ProbeResult } from './probe';

@@ -3,7 +3,7 @@
 // early stopping, cancellation within one batch and a deadline. Backend-agnostic.
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import type { ImageTensorSet } from '../data/types';
+import { type ImageSet, readRange, readRows } from '../data/image-set';
 import type { EpochRecord } from '../shared/protocol';
 import { rng, shuffle } from '../shared/random';
 import { type AugmentOptions, makeBatch } from './augment';
@@ -21,8 +21,8 @@ export interface SegmentOptions {
   trialId: string;
   model: tfl.LayersModel;
   stepper: Stepper;
-  train: ImageTensorSet;
-  validation: ImageTensorSet | null;
+  train: ImageSet;
+  validation: ImageSet | null;
   numClasses: number;
   multiLabel: boolean;
   batchSize: number;
@@ -62,15 +62,17 @@ export interface SegmentResult {
 }
 
 /** Scores (probabilities) of a set, n × k, computed in batches in inference mode. */
-export function predictScores(model: tfl.LayersModel, set: ImageTensorSet, batchSize = 256): Float32Array {
+export function predictScores(model: tfl.LayersModel, set: ImageSet, batchSize = 256): Float32Array {
   const { height: H, width: W, channels: C, count } = set;
   const size = H * W * C;
   let k = 0;
   const parts: Float32Array[] = [];
+  const buf = new Uint8Array(Math.min(batchSize, count) * size);
   for (let start = 0; start < count; start += batchSize) {
     const n = Math.min(batchSize, count - start);
+    const rows = readRange(set, start, n, buf.subarray(0, n * size));
     const x = new Float32Array(n * size);
-    for (let i = 0; i < n * size; i++) x[i] = set.pixels[start * size + i];
+    for (let i = 0; i < n * size; i++) x[i] = rows[i];
     const scores = tf.tidy(() => model.predict(tf.tensor4d(x, [n, H, W, C])) as tf.Tensor2D);
     const data = scores.dataSync() as Float32Array;
     k = scores.shape[1];
@@ -87,7 +89,7 @@ export function predictScores(model: tfl.LayersModel, set: ImageTensorSet, batch
 }
 
 /** Validation loss and accuracy from scores (top-1 for single-label, per-label at 0.5 for multi-label). */
-export function scoreSet(scores: Float32Array, set: ImageTensorSet, numClasses: number, multiLabel: boolean): { loss: number; accuracy: number } {
+export function scoreSet(scores: Float32Array, set: Pick<ImageSet, 'count' | 'labels'>, numClasses: number, multiLabel: boolean): { loss: number; accuracy: number } {
   const n = set.count;
   if (n === 0) return { loss: 0, accuracy: 0 };
   let loss = 0;
@@ -118,6 +120,7 @@ const yieldToEvents = () => new Promise<void>((resolve) => setImmediate(resolve)
 export async function trainSegment(o: SegmentOptions): Promise<SegmentResult> {
   const { train } = o;
   const shape = { height: train.height, width: train.width, channels: train.channels };
+  const rowBytes = shape.height * shape.width * shape.channels;
   const random = rng(o.seed);
   const n = train.count;
   const stepsPerEpoch = Math.max(1, Math.floor(n / o.batchSize));
@@ -144,6 +147,9 @@ export async function trainSegment(o: SegmentOptions): Promise<SegmentResult> {
     let seen = 0;
     const epochStart = Date.now();
     let batchBuf: ReturnType<typeof makeBatch> | undefined;
+    // The batch's rows and labels, gathered first (from memory or the cache file), then augmented.
+    const rowBuf = new Uint8Array(o.batchSize * rowBytes);
+    const labelBuf = o.multiLabel ? new Uint8Array(o.batchSize * o.numClasses) : new Int32Array(o.batchSize);
     for (let b = 0; b < stepsThisEpoch; b++) {
       if (o.isCancelled()) {
         stoppedBy = 'cancelled';
@@ -159,7 +165,9 @@ export async function trainSegment(o: SegmentOptions): Promise<SegmentResult> {
         : step / totalSteps;
       o.stepper.setLearningRate(learningRateAt(progress, o.schedule));
       const idx = order.slice(b * o.batchSize, (b + 1) * o.batchSize);
-      batchBuf = makeBatch(train.pixels, train.labels, idx, shape, o.numClasses, o.multiLabel, o.augment, random, batchBuf);
+      const rows = readRows(train, idx, rowBuf);
+      const labels = gatherLabels(train.labels, idx, o.multiLabel ? o.numClasses : 1, labelBuf);
+      batchBuf = makeBatch(rows, labels, local(idx.length), shape, o.numClasses, o.multiLabel, o.augment, random, batchBuf);
       const t0 = Date.now();
       const x = tf.tensor4d(batchBuf.x, [idx.length, shape.height, shape.width, shape.channels]);
       const y = tf.tensor2d(batchBuf.y, [idx.length, o.numClasses]);
@@ -213,6 +221,22 @@ export async function trainSegment(o: SegmentOptions): Promise<SegmentResult> {
     }
   }
   return { epochsDone: round3(epochsDone), stoppedBy, best, last, imagesPerSec: imagesTotal / Math.max(1e-3, trainTime / 1000) };
+}
+
+/** The labels (class indices, or multi-hot rows of `width`) at `idx`, in that order. */
+function gatherLabels<T extends Uint8Array | Int32Array>(labels: Uint8Array | Int32Array, idx: ArrayLike<number>, width: number, out: T): T {
+  for (let k = 0; k < idx.length; k++) {
+    const o = idx[k] * width;
+    for (let c = 0; c < width; c++) out[k * width + c] = labels[o + c];
+  }
+  return out;
+}
+
+const locals: number[] = [];
+/** [0, 1, …, n − 1]. */
+function local(n: number): number[] {
+  while (locals.length < n) locals.push(locals.length);
+  return locals.length === n ? locals : locals.slice(0, n);
 }
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;

@@ -5,7 +5,7 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ImageTensorSet } from '../data/types';
+import type { ImageSet } from '../data/image-set';
 import type { EpochRecord, TrialRecord } from '../shared/protocol';
 import { deriveSeed } from '../shared/random';
 import type { SegmentRequest, TrialOutcome } from '../search/search';
@@ -20,8 +20,8 @@ import { trainSegment } from './train';
 export interface TrialContext {
   store: ExperimentStore;
   shape: ModelShape;
-  train: ImageTensorSet;
-  validation: ImageTensorSet | null;
+  train: ImageSet;
+  validation: ImageSet | null;
   seed: number;
   /** Memory a trial may use, in bytes (wasm: its 4 GiB address space, less what data takes). */
   memoryLimit: number;

@@ -2,7 +2,7 @@
 // `evaluation.json` (summary metrics, confusion matrix, per-class metrics) and `predictions.json`
 // (every example's scores, so any threshold is recomputed instantly without the model).
 import { join } from 'node:path';
-import type { ImageTensorSet } from '../data/types';
+import type { ImageSet } from '../data/image-set';
 import { loadModel } from '../engine/model-io';
 import { predictScores } from '../engine/train';
 import type { TestMetrics } from '../shared/protocol';
@@ -11,7 +11,7 @@ import { accuracy, bestF1Thresholds, confusionMatrix, logLoss, macroAuc, macroAv
 
 export async function evaluateModel(
   modelDir: string,
-  set: ImageTensorSet,
+  set: ImageSet,
   partition: 'TEST' | 'VALIDATION',
   classes: string[],
   multiLabel: boolean,

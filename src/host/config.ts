@@ -8,6 +8,7 @@ export interface Settings {
   backend: BackendPreference;
   imageSize: number;
   imageFit: 'pad' | 'crop';
+  dataMemoryMB: number;
   experimentsFolder: string;
   seed: number;
   gcsPrefixMap: Record<string, string>;
@@ -20,6 +21,7 @@ export function settings(): Settings {
     backend: c.get<BackendPreference>('backend', 'auto'),
     imageSize: c.get<number>('imageSize', 0),
     imageFit: c.get<'pad' | 'crop'>('imageFit', 'pad'),
+    dataMemoryMB: c.get<number>('dataMemoryMB', 0),
     experimentsFolder: c.get<string>('experimentsFolder', '.automl/experiments'),
     seed: c.get<number>('seed', 1),
     gcsPrefixMap: c.get<Record<string, string>>('gcsPrefixMap', {}),

@@ -35,6 +35,11 @@ export interface ExperimentSpec {
    * trained for the whole budget, no search — the baseline a search must beat.
    */
   strategy?: 'search' | 'fixed';
+  /**
+   * Megabytes of decoded pixels kept in memory; a larger dataset is streamed from the image cache
+   * a batch at a time. Unset or 0: a quarter of RAM.
+   */
+  dataMemoryMB?: number;
   createdAt: string;
 }
 

@@ -6,8 +6,8 @@
 import { cpSync, rmSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
-import { openDataset, prepareImages, probeImages, validateDataset } from '../data';
-import type { ImageTensorSet, PreparedData } from '../data/types';
+import { concatSets, openDataset, prepareImageSets, probeImages, readRows, residentBytes, validateDataset } from '../data';
+import type { ImageSet, PreparedSets } from '../data';
 import { type ModelShape, buildModel, modelFlops } from '../engine/models';
 import { initBackend } from '../engine/runtime';
 import { lastStateDir, runTrialSegment } from '../engine/trial';
@@ -60,6 +60,7 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
     endedAt: undefined,
     error: undefined,
   });
+  let data: PreparedSets | undefined;
   try {
     // 1. Backend
     const backend: BackendInfo = await initBackend({ preference: ctx.spec.backend, runtimeDir: process.env.AUTOML_RUNTIME_DIR });
@@ -96,12 +97,20 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
       const lines = errors.slice(0, 10).map((f) => `${f.file}${f.line ? `:${f.line}` : ''}: ${f.message}`);
       throw new Error(`The dataset has ${errors.length} error${errors.length > 1 ? 's' : ''}:\n${lines.join('\n')}${errors.length > 10 ? `\n… and ${errors.length - 10} more (run \`automl validate\`)` : ''}`);
     }
-    const data = await prepareImages(dataset, {
+    const maxResidentBytes = dataMemoryBytes(ctx.spec.dataMemoryMB);
+    data = await prepareImageSets(dataset, {
       size,
       fit: ctx.spec.fit,
       cacheDir: ctx.spec.cacheDir,
+      maxResidentBytes,
       onProgress: (p) => ctx.emit({ type: 'dataProgress', phase: p.phase, done: p.done, total: p.total }),
     });
+    if (data.streamed) {
+      log(
+        `Images: ${mb(data.pixelBytes)} of pixels, more than the ${mb(maxResidentBytes)} given to data in memory: ` +
+          `training reads each batch from the image cache (${ctx.spec.dataMemoryMB ? 'setting automl.dataMemoryMB' : 'a quarter of RAM; setting automl.dataMemoryMB'})`,
+      );
+    }
     if (data.train.count === 0) throw new Error('The dataset has no usable TRAIN images.');
     const { mean, std } = pixelStats(data.train);
     const shape: ModelShape = {
@@ -345,6 +354,8 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
     store.writeLeaderboard(leaderboard(store.readTrials()));
     emit({ type: 'experimentEnded', experiment: record, leaderboard: store.readLeaderboard() });
     return record;
+  } finally {
+    data?.close();
   }
 }
 
@@ -356,42 +367,36 @@ function guessImagesPerSec(backend: BackendInfo, size: number, channels: number)
   return Math.max(0.5, (base * 28 * 28) / (size * size * Math.max(1, channels / 1.5)));
 }
 
-function dataBytes(d: PreparedData): number {
-  return d.train.pixels.byteLength + d.validation.pixels.byteLength + d.test.pixels.byteLength;
+function dataBytes(d: PreparedSets): number {
+  return residentBytes(d.train) + residentBytes(d.validation) + residentBytes(d.test);
 }
 
+/** Pixel bytes an experiment keeps in memory before it streams from the cache: the setting, or a quarter of RAM. */
+export function dataMemoryBytes(settingMB: number | undefined): number {
+  return settingMB && settingMB > 0 ? settingMB * 2 ** 20 : Math.floor(totalmem() / 4);
+}
+
+const mb = (bytes: number) =>
+  bytes < 2 ** 20 ? `${Math.round(bytes / 1024)} KB` : `${Math.round(bytes / 2 ** 20).toLocaleString('en-US')} MB`;
+
 /** Mean and standard deviation of the training pixels (0–255), from a sample of at most 2,000 images. */
-export function pixelStats(set: ImageTensorSet): { mean: number; std: number } {
-  const size = set.height * set.width * set.channels;
+export function pixelStats(set: ImageSet): { mean: number; std: number } {
   const n = Math.min(set.count, 2000);
   const stride = Math.max(1, Math.floor(set.count / Math.max(1, n)));
+  const positions: number[] = [];
+  for (let i = 0; i < set.count && positions.length < n; i += stride) positions.push(i);
+  const rows = readRows(set, positions);
   let sum = 0;
   let sq = 0;
-  let cnt = 0;
-  for (let i = 0; i < set.count && cnt < n * size; i += stride) {
-    for (let j = 0; j < size; j++) {
-      const v = set.pixels[i * size + j];
-      sum += v;
-      sq += v * v;
-    }
-    cnt += size;
+  for (let j = 0; j < rows.length; j++) {
+    const v = rows[j];
+    sum += v;
+    sq += v * v;
   }
+  const cnt = rows.length;
   const mean = cnt ? sum / cnt : 0;
   const std = cnt ? Math.sqrt(Math.max(1e-6, sq / cnt - mean * mean)) : 1;
   return { mean, std: Math.max(1, std) };
-}
-
-export function concatSets(a: ImageTensorSet, b: ImageTensorSet): ImageTensorSet {
-  const pixels = new Uint8Array(a.pixels.length + b.pixels.length);
-  pixels.set(a.pixels, 0);
-  pixels.set(b.pixels, a.pixels.length);
-  const labels = a.labels instanceof Int32Array ? new Int32Array(a.labels.length + b.labels.length) : new Uint8Array(a.labels.length + b.labels.length);
-  labels.set(a.labels, 0);
-  labels.set(b.labels, a.labels.length);
-  const itemIds = new Int32Array(a.count + b.count);
-  itemIds.set(a.itemIds, 0);
-  itemIds.set(b.itemIds, a.count);
-  return { ...a, count: a.count + b.count, pixels, labels, itemIds };
 }
 
 function throttle<T>(fn: (x: T) => void, ms: number): (x: T) => void {

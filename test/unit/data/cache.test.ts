@@ -2,7 +2,8 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
-import { openImageCache, prepareImages, scanImages } from '../../../src/data/cache';
+import { openImageCache, prepareImageSets, prepareImages, scanImages } from '../../../src/data/cache';
+import { concatSets, isStreamed, readRange, readRows } from '../../../src/data/image-set';
 import { decodeImage } from '../../../src/data/decode';
 import { openDataset } from '../../../src/data/open';
 import { DecodePool } from '../../../src/data/pool';
@@ -180,6 +181,38 @@ describe('data/cache', () => {
     } finally {
       reader.close();
     }
+  });
+
+  it('streams partitions from the cache file when they exceed the memory given to data', async () => {
+    const d = tempDir();
+    const ds = await openDataset(csvDataset(d, 25));
+    const opts = { size: SIZE, cacheDir: path.join(d, 'cache'), workers: 0 };
+    const all = await prepareImages(ds, opts);
+    const inMemory = await prepareImageSets(ds, { ...opts, maxResidentBytes: 1 << 20 });
+    assert.equal(inMemory.streamed, false);
+    assert.ok(!isStreamed(inMemory.train));
+    const bytes = (all.train.count + all.validation.count + all.test.count) * 36;
+    assert.equal(inMemory.pixelBytes, bytes);
+    const sets = await prepareImageSets(ds, { ...opts, maxResidentBytes: bytes - 1 });
+    try {
+      assert.equal(sets.streamed, true);
+      assert.ok(isStreamed(sets.train) && isStreamed(sets.validation) && isStreamed(sets.test));
+      assert.deepEqual(Array.from(sets.train.itemIds), Array.from(all.train.itemIds));
+      assert.deepEqual(Array.from(sets.train.labels), Array.from(all.train.labels));
+      // A shuffled batch with a run of neighbours in it, and a whole partition in order.
+      const positions = [7, 2, 3, 4, 0, all.train.count - 1, 5];
+      const rows = readRows(sets.train, positions);
+      positions.forEach((q, k) => assert.deepEqual(rows.subarray(k * 36, (k + 1) * 36), rowOf(all.train, q), `row ${q}`));
+      assert.deepEqual(readRange(sets.test, 0, all.test.count), all.test.pixels);
+      // TRAIN+VALIDATION for the final fit, still read from the file.
+      const tv = concatSets(sets.train, sets.validation);
+      assert.ok(isStreamed(tv));
+      const last = readRows(tv, [all.train.count]);
+      assert.deepEqual(last, rowOf(all.validation, 0));
+    } finally {
+      sets.close();
+    }
+    assert.throws(() => readRows(sets.train, [0]), /EBADF|bad file descriptor/i, 'closed with the experiment');
   });
 
   it('caches IDX images (resized too) and multi-hot labels for multi-label data', async () => {

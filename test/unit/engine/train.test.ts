@@ -1,6 +1,7 @@
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+import { type ImageSet, type StreamedImageSet, readRows } from '../../../src/data/image-set';
 import type { ImageTensorSet } from '../../../src/data/types';
 import { NO_AUGMENTATION } from '../../../src/engine/augment';
 import { buildModel } from '../../../src/engine/models';
@@ -32,8 +33,15 @@ const config = {
   'convnet/dense': 8, 'convnet/dropout': 0.3, 'train/optimizer': 'adamw', 'train/lr': 3e-3, 'train/weight_decay': 1e-4,
 };
 
-async function train(seed: number, epochs = 3) {
-  const data = toyData(1);
+/** The same images with their pixels read on demand, counting the rows read. */
+function streamedToy(seed: number): { set: StreamedImageSet; rowsRead: () => number } {
+  const { pixels, ...rest } = toyData(seed);
+  let read = 0;
+  const set: StreamedImageSet = { ...rest, rows: { read: (positions, out) => { read += positions.length; readRows({ ...rest, pixels }, positions, out); } } };
+  return { set, rowsRead: () => read };
+}
+
+async function train(seed: number, epochs = 3, data: ImageSet = toyData(1)) {
   const model = buildModel(config, { inputShape: [8, 8, 1], numClasses: 3, multiLabel: false, mean: 60, std: 70 }, seed);
   const stepper = createStepper(model, config, false);
   const records: number[] = [];
@@ -61,6 +69,16 @@ describe('training loop', () => {
     assert.deepEqual(a.records, b.records);
     assert.deepEqual(a.weights, b.weights);
     assert.notDeepEqual(a.records, c.records);
+  });
+
+  it('trains the same from pixels streamed a batch at a time as from pixels in memory', async () => {
+    const streamed = streamedToy(1);
+    const a = await train(5, 2);
+    const b = await train(5, 2, streamed.set);
+    assert.deepEqual(b.records, a.records);
+    assert.deepEqual(b.weights, a.weights);
+    // 2 epochs × 48 training rows + 2 validation passes × 48 rows, all read from the source.
+    assert.equal(streamed.rowsRead(), 4 * 48);
   });
 
   it('moves the dropout seed with every step (a fixed seed would drop the same units forever)', async () => {

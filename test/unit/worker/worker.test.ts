@@ -126,6 +126,19 @@ describe('training worker (child process)', function () {
     assert.ok(sums.some((x) => Math.abs(x - 1) > 0.05));
   });
 
+  it('streams images from the cache file when they exceed the memory given to data, and still learns', async () => {
+    const { store, spec } = newExperiment(0.3, 2);
+    // 580 images of 28×28: 444 KB of pixels, more than the 102 KB given.
+    const { client, events } = start(store, { ...spec, dataMemoryMB: 0.1 });
+    await client.done;
+    const rec = store.readRecord();
+    assert.equal(rec.status, 'done', rec.error);
+    const logs = events.flatMap((e) => (e.type === 'log' ? [e.message] : []));
+    assert.ok(logs.some((m) => /^Images: 444 KB of pixels, more than the 102 KB given to data in memory: training reads each batch from the image cache/.test(m)), logs.join('\n'));
+    assert.ok(rec.test && rec.test.accuracy > 0.3, `test accuracy ${rec.test?.accuracy}`);
+    assert.equal(rec.test?.count, 100);
+  });
+
   it('stops within a batch when cancelled and keeps the best model so far', async () => {
     const { store, spec } = newExperiment(3);
     const { client, events } = start(store, spec);
