@@ -7,6 +7,7 @@ import type { TrialConfig, TrialRecord } from '../shared/protocol';
 import { deriveSeed, rng } from '../shared/random';
 import { Asha } from './asha';
 import { type Param, completeConfig, configKey, describeConfig } from './space';
+import { ThroughputModel } from './throughput';
 import { type Observation, proposeTpe } from './tpe';
 
 export interface TrialOutcome {
@@ -106,8 +107,7 @@ export async function runSearch(o: SearchOptions, hooks: SearchHooks): Promise<S
   const asha = new Asha({ minResource: o.minResource, maxResource: o.maxResource, eta: o.eta });
   const trials: TrialRecord[] = [];
   const seen = new Set<string>();
-  const measured = new Map<string, number>(); // family → images/s
-  const rates: number[] = []; // measured FLOP/s (images/s × FLOPs per image)
+  const speed = new ThroughputModel(o.estimateImagesPerSec, o.flopsOf);
   const rerun: TrialRecord[] = [];
 
   // Rebuild the state of an earlier run: finished rungs are reported, an interrupted segment is rerun.
@@ -115,8 +115,7 @@ export async function runSearch(o: SearchOptions, hooks: SearchHooks): Promise<S
     if (t.trainOn !== 'TRAIN') continue;
     trials.push(t);
     seen.add(configKey(t.config));
-    if (t.imagesPerSec) measured.set(String(t.config.family), t.imagesPerSec);
-    if (t.imagesPerSec && t.flops) rates.push(t.imagesPerSec * t.flops);
+    if (t.imagesPerSec) speed.record(t.config, t.imagesPerSec, t.flops);
     t.rungScores.forEach((s, k) => asha.report(t.id, k, s));
     for (let k = 0; k < t.rungScores.length - 1; k++) asha.markPromoted(t.id, k);
     if ((t.status === 'running' || t.status === 'interrupted') && o.rerunInterrupted !== false) rerun.push(t);
@@ -127,15 +126,7 @@ export async function runSearch(o: SearchOptions, hooks: SearchHooks): Promise<S
   let sinceImprovement = 0;
   let stoppedBy: SearchResult['stoppedBy'] = 'deadline';
 
-  const ips = (config: TrialConfig) => {
-    if (o.flopsOf && rates.length) {
-      // The median measured FLOP rate divided by this config's cost per image.
-      const sorted = [...rates].sort((a, b) => a - b);
-      return sorted[Math.floor(sorted.length / 2)] / Math.max(1, o.flopsOf(config));
-    }
-    return measured.get(String(config.family)) ?? o.estimateImagesPerSec(config);
-  };
-  const seconds = (config: TrialConfig, epochs: number) => (epochs * o.trainImages) / Math.max(1e-6, ips(config));
+  const seconds = (config: TrialConfig, epochs: number) => (epochs * o.trainImages) / Math.max(1e-6, speed.imagesPerSec(config));
 
   const run = async (trial: TrialRecord, seg: Omit<SegmentRequest, 'deadline' | 'mayContinue'>) => {
     trial.status = 'running';
@@ -146,8 +137,7 @@ export async function runSearch(o: SearchOptions, hooks: SearchHooks): Promise<S
     trial.epochsDone = outcome.epochsDone;
     if (outcome.imagesPerSec > 0) {
       trial.imagesPerSec = outcome.imagesPerSec;
-      measured.set(String(trial.config.family), outcome.imagesPerSec);
-      if (trial.flops) rates.push(outcome.imagesPerSec * trial.flops);
+      speed.record(trial.config, outcome.imagesPerSec, trial.flops);
     }
     if (outcome.status === 'done' && outcome.valAccuracy !== null) {
       trial.status = 'done';
