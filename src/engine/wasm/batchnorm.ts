@@ -41,23 +41,9 @@ export function batchNormTrain(args: KernelArgs): TensorInfo[] {
       s2[c] += v * v;
     }
   }
-  const mv = f32(backend, mean);
-  const vv = f32(backend, variance);
-  const iv = f32(backend, invstd);
-  const g = f32(backend, gamma);
-  const b = f32(backend, beta);
   const scale = new Float32Array(C);
   const shift = new Float32Array(C);
-  for (let c = 0; c < C; c++) {
-    const m = s1[c] / R;
-    const v = Math.max(0, s2[c] / R - m * m);
-    const inv = 1 / Math.sqrt(v + eps);
-    mv[c] = m;
-    vv[c] = v;
-    iv[c] = inv;
-    scale[c] = g[c] * inv;
-    shift[c] = b[c] - m * g[c] * inv;
-  }
+  forwardCoefficients(backend, R, s1, s2, null, eps, { gamma, beta, mean, variance, invstd }, scale, shift);
   const yv = f32(backend, y);
   for (let base = 0; base < xv.length; base += C) {
     for (let c = 0; c < C; c++) yv[base + c] = xv[base + c] * scale[c] + shift[c];
@@ -90,27 +76,14 @@ export function batchNormTrainGrad(args: KernelArgs): TensorInfo[] {
       sdyx[c] += d * xv[base + c];
     }
   }
+  // Σdy·(x − mean) = Σdy·x − mean·Σdy.
   const mv = f32(backend, mean);
-  const iv = f32(backend, invstd);
-  const g = f32(backend, gamma);
-  const dg = f32(backend, dgamma);
-  const db = f32(backend, dbeta);
+  for (let c = 0; c < C; c++) sdyx[c] -= mv[c] * sdy[c];
   // dx = k1·dy + k2·x + k3 per channel.
   const k1 = new Float32Array(C);
   const k2 = new Float32Array(C);
   const k3 = new Float32Array(C);
-  for (let c = 0; c < C; c++) {
-    const inv = iv[c];
-    const dBeta = sdy[c];
-    const dGamma = inv * (sdyx[c] - mv[c] * sdy[c]);
-    db[c] = dBeta;
-    dg[c] = dGamma;
-    const a = g[c] * inv;
-    const b2 = -a * inv * dGamma / R;
-    k1[c] = a;
-    k2[c] = b2;
-    k3[c] = -a * dBeta / R - b2 * mv[c];
-  }
+  gradCoefficients(backend, R, sdy, sdyx, { mean, invstd, gamma, dgamma, dbeta }, k1, k2, k3);
   const dxv = f32(backend, dx);
   for (let base = 0; base < xv.length; base += C) {
     for (let c = 0; c < C; c++) dxv[base + c] = k1[c] * dyv[base + c] + k2[c] * xv[base + c] + k3[c];
@@ -140,22 +113,7 @@ function batchNormTrainSimd(
     const [shiftAt, shift] = scratch.f32(C);
     k.set(f32(backend, x).subarray(0, C));
     simd.colStats(byteOffset(backend, x), R, 4 * C, kAt, s1At, s2At);
-    const mv = f32(backend, mean);
-    const vv = f32(backend, variance);
-    const iv = f32(backend, invstd);
-    const g = f32(backend, gamma);
-    const b = f32(backend, beta);
-    for (let c = 0; c < C; c++) {
-      const d = s1[c] / R;
-      const m = k[c] + d;
-      const v = Math.max(0, s2[c] / R - d * d);
-      const inv = 1 / Math.sqrt(v + eps);
-      mv[c] = m;
-      vv[c] = v;
-      iv[c] = inv;
-      scale[c] = g[c] * inv;
-      shift[c] = b[c] - m * g[c] * inv;
-    }
+    forwardCoefficients(backend, R, s1, s2, k, eps, { gamma, beta, mean, variance, invstd }, scale, shift);
     simd.affine(byteOffset(backend, y), byteOffset(backend, x), scaleAt, shiftAt, R, 4 * C);
   } finally {
     scratch.release();
@@ -176,25 +134,64 @@ function batchNormTrainGradSimd(
     const [k2At, k2] = scratch.f32(C);
     const [k3At, k3] = scratch.f32(C);
     simd.bnGradStats(byteOffset(backend, dy), byteOffset(backend, x), byteOffset(backend, mean), R, 4 * C, s1At, s2At);
-    const mv = f32(backend, mean);
-    const iv = f32(backend, invstd);
-    const g = f32(backend, gamma);
-    const dg = f32(backend, dgamma);
-    const db = f32(backend, dbeta);
-    for (let c = 0; c < C; c++) {
-      const inv = iv[c];
-      const dBeta = s1[c];
-      const dGamma = inv * s2[c];
-      db[c] = dBeta;
-      dg[c] = dGamma;
-      const a = g[c] * inv;
-      const b2 = -a * inv * dGamma / R;
-      k1[c] = a;
-      k2[c] = b2;
-      k3[c] = -a * dBeta / R - b2 * mv[c];
-    }
+    gradCoefficients(backend, R, s1, s2, { mean, invstd, gamma, dgamma, dbeta }, k1, k2, k3);
     simd.bnGradApply(byteOffset(backend, dx), byteOffset(backend, dy), byteOffset(backend, x), k1At, k2At, k3At, R, 4 * C);
   } finally {
     scratch.release();
+  }
+}
+
+/**
+ * Per channel, from the sums over R rows of x − k and (x − k)² (k: a shift per channel, or
+ * none): mean, biased variance and 1/√(var+ε) into their tensors, and y = x·scale + shift.
+ */
+function forwardCoefficients(
+  backend: BackendWasm, R: number, s1: ArrayLike<number>, s2: ArrayLike<number>, k: ArrayLike<number> | null, eps: number,
+  t: { gamma: TensorInfo; beta: TensorInfo; mean: TensorInfo; variance: TensorInfo; invstd: TensorInfo },
+  scale: Float32Array, shift: Float32Array,
+): void {
+  const mv = f32(backend, t.mean);
+  const vv = f32(backend, t.variance);
+  const iv = f32(backend, t.invstd);
+  const g = f32(backend, t.gamma);
+  const b = f32(backend, t.beta);
+  for (let c = 0; c < scale.length; c++) {
+    const d = s1[c] / R;
+    const m = (k ? k[c] : 0) + d;
+    const v = Math.max(0, s2[c] / R - d * d);
+    const inv = 1 / Math.sqrt(v + eps);
+    mv[c] = m;
+    vv[c] = v;
+    iv[c] = inv;
+    scale[c] = g[c] * inv;
+    shift[c] = b[c] - m * g[c] * inv;
+  }
+}
+
+/**
+ * Per channel, from Σdy and Σdy·(x − mean): dβ and dγ into their tensors, and the
+ * coefficients of dx = k1·dy + k2·x + k3.
+ */
+function gradCoefficients(
+  backend: BackendWasm, R: number, sdy: ArrayLike<number>, sdyxc: ArrayLike<number>,
+  t: { mean: TensorInfo; invstd: TensorInfo; gamma: TensorInfo; dgamma: TensorInfo; dbeta: TensorInfo },
+  k1: Float32Array, k2: Float32Array, k3: Float32Array,
+): void {
+  const mv = f32(backend, t.mean);
+  const iv = f32(backend, t.invstd);
+  const g = f32(backend, t.gamma);
+  const dg = f32(backend, t.dgamma);
+  const db = f32(backend, t.dbeta);
+  for (let c = 0; c < k1.length; c++) {
+    const inv = iv[c];
+    const dBeta = sdy[c];
+    const dGamma = inv * sdyxc[c];
+    db[c] = dBeta;
+    dg[c] = dGamma;
+    const a = g[c] * inv;
+    const b2 = (-a * inv * dGamma) / R;
+    k1[c] = a;
+    k2[c] = b2;
+    k3[c] = (-a * dBeta) / R - b2 * mv[c];
   }
 }

@@ -169,6 +169,34 @@ export function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
   return filterGradByTransposedConv(backend, x, dy, ci);
 }
 
+/**
+ * The loop nest of a direct convolution: calls `tap` for every (output position, filter tap)
+ * pair whose input position lies inside the image, with the element offsets of that output
+ * pixel in dy [B, OH, OW, cdy], of the input pixel in x [B, H, W, cx], and the tap index
+ * kh·KW + kw. The plain-loop gradients (references and fallbacks) are all written on it.
+ */
+export function forEachConvTap(ci: Conv2DInfo, cx: number, cdy: number, tap: (dyBase: number, xBase: number, k: number) => void): void {
+  const { batchSize: B, inHeight: H, inWidth: W, outHeight: OH, outWidth: OW } = ci;
+  const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = ci;
+  const { top, left } = ci.padInfo;
+  for (let b = 0; b < B; b++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        const dyBase = ((b * OH + oh) * OW + ow) * cdy;
+        for (let kh = 0; kh < KH; kh++) {
+          const ih = oh * sh + kh * dh - top;
+          if (ih < 0 || ih >= H) continue;
+          for (let kw = 0; kw < KW; kw++) {
+            const iw = ow * sw + kw * dw - left;
+            if (iw < 0 || iw >= W) continue;
+            tap(dyBase, ((b * H + ih) * W + iw) * cx, kh * KW + kw);
+          }
+        }
+      }
+    }
+  }
+}
+
 /** Plain loops: the reference the "stock + naive backprop filter" variant trains with. */
 export function naiveConv2DBackpropFilter(args: KernelArgs): TensorInfo {
   const backend = args.backend as BackendWasm;
@@ -176,34 +204,18 @@ export function naiveConv2DBackpropFilter(args: KernelArgs): TensorInfo {
   const dy = args.inputs.dy!;
   const attrs = args.attrs ?? {};
   const ci = convInfoOf(x.shape, attrs.filterShape as number[], attrs);
-  const { batchSize: B, inHeight: H, inWidth: W, inChannels: Cin, outHeight: OH, outWidth: OW, outChannels: Cout } = ci;
-  const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = ci;
-  const { top, left } = ci.padInfo;
+  const { inChannels: Cin, outChannels: Cout, filterHeight: KH, filterWidth: KW } = ci;
   const dW = alloc(backend, [KH, KW, Cin, Cout]);
   const acc = new Float64Array(KH * KW * Cin * Cout);
   const xv = f32(backend, x);
   const dyv = f32(backend, dy);
-  for (let b = 0; b < B; b++) {
-    for (let oh = 0; oh < OH; oh++) {
-      for (let ow = 0; ow < OW; ow++) {
-        const dyBase = ((b * OH + oh) * OW + ow) * Cout;
-        for (let kh = 0; kh < KH; kh++) {
-          const ih = oh * sh + kh - top;
-          if (ih < 0 || ih >= H) continue;
-          for (let kw = 0; kw < KW; kw++) {
-            const iw = ow * sw + kw - left;
-            if (iw < 0 || iw >= W) continue;
-            const xBase = ((b * H + ih) * W + iw) * Cin;
-            for (let c = 0; c < Cin; c++) {
-              const xval = xv[xBase + c];
-              const wBase = ((kh * KW + kw) * Cin + c) * Cout;
-              for (let o = 0; o < Cout; o++) acc[wBase + o] += xval * dyv[dyBase + o];
-            }
-          }
-        }
-      }
+  forEachConvTap(ci, Cin, Cout, (dyBase, xBase, k) => {
+    for (let c = 0; c < Cin; c++) {
+      const xval = xv[xBase + c];
+      const wBase = (k * Cin + c) * Cout;
+      for (let o = 0; o < Cout; o++) acc[wBase + o] += xval * dyv[dyBase + o];
     }
-  }
+  });
   f32(backend, dW).set(acc);
   return dW;
 }
@@ -260,36 +272,20 @@ export function zeroDilate(backend: BackendWasm, dy: TensorInfo, sh: number, sw:
 
 /** Plain loops, for paddings the transposed-convolution path cannot express. */
 function naiveConv2DBackpropInput(backend: BackendWasm, dy: TensorInfo, filter: TensorInfo, ci: Conv2DInfo): TensorInfo {
-  const { batchSize: B, inHeight: H, inWidth: W, inChannels: Cin, outHeight: OH, outWidth: OW, outChannels: Cout } = ci;
-  const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = ci;
-  const { top, left } = ci.padInfo;
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: Cin, outChannels: Cout } = ci;
   const dx = alloc(backend, [B, H, W, Cin]);
   const dxv = f32(backend, dx);
   dxv.fill(0);
   const dyv = f32(backend, dy);
   const w = f32(backend, filter);
-  for (let b = 0; b < B; b++) {
-    for (let oh = 0; oh < OH; oh++) {
-      for (let ow = 0; ow < OW; ow++) {
-        const dyBase = ((b * OH + oh) * OW + ow) * Cout;
-        for (let kh = 0; kh < KH; kh++) {
-          const ih = oh * sh + kh - top;
-          if (ih < 0 || ih >= H) continue;
-          for (let kw = 0; kw < KW; kw++) {
-            const iw = ow * sw + kw - left;
-            if (iw < 0 || iw >= W) continue;
-            const dxBase = ((b * H + ih) * W + iw) * Cin;
-            for (let c = 0; c < Cin; c++) {
-              const wBase = ((kh * KW + kw) * Cin + c) * Cout;
-              let s = 0;
-              for (let o = 0; o < Cout; o++) s += w[wBase + o] * dyv[dyBase + o];
-              dxv[dxBase + c] += s;
-            }
-          }
-        }
-      }
+  forEachConvTap(ci, Cin, Cout, (dyBase, dxBase, k) => {
+    for (let c = 0; c < Cin; c++) {
+      const wBase = (k * Cin + c) * Cout;
+      let s = 0;
+      for (let o = 0; o < Cout; o++) s += w[wBase + o] * dyv[dyBase + o];
+      dxv[dxBase + c] += s;
     }
-  }
+  });
   return dx;
 }
 

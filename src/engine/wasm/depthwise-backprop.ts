@@ -3,7 +3,7 @@
 // channels), so plain loops that read memory in order are adequate; the input
 // gradient with channel multiplier 1 goes through XNNPACK's depthwise kernel.
 import { type TensorInfo } from '@tensorflow/tfjs-core';
-import { convInfoOf, zeroDilate } from './conv-backprop';
+import { convInfoOf, forEachConvTap, zeroDilate } from './conv-backprop';
 import { alloc, byteOffset, f32, free, Scratch, xnnDepthwiseConv2d, type BackendWasm, type KernelArgs } from './kernel-utils';
 import { simdFor } from './simd';
 
@@ -45,31 +45,13 @@ export function depthwiseConv2dNativeBackpropFilter(args: KernelArgs): TensorInf
   const acc = new Float64Array(KH * KW * CM);
   const xv = f32(backend, x);
   const dyv = f32(backend, dy);
-  for (let b = 0; b < B; b++) {
-    for (let oh = 0; oh < OH; oh++) {
-      for (let ow = 0; ow < OW; ow++) {
-        const dyBase = ((b * OH + oh) * OW + ow) * CM;
-        for (let kh = 0; kh < KH; kh++) {
-          const ih = oh * sh + kh * dh - top;
-          if (ih < 0 || ih >= H) continue;
-          for (let kw = 0; kw < KW; kw++) {
-            const iw = ow * sw + kw * dw - left;
-            if (iw < 0 || iw >= W) continue;
-            const xBase = ((b * H + ih) * W + iw) * C;
-            const wBase = (kh * KW + kw) * CM;
-            if (M === 1) {
-              for (let c = 0; c < C; c++) acc[wBase + c] += xv[xBase + c] * dyv[dyBase + c];
-            } else {
-              for (let c = 0; c < C; c++) {
-                const xval = xv[xBase + c];
-                for (let q = 0; q < M; q++) acc[wBase + c * M + q] += xval * dyv[dyBase + c * M + q];
-              }
-            }
-          }
-        }
-      }
+  forEachConvTap(ci, C, CM, (dyBase, xBase, k) => {
+    const wBase = k * CM;
+    for (let c = 0; c < C; c++) {
+      const xval = xv[xBase + c];
+      for (let q = 0; q < M; q++) acc[wBase + c * M + q] += xval * dyv[dyBase + c * M + q];
     }
-  }
+  });
   const dW = alloc(backend, [KH, KW, C, M]);
   f32(backend, dW).set(acc);
   return dW;
@@ -121,28 +103,14 @@ export function depthwiseConv2dNativeBackpropInput(args: KernelArgs): TensorInfo
   dxv.fill(0);
   const dyv = f32(backend, dy);
   const w = f32(backend, filter);
-  for (let b = 0; b < B; b++) {
-    for (let oh = 0; oh < OH; oh++) {
-      for (let ow = 0; ow < OW; ow++) {
-        const dyBase = ((b * OH + oh) * OW + ow) * CM;
-        for (let kh = 0; kh < KH; kh++) {
-          const ih = oh * sh + kh * dh - top;
-          if (ih < 0 || ih >= H) continue;
-          for (let kw = 0; kw < KW; kw++) {
-            const iw = ow * sw + kw * dw - left;
-            if (iw < 0 || iw >= W) continue;
-            const dxBase = ((b * H + ih) * W + iw) * C;
-            const wBase = (kh * KW + kw) * CM;
-            for (let c = 0; c < C; c++) {
-              let s = 0;
-              for (let q = 0; q < M; q++) s += w[wBase + c * M + q] * dyv[dyBase + c * M + q];
-              dxv[dxBase + c] += s;
-            }
-          }
-        }
-      }
+  forEachConvTap(ci, C, CM, (dyBase, dxBase, k) => {
+    const wBase = k * CM;
+    for (let c = 0; c < C; c++) {
+      let s = 0;
+      for (let q = 0; q < M; q++) s += w[wBase + c * M + q] * dyv[dyBase + c * M + q];
+      dxv[dxBase + c] += s;
     }
-  }
+  });
   return dx;
 }
 

@@ -237,28 +237,22 @@ export function convOutSize(inSize: number, padA: number, padB: number, k: numbe
  * new tensor [batch, outH, outW, outC].
  */
 export function xnnConv2d(backend: BackendWasm, c: ConvCall): TensorInfo {
-  const outH = convOutSize(c.inH, c.padTop, c.padBottom, c.fh, c.strideH, c.dilationH);
-  const outW = convOutSize(c.inW, c.padLeft, c.padRight, c.fw, c.strideW, c.dilationW);
-  const out = alloc(backend, [c.batch, outH, outW, c.outC]);
-  cFunctions(backend).conv2d(
-    tensorId(backend, c.x), c.batch, c.inH, c.inW,
-    tensorId(backend, c.filter), c.fh, c.fw,
-    c.padTop, c.padRight, c.padBottom, c.padLeft, 0 /* explicit padding */,
-    c.dilationH, c.dilationW, c.strideH, c.strideW,
-    c.inC, c.outC, tensorId(backend, out),
-  );
-  return out;
+  return xnnConv(backend, c, 'conv2d');
 }
 
 /** XNNPACK depthwise convolution (filter [fh, fw, C, multiplier]) with explicit paddings. */
 export function xnnDepthwiseConv2d(backend: BackendWasm, c: ConvCall): TensorInfo {
+  return xnnConv(backend, c, 'depthwiseConv2d');
+}
+
+function xnnConv(backend: BackendWasm, c: ConvCall, fn: 'conv2d' | 'depthwiseConv2d'): TensorInfo {
   const outH = convOutSize(c.inH, c.padTop, c.padBottom, c.fh, c.strideH, c.dilationH);
   const outW = convOutSize(c.inW, c.padLeft, c.padRight, c.fw, c.strideW, c.dilationW);
   const out = alloc(backend, [c.batch, outH, outW, c.outC]);
-  cFunctions(backend).depthwiseConv2d(
+  cFunctions(backend)[fn](
     tensorId(backend, c.x), c.batch, c.inH, c.inW,
     tensorId(backend, c.filter), c.fh, c.fw,
-    c.padTop, c.padRight, c.padBottom, c.padLeft, 0,
+    c.padTop, c.padRight, c.padBottom, c.padLeft, 0 /* explicit padding */,
     c.dilationH, c.dilationW, c.strideH, c.strideW,
     c.inC, c.outC, tensorId(backend, out),
   );

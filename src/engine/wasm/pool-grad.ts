@@ -22,6 +22,25 @@ function poolInfo(xShape: number[], attrs: Record<string, unknown>): backend_uti
   );
 }
 
+/**
+ * Calls `window` for each pooling window with the offset of its output pixel in dy, its batch
+ * index, and the rows [rLo, rHi) and columns [cLo, cHi) of the input it covers.
+ */
+function forEachWindow(ci: backend_util.Conv2DInfo, window: (dyBase: number, b: number, rLo: number, rHi: number, cLo: number, cHi: number) => void): void {
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = ci;
+  const { strideHeight: sh, strideWidth: sw, effectiveFilterHeight: FH, effectiveFilterWidth: FW } = ci;
+  const { top, left } = ci.padInfo;
+  for (let b = 0; b < B; b++) {
+    for (let oh = 0; oh < OH; oh++) {
+      const r0 = oh * sh - top;
+      for (let ow = 0; ow < OW; ow++) {
+        const c0 = ow * sw - left;
+        window(((b * OH + oh) * OW + ow) * C, b, Math.max(0, r0), Math.min(H, r0 + FH), Math.max(0, c0), Math.min(W, c0 + FW));
+      }
+    }
+  }
+}
+
 export function maxPoolGrad(args: KernelArgs): TensorInfo {
   const backend = args.backend as BackendWasm;
   const dy = args.inputs.dy!;
@@ -46,37 +65,26 @@ export function maxPoolGrad(args: KernelArgs): TensorInfo {
   dxv.fill(0);
   const best = new Float32Array(C);
   const pos = new Int32Array(C);
-  for (let b = 0; b < B; b++) {
-    for (let oh = 0; oh < OH; oh++) {
-      const r0 = oh * sh - top;
-      const rLo = Math.max(0, r0);
-      const rHi = Math.min(H, r0 + FH);
-      for (let ow = 0; ow < OW; ow++) {
-        const c0 = ow * sw - left;
-        const cLo = Math.max(0, c0);
-        const cHi = Math.min(W, c0 + FW);
-        best.fill(-Infinity);
-        pos.fill(-1);
-        for (let r = rLo; r < rHi; r++) {
-          for (let col = cLo; col < cHi; col++) {
-            const base = ((b * H + r) * W + col) * C;
-            for (let c = 0; c < C; c++) {
-              const v = xv[base + c];
-              if (v > best[c]) {
-                best[c] = v;
-                pos[c] = base + c;
-              }
-            }
-          }
-        }
-        const dyBase = ((b * OH + oh) * OW + ow) * C;
+  forEachWindow(ci, (dyBase, b, rLo, rHi, cLo, cHi) => {
+    best.fill(-Infinity);
+    pos.fill(-1);
+    for (let r = rLo; r < rHi; r++) {
+      for (let col = cLo; col < cHi; col++) {
+        const base = ((b * H + r) * W + col) * C;
         for (let c = 0; c < C; c++) {
-          const p = pos[c];
-          if (p >= 0) dxv[p] += dyv[dyBase + c];
+          const v = xv[base + c];
+          if (v > best[c]) {
+            best[c] = v;
+            pos[c] = base + c;
+          }
         }
       }
     }
-  }
+    for (let c = 0; c < C; c++) {
+      const p = pos[c];
+      if (p >= 0) dxv[p] += dyv[dyBase + c];
+    }
+  });
   return dx;
 }
 
@@ -86,33 +94,19 @@ export function avgPoolGrad(args: KernelArgs): TensorInfo {
   const dy = args.inputs.dy!;
   const x = args.inputs.input!;
   const ci = poolInfo(x.shape, args.attrs ?? {});
-  const { batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = ci;
-  const { strideHeight: sh, strideWidth: sw, filterHeight, filterWidth } = ci;
-  const { effectiveFilterHeight: FH, effectiveFilterWidth: FW } = ci;
-  const { top, left } = ci.padInfo;
+  const { inHeight: H, inWidth: W, inChannels: C, filterHeight, filterWidth } = ci;
   const mult = 1 / (filterHeight * filterWidth);
   const dx = alloc(backend, x.shape);
   const dxv = f32(backend, dx);
   const dyv = f32(backend, dy);
   dxv.fill(0);
-  for (let b = 0; b < B; b++) {
-    for (let oh = 0; oh < OH; oh++) {
-      const r0 = oh * sh - top;
-      const rLo = Math.max(0, r0);
-      const rHi = Math.min(H, r0 + FH);
-      for (let ow = 0; ow < OW; ow++) {
-        const c0 = ow * sw - left;
-        const cLo = Math.max(0, c0);
-        const cHi = Math.min(W, c0 + FW);
-        const dyBase = ((b * OH + oh) * OW + ow) * C;
-        for (let r = rLo; r < rHi; r++) {
-          for (let col = cLo; col < cHi; col++) {
-            const base = ((b * H + r) * W + col) * C;
-            for (let c = 0; c < C; c++) dxv[base + c] += dyv[dyBase + c] * mult;
-          }
-        }
+  forEachWindow(ci, (dyBase, b, rLo, rHi, cLo, cHi) => {
+    for (let r = rLo; r < rHi; r++) {
+      for (let col = cLo; col < cHi; col++) {
+        const base = ((b * H + r) * W + col) * C;
+        for (let c = 0; c < C; c++) dxv[base + c] += dyv[dyBase + c] * mult;
       }
     }
-  }
+  });
   return dx;
 }
