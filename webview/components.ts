@@ -350,14 +350,23 @@ export function dataGrid<R>(label: string, columns: Column<R>[], opts: { empty?:
   );
   const empty = h('div.grid-empty', null, opts.empty ?? 'Nothing yet.');
   const wrap = h('div.grid-wrap', null, grid, empty);
+  let rowEls = new Map<string, HTMLElement[]>();
   return {
     el: wrap,
     setRows(rows) {
-      replaceChildren(
-        grid,
-        header,
-        rows.map((r) => h('vscode-data-grid-row', { class: opts.rowClass?.(r) }, columns.map((c, i) => cell(c.render(r), i, false, c)))),
-      );
+      // Rows whose data did not change keep their elements (a live leaderboard changes one row per epoch).
+      const next = new Map<string, HTMLElement[]>();
+      const els = rows.map((r) => {
+        const cls = opts.rowClass?.(r);
+        const key = `${cls ?? ''}|${JSON.stringify(r)}`;
+        const reuse = rowEls.get(key)?.pop();
+        const el = reuse ?? h('vscode-data-grid-row', { class: cls }, columns.map((c, i) => cell(c.render(r), i, false, c)));
+        next.set(key, [...(next.get(key) ?? []), el]);
+        return el;
+      });
+      rowEls = next;
+      const same = els.length + 1 === grid.children.length && els.every((el, i) => grid.children[i + 1] === el);
+      if (!same) replaceChildren(grid, header, els);
       empty.hidden = rows.length > 0;
     },
   };

@@ -23,6 +23,27 @@ interface Progress {
 
 const MAX_LOG = 400;
 
+/** Parts of the panel, re-rendered only when an event changed what they show. */
+type Part = 'status' | 'cards' | 'activity' | 'legend' | 'charts' | 'board' | 'log';
+const ALL_PARTS: Part[] = ['status', 'cards', 'activity', 'legend', 'charts', 'board', 'log'];
+
+/** What each worker event can change (the rest of the panel stays as it is). */
+const PARTS_OF: Record<WorkerEvent['type'], Part[]> = {
+  backend: ['cards'],
+  experimentStarted: ['status', 'cards', 'activity'],
+  dataProgress: ['activity'],
+  trialStarted: ['cards', 'activity', 'legend', 'charts', 'board'],
+  epochEnded: ['cards', 'activity', 'legend', 'charts', 'board'],
+  batchProgress: ['activity', 'cards'],
+  trialEnded: ['cards', 'activity', 'legend', 'charts', 'board'],
+  experimentEnded: ALL_PARTS,
+  log: ['log'],
+  error: ['status', 'log'],
+  ready: [],
+  pong: [],
+  predictions: [],
+};
+
 export class TrainingView {
   private data: TrainingPanelData | undefined;
   private experiment!: ExperimentRecord;
@@ -53,7 +74,9 @@ export class TrainingView {
   private budgetMeter!: MeterHandle;
   private batchMeter!: MeterHandle;
   private clock: number | undefined;
-  private readonly scheduleRender = coalesce(() => this.render());
+  private readonly dirty = new Set<Part>();
+  private legendKey = '';
+  private readonly scheduleRender = coalesce(() => this.renderDirty());
 
   constructor(private readonly root: HTMLElement) {}
 
@@ -94,11 +117,14 @@ export class TrainingView {
   }
 
   private apply(e: WorkerEvent): void {
+    const wasRunning = this.running;
+    for (const part of PARTS_OF[e.type] ?? ALL_PARTS) this.dirty.add(part);
     // Anything but the end, a log line or an error means a worker is on it (a queued experiment starting).
     if (e.type !== 'experimentEnded' && e.type !== 'log' && e.type !== 'error' && !this.running) {
       this.running = true;
       this.experiment = { ...this.experiment, status: 'running' };
     }
+    if (this.running !== wasRunning) for (const part of ALL_PARTS) this.dirty.add(part);
     switch (e.type) {
       case 'backend':
         this.experiment = { ...this.experiment, backend: e.backend };
@@ -298,24 +324,37 @@ export class TrainingView {
     );
   }
 
+  /** Renders the whole panel. */
   private render(): void {
+    for (const part of ALL_PARTS) this.dirty.add(part);
+    this.renderDirty();
+  }
+
+  /** Renders the parts that events changed since the last frame. */
+  private renderDirty(): void {
     if (!this.data) return;
-    this.renderHeader();
-    this.renderBanner();
-    this.renderCards();
-    this.renderActivity();
-    this.renderLegend();
-    this.lossChart?.render();
-    this.accChart?.render();
-    for (const [box, el] of [
-      [this.lossChart, this.lossChart?.el],
-      [this.accChart, this.accChart?.el],
-    ] as const) {
-      const points = box?.chart?.data.datasets.reduce((n, d) => n + d.data.length, 0) ?? 0;
-      el?.setAttribute('data-points', String(points));
+    const d = this.dirty;
+    if (d.has('status')) {
+      this.renderHeader();
+      this.renderBanner();
     }
-    this.board.setRows(this.rows());
-    this.renderLog();
+    if (d.has('cards')) this.renderCards();
+    if (d.has('activity')) this.renderActivity();
+    if (d.has('legend')) this.renderLegend();
+    if (d.has('charts')) {
+      this.lossChart?.render();
+      this.accChart?.render();
+      for (const [box, el] of [
+        [this.lossChart, this.lossChart?.el],
+        [this.accChart, this.accChart?.el],
+      ] as const) {
+        const points = box?.chart?.data.datasets.reduce((n, ds) => n + ds.data.length, 0) ?? 0;
+        el?.setAttribute('data-points', String(points));
+      }
+    }
+    if (d.has('board')) this.board.setRows(this.rows());
+    if (d.has('log')) this.renderLog();
+    d.clear();
   }
 
   private renderHeader(): void {
@@ -453,6 +492,10 @@ export class TrainingView {
   private renderLegend(): void {
     const shown = new Set(this.shownTrials());
     const all = this.sortedTrials();
+    // The chips change when a trial appears, changes status or best score, or is shown or hidden.
+    const key = JSON.stringify(all.map((t) => [t.id, t.status, t.bestValAccuracy, shown.has(t.id), t.origin]));
+    if (key === this.legendKey && this.legendEl.childElementCount > 0) return;
+    this.legendKey = key;
     if (!all.length) {
       replaceChildren(this.legendEl, emptyState('No epochs yet.', this.running ? 'Curves appear as the first epoch ends.' : undefined));
       return;
