@@ -39,6 +39,7 @@ export class ChartBox<T extends ChartType> {
   readonly el: HTMLElement;
   private readonly canvas: HTMLCanvasElement;
   chart: Chart<T> | undefined;
+  private optionsKey = '';
 
   constructor(
     label: string,
@@ -54,12 +55,18 @@ export class ChartBox<T extends ChartType> {
   /** Creates the chart on first call, then updates it from the factory's data. */
   render(): void {
     if (!this.chart) {
-      this.chart = new Chart(this.canvas, this.factory());
+      const cfg = this.factory();
+      this.optionsKey = optionsKey(cfg.options);
+      this.chart = new Chart(this.canvas, cfg);
       return;
     }
     const cfg = this.factory();
     this.chart.data = cfg.data;
-    if (cfg.options) this.chart.options = cfg.options as typeof this.chart.options;
+    // New options make Chart.js resolve them all again: replace them only when they changed
+    // (their serialisable part; callbacks are rebuilt from the same code every time).
+    const key = optionsKey(cfg.options);
+    if (cfg.options && key !== this.optionsKey) this.chart.options = cfg.options as typeof this.chart.options;
+    this.optionsKey = key;
     this.chart.update('none');
   }
 
@@ -78,4 +85,8 @@ export class ChartBox<T extends ChartType> {
     this.chart?.destroy();
     boxes.delete(this as unknown as ChartBox<ChartType>);
   }
+}
+
+function optionsKey(options: unknown): string {
+  return JSON.stringify(options ?? null);
 }

@@ -206,6 +206,58 @@ describe('webview panels (headless Chromium)', function () {
       assert.equal(await page.page.locator('vscode-button:has-text("Stop")').count(), 0);
     });
 
+    it('training: each event re-renders only what it changes (leaderboard rows, legend and curves stay put)', async () => {
+      const r = harness.fixture<TrainingRecording>('training.json');
+      page = await harness.open('training', 'dark');
+      const init = r.live.init as Extract<HostToWebview, { type: 'init'; panel: 'training' }>;
+      await page.post({ ...init, data: { ...init.data, asOf: new Date().toISOString() } });
+      await page.page.waitForSelector('.chart-box[data-points]');
+      const running = init.data.trials.find((t) => t.status === 'running')!;
+      const last = init.data.history[running.id].at(-1)!;
+      // Tag the elements, then check which ones events replace.
+      const tag = () =>
+        page!.page.evaluate((id) => {
+          const rows = [...document.querySelectorAll('vscode-data-grid-row:not([row-type="header"])')] as (HTMLElement & { tagged?: boolean })[];
+          rows.forEach((row) => (row.tagged = true));
+          (document.querySelector('.legend button.chip') as HTMLElement & { tagged?: boolean }).tagged = true;
+          return rows.length && id;
+        }, running.id);
+      const state = () =>
+        page!.page.evaluate((id) => {
+          const rows = [...document.querySelectorAll('vscode-data-grid-row:not([row-type="header"])')] as (HTMLElement & { tagged?: boolean })[];
+          return {
+            kept: rows.filter((row) => row.tagged).map((row) => row.textContent ?? ''),
+            replaced: rows.filter((row) => !row.tagged).map((row) => row.textContent ?? ''),
+            legendKept: (document.querySelector('.legend button.chip') as HTMLElement & { tagged?: boolean }).tagged === true,
+            points: Number(document.querySelector('.chart-box')?.getAttribute('data-points')),
+            log: document.querySelector('.log-details summary')?.textContent ?? '',
+            activity: document.querySelector('.activity')?.textContent ?? '',
+            hasRow: rows.some((row) => row.textContent?.includes(id)),
+          };
+        }, running.id);
+      await tag();
+      const s0 = await state();
+      assert.ok(s0.kept.length >= 2 && s0.hasRow, `leaderboard rows: ${s0.kept.length}`);
+      // A log line: only the log changes.
+      await page.post({ type: 'events', events: [{ type: 'log', level: 'info', message: 'a line from the worker' }] });
+      await page.page.waitForFunction((before) => document.querySelector('.log-details summary')?.textContent !== before, s0.log);
+      const s1 = await state();
+      assert.equal(s1.replaced.length, 0, 'a log line rebuilt leaderboard rows');
+      assert.ok(s1.legendKept && s1.points === s0.points);
+      // Batch progress: the activity line.
+      await page.post({ type: 'events', events: [{ type: 'batchProgress', trialId: running.id, epoch: Math.floor(last.epoch), batch: 7, batches: 40, loss: 0.5, imagesPerSec: 600 }] });
+      await page.page.waitForFunction(() => /batch 7\/40/.test(document.querySelector('.activity')?.textContent ?? ''));
+      assert.equal((await state()).replaced.length, 0, 'batch progress rebuilt leaderboard rows');
+      // An epoch of the running trial: its row and the curves change, the other rows are kept.
+      const epoch = { ...last, epoch: last.epoch + 1, valAccuracy: 0.5, elapsed: last.elapsed + 30 };
+      await page.post({ type: 'events', events: [{ type: 'epochEnded', record: epoch }] });
+      await page.page.waitForFunction((n) => Number(document.querySelector('.chart-box')?.getAttribute('data-points')) > n, s0.points);
+      const s2 = await state();
+      assert.equal(s2.replaced.length, 1, `rows replaced: ${s2.replaced.join(' | ')}`);
+      assert.ok(s2.replaced[0].includes(running.id));
+      assert.equal(s2.kept.length, s0.kept.length - 1);
+    });
+
     it('training: failed, stopped and interrupted experiments say so', async () => {
       const r = harness.fixture<TrainingRecording>('training.json');
       const done = r.done as Extract<HostToWebview, { type: 'init'; panel: 'training' }>;
