@@ -3,6 +3,7 @@
 //   npm run bench                          micro-benchmarks: import, training throughput, inference, webview
 //   npm run bench -- --budget 10           + the AutoML benchmark on Fashion-MNIST with a 10-minute budget
 //   npm run bench -- --budget 10 --baseline   + the fixed baseline CNN given the same minutes
+//   npm run bench -- --parts automl --budget 60 --baseline-only   the fixed baseline alone
 //   npm run bench -- --parts automl --budget 60
 //   options: --parts import,train,infer,webview,automl  --seconds N (train throughput per case)
 //            --no-record (do not append to BENCHMARKS.md)
@@ -131,6 +132,7 @@ async function main(): Promise<void> {
       parts: { type: 'string' },
       budget: { type: 'string' },
       baseline: { type: 'boolean' },
+      'baseline-only': { type: 'boolean' },
       seconds: { type: 'string' },
       'no-record': { type: 'boolean' },
     },
@@ -200,8 +202,8 @@ async function main(): Promise<void> {
       console.log(`  writing Fashion-MNIST as 70,000 PNG files in ${dir} …`);
       writeFashionMnistCsv(dir, { train: 5400, validation: 600, test: 1000 }, 1);
     }
-    const runs: [string, boolean][] = [['search', false]];
-    if (values.baseline) runs.push(['fixed baseline', true]);
+    const runs: [string, boolean][] = values['baseline-only'] ? [] : [['search', false]];
+    if (values.baseline || values['baseline-only']) runs.push(['fixed baseline', true]);
     const results: { strategy: string; r: TrainJson }[] = [];
     for (const [strategy, fixed] of runs) {
       console.log(`## AutoML on Fashion-MNIST, ${budget} min, ${strategy}`);
