@@ -41,6 +41,7 @@ Commands:
       --image-size <n>       square input size (default: chosen from the data)
       --fixed                no search: one known-good network for the whole budget (the baseline)
       --data-memory <MB>     decoded images kept in memory; more is read from the cache per batch (default: ¼ of RAM)
+      --no-final-fit         search for the whole budget; the final model is the best trial or an ensemble of the top ones
       --json                 print one JSON object as the last line
   resume <experiment>        continue an interrupted or cancelled experiment in its remaining budget
   validate <dataset>         check a dataset and print its label counts per partition
@@ -120,6 +121,7 @@ async function train(args: string[]): Promise<number> {
     fit: { type: 'string' },
     fixed: { type: 'boolean' },
     'data-memory': { type: 'string' },
+    'no-final-fit': { type: 'boolean' },
     json: { type: 'boolean' },
   });
   if (positionals.length !== 1) throw new UsageError('train takes one dataset path');
@@ -143,6 +145,7 @@ async function train(args: string[]): Promise<number> {
     cacheDir: defaultCacheDir(),
     strategy: values.fixed ? 'fixed' : 'search',
     dataMemoryMB: values['data-memory'] === undefined ? undefined : positiveNumber(values['data-memory'], 'data-memory', 0),
+    finalFit: values['no-final-fit'] === true ? false : undefined,
     createdAt: new Date().toISOString(),
   };
   const store = ExperimentStore.create(root, spec);

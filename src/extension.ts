@@ -177,6 +177,7 @@ export function activate(context: vscode.ExtensionContext): AutomlApi {
       imageSize: opts.imageSize ?? cfg.imageSize,
       fit: cfg.imageFit,
       dataMemoryMB: cfg.dataMemoryMB || undefined,
+      finalFit: cfg.finalFit === false ? false : undefined,
       cacheDir: join(context.globalStorageUri.fsPath, 'images'),
       createdAt: new Date().toISOString(),
     };

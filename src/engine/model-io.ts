@@ -41,10 +41,16 @@ export function hasModel(dir: string): boolean {
   return existsSync(join(dir, 'model.json'));
 }
 
-export async function loadModel(dir: string): Promise<tfl.LayersModel> {
+/**
+ * Loads a saved model. With `prefix`, every layer (and so every weight) gets that prefix and the
+ * model is named after it, so several saved models can be combined in one without name clashes
+ * (models trained in different processes reuse layer names).
+ */
+export async function loadModel(dir: string, opts: { prefix?: string } = {}): Promise<tfl.LayersModel> {
   const modelPath = join(dir, 'model.json');
   if (!existsSync(modelPath)) throw new Error(`No model in ${dir} (model.json is missing)`);
-  const json = JSON.parse(readFileSync(modelPath, 'utf8')) as tf.io.ModelJSON;
+  let json = JSON.parse(readFileSync(modelPath, 'utf8')) as tf.io.ModelJSON;
+  if (opts.prefix) json = prefixNames(json, opts.prefix);
   const artifacts = await tf.io.getModelArtifactsForJSON(json, async (manifest) => {
     const specs: tf.io.WeightsManifestEntry[] = [];
     const buffers: ArrayBuffer[] = [];
@@ -63,4 +69,38 @@ export async function loadModel(dir: string): Promise<tfl.LayersModel> {
 export function readModelMetadata(dir: string): Record<string, unknown> {
   const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as { userDefinedMetadata?: Record<string, unknown> };
   return json.userDefinedMetadata ?? {};
+}
+
+interface TopologyLayer {
+  name: string;
+  config: { name?: string; layers?: TopologyLayer[] };
+}
+
+/** The model JSON with `prefix` before every layer name, its weights' names and the model's name. */
+export function prefixNames(json: tf.io.ModelJSON, prefix: string): tf.io.ModelJSON {
+  // The topology is the model's Keras config, at the top or (Keras-saved files) under model_config.
+  type Root = { class_name?: string; config?: { name?: string; layers?: TopologyLayer[] }; model_config?: Root };
+  const rootOf = (t: Root): Root => t.model_config ?? t;
+  const config = rootOf(json.modelTopology as Root).config;
+  if (!config?.layers) throw new Error('Only layers models can be combined');
+  const names = new Set<string>();
+  const collect = (layers: TopologyLayer[]) => {
+    for (const l of layers) {
+      names.add(l.name);
+      if (l.config.layers) collect(l.config.layers);
+    }
+  };
+  collect(config.layers);
+  // Layer names appear as whole JSON strings (names, configs, inbound nodes, inputs, outputs).
+  const renamed = JSON.stringify(json.modelTopology).replace(/"((?:[^"\\]|\\.)*)"/g, (m, str: string) => (names.has(str) ? JSON.stringify(prefix + str) : m));
+  const modelTopology = JSON.parse(renamed) as Root;
+  rootOf(modelTopology).config!.name = prefix.replace(/_+$/, '') || prefix;
+  const weightsManifest = json.weightsManifest.map((g) => ({
+    ...g,
+    weights: g.weights.map((w) => {
+      const layer = w.name.split('/')[0];
+      return names.has(layer) ? { ...w, name: prefix + w.name } : w;
+    }),
+  }));
+  return { ...json, modelTopology, weightsManifest };
 }

@@ -9,6 +9,7 @@ export interface Settings {
   imageSize: number;
   imageFit: 'pad' | 'crop';
   dataMemoryMB: number;
+  finalFit: boolean;
   experimentsFolder: string;
   seed: number;
   gcsPrefixMap: Record<string, string>;
@@ -22,6 +23,7 @@ export function settings(): Settings {
     imageSize: c.get<number>('imageSize', 0),
     imageFit: c.get<'pad' | 'crop'>('imageFit', 'pad'),
     dataMemoryMB: c.get<number>('dataMemoryMB', 0),
+    finalFit: c.get<boolean>('finalFit', true),
     experimentsFolder: c.get<string>('experimentsFolder', '.automl/experiments'),
     seed: c.get<number>('seed', 1),
     gcsPrefixMap: c.get<Record<string, string>>('gcsPrefixMap', {}),

@@ -40,6 +40,12 @@ export interface ExperimentSpec {
    * a batch at a time. Unset or 0: a quarter of RAM.
    */
   dataMemoryMB?: number;
+  /**
+   * Retrain the best configuration on TRAIN+VALIDATION at the end (default true). Off: the search
+   * has the whole budget and the final model is the best trial or an ensemble of the top trials,
+   * with an honest VALIDATION score.
+   */
+  finalFit?: boolean;
   createdAt: string;
 }
 

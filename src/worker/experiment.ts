@@ -11,7 +11,11 @@ import type { ImageSet, PreparedSets } from '../data';
 import { type ModelShape, buildModel, modelFlops } from '../engine/models';
 import { initBackend } from '../engine/runtime';
 import { lastStateDir, runTrialSegment } from '../engine/trial';
+import { buildEnsembleModel } from '../engine/ensemble-model';
+import { loadModel, saveModel } from '../engine/model-io';
+import { predictScores, scoreSet } from '../engine/train';
 import { evaluateModel } from '../eval/evaluate';
+import { type EnsembleCandidate, selectEnsemble } from '../search/ensemble';
 import { chooseFinalFit } from '../search/final-choice';
 import { leaderboard } from '../search/leaderboard';
 import { MIN_SEARCH_EPOCHS, chooseInput, finalFitEpochs, planSearch } from '../search/plan';
@@ -168,7 +172,9 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
       modelMetadata,
     };
     const previousTrials = ctx.resume ? store.readTrials() : [];
-    const searchDeadline = Date.now() + plan.searchSeconds * 1000;
+    // Without a final fit (spec.finalFit false) the search has its time too.
+    const finalFit = ctx.spec.finalFit !== false;
+    const searchDeadline = finalFit ? Date.now() + plan.searchSeconds * 1000 : deadline - plan.reserveSeconds * 1000;
     const searchOptions: Omit<SearchOptions, 'deadline' | 'previous'> = {
       space,
       portfolio: portfolio({ separable }),
@@ -222,8 +228,11 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
     const fixed = ctx.spec.strategy === 'fixed' || shortBudget;
     if (!fixed) {
       log(
-        `Plan: ${Math.round(plan.searchSeconds)} s of search (rungs from ${plan.minResource} to ${plan.maxResource} epochs, η=${plan.eta}), ` +
-          `${Math.round(plan.finalSeconds)} s for the final fit, ${Math.round(plan.reserveSeconds)} s for evaluation`,
+        finalFit
+          ? `Plan: ${Math.round(plan.searchSeconds)} s of search (rungs from ${plan.minResource} to ${plan.maxResource} epochs, η=${plan.eta}), ` +
+              `${Math.round(plan.finalSeconds)} s for the final fit, ${Math.round(plan.reserveSeconds)} s for evaluation`
+          : `Plan: ${Math.round(plan.searchSeconds + plan.finalSeconds)} s of search (rungs from ${plan.minResource} to ${plan.maxResource} epochs, η=${plan.eta}), ` +
+              `no final fit (setting), ${Math.round(plan.reserveSeconds)} s for evaluation`,
       );
     }
     let search = fixed
@@ -239,7 +248,7 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
     let best = bestTrial(store.readTrials());
     let finalModel: ExperimentRecord['finalModel'] | undefined;
     const finalDir = store.file('final');
-    if (best && !ctx.isCancelled() && !fixed) {
+    if (best && !ctx.isCancelled() && !fixed && finalFit) {
       finalModel = { kind: 'trial', trials: [best.id], valAccuracy: best.bestValAccuracy };
       const trainVal = hasValidation ? concatSets(data.train, data.validation) : data.train;
       const finalSeconds = (deadline - Date.now()) / 1000 - plan.reserveSeconds;
@@ -319,11 +328,29 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
     // Always leave a loadable final model when any trial produced one.
     best = bestTrial(store.readTrials());
     if (!finalModel && best) finalModel = { kind: 'trial', trials: [best.id], valAccuracy: best.bestValAccuracy };
+    // 4b. An ensemble of the top trials, when it beats the best one on VALIDATION. Only when the final
+    // model is a trial's checkpoint: a final fit has seen VALIDATION, so nothing can be compared with it there.
+    if (finalModel?.kind === 'trial' && hasValidation && !fixed && !ctx.isCancelled()) {
+      const ensemble = await ensembleOfTopTrials({
+        store,
+        trials: store.readTrials(),
+        validation: data.validation,
+        numClasses: data.classes.length,
+        multiLabel: data.multiLabel,
+        testImages: data.test.count,
+        deadline: deadline - plan.reserveSeconds * 1000,
+        metadata: modelMetadata,
+        log,
+      });
+      if (ensemble) finalModel = ensemble;
+    }
     let test: TestMetrics | undefined;
     if (finalModel) {
-      const source = finalModel.kind === 'final-fit' ? store.modelDir('final') : store.modelDir(finalModel.trials[0]);
+      const source =
+        finalModel.kind === 'final-fit' ? store.modelDir('final') : finalModel.kind === 'ensemble' ? store.file('ensemble') : store.modelDir(finalModel.trials[0]);
       rmSync(join(finalDir, 'model'), { recursive: true, force: true });
       cpSync(source, join(finalDir, 'model'), { recursive: true });
+      if (finalModel.kind === 'ensemble') rmSync(source, { recursive: true, force: true });
       // 5. Evaluation on TEST (or VALIDATION when there is no TEST).
       const evalSet = data.test.count > 0 ? data.test : data.validation;
       test = await evaluateModel(join(finalDir, 'model'), evalSet, data.test.count > 0 ? 'TEST' : 'VALIDATION', data.classes, data.multiLabel, finalDir);
@@ -409,3 +436,64 @@ function throttle<T>(fn: (x: T) => void, ms: number): (x: T) => void {
     }
   };
 }
+
+/**
+ * Ensemble selection over the top trials' checkpoints on VALIDATION (see search/ensemble.ts).
+ * Returns the final model when the ensemble is better, after saving it as one model in the
+ * store's `ensemble` folder. Each member's VALIDATION pass is timed, and no member is scored that
+ * would leave too little time to evaluate the ensemble on TEST before `deadline`.
+ */
+async function ensembleOfTopTrials(o: {
+  store: ExperimentStore;
+  trials: TrialRecord[];
+  validation: ImageSet;
+  numClasses: number;
+  multiLabel: boolean;
+  testImages: number;
+  deadline: number;
+  metadata: Record<string, unknown>;
+  log: (message: string) => void;
+}): Promise<ExperimentRecord['finalModel'] | null> {
+  const top = o.trials
+    .filter((t) => t.trainOn === 'TRAIN' && t.hasModel && t.bestValAccuracy !== null)
+    .sort((a, b) => (b.bestValAccuracy ?? 0) - (a.bestValAccuracy ?? 0))
+    .slice(0, ENSEMBLE_CANDIDATES);
+  if (top.length < 2) return null;
+  const candidates: EnsembleCandidate[] = [];
+  let spent = 0;
+  for (const t of top) {
+    // Scoring one more member costs about the mean so far; evaluating the ensemble on TEST costs
+    // all of them again, scaled to the TEST set's size.
+    const perMember = candidates.length ? spent / candidates.length : 0;
+    const evalCost = ((spent + perMember) * Math.max(1, o.testImages)) / Math.max(1, o.validation.count);
+    if (Date.now() + perMember + evalCost > o.deadline) break;
+    const t0 = Date.now();
+    const model = await loadModel(o.store.modelDir(t.id));
+    try {
+      candidates.push({ id: t.id, scores: predictScores(model, o.validation) });
+    } finally {
+      model.dispose();
+    }
+    spent += Date.now() - t0;
+  }
+  if (candidates.length < 2) return null;
+  const choice = selectEnsemble(candidates, (s) => scoreSet(s, o.validation, o.numClasses, o.multiLabel));
+  if (!choice) return null;
+  const members = choice.members.map((m) => `${m.id}×${m.count}`).join(' + ');
+  const pctOf = (x: number) => `${(x * 100).toFixed(2)} %`;
+  if (!choice.better) {
+    o.log(`Ensemble not used: ${members} reaches ${pctOf(choice.accuracy)} on VALIDATION, not enough over ${choice.single.id} alone (${pctOf(choice.single.accuracy)})`);
+    return null;
+  }
+  const model = await buildEnsembleModel(choice.members.map((m) => ({ dir: o.store.modelDir(m.id), weight: m.count })));
+  try {
+    await saveModel(model, o.store.file('ensemble'), { ...o.metadata, ensemble: choice.members, valAccuracy: choice.accuracy });
+  } finally {
+    model.dispose();
+  }
+  o.log(`Final model: the ensemble ${members}, ${pctOf(choice.accuracy)} on VALIDATION against ${pctOf(choice.single.accuracy)} for ${choice.single.id} alone`);
+  return { kind: 'ensemble', trials: choice.members.map((m) => m.id), valAccuracy: choice.accuracy };
+}
+
+/** Trials considered for an ensemble (the best by validation accuracy). */
+const ENSEMBLE_CANDIDATES = 5;

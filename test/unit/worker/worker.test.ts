@@ -139,6 +139,32 @@ describe('training worker (child process)', function () {
     assert.equal(rec.test?.count, 100);
   });
 
+  it('without a final fit, searches for the whole budget and weighs an ensemble of the top trials on VALIDATION', async () => {
+    const { store, spec } = newExperiment(0.75, 4);
+    const { client, events } = start(store, { ...spec, finalFit: false });
+    await client.done;
+    const rec = store.readRecord();
+    assert.equal(rec.status, 'done', rec.error);
+    const logs = events.flatMap((e) => (e.type === 'log' ? [e.message] : []));
+    assert.ok(logs.some((m) => /no final fit \(setting\)/.test(m)), logs.join('\n'));
+    const trials = store.readTrials();
+    assert.ok(trials.every((t) => t.trainOn === 'TRAIN'), 'no final fit');
+    assert.ok(trials.filter((t) => t.hasModel).length >= 2, `${trials.length} trials`);
+    // Either verdict is logged with both VALIDATION accuracies; the final model follows it.
+    const verdict = logs.find((m) => /^(Final model: the ensemble|Ensemble not used)/.test(m));
+    assert.ok(verdict, logs.join('\n'));
+    assert.match(verdict, /\d+\.\d\d % .*\d+\.\d\d %/);
+    if (verdict.startsWith('Final model')) {
+      assert.equal(rec.finalModel?.kind, 'ensemble');
+      assert.ok((rec.finalModel?.trials.length ?? 0) >= 2);
+    } else {
+      assert.equal(rec.finalModel?.kind, 'trial');
+    }
+    assert.ok(existsSync(store.file('final', 'model', 'model.json')));
+    assert.ok(rec.test && rec.test.accuracy > 0.3, `test accuracy ${rec.test?.accuracy}`);
+    assert.ok(rec.secondsUsed <= spec.budgetMinutes * 60 * 1.1 + 5, `used ${rec.secondsUsed} s of ${spec.budgetMinutes * 60}`);
+  });
+
   it('stops within a batch when cancelled and keeps the best model so far', async () => {
     const { store, spec } = newExperiment(3);
     const { client, events } = start(store, spec);
