@@ -157,7 +157,10 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
     });
     const separable = backend.name !== 'cpu';
     const space = buildSpace({ imageSizes: [input.size], channels: input.channels, numClasses: data.classes.length, separable });
-    const memoryLimit = backend.name === 'wasm' ? 2 * 2 ** 30 - dataBytes(data) : totalmem() * 0.5;
+    // Tensors may use half of RAM less the pixels held in memory (none when streamed); on wasm at most
+    // 2 GiB of its 4 GiB address space (pixels live in JS memory, outside it).
+    const ramForTensors = Math.max(256 * 2 ** 20, totalmem() * 0.5 - dataBytes(data));
+    const memoryLimit = backend.name === 'wasm' ? Math.min(2 * 2 ** 30, ramForTensors) : ramForTensors;
     const trialCtx = {
       store,
       shape,
