@@ -1,7 +1,7 @@
 // Pieces every panel uses: the header, summary cards, banners, empty states, image tiles.
 import type { ExperimentStatus, TrialStatus } from '../src/shared/protocol';
 import { request } from './bridge';
-import { button, pill, type Tone } from './components';
+import { button, pill, segmented, slider, type SliderHandle, type Tone } from './components';
 import { h, replaceChildren } from './dom';
 
 export function header(title: string, subtitle: string | Node | null, pills: Node[], actions: Node[]): HTMLElement {
@@ -152,4 +152,22 @@ export function showGallery(el: HTMLElement, images: ImageBook, o: { tiles: Tile
       () => undefined,
     );
   }
+}
+
+/** A score threshold: 0–1 in steps of 0.01, shown with two decimals (both evaluation panels). */
+export function thresholdSlider(label: string, value: number, id: string, onInput: (v: number) => void): SliderHandle {
+  return slider({ label, min: 0, max: 1, step: 0.01, value, format: (v) => v.toFixed(2), id, onInput });
+}
+
+/** Which errors a gallery shows: false positives or false negatives of the chosen class. */
+export function errorKindControl(value: 'fp' | 'fn', onChange: (v: 'fp' | 'fn') => void): { el: HTMLElement; setValue(v: 'fp' | 'fn'): void } {
+  return segmented<'fp' | 'fn'>(
+    'Errors shown',
+    [
+      { value: 'fp', label: 'False positives' },
+      { value: 'fn', label: 'False negatives' },
+    ],
+    value,
+    onChange,
+  );
 }

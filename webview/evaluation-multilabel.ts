@@ -7,8 +7,8 @@ import { labelColumn, multiLabelDecisions, type MultiLabelDecisions, type MultiS
 import type { EvaluationPanelData, PanelViewState } from '../src/shared/protocol';
 import { patchViewState, request } from './bridge';
 import { ChartBox } from './charts';
-import { banner, card, cards, ImageBook, imageTile, section, showGallery } from './common';
-import { button, dataGrid, dropdown, type GridHandle, segmented, slider, type SliderHandle, tabs } from './components';
+import { banner, card, cards, errorKindControl, ImageBook, imageTile, section, showGallery, thresholdSlider } from './common';
+import { button, dataGrid, dropdown, type GridHandle, segmented, type SliderHandle, tabs } from './components';
 import { coalesce, h, replaceChildren } from './dom';
 import { clamp01, metric, naCell, prChartConfig } from './evaluation';
 import { int, num, pct, plural } from './format';
@@ -105,19 +105,10 @@ export class MultiLabelEvaluation {
       card('Images', int(ev.count), `${ev.partition} · ${plural(k, 'label')}`),
     );
 
-    this.globalSlider = slider({
-      label: 'Score threshold (all labels)',
-      min: 0,
-      max: 1,
-      step: 0.01,
-      value: this.threshold,
-      format: (v) => v.toFixed(2),
-      id: 'threshold',
-      onInput: (v) => {
-        this.threshold = v;
-        patchViewState({ threshold: v });
-        this.scheduleUpdate();
-      },
+    this.globalSlider = thresholdSlider('Score threshold (all labels)', this.threshold, 'threshold', (v) => {
+      this.threshold = v;
+      patchViewState({ threshold: v });
+      this.scheduleUpdate();
     });
     const modeSeg = segmented<Mode>(
       'Thresholds',
@@ -177,20 +168,12 @@ export class MultiLabelEvaluation {
       patchViewState({ galleryClass: this.galleryClass });
       this.renderGallery();
     });
-    const galleryMode = segmented<'fp' | 'fn'>(
-      'Errors shown',
-      [
-        { value: 'fp', label: 'False positives' },
-        { value: 'fn', label: 'False negatives' },
-      ],
-      this.galleryMode,
-      (v) => {
-        this.galleryMode = v;
-        this.galleryLimit = PAGE;
-        patchViewState({ galleryMode: v });
-        this.renderGallery();
-      },
-    );
+    const galleryMode = errorKindControl(this.galleryMode, (v) => {
+      this.galleryMode = v;
+      this.galleryLimit = PAGE;
+      patchViewState({ galleryMode: v });
+      this.renderGallery();
+    });
     this.galleryHead = h('div.gallery-head');
     this.galleryEl = h('div.tiles.gallery', { 'aria-live': 'polite' });
     const errorsTab = section('Images', h('div.toolbar', null, galleryDd.el, galleryMode.el), this.galleryHead, this.galleryEl);
@@ -222,19 +205,10 @@ export class MultiLabelEvaluation {
       return;
     }
     const c = this.prClass < 0 ? 0 : this.prClass;
-    const s = slider({
-      label: `Threshold of ${this.classes[c]}`,
-      min: 0,
-      max: 1,
-      step: 0.01,
-      value: this.labelThresholds[c],
-      format: (v) => v.toFixed(2),
-      id: 'label-threshold',
-      onInput: (v) => {
-        this.labelThresholds[c] = v;
-        patchViewState({ labelThresholds: this.labelThresholds });
-        this.scheduleUpdate();
-      },
+    const s = thresholdSlider(`Threshold of ${this.classes[c]}`, this.labelThresholds[c], 'label-threshold', (v) => {
+      this.labelThresholds[c] = v;
+      patchViewState({ labelThresholds: this.labelThresholds });
+      this.scheduleUpdate();
     });
     const reset = button('Reset to best F1', {
       appearance: 'secondary',

@@ -7,8 +7,8 @@ import { argmaxRow, atThreshold, type PrPoint, prCurve, type Scored, type Thresh
 import type { EvaluationPanelData, HostToWebview } from '../src/shared/protocol';
 import { getViewState, patchViewState, request } from './bridge';
 import { ChartBox } from './charts';
-import { banner, card, cards, header, ImageBook, imageTile, section, showGallery } from './common';
-import { button, dataGrid, dropdown, type DropdownHandle, type GridHandle, pill, segmented, slider, tabs } from './components';
+import { banner, card, cards, errorKindControl, header, ImageBook, imageTile, section, showGallery, thresholdSlider } from './common';
+import { button, dataGrid, dropdown, type DropdownHandle, type GridHandle, pill, segmented, tabs } from './components';
 import { coalesce, h, replaceChildren } from './dom';
 import { MultiLabelEvaluation } from './evaluation-multilabel';
 import { int, num, pct, plural } from './format';
@@ -152,19 +152,10 @@ export class EvaluationView {
       card('Images', int(ev.count), `${ev.partition} · ${plural(k, 'class', 'classes')}`),
     );
 
-    const sl = slider({
-      label: 'Score threshold',
-      min: 0,
-      max: 1,
-      step: 0.01,
-      value: this.threshold,
-      format: (v) => v.toFixed(2),
-      id: 'threshold',
-      onInput: (v) => {
-        this.threshold = v;
-        patchViewState({ threshold: v });
-        this.scheduleUpdate();
-      },
+    const sl = thresholdSlider('Score threshold', this.threshold, 'threshold', (v) => {
+      this.threshold = v;
+      patchViewState({ threshold: v });
+      this.scheduleUpdate();
     });
     this.thresholdInfo = h('div.threshold-info', { 'aria-live': 'polite' });
     const toolbar = h('div.threshold-bar', { role: 'region', 'aria-label': 'Score threshold' }, sl.el, this.thresholdInfo);
@@ -222,22 +213,14 @@ export class EvaluationView {
       this.renderMatrix();
       this.renderGallery();
     });
-    this.modeSeg = segmented<'fp' | 'fn'>(
-      'Errors shown',
-      [
-        { value: 'fp', label: 'False positives' },
-        { value: 'fn', label: 'False negatives' },
-      ],
-      this.galleryMode,
-      (v) => {
-        this.galleryMode = v;
-        this.cell = null;
-        this.galleryLimit = PAGE;
-        patchViewState({ galleryMode: v, cell: null });
-        this.renderMatrix();
-        this.renderGallery();
-      },
-    );
+    this.modeSeg = errorKindControl(this.galleryMode, (v) => {
+      this.galleryMode = v;
+      this.cell = null;
+      this.galleryLimit = PAGE;
+      patchViewState({ galleryMode: v, cell: null });
+      this.renderMatrix();
+      this.renderGallery();
+    });
     this.galleryHead = h('div.gallery-head');
     this.galleryEl = h('div.tiles.gallery', { 'aria-live': 'polite' });
     const matrixTab = h(
