@@ -6,10 +6,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { openDataset } from '../data/open';
-import { prepareImages } from '../data/cache';
+import { prepareImageSets, prepareImages } from '../data/cache';
+import { readRows } from '../data/image-set';
 import { defaultWorkerCount } from '../data/pool';
 import { encodePng } from '../data/png';
 import type { DatasetFormat } from '../data/types';
+import { rng, shuffle } from '../shared/random';
 import { FASHION_CLASSES, fashionMnistDir, loadFashionMnist } from './fashion-mnist';
 
 export { FASHION_CLASSES, loadFashionMnist };
@@ -168,9 +170,6 @@ export interface BenchBatchReadRow {
  * for data larger than RAM; this shows what it costs per batch.
  */
 export async function benchBatchReads(opts: BenchImportOptions & { sizes?: number[] }): Promise<BenchBatchReadRow[]> {
-  const { prepareImageSets } = await import('../data/cache');
-  const { readRows } = await import('../data/image-set');
-  const { shuffle, rng } = await import('../shared/random');
   const data = generateBenchData(opts);
   const cacheDir = opts.cacheDir ?? path.join(opts.workDir, 'cache');
   const ds = await openDataset(data.idx);

@@ -878,14 +878,10 @@ export async function openImageCache(dataset: Dataset, options: PrepareOptions):
   };
 
   const readUnordered = (idx: number[]): ImageTensorSet => {
-    // Read in file order (fewer, sequential reads), then put rows back in the asked order.
-    const order = idx.map((i, k) => ({ i, k })).sort((a, b) => a.i - b.i);
-    const sorted = readIndices(order.map((o) => o.i));
     const pixels = new Uint8Array(idx.length * rowBytes);
-    order.forEach((o, r) => pixels.set(sorted.pixels.subarray(r * rowBytes, (r + 1) * rowBytes), o.k * rowBytes));
+    readRowsInto(idx, pixels);
     return {
-      ...sorted,
-      pixels,
+      height: spec.height, width: spec.width, channels: spec.channels, count: idx.length, pixels,
       labels: labelArray(dataset, idx, classIndex),
       itemIds: Int32Array.from(idx),
     };

@@ -150,6 +150,7 @@ export async function trainSegment(o: SegmentOptions): Promise<SegmentResult> {
     // The batch's rows and labels, gathered first (from memory or the cache file), then augmented.
     const rowBuf = new Uint8Array(o.batchSize * rowBytes);
     const labelBuf = o.multiLabel ? new Uint8Array(o.batchSize * o.numClasses) : new Int32Array(o.batchSize);
+    const inBatch = Int32Array.from({ length: o.batchSize }, (_, i) => i);
     for (let b = 0; b < stepsThisEpoch; b++) {
       if (o.isCancelled()) {
         stoppedBy = 'cancelled';
@@ -167,7 +168,7 @@ export async function trainSegment(o: SegmentOptions): Promise<SegmentResult> {
       const idx = order.slice(b * o.batchSize, (b + 1) * o.batchSize);
       const rows = readRows(train, idx, rowBuf);
       const labels = gatherLabels(train.labels, idx, o.multiLabel ? o.numClasses : 1, labelBuf);
-      batchBuf = makeBatch(rows, labels, local(idx.length), shape, o.numClasses, o.multiLabel, o.augment, random, batchBuf);
+      batchBuf = makeBatch(rows, labels, inBatch.subarray(0, idx.length), shape, o.numClasses, o.multiLabel, o.augment, random, batchBuf);
       const t0 = Date.now();
       const x = tf.tensor4d(batchBuf.x, [idx.length, shape.height, shape.width, shape.channels]);
       const y = tf.tensor2d(batchBuf.y, [idx.length, o.numClasses]);
@@ -230,13 +231,6 @@ function gatherLabels<T extends Uint8Array | Int32Array>(labels: Uint8Array | In
     for (let c = 0; c < width; c++) out[k * width + c] = labels[o + c];
   }
   return out;
-}
-
-const locals: number[] = [];
-/** [0, 1, …, n − 1]. */
-function local(n: number): number[] {
-  while (locals.length < n) locals.push(locals.length);
-  return locals.length === n ? locals : locals.slice(0, n);
 }
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;

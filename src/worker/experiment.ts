@@ -231,11 +231,9 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
     const fixed = ctx.spec.strategy === 'fixed' || shortBudget;
     if (!fixed) {
       log(
-        finalFit
-          ? `Plan: ${Math.round(plan.searchSeconds)} s of search (rungs from ${plan.minResource} to ${plan.maxResource} epochs, η=${plan.eta}), ` +
-              `${Math.round(plan.finalSeconds)} s for the final fit, ${Math.round(plan.reserveSeconds)} s for evaluation`
-          : `Plan: ${Math.round(plan.searchSeconds + plan.finalSeconds)} s of search (rungs from ${plan.minResource} to ${plan.maxResource} epochs, η=${plan.eta}), ` +
-              `no final fit (setting), ${Math.round(plan.reserveSeconds)} s for evaluation`,
+        `Plan: ${Math.round(finalFit ? plan.searchSeconds : plan.searchSeconds + plan.finalSeconds)} s of search ` +
+          `(rungs from ${plan.minResource} to ${plan.maxResource} epochs, η=${plan.eta}), ` +
+          `${finalFit ? `${Math.round(plan.finalSeconds)} s for the final fit` : 'no final fit (setting)'}, ${Math.round(plan.reserveSeconds)} s for evaluation`,
       );
     }
     let search = fixed
