@@ -3,7 +3,7 @@
 // softmax / sigmoid inside its loss; apply tf.softmax for probabilities).
 import * as tfl from '@tensorflow/tfjs-layers';
 
-export const REFERENCE_NET_NAMES = ['2-conv', 'autokeras', 'resnet8'] as const;
+export const REFERENCE_NET_NAMES = ['2-conv', 'autokeras', 'autokeras-2', 'resnet8'] as const;
 export type ReferenceNetName = (typeof REFERENCE_NET_NAMES)[number];
 
 export interface ReferenceNetOptions {
@@ -44,15 +44,19 @@ function twoConv(inputShape: number[], numClasses: number, init: Init): tfl.Laye
 }
 
 /**
- * AutoKeras-style image block: 3 × [conv-BN-ReLU, conv-BN-ReLU, maxpool] with
+ * AutoKeras-style image block: 3 × [conv-BN-ReLU (× `convsPerBlock`), maxpool] with
  * 32/64/128 filters, global average pooling, dropout, dense. The convolutions
  * have no bias: the BatchNorm right after them has one.
+ *
+ * "autokeras" (one conv per block, ~44 MFLOP per training sample on 28×28×1) is the
+ * network the engine's throughput target was set with; "autokeras-2" (two per block,
+ * Auto-Keras's ConvBlock default, ~174 MFLOP) is four times the work.
  */
-function autokeras(inputShape: number[], numClasses: number, init: Init, dropout: number): tfl.LayersModel {
+function autokeras(inputShape: number[], numClasses: number, init: Init, dropout: number, convsPerBlock: number): tfl.LayersModel {
   const layers: tfl.layers.Layer[] = [];
   let first = true;
   for (const filters of [32, 64, 128]) {
-    for (let i = 0; i < 2; i++) {
+    for (let i = 0; i < convsPerBlock; i++) {
       layers.push(tfl.layers.conv2d({
         ...(first ? { inputShape } : {}),
         filters, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: init.he(),
@@ -67,7 +71,7 @@ function autokeras(inputShape: number[], numClasses: number, init: Init, dropout
   // No seed: a seeded tfjs Dropout draws the same mask on every call.
   layers.push(tfl.layers.dropout({ rate: dropout }));
   layers.push(tfl.layers.dense({ units: numClasses, kernelInitializer: init.kernel() }));
-  return tfl.sequential({ name: 'autokeras_block', layers });
+  return tfl.sequential({ name: convsPerBlock === 1 ? 'autokeras_block' : `autokeras_block_${convsPerBlock}`, layers });
 }
 
 /** ResNet v1 for small images, depth 8 (one basic block per stage), widths 16/32/64. */
@@ -108,7 +112,8 @@ export function buildReferenceNet(
   const init = new Init(opts.seed);
   switch (name) {
     case '2-conv': return twoConv(inputShape, numClasses, init);
-    case 'autokeras': return autokeras(inputShape, numClasses, init, opts.dropout ?? 0.25);
+    case 'autokeras': return autokeras(inputShape, numClasses, init, opts.dropout ?? 0.25, 1);
+    case 'autokeras-2': return autokeras(inputShape, numClasses, init, opts.dropout ?? 0.25, 2);
     case 'resnet8': return resnet8(inputShape, numClasses, init);
     default: throw new Error(`unknown reference net "${name}" (known: ${REFERENCE_NET_NAMES.join(', ')})`);
   }
