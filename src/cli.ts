@@ -42,6 +42,7 @@ Commands:
       --fixed                no search: one known-good network for the whole budget (the baseline)
       --data-memory <MB>     decoded images kept in memory; more is read from the cache per batch (default: ¼ of RAM)
       --no-final-fit         search for the whole budget; the final model is the best trial or an ensemble of the top ones
+      --no-tta               no test-time augmentation (by default the final model also scores the mirror image when that is more accurate on VALIDATION)
       --json                 print one JSON object as the last line
   resume <experiment>        continue an interrupted or cancelled experiment in its remaining budget
   validate <dataset>         check a dataset and print its label counts per partition
@@ -122,6 +123,7 @@ async function train(args: string[]): Promise<number> {
     fixed: { type: 'boolean' },
     'data-memory': { type: 'string' },
     'no-final-fit': { type: 'boolean' },
+    'no-tta': { type: 'boolean' },
     json: { type: 'boolean' },
   });
   if (positionals.length !== 1) throw new UsageError('train takes one dataset path');
@@ -146,6 +148,7 @@ async function train(args: string[]): Promise<number> {
     strategy: values.fixed ? 'fixed' : 'search',
     dataMemoryMB: values['data-memory'] === undefined ? undefined : positiveNumber(values['data-memory'], 'data-memory', 0),
     finalFit: values['no-final-fit'] === true ? false : undefined,
+    tta: values['no-tta'] === true ? false : undefined,
     createdAt: new Date().toISOString(),
   };
   const store = ExperimentStore.create(root, spec);

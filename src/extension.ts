@@ -178,6 +178,7 @@ export function activate(context: vscode.ExtensionContext): AutomlApi {
       fit: cfg.imageFit,
       dataMemoryMB: cfg.dataMemoryMB || undefined,
       finalFit: cfg.finalFit === false ? false : undefined,
+      tta: cfg.testTimeAugmentation === false ? false : undefined,
       cacheDir: join(context.globalStorageUri.fsPath, 'images'),
       createdAt: new Date().toISOString(),
     };

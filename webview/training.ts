@@ -575,9 +575,8 @@ export class TrainingView {
 function describeFinal(e: ExperimentRecord): string {
   const f = e.finalModel;
   if (!f) return 'none';
-  if (f.kind === 'final-fit') return 'final fit on TRAIN+VALIDATION';
-  if (f.kind === 'ensemble') return `ensemble of ${f.trials.join(', ')}`;
-  return `trial ${f.trials[0]}`;
+  const what = f.kind === 'final-fit' ? 'final fit on TRAIN+VALIDATION' : f.kind === 'ensemble' ? `ensemble of ${f.trials.join(', ')}` : `trial ${f.trials[0]}`;
+  return f.tta === 'flip' ? `${what}, with its mirror image averaged in` : what;
 }
 
 function backendCard(b: BackendInfo | undefined): HTMLElement {

@@ -22,6 +22,7 @@ import { benchInference, benchServer } from './inference';
 import { benchWebviewPaint } from './webview-paint';
 import { benchTrainThroughput, formatRow, isTrainBenchChild, runTrainBenchChild } from './train-throughput';
 import { writeFashionMnistCsv } from './fashion-mnist';
+import type { ExperimentRecord } from '../shared/protocol';
 
 const ROOT = resolve(__dirname, '..', '..', '..');
 const DATA = join(ROOT, 'bench-data');
@@ -55,6 +56,16 @@ interface TrainJson {
   elapsedSeconds: number;
   peakRssMB: number | null;
   trainImagesPerSec: number | null;
+  finalModel: ExperimentRecord['finalModel'] | null;
+}
+
+/** The strategy cell: what the final model is, and what test-time augmentation added. */
+function strategyText(strategy: string, r: TrainJson): string {
+  const f = r.finalModel;
+  if (!f || strategy !== 'search') return strategy;
+  const what = f.kind === 'final-fit' ? 'final fit' : f.kind === 'ensemble' ? `ensemble of ${f.trials.length}` : `trial ${f.trials[0]}`;
+  const tta = f.tta === 'flip' ? ` + mirror TTA; ${f.plainAccuracy === undefined ? '?' : `${(f.plainAccuracy * 100).toFixed(2)} %`} without` : '';
+  return `search (${what}${tta})`;
 }
 
 /** Runs the CLI like a user: `automl train <csv> --time N --json`, streaming its output. */
@@ -215,13 +226,13 @@ async function main(): Promise<void> {
     const machineText = `${m.cores} cores ${m.cpu.replace(/\|/g, '/')}, GPU ${m.gpu}`;
     const rows = results.map(
       ({ strategy, r }) =>
-        `| ${date} | ${machineText} | ${r.backend} | ${budget} min | ${strategy} | ${pct(r.testAccuracy)} | ${pct(r.macroAuc)} | ${pct(r.macroAveragePrecision)} | ${r.trials} | ${(r.elapsedSeconds / 60).toFixed(1)} min | ${r.peakRssMB ?? '?'} MB | ${r.trainImagesPerSec ?? '?'} | \`${command}\` |`,
+        `| ${date} | ${machineText} | ${r.backend} | ${budget} min | ${strategyText(strategy, r)} | ${pct(r.testAccuracy)} | ${pct(r.macroAuc)} | ${pct(r.macroAveragePrecision)} | ${r.trials} | ${(r.elapsedSeconds / 60).toFixed(1)} min | ${r.peakRssMB ?? '?'} MB | ${r.trainImagesPerSec ?? '?'} | \`${command}\` |`,
     );
     console.log('\n' + ANCHORS);
     console.log(
       table(
         ['strategy', 'backend', 'budget', 'test accuracy', 'macro AUC', 'macro AP', 'trials', 'wall', 'peak RSS', 'train img/s'],
-        results.map(({ strategy, r }) => [strategy, r.backend, `${budget} min`, pct(r.testAccuracy), pct(r.macroAuc), pct(r.macroAveragePrecision), r.trials, `${(r.elapsedSeconds / 60).toFixed(1)} min`, `${r.peakRssMB ?? '?'} MB`, r.trainImagesPerSec ?? '?']),
+        results.map(({ strategy, r }) => [strategyText(strategy, r), r.backend, `${budget} min`, pct(r.testAccuracy), pct(r.macroAuc), pct(r.macroAveragePrecision), r.trials, `${(r.elapsedSeconds / 60).toFixed(1)} min`, `${r.peakRssMB ?? '?'} MB`, r.trainImagesPerSec ?? '?']),
       ),
     );
     if (!values['no-record']) recordRows(rows);

@@ -10,6 +10,7 @@ export interface Settings {
   imageFit: 'pad' | 'crop';
   dataMemoryMB: number;
   finalFit: boolean;
+  testTimeAugmentation: boolean;
   experimentsFolder: string;
   seed: number;
   gcsPrefixMap: Record<string, string>;
@@ -24,6 +25,7 @@ export function settings(): Settings {
     imageFit: c.get<'pad' | 'crop'>('imageFit', 'pad'),
     dataMemoryMB: c.get<number>('dataMemoryMB', 0),
     finalFit: c.get<boolean>('finalFit', true),
+    testTimeAugmentation: c.get<boolean>('testTimeAugmentation', true),
     experimentsFolder: c.get<string>('experimentsFolder', '.automl/experiments'),
     seed: c.get<number>('seed', 1),
     gcsPrefixMap: c.get<Record<string, string>>('gcsPrefixMap', {}),

@@ -63,10 +63,12 @@ export function planSearch(opts: {
   const usable = Math.max(0, opts.remainingSeconds - reserveSeconds);
   const epochSeconds = opts.trainImages / Math.max(1e-6, opts.imagesPerSec);
   // The fewer epochs the whole budget affords, the less a search can learn and the more the final
-  // fit of its winner matters: 35 % of the time for the final fit when 50 or more epochs fit,
-  // rising to 70 % when 10 or fewer do.
+  // fit of its winner matters: 35 % of the time for the final fit when 100 or more epochs fit,
+  // rising to 75 % when 10 or fewer do. (Measured on Fashion-MNIST in an hour, ~40 epochs: a search
+  // with 41 % of the time found nothing better than the portfolio's first network, and its 19-epoch
+  // final fit lost 0.5 points to that network trained for the whole hour.)
   const affordable = usable / epochSeconds;
-  const finalShare = 0.35 + 0.35 * Math.min(1, Math.max(0, (50 - affordable) / 40));
+  const finalShare = 0.35 + 0.4 * Math.min(1, Math.max(0, (100 - affordable) / 90));
   const finalSeconds = usable * finalShare;
   const searchSeconds = usable - finalSeconds;
   const eta = 3;

@@ -46,6 +46,11 @@ export interface ExperimentSpec {
    * with an honest VALIDATION score.
    */
   finalFit?: boolean;
+  /**
+   * Test-time augmentation (default true): the final model averages its scores for an image and its
+   * mirror image when that is more accurate on VALIDATION (judged on a model that has not seen it).
+   */
+  tta?: boolean;
   createdAt: string;
 }
 
@@ -137,7 +142,15 @@ export interface ExperimentRecord {
   secondsUsed: number;
   bestTrialId?: string;
   /** What the final model is: a trial's checkpoint, a final fit or an ensemble. */
-  finalModel?: { kind: 'trial' | 'final-fit' | 'ensemble'; trials: string[]; valAccuracy: number | null };
+  finalModel?: {
+    kind: 'trial' | 'final-fit' | 'ensemble';
+    trials: string[];
+    valAccuracy: number | null;
+    /** Set when the model averages its scores for the image and its mirror image (test-time augmentation). */
+    tta?: 'flip';
+    /** With `tta`: the accuracy on the evaluated partition (TEST) of the same model without the mirror image. */
+    plainAccuracy?: number;
+  };
   test?: TestMetrics;
   error?: string;
   /** Versions of the product and its engine when the experiment ran. */

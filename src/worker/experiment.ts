@@ -12,11 +12,13 @@ import { type ModelShape, buildModel, modelFlops } from '../engine/models';
 import { initBackend } from '../engine/runtime';
 import { lastStateDir, runTrialSegment } from '../engine/trial';
 import { buildEnsembleModel } from '../engine/ensemble-model';
-import { loadModel, saveModel } from '../engine/model-io';
+import { buildFlipTtaModel } from '../engine/flip-tta';
+import { loadModel, readModelMetadata, saveModel } from '../engine/model-io';
 import { predictScores, scoreSet } from '../engine/train';
 import { evaluateModel } from '../eval/evaluate';
 import { type EnsembleCandidate, selectEnsemble } from '../search/ensemble';
 import { chooseFinalFit } from '../search/final-choice';
+import { judgeFlipTta } from '../search/tta';
 import { leaderboard } from '../search/leaderboard';
 import { MIN_SEARCH_EPOCHS, chooseInput, finalFitEpochs, planSearch } from '../search/plan';
 import { portfolio, shortBudgetConfig } from '../search/portfolio';
@@ -225,7 +227,7 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
     if (shortBudget) {
       log(
         `The budget affords about ${whole.affordableEpochs.toFixed(1)} epochs of a small network: too few to compare configurations ` +
-          `(a search needs ${MIN_SEARCH_EPOCHS}+). Training the portfolio's best-known network for the whole budget (without augmentation, which pays only over more epochs); give more time to search.`,
+          `(a search needs ${MIN_SEARCH_EPOCHS}+). Training the portfolio's best-known network for the whole budget (without crop augmentation, which pays only over more epochs); give more time to search.`,
       );
     }
     const fixed = ctx.spec.strategy === 'fixed' || shortBudget;
@@ -248,6 +250,8 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
     // 4. Final fit of the best configuration on TRAIN+VALIDATION, when time allows.
     let best = bestTrial(store.readTrials());
     let finalModel: ExperimentRecord['finalModel'] | undefined;
+    // The trial whose checkpoint stands in for the final fit where VALIDATION must be unseen.
+    let finalFitOf: string | undefined;
     const finalDir = store.file('final');
     if (best && !ctx.isCancelled() && !fixed && finalFit) {
       finalModel = { kind: 'trial', trials: [best.id], valAccuracy: best.bestValAccuracy };
@@ -308,6 +312,7 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
         // The final model saw VALIDATION, so it must at least fit it as well as the best trial did.
         if (complete && fit.hasModel && (outcome.valAccuracy ?? 0) >= (best.bestValAccuracy ?? 0)) {
           finalModel = { kind: 'final-fit', trials: ['final'], valAccuracy: null };
+          finalFitOf = pick.id;
         } else {
           log(`Final fit not used (${complete ? 'it fits VALIDATION worse than the best trial' : `it did not finish: ${outcome.status}${outcome.error ? `, ${outcome.error}` : ''}`}); keeping ${best.id}`, 'warn');
         }
@@ -347,15 +352,50 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
     }
     let test: TestMetrics | undefined;
     if (finalModel) {
-      const source =
+      let plainSource: string | undefined;
+      let source =
         finalModel.kind === 'final-fit' ? store.modelDir('final') : finalModel.kind === 'ensemble' ? store.file('ensemble') : store.modelDir(finalModel.trials[0]);
+      // 4c. Test-time augmentation by mirror image, when it is more accurate on VALIDATION. Not for
+      // the fixed baseline, which is one network trained and nothing else.
+      if (hasValidation && ctx.spec.tta !== false && ctx.spec.strategy !== 'fixed' && !ctx.isCancelled()) {
+        const judgeDir = finalModel.kind === 'final-fit' ? (finalFitOf ? store.modelDir(finalFitOf) : null) : source;
+        const tta = judgeDir
+          ? await flipTtaFor({
+              judgeDir,
+              judgedAs: finalModel.kind === 'final-fit' ? `${finalFitOf}'s checkpoint, the final fit's configuration` : finalModel.kind === 'ensemble' ? 'the ensemble' : `${finalModel.trials[0]}'s checkpoint`,
+              modelDir: source,
+              outDir: store.file('tta'),
+              validation: data.validation,
+              numClasses: data.classes.length,
+              multiLabel: data.multiLabel,
+              testImages: data.test.count,
+              deadline,
+              log,
+            })
+          : false;
+        if (tta) {
+          plainSource = source;
+          source = store.file('tta');
+          finalModel = { ...finalModel, tta: 'flip' };
+        }
+      }
       rmSync(join(finalDir, 'model'), { recursive: true, force: true });
       cpSync(source, join(finalDir, 'model'), { recursive: true });
-      if (finalModel.kind === 'ensemble') rmSync(source, { recursive: true, force: true });
       // 5. Evaluation on TEST (or VALIDATION when there is no TEST).
       const evalSet = data.test.count > 0 ? data.test : data.validation;
       test = await evaluateModel(join(finalDir, 'model'), evalSet, data.test.count > 0 ? 'TEST' : 'VALIDATION', data.classes, data.multiLabel, finalDir);
       log(`${test.partition}: accuracy ${(test.accuracy * 100).toFixed(2)} %, macro AUC ${fmt(test.macroAuc)}, macro AP ${fmt(test.macroAveragePrecision)} (${test.count} images)`);
+      if (plainSource && evalSet.count > 0) {
+        // What the mirror image bought, so that its doubled prediction time can be weighed.
+        const plain = await loadModel(plainSource);
+        try {
+          finalModel = { ...finalModel, plainAccuracy: scoreSet(predictScores(plain, evalSet), evalSet, data.classes.length, data.multiLabel).accuracy };
+        } finally {
+          plain.dispose();
+        }
+        log(`${test.partition} without the mirror image: accuracy ${((finalModel.plainAccuracy ?? 0) * 100).toFixed(2)} %`);
+      }
+      for (const made of [store.file('ensemble'), store.file('tta')]) rmSync(made, { recursive: true, force: true });
     }
     for (const t of store.readTrials()) {
       if (t.status === 'running') store.writeTrial({ ...t, status: ctx.isCancelled() ? 'cancelled' : 'interrupted' });
@@ -497,6 +537,63 @@ async function ensembleOfTopTrials(o: {
   }
   o.log(`Final model: the ensemble ${members}, ${pctOf(choice.accuracy)} on VALIDATION against ${pctOf(choice.single.accuracy)} for ${choice.single.id} alone`);
   return { kind: 'ensemble', trials: choice.members.map((m) => m.id), valAccuracy: choice.accuracy };
+}
+
+/**
+ * Judges test-time augmentation by mirror image on VALIDATION with the model in `judgeDir` (one that
+ * has not seen VALIDATION), and when it is worth it saves the model in `modelDir` wrapped with it to
+ * `outDir`. The judging passes are timed: it is not tried when scoring the mirror images and then
+ * evaluating TEST at twice the cost would run past `deadline`.
+ */
+async function flipTtaFor(o: {
+  judgeDir: string;
+  judgedAs: string;
+  modelDir: string;
+  outDir: string;
+  validation: ImageSet;
+  numClasses: number;
+  multiLabel: boolean;
+  testImages: number;
+  deadline: number;
+  log: (message: string) => void;
+}): Promise<boolean> {
+  if (o.validation.height < 2 || o.validation.width < 2) return false;
+  const t0 = Date.now();
+  const plainModel = await loadModel(o.judgeDir);
+  let plainScores: Float32Array;
+  try {
+    plainScores = predictScores(plainModel, o.validation);
+  } finally {
+    plainModel.dispose();
+  }
+  const pass = Date.now() - t0;
+  const testPass = (pass * Math.max(1, o.testImages)) / Math.max(1, o.validation.count);
+  if (Date.now() + 2 * pass + 2 * testPass > o.deadline) {
+    o.log('Test-time augmentation not tried: too little time left to judge it on VALIDATION');
+    return false;
+  }
+  const judge = await buildFlipTtaModel(o.judgeDir);
+  let ttaScores: Float32Array;
+  try {
+    ttaScores = predictScores(judge, o.validation);
+  } finally {
+    judge.dispose();
+  }
+  const d = judgeFlipTta(plainScores, ttaScores, (s) => scoreSet(s, o.validation, o.numClasses, o.multiLabel), o.validation.count);
+  const pctOf = (x: number) => `${(x * 100).toFixed(2)} %`;
+  const figures = `${pctOf(d.flipped.accuracy)} on VALIDATION with the mirror image averaged in, ${pctOf(d.plain.accuracy)} without (${o.judgedAs})`;
+  if (!d.use) {
+    o.log(`Test-time augmentation not used: ${figures}`);
+    return false;
+  }
+  const model = await buildFlipTtaModel(o.modelDir);
+  try {
+    await saveModel(model, o.outDir, { ...readModelMetadata(o.modelDir), tta: 'flip' });
+  } finally {
+    model.dispose();
+  }
+  o.log(`Test-time augmentation: the final model averages its scores for each image and its mirror image: ${figures}`);
+  return true;
 }
 
 /** Trials considered for an ensemble (the best by validation accuracy). */

@@ -1,5 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { selectEnsemble } from '../../../src/search/ensemble';
+import { judgeFlipTta } from '../../../src/search/tta';
 import { rng } from '../../../src/shared/random';
 
 /** Log loss and accuracy of n × 2 scores against labels. */
@@ -61,5 +62,43 @@ describe('ensemble selection', () => {
     assert.ok(r1.members.reduce((n, m) => n + m.count, 0) <= 4);
     assert.equal(r1.members[0].id, 'strong');
     assert.equal(selectEnsemble([], scorer(labels)), null);
+  });
+});
+
+describe('flip test-time augmentation decision', () => {
+  // Scores of 4 validation images, 2 classes; labels 0, 1, 0, 1.
+  const labels = [0, 1, 0, 1];
+  const score = (s: Float32Array) => {
+    let loss = 0;
+    let hit = 0;
+    for (let i = 0; i < labels.length; i++) {
+      const p = s[i * 2 + labels[i]];
+      loss -= Math.log(Math.max(1e-7, p));
+      if (p > 0.5) hit++;
+    }
+    return { loss: loss / labels.length, accuracy: hit / labels.length };
+  };
+  const plain = new Float32Array([0.9, 0.1, 0.4, 0.6, 0.45, 0.55, 0.3, 0.7]); // 3 of 4 right
+  it('keeps the mirror mean when it is right on more images by the margin, with no worse loss', () => {
+    const tta = new Float32Array([0.9, 0.1, 0.35, 0.65, 0.6, 0.4, 0.3, 0.7]); // 4 of 4
+    const d = judgeFlipTta(plain, tta, score, 4000);
+    assert.equal(d.use, true);
+    assert.equal(d.plain.accuracy, 0.75);
+    assert.equal(d.flipped.accuracy, 1);
+    assert.equal(d.margin, 0.001);
+    // On a set of 4 images, two more images right are needed: one is not enough.
+    assert.equal(judgeFlipTta(plain, tta, score, 4).use, false);
+    assert.equal(judgeFlipTta(plain, tta, score, 4).margin, 0.5);
+  });
+  it('refuses a tie, a loss, and a gain bought with a worse log loss', () => {
+    assert.equal(judgeFlipTta(plain, plain, score, 4000).use, false);
+    const worse = new Float32Array([0.6, 0.4, 0.6, 0.4, 0.45, 0.55, 0.4, 0.6]);
+    assert.equal(judgeFlipTta(plain, worse, score, 4000).use, false);
+    // More right, but far less sure of the right answers: the loss rises.
+    const unsure = new Float32Array([0.51, 0.49, 0.49, 0.51, 0.51, 0.49, 0.01, 0.99]);
+    const d = judgeFlipTta(plain, unsure, score, 4000);
+    assert.equal(d.flipped.accuracy, 1);
+    assert.ok(d.flipped.loss > d.plain.loss);
+    assert.equal(d.use, false);
   });
 });

@@ -94,6 +94,30 @@ describe('training worker (child process)', function () {
     assert.ok(!persisted.includes('batchProgress'), 'batch progress must not be persisted');
     const epochs = events.filter((e): e is { type: 'epochEnded'; record: EpochRecord } => e.type === 'epochEnded');
     assert.ok(epochs.every((e) => Number.isFinite(e.record.loss) && e.record.imagesPerSec > 0));
+    // Test-time augmentation was judged on VALIDATION, and the final model agrees with the verdict.
+    const logs = events.flatMap((e) => (e.type === 'log' ? [e.message] : []));
+    const verdict = logs.find((m) => /^Test-time augmentation( not used| not tried)?:/.test(m));
+    assert.ok(verdict, logs.join('\n'));
+    const finalJson = readFileSync(store.file('final', 'model', 'model.json'), 'utf8');
+    if (/^Test-time augmentation:/.test(verdict)) {
+      assert.equal(rec.finalModel?.tta, 'flip');
+      assert.ok(finalJson.includes('"flip_reverse"'), 'the final model has no mirror layers');
+      assert.equal((JSON.parse(finalJson) as { userDefinedMetadata: { tta?: string } }).userDefinedMetadata.tta, 'flip');
+    } else {
+      assert.equal(rec.finalModel?.tta, undefined);
+      assert.ok(!finalJson.includes('"flip_reverse"'));
+    }
+  });
+
+  it('with test-time augmentation off, never averages in the mirror image', async () => {
+    const { store, spec } = newExperiment(0.25, 3);
+    const { client, events } = start(store, { ...spec, tta: false });
+    await client.done;
+    const rec = store.readRecord();
+    assert.equal(rec.status, 'done', rec.error);
+    assert.equal(rec.finalModel?.tta, undefined);
+    assert.ok(!events.some((e) => e.type === 'log' && /^Test-time augmentation/.test(e.message)));
+    assert.ok(!readFileSync(store.file('final', 'model', 'model.json'), 'utf8').includes('"flip_reverse"'));
   });
 
   it('trains a multi-label dataset (several labels on a row) and evaluates it per label', async () => {
