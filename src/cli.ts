@@ -43,6 +43,8 @@ Commands:
       --data-memory <MB>     decoded images kept in memory; more is read from the cache per batch (default: ¼ of RAM)
       --no-final-fit         search for the whole budget; the final model is the best trial or an ensemble of the top ones
       --no-tta               no test-time augmentation (by default the final model also scores the mirror image when that is more accurate on VALIDATION)
+      --backbone <dir|url>   a pretrained TF.js layers model (folder or model.json URL, downloaded once) for transfer learning
+      --backbone-range <r>   pixel range the backbone was trained on: auto (default), 0-255, 0-1, -1-1
       --json                 print one JSON object as the last line
   resume <experiment>        continue an interrupted or cancelled experiment in its remaining budget
   validate <dataset>         check a dataset and print its label counts per partition
@@ -124,6 +126,8 @@ async function train(args: string[]): Promise<number> {
     'data-memory': { type: 'string' },
     'no-final-fit': { type: 'boolean' },
     'no-tta': { type: 'boolean' },
+    backbone: { type: 'string' },
+    'backbone-range': { type: 'string' },
     json: { type: 'boolean' },
   });
   if (positionals.length !== 1) throw new UsageError('train takes one dataset path');
@@ -149,6 +153,8 @@ async function train(args: string[]): Promise<number> {
     dataMemoryMB: values['data-memory'] === undefined ? undefined : positiveNumber(values['data-memory'], 'data-memory', 0),
     finalFit: values['no-final-fit'] === true ? false : undefined,
     tta: values['no-tta'] === true ? false : undefined,
+    backbone: values.backbone,
+    backboneRange: parseBackboneRange(values['backbone-range']),
     createdAt: new Date().toISOString(),
   };
   const store = ExperimentStore.create(root, spec);
@@ -452,3 +458,9 @@ if (require.main === module && !runDataWorkerIfRequested()) {
 
 export { main };
 
+
+function parseBackboneRange(v: string | undefined): ExperimentSpec['backboneRange'] {
+  if (v === undefined) return undefined;
+  if (v === 'auto' || v === '0-255' || v === '0-1' || v === '-1-1') return v;
+  throw new UsageError(`--backbone-range must be auto, 0-255, 0-1 or -1-1 (got '${v}')`);
+}

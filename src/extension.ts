@@ -179,6 +179,8 @@ export function activate(context: vscode.ExtensionContext): AutomlApi {
       dataMemoryMB: cfg.dataMemoryMB || undefined,
       finalFit: cfg.finalFit === false ? false : undefined,
       tta: cfg.testTimeAugmentation === false ? false : undefined,
+      backbone: cfg.backbone.trim() || undefined,
+      backboneRange: cfg.backboneInputRange !== 'auto' ? cfg.backboneInputRange : undefined,
       cacheDir: join(context.globalStorageUri.fsPath, 'images'),
       createdAt: new Date().toISOString(),
     };

@@ -46,11 +46,15 @@ export function hasModel(dir: string): boolean {
  * model is named after it, so several saved models can be combined in one without name clashes
  * (models trained in different processes reuse layer names).
  */
-export async function loadModel(dir: string, opts: { prefix?: string } = {}): Promise<tfl.LayersModel> {
+export async function loadModel(
+  dir: string,
+  opts: { prefix?: string; transform?: (json: tf.io.ModelJSON) => tf.io.ModelJSON } = {},
+): Promise<tfl.LayersModel> {
   const modelPath = join(dir, 'model.json');
   if (!existsSync(modelPath)) throw new Error(`No model in ${dir} (model.json is missing)`);
   let json = JSON.parse(readFileSync(modelPath, 'utf8')) as tf.io.ModelJSON;
   if (opts.prefix) json = prefixNames(json, opts.prefix);
+  if (opts.transform) json = opts.transform(json);
   const artifacts = await tf.io.getModelArtifactsForJSON(json, async (manifest) => {
     const specs: tf.io.WeightsManifestEntry[] = [];
     const buffers: ArrayBuffer[] = [];

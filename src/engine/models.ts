@@ -5,6 +5,7 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { SymbolicTensor } from '@tensorflow/tfjs-layers';
 import type { TrialConfig } from '../shared/protocol';
+import type { LoadedBackbone } from './backbone';
 
 export interface ModelShape {
   inputShape: [number, number, number];
@@ -17,7 +18,22 @@ export interface ModelShape {
 
 const num = (c: TrialConfig, k: string, d: number) => (typeof c[k] === 'number' ? (c[k] as number) : d);
 
-export function buildModel(config: TrialConfig, shape: ModelShape, seed = 0): tfl.LayersModel {
+/**
+ * The model of a trial config. The `transfer` family builds a new head on `backbone` (loaded fresh
+ * for each model: its layers become this model's), frozen at first (see setBackboneTrainable).
+ */
+export function buildModel(config: TrialConfig, shape: ModelShape, seed = 0, backbone?: LoadedBackbone): tfl.LayersModel {
+  if (config.family === 'transfer') {
+    if (!backbone) throw new Error('A transfer-learning trial needs a pretrained backbone (setting automl.backbone, --backbone)');
+    let x = backbone.features;
+    if (x.shape.length === 4) x = tfl.layers.globalAveragePooling2d({ name: 'head_pool' }).apply(x) as SymbolicTensor;
+    else if (x.shape.length !== 2) x = tfl.layers.flatten({ name: 'head_flatten' }).apply(x) as SymbolicTensor;
+    const dropout = num(config, 'transfer/dropout', 0.2);
+    if (dropout > 0) x = tfl.layers.dropout({ rate: dropout, seed, name: 'head_dropout' }).apply(x) as SymbolicTensor;
+    const model = tfl.model({ inputs: backbone.input, outputs: classifierHead(x, shape, seed), name: 'transfer' });
+    for (const l of backbone.weightLayers) l.trainable = false;
+    return model;
+  }
   const ids = { n: 0 };
   const init = () => tfl.initializers.heNormal({ seed: seed + ids.n++ });
   const input = tfl.input({ shape: shape.inputShape, name: 'image' });
@@ -107,13 +123,18 @@ export function buildModel(config: TrialConfig, shape: ModelShape, seed = 0): tf
   if (config.family === 'convnet' && num(config, 'convnet/dense', 0) === 0 && dropout > 0) {
     x = tfl.layers.dropout({ rate: dropout, seed }).apply(x) as SymbolicTensor;
   }
-  // Logits, then the probabilities as a separate layer: training uses the logits (a stable
-  // cross-entropy, see step.ts), prediction and export the probabilities.
+  return tfl.model({ inputs: input, outputs: classifierHead(x, shape, seed), name: String(config.family) });
+}
+
+/**
+ * Logits, then the probabilities as a separate layer: training uses the logits (a stable
+ * cross-entropy, see step.ts), prediction and export the probabilities.
+ */
+function classifierHead(x: SymbolicTensor, shape: ModelShape, seed: number): SymbolicTensor {
   const logits = tfl.layers
     .dense({ units: shape.numClasses, kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 999 }), name: 'logits' })
     .apply(x) as SymbolicTensor;
-  const output = tfl.layers.activation({ activation: shape.multiLabel ? 'sigmoid' : 'softmax', name: 'scores' }).apply(logits) as SymbolicTensor;
-  return tfl.model({ inputs: input, outputs: output, name: String(config.family) });
+  return tfl.layers.activation({ activation: shape.multiLabel ? 'sigmoid' : 'softmax', name: 'scores' }).apply(logits) as SymbolicTensor;
 }
 
 /** The same network without its final softmax/sigmoid: what the training step differentiates. Shares weights. */
@@ -129,17 +150,21 @@ export function logitsModel(model: tfl.LayersModel): tfl.LayersModel {
  */
 export function modelFlops(model: tfl.LayersModel): number {
   let flops = 0;
-  for (const layer of model.layers) {
-    const out = layer.outputShape as number[];
-    const inp = layer.inputSpec ? (layer.input as SymbolicTensor).shape : null;
-    const cls = layer.getClassName();
-    const cfg = layer.getConfig() as { kernelSize?: number[] | number; units?: number };
-    const k = Array.isArray(cfg.kernelSize) ? cfg.kernelSize[0] * cfg.kernelSize[1] : (cfg.kernelSize ?? 1) ** 2;
-    if (cls === 'Conv2D' && inp) flops += 2 * out[1] * out[2] * out[3] * k * (inp[3] ?? 1);
-    else if (cls === 'DepthwiseConv2D') flops += 2 * out[1] * out[2] * out[3] * k;
-    else if (cls === 'Dense' && inp) flops += 2 * (inp[inp.length - 1] ?? 1) * (cfg.units ?? 1);
-  }
+  for (const layer of model.layers) flops += layerFlops(layer);
   return flops;
+}
+
+/** Forward FLOPs per image of one conv, depthwise conv or dense layer (0 for others). */
+export function layerFlops(layer: tfl.layers.Layer): number {
+  const out = layer.outputShape as number[];
+  const inp = layer.inputSpec ? (layer.input as SymbolicTensor).shape : null;
+  const cls = layer.getClassName();
+  const cfg = layer.getConfig() as { kernelSize?: number[] | number; units?: number };
+  const k = Array.isArray(cfg.kernelSize) ? cfg.kernelSize[0] * cfg.kernelSize[1] : (cfg.kernelSize ?? 1) ** 2;
+  if (cls === 'Conv2D' && inp) return 2 * out[1] * out[2] * out[3] * k * (inp[3] ?? 1);
+  if (cls === 'DepthwiseConv2D') return 2 * out[1] * out[2] * out[3] * k;
+  if (cls === 'Dense' && inp) return 2 * (inp[inp.length - 1] ?? 1) * (cfg.units ?? 1);
+  return 0;
 }
 
 /**

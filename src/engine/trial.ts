@@ -14,8 +14,9 @@ import type { ExperimentStore } from '../store/store';
 import { type AugmentOptions } from './augment';
 import { type ModelShape, buildModel, estimateTrainingMemory, modelFlops } from './models';
 import { loadModel, saveModel } from './model-io';
+import { type BackboneRange, loadBackbone, setBackboneTrainable } from './backbone';
 import { createStepper } from './stepper';
-import { trainSegment } from './train';
+import { type SegmentResult, trainSegment } from './train';
 
 export interface TrialContext {
   store: ExperimentStore;
@@ -30,7 +31,14 @@ export interface TrialContext {
   onBatch: (p: { trialId: string; epoch: number; batch: number; batches: number; loss: number; imagesPerSec: number }) => void;
   /** Metadata stored with every saved model (classes, input spec). */
   modelMetadata: Record<string, unknown>;
+  /** The pretrained backbone of `transfer` trials (see backbone.ts). */
+  backbone?: { dir: string; range: BackboneRange; size: number };
 }
+
+/** Share of a new transfer trial's epochs that trains the head alone before the backbone's top opens. */
+export const HEAD_WARMUP_SHARE = 0.3;
+/** Learning rate of fine-tuning the opened backbone, relative to the configured one. */
+export const FINE_TUNE_LR_SCALE = 0.1;
 
 export function augmentOptions(config: TrialRecord['config'], inputSize: number): AugmentOptions {
   // Crop padding is given for 32-pixel images and scales with the input size.
@@ -51,8 +59,13 @@ export async function runTrialSegment(ctx: TrialContext, trial: TrialRecord, seg
   if (!seg.continueFrom) store.resetHistory(trial.id);
   try {
     const lastDir = lastStateDir(store, trial.id);
-    if (seg.continueFrom && existsSync(join(lastDir, 'model.json'))) {
+    const continued = seg.continueFrom && existsSync(join(lastDir, 'model.json'));
+    if (continued) {
       model = await loadModel(lastDir);
+    } else if (trial.config.family === 'transfer') {
+      if (!ctx.backbone) throw new Error('a transfer-learning trial needs a pretrained backbone (setting automl.backbone, --backbone)');
+      const backbone = await loadBackbone(ctx.backbone.dir, ctx.backbone.range, { size: ctx.backbone.size });
+      model = buildModel(trial.config, ctx.shape, deriveSeed(ctx.seed, trial.id), backbone);
     } else {
       model = buildModel(trial.config, ctx.shape, deriveSeed(ctx.seed, trial.id));
     }
@@ -76,43 +89,80 @@ export async function runTrialSegment(ctx: TrialContext, trial: TrialRecord, seg
     stepper = createStepper(model, trial.config, ctx.shape.multiLabel);
     const size = ctx.shape.inputShape[0];
     const started = Date.now();
-    const result = await trainSegment({
-      trialId: trial.id,
-      model,
-      stepper,
-      train: ctx.train,
-      validation: ctx.validation,
-      numClasses: ctx.shape.numClasses,
-      multiLabel: ctx.shape.multiLabel,
-      batchSize,
-      epochs: seg.toEpochs - seg.fromEpochs,
-      epochOffset: epochsBefore,
-      schedule: {
-        name: trial.config['train/schedule'] === 'cosine' ? 'cosine' : 'onecycle',
-        lr: learningRate(trial.config),
-        // A promoted trial continues with a shorter warm-up (a warm restart).
-        warmup: seg.continueFrom ? 0.05 : trial.config['train/schedule'] === 'cosine' ? 0.1 : 0.3,
-      },
-      augment: augmentOptions(trial.config, size),
-      seed: deriveSeed(ctx.seed, `${trial.id}-${seg.fromEpochs}`),
-      patience: 0,
-      deadline: seg.deadline,
-      annealByTime: seg.annealByTime,
-      isCancelled: ctx.isCancelled,
-      bestSoFar: trial.bestValAccuracy ?? undefined,
-      onEpoch: (rec) => {
-        store.appendHistory(rec);
-        ctx.onEpoch(rec);
-      },
-      onBatch: (p) => ctx.onBatch({ trialId: trial.id, ...p }),
-      onBest: async (acc, epoch) => {
-        await saveModel(model!, store.modelDir(trial.id), { ...ctx.modelMetadata, trialId: trial.id, epoch, valAccuracy: acc });
-        trial.hasModel = true;
-        trial.bestValAccuracy = acc;
-        trial.bestEpoch = epoch;
-        store.writeTrial(trial);
-      },
-    });
+    const baseLr = learningRate(trial.config);
+    const part = (p: { epochs: number; epochOffset: number; lr: number; warmup: number; annealByTime?: boolean; deadline?: number; seedKey: string }) =>
+      trainSegment({
+        trialId: trial.id,
+        model: model!,
+        stepper: stepper!,
+        train: ctx.train,
+        validation: ctx.validation,
+        numClasses: ctx.shape.numClasses,
+        multiLabel: ctx.shape.multiLabel,
+        batchSize,
+        epochs: p.epochs,
+        epochOffset: p.epochOffset,
+        schedule: { name: trial.config['train/schedule'] === 'cosine' ? 'cosine' : 'onecycle', lr: p.lr, warmup: p.warmup },
+        augment: augmentOptions(trial.config, size),
+        seed: deriveSeed(ctx.seed, p.seedKey),
+        patience: 0,
+        deadline: p.deadline ?? seg.deadline,
+        annealByTime: p.annealByTime,
+        isCancelled: ctx.isCancelled,
+        bestSoFar: trial.bestValAccuracy ?? undefined,
+        onEpoch: (rec) => {
+          store.appendHistory(rec);
+          ctx.onEpoch(rec);
+        },
+        onBatch: (p) => ctx.onBatch({ trialId: trial.id, ...p }),
+        onBest: async (acc, epoch) => {
+          await saveModel(model!, store.modelDir(trial.id), { ...ctx.modelMetadata, trialId: trial.id, epoch, valAccuracy: acc });
+          trial.hasModel = true;
+          trial.bestValAccuracy = acc;
+          trial.bestEpoch = epoch;
+          store.writeTrial(trial);
+        },
+      });
+    // A promoted trial continues with a shorter warm-up (a warm restart).
+    const warmup = seg.continueFrom ? 0.05 : trial.config['train/schedule'] === 'cosine' ? 0.1 : 0.3;
+    const epochs = seg.toEpochs - seg.fromEpochs;
+    const unfreeze = trial.config.family === 'transfer' ? Number(trial.config['transfer/unfreeze'] ?? 0) : 0;
+    let result: SegmentResult;
+    if (unfreeze > 0 && !continued) {
+      // Transfer learning in two stages: the new head alone on the frozen backbone, then the top of
+      // the backbone opened and fine-tuned with it at a lower learning rate (its flags are saved
+      // with the model, so a promoted trial goes on fine-tuning).
+      // A segment annealed to a deadline splits its time 30/70; a segment of N epochs, its epochs.
+      const byTime = seg.annealByTime === true;
+      const headEpochs = Math.max(0.01, Math.round(epochs * HEAD_WARMUP_SHARE * 1000) / 1000);
+      const head = await part({
+        epochs: headEpochs,
+        epochOffset: epochsBefore,
+        lr: baseLr,
+        warmup,
+        annealByTime: byTime,
+        deadline: byTime ? Date.now() + (seg.deadline - Date.now()) * HEAD_WARMUP_SHARE : undefined,
+        seedKey: `${trial.id}-${seg.fromEpochs}`,
+      });
+      result = head;
+      if (head.stoppedBy === 'completed' || (byTime && head.stoppedBy === 'deadline' && Date.now() < seg.deadline)) {
+        setBackboneTrainable(model, unfreeze);
+        stepper.dispose();
+        stepper = createStepper(model, trial.config, ctx.shape.multiLabel);
+        const tune = await part({
+          epochs: Math.max(0.01, epochs - head.epochsDone),
+          epochOffset: epochsBefore + head.epochsDone,
+          lr: baseLr * FINE_TUNE_LR_SCALE,
+          warmup: 0.1,
+          annealByTime: seg.annealByTime,
+          seedKey: `${trial.id}-${seg.fromEpochs}-tune`,
+        });
+        result = { ...tune, epochsDone: head.epochsDone + tune.epochsDone, best: tune.best ?? head.best, last: tune.last ?? head.last };
+      }
+    } else {
+      const lr = unfreeze > 0 ? baseLr * FINE_TUNE_LR_SCALE : baseLr;
+      result = await part({ epochs, epochOffset: epochsBefore, lr, warmup, annealByTime: seg.annealByTime, seedKey: `${trial.id}-${seg.fromEpochs}` });
+    }
     if (result.best) trial.bestValLoss = result.best.valLoss;
     trial.seconds = (trial.seconds ?? 0) + (Date.now() - started) / 1000;
     const epochsDone = Math.round((epochsBefore + result.epochsDone) * 1000) / 1000;

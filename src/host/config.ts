@@ -11,6 +11,8 @@ export interface Settings {
   dataMemoryMB: number;
   finalFit: boolean;
   testTimeAugmentation: boolean;
+  backbone: string;
+  backboneInputRange: 'auto' | '0-255' | '0-1' | '-1-1';
   experimentsFolder: string;
   seed: number;
   gcsPrefixMap: Record<string, string>;
@@ -26,6 +28,8 @@ export function settings(): Settings {
     dataMemoryMB: c.get<number>('dataMemoryMB', 0),
     finalFit: c.get<boolean>('finalFit', true),
     testTimeAugmentation: c.get<boolean>('testTimeAugmentation', true),
+    backbone: c.get<string>('backbone', ''),
+    backboneInputRange: c.get<Settings['backboneInputRange']>('backboneInputRange', 'auto'),
     experimentsFolder: c.get<string>('experimentsFolder', '.automl/experiments'),
     seed: c.get<number>('seed', 1),
     gcsPrefixMap: c.get<Record<string, string>>('gcsPrefixMap', {}),

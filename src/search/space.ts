@@ -34,16 +34,20 @@ export interface SpaceOptions {
   numClasses: number;
   /** Include families whose gradients need depthwise kernels. */
   separable: boolean;
+  /** A pretrained backbone is available: include the `transfer` family (a new head on it). */
+  transfer?: boolean;
 }
 
 /**
  * Builds the search space for a dataset. Families: plain conv blocks (the Auto-Keras default),
- * ResNet-style residual networks and MobileNet-style separable blocks. Training and
- * augmentation hyperparameters are shared by all families.
+ * ResNet-style residual networks, MobileNet-style separable blocks and, with a pretrained
+ * backbone, transfer learning (a new head; the top fraction of the backbone fine-tuned after the
+ * head's warm-up). Training and augmentation hyperparameters are shared by all families.
  */
 export function buildSpace(opts: SpaceOptions): Param[] {
   const families: string[] = ['convnet', 'resnet'];
   if (opts.separable) families.push('mobilenet');
+  if (opts.transfer) families.push('transfer');
   const p: Param[] = [
     { name: 'family', kind: 'choice', values: families },
     { name: 'input/size', kind: 'choice', values: opts.imageSizes },
@@ -63,6 +67,9 @@ export function buildSpace(opts: SpaceOptions): Param[] {
     { name: 'mobilenet/width', kind: 'choice', values: [16, 32, 48], when: { param: 'family', equals: 'mobilenet' } },
     { name: 'mobilenet/blocks_per_stage', kind: 'int', low: 1, high: 3, log: false, when: { param: 'family', equals: 'mobilenet' } },
     { name: 'mobilenet/dropout', kind: 'float', low: 0, high: 0.3, log: false, when: { param: 'family', equals: 'mobilenet' } },
+
+    { name: 'transfer/unfreeze', kind: 'choice', values: [0, 0.25, 0.5, 1], when: { param: 'family', equals: 'transfer' } },
+    { name: 'transfer/dropout', kind: 'float', low: 0, high: 0.5, log: false, when: { param: 'family', equals: 'transfer' } },
 
     { name: 'train/optimizer', kind: 'choice', values: ['adamw', 'sgd'] },
     { name: 'train/lr', kind: 'float', low: 3e-4, high: 3e-3, log: true, when: { param: 'train/optimizer', equals: 'adamw' } },
@@ -146,6 +153,10 @@ export function describeConfig(config: TrialConfig): string {
       return `resnet-${config['resnet/depth']} w${config['resnet/width']}`;
     case 'mobilenet':
       return `mobilenet w${config['mobilenet/width']}×${config['mobilenet/blocks_per_stage']}`;
+    case 'transfer': {
+      const open = Number(config['transfer/unfreeze'] ?? 0);
+      return `transfer, ${open > 0 ? `top ${Math.round(open * 100)} % fine-tuned` : 'backbone frozen'}`;
+    }
     default:
       return String(config.family);
   }

@@ -51,6 +51,13 @@ export interface ExperimentSpec {
    * mirror image when that is more accurate on VALIDATION (judged on a model that has not seen it).
    */
   tta?: boolean;
+  /**
+   * A pretrained TF.js layers model for transfer learning: a folder with model.json, or the URL of a
+   * model.json (downloaded once into the cache). Adds the `transfer` family, tried first.
+   */
+  backbone?: string;
+  /** The pixel range the backbone was trained on (default `auto`: its metadata, else −1…1). */
+  backboneRange?: 'auto' | '0-255' | '0-1' | '-1-1';
   createdAt: string;
 }
 

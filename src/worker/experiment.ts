@@ -13,6 +13,7 @@ import { initBackend } from '../engine/runtime';
 import { lastStateDir, runTrialSegment } from '../engine/trial';
 import { buildEnsembleModel } from '../engine/ensemble-model';
 import { buildFlipTtaModel } from '../engine/flip-tta';
+import { type BackboneRange, loadBackbone, resolveBackbone } from '../engine/backbone';
 import { loadModel, readModelMetadata, saveModel } from '../engine/model-io';
 import { predictScores, scoreSet } from '../engine/train';
 import { evaluateModel } from '../eval/evaluate';
@@ -79,12 +80,32 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
     // Decode once: a quick probe of a sample of images picks the input size, then validation
     // decodes every image at that size straight into the cache.
     const probe = await probeImages(dataset);
-    const input = chooseInput({
+    let input = chooseInput({
       medianSide: probe.medianSide,
       color: probe.color,
       requested: ctx.spec.imageSize,
       gpu: backend.name === 'tensorflow-gpu' || backend.name === 'webgpu',
     });
+    // A pretrained backbone sets the input: its size (when fixed) and channels.
+    let backbone: { dir: string; range: Exclude<BackboneRange, 'auto'>; size: number } | undefined;
+    let backboneHeadInputs = 0;
+    let backboneFlops = 0;
+    if (ctx.spec.backbone) {
+      const dir = await resolveBackbone(ctx.spec.backbone, join(ctx.spec.cacheDir, 'backbones'));
+      const loaded = await loadBackbone(dir, ctx.spec.backboneRange ?? 'auto', { size: input.size });
+      const info = loaded.info;
+      loaded.dispose();
+      const [bh, bw, bc] = info.inputShape;
+      if (bh !== bw) throw new Error(`Backbone ${ctx.spec.backbone}: takes ${bh}×${bw} images; only square inputs are supported`);
+      input = { size: bh ?? input.size, channels: bc as 1 | 3, why: `the pretrained backbone's input (${bc === 3 ? 'RGB' : 'grayscale'})` };
+      backbone = { dir, range: info.range, size: input.size };
+      backboneFlops = info.flops;
+      backboneHeadInputs = info.featureShape[info.featureShape.length - 1] ?? 0;
+      log(
+        `Backbone ${ctx.spec.backbone}: ${info.weightLayers} layers with weights, features ${info.featureShape.join('×')}, ` +
+          `${info.flops >= 1e9 ? `${(info.flops / 1e9).toFixed(2)} GFLOP` : `${(info.flops / 1e6).toFixed(1)} MFLOP`} per image; pixels mapped to ${info.range} (${info.rangeWhy})`,
+      );
+    }
     log(`Input ${input.size}×${input.size}×${input.channels}: ${input.why}`);
     if (!probe.color && probe.grayStoredAsColor) log(`${probe.grayStoredAsColor} of ${probe.probed} sampled images are stored as colour but gray: trained in grayscale`);
     const size = { height: input.size, width: input.size, channels: input.channels };
@@ -158,7 +179,8 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
       imagesPerSec: ips0,
     });
     const separable = backend.name !== 'cpu';
-    const space = buildSpace({ imageSizes: [input.size], channels: input.channels, numClasses: data.classes.length, separable });
+    const transfer = backbone !== undefined;
+    const space = buildSpace({ imageSizes: [input.size], channels: input.channels, numClasses: data.classes.length, separable, transfer });
     // Tensors may use half of RAM less the pixels held in memory (none when streamed); on wasm at most
     // 2 GiB of its 4 GiB address space (pixels live in JS memory, outside it).
     const ramForTensors = Math.max(256 * 2 ** 20, totalmem() * 0.5 - dataBytes(data));
@@ -175,14 +197,18 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
       onBatch: throttle((p: { trialId: string; epoch: number; batch: number; batches: number; loss: number; imagesPerSec: number }) =>
         ctx.emit({ type: 'batchProgress', ...p }), 500),
       modelMetadata,
+      backbone,
     };
     const previousTrials = ctx.resume ? store.readTrials() : [];
     // Without a final fit (spec.finalFit false) the search has its time too.
     const finalFit = ctx.spec.finalFit !== false;
-    const searchDeadline = finalFit ? Date.now() + plan.searchSeconds * 1000 : deadline - plan.reserveSeconds * 1000;
+    // Without a final fit the final model may be an ensemble of the top trials: keep the time to
+    // score them on VALIDATION and the ensemble on TEST (model loading included).
+    const ensembleSeconds = ENSEMBLE_CANDIDATES * (0.5 + (data.validation.count + data.test.count) / (ips0 * 4));
+    const searchDeadline = finalFit ? Date.now() + plan.searchSeconds * 1000 : deadline - (plan.reserveSeconds + ensembleSeconds) * 1000;
     const searchOptions: Omit<SearchOptions, 'deadline' | 'previous'> = {
       space,
-      portfolio: portfolio({ separable }),
+      portfolio: portfolio({ separable, transfer }),
       seed: ctx.spec.seed,
       minResource: plan.minResource,
       maxResource: plan.maxResource,
@@ -190,6 +216,7 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
       trainImages: data.train.count,
       estimateImagesPerSec: () => ips0,
       flopsOf: (config) => {
+        if (config.family === 'transfer') return backboneFlops + 2 * backboneHeadInputs * data!.classes.length;
         const m = buildModel(config, shape, 0);
         try {
           return modelFlops(m);
@@ -241,7 +268,7 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
     let search = fixed
       ? // The baseline: the portfolio's first network for the whole budget (one trial, annealed to the deadline).
         await runSearch(
-          { ...searchOptions, portfolio: shortBudget ? [shortBudgetConfig({ separable })] : searchOptions.portfolio.slice(0, 1), minResource: 1e6, maxResource: 1e6, maxTrials: 1, deadline: deadline - plan.reserveSeconds * 1000, previous: previousTrials },
+          { ...searchOptions, portfolio: shortBudget ? [shortBudgetConfig({ separable, transfer })] : searchOptions.portfolio.slice(0, 1), minResource: 1e6, maxResource: 1e6, maxTrials: 1, deadline: deadline - plan.reserveSeconds * 1000, previous: previousTrials },
           hooks,
         )
       : await runSearch({ ...searchOptions, deadline: searchDeadline, previous: previousTrials }, hooks);
@@ -322,7 +349,7 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
         search = await runSearch(
           {
             ...searchOptions,
-            deadline: deadline - plan.reserveSeconds * 1000,
+            deadline: deadline - (plan.reserveSeconds + ensembleSeconds) * 1000,
             previous: store.readTrials().filter((t) => t.trainOn === 'TRAIN'),
             rerunInterrupted: false,
           },
@@ -344,7 +371,8 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
         numClasses: data.classes.length,
         multiLabel: data.multiLabel,
         testImages: data.test.count,
-        deadline: deadline - plan.reserveSeconds * 1000,
+        // Its own estimate keeps the time to evaluate the ensemble on TEST.
+        deadline: deadline - 1000,
         metadata: modelMetadata,
         log,
       });
@@ -517,7 +545,10 @@ async function ensembleOfTopTrials(o: {
     }
     spent += Date.now() - t0;
   }
-  if (candidates.length < 2) return null;
+  if (candidates.length < 2) {
+    o.log(`Ensemble not tried: too little time left to score ${candidates.length ? 'more than one of ' : ''}the top trials on VALIDATION`);
+    return null;
+  }
   // The ensemble must be right on 0.2 % more of VALIDATION, and on at least two more images (on a small
   // VALIDATION set one image is noise).
   const margin = Math.max(0.002, 2 / Math.max(1, o.validation.count));

@@ -4,7 +4,11 @@ import * as assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
 import { writeFashionMnistCsv } from '../../../src/bench/fashion-mnist';
+import { saveModel } from '../../../src/engine/model-io';
+import { buildModel } from '../../../src/engine/models';
 import { WorkerClient } from '../../../src/host/worker-client';
 import type { EpochRecord, ExperimentSpec, WorkerEvent } from '../../../src/shared/protocol';
 import { ExperimentStore, newExperimentId } from '../../../src/store/store';
@@ -148,6 +152,32 @@ describe('training worker (child process)', function () {
     // Sigmoid scores: independent per label, not summing to one.
     const sums = predictions.itemIds.map((_, i) => predictions.scores.slice(i * 12, i * 12 + 12).reduce((a, b) => a + b, 0));
     assert.ok(sums.some((x) => Math.abs(x - 1) > 0.05));
+  });
+
+  it('learns on top of a pretrained backbone (transfer learning), trying it first', async () => {
+    // A backbone as another experiment would leave it: this product's model format, raw pixels in.
+    const backboneDir = join(root, 'backbone');
+    await tf.setBackend('cpu');
+    const net = buildModel(
+      { family: 'convnet', 'convnet/blocks': 2, 'convnet/filters': 16, 'convnet/convs_per_block': 1, 'convnet/head': 'flatten', 'convnet/dense': 64, 'convnet/dropout': 0 },
+      { inputShape: [28, 28, 1], numClasses: 4, multiLabel: false, mean: 70, std: 80 },
+      5,
+    );
+    await saveModel(net, backboneDir, { input: { height: 28, width: 28, channels: 1, range: '0-255' } });
+    net.dispose();
+    const { store, spec } = newExperiment(0.4, 4);
+    const { client, events } = start(store, { ...spec, backbone: backboneDir });
+    await client.done;
+    const rec = store.readRecord();
+    assert.equal(rec.status, 'done', rec.error);
+    const logs = events.flatMap((e) => (e.type === 'log' ? [e.message] : []));
+    assert.ok(logs.some((m) => m.startsWith(`Backbone ${backboneDir}: 3 layers with weights, features 64`) && m.includes('0-255 (the model says it takes raw pixels')), logs.join('\n'));
+    const first = store.readTrials()[0];
+    assert.equal(first.config.family, 'transfer');
+    assert.ok(first.hasModel, `t001: ${first.status} ${first.error ?? ''}`);
+    const checkpoint = readFileSync(join(store.modelDir(first.id), 'model.json'), 'utf8');
+    assert.ok(checkpoint.includes('"backbone_dense'), 'the backbone is part of the trained model');
+    assert.ok(rec.test && rec.test.accuracy > 0.3, `test accuracy ${rec.test?.accuracy}`);
   });
 
   it('streams images from the cache file when they exceed the memory given to data, and still learns', async () => {

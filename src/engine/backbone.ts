@@ -1,0 +1,279 @@
+// A pretrained backbone for transfer learning: a TF.js layers model (a folder with model.json, or
+// the URL of one, downloaded once into a cache), cut at its features (the classifier removed) and
+// given a new head by models.ts. Any layers model works, the final models of earlier experiments
+// included (their features are the input of their `logits` layer).
+//
+// The backbone's layers become layers of the trial's own model (no nested model), so every part
+// of the engine (fused kernels, FLOP counts, memory estimates, saving, TTA, ensembles) treats the
+// result like any other network. Raw pixels (0–255) are mapped to the range the backbone was
+// trained on by a Rescaling layer inserted right after its input.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, normalize, isAbsolute } from 'node:path';
+import type * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import type { SymbolicTensor } from '@tensorflow/tfjs-layers';
+import { loadModel } from './model-io';
+import { layerFlops } from './models';
+
+export type BackboneRange = 'auto' | '0-255' | '0-1' | '-1-1';
+
+/** Names of the backbone's layers start with this (its own names cannot clash with the head's). */
+export const BACKBONE_PREFIX = 'backbone_';
+
+const RESCALE_NAME = `${BACKBONE_PREFIX}input_range`;
+
+/**
+ * The folder of a backbone: `source` is a folder with model.json, a model.json file, or an
+ * http(s) URL of a model.json (downloaded with its weight files into `cacheDir` once; later calls
+ * use the copy). Errors name the source and say what to fix.
+ */
+export async function resolveBackbone(source: string, cacheDir: string, fetchImpl: typeof fetch = fetch): Promise<string> {
+  if (/^https?:\/\//i.test(source)) return downloadBackbone(source, cacheDir, fetchImpl);
+  const path = normalize(source);
+  if (!existsSync(path)) throw new Error(`Backbone ${source}: no such file or folder`);
+  const dir = statSync(path).isDirectory() ? path : dirname(path);
+  if (!existsSync(join(dir, 'model.json'))) throw new Error(`Backbone ${source}: no model.json in ${dir} (a TF.js layers model is a folder with model.json and its weight files)`);
+  checkLayersModel(JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as tf.io.ModelJSON, source);
+  return dir;
+}
+
+async function downloadBackbone(url: string, cacheDir: string, fetchImpl: typeof fetch): Promise<string> {
+  const dir = join(cacheDir, createHash('sha256').update(url).digest('hex').slice(0, 16));
+  if (existsSync(join(dir, 'model.json'))) return dir;
+  const get = async (u: string): Promise<Buffer> => {
+    let res: Response;
+    try {
+      res = await fetchImpl(u);
+    } catch (e) {
+      throw new Error(`Backbone ${u}: download failed (${e instanceof Error ? (e.cause instanceof Error ? e.cause.message : e.message) : String(e)}); check the URL and the network, or download the model folder and give its path`);
+    }
+    if (!res.ok) throw new Error(`Backbone ${u}: the server answered ${res.status} ${res.statusText}`);
+    return Buffer.from(await res.arrayBuffer());
+  };
+  const jsonBytes = await get(url);
+  let json: tf.io.ModelJSON;
+  try {
+    json = JSON.parse(jsonBytes.toString('utf8')) as tf.io.ModelJSON;
+  } catch {
+    throw new Error(`Backbone ${url}: not a model.json (not JSON)`);
+  }
+  checkLayersModel(json, url);
+  const staged = `${dir}.part-${process.pid}`;
+  rmSync(staged, { recursive: true, force: true });
+  mkdirSync(staged, { recursive: true });
+  try {
+    for (const group of json.weightsManifest ?? []) {
+      for (const p of group.paths) {
+        if (isAbsolute(p) || normalize(p).startsWith('..')) throw new Error(`Backbone ${url}: weight path ${p} leaves the model's folder`);
+        const target = join(staged, normalize(p));
+        mkdirSync(dirname(target), { recursive: true });
+        writeFileSync(target, await get(new URL(p, url).toString()));
+      }
+    }
+    writeFileSync(join(staged, 'model.json'), jsonBytes);
+    writeFileSync(join(staged, 'source.txt'), `${url}\n`);
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(staged, dir);
+  } catch (e) {
+    rmSync(staged, { recursive: true, force: true });
+    throw e;
+  }
+  return dir;
+}
+
+function checkLayersModel(json: tf.io.ModelJSON, source: string): void {
+  const topology = json.modelTopology as { class_name?: string; model_config?: unknown; node?: unknown } | undefined;
+  if (json.format === 'graph-model' || (topology && 'node' in topology)) {
+    throw new Error(`Backbone ${source}: a graph model (a converted SavedModel) cannot be fine-tuned in TF.js; convert the Keras model as a layers model (tensorflowjs_converter --output_format tfjs_layers_model)`);
+  }
+  if (!topology || !json.weightsManifest) throw new Error(`Backbone ${source}: model.json has no modelTopology or weightsManifest`);
+}
+
+/** What the experiment needs to know about a backbone before building models with it. */
+export interface BackboneInfo {
+  dir: string;
+  /** [H, W, C] of its input; H and W are null when it takes any size. */
+  inputShape: [number | null, number | null, number];
+  /** The range its input is mapped to, and why. */
+  range: Exclude<BackboneRange, 'auto'>;
+  rangeWhy: string;
+  /** Forward FLOPs per image up to the features, and the features' shape (without the batch). */
+  flops: number;
+  featureShape: number[];
+  /** Layers with weights (what `transfer/unfreeze` is a fraction of). */
+  weightLayers: number;
+}
+
+export interface LoadedBackbone {
+  info: BackboneInfo;
+  /** The backbone's input (raw pixels 0–255) and its feature tensor, to build a head on. */
+  input: SymbolicTensor;
+  features: SymbolicTensor;
+  /** Its layers with weights, input to output. */
+  weightLayers: tfl.layers.Layer[];
+  /** Frees its weights (when no model was built on it: a built model owns them). */
+  dispose(): void;
+}
+
+/**
+ * Loads the backbone in `dir` with prefixed layer names, a Rescaling layer from 0–255 to its
+ * range, and its features found: the input of a `logits` layer (models from this product), else
+ * the input of the last global pooling or flatten layer, else the last 4-D output.
+ */
+export async function loadBackbone(dir: string, range: BackboneRange = 'auto', opts: { size?: number } = {}): Promise<LoadedBackbone> {
+  const raw = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as tf.io.ModelJSON & { userDefinedMetadata?: { input?: { range?: string } } };
+  const own = raw.userDefinedMetadata?.input?.range === '0-255';
+  const chosen: Exclude<BackboneRange, 'auto'> = range !== 'auto' ? range : own ? '0-255' : '-1-1';
+  const rangeWhy =
+    range !== 'auto' ? 'set by the user' : own ? 'the model says it takes raw pixels (0–255)' : 'the usual range of pretrained TF.js image models (set automl.backboneInputRange if it is 0–1 or 0–255)';
+  const model = await loadModel(dir, {
+    prefix: BACKBONE_PREFIX,
+    transform: (j) => {
+      const sized = opts.size ? fixInputSize(j, opts.size) : j;
+      return chosen === '0-255' ? sized : insertRescaling(sized, chosen);
+    },
+  });
+  const layers = model.layers;
+  if (layers.some((l) => 'layers' in l)) {
+    model.dispose();
+    throw new Error(`Backbone ${dir}: it holds whole models (an ensemble, or a model with test-time augmentation); use one trained network, e.g. a trial's model folder (trials/<id>/model)`);
+  }
+  const named = layers.find((l) => l.name === `${BACKBONE_PREFIX}logits`);
+  let features: SymbolicTensor | undefined = named ? (named.input as SymbolicTensor) : undefined;
+  if (!features) {
+    for (let i = layers.length - 1; i >= 0 && !features; i--) {
+      const cls = layers[i].getClassName();
+      if (cls === 'GlobalAveragePooling2D' || cls === 'GlobalMaxPooling2D' || cls === 'Flatten') features = layers[i].input as SymbolicTensor;
+    }
+  }
+  if (!features) {
+    for (let i = layers.length - 1; i >= 0 && !features; i--) {
+      const out = layers[i].output;
+      if (!Array.isArray(out) && out.shape.length === 4) features = out;
+    }
+  }
+  if (!features) throw new Error(`Backbone ${dir}: no feature layer found (no global pooling, flatten or 4-D output)`);
+  const input = model.inputs[0];
+  const shape = input.shape;
+  if (shape.length !== 4) throw new Error(`Backbone ${dir}: takes ${JSON.stringify(shape.slice(1))}, not an image [H, W, C]`);
+  if (shape[1] === null || shape[2] === null) {
+    throw new Error(`Backbone ${dir}: takes images of any size; give the input size (setting automl.imageSize, --image-size)`);
+  }
+  const channels = shape[3];
+  if (channels !== 1 && channels !== 3) throw new Error(`Backbone ${dir}: takes ${channels} channels; only grayscale (1) or RGB (3) backbones are supported`);
+  // The layers up to the features, input to output.
+  const feeding = upstreamLayers(features);
+  const weightLayers = layers.filter((l) => feeding.has(l) && l.countParams() > 0);
+  // The classifier after the features is not used: free it now.
+  for (const l of layers) if (!feeding.has(l)) l.dispose();
+  let flops = 0;
+  for (const l of layers) if (feeding.has(l)) flops += layerFlops(l);
+  return {
+    info: {
+      dir,
+      inputShape: [shape[1], shape[2], channels],
+      range: chosen,
+      rangeWhy,
+      flops,
+      featureShape: features.shape.slice(1) as number[],
+      weightLayers: weightLayers.length,
+    },
+    input,
+    features,
+    weightLayers,
+    dispose: () => {
+      for (const l of layers) if (feeding.has(l)) l.dispose();
+    },
+  };
+}
+
+/** Every layer whose output flows into `t`. */
+function upstreamLayers(t: SymbolicTensor): Set<tfl.layers.Layer> {
+  const seen = new Set<tfl.layers.Layer>();
+  const stack = [t.sourceLayer as tfl.layers.Layer];
+  while (stack.length) {
+    const layer = stack.pop()!;
+    if (seen.has(layer)) continue;
+    seen.add(layer);
+    for (const node of (layer as unknown as { inboundNodes: { inboundLayers: tfl.layers.Layer[] }[] }).inboundNodes) {
+      for (const l of node.inboundLayers) stack.push(l);
+    }
+  }
+  return seen;
+}
+
+/** Freezes the backbone but for the top `fraction` of its layers with weights (0: all frozen). */
+export function setBackboneTrainable(model: tfl.LayersModel, fraction: number): void {
+  const layers = model.layers.filter((l) => l.name.startsWith(BACKBONE_PREFIX) && l.countParams() > 0);
+  const open = Math.ceil(Math.max(0, Math.min(1, fraction)) * layers.length);
+  layers.forEach((l, i) => {
+    l.trainable = i >= layers.length - open;
+  });
+}
+
+/** The model JSON with an input of any size (null height and width) made `size`×`size`. */
+export function fixInputSize(json: tf.io.ModelJSON, size: number): tf.io.ModelJSON {
+  const copy = JSON.parse(JSON.stringify(json)) as tf.io.ModelJSON;
+  const visit = (v: unknown): void => {
+    if (!v || typeof v !== 'object') return;
+    if (Array.isArray(v)) {
+      v.forEach(visit);
+      return;
+    }
+    const o = v as Record<string, unknown>;
+    for (const key of ['batch_input_shape', 'batchInputShape', 'batch_shape']) {
+      const s = o[key];
+      if (Array.isArray(s) && s.length === 4 && s[1] === null && s[2] === null) o[key] = [s[0], size, size, s[3]];
+    }
+    for (const k of Object.keys(o)) visit(o[k]);
+  };
+  visit(copy.modelTopology);
+  return copy;
+}
+
+/** The model JSON with a Rescaling layer (0–255 to `range`) between the input and the first layers. */
+export function insertRescaling(json: tf.io.ModelJSON, range: '0-1' | '-1-1'): tf.io.ModelJSON {
+  const scale = range === '0-1' ? 1 / 255 : 1 / 127.5;
+  const offset = range === '0-1' ? 0 : -1;
+  type LayerJson = { class_name: string; config: Record<string, unknown>; name?: string; inbound_nodes?: unknown[] };
+  type Root = { class_name?: string; config?: { layers?: LayerJson[]; input_layers?: unknown[] } | LayerJson[]; model_config?: Root };
+  const copy = JSON.parse(JSON.stringify(json)) as tf.io.ModelJSON;
+  const top = copy.modelTopology as Root;
+  const root = top.model_config ?? top;
+  const rescaling = (extra: Record<string, unknown>): LayerJson => ({
+    class_name: 'Rescaling',
+    config: { name: RESCALE_NAME, trainable: false, dtype: 'float32', scale, offset, ...extra },
+    name: RESCALE_NAME,
+  });
+  if (root.class_name === 'Sequential') {
+    const layers = Array.isArray(root.config) ? root.config : root.config?.layers;
+    if (!layers?.length) throw new Error('Backbone: an empty Sequential model');
+    const first = layers[0].class_name === 'InputLayer' ? 1 : 0;
+    const shapeKey = (c: Record<string, unknown>) => (c.batch_input_shape ? 'batch_input_shape' : c.batchInputShape ? 'batchInputShape' : null);
+    const extra: Record<string, unknown> = {};
+    const key = shapeKey(layers[first].config);
+    if (key && first === 0) {
+      extra.batch_input_shape = layers[0].config[key];
+      delete layers[0].config[key];
+    }
+    layers.splice(first, 0, rescaling(extra));
+    return copy;
+  }
+  const config = root.config as { layers?: LayerJson[]; input_layers?: [string, number, number][] } | undefined;
+  const layers = config?.layers;
+  const inputName = config?.input_layers?.[0]?.[0];
+  if (!layers || !inputName) throw new Error('Backbone: model.json is neither a Sequential nor a functional layers model');
+  // Layers fed by the input are fed by the rescaling instead.
+  const retarget = (v: unknown): unknown => {
+    if (Array.isArray(v)) {
+      if (v.length >= 3 && v[0] === inputName && typeof v[1] === 'number') return [RESCALE_NAME, ...v.slice(1)];
+      return v.map(retarget);
+    }
+    return v;
+  };
+  for (const l of layers) if (l.inbound_nodes) l.inbound_nodes = retarget(l.inbound_nodes) as unknown[];
+  const at = layers.findIndex((l) => (l.name ?? l.config.name) === inputName);
+  layers.splice(at + 1, 0, { ...rescaling({}), inbound_nodes: [[[inputName, 0, 0, {}]]] });
+  return copy;
+}
