@@ -576,7 +576,8 @@ function describeFinal(e: ExperimentRecord): string {
   const f = e.finalModel;
   if (!f) return 'none';
   const what = f.kind === 'final-fit' ? 'final fit on TRAIN+VALIDATION' : f.kind === 'ensemble' ? `ensemble of ${f.trials.join(', ')}` : `trial ${f.trials[0]}`;
-  return f.tta === 'flip' ? `${what}, with its mirror image averaged in` : what;
+  if (f.tta !== 'flip') return what;
+  return `${what}, averaged with its mirror image${f.plainAccuracy !== undefined ? ` (${pct(f.plainAccuracy, 2)} without)` : ''}`;
 }
 
 function backendCard(b: BackendInfo | undefined): HTMLElement {
