@@ -165,12 +165,12 @@ export async function benchTrainThroughput(opts: BenchOptions = {}): Promise<Row
 
 export function formatRow(r: Row): string {
   return [
-    r.net.padEnd(10), String(r.batch).padStart(5), r.backend.padEnd(5), String(r.threads).padStart(7),
+    r.net.padEnd(11), String(r.batch).padStart(5), r.backend.padEnd(5), String(r.threads).padStart(7),
     r.kernels.padEnd(8), r.imagesPerSec.toFixed(1).padStart(9), r.msPerStep.toFixed(0).padStart(8), String(r.steps).padStart(6),
   ].join('  ');
 }
 
-export const TABLE_HEADER = 'net         batch  back.  threads  kernels      img/s   ms/step   steps';
+export const TABLE_HEADER = 'net          batch  back.  threads  kernels      img/s   ms/step   steps';
 
 function parseList(args: string[], flag: string): string[] | undefined {
   const i = args.indexOf(flag);
