@@ -28,6 +28,9 @@ export function buildModel(config: TrialConfig, shape: ModelShape, seed = 0, bac
     let x = backbone.features;
     if (x.shape.length === 4) x = tfl.layers.globalAveragePooling2d({ name: 'head_pool' }).apply(x) as SymbolicTensor;
     else if (x.shape.length !== 2) x = tfl.layers.flatten({ name: 'head_flatten' }).apply(x) as SymbolicTensor;
+    // Pretrained features can be large (unnormalised ReLU outputs): normalised, the new head trains
+    // stably at a high rate.
+    x = tfl.layers.batchNormalization({ momentum: 0.9, epsilon: 1e-5, name: 'head_norm' }).apply(x) as SymbolicTensor;
     const dropout = num(config, 'transfer/dropout', 0.2);
     if (dropout > 0) x = tfl.layers.dropout({ rate: dropout, seed, name: 'head_dropout' }).apply(x) as SymbolicTensor;
     const model = tfl.model({ inputs: backbone.input, outputs: classifierHead(x, shape, seed), name: 'transfer' });

@@ -37,6 +37,11 @@ export interface TrialContext {
 
 /** Share of a new transfer trial's epochs that trains the head alone before the backbone's top opens. */
 export const HEAD_WARMUP_SHARE = 0.3;
+/**
+ * Learning rate of the head trained alone, relative to the configured one: on frozen features it is
+ * a convex problem that takes a large rate, and on a small dataset it gets few steps.
+ */
+export const HEAD_LR_SCALE = 3;
 /** Learning rate of fine-tuning the opened backbone, relative to the configured one. */
 export const FINE_TUNE_LR_SCALE = 0.1;
 
@@ -138,7 +143,7 @@ export async function runTrialSegment(ctx: TrialContext, trial: TrialRecord, seg
       const head = await part({
         epochs: headEpochs,
         epochOffset: epochsBefore,
-        lr: baseLr,
+        lr: baseLr * HEAD_LR_SCALE,
         warmup,
         annealByTime: byTime,
         deadline: byTime ? Date.now() + (seg.deadline - Date.now()) * HEAD_WARMUP_SHARE : undefined,
@@ -160,7 +165,8 @@ export async function runTrialSegment(ctx: TrialContext, trial: TrialRecord, seg
         result = { ...tune, epochsDone: head.epochsDone + tune.epochsDone, best: tune.best ?? head.best, last: tune.last ?? head.last };
       }
     } else {
-      const lr = unfreeze > 0 ? baseLr * FINE_TUNE_LR_SCALE : baseLr;
+      // A promoted fine-tuning trial goes on at the fine-tuning rate; a frozen backbone trains its head alone.
+      const lr = unfreeze > 0 ? baseLr * FINE_TUNE_LR_SCALE : trial.config.family === 'transfer' ? baseLr * HEAD_LR_SCALE : baseLr;
       result = await part({ epochs, epochOffset: epochsBefore, lr, warmup, annealByTime: seg.annealByTime, seedKey: `${trial.id}-${seg.fromEpochs}` });
     }
     if (result.best) trial.bestValLoss = result.best.valLoss;

@@ -101,8 +101,8 @@ describe('pretrained backbone (transfer learning)', () => {
     const backboneLayers = model.layers.filter((l) => l.name.startsWith(BACKBONE_PREFIX) && l.countParams() > 0);
     assert.equal(backboneLayers.length, 4);
     assert.ok(backboneLayers.every((l) => !l.trainable));
-    // Only the new head (logits kernel and bias) trains at first.
-    assert.deepEqual(model.trainableWeights.map((w) => w.originalName).sort(), ['logits/bias', 'logits/kernel']);
+    // Only the new head (its feature normalisation and the logits) trains at first.
+    assert.deepEqual(model.trainableWeights.map((w) => w.originalName).sort(), ['head_norm/beta', 'head_norm/gamma', 'logits/bias', 'logits/kernel']);
     setBackboneTrainable(model, 0.5);
     assert.deepEqual(backboneLayers.map((l) => l.trainable), [false, false, true, true]);
     // The backbone's weights are the pretrained ones.
