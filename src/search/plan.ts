@@ -58,7 +58,7 @@ export function planSearch(opts: {
   /** Fewest optimizer steps (of 64 images) a rung-0 trial gets, so small datasets are not judged on a handful of steps. */
   minSteps?: number;
 }): SearchPlan {
-  const inferenceRate = opts.imagesPerSec * 4;
+  const inferenceRate = opts.imagesPerSec * INFERENCE_SPEEDUP;
   const reserveSeconds = Math.min(opts.remainingSeconds * 0.1, 3 + (2 * opts.evalImages) / inferenceRate);
   const usable = Math.max(0, opts.remainingSeconds - reserveSeconds);
   const epochSeconds = opts.trainImages / Math.max(1e-6, opts.imagesPerSec);
@@ -81,6 +81,14 @@ export function planSearch(opts: {
   let top = minResource;
   while (top * eta <= maxResource + 1e-9) top = Math.round(top * eta * 100) / 100;
   return { searchSeconds, finalSeconds, reserveSeconds, minResource, maxResource: top, eta, affordableEpochs: affordable, searchWorthwhile: affordable >= MIN_SEARCH_EPOCHS };
+}
+
+/** Inference runs about this many times faster than training (no backward pass, large batches). */
+export const INFERENCE_SPEEDUP = 4;
+
+/** Seconds to load `models` saved models and score `images` images with each, at a training rate of `imagesPerSec`. */
+export function scoringSeconds(opts: { models: number; images: number; imagesPerSec: number }): number {
+  return opts.models * (0.5 + opts.images / (opts.imagesPerSec * INFERENCE_SPEEDUP));
 }
 
 /**

@@ -7,6 +7,7 @@ import { cpSync, rmSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { concatSets, openDataset, prepareImageSets, probeImages, readRows, residentBytes, validateDataset } from '../data';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import type { ImageSet, PreparedSets } from '../data';
 import { type ModelShape, buildModel, modelFlops } from '../engine/models';
 import { initBackend } from '../engine/runtime';
@@ -21,7 +22,7 @@ import { type EnsembleCandidate, selectEnsemble } from '../search/ensemble';
 import { chooseFinalFit } from '../search/final-choice';
 import { judgeFlipTta } from '../search/tta';
 import { leaderboard } from '../search/leaderboard';
-import { MIN_SEARCH_EPOCHS, chooseInput, finalFitEpochs, planSearch } from '../search/plan';
+import { MIN_SEARCH_EPOCHS, chooseInput, finalFitEpochs, planSearch, scoringSeconds } from '../search/plan';
 import { portfolio, shortBudgetConfig } from '../search/portfolio';
 import { type SearchHooks, type SearchOptions, bestTrial, runSearch } from '../search/search';
 import { buildSpace, describeConfig } from '../search/space';
@@ -204,7 +205,7 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
     const finalFit = ctx.spec.finalFit !== false;
     // Without a final fit the final model may be an ensemble of the top trials: keep the time to
     // score them on VALIDATION and the ensemble on TEST (model loading included).
-    const ensembleSeconds = ENSEMBLE_CANDIDATES * (0.5 + (data.validation.count + data.test.count) / (ips0 * 4));
+    const ensembleSeconds = scoringSeconds({ models: ENSEMBLE_CANDIDATES, images: data.validation.count + data.test.count, imagesPerSec: ips0 });
     const searchDeadline = finalFit ? Date.now() + plan.searchSeconds * 1000 : deadline - (plan.reserveSeconds + ensembleSeconds) * 1000;
     const searchOptions: Omit<SearchOptions, 'deadline' | 'previous'> = {
       space,
@@ -415,12 +416,8 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
       log(`${test.partition}: accuracy ${(test.accuracy * 100).toFixed(2)} %, macro AUC ${fmt(test.macroAuc)}, macro AP ${fmt(test.macroAveragePrecision)} (${test.count} images)`);
       if (plainSource && evalSet.count > 0) {
         // What the mirror image bought, so that its doubled prediction time can be weighed.
-        const plain = await loadModel(plainSource);
-        try {
-          finalModel = { ...finalModel, plainAccuracy: scoreSet(predictScores(plain, evalSet), evalSet, data.classes.length, data.multiLabel).accuracy };
-        } finally {
-          plain.dispose();
-        }
+        const plainScores = await scoresOf(loadModel(plainSource), evalSet);
+        finalModel = { ...finalModel, plainAccuracy: scoreSet(plainScores, evalSet, data.classes.length, data.multiLabel).accuracy };
         log(`${test.partition} without the mirror image: accuracy ${((finalModel.plainAccuracy ?? 0) * 100).toFixed(2)} %`);
       }
       for (const made of [store.file('ensemble'), store.file('tta')]) rmSync(made, { recursive: true, force: true });
@@ -537,12 +534,7 @@ async function ensembleOfTopTrials(o: {
     const evalCost = ((spent + perMember) * Math.max(1, o.testImages)) / Math.max(1, o.validation.count);
     if (Date.now() + perMember + evalCost > o.deadline) break;
     const t0 = Date.now();
-    const model = await loadModel(o.store.modelDir(t.id));
-    try {
-      candidates.push({ id: t.id, scores: predictScores(model, o.validation) });
-    } finally {
-      model.dispose();
-    }
+    candidates.push({ id: t.id, scores: await scoresOf(loadModel(o.store.modelDir(t.id)), o.validation) });
     spent += Date.now() - t0;
   }
   if (candidates.length < 2) {
@@ -555,7 +547,6 @@ async function ensembleOfTopTrials(o: {
   const choice = selectEnsemble(candidates, (s) => scoreSet(s, o.validation, o.numClasses, o.multiLabel), { margin });
   if (!choice) return null;
   const members = choice.members.map((m) => `${m.id}×${m.count}`).join(' + ');
-  const pctOf = (x: number) => `${(x * 100).toFixed(2)} %`;
   if (!choice.better) {
     o.log(`Ensemble not used: ${members} reaches ${pctOf(choice.accuracy)} on VALIDATION, not enough over ${choice.single.id} alone (${pctOf(choice.single.accuracy)})`);
     return null;
@@ -590,13 +581,7 @@ async function flipTtaFor(o: {
 }): Promise<boolean> {
   if (o.validation.height < 2 || o.validation.width < 2) return false;
   const t0 = Date.now();
-  const plainModel = await loadModel(o.judgeDir);
-  let plainScores: Float32Array;
-  try {
-    plainScores = predictScores(plainModel, o.validation);
-  } finally {
-    plainModel.dispose();
-  }
+  const plainScores = await scoresOf(loadModel(o.judgeDir), o.validation);
   const pass = Date.now() - t0;
   const testPass = (pass * Math.max(1, o.testImages)) / Math.max(1, o.validation.count);
   if (Date.now() + 2 * pass + 2 * testPass > o.deadline) {
@@ -604,28 +589,36 @@ async function flipTtaFor(o: {
     return false;
   }
   const judge = await buildFlipTtaModel(o.judgeDir);
-  let ttaScores: Float32Array;
+  let wrapped: tfl.LayersModel | undefined;
   try {
-    ttaScores = predictScores(judge, o.validation);
+    const d = judgeFlipTta(plainScores, predictScores(judge, o.validation), (s) => scoreSet(s, o.validation, o.numClasses, o.multiLabel), o.validation.count);
+    const figures = `${pctOf(d.flipped.accuracy)} on VALIDATION with the mirror image averaged in, ${pctOf(d.plain.accuracy)} without (${o.judgedAs})`;
+    if (!d.use) {
+      o.log(`Test-time augmentation not used: ${figures}`);
+      return false;
+    }
+    // The judged model is the final one unless that is a final fit (judged by its trial's checkpoint).
+    wrapped = o.judgeDir === o.modelDir ? judge : await buildFlipTtaModel(o.modelDir);
+    await saveModel(wrapped, o.outDir, { ...readModelMetadata(o.modelDir), tta: 'flip' });
+    o.log(`Test-time augmentation: the final model averages its scores for each image and its mirror image: ${figures}`);
+    return true;
   } finally {
     judge.dispose();
+    if (wrapped && wrapped !== judge) wrapped.dispose();
   }
-  const d = judgeFlipTta(plainScores, ttaScores, (s) => scoreSet(s, o.validation, o.numClasses, o.multiLabel), o.validation.count);
-  const pctOf = (x: number) => `${(x * 100).toFixed(2)} %`;
-  const figures = `${pctOf(d.flipped.accuracy)} on VALIDATION with the mirror image averaged in, ${pctOf(d.plain.accuracy)} without (${o.judgedAs})`;
-  if (!d.use) {
-    o.log(`Test-time augmentation not used: ${figures}`);
-    return false;
-  }
-  const model = await buildFlipTtaModel(o.modelDir);
+}
+
+/** A model's scores on a set; the model is freed afterwards. */
+async function scoresOf(loading: Promise<tfl.LayersModel>, set: ImageSet): Promise<Float32Array> {
+  const model = await loading;
   try {
-    await saveModel(model, o.outDir, { ...readModelMetadata(o.modelDir), tta: 'flip' });
+    return predictScores(model, set);
   } finally {
     model.dispose();
   }
-  o.log(`Test-time augmentation: the final model averages its scores for each image and its mirror image: ${figures}`);
-  return true;
 }
+
+const pctOf = (x: number) => `${(x * 100).toFixed(2)} %`;
 
 /** Trials considered for an ensemble (the best by validation accuracy). */
 const ENSEMBLE_CANDIDATES = 5;
