@@ -136,6 +136,8 @@ export async function trainSegment(o: SegmentOptions): Promise<SegmentResult> {
   let imagesTotal = 0;
   let trainTime = 0;
   const progressEvery = 10;
+  // The rate of the last step taken (annealed by time it runs ahead of the steps).
+  let lastLr = learningRateAt(0, o.schedule);
 
   // Dropout with a fixed seed draws the same mask at every call; a seed that moves with the step
   // keeps masks random across steps and runs reproducible for a seed.
@@ -164,7 +166,8 @@ export async function trainSegment(o: SegmentOptions): Promise<SegmentResult> {
       const progress = o.annealByTime
         ? Math.max(step / totalSteps, (Date.now() - started) / Math.max(1, o.deadline - started))
         : step / totalSteps;
-      o.stepper.setLearningRate(learningRateAt(progress, o.schedule));
+      lastLr = learningRateAt(progress, o.schedule);
+      o.stepper.setLearningRate(lastLr);
       const idx = order.slice(b * o.batchSize, (b + 1) * o.batchSize);
       const rows = readRows(train, idx, rowBuf);
       const labels = gatherLabels(train.labels, idx, o.multiLabel ? o.numClasses : 1, labelBuf);
@@ -205,7 +208,7 @@ export async function trainSegment(o: SegmentOptions): Promise<SegmentResult> {
       accuracy: metrics.accuracy,
       valLoss,
       valAccuracy,
-      lr: learningRateAt(step / totalSteps, o.schedule),
+      lr: lastLr,
       imagesPerSec,
       elapsed: (Date.now() - started) / 1000,
     };

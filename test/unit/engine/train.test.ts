@@ -110,6 +110,23 @@ describe('training loop', () => {
     const cancelled = await trainSegment({ ...common, deadline: Date.now() + 600_000, isCancelled: () => ++steps > 4 });
     assert.equal(cancelled.stoppedBy, 'cancelled');
     assert.ok(cancelled.epochsDone <= 2);
+    // Annealed by time over 0.4 s with 50 planned epochs: each record reports the rate its epoch's last
+    // step used, which follows the time used (the steps' share of 50 epochs would keep it warming up).
+    const reported: number[] = [];
+    const applied: number[] = [];
+    let lastSet = 0;
+    const timed = await trainSegment({
+      ...common, annealByTime: true, deadline: Date.now() + 400, isCancelled: () => false,
+      onEpoch: (r) => {
+        reported.push(r.lr);
+        applied.push(lastSet);
+      },
+      stepper: { setLearningRate: (lr: number) => { lastSet = lr; stepper.setLearningRate(lr); }, run: (x, y) => stepper.run(x, y), takeMetrics: () => stepper.takeMetrics() },
+    });
+    assert.equal(timed.stoppedBy, 'deadline');
+    assert.ok(reported.length >= 2, `${reported.length} epochs in 0.4 s`);
+    assert.deepEqual(reported, applied);
+    assert.ok(Math.max(...reported) > 3e-3 / 25 * 2, `rates ${reported.join(', ')} never left the warm-up's start`);
     const late = await trainSegment({ ...common, deadline: Date.now() - 1, isCancelled: () => false });
     assert.equal(late.stoppedBy, 'deadline');
     assert.equal(late.epochsDone, 0);
