@@ -226,6 +226,8 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
         }
       },
       maxTrials: ctx.overrides?.maxTrials,
+      // Configurations the final fit could not train long enough are not screened.
+      finalFit: finalFit && hasValidation ? { seconds: plan.finalSeconds, trainImages: data.train.count + data.validation.count, minEpochs: MIN_SEARCH_EPOCHS } : undefined,
     };
     const hooks: SearchHooks = {
       now: () => Date.now(),
@@ -353,6 +355,7 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
             deadline: deadline - (plan.reserveSeconds + ensembleSeconds) * 1000,
             previous: store.readTrials().filter((t) => t.trainOn === 'TRAIN'),
             rerunInterrupted: false,
+            finalFit: undefined,
           },
           hooks,
         );

@@ -77,6 +77,33 @@ describe('search engine', () => {
     assert.equal(new Set(res.trials.map((t) => configKey(t.config))).size, res.trials.length);
   });
 
+  it('does not screen configurations the final fit could not train long enough', async () => {
+    // ResNets train at 5 images/s here, convnets at 50: in the final fit's 40 s a convnet gets 18
+    // epochs and a ResNet 1.8, under a third of that (and under 8).
+    const ips = (c: TrialConfig) => (c.family === 'resnet' ? 5 : 50);
+    const run = async (finalFit?: SearchOptions['finalFit']) => {
+      const f = fake();
+      const logs: string[] = [];
+      f.hooks.log = (m) => void logs.push(m);
+      const inner = f.hooks.runTrial;
+      f.hooks.runTrial = async (trial, seg) => {
+        const out = await inner(trial, seg);
+        // The fake clock charged 2 s per epoch (50 images/s); a ResNet takes ten times longer.
+        if (trial.config.family === 'resnet') f.clock.t = Math.min(seg.deadline, f.clock.t + (seg.toEpochs - seg.fromEpochs) * 18_000);
+        return { ...out, imagesPerSec: ips(trial.config) };
+      };
+      const res = await runSearch({ ...options(150_000), estimateImagesPerSec: ips, finalFit }, f.hooks);
+      return { res, logs };
+    };
+    const plain = await run();
+    assert.ok(plain.res.trials.some((t) => t.config.family === 'resnet'), 'without a final fit the portfolio ResNet is tried');
+    const guarded = await run({ seconds: 40, trainImages: 100, minEpochs: 8 });
+    assert.equal(guarded.res.trials.filter((t) => t.config.family === 'resnet').length, 0);
+    assert.ok(guarded.logs.some((m) => /Not trying resnet-8 w16 \(portfolio\): the final fit could train it for 1\.8 epochs, fewer than 6\.0/.test(m)), guarded.logs.join('\n'));
+    // The time went to configurations it could train: more trials than with the slow ResNets.
+    assert.ok(guarded.res.trials.length > plain.res.trials.length, `${guarded.res.trials.length} vs ${plain.res.trials.length} trials`);
+  });
+
   it('same seed gives the same trial sequence', async () => {
     const a = fake();
     const b = fake();
