@@ -147,6 +147,7 @@ export async function trainSegment(o: SegmentOptions): Promise<SegmentResult> {
     const order = shuffle(Array.from({ length: n }, (_, i) => i), random);
     const stepsThisEpoch = Math.min(stepsPerEpoch, totalSteps - step);
     let seen = 0;
+    let ran = 0;
     const epochStart = Date.now();
     let batchBuf: ReturnType<typeof makeBatch> | undefined;
     // The batch's rows and labels, gathered first (from memory or the cache file), then augmented.
@@ -160,6 +161,9 @@ export async function trainSegment(o: SegmentOptions): Promise<SegmentResult> {
       }
       if (Date.now() >= o.deadline) {
         stoppedBy = 'deadline';
+        // Annealed by time, the steps of this partial epoch are the schedule's last ones (its lowest
+        // rates): the epoch ends here, is evaluated and may become the checkpoint.
+        if (o.annealByTime && seen > 0) break;
         break outer;
       }
       for (let d = 0; d < dropouts.length; d++) dropouts[d].seed = (o.seed * 7919 + step * 31 + d) >>> 0;
@@ -181,6 +185,7 @@ export async function trainSegment(o: SegmentOptions): Promise<SegmentResult> {
       trainTime += Date.now() - t0;
       imagesTotal += idx.length;
       seen += idx.length;
+      ran++;
       step++;
       if (o.onBatch && (b % progressEvery === progressEvery - 1 || b === stepsThisEpoch - 1)) {
         const loss = (await r.loss.data())[0];
@@ -188,8 +193,9 @@ export async function trainSegment(o: SegmentOptions): Promise<SegmentResult> {
       }
       await yieldToEvents();
     }
-    // A partial last epoch counts as its fraction.
-    const fraction = stepsThisEpoch / stepsPerEpoch;
+    // A partial last epoch (or one cut by the deadline) counts as its fraction.
+    const cut = stoppedBy === 'deadline';
+    const fraction = ran / stepsPerEpoch;
     epochsDone += fraction;
     const imagesPerSec = seen / Math.max(1e-3, (Date.now() - epochStart) / 1000);
     let valLoss: number | null = null;
@@ -219,10 +225,11 @@ export async function trainSegment(o: SegmentOptions): Promise<SegmentResult> {
       best = { valAccuracy: score, valLoss: valLoss ?? last.loss, epoch: last.epoch };
       sinceBest = 0;
       await o.onBest?.(score, last.epoch);
-    } else if (++sinceBest >= o.patience && o.patience > 0) {
+    } else if (!cut && ++sinceBest >= o.patience && o.patience > 0) {
       stoppedBy = 'early-stopping';
       break;
     }
+    if (cut) break;
   }
   return { epochsDone: round3(epochsDone), stoppedBy, best, last, imagesPerSec: imagesTotal / Math.max(1e-3, trainTime / 1000) };
 }

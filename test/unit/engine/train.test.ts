@@ -97,6 +97,36 @@ describe('training loop', () => {
     assert.ok((r.result.best?.valAccuracy ?? 0) > 0.6);
   });
 
+  it('annealed by time, ends the epoch the deadline cuts: its last steps (the lowest rates) are evaluated, not thrown away', async () => {
+    const data = toyData(1);
+    const model = buildModel(config, { inputShape: [8, 8, 1], numClasses: 3, multiLabel: false, mean: 60, std: 70 }, 1);
+    const stepper = createStepper(model, config, false);
+    // A clock that moves 10 ms per step: 12 steps of 4 images per epoch, a deadline after 18 steps.
+    const realNow = Date.now;
+    let now = realNow();
+    Date.now = () => now;
+    const records: { epoch: number; lr: number }[] = [];
+    try {
+      const result = await trainSegment({
+        trialId: 't', model, train: data, validation: data, numClasses: 3, multiLabel: false, batchSize: 4, epochs: 50,
+        epochOffset: 0, schedule: { name: 'onecycle', lr: 3e-3, warmup: 0.3 }, augment: NO_AUGMENTATION, seed: 1, patience: 0,
+        deadline: now + 180, annealByTime: true, isCancelled: () => false,
+        onEpoch: (r) => void records.push({ epoch: r.epoch, lr: r.lr }),
+        stepper: { setLearningRate: (lr) => stepper.setLearningRate(lr), run: (x, y) => { now += 10; return stepper.run(x, y); }, takeMetrics: () => stepper.takeMetrics() },
+      });
+      assert.equal(result.stoppedBy, 'deadline');
+      assert.deepEqual(records.map((r) => r.epoch), [1, 1.5]);
+      assert.equal(result.epochsDone, 1.5);
+      assert.equal(result.last?.epoch, 1.5);
+      // The last step ran at 17/18 of the time: the one-cycle's tail, under 2 % of the peak rate.
+      assert.ok(records[1].lr < 3e-3 * 0.02, `last rate ${records[1].lr}`);
+    } finally {
+      Date.now = realNow;
+      stepper.dispose();
+      model.dispose();
+    }
+  });
+
   it('stops at the deadline and when cancelled, within a batch', async () => {
     const data = toyData(1);
     const model = buildModel(config, { inputShape: [8, 8, 1], numClasses: 3, multiLabel: false, mean: 60, std: 70 }, 1);
