@@ -4,6 +4,7 @@
 // against epochs) is extrapolated with a power law to the epochs it could train in the final fit's
 // time, and the best prediction wins. Pure: no I/O, unit-tested.
 import type { EpochRecord, TrialRecord } from '../shared/protocol';
+import { epochsIn } from './plan';
 
 export interface FinalChoice {
   trial: TrialRecord;
@@ -72,7 +73,7 @@ export function chooseFinalFit(
   for (const t of usable) {
     if (t.bestValAccuracy! < top - margin) continue;
     const ips = t.imagesPerSec ?? 0;
-    const epochs = ips > 0 ? (0.9 * opts.seconds * ips) / Math.max(1, opts.trainImages) : 0;
+    const epochs = ips > 0 ? epochsIn(opts.seconds, ips, opts.trainImages) : 0;
     const curve = learningCurve(historyOf(t.id));
     if (!curve.length) curve.push({ epochs: Math.max(1e-3, t.epochsDone), accuracy: t.bestValAccuracy! });
     const { accuracy, alpha } = extrapolate(curve, epochs);

@@ -91,11 +91,16 @@ export function scoringSeconds(opts: { models: number; images: number; imagesPer
   return opts.models * (0.5 + opts.images / (opts.imagesPerSec * INFERENCE_SPEEDUP));
 }
 
+/** Epochs a network training at `imagesPerSec` gets in `seconds` (90 % of them: evaluation passes and saving take the rest). */
+export function epochsIn(seconds: number, imagesPerSec: number, trainImages: number): number {
+  return (0.9 * seconds * imagesPerSec) / Math.max(1, trainImages);
+}
+
 /**
  * Epochs the final fit can afford, or 0 when it could not train at least as long as the best
  * trial did (it then adds only the VALIDATION images, which is worth it only at equal length).
  */
 export function finalFitEpochs(opts: { seconds: number; imagesPerSec: number; trainImages: number; bestTrialEpochs: number }): number {
-  const epochs = Math.floor((0.9 * opts.seconds * opts.imagesPerSec) / Math.max(1, opts.trainImages));
+  const epochs = Math.floor(epochsIn(opts.seconds, opts.imagesPerSec, opts.trainImages));
   return epochs >= Math.max(1, opts.bestTrialEpochs) ? epochs : 0;
 }

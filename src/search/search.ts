@@ -6,6 +6,7 @@
 import type { TrialConfig, TrialRecord } from '../shared/protocol';
 import { deriveSeed, rng } from '../shared/random';
 import { Asha } from './asha';
+import { epochsIn } from './plan';
 import { type Param, completeConfig, configKey, describeConfig } from './space';
 import { ThroughputModel } from './throughput';
 import { type Observation, proposeTpe } from './tpe';
@@ -140,7 +141,7 @@ export async function runSearch(o: SearchOptions, hooks: SearchHooks): Promise<S
   const seconds = (config: TrialConfig, epochs: number) => (epochs * o.trainImages) / Math.max(1e-6, speed.imagesPerSec(config));
   /** Epochs the final fit could train `config` for (Infinity without a final fit). */
   const finalEpochs = (config: TrialConfig) =>
-    o.finalFit ? (0.9 * o.finalFit.seconds * speed.imagesPerSec(config)) / Math.max(1, o.finalFit.trainImages) : Infinity;
+    o.finalFit ? epochsIn(o.finalFit.seconds, speed.imagesPerSec(config), o.finalFit.trainImages) : Infinity;
 
   const run = async (trial: TrialRecord, seg: Omit<SegmentRequest, 'deadline' | 'mayContinue'>) => {
     trial.status = 'running';
