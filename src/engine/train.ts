@@ -50,6 +50,11 @@ export interface SegmentOptions {
   onBest?: (valAccuracy: number, epoch: number) => Promise<void>;
   /** Best validation accuracy reached before this segment (a promoted trial keeps its record). */
   bestSoFar?: number;
+  /**
+   * 'last': every epoch's end is the checkpoint (a model trained on its validation images, whose
+   * scores there say nothing, keeps its final, annealed weights). Default 'best'.
+   */
+  checkpoint?: 'best' | 'last';
 }
 
 export interface SegmentResult {
@@ -220,7 +225,7 @@ export async function trainSegment(o: SegmentOptions): Promise<SegmentResult> {
     };
     await o.onEpoch(last);
     const score = valAccuracy ?? last.accuracy;
-    if (score > bestAcc) {
+    if (score > bestAcc || o.checkpoint === 'last') {
       bestAcc = score;
       best = { valAccuracy: score, valLoss: valLoss ?? last.loss, epoch: last.epoch };
       sinceBest = 0;

@@ -33,6 +33,8 @@ export interface TrialContext {
   modelMetadata: Record<string, unknown>;
   /** The pretrained backbone of `transfer` trials (see backbone.ts). */
   backbone?: { dir: string; range: BackboneRange; size: number };
+  /** Which epoch's weights a trial keeps (see SegmentOptions.checkpoint); the final fit keeps its last. */
+  checkpoint?: 'best' | 'last';
 }
 
 /** Share of a new transfer trial's epochs that trains the head alone before the backbone's top opens. */
@@ -115,6 +117,7 @@ export async function runTrialSegment(ctx: TrialContext, trial: TrialRecord, seg
         annealByTime: p.annealByTime,
         isCancelled: ctx.isCancelled,
         bestSoFar: trial.bestValAccuracy ?? undefined,
+        checkpoint: ctx.checkpoint,
         onEpoch: (rec) => {
           store.appendHistory(rec);
           ctx.onEpoch(rec);

@@ -327,8 +327,9 @@ export async function runExperiment(ctx: RunContext): Promise<ExperimentRecord> 
         emit({ type: 'trialStarted', trial: { ...fit } });
         store.writeTrial(fit);
         const outcome = await runTrialSegment(
-          // Trained on TRAIN+VALIDATION: "validation" accuracy here is on seen data, a sanity check only.
-          { ...trialCtx, train: trainVal, validation: data.validation },
+          // Trained on TRAIN+VALIDATION: "validation" accuracy here is on seen data, a sanity check only,
+          // and the model kept is the last, annealed one.
+          { ...trialCtx, train: trainVal, validation: data.validation, checkpoint: 'last' },
           fit,
           { fromEpochs: 0, toEpochs: plannedEpochs, continueFrom: false, mayContinue: false, deadline: deadline - plan.reserveSeconds * 1000, annealByTime: true },
         );

@@ -127,6 +127,30 @@ describe('training loop', () => {
     }
   });
 
+  it("keeps every epoch's end as the checkpoint when asked for the last (a final fit), only improvements otherwise", async () => {
+    const data = toyData(1);
+    const model = buildModel(config, { inputShape: [8, 8, 1], numClasses: 3, multiLabel: false, mean: 60, std: 70 }, 1);
+    const stepper = createStepper(model, config, false);
+    const saves = async (checkpoint?: 'best' | 'last') => {
+      const epochs: number[] = [];
+      // A record of 100 % before the segment: no epoch can improve on it.
+      await trainSegment({
+        trialId: 't', model, stepper, train: data, validation: data, numClasses: 3, multiLabel: false, batchSize: 16, epochs: 3,
+        epochOffset: 0, schedule: { name: 'onecycle', lr: 3e-3, warmup: 0.3 }, augment: NO_AUGMENTATION, seed: 1, patience: 0,
+        deadline: Date.now() + 600_000, isCancelled: () => false, onEpoch: () => undefined, bestSoFar: 1, checkpoint,
+        onBest: async (_acc, epoch) => void epochs.push(epoch),
+      });
+      return epochs;
+    };
+    try {
+      assert.deepEqual(await saves(), []);
+      assert.deepEqual(await saves('last'), [1, 2, 3]);
+    } finally {
+      stepper.dispose();
+      model.dispose();
+    }
+  });
+
   it('stops at the deadline and when cancelled, within a batch', async () => {
     const data = toyData(1);
     const model = buildModel(config, { inputShape: [8, 8, 1], numClasses: 3, multiLabel: false, mean: 60, std: 70 }, 1);
