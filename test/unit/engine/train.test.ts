@@ -41,6 +41,19 @@ function streamedToy(seed: number): { set: StreamedImageSet; rowsRead: () => num
   return { set, rowsRead: () => read };
 }
 
+/** A toy model with its stepper, and the segment options the tests share (50 epochs, one-cycle at 3e-3). */
+function toySetup() {
+  const data = toyData(1);
+  const model = buildModel(config, { inputShape: [8, 8, 1], numClasses: 3, multiLabel: false, mean: 60, std: 70 }, 1);
+  const stepper = createStepper(model, config, false);
+  const common = {
+    trialId: 't', model, stepper, train: data, validation: data, numClasses: 3, multiLabel: false, batchSize: 16, epochs: 50,
+    epochOffset: 0, schedule: { name: 'onecycle' as const, lr: 3e-3, warmup: 0.3 }, augment: NO_AUGMENTATION, seed: 1, patience: 0,
+    onEpoch: () => undefined,
+  };
+  return { stepper, common, dispose: () => { stepper.dispose(); model.dispose(); } };
+}
+
 async function train(seed: number, epochs = 3, data: ImageSet = toyData(1)) {
   const model = buildModel(config, { inputShape: [8, 8, 1], numClasses: 3, multiLabel: false, mean: 60, std: 70 }, seed);
   const stepper = createStepper(model, config, false);
@@ -98,9 +111,7 @@ describe('training loop', () => {
   });
 
   it('annealed by time, ends the epoch the deadline cuts: its last steps (the lowest rates) are evaluated, not thrown away', async () => {
-    const data = toyData(1);
-    const model = buildModel(config, { inputShape: [8, 8, 1], numClasses: 3, multiLabel: false, mean: 60, std: 70 }, 1);
-    const stepper = createStepper(model, config, false);
+    const { stepper, common, dispose } = toySetup();
     // A clock that moves 10 ms per step: 12 steps of 4 images per epoch, a deadline after 18 steps.
     const realNow = Date.now;
     let now = realNow();
@@ -108,8 +119,7 @@ describe('training loop', () => {
     const records: { epoch: number; lr: number }[] = [];
     try {
       const result = await trainSegment({
-        trialId: 't', model, train: data, validation: data, numClasses: 3, multiLabel: false, batchSize: 4, epochs: 50,
-        epochOffset: 0, schedule: { name: 'onecycle', lr: 3e-3, warmup: 0.3 }, augment: NO_AUGMENTATION, seed: 1, patience: 0,
+        ...common, batchSize: 4,
         deadline: now + 180, annealByTime: true, isCancelled: () => false,
         onEpoch: (r) => void records.push({ epoch: r.epoch, lr: r.lr }),
         stepper: { setLearningRate: (lr) => stepper.setLearningRate(lr), run: (x, y) => { now += 10; return stepper.run(x, y); }, takeMetrics: () => stepper.takeMetrics() },
@@ -122,22 +132,17 @@ describe('training loop', () => {
       assert.ok(records[1].lr < 3e-3 * 0.02, `last rate ${records[1].lr}`);
     } finally {
       Date.now = realNow;
-      stepper.dispose();
-      model.dispose();
+      dispose();
     }
   });
 
   it("keeps every epoch's end as the checkpoint when asked for the last (a final fit), only improvements otherwise", async () => {
-    const data = toyData(1);
-    const model = buildModel(config, { inputShape: [8, 8, 1], numClasses: 3, multiLabel: false, mean: 60, std: 70 }, 1);
-    const stepper = createStepper(model, config, false);
+    const { common, dispose } = toySetup();
     const saves = async (checkpoint?: 'best' | 'last') => {
       const epochs: number[] = [];
       // A record of 100 % before the segment: no epoch can improve on it.
       await trainSegment({
-        trialId: 't', model, stepper, train: data, validation: data, numClasses: 3, multiLabel: false, batchSize: 16, epochs: 3,
-        epochOffset: 0, schedule: { name: 'onecycle', lr: 3e-3, warmup: 0.3 }, augment: NO_AUGMENTATION, seed: 1, patience: 0,
-        deadline: Date.now() + 600_000, isCancelled: () => false, onEpoch: () => undefined, bestSoFar: 1, checkpoint,
+        ...common, epochs: 3, deadline: Date.now() + 600_000, isCancelled: () => false, bestSoFar: 1, checkpoint,
         onBest: async (_acc, epoch) => void epochs.push(epoch),
       });
       return epochs;
@@ -146,21 +151,13 @@ describe('training loop', () => {
       assert.deepEqual(await saves(), []);
       assert.deepEqual(await saves('last'), [1, 2, 3]);
     } finally {
-      stepper.dispose();
-      model.dispose();
+      dispose();
     }
   });
 
   it('stops at the deadline and when cancelled, within a batch', async () => {
-    const data = toyData(1);
-    const model = buildModel(config, { inputShape: [8, 8, 1], numClasses: 3, multiLabel: false, mean: 60, std: 70 }, 1);
-    const stepper = createStepper(model, config, false);
+    const { stepper, common, dispose } = toySetup();
     let steps = 0;
-    const common = {
-      trialId: 't', model, stepper, train: data, validation: data, numClasses: 3, multiLabel: false, batchSize: 16, epochs: 50,
-      epochOffset: 0, schedule: { name: 'onecycle' as const, lr: 3e-3, warmup: 0.3 }, augment: NO_AUGMENTATION, seed: 1, patience: 0,
-      onEpoch: () => undefined,
-    };
     const cancelled = await trainSegment({ ...common, deadline: Date.now() + 600_000, isCancelled: () => ++steps > 4 });
     assert.equal(cancelled.stoppedBy, 'cancelled');
     assert.ok(cancelled.epochsDone <= 2);
@@ -184,7 +181,6 @@ describe('training loop', () => {
     const late = await trainSegment({ ...common, deadline: Date.now() - 1, isCancelled: () => false });
     assert.equal(late.stoppedBy, 'deadline');
     assert.equal(late.epochsDone, 0);
-    stepper.dispose();
-    model.dispose();
+    dispose();
   });
 });
