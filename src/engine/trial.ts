@@ -69,12 +69,11 @@ export async function runTrialSegment(ctx: TrialContext, trial: TrialRecord, seg
     const continued = seg.continueFrom && existsSync(join(lastDir, 'model.json'));
     if (continued) {
       model = await loadModel(lastDir);
-    } else if (trial.config.family === 'transfer') {
-      if (!ctx.backbone) throw new Error('a transfer-learning trial needs a pretrained backbone (setting automl.backbone, --backbone)');
-      const backbone = await loadBackbone(ctx.backbone.dir, ctx.backbone.range, { size: ctx.backbone.size });
-      model = buildModel(trial.config, ctx.shape, deriveSeed(ctx.seed, trial.id), backbone);
     } else {
-      model = buildModel(trial.config, ctx.shape, deriveSeed(ctx.seed, trial.id));
+      // A transfer trial's backbone is loaded fresh (its layers become the model's); buildModel refuses a transfer trial without one.
+      const backbone =
+        trial.config.family === 'transfer' && ctx.backbone ? await loadBackbone(ctx.backbone.dir, ctx.backbone.range, { size: ctx.backbone.size }) : undefined;
+      model = buildModel(trial.config, ctx.shape, deriveSeed(ctx.seed, trial.id), backbone);
     }
     let batchSize = Number(trial.config['train/batch_size'] ?? 64);
     const optimizer = String(trial.config['train/optimizer'] ?? 'adamw');

@@ -96,6 +96,7 @@ describe('pretrained backbone (transfer learning)', () => {
   it('builds a transfer model with a new head: the backbone frozen, then its top opened by fraction', async () => {
     const bb = await loadBackbone(join(dir, 'own'));
     const cfg = { family: 'transfer', 'transfer/unfreeze': 0.5, 'transfer/dropout': 0.1 };
+    assert.throws(() => buildModel(cfg, { ...shape, numClasses: 3 }, 7), /A transfer-learning trial needs a pretrained backbone \(setting automl\.backbone, --backbone\)/);
     const model = buildModel(cfg, { ...shape, numClasses: 3 }, 7, bb);
     assert.deepEqual(model.outputs[0].shape, [null, 3]);
     const backboneLayers = model.layers.filter((l) => l.name.startsWith(BACKBONE_PREFIX) && l.countParams() > 0);
