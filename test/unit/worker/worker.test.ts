@@ -50,6 +50,15 @@ describe('training worker (child process)', function () {
     return { client, events };
   }
 
+  /** Runs an experiment to its end, which must be 'done': its record, events and log lines. */
+  async function runDone(store: ExperimentStore, spec: ExperimentSpec) {
+    const { client, events } = start(store, spec);
+    await client.done;
+    const rec = store.readRecord();
+    assert.equal(rec.status, 'done', rec.error);
+    return { rec, events, logs: events.flatMap((e) => (e.type === 'log' ? [e.message] : [])) };
+  }
+
   const waitForEvent = (events: WorkerEvent[], pred: (e: WorkerEvent) => boolean, ms = 120_000) =>
     new Promise<WorkerEvent>((resolve, reject) => {
       const t0 = Date.now();
@@ -115,10 +124,7 @@ describe('training worker (child process)', function () {
 
   it('with test-time augmentation off, never averages in the mirror image', async () => {
     const { store, spec } = newExperiment(0.25, 3);
-    const { client, events } = start(store, { ...spec, tta: false });
-    await client.done;
-    const rec = store.readRecord();
-    assert.equal(rec.status, 'done', rec.error);
+    const { rec, events } = await runDone(store, { ...spec, tta: false });
     assert.equal(rec.finalModel?.tta, undefined);
     assert.ok(!events.some((e) => e.type === 'log' && /^Test-time augmentation/.test(e.message)));
     assert.ok(!readFileSync(store.file('final', 'model', 'model.json'), 'utf8').includes('"flip_reverse"'));
@@ -135,10 +141,7 @@ describe('training worker (child process)', function () {
     writeFileSync(multiCsv, rows.join('\n') + '\n');
     const { store, spec } = newExperiment(0.5);
     const multiSpec = { ...spec, dataset: multiCsv };
-    const { client } = start(store, multiSpec);
-    await client.done;
-    const rec = store.readRecord();
-    assert.equal(rec.status, 'done', rec.error);
+    const { rec } = await runDone(store, multiSpec);
     assert.equal(rec.multiLabel, true);
     assert.equal(rec.classes?.length, 12);
     // Each label is ranked far better than chance (0.5).
@@ -166,11 +169,7 @@ describe('training worker (child process)', function () {
     await saveModel(net, backboneDir, { input: { height: 28, width: 28, channels: 1, range: '0-255' } });
     net.dispose();
     const { store, spec } = newExperiment(0.4, 4);
-    const { client, events } = start(store, { ...spec, backbone: backboneDir });
-    await client.done;
-    const rec = store.readRecord();
-    assert.equal(rec.status, 'done', rec.error);
-    const logs = events.flatMap((e) => (e.type === 'log' ? [e.message] : []));
+    const { rec, logs } = await runDone(store, { ...spec, backbone: backboneDir });
     assert.ok(logs.some((m) => m.startsWith(`Backbone ${backboneDir}: 3 layers with weights, features 64`) && m.includes('0-255 (the model says it takes raw pixels')), logs.join('\n'));
     const first = store.readTrials()[0];
     assert.equal(first.config.family, 'transfer');
@@ -183,11 +182,7 @@ describe('training worker (child process)', function () {
   it('streams images from the cache file when they exceed the memory given to data, and still learns', async () => {
     const { store, spec } = newExperiment(0.3, 2);
     // 580 images of 28×28: 444 KB of pixels, more than the 102 KB given.
-    const { client, events } = start(store, { ...spec, dataMemoryMB: 0.1 });
-    await client.done;
-    const rec = store.readRecord();
-    assert.equal(rec.status, 'done', rec.error);
-    const logs = events.flatMap((e) => (e.type === 'log' ? [e.message] : []));
+    const { rec, logs } = await runDone(store, { ...spec, dataMemoryMB: 0.1 });
     assert.ok(logs.some((m) => /^Images: 444 KB of pixels, more than the 102 KB given to data in memory: training reads each batch from the image cache/.test(m)), logs.join('\n'));
     assert.ok(rec.test && rec.test.accuracy > 0.3, `test accuracy ${rec.test?.accuracy}`);
     assert.equal(rec.test?.count, 100);
@@ -195,11 +190,7 @@ describe('training worker (child process)', function () {
 
   it('without a final fit, searches for the whole budget and weighs an ensemble of the top trials on VALIDATION', async () => {
     const { store, spec } = newExperiment(0.75, 4);
-    const { client, events } = start(store, { ...spec, finalFit: false });
-    await client.done;
-    const rec = store.readRecord();
-    assert.equal(rec.status, 'done', rec.error);
-    const logs = events.flatMap((e) => (e.type === 'log' ? [e.message] : []));
+    const { rec, logs } = await runDone(store, { ...spec, finalFit: false });
     assert.ok(logs.some((m) => /no final fit \(setting\)/.test(m)), logs.join('\n'));
     const trials = store.readTrials();
     assert.ok(trials.every((t) => t.trainOn === 'TRAIN'), 'no final fit');
