@@ -3,7 +3,7 @@
 // backend has no Conv2DBackpropFilter and a scalar-loop Conv2DBackpropInput).
 import { backend_util, type TensorInfo } from '@tensorflow/tfjs-core';
 import {
-  alloc, byteOffset, f32, free, withShape, xnnConv2d, xnnMatMul,
+  alloc, byteOffset, f32, free, Scratch, withShape, xnnConv2d, xnnMatMul,
   type BackendWasm, type KernelArgs,
 } from './kernel-utils';
 import { scatterPhase, swapOuter, swapOuterAndInner } from './layout';
@@ -159,13 +159,58 @@ function filterGradByIm2col(backend: BackendWasm, x: TensorInfo, dy: TensorInfo,
   return dW;
 }
 
+/**
+ * dW by the SIMD tap loop (simd/programs.ts): 'depthwise' for channel multiplier 1,
+ * 'broadcast' for an ordinary convolution with few input channels (each input
+ * value times four output channels at once). Needs 4·C (depthwise) or Cout
+ * (broadcast) a multiple of 4; null when the SIMD kernels are unavailable.
+ */
+export function filterGradBySimdTaps(
+  backend: BackendWasm, x: TensorInfo, dy: TensorInfo, ci: Conv2DInfo, mode: 'depthwise' | 'broadcast',
+): TensorInfo | null {
+  const simd = simdFor(backend);
+  if (simd === null) return null;
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: Cin, outHeight: OH, outWidth: OW, outChannels: Cout } = ci;
+  const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = ci;
+  const { top, left } = ci.padInfo;
+  const C = mode === 'depthwise' ? Cin : Cout; // channels of a dy row
+  const slots = KH * KW * (mode === 'depthwise' ? Cin : Cin * Cout);
+  const dW = alloc(backend, mode === 'depthwise' ? [KH, KW, Cin, 1] : [KH, KW, Cin, Cout]);
+  const scratch = new Scratch(backend, Scratch.bytes(8 * slots, 8 * KW));
+  try {
+    const [accAt, acc] = scratch.f64(slots);
+    const [rangeAt] = scratch.f32(2 * KW);
+    const range = new Int32Array(f32(backend, dW).buffer, rangeAt, 2 * KW);
+    for (let kw = 0; kw < KW; kw++) {
+      // Output columns whose input column ow·sw + kw·dw − left is inside the image.
+      const lo = Math.max(0, Math.ceil((left - kw * dw) / sw));
+      const hi = Math.min(OW, Math.floor((W - 1 + left - kw * dw) / sw) + 1);
+      range[2 * kw] = lo;
+      range[2 * kw + 1] = Math.max(lo, hi);
+    }
+    const args = [
+      byteOffset(backend, x), byteOffset(backend, dy), accAt, B, H, W, 4 * C, OH, OW, KH, KW,
+      sh, dh, top, sw, dw, left, rangeAt,
+    ];
+    if (mode === 'depthwise') simd.depthwiseFilterGrad(...args);
+    else simd.broadcastFilterGrad(...args, Cin);
+    f32(backend, dW).set(acc);
+  } finally {
+    scratch.release();
+  }
+  return dW;
+}
+
 export function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
   const backend = args.backend as BackendWasm;
   const x = args.inputs.x!;
   const dy = args.inputs.dy!;
   const attrs = args.attrs ?? {};
   const ci = convInfoOf(x.shape, attrs.filterShape as number[], attrs);
-  if (ci.inChannels <= IM2COL_MAX_IN_CHANNELS) return filterGradByIm2col(backend, x, dy, ci);
+  if (ci.inChannels <= IM2COL_MAX_IN_CHANNELS) {
+    const dW = ci.outChannels % 4 === 0 ? filterGradBySimdTaps(backend, x, dy, ci, 'broadcast') : null;
+    return dW ?? filterGradByIm2col(backend, x, dy, ci);
+  }
   return filterGradByTransposedConv(backend, x, dy, ci);
 }
 

@@ -3,9 +3,8 @@
 // channels), so plain loops that read memory in order are adequate; the input
 // gradient with channel multiplier 1 goes through XNNPACK's depthwise kernel.
 import { type TensorInfo } from '@tensorflow/tfjs-core';
-import { convInfoOf, forEachConvTap, zeroDilate } from './conv-backprop';
-import { alloc, byteOffset, f32, free, Scratch, xnnDepthwiseConv2d, type BackendWasm, type KernelArgs } from './kernel-utils';
-import { simdFor } from './simd';
+import { convInfoOf, filterGradBySimdTaps, forEachConvTap, zeroDilate } from './conv-backprop';
+import { alloc, f32, free, xnnDepthwiseConv2d, type BackendWasm, type KernelArgs } from './kernel-utils';
 
 export function depthwiseConv2dNativeBackpropFilter(args: KernelArgs): TensorInfo {
   const backend = args.backend as BackendWasm;
@@ -17,30 +16,9 @@ export function depthwiseConv2dNativeBackpropFilter(args: KernelArgs): TensorInf
   const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = ci;
   const { top, left } = ci.padInfo;
   const M = CM / C;
-  const simd = M === 1 && C % 4 === 0 ? simdFor(backend) : null;
-  if (simd !== null) {
-    const dW = alloc(backend, [KH, KW, C, 1]);
-    const scratch = new Scratch(backend, Scratch.bytes(8 * KH * KW * C, 8 * KW));
-    try {
-      const [accAt, acc] = scratch.f64(KH * KW * C);
-      const [rangeAt] = scratch.f32(2 * KW);
-      const range = new Int32Array(f32(backend, dW).buffer, rangeAt, 2 * KW);
-      for (let kw = 0; kw < KW; kw++) {
-        // Output columns whose input column ow·sw + kw·dw − left is inside the image.
-        const lo = Math.max(0, Math.ceil((left - kw * dw) / sw));
-        const hi = Math.min(OW, Math.floor((W - 1 + left - kw * dw) / sw) + 1);
-        range[2 * kw] = lo;
-        range[2 * kw + 1] = Math.max(lo, hi);
-      }
-      simd.depthwiseFilterGrad(
-        byteOffset(backend, x), byteOffset(backend, dy), accAt, B, H, W, 4 * C, OH, OW, KH, KW,
-        sh, dh, top, sw, dw, left, rangeAt,
-      );
-      f32(backend, dW).set(acc);
-    } finally {
-      scratch.release();
-    }
-    return dW;
+  if (M === 1 && C % 4 === 0) {
+    const dW = filterGradBySimdTaps(backend, x, dy, ci, 'depthwise');
+    if (dW !== null) return dW;
   }
   const acc = new Float64Array(KH * KW * CM);
   const xv = f32(backend, x);

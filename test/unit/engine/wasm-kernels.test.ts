@@ -28,6 +28,10 @@ const CONV_CASES: ConvCase[] = [
   { x: [2, 6, 6, 8], k: [3, 3], cout: 4, stride: 1, pad: 1 }, // explicit padding
   { x: [1, 5, 5, 8], k: [3, 3], cout: 4, stride: 1, pad: 3 }, // padding > kernel-1: fallback paths
   { x: [1, 12, 12, 32], k: [3, 3], cout: 64, stride: 2, pad: 'same' },
+  // Few input channels, Cout a multiple of 4: the SIMD broadcast filter gradient.
+  { x: [4, 8, 8, 1], k: [3, 3], cout: 16, stride: 1, pad: 'same' }, // first layer
+  { x: [3, 7, 9, 3], k: [3, 3], cout: 12, stride: 1, pad: 'valid' },
+  { x: [2, 9, 8, 2], k: [5, 3], cout: 20, stride: [2, 1], pad: 'same' },
   // Batch and channels multiples of 4: the SIMD layout paths.
   { x: [4, 10, 10, 8], k: [3, 3], cout: 8, stride: 2, pad: 'valid' },
   { x: [8, 6, 7, 16], k: [3, 3], cout: 12, stride: 1, pad: 'same' },

@@ -23,6 +23,7 @@ export interface SimdKernels {
   copyRows: Fn;
   transposeOuterInner: Fn;
   depthwiseFilterGrad: Fn;
+  broadcastFilterGrad: Fn;
 }
 
 const compiled = new Map<boolean, WebAssembly.Module>();

@@ -356,23 +356,71 @@ const transposeOuterInner: FnDef = (() => {
 })();
 
 /**
+ * The filter gradients written as one loop over (image, output row, filter tap):
+ *
  * depthwiseFilterGrad(x, dy, acc, B, H, W, C4, OH, OW, KH, KW, sh, dh, top, sw, dw, left, owRange):
  * channel multiplier 1, C4 = 4·C (multiple of 16). acc (float64 [KH, KW, C]) +=
- * Σ x[b, oh·sh + kh·dh − top, ow·sw + kw·dw − left, c] · dy[b, oh, ow, c];
+ * Σ x[b, oh·sh + kh·dh − top, ow·sw + kw·dw − left, c] · dy[b, oh, ow, c].
+ *
+ * broadcastFilterGrad(x, dy, acc, B, H, W, C4, OH, OW, KH, KW, sh, dh, top, sw, dw, left, owRange, Cin):
+ * an ordinary convolution with few input channels (the first layer), C4 = 4·Cout
+ * (multiple of 16). acc (float64 [KH, KW, Cin, Cout]) += Σ x[b, ih, iw, ci] · dy[b, oh, ow, co]:
+ * each input value is splatted across four output channels.
+ *
  * owRange (i32 [KW][2]) holds the valid [owLo, owHi) for each kw. The sum over
  * one output row stays in a register, then goes to float64.
  */
-const depthwiseFilterGrad: FnDef = (() => {
-  const [x, dy, acc, B, H, W, C4, OH, OW, KH, KW, sh, dh, top, sw, dw, left, owr] =
-    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17];
-  const [b, oh, kh, kw, ih, owLo, owHi, g, xp, dp, ow, xstep, accp] = [18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30];
-  const a = 31;
+function tapFilterGrad(broadcast: boolean): FnDef {
+  const [x, dy, acc, B, H, W, C4, OH, OW, KH, KW, sh, dh, top, sw, dw, left, owr, Cin] =
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18];
+  const nParams = broadcast ? 19 : 18;
+  const I32_LOCALS = 16;
+  const [b, oh, kh, kw, ih, owLo, owHi, g, xp, dp, ow, xstep, accp, ci, col, gEnd4] =
+    Array.from({ length: I32_LOCALS }, (_, i) => nParams + i);
+  const acc4 = [0, 1, 2, 3].map((i) => nParams + I32_LOCALS + i);
+  const xv = nParams + I32_LOCALS + 4;
+  // Bytes per input pixel: the channel row (depthwise) or Cin floats (broadcast).
+  const xPixel: Code = broadcast ? [...get(Cin), ...op.i32c(2), ...op.i32shl] : get(C4);
+  // Filter tap slot (before ×C4): kh·KW + kw, times Cin plus ci when broadcasting.
+  const tap: Code = broadcast
+    ? [...get(kh), ...get(KW), ...op.i32mul, ...get(kw), ...op.i32add, ...get(Cin), ...op.i32mul, ...get(ci), ...op.i32add]
+    : [...get(kh), ...get(KW), ...op.i32mul, ...get(kw), ...op.i32add];
+  const xLoad = (lane: number): Code =>
+    broadcast ? [...get(xp), ...op.f32load(), ...op.f32x4splat] : [...get(xp), ...op.v128load(16 * lane)];
+  // `lanes` groups of four channels per pass: independent sums, so the adds
+  // do not wait on each other (and a broadcast input value is loaded once).
+  const groups = (lanes: number, from: Code, end: number): Code => forLoop(g, from, end, 16 * lanes,
+    ...acc4.slice(0, lanes).map((a) => splat0(a)),
+    // xp = x + ((b·H + ih)·W + owLo·sw + kw·dw − left)·pixel + (g or ci·4)
+    get(col), xPixel, op.i32mul, get(x), op.i32add,
+    broadcast ? [...get(ci), ...op.i32c(2), ...op.i32shl] : get(g), op.i32add, set(xp),
+    // dp = dy + ((b·OH + oh)·OW + owLo)·C4 + g
+    get(dy), get(b), get(OH), op.i32mul, get(oh), op.i32add, get(OW), op.i32mul, get(owLo), op.i32add,
+    get(C4), op.i32mul, op.i32add, get(g), op.i32add, set(dp),
+    forLoop(ow, get(owLo), owHi, 1,
+      ...acc4.slice(0, lanes).map((a, l): Code => [
+        ...(broadcast && l > 0 ? [] : xLoad(l)), ...(broadcast && lanes > 1 && l === 0 ? [...tee(xv)] : []),
+        ...(broadcast && l > 0 ? get(xv) : []),
+        ...get(dp), ...op.v128load(16 * l), ...op.f32x4mul, ...get(a), ...op.f32x4add, ...set(a)]),
+      get(xp), get(xstep), op.i32add, set(xp),
+      get(dp), get(C4), op.i32add, set(dp)),
+    // float64 slots: acc + (tap·C4 + g + 16·lane)·2
+    tap, get(C4), op.i32mul, get(g), op.i32add, set(accp),
+    ...acc4.slice(0, lanes).map((a, l): Code => [
+      ...(l === 0 ? [] : [...get(accp), ...op.i32c(16), ...op.i32add, ...set(accp)]),
+      ...flushF64(a, acc, accp)]));
+  // Passes of four groups while they fit, then single groups: g carries over.
+  const perRow = (): Code => [
+    ...groups(4, op.i32c(0), gEnd4),
+    ...groups(1, get(g), C4),
+  ];
   return {
-    name: 'depthwiseFilterGrad',
-    params: new Array<number>(18).fill(i32) as FnDef['params'],
-    locals: [...new Array<number>(13).fill(i32), v128] as FnDef['locals'],
+    name: broadcast ? 'broadcastFilterGrad' : 'depthwiseFilterGrad',
+    params: new Array<number>(nParams).fill(i32) as FnDef['params'],
+    locals: [...new Array<number>(I32_LOCALS).fill(i32), v128, v128, v128, v128, v128] as FnDef['locals'],
     body: [
-      ...get(sw), ...get(C4), ...op.i32mul, ...set(xstep),
+      ...get(sw), ...xPixel, ...op.i32mul, ...set(xstep),
+      ...get(C4), ...op.i32c(48), ...op.i32sub, ...set(gEnd4), // passes of four groups start below C4 − 48
       ...forLoop(b, op.i32c(0), B, 1,
         forLoop(oh, op.i32c(0), OH, 1,
           forLoop(kh, op.i32c(0), KH, 1,
@@ -382,26 +430,18 @@ const depthwiseFilterGrad: FnDef = (() => {
               forLoop(kw, op.i32c(0), KW, 1,
                 get(owr), get(kw), op.i32c(3), op.i32shl, op.i32add, op.i32load(0), set(owLo),
                 get(owr), get(kw), op.i32c(3), op.i32shl, op.i32add, op.i32load(4), set(owHi),
-                forLoop(g, op.i32c(0), C4, 16,
-                  splat0(a),
-                  // xp = x + ((b·H + ih)·W + owLo·sw + kw·dw − left)·C4 + g
-                  get(x), get(b), get(H), op.i32mul, get(ih), op.i32add, get(W), op.i32mul,
-                  get(owLo), get(sw), op.i32mul, op.i32add, get(kw), get(dw), op.i32mul, op.i32add, get(left), op.i32sub,
-                  get(C4), op.i32mul, op.i32add, get(g), op.i32add, set(xp),
-                  // dp = dy + ((b·OH + oh)·OW + owLo)·C4 + g
-                  get(dy), get(b), get(OH), op.i32mul, get(oh), op.i32add, get(OW), op.i32mul, get(owLo), op.i32add,
-                  get(C4), op.i32mul, op.i32add, get(g), op.i32add, set(dp),
-                  forLoop(ow, get(owLo), owHi, 1,
-                    get(xp), op.v128load(), get(dp), op.v128load(), op.f32x4mul, get(a), op.f32x4add, set(a),
-                    get(xp), get(xstep), op.i32add, set(xp),
-                    get(dp), get(C4), op.i32add, set(dp)),
-                  // float64 slot: acc + ((kh·KW + kw)·C4 + g)·2
-                  get(kh), get(KW), op.i32mul, get(kw), op.i32add, get(C4), op.i32mul, get(g), op.i32add, set(accp),
-                  flushF64(a, acc, accp))))))),
+                // col = (b·H + ih)·W + owLo·sw + kw·dw − left: the first input pixel of the row
+                get(b), get(H), op.i32mul, get(ih), op.i32add, get(W), op.i32mul,
+                get(owLo), get(sw), op.i32mul, op.i32add, get(kw), get(dw), op.i32mul, op.i32add, get(left), op.i32sub,
+                set(col),
+                broadcast ? forLoop(ci, op.i32c(0), Cin, 1, perRow()) : perRow()))))),
     ],
   };
-})();
+}
+
+const depthwiseFilterGrad = tapFilterGrad(false);
+const broadcastFilterGrad = tapFilterGrad(true);
 
 export const PROGRAMS: FnDef[] = [
-  depthwiseFilterGrad, reluGrad, colSum, colStats, bnGradStats, affine, bnGradApply, adamw, sgd, maxPoolGrad2x2, copyRows, transposeOuterInner,
+  depthwiseFilterGrad, broadcastFilterGrad, reluGrad, colSum, colStats, bnGradStats, affine, bnGradApply, adamw, sgd, maxPoolGrad2x2, copyRows, transposeOuterInner,
 ];
