@@ -54,12 +54,24 @@ function filterGradChunk(B: number, OH: number, OW: number): number {
  * dW via a forward convolution over transposed tensors: x as [Cin, H, W, B]
  * (Cin plays the batch, B the channels), dy as the filter [OH, OW, B, Cout], the
  * original stride as the dilation. The result [Cin, KH', KW', Cout] holds dW.
+ *
+ * XNNPACK packs the filter operand anew on every call (~6 ns a float), so for
+ * stride 1 the roles may swap when x is the smaller tensor: dy as the input
+ * [Cout, OH, OW, B], x as the filter [H, W, B, Cin], paddings that flip the
+ * taps; the result [Cout, KH, KW, Cin] holds dW flipped.
  * Done over chunks of the batch (see filterGradChunk) and summed.
  */
 function filterGradByTransposedConv(backend: BackendWasm, x: TensorInfo, dy: TensorInfo, ci: Conv2DInfo): TensorInfo {
   const { batchSize: B, inHeight: H, inWidth: W, inChannels: Cin, outHeight: OH, outWidth: OW, outChannels: Cout } = ci;
   const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = ci;
   const { top, left } = ci.padInfo;
+  // Swapped roles: out[co, i, j, ci] = Σ dy[b, i + h − pt, j + w − pl, co]·x[b, h, w, ci], so
+  // i = KH − 1 − kh with pt = KH − 1 − top, and pb making the output KH rows.
+  const pt = KH - 1 - top;
+  const pl = KW - 1 - left;
+  const pb = H - OH + top;
+  const pr = W - OW + left;
+  const swap = sh === 1 && sw === 1 && H * W * Cin < OH * OW * Cout && Math.min(pt, pl, pb, pr) >= 0;
   // Bottom/right paddings that make the output exactly KH×KW; when the forward
   // pass ignored trailing input rows this would be negative: pad 0 and crop.
   const bottom = Math.max(0, KH - H - top + (OH - 1) * sh);
@@ -73,19 +85,32 @@ function filterGradByTransposedConv(backend: BackendWasm, x: TensorInfo, dy: Ten
     const whole = bc === B;
     const xs = whole ? x : subTensorView(backend, x, b0 * H * W * Cin, [bc, H, W, Cin]);
     const dys = whole ? dy : subTensorView(backend, dy, b0 * OH * OW * Cout, [bc, OH, OW, Cout]);
-    const xT = swapOuterAndInner(backend, xs, bc, H * W, Cin); // [Cin, H, W, bc]
-    const dyT = swapOuter(backend, dys, bc, OH * OW, Cout); // [OH, OW, bc, Cout]
+    let input: TensorInfo;
+    let filter: TensorInfo;
+    let out: TensorInfo;
+    if (swap) {
+      input = swapOuterAndInner(backend, dys, bc, OH * OW, Cout); // [Cout, OH, OW, bc]
+      filter = swapOuter(backend, xs, bc, H * W, Cin); // [H, W, bc, Cin]
+      out = xnnConv2d(backend, {
+        x: input, filter, batch: Cout, inH: OH, inW: OW, inC: bc, outC: Cin,
+        fh: H, fw: W, padTop: pt, padBottom: pb, padLeft: pl, padRight: pr,
+        strideH: 1, strideW: 1, dilationH: 1, dilationW: 1,
+      });
+    } else {
+      input = swapOuterAndInner(backend, xs, bc, H * W, Cin); // [Cin, H, W, bc]
+      filter = swapOuter(backend, dys, bc, OH * OW, Cout); // [OH, OW, bc, Cout]
+      out = xnnConv2d(backend, {
+        x: input, filter, batch: Cin, inH: H, inW: W, inC: bc, outC: Cout,
+        fh: OH, fw: OW, padTop: top, padBottom: bottom, padLeft: left, padRight: right,
+        strideH: 1, strideW: 1, dilationH: sh, dilationW: sw,
+      });
+    }
     if (!whole) {
       disposeView(backend, xs);
       disposeView(backend, dys);
     }
-    const out = xnnConv2d(backend, {
-      x: xT, filter: dyT, batch: Cin, inH: H, inW: W, inC: bc, outC: Cout,
-      fh: OH, fw: OW, padTop: top, padBottom: bottom, padLeft: left, padRight: right,
-      strideH: 1, strideW: 1, dilationH: sh, dilationW: sw,
-    });
-    free(backend, xT);
-    free(backend, dyT);
+    free(backend, input);
+    free(backend, filter);
     Hc = out.shape[1];
     Wc = out.shape[2];
     const o = f32(backend, out);
@@ -98,6 +123,19 @@ function filterGradByTransposedConv(backend: BackendWasm, x: TensorInfo, dy: Ten
   }
   const dW = alloc(backend, [KH, KW, Cin, Cout]);
   const d = f32(backend, dW);
+  if (swap) {
+    // sum [Cout, KH, KW, Cin], taps flipped.
+    for (let kh = 0; kh < KH; kh++) {
+      for (let kw = 0; kw < KW; kw++) {
+        for (let c = 0; c < Cin; c++) {
+          const dst = ((kh * KW + kw) * Cin + c) * Cout;
+          const src = ((KH - 1 - kh) * KW + (KW - 1 - kw)) * Cin + c;
+          for (let o = 0; o < Cout; o++) d[dst + o] = sum![o * KH * KW * Cin + src];
+        }
+      }
+    }
+    return dW;
+  }
   for (let kh = 0; kh < KH; kh++) {
     for (let kw = 0; kw < KW; kw++) {
       for (let c = 0; c < Cin; c++) {

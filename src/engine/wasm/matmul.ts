@@ -3,12 +3,35 @@
 // (~1–2 GFLOP/s). Dense-layer gradients always transpose one side, so we
 // transpose explicitly (cheap, memory-bound) and then take the fast path, per
 // batch matrix when the product is batched.
+//
+// XNNPACK packs its "weights" operand (b) again whenever b is a new tensor,
+// which in training it always is (new weights every step, new gradients):
+// ~4–9 ns a weight, more than the product itself for a dense layer at batch 64
+// (64×3136 · 3136×128: packing 3.8 ms, product 1.3 ms). So a single product may
+// be computed transposed, outᵀ = bᵀ·aᵀ, when packing aᵀ (K·M) and the moves
+// cost less than packing b (K·N): the dense layer's input gradient
+// dY·Wᵀ then packs dYᵀ (K·M = 128·64) instead of Wᵀ (128·3136).
 import { broadcast_util, type TensorInfo } from '@tensorflow/tfjs-core';
 import {
   alloc, free, sizeOf, transpose, xnnMatMulInto, withShape,
   type BackendWasm, type KernelArgs,
 } from './kernel-utils';
 import { subTensorView, disposeView } from './views';
+import { transpose2d, transpose2dNs } from './layout';
+
+/** Nanoseconds per weight XNNPACK takes to pack a new "weights" operand (measured 4–9 on 2 cores). */
+const PACK_NS = 6;
+
+/**
+ * Whether out[M, N] = a·b is cheaper as outᵀ = bᵀ·aᵀ: packing K·M instead of
+ * K·N weights, at the price of the transposes the two ways need.
+ */
+export function multiplyTransposed(M: number, K: number, N: number, transposeA: boolean, transposeB: boolean): boolean {
+  const direct = PACK_NS * K * N + (transposeA ? transpose2dNs(K, M) : 0) + (transposeB ? transpose2dNs(N, K) : 0);
+  const swapped = PACK_NS * K * M + (transposeA ? 0 : transpose2dNs(M, K)) + (transposeB ? 0 : transpose2dNs(K, N)) +
+    transpose2dNs(N, M);
+  return swapped < direct;
+}
 
 export function batchMatMul(args: KernelArgs): TensorInfo {
   const backend = args.backend as BackendWasm;
@@ -36,11 +59,27 @@ export function batchMatMul(args: KernelArgs): TensorInfo {
     throw new Error(`BatchMatMul: batch dimensions ${batchA} and ${batchB} do not broadcast`);
   }
 
+  if (batch === 1 && multiplyTransposed(M, K, N, transposeA, transposeB)) {
+    // outᵀ [N, M] = bᵀ [N, K] · aᵀ [K, M]; a stored transposed is aᵀ already, likewise b.
+    const bT = transposeB ? b : transpose2d(backend, b, K, N);
+    const aT = transposeA ? a : transpose2d(backend, a, M, K);
+    const outT = alloc(backend, [N, M]);
+    xnnMatMulInto(backend, bT, aT, N, K, M, outT);
+    if (bT !== b) free(backend, bT);
+    if (aT !== a) free(backend, aT);
+    const out = transpose2d(backend, outT, N, M);
+    free(backend, outT);
+    out.shape = [...outer, M, N];
+    return out;
+  }
+
   // Bring both operands to [batch, M, K] and [batch, K, N] row-major.
   const a3 = withShape(a, transposeA ? [batchA, K, M] : [batchA, M, K]);
   const b3 = withShape(b, transposeB ? [batchB, N, K] : [batchB, K, N]);
-  const aN = transposeA ? transpose(backend, a3, [0, 2, 1]) : a3;
-  const bN = transposeB ? transpose(backend, b3, [0, 2, 1]) : b3;
+  const flip = (t: TensorInfo, n: number, rows: number, cols: number): TensorInfo =>
+    n === 1 ? transpose2d(backend, t, rows, cols) : transpose(backend, t, [0, 2, 1]);
+  const aN = transposeA ? flip(a3, batchA, K, M) : a3;
+  const bN = transposeB ? flip(b3, batchB, N, K) : b3;
 
   const out = alloc(backend, [batch, M, N]);
   if (batch === 1) {

@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as assert from 'node:assert/strict';
 import { activeWasmKernelSet, projectWasmKernelNames, registerWasmTrainingKernels, useWasmKernelSet } from '../../../src/engine/wasm/kernels';
+import { multiplyTransposed } from '../../../src/engine/wasm/matmul';
 import { setSimdEnabled } from '../../../src/engine/wasm/simd';
 import { arr, assertClose, compareKernel, ensureWasm, runKernelOn, type Arr } from './wasm-test-utils';
 import { BN_TRAIN_GRAD_KERNEL, BN_TRAIN_KERNEL } from '../../../src/engine/wasm/batchnorm';
@@ -28,6 +29,11 @@ const CONV_CASES: ConvCase[] = [
   { x: [2, 6, 6, 8], k: [3, 3], cout: 4, stride: 1, pad: 1 }, // explicit padding
   { x: [1, 5, 5, 8], k: [3, 3], cout: 4, stride: 1, pad: 3 }, // padding > kernel-1: fallback paths
   { x: [1, 12, 12, 32], k: [3, 3], cout: 64, stride: 2, pad: 'same' },
+  // Stride 1 with x smaller than dy: the filter gradient with x as XNNPACK's filter (taps flipped).
+  { x: [4, 7, 9, 8], k: [3, 3], cout: 16, stride: 1, pad: 'same' },
+  { x: [3, 8, 6, 6], k: [5, 3], cout: 10, stride: 1, pad: 'valid' },
+  { x: [2, 6, 6, 8], k: [3, 3], cout: 12, stride: 1, pad: 2 },
+  { x: [8, 40, 40, 5], k: [3, 3], cout: 8, stride: 1, pad: 'same' }, // batch in two chunks
   // Few input channels, Cout a multiple of 4: the SIMD broadcast filter gradient.
   { x: [4, 8, 8, 1], k: [3, 3], cout: 16, stride: 1, pad: 'same' }, // first layer
   { x: [3, 7, 9, 3], k: [3, 3], cout: 12, stride: 1, pad: 'valid' },
@@ -252,7 +258,18 @@ describe('wasm training kernels', function () {
       { a: [64, 130], b: [64, 20], ta: true, tb: false }, // dense weight gradient shape
       { a: [3, 4, 6], b: [3, 6, 5], ta: false, tb: false }, // batched
       { a: [2, 6, 4], b: [1, 5, 6], ta: true, tb: true }, // batched, broadcast b
+      // Computed transposed (outᵀ = bᵀ·aᵀ packs the smaller operand): dense forward and input gradient.
+      { a: [8, 96], b: [96, 32], ta: false, tb: false },
+      { a: [8, 32], b: [96, 32], ta: false, tb: true },
+      { a: [1, 6, 30], b: [30, 41], ta: false, tb: false }, // odd sizes: the backend's transposes
     ];
+    it('packs the smaller operand: a dense layer at batch 64 computes its input gradient transposed, its weight gradient directly', () => {
+      // 3136 → 128 dense layer, batch 64.
+      assert.equal(multiplyTransposed(64, 128, 3136, false, true), true, 'dY·Wᵀ packs dYᵀ (128×64), not Wᵀ (128×3136)');
+      assert.equal(multiplyTransposed(64, 3136, 128, false, false), true, 'X·W packs Xᵀ (3136×64), not W (3136×128)');
+      assert.equal(multiplyTransposed(3136, 64, 128, true, false), false, 'Xᵀ·dY packs dY (64×128) as it is');
+      assert.equal(multiplyTransposed(128, 3136, 10, false, false), false, 'a narrow b stays the packed operand');
+    });
     cases.forEach((c, i) => {
       it(`${c.a} × ${c.b} transposeA ${c.ta} transposeB ${c.tb}`, async () => {
         await compareKernel('BatchMatMul', { a: arr(c.a, 1400 + i), b: arr(c.b, 1500 + i) }, { transposeA: c.ta, transposeB: c.tb });
