@@ -64,11 +64,12 @@ export function planSearch(opts: {
   const epochSeconds = opts.trainImages / Math.max(1e-6, opts.imagesPerSec);
   // The fewer epochs the whole budget affords, the less a search can learn and the more the final
   // fit of its winner matters: 35 % of the time for the final fit when 100 or more epochs fit,
-  // rising to 75 % when 10 or fewer do. (Measured on Fashion-MNIST in an hour, ~40 epochs: a search
-  // with 41 % of the time found nothing better than the portfolio's first network, and its 19-epoch
-  // final fit lost 0.5 points to that network trained for the whole hour.)
+  // rising to 85 % when 20 or fewer do. (Measured on Fashion-MNIST in an hour, ~23 epochs by this
+  // estimate: searches with 41 % and 31 % of the time found nothing better than the portfolio's
+  // first network; the first one's 19-epoch final fit lost 0.5 points to that network trained for
+  // the whole hour, the second one's 29-epoch fit gained 0.3.)
   const affordable = usable / epochSeconds;
-  const finalShare = 0.35 + 0.4 * Math.min(1, Math.max(0, (100 - affordable) / 90));
+  const finalShare = 0.35 + 0.5 * Math.min(1, Math.max(0, (100 - affordable) / 80));
   const finalSeconds = usable * finalShare;
   const searchSeconds = usable - finalSeconds;
   const eta = 3;
