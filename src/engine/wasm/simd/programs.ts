@@ -398,9 +398,9 @@ function tapFilterGrad(broadcast: boolean): FnDef {
     get(dy), get(b), get(OH), op.i32mul, get(oh), op.i32add, get(OW), op.i32mul, get(owLo), op.i32add,
     get(C4), op.i32mul, op.i32add, get(g), op.i32add, set(dp),
     forLoop(ow, get(owLo), owHi, 1,
+      broadcast ? [...xLoad(0), ...set(xv)] : [],
       ...acc4.slice(0, lanes).map((a, l): Code => [
-        ...(broadcast && l > 0 ? [] : xLoad(l)), ...(broadcast && lanes > 1 && l === 0 ? [...tee(xv)] : []),
-        ...(broadcast && l > 0 ? get(xv) : []),
+        ...(broadcast ? get(xv) : xLoad(l)),
         ...get(dp), ...op.v128load(16 * l), ...op.f32x4mul, ...get(a), ...op.f32x4add, ...set(a)]),
       get(xp), get(xstep), op.i32add, set(xp),
       get(dp), get(C4), op.i32add, set(dp)),
