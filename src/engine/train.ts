@@ -46,13 +46,18 @@ export interface SegmentOptions {
   isCancelled: () => boolean;
   onEpoch: (rec: EpochRecord) => void | Promise<void>;
   onBatch?: (p: { epoch: number; batch: number; batches: number; loss: number; imagesPerSec: number }) => void;
-  /** Called with the new best validation accuracy; saves a checkpoint. */
-  onBest?: (valAccuracy: number, epoch: number) => Promise<void>;
+  /**
+   * Called with the new best validation accuracy; saves a checkpoint. With checkpoint 'last' it is
+   * called after every epoch, with null until the validation images are scored.
+   */
+  onBest?: (valAccuracy: number | null, epoch: number) => Promise<void>;
   /** Best validation accuracy reached before this segment (a promoted trial keeps its record). */
   bestSoFar?: number;
   /**
    * 'last': every epoch's end is the checkpoint (a model trained on its validation images, whose
-   * scores there say nothing, keeps its final, annealed weights). Default 'best'.
+   * scores there say nothing, keeps its final, annealed weights). Its validation images are scored
+   * once, after the last epoch, as a sanity check: not after every epoch, where that pass would take
+   * time from training. Default 'best'.
    */
   checkpoint?: 'best' | 'last';
 }
@@ -205,12 +210,8 @@ export async function trainSegment(o: SegmentOptions): Promise<SegmentResult> {
     const imagesPerSec = seen / Math.max(1e-3, (Date.now() - epochStart) / 1000);
     let valLoss: number | null = null;
     let valAccuracy: number | null = null;
-    if (o.validation && o.validation.count > 0) {
-      const scores = predictScores(o.model, o.validation);
-      const v = scoreSet(scores, o.validation, o.numClasses, o.multiLabel);
-      valLoss = v.loss;
-      valAccuracy = v.accuracy;
-    }
+    const lastEpoch = cut || step >= totalSteps || Date.now() >= o.deadline;
+    if (o.checkpoint !== 'last' || lastEpoch) ({ valLoss, valAccuracy } = validate(o));
     const metrics = await o.stepper.takeMetrics();
     last = {
       trialId: o.trialId,
@@ -225,7 +226,10 @@ export async function trainSegment(o: SegmentOptions): Promise<SegmentResult> {
     };
     await o.onEpoch(last);
     const score = valAccuracy ?? last.accuracy;
-    if (score > bestAcc || o.checkpoint === 'last') {
+    if (o.checkpoint === 'last') {
+      best = { valAccuracy: score, valLoss: valLoss ?? last.loss, epoch: last.epoch };
+      await o.onBest?.(valAccuracy, last.epoch);
+    } else if (score > bestAcc) {
       bestAcc = score;
       best = { valAccuracy: score, valLoss: valLoss ?? last.loss, epoch: last.epoch };
       sinceBest = 0;
@@ -236,7 +240,24 @@ export async function trainSegment(o: SegmentOptions): Promise<SegmentResult> {
     }
     if (cut) break;
   }
+  // The deadline can pass between an epoch's end and the next one's first step: the last epoch of a
+  // 'last' checkpoint then went unscored, and is scored here.
+  if (o.checkpoint === 'last' && last && last.valAccuracy === null && stoppedBy !== 'cancelled') {
+    const v = validate(o);
+    if (v.valAccuracy !== null) {
+      last = { ...last, ...v };
+      best = { valAccuracy: v.valAccuracy, valLoss: v.valLoss ?? last.loss, epoch: last.epoch };
+      await o.onBest?.(v.valAccuracy, last.epoch);
+    }
+  }
   return { epochsDone: round3(epochsDone), stoppedBy, best, last, imagesPerSec: imagesTotal / Math.max(1e-3, trainTime / 1000) };
+}
+
+/** Loss and accuracy on the segment's validation images (null without any). */
+function validate(o: SegmentOptions): { valLoss: number | null; valAccuracy: number | null } {
+  if (!o.validation || o.validation.count === 0) return { valLoss: null, valAccuracy: null };
+  const v = scoreSet(predictScores(o.model, o.validation), o.validation, o.numClasses, o.multiLabel);
+  return { valLoss: v.loss, valAccuracy: v.accuracy };
 }
 
 /** The labels (class indices, or multi-hot rows of `width`) at `idx`, in that order. */

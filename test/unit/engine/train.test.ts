@@ -155,6 +155,61 @@ describe('training loop', () => {
     }
   });
 
+  it('with the last epoch as the checkpoint, scores the validation images once, after the last epoch', async () => {
+    const { common, dispose } = toySetup();
+    const { set, rowsRead } = streamedToy(1);
+    const vals: (number | null)[] = [];
+    const saved: (number | null)[] = [];
+    try {
+      const result = await trainSegment({
+        ...common, epochs: 3, validation: set, deadline: Date.now() + 600_000, isCancelled: () => false, checkpoint: 'last',
+        onEpoch: (r) => void vals.push(r.valAccuracy),
+        onBest: async (acc) => void saved.push(acc),
+      });
+      assert.equal(rowsRead(), 48, 'one pass over the 48 validation images');
+      assert.equal(vals.length, 3);
+      assert.deepEqual(vals.slice(0, 2), [null, null]);
+      assert.ok(typeof vals[2] === 'number');
+      assert.deepEqual(saved, [null, null, vals[2]]);
+      assert.equal(result.last?.valAccuracy, vals[2]);
+      assert.equal(result.best?.valAccuracy, vals[2]);
+    } finally {
+      dispose();
+    }
+  });
+
+  it('scores the last epoch of a final fit when the deadline passes just after it ends', async () => {
+    const { stepper, common, dispose } = toySetup();
+    // A clock that moves 10 ms per step (12 steps of 4 images per epoch: 4 epochs fit in 500 ms) and
+    // jumps past the deadline once epoch 2 is recorded, before epoch 3's first step.
+    const realNow = Date.now;
+    let now = realNow();
+    const start = now;
+    Date.now = () => now;
+    const vals: (number | null)[] = [];
+    const saved: (number | null)[] = [];
+    try {
+      const result = await trainSegment({
+        ...common, batchSize: 4, epochs: 4, checkpoint: 'last', deadline: start + 500, annealByTime: true, isCancelled: () => false,
+        onEpoch: (r) => {
+          vals.push(r.valAccuracy);
+          if (r.epoch === 2) now = start + 1000;
+        },
+        onBest: async (acc) => void saved.push(acc),
+        stepper: { setLearningRate: (lr) => stepper.setLearningRate(lr), run: (x, y) => { now += 10; return stepper.run(x, y); }, takeMetrics: () => stepper.takeMetrics() },
+      });
+      assert.equal(result.stoppedBy, 'deadline');
+      assert.equal(result.epochsDone, 2);
+      assert.deepEqual(vals, [null, null], 'neither epoch looked like the last when it ended');
+      assert.ok(typeof result.last?.valAccuracy === 'number', 'the last epoch was scored after all');
+      assert.deepEqual(saved, [null, null, result.last?.valAccuracy]);
+      assert.equal(result.best?.valAccuracy, result.last?.valAccuracy);
+    } finally {
+      Date.now = realNow;
+      dispose();
+    }
+  });
+
   it('stops at the deadline and when cancelled, within a batch', async () => {
     const { stepper, common, dispose } = toySetup();
     let steps = 0;
