@@ -9,6 +9,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { BN_TRAIN_GRAD_KERNEL, BN_TRAIN_KERNEL } from './wasm/batchnorm';
+import { DROPOUT_MASK_KERNEL } from './wasm/dropout';
+import { dropoutMask } from './dropout-mask';
 
 interface LayerVariableLike {
   read(): tf.Tensor;
@@ -158,36 +160,9 @@ interface DropoutLike {
   __automlDropout?: boolean;
 }
 
-/** murmur3's 32-bit finaliser: a bijection that mixes every input bit into every output bit. */
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
-}
-
-/**
- * The multiplier of inverted dropout for `size` units: 1/(1-rate) where a unit is kept (with
- * probability 1-rate), 0 where it is dropped. A counter-based hash of (seed, index), so a seed gives
- * the same mask on every backend; about 1 ns a unit, where tfjs-core's dropout draws its uniform
- * numbers one by one from a seeded generator in JavaScript (≈ 14 ns a unit, 2.8 ms for a batch of 64
- * flattened 7×7×64 maps).
- */
-export function dropoutMask(size: number, rate: number, seed: number): Float32Array {
-  const out = new Float32Array(size);
-  const scale = 1 / (1 - rate);
-  const threshold = Math.min(4294967295, Math.floor(rate * 4294967296));
-  const offset = fmix32((seed >>> 0) ^ 0x9e3779b9);
-  for (let i = 0; i < size; i++) {
-    if (fmix32((Math.imul(i, 0x9e3779b1) + offset) | 0) >= threshold) out[i] = scale;
-  }
-  return out;
-}
-
 /**
  * A Dropout in training with a seed (trainSegment moves it every step) and no noise shape: the mask
- * of dropoutMask, applied by one multiply whose gradient is dy times the same mask. Otherwise (no
+ * of dropout-mask.ts, applied by one multiply whose gradient is dy times the same mask. Otherwise (no
  * seed, a noise shape, inference) the original layer.
  */
 function patchDropout(layer: DropoutLike): void {
@@ -198,7 +173,18 @@ function patchDropout(layer: DropoutLike): void {
     if (!kwargs?.training || !(layer.rate > 0 && layer.rate < 1) || layer.seed === undefined || layer.seed === null || layer.noiseShape != null || x.dtype !== 'float32') {
       return original(inputs, kwargs);
     }
-    return tf.tidy(() => tf.mul(x, tf.tensor(dropoutMask(x.size, layer.rate, layer.seed!), x.shape, 'float32')));
+    const backend = tf.getBackend();
+    const wasmKernel = tf.getKernel(DROPOUT_MASK_KERNEL, backend) !== undefined;
+    // wasm with its stock kernels (the benchmark's baseline) keeps tfjs's own dropout.
+    if (backend === 'wasm' && !wasmKernel) return original(inputs, kwargs);
+    const attrs = { shape: x.shape, rate: layer.rate, seed: layer.seed };
+    return tf.tidy(() => {
+      // The wasm backend writes the mask into its heap in SIMD; elsewhere it is computed in JS.
+      const mask = wasmKernel
+        ? (tf.engine().runKernel(DROPOUT_MASK_KERNEL, {}, attrs as unknown as tf.NamedAttrMap) as tf.Tensor)
+        : tf.tensor(dropoutMask(x.size, layer.rate, layer.seed!), x.shape, 'float32');
+      return tf.mul(x, mask);
+    });
   };
   layer.__automlDropout = true;
 }

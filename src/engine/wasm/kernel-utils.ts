@@ -168,11 +168,15 @@ export function withShape(t: TensorInfo, shape: number[]): TensorInfo {
 const stockKernels = new Map<string, KernelConfig>();
 const setUpFor = new WeakMap<object, Set<string>>();
 
-/** Remembers the stock wasm kernel of that name (before it is unregistered). */
-export function captureStockKernel(name: string): KernelConfig | undefined {
+/**
+ * Remembers the stock wasm kernel of that name (before it is unregistered). A kernel whose function
+ * is one of `ours` is not stock: a kernel only the project has (e.g. the fused BatchNorm) is never
+ * taken for tfjs's own when the stock set is installed after the project's.
+ */
+export function captureStockKernel(name: string, ours: ReadonlySet<unknown> = new Set()): KernelConfig | undefined {
   if (!stockKernels.has(name)) {
     const k = getKernel(name, 'wasm');
-    if (k !== undefined) stockKernels.set(name, k);
+    if (k !== undefined && !ours.has(k.kernelFunc)) stockKernels.set(name, k);
   }
   return stockKernels.get(name);
 }

@@ -39,6 +39,7 @@ import { avgPoolGrad, maxPoolGrad } from './pool-grad';
 import { mean, sum, tile } from './reduce';
 import { projectExtraKernels } from './fused';
 import { RELU_GRAD_KERNEL, reluGrad, sharedIdentity } from './activation-grad';
+import { DROPOUT_MASK_KERNEL, dropoutMaskKernel } from './dropout';
 import { BN_TRAIN_GRAD_KERNEL, BN_TRAIN_KERNEL, batchNormTrain, batchNormTrainGrad } from './batchnorm';
 import { installGradientOverrides } from './gradients';
 
@@ -60,10 +61,13 @@ const PROJECT_KERNELS: Record<string, ProjectKernel> = {
   [Mean]: mean,
   [Identity]: sharedIdentity,
   [RELU_GRAD_KERNEL]: reluGrad,
+  [DROPOUT_MASK_KERNEL]: dropoutMaskKernel,
   [BN_TRAIN_KERNEL]: batchNormTrain,
   [BN_TRAIN_GRAD_KERNEL]: batchNormTrainGrad,
   ...projectExtraKernels,
 };
+
+const OURS: ReadonlySet<unknown> = new Set(Object.values(PROJECT_KERNELS));
 
 /** What the baseline needs beyond the stock kernels to train convolutions. */
 const NAIVE_SHIMS: Record<string, ProjectKernel> = {
@@ -94,7 +98,7 @@ export function useWasmKernelSet(set: WasmKernelSet): void {
   for (const name of Object.keys(PROJECT_KERNELS)) {
     // Remember the stock kernel before the first replacement, so that we can
     // restore it and delegate to it.
-    const stock = captureStockKernel(name);
+    const stock = captureStockKernel(name, OURS);
     install(name, set === 'project' ? PROJECT_KERNELS[name] : stock === undefined ? NAIVE_SHIMS[name] : undefined, stock);
   }
   active = set;

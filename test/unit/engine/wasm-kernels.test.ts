@@ -1,12 +1,16 @@
 // The project's wasm training kernels against the cpu backend.
 import * as tf from '@tensorflow/tfjs-core';
 import * as assert from 'node:assert/strict';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { enableFusedLayers } from '../../../src/engine/fused-layers';
 import { activeWasmKernelSet, projectWasmKernelNames, registerWasmTrainingKernels, useWasmKernelSet } from '../../../src/engine/wasm/kernels';
 import { multiplyTransposed } from '../../../src/engine/wasm/matmul';
 import { setSimdEnabled } from '../../../src/engine/wasm/simd';
-import { arr, assertClose, compareKernel, ensureWasm, runKernelOn, type Arr } from './wasm-test-utils';
+import { arr, assertClose, compareKernel, ensureWasm, onBackend, runKernelOn, type Arr } from './wasm-test-utils';
 import { BN_TRAIN_GRAD_KERNEL, BN_TRAIN_KERNEL } from '../../../src/engine/wasm/batchnorm';
 import { RELU_GRAD_KERNEL } from '../../../src/engine/wasm/activation-grad';
+import { DROPOUT_MASK_KERNEL } from '../../../src/engine/wasm/dropout';
+import { dropoutMask } from '../../../src/engine/dropout-mask';
 import { ADAMW_KERNEL, SGD_KERNEL } from '../../../src/engine/optimizer-update';
 
 interface ConvCase {
@@ -104,6 +108,10 @@ describe('wasm training kernels', function () {
     try {
       useWasmKernelSet('stock');
       assert.equal(activeWasmKernelSet(), 'stock');
+      // Kernels only the project has are gone (not mistaken for stock ones).
+      for (const name of [BN_TRAIN_KERNEL, RELU_GRAD_KERNEL, ADAMW_KERNEL, DROPOUT_MASK_KERNEL]) {
+        assert.equal(tf.getKernel(name, 'wasm'), undefined, `${name} in the stock set`);
+      }
       // Stock kernels whose setup never ran while ours were registered must work.
       await compareKernel('BatchMatMul', { a: arr([3, 5], 1), b: arr([4, 5], 2) }, { transposeA: false, transposeB: true });
       await compareKernel('Sum', { x: arr([4, 3, 8], 3) }, { axis: [0, 1], keepDims: false });
@@ -364,6 +372,43 @@ describe('wasm training kernels', function () {
         const want = Float32Array.from(dy.data, (d, i) => (x.data[i] > 0 ? d : 0));
         assertClose(w, { shape: [5, 7], data: want }, 0, `relu grad simd=${simd}`);
       }
+    });
+
+    it('dropout mask: SIMD and JS give the mask of dropout-mask.ts exactly, tail included', async () => {
+      for (const [shape, rate, seed] of [[[3, 7, 5], 0.25, 9], [[64, 3136], 0.5, 123456], [[2], 0.1, 0], [[4, 4], 0.9, 4294967295]] as const) {
+        const want = dropoutMask(shape.reduce((a, b) => a * b, 1), rate, seed);
+        for (const simd of [true, false]) {
+          setSimdEnabled(simd);
+          const [w] = await runKernelOn('wasm', DROPOUT_MASK_KERNEL, {}, { shape, rate, seed });
+          setSimdEnabled(true);
+          assert.deepEqual(w.shape, shape);
+          assert.deepEqual(Array.from(w.data), Array.from(want), `shape ${shape} rate ${rate} seed ${seed} simd=${simd}`);
+        }
+      }
+    });
+
+    it('dropout layer in training: the SIMD mask on the project kernels, tfjs\'s own dropout on the stock ones', async () => {
+      const input = tfl.input({ shape: [10, 6] });
+      const layer = tfl.layers.dropout({ rate: 0.4 });
+      const model = tfl.model({ inputs: input, outputs: layer.apply(input) as tfl.SymbolicTensor });
+      enableFusedLayers(model);
+      (layer as unknown as { seed: number }).seed = 77;
+      const x = arr([3, 10, 6], 2100, 0.5, 1.5); // no zeros: a zero output is a dropped unit
+      const run = () => onBackend('wasm', () => {
+        const out = model.apply(tf.tensor(x.data, x.shape), { training: true }) as tf.Tensor;
+        return out.dataSync().slice();
+      });
+      const mask = dropoutMask(x.data.length, 0.4, 77);
+      assert.deepEqual(Array.from(await run()), Array.from(x.data, (v, i) => Math.fround(v * mask[i])));
+      try {
+        useWasmKernelSet('stock');
+        const own = await run();
+        const sameZeros = own.every((v, i) => (v === 0) === (mask[i] === 0));
+        assert.ok(!sameZeros, "the stock kernels keep tfjs's dropout (another mask)");
+      } finally {
+        registerWasmTrainingKernels();
+      }
+      model.dispose();
     });
 
     it('AdamW and SGD updates (in place on the state)', async () => {

@@ -12,6 +12,7 @@ type Fn = (...args: number[]) => void;
 
 export interface SimdKernels {
   reluGrad: Fn;
+  dropoutMask: Fn;
   colSum: Fn;
   colStats: Fn;
   bnGradStats: Fn;

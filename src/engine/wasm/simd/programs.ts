@@ -66,6 +66,36 @@ const reluGrad: FnDef = {
   ],
 };
 
+/**
+ * dropoutMask(out, bytes, offset, threshold, scale): unit i of out (f32) = scale when
+ * fmix32(i·0x9e3779b1 + offset) ≥ threshold (unsigned), else 0; murmur3's finaliser on four lanes
+ * at a time, the same arithmetic as dropout-mask.ts (bytes a multiple of 16).
+ */
+const dropoutMask: FnDef = (() => {
+  const [out, bytes, offset, threshold, scale] = [0, 1, 2, 3, 4];
+  const [p, idx, h, mul, four] = [5, 6, 7, 8, 9];
+  const splatI = (v: number): Code => [...op.i32c(v | 0), ...op.i32x4splat];
+  const xorShift = (k: number): Code => [...get(h), ...get(h), ...op.i32c(k), ...op.i32x4shrU, ...op.v128xor, ...set(h)];
+  const mulBy = (c: number): Code => [...get(h), ...splatI(c), ...op.i32x4mul, ...set(h)];
+  return {
+    name: 'dropoutMask',
+    params: [i32, i32, i32, i32, f32],
+    locals: [i32, v128, v128, v128, v128],
+    body: [
+      ...op.i32x4const(0, 1, 2, 3), ...set(idx),
+      ...splatI(0x9e3779b1), ...set(mul),
+      ...splatI(4), ...set(four),
+      ...forLoop(p, op.i32c(0), bytes, 16,
+        get(idx), get(mul), op.i32x4mul, get(offset), op.i32x4splat, op.i32x4add, set(h),
+        xorShift(16), mulBy(0x85ebca6b), xorShift(13), mulBy(0xc2b2ae35), xorShift(16),
+        addr(out, p),
+        get(h), get(threshold), op.i32x4splat, op.i32x4geU, get(scale), op.f32x4splat, op.v128and,
+        op.v128store(),
+        get(idx), get(four), op.i32x4add, set(idx)),
+    ],
+  };
+})();
+
 /** colSum(x, rows, rowBytes, s1): s1[c] (f64) += Σ_r x[r, c]. */
 const colSum: FnDef = (() => {
   const [x, rows, rowBytes, s1] = [0, 1, 2, 3];
@@ -443,5 +473,5 @@ const depthwiseFilterGrad = tapFilterGrad(false);
 const broadcastFilterGrad = tapFilterGrad(true);
 
 export const PROGRAMS: FnDef[] = [
-  depthwiseFilterGrad, broadcastFilterGrad, reluGrad, colSum, colStats, bnGradStats, affine, bnGradApply, adamw, sgd, maxPoolGrad2x2, copyRows, transposeOuterInner,
+  depthwiseFilterGrad, broadcastFilterGrad, reluGrad, dropoutMask, colSum, colStats, bnGradStats, affine, bnGradApply, adamw, sgd, maxPoolGrad2x2, copyRows, transposeOuterInner,
 ];

@@ -84,6 +84,15 @@ export const op = {
   f32x4pmax: simd(0xeb),
   f64x2add: simd(0xf0),
   f64x2promoteLow: simd(0x5f),
+  i32x4splat: simd(0x11),
+  v128xor: simd(0x51),
+  i32x4geU: simd(0x40),
+  i32x4shrU: simd(0xad),
+  i32x4add: simd(0xae),
+  i32x4mul: simd(0xb5),
+  /** v128.const of four i32 lanes. */
+  i32x4const: (a: number, b: number, c: number, d: number): Code =>
+    [...simd(0x0c), ...Array.from(new Uint8Array(new Int32Array([a, b, c, d]).buffer))],
   /** i8x16.shuffle selecting f32 lanes (0–3: first operand, 4–7: second). */
   shuffle32: (a: number, b: number, c: number, d: number): Code =>
     [...simd(0x0d), ...[a, b, c, d].flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3])],
