@@ -1,6 +1,7 @@
 // Deterministic, stratified splits. Items are ordered within each label group by a seeded
 // hash of their path rather than by a shuffled index, so that adding or removing a few
 // images moves only a few others between partitions (a shuffle would reshuffle them all).
+import { fmix32 } from '../shared/random';
 import type { DatasetItem, Partition } from './types';
 
 export const DEFAULT_SEED = 1;
@@ -13,12 +14,7 @@ export function seededHash(seed: number, s: string): number {
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix32(h);
 }
 
 function strataOf(items: DatasetItem[]): Map<string, DatasetItem[]> {

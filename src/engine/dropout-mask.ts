@@ -3,15 +3,7 @@
 // kernel (wasm/dropout.ts) give the same mask for a seed. tfjs-core's dropout draws its
 // uniform numbers one by one from a seeded generator in JavaScript: ≈ 14 ns a unit, 2.8 ms
 // per step for the 64 × 3136 units of the 2×32 network's flattened features.
-
-/** murmur3's 32-bit finaliser: a bijection that mixes every input bit into every output bit. */
-export function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
-}
+import { fmix32 } from '../shared/random';
 
 /** The golden-ratio multiplier that spreads consecutive unit indices over the 32-bit range. */
 export const INDEX_MULTIPLIER = 0x9e3779b1;

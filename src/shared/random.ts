@@ -32,6 +32,18 @@ export function gaussian(random: () => number): number {
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
 }
 
+/** murmur3's finaliser: h ^= h >>> 16; h ·= FMIX[0]; h ^= h >>> 13; h ·= FMIX[1]; h ^= h >>> 16. */
+export const FMIX = [0x85ebca6b, 0xc2b2ae35] as const;
+
+/** murmur3's 32-bit finaliser: a bijection that mixes every input bit into every output bit (unsigned result). */
+export function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, FMIX[0]);
+  h ^= h >>> 13;
+  h = Math.imul(h, FMIX[1]);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
 /** Derive an independent seed from a base seed and a label (e.g. a trial id). */
 export function deriveSeed(seed: number, label: string | number): number {
   let h = (seed ^ 0x9e3779b9) >>> 0;

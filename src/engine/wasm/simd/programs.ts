@@ -3,6 +3,8 @@
 // work on x seen as [rows, C] with C a multiple of 4 (rowBytes = 4·C) and keep
 // per-channel partial sums in f32 for blocks of BLOCK_ROWS rows only, then add
 // them into float64 accumulators (f32 sums over 10⁵ rows would lose digits).
+import { FMIX } from '../../../shared/random';
+import { INDEX_MULTIPLIER } from '../../dropout-mask';
 import { block, br, brIf, forLoop, f32, i32, loop, op, v128, type Code, type FnDef } from './wasm-asm';
 
 const BLOCK_ROWS = 64;
@@ -68,7 +70,7 @@ const reluGrad: FnDef = {
 
 /**
  * dropoutMask(out, bytes, offset, threshold, scale): unit i of out (f32) = scale when
- * fmix32(i·0x9e3779b1 + offset) ≥ threshold (unsigned), else 0; murmur3's finaliser on four lanes
+ * fmix32(i·INDEX_MULTIPLIER + offset) ≥ threshold (unsigned), else 0; murmur3's finaliser on four lanes
  * at a time, the same arithmetic as dropout-mask.ts (bytes a multiple of 16).
  */
 const dropoutMask: FnDef = (() => {
@@ -83,11 +85,11 @@ const dropoutMask: FnDef = (() => {
     locals: [i32, v128, v128, v128, v128],
     body: [
       ...op.i32x4const(0, 1, 2, 3), ...set(idx),
-      ...splatI(0x9e3779b1), ...set(mul),
+      ...splatI(INDEX_MULTIPLIER), ...set(mul),
       ...splatI(4), ...set(four),
       ...forLoop(p, op.i32c(0), bytes, 16,
         get(idx), get(mul), op.i32x4mul, get(offset), op.i32x4splat, op.i32x4add, set(h),
-        xorShift(16), mulBy(0x85ebca6b), xorShift(13), mulBy(0xc2b2ae35), xorShift(16),
+        xorShift(16), mulBy(FMIX[0]), xorShift(13), mulBy(FMIX[1]), xorShift(16),
         addr(out, p),
         get(h), get(threshold), op.i32x4splat, op.i32x4geU, get(scale), op.f32x4splat, op.v128and,
         op.v128store(),
