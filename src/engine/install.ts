@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RUNTIME_PACKAGES, TFJS_VERSION, nvidiaDriver } from './runtime-probe';
+import { RUNTIME_PACKAGES, TFJS_VERSION, missingGpuPrerequisites, nvidiaDriver } from './runtime-probe';
 
 export interface InstallOptions {
   runtimeDir: string;
@@ -22,6 +22,8 @@ export interface InstallOptions {
   /** Loads the installed backend in a separate process; resolves with its report or rejects with why. */
   verify?: (backend: 'tensorflow-gpu' | 'tensorflow') => Promise<string>;
   timeoutMs?: number;
+  /** The machine's GPU state (default: probed); tests pass one. */
+  gpu?: GpuState;
 }
 
 export interface InstallResult {
@@ -33,17 +35,49 @@ export interface InstallResult {
   log: string[];
 }
 
-export function runtimePackageFor(variant: InstallOptions['variant']): { backend: 'tensorflow-gpu' | 'tensorflow'; pkg: string } {
-  const gpu = variant === 'gpu' || (variant === 'auto' && nvidiaDriver() !== null);
-  const backend = gpu ? 'tensorflow-gpu' : 'tensorflow';
-  return { backend, pkg: RUNTIME_PACKAGES[backend] };
+/** What this machine offers tfjs-node-gpu: the NVIDIA driver line and what it still lacks. */
+export interface GpuState {
+  driver: string | null;
+  missing: string[];
+}
+
+export function gpuState(): GpuState {
+  const driver = nvidiaDriver();
+  return { driver, missing: driver ? missingGpuPrerequisites() : [] };
+}
+
+/**
+ * The package to install. 'auto' takes the GPU package only where it would load (an NVIDIA driver
+ * and the CUDA 11 / cuDNN 8 libraries): a GPU machine with only a newer CUDA gets tfjs-node, which
+ * does load, and a note saying why. An explicit 'gpu' is honoured, with a warning when it will not load.
+ */
+export function runtimePackageFor(
+  variant: InstallOptions['variant'],
+  gpu: GpuState = gpuState(),
+): { backend: 'tensorflow-gpu' | 'tensorflow'; pkg: string; note?: string } {
+  const missing = gpu.missing.join('; ');
+  if (variant === 'gpu') {
+    const note = gpu.driver
+      ? gpu.missing.length ? `tfjs-node-gpu will install but will not load until this is fixed: ${missing}` : undefined
+      : 'no NVIDIA driver found: tfjs-node-gpu will install but will not load on this machine';
+    return { backend: 'tensorflow-gpu', pkg: RUNTIME_PACKAGES['tensorflow-gpu'], note };
+  }
+  if (variant === 'auto' && gpu.driver) {
+    if (!gpu.missing.length) return { backend: 'tensorflow-gpu', pkg: RUNTIME_PACKAGES['tensorflow-gpu'] };
+    return {
+      backend: 'tensorflow',
+      pkg: RUNTIME_PACKAGES.tensorflow,
+      note: `An NVIDIA GPU is present, but ${missing} Installing the CPU runtime (tfjs-node), which loads without them; install the GPU runtime (--gpu) once they are there.`,
+    };
+  }
+  return { backend: 'tensorflow', pkg: RUNTIME_PACKAGES.tensorflow };
 }
 
 /** Turns npm's output into an explanation a user can act on. */
 export function explainInstallFailure(pkg: string, log: string[], code: number | null, spawnError?: string): string {
   const text = log.join('\n');
   if (spawnError && /ENOENT/.test(spawnError)) {
-    return `npm was not found. The GPU runtime is installed with npm: install Node.js (which brings npm), or run \`npm install ${pkg}@${TFJS_VERSION}\` yourself in the runtime folder.`;
+    return `npm was not found. The native runtime is installed with npm: install Node.js (which brings npm), or run \`npm install ${pkg}@${TFJS_VERSION}\` yourself in the runtime folder.`;
   }
   if (/storage\.googleapis\.com|libtensorflow|tfjs_binding|node-pre-gyp/i.test(text) && /(ENOTFOUND|ECONNREFUSED|ETIMEDOUT|EAI_AGAIN|getaddrinfo|socket hang up|403|404)/i.test(text)) {
     return `${pkg} was downloaded, but its install script could not download libtensorflow from storage.googleapis.com (no access to that host from this machine). Allow that host (or a proxy), or install on a machine with internet access and copy the runtime folder. The wasm backend keeps working meanwhile.`;
@@ -58,7 +92,9 @@ export function explainInstallFailure(pkg: string, log: string[], code: number |
 }
 
 export async function installRuntime(o: InstallOptions): Promise<InstallResult> {
-  const { backend, pkg } = runtimePackageFor(o.variant);
+  const { backend, pkg, note } = runtimePackageFor(o.variant, o.gpu);
+  if (note) o.onOutput?.(note);
+  const withNote = (message: string) => (note ? `${message} (${note})` : message);
   mkdirSync(o.runtimeDir, { recursive: true });
   const manifest = join(o.runtimeDir, 'package.json');
   if (!existsSync(manifest)) {
@@ -104,15 +140,15 @@ export async function installRuntime(o: InstallOptions): Promise<InstallResult> 
       resolve({ code: c });
     });
   });
-  if (code !== 0) return { ok: false, package: pkg, message: explainInstallFailure(pkg, log, code, spawnError), log: log.slice(-30) };
+  if (code !== 0) return { ok: false, package: pkg, message: withNote(explainInstallFailure(pkg, log, code, spawnError)), log: log.slice(-30) };
   if (o.verify) {
     try {
       const report = await o.verify(backend);
-      return { ok: true, package: pkg, message: `${pkg}@${TFJS_VERSION} installed in ${o.runtimeDir} and verified: ${report}`, log: log.slice(-30) };
+      return { ok: true, package: pkg, message: withNote(`${pkg}@${TFJS_VERSION} installed in ${o.runtimeDir} and verified: ${report}`), log: log.slice(-30) };
     } catch (e) {
       const why = e instanceof Error ? e.message : String(e);
-      return { ok: false, package: pkg, message: `${pkg} installed but does not load: ${why}`, log: log.slice(-30) };
+      return { ok: false, package: pkg, message: withNote(`${pkg} installed but does not load: ${why}`), log: log.slice(-30) };
     }
   }
-  return { ok: true, package: pkg, message: `${pkg}@${TFJS_VERSION} installed in ${o.runtimeDir}`, log: log.slice(-30) };
+  return { ok: true, package: pkg, message: withNote(`${pkg}@${TFJS_VERSION} installed in ${o.runtimeDir}`), log: log.slice(-30) };
 }

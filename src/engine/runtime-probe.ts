@@ -56,15 +56,7 @@ function ldconfig(): string {
 
 /** Finds a shared library the way the dynamic loader would (LD_LIBRARY_PATH, ldconfig cache, usual CUDA folders). */
 export function findSharedLibrary(name: string): string | null {
-  const dirs = [
-    ...(process.env.LD_LIBRARY_PATH ?? '').split(delimiter),
-    ...(process.platform === 'win32' ? (process.env.PATH ?? '').split(delimiter) : []),
-    '/usr/local/cuda/lib64',
-    '/usr/local/cuda-11.2/lib64',
-    '/usr/lib/x86_64-linux-gnu',
-    '/usr/lib64',
-  ].filter(Boolean);
-  for (const d of dirs) if (existsSync(join(d, name))) return join(d, name);
+  for (const d of libraryDirs()) if (existsSync(join(d, name))) return join(d, name);
   if (process.platform === 'linux') {
     const line = ldconfig()
       .split('\n')
@@ -74,13 +66,61 @@ export function findSharedLibrary(name: string): string | null {
   return null;
 }
 
+/** Folders searched for shared libraries before the ldconfig cache. */
+function libraryDirs(): string[] {
+  return [
+    ...(process.env.LD_LIBRARY_PATH ?? '').split(delimiter),
+    ...(process.platform === 'win32' ? (process.env.PATH ?? '').split(delimiter) : []),
+    '/usr/local/cuda/lib64',
+    '/usr/local/cuda-11.2/lib64',
+    '/usr/lib/x86_64-linux-gnu',
+    '/usr/lib64',
+  ].filter(Boolean);
+}
+
+/** The CUDA runtime and cuDNN libraries tfjs-node-gpu 4.22 (libtensorflow 2.9.1) loads. */
+const GPU_LIBS =
+  process.platform === 'win32'
+    ? [{ file: 'cudart64_110.dll', what: 'the CUDA 11 runtime' }, { file: 'cudnn64_8.dll', what: 'cuDNN 8' }]
+    : [{ file: 'libcudart.so.11.0', what: 'the CUDA 11 runtime' }, { file: 'libcudnn.so.8', what: 'cuDNN 8' }];
+
+/**
+ * Other major versions of the CUDA runtime and cuDNN that the loader can see (e.g. `libcudart.so.13`,
+ * `libcudnn.so.9`): named in the message, since a machine with a current CUDA is the usual case.
+ */
+export function otherCudaLibraries(dirs: string[] = libraryDirs(), ldconfigText = process.platform === 'linux' ? ldconfig() : ''): string[] {
+  const pattern = process.platform === 'win32' ? /^(cudart64_\d+|cudnn64_\d+)\.dll$/i : /^(libcudart\.so\.\d+|libcudnn\.so\.\d+)$/;
+  const found = new Set<string>();
+  for (const d of dirs) {
+    try {
+      for (const n of readdirSync(d)) if (pattern.test(n)) found.add(n);
+    } catch {
+      // missing or unreadable folder
+    }
+  }
+  for (const line of ldconfigText.split('\n')) {
+    const name = line.trim().split(' ')[0];
+    if (pattern.test(name)) found.add(name);
+  }
+  const wanted = new Set(GPU_LIBS.map((l) => l.file));
+  return [...found].filter((n) => !wanted.has(n)).sort();
+}
+
+/** One message for the GPU libraries that are missing, naming the versions found instead. Pure. */
+export function describeMissingGpuLibraries(missing: { file: string; what: string }[], others: string[]): string {
+  const names = missing.map((l) => `${l.what} (${l.file})`).join(' and ');
+  const found = others.length
+    ? ` This machine has ${others.join(', ')}, which it cannot load: install the CUDA 11.2 and cuDNN 8.1 libraries beside them` +
+      (process.platform === 'win32' ? ' (their folder on PATH).' : ' (their folder in LD_LIBRARY_PATH).')
+    : ' Install the CUDA 11.2 and cuDNN 8.1 libraries.';
+  return `${names} not found: tfjs-node-gpu 4.22 is built against CUDA 11.2 and cuDNN 8.1.${found}`;
+}
+
 /** What tfjs-node-gpu 4.22 (libtensorflow 2.9.1) needs and is missing here; empty when all is there. */
 export function missingGpuPrerequisites(): string[] {
   if (!nvidiaDriver()) return ['no NVIDIA driver found (/proc/driver/nvidia/version is absent)'];
-  const libs = process.platform === 'win32' ? ['cudart64_110.dll', 'cudnn64_8.dll'] : ['libcudart.so.11.0', 'libcudnn.so.8'];
-  return libs
-    .filter((lib) => !findSharedLibrary(lib))
-    .map((lib) => `${lib} not found (tfjs-node-gpu 4.22 needs CUDA 11.2 and cuDNN 8.1; CUDA 12 alone does not load it)`);
+  const missing = GPU_LIBS.filter((l) => !findSharedLibrary(l.file));
+  return missing.length ? [describeMissingGpuLibraries(missing, otherCudaLibraries())] : [];
 }
 
 /** Resolves a runtime package from the runtime folder, else from the normal module path. */

@@ -3,10 +3,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { explainInstallFailure, installRuntime } from '../../../src/engine/install';
+import { explainInstallFailure, installRuntime, runtimePackageFor } from '../../../src/engine/install';
 import { buildModel } from '../../../src/engine/models';
 import { initBackend } from '../../../src/engine/runtime';
-import { expectedBackend, missingGpuPrerequisites, resolveRuntimePackage } from '../../../src/engine/runtime-probe';
+import {
+  describeMissingGpuLibraries, expectedBackend, missingGpuPrerequisites, otherCudaLibraries, resolveRuntimePackage,
+} from '../../../src/engine/runtime-probe';
 
 /** A stand-in for tfjs-node in a runtime folder: it requires `@tensorflow/tfjs` (as the real one
  *  does) and registers a 'tensorflow' backend, here made of the cpu backend's kernels. */
@@ -42,6 +44,25 @@ describe('runtime manager', function () {
     assert.equal(expectedBackend(root).name, 'wasm');
   });
 
+  it('names the CUDA and cuDNN versions a GPU machine has when they are not the ones tfjs-node-gpu loads', () => {
+    // What an H100 machine with CUDA 13 and cuDNN 9 showed: a folder with libcudart.so.13, an ldconfig cache with cuDNN 9.
+    const cuda = join(root, 'cuda-13', 'lib64');
+    mkdirSync(cuda, { recursive: true });
+    for (const f of ['libcudart.so.13', 'libcudart.so', 'libcublas.so.13']) writeFileSync(join(cuda, f), '');
+    const cache = [
+      '\tlibcudnn_ops.so.9 (libc6,x86-64) => /lib/x86_64-linux-gnu/libcudnn_ops.so.9',
+      '\tlibcudnn.so.9 (libc6,x86-64) => /lib/x86_64-linux-gnu/libcudnn.so.9',
+      '\tlibcudnn.so.8 (libc6,x86-64) => /opt/cudnn8/libcudnn.so.8',
+    ].join('\n');
+    // The wanted libcudnn.so.8 is not an "other" version; the sub-libraries and unversioned names are not listed.
+    assert.deepEqual(otherCudaLibraries([cuda, join(root, 'absent')], cache), ['libcudart.so.13', 'libcudnn.so.9']);
+    const missing = [{ file: 'libcudart.so.11.0', what: 'the CUDA 11 runtime' }, { file: 'libcudnn.so.8', what: 'cuDNN 8' }];
+    const msg = describeMissingGpuLibraries(missing, ['libcudart.so.13', 'libcudnn.so.9']);
+    assert.match(msg, /^the CUDA 11 runtime \(libcudart\.so\.11\.0\) and cuDNN 8 \(libcudnn\.so\.8\) not found: tfjs-node-gpu 4\.22 is built against CUDA 11\.2 and cuDNN 8\.1\./);
+    assert.match(msg, /This machine has libcudart\.so\.13, libcudnn\.so\.9, which it cannot load: install the CUDA 11\.2 and cuDNN 8\.1 libraries beside them/);
+    assert.match(describeMissingGpuLibraries(missing.slice(1), []), /^cuDNN 8 \(libcudnn\.so\.8\) not found: .* Install the CUDA 11\.2 and cuDNN 8\.1 libraries\.$/);
+  });
+
   it('loads a runtime package from the runtime folder against the bundled tfjs (one engine)', async () => {
     fakeTfjsNode(root);
     assert.ok(resolveRuntimePackage('@tensorflow/tfjs-node', root));
@@ -74,6 +95,27 @@ describe('runtime manager', function () {
     assert.match(r.message, /could not reach its registry|failed to install/);
     assert.ok(!existsSync(join(root, 'node_modules', '@tensorflow', 'tfjs-node')), 'a half-installed package was left');
     assert.ok(r.log.length > 0);
+  });
+
+  it('installs tfjs-node, not tfjs-node-gpu, on a GPU machine whose CUDA the GPU package cannot load, and says why', async () => {
+    const driver = 'NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.159.04';
+    const lacking = { driver, missing: ['the CUDA 11 runtime (libcudart.so.11.0) not found: tfjs-node-gpu 4.22 is built against CUDA 11.2 and cuDNN 8.1.'] };
+    const auto = runtimePackageFor('auto', lacking);
+    assert.equal(auto.pkg, '@tensorflow/tfjs-node');
+    assert.match(auto.note!, /An NVIDIA GPU is present, but the CUDA 11 runtime .* Installing the CPU runtime \(tfjs-node\)/);
+    assert.deepEqual(runtimePackageFor('auto', { driver, missing: [] }), { backend: 'tensorflow-gpu', pkg: '@tensorflow/tfjs-node-gpu' });
+    assert.deepEqual(runtimePackageFor('auto', { driver: null, missing: [] }), { backend: 'tensorflow', pkg: '@tensorflow/tfjs-node' });
+    // An explicit --gpu is honoured, with a warning that it will not load.
+    const gpu = runtimePackageFor('gpu', lacking);
+    assert.equal(gpu.pkg, '@tensorflow/tfjs-node-gpu');
+    assert.match(gpu.note!, /will install but will not load until this is fixed: the CUDA 11 runtime/);
+    assert.match(runtimePackageFor('gpu', { driver: null, missing: [] }).note!, /no NVIDIA driver found/);
+    // The note is printed first and stays in the final message.
+    const lines: string[] = [];
+    const r = await installRuntime({ runtimeDir: root, variant: 'auto', gpu: lacking, npm: join(root, 'no-such-npm'), onOutput: (l) => lines.push(l) });
+    assert.equal(r.package, '@tensorflow/tfjs-node');
+    assert.match(lines[0], /An NVIDIA GPU is present/);
+    assert.match(r.message, /^npm was not found\. The native runtime .*\(An NVIDIA GPU is present/);
   });
 
   it('explains a missing npm and a blocked libtensorflow download', async () => {
