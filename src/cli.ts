@@ -8,7 +8,7 @@
 //   automl serve <experiment|model> [--port N]
 //   automl export <experiment> --format tfjs|savedmodel --out <dir>
 //   automl list [--out <dir>] [--json]
-//   automl install-runtime [--gpu|--cpu] [--dir <dir>]
+//   automl install-runtime [--gpu|--cpu|--webgpu] [--dir <dir>]
 //
 // With --json the last line printed is one JSON object. The exit code is non-zero on any error.
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -26,7 +26,7 @@ import { WorkerClient, probeBackend } from './host/worker-client';
 import type { BackendPreference, ExperimentRecord, ExperimentSpec, LeaderboardRow, WorkerEvent } from './shared/protocol';
 import { ExperimentStore, listExperiments, newExperimentId } from './store/store';
 
-const BACKENDS: BackendPreference[] = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+const BACKENDS: BackendPreference[] = ['auto', 'tensorflow-gpu', 'tensorflow', 'webgpu', 'wasm', 'cpu'];
 
 class UsageError extends Error {}
 
@@ -55,7 +55,7 @@ Commands:
       --port <n>             port (default: a free one); --name <name> model name in the URL
   export <experiment> --format tfjs|savedmodel --out <dir>
   list                       experiments in --out
-  install-runtime [--gpu|--cpu]  install tfjs-node(-gpu) for native speed
+  install-runtime [--gpu|--cpu|--webgpu]  install tfjs-node(-gpu), or Dawn for the WebGPU backend
 
 A dataset is an AutoML Vision CSV ([TRAIN|VALIDATION|TEST|UNASSIGNED,]path,label[,label…]),
 a folder of class folders, a zip of one, or a folder of MNIST IDX files.`;
@@ -424,9 +424,9 @@ async function exportCmd(args: string[]): Promise<number> {
 }
 
 async function installRuntimeCmd(args: string[]): Promise<number> {
-  const { values } = parse(args, { gpu: { type: 'boolean' }, cpu: { type: 'boolean' }, dir: { type: 'string' }, json: { type: 'boolean' } });
+  const { values } = parse(args, { gpu: { type: 'boolean' }, cpu: { type: 'boolean' }, webgpu: { type: 'boolean' }, dir: { type: 'string' }, json: { type: 'boolean' } });
   const runtimeDir = resolve(String(values.dir ?? defaultRuntimeDir()));
-  const variant = values.gpu ? 'gpu' : values.cpu ? 'cpu' : 'auto';
+  const variant = values.gpu ? 'gpu' : values.cpu ? 'cpu' : values.webgpu ? 'webgpu' : 'auto';
   out(`Installing the native runtime (${variant}) into ${runtimeDir}…`);
   const result = await installRuntime({
     runtimeDir,

@@ -331,9 +331,10 @@ export function activate(context: vscode.ExtensionContext): AutomlApi {
         const abort = new AbortController();
         token.onCancellationRequested(() => abort.abort());
         output.appendLine(`[runtime] installing into ${dir}`);
+        // With automl.backend set to webgpu the runtime is Dawn; otherwise tfjs-node(-gpu), as the machine allows.
         const result = await installRuntime({
           runtimeDir: dir,
-          variant: 'auto',
+          variant: settings().backend === 'webgpu' ? 'webgpu' : 'auto',
           signal: abort.signal,
           onOutput: (line) => {
             output.appendLine(`[runtime] ${line}`);

@@ -8,11 +8,15 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RUNTIME_PACKAGES, TFJS_VERSION, missingGpuPrerequisites, nvidiaDriver } from './runtime-probe';
+import { WEBGPU_PACKAGE, WEBGPU_VERSION } from './webgpu/package';
 
 export interface InstallOptions {
   runtimeDir: string;
-  /** 'auto': the GPU package when an NVIDIA driver is present. */
-  variant: 'auto' | 'gpu' | 'cpu';
+  /**
+   * 'auto': the GPU package when an NVIDIA driver and CUDA 11 are present, else tfjs-node;
+   * 'webgpu': Dawn (the npm `webgpu` package) for the WebGPU backend.
+   */
+  variant: 'auto' | 'gpu' | 'cpu' | 'webgpu';
   /** npm executable (default `npm` on the PATH). */
   npm?: string;
   /** Extra npm arguments, e.g. `--registry=…` (tests). */
@@ -20,7 +24,7 @@ export interface InstallOptions {
   onOutput?: (line: string) => void;
   signal?: AbortSignal;
   /** Loads the installed backend in a separate process; resolves with its report or rejects with why. */
-  verify?: (backend: 'tensorflow-gpu' | 'tensorflow') => Promise<string>;
+  verify?: (backend: 'tensorflow-gpu' | 'tensorflow' | 'webgpu') => Promise<string>;
   timeoutMs?: number;
   /** The machine's GPU state (default: probed); tests pass one. */
   gpu?: GpuState;
@@ -54,7 +58,13 @@ export function gpuState(): GpuState {
 export function runtimePackageFor(
   variant: InstallOptions['variant'],
   gpu: GpuState = gpuState(),
-): { backend: 'tensorflow-gpu' | 'tensorflow'; pkg: string; note?: string } {
+): { backend: 'tensorflow-gpu' | 'tensorflow' | 'webgpu'; pkg: string; version: string; note?: string } {
+  if (variant === 'webgpu') return { backend: 'webgpu', pkg: WEBGPU_PACKAGE, version: WEBGPU_VERSION };
+  const r = nativeRuntimeFor(variant, gpu);
+  return { ...r, version: TFJS_VERSION };
+}
+
+function nativeRuntimeFor(variant: InstallOptions['variant'], gpu: GpuState): { backend: 'tensorflow-gpu' | 'tensorflow'; pkg: string; note?: string } {
   const missing = gpu.missing.join('; ');
   if (variant === 'gpu') {
     const note = gpu.driver
@@ -74,10 +84,10 @@ export function runtimePackageFor(
 }
 
 /** Turns npm's output into an explanation a user can act on. */
-export function explainInstallFailure(pkg: string, log: string[], code: number | null, spawnError?: string): string {
+export function explainInstallFailure(pkg: string, log: string[], code: number | null, spawnError?: string, version = TFJS_VERSION): string {
   const text = log.join('\n');
   if (spawnError && /ENOENT/.test(spawnError)) {
-    return `npm was not found. The native runtime is installed with npm: install Node.js (which brings npm), or run \`npm install ${pkg}@${TFJS_VERSION}\` yourself in the runtime folder.`;
+    return `npm was not found. The native runtime is installed with npm: install Node.js (which brings npm), or run \`npm install ${pkg}@${version}\` yourself in the runtime folder.`;
   }
   if (/storage\.googleapis\.com|libtensorflow|tfjs_binding|node-pre-gyp/i.test(text) && /(ENOTFOUND|ECONNREFUSED|ETIMEDOUT|EAI_AGAIN|getaddrinfo|socket hang up|403|404)/i.test(text)) {
     return `${pkg} was downloaded, but its install script could not download libtensorflow from storage.googleapis.com (no access to that host from this machine). Allow that host (or a proxy), or install on a machine with internet access and copy the runtime folder. The wasm backend keeps working meanwhile.`;
@@ -92,7 +102,7 @@ export function explainInstallFailure(pkg: string, log: string[], code: number |
 }
 
 export async function installRuntime(o: InstallOptions): Promise<InstallResult> {
-  const { backend, pkg, note } = runtimePackageFor(o.variant, o.gpu);
+  const { backend, pkg, version, note } = runtimePackageFor(o.variant, o.gpu);
   if (note) o.onOutput?.(note);
   const withNote = (message: string) => (note ? `${message} (${note})` : message);
   mkdirSync(o.runtimeDir, { recursive: true });
@@ -102,7 +112,7 @@ export async function installRuntime(o: InstallOptions): Promise<InstallResult> 
   }
   const args = [
     'install',
-    `${pkg}@${TFJS_VERSION}`,
+    `${pkg}@${version}`,
     '--no-audit',
     '--no-fund',
     '--no-save',
@@ -140,15 +150,15 @@ export async function installRuntime(o: InstallOptions): Promise<InstallResult> 
       resolve({ code: c });
     });
   });
-  if (code !== 0) return { ok: false, package: pkg, message: withNote(explainInstallFailure(pkg, log, code, spawnError)), log: log.slice(-30) };
+  if (code !== 0) return { ok: false, package: pkg, message: withNote(explainInstallFailure(pkg, log, code, spawnError, version)), log: log.slice(-30) };
   if (o.verify) {
     try {
       const report = await o.verify(backend);
-      return { ok: true, package: pkg, message: withNote(`${pkg}@${TFJS_VERSION} installed in ${o.runtimeDir} and verified: ${report}`), log: log.slice(-30) };
+      return { ok: true, package: pkg, message: withNote(`${pkg}@${version} installed in ${o.runtimeDir} and verified: ${report}`), log: log.slice(-30) };
     } catch (e) {
       const why = e instanceof Error ? e.message : String(e);
       return { ok: false, package: pkg, message: withNote(`${pkg} installed but does not load: ${why}`), log: log.slice(-30) };
     }
   }
-  return { ok: true, package: pkg, message: withNote(`${pkg}@${TFJS_VERSION} installed in ${o.runtimeDir}`), log: log.slice(-30) };
+  return { ok: true, package: pkg, message: withNote(`${pkg}@${version} installed in ${o.runtimeDir}`), log: log.slice(-30) };
 }

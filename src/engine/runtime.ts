@@ -1,6 +1,9 @@
 // The runtime manager: picks the best tfjs backend this machine can load, in the order
 // tensorflow-gpu (tfjs-node-gpu) → tensorflow (tfjs-node) → wasm (with the project's gradient
 // kernels and threads) → cpu, and says which one it uses and why each better one was not.
+// WebGPU (Dawn, see webgpu/backend.ts) is used when asked for: on an H100 it trains the
+// search's networks at batch 64 slower than wasm on that machine's cores (per-kernel dispatch
+// costs ~0.4 ms in Node), and faster only from batch ~1024 (BENCHMARKS.md).
 //
 // tfjs-node(-gpu) is never a dependency of the product: its install downloads libtensorflow
 // from outside the npm registry and fails on machines without that access. It is installed on
@@ -17,6 +20,7 @@ import Module from 'node:module';
 import type { BackendInfo, BackendName, BackendPreference } from '../shared/protocol';
 import { RUNTIME_PACKAGES, TFJS_VERSION, defaultRuntimeDir, missingGpuPrerequisites, packageVersion, resolveRuntimePackage } from './runtime-probe';
 import { initWasmBackend } from './wasm/backend';
+import { initWebgpuBackend } from './webgpu/backend';
 
 export interface RuntimeOptions {
   preference: BackendPreference;
@@ -103,14 +107,15 @@ function firstLine(e: unknown): string {
 // Selection
 // ---------------------------------------------------------------------------------------------
 
-const ORDER: BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+/** What `auto` tries, best first. */
+export const AUTO_ORDER: readonly BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
 
 /**
  * Initialises the backend to train on and explains the choice. With a forced preference only
  * that backend is tried, and failing it is an error that says why.
  */
 export async function initBackend(opts: RuntimeOptions): Promise<BackendInfo> {
-  const candidates: BackendName[] = opts.preference === 'auto' ? ORDER : [opts.preference];
+  const candidates: readonly BackendName[] = opts.preference === 'auto' ? AUTO_ORDER : [opts.preference];
   const reasons: string[] = [];
   for (const name of candidates) {
     const attempt = await tryBackend(name, opts);
@@ -148,6 +153,11 @@ async function tryBackend(name: BackendName, opts: RuntimeOptions): Promise<Atte
       await tfc.setBackend('cpu');
       return { name, ok: true, reason: 'pure JavaScript (slow: about 1 image/s for a small CNN)' };
     case 'webgpu':
-      return { name, ok: false, reason: 'the WebGPU backend is experimental and only used when asked for' };
+      try {
+        const info = await initWebgpuBackend({ runtimeDir: opts.runtimeDir ?? defaultRuntimeDir() });
+        return { name, ok: true, reason: `${info.adapter} through Dawn (${info.notes.join(', ')})` };
+      } catch (e) {
+        return { name, ok: false, reason: firstLine(e) };
+      }
   }
 }

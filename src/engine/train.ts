@@ -71,8 +71,11 @@ export interface SegmentResult {
   imagesPerSec: number;
 }
 
-/** Scores (probabilities) of a set, n × k, computed in batches in inference mode. */
-export function predictScores(model: tfl.LayersModel, set: ImageSet, batchSize = 256): Float32Array {
+/**
+ * Scores (probabilities) of a set, n × k, computed in batches in inference mode. Read back
+ * asynchronously: GPU backends (WebGPU in Node) have no synchronous read.
+ */
+export async function predictScores(model: tfl.LayersModel, set: ImageSet, batchSize = 256): Promise<Float32Array> {
   const { height: H, width: W, channels: C, count } = set;
   const size = H * W * C;
   let k = 0;
@@ -84,7 +87,7 @@ export function predictScores(model: tfl.LayersModel, set: ImageSet, batchSize =
     const x = new Float32Array(n * size);
     for (let i = 0; i < n * size; i++) x[i] = rows[i];
     const scores = tf.tidy(() => model.predict(tf.tensor4d(x, [n, H, W, C])) as tf.Tensor2D);
-    const data = scores.dataSync() as Float32Array;
+    const data = (await scores.data()) as Float32Array;
     k = scores.shape[1];
     scores.dispose();
     parts.push(new Float32Array(data));
@@ -211,7 +214,7 @@ export async function trainSegment(o: SegmentOptions): Promise<SegmentResult> {
     let valLoss: number | null = null;
     let valAccuracy: number | null = null;
     const lastEpoch = cut || step >= totalSteps || Date.now() >= o.deadline;
-    if (o.checkpoint !== 'last' || lastEpoch) ({ valLoss, valAccuracy } = validate(o));
+    if (o.checkpoint !== 'last' || lastEpoch) ({ valLoss, valAccuracy } = await validate(o));
     const metrics = await o.stepper.takeMetrics();
     last = {
       trialId: o.trialId,
@@ -243,7 +246,7 @@ export async function trainSegment(o: SegmentOptions): Promise<SegmentResult> {
   // The deadline can pass between an epoch's end and the next one's first step: the last epoch of a
   // 'last' checkpoint then went unscored, and is scored here.
   if (o.checkpoint === 'last' && last && last.valAccuracy === null && stoppedBy !== 'cancelled') {
-    const v = validate(o);
+    const v = await validate(o);
     if (v.valAccuracy !== null) {
       last = { ...last, ...v };
       best = { valAccuracy: v.valAccuracy, valLoss: v.valLoss ?? last.loss, epoch: last.epoch };
@@ -254,9 +257,9 @@ export async function trainSegment(o: SegmentOptions): Promise<SegmentResult> {
 }
 
 /** Loss and accuracy on the segment's validation images (null without any). */
-function validate(o: SegmentOptions): { valLoss: number | null; valAccuracy: number | null } {
+async function validate(o: SegmentOptions): Promise<{ valLoss: number | null; valAccuracy: number | null }> {
   if (!o.validation || o.validation.count === 0) return { valLoss: null, valAccuracy: null };
-  const v = scoreSet(predictScores(o.model, o.validation), o.validation, o.numClasses, o.multiLabel);
+  const v = scoreSet(await predictScores(o.model, o.validation), o.validation, o.numClasses, o.multiLabel);
   return { valLoss: v.loss, valAccuracy: v.accuracy };
 }
 

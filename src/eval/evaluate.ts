@@ -19,7 +19,7 @@ export async function evaluateModel(
 ): Promise<TestMetrics> {
   const model = await loadModel(modelDir);
   try {
-    const scores = predictScores(model, set);
+    const scores = await predictScores(model, set);
     const k = classes.length;
     let metrics: TestMetrics;
     let details: Record<string, unknown>;

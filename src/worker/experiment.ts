@@ -460,7 +460,7 @@ const fmt = (x: number | null) => (x === null ? 'n/a' : x.toFixed(4));
 
 /** A throughput guess (images/s) for a small network before anything was measured. */
 function guessImagesPerSec(backend: BackendInfo, size: number, channels: number): number {
-  const base = { 'tensorflow-gpu': 5000, tensorflow: 1500, webgpu: 3000, wasm: 350, cpu: 2 }[backend.name];
+  const base = { 'tensorflow-gpu': 5000, tensorflow: 1500, webgpu: 700, wasm: 350, cpu: 2 }[backend.name];
   return Math.max(0.5, (base * 28 * 28) / (size * size * Math.max(1, channels / 1.5)));
 }
 
@@ -595,7 +595,7 @@ async function flipTtaFor(o: {
   const judge = await buildFlipTtaModel(o.judgeDir);
   let wrapped: tfl.LayersModel | undefined;
   try {
-    const d = judgeFlipTta(plainScores, predictScores(judge, o.validation), (s) => scoreSet(s, o.validation, o.numClasses, o.multiLabel), o.validation.count);
+    const d = judgeFlipTta(plainScores, await predictScores(judge, o.validation), (s) => scoreSet(s, o.validation, o.numClasses, o.multiLabel), o.validation.count);
     const figures = `${pctOf(d.flipped.accuracy)} on VALIDATION with the mirror image averaged in, ${pctOf(d.plain.accuracy)} without (${o.judgedAs})`;
     if (!d.use) {
       o.log(`Test-time augmentation not used: ${figures}`);
@@ -616,7 +616,7 @@ async function flipTtaFor(o: {
 async function scoresOf(loading: Promise<tfl.LayersModel>, set: ImageSet): Promise<Float32Array> {
   const model = await loading;
   try {
-    return predictScores(model, set);
+    return await predictScores(model, set);
   } finally {
     model.dispose();
   }

@@ -4,8 +4,9 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { explainInstallFailure, installRuntime, runtimePackageFor } from '../../../src/engine/install';
+import { describeAdapter } from '../../../src/engine/webgpu/backend';
 import { buildModel } from '../../../src/engine/models';
-import { initBackend } from '../../../src/engine/runtime';
+import { AUTO_ORDER, initBackend } from '../../../src/engine/runtime';
 import {
   describeMissingGpuLibraries, expectedBackend, missingGpuPrerequisites, otherCudaLibraries, resolveRuntimePackage,
 } from '../../../src/engine/runtime-probe';
@@ -63,6 +64,35 @@ describe('runtime manager', function () {
     assert.match(describeMissingGpuLibraries(missing.slice(1), []), /^cuDNN 8 \(libcudnn\.so\.8\) not found: .* Install the CUDA 11\.2 and cuDNN 8\.1 libraries\.$/);
   });
 
+  it('says why WebGPU is not used: Dawn not installed, no adapter, or only a software one', async () => {
+    await assert.rejects(initBackend({ preference: 'webgpu', runtimeDir: root }), /webgpu not used: the `webgpu` package \(Dawn\) is not installed \(run `automl install-runtime --webgpu`\)/);
+    // A stand-in for the npm `webgpu` package (an ES module like the real one) whose GPU finds what `adapter` says.
+    // (One runtime folder each: an ES module is loaded once per path.)
+    const fakeDawn = (name: string, adapter: string) => {
+      const runtimeDir = join(root, name);
+      const dir = join(runtimeDir, 'node_modules', 'webgpu');
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'webgpu', version: '0.6.2', type: 'module', main: 'index.js' }));
+      writeFileSync(join(dir, 'index.js'), `export const globals = {}; export function create() { return { requestAdapter: async () => ${adapter} }; }`);
+      writeFileSync(join(runtimeDir, 'package.json'), '{"private":true}');
+      return runtimeDir;
+    };
+    await assert.rejects(initBackend({ preference: 'webgpu', runtimeDir: fakeDawn('none', 'null') }), /Dawn found no GPU adapter/);
+    const software = fakeDawn('software', `({ info: { vendor: 'google', device: 'swiftshader device', description: 'SwiftShader', isFallbackAdapter: true } })`);
+    await assert.rejects(initBackend({ preference: 'webgpu', runtimeDir: software }), /only a software adapter \(google, swiftshader device, SwiftShader\), slower than wasm/);
+    // auto never takes WebGPU, installed or not: it is slower than wasm at the search's batch sizes.
+    assert.ok(!AUTO_ORDER.includes('webgpu'));
+    assert.equal(expectedBackend(software).name, 'wasm');
+  });
+
+  it('describes WebGPU adapters and tells hardware from software ones', () => {
+    assert.deepEqual(describeAdapter({ info: { vendor: 'nvidia', architecture: '', device: 'nvidia-h100-80gb-hbm3', description: 'NVIDIA: 580.159.04 580.159.4.0' } }),
+      { text: 'nvidia, nvidia-h100-80gb-hbm3, NVIDIA: 580.159.04 580.159.4.0', software: false });
+    assert.equal(describeAdapter({ info: { vendor: 'mesa', description: 'llvmpipe (LLVM 15.0.6, 256 bits)' } }).software, true);
+    assert.equal(describeAdapter({ isFallbackAdapter: true }).software, true);
+    assert.equal(describeAdapter({}).text, 'unnamed adapter');
+  });
+
   it('loads a runtime package from the runtime folder against the bundled tfjs (one engine)', async () => {
     fakeTfjsNode(root);
     assert.ok(resolveRuntimePackage('@tensorflow/tfjs-node', root));
@@ -103,8 +133,8 @@ describe('runtime manager', function () {
     const auto = runtimePackageFor('auto', lacking);
     assert.equal(auto.pkg, '@tensorflow/tfjs-node');
     assert.match(auto.note!, /An NVIDIA GPU is present, but the CUDA 11 runtime .* Installing the CPU runtime \(tfjs-node\)/);
-    assert.deepEqual(runtimePackageFor('auto', { driver, missing: [] }), { backend: 'tensorflow-gpu', pkg: '@tensorflow/tfjs-node-gpu' });
-    assert.deepEqual(runtimePackageFor('auto', { driver: null, missing: [] }), { backend: 'tensorflow', pkg: '@tensorflow/tfjs-node' });
+    assert.deepEqual(runtimePackageFor('auto', { driver, missing: [] }), { backend: 'tensorflow-gpu', pkg: '@tensorflow/tfjs-node-gpu', version: '4.22.0' });
+    assert.deepEqual(runtimePackageFor('auto', { driver: null, missing: [] }), { backend: 'tensorflow', pkg: '@tensorflow/tfjs-node', version: '4.22.0' });
     // An explicit --gpu is honoured, with a warning that it will not load.
     const gpu = runtimePackageFor('gpu', lacking);
     assert.equal(gpu.pkg, '@tensorflow/tfjs-node-gpu');
@@ -116,6 +146,13 @@ describe('runtime manager', function () {
     assert.equal(r.package, '@tensorflow/tfjs-node');
     assert.match(lines[0], /An NVIDIA GPU is present/);
     assert.match(r.message, /^npm was not found\. The native runtime .*\(An NVIDIA GPU is present/);
+  });
+
+  it('installs Dawn (the webgpu package, its own version) for the WebGPU backend', async () => {
+    assert.deepEqual(runtimePackageFor('webgpu', { driver: null, missing: [] }), { backend: 'webgpu', pkg: 'webgpu', version: '0.6.2' });
+    const r = await installRuntime({ runtimeDir: root, variant: 'webgpu', npm: join(root, 'no-such-npm') });
+    assert.equal(r.package, 'webgpu');
+    assert.match(r.message, /run `npm install webgpu@0\.6\.2` yourself/);
   });
 
   it('explains a missing npm and a blocked libtensorflow download', async () => {
