@@ -1,5 +1,6 @@
 // Installs the native runtime on demand: `@tensorflow/tfjs-node-gpu` on machines with an NVIDIA
-// driver, else `@tensorflow/tfjs-node`, into a runtime folder of its own (the extension's global
+// driver and CUDA 11, Dawn (npm `webgpu`, for the WebGPU backend) on NVIDIA machines with a newer
+// CUDA only, else `@tensorflow/tfjs-node`, into a runtime folder of its own (the extension's global
 // storage, or `~/.cache/automl-vscode/runtime` for the CLI), never into the product's own
 // dependencies. Its install script downloads libtensorflow from storage.googleapis.com, which
 // some machines cannot reach: every failure is explained, and nothing the product already
@@ -13,8 +14,8 @@ import { WEBGPU_PACKAGE, WEBGPU_VERSION } from './webgpu/package';
 export interface InstallOptions {
   runtimeDir: string;
   /**
-   * 'auto': the GPU package when an NVIDIA driver and CUDA 11 are present, else tfjs-node;
-   * 'webgpu': Dawn (the npm `webgpu` package) for the WebGPU backend.
+   * 'auto': tfjs-node-gpu with an NVIDIA driver and CUDA 11, Dawn (WebGPU) with an NVIDIA driver
+   * and a newer CUDA only, else tfjs-node; 'webgpu': Dawn (the npm `webgpu` package).
    */
   variant: 'auto' | 'gpu' | 'cpu' | 'webgpu';
   /** npm executable (default `npm` on the PATH). */
@@ -52,34 +53,35 @@ export function gpuState(): GpuState {
 
 /**
  * The package to install. 'auto' takes the GPU package only where it would load (an NVIDIA driver
- * and the CUDA 11 / cuDNN 8 libraries): a GPU machine with only a newer CUDA gets tfjs-node, which
- * does load, and a note saying why. An explicit 'gpu' is honoured, with a warning when it will not load.
+ * and the CUDA 11 / cuDNN 8 libraries). A GPU machine with only a newer CUDA gets Dawn for the
+ * WebGPU backend (Vulkan, no CUDA), with a note saying why; a machine without an NVIDIA driver gets
+ * tfjs-node. An explicit 'gpu' is honoured, with a warning when it will not load.
  */
 export function runtimePackageFor(
   variant: InstallOptions['variant'],
   gpu: GpuState = gpuState(),
 ): { backend: 'tensorflow-gpu' | 'tensorflow' | 'webgpu'; pkg: string; version: string; note?: string } {
   if (variant === 'webgpu') return { backend: 'webgpu', pkg: WEBGPU_PACKAGE, version: WEBGPU_VERSION };
+  if (variant === 'auto' && gpu.driver && gpu.missing.length) {
+    return {
+      backend: 'webgpu',
+      pkg: WEBGPU_PACKAGE,
+      version: WEBGPU_VERSION,
+      note: `An NVIDIA GPU is present, but ${gpu.missing.join('; ')} Installing Dawn for the WebGPU backend instead, which reaches the GPU through Vulkan without CUDA (--gpu installs tfjs-node-gpu anyway, --cpu tfjs-node).`,
+    };
+  }
   const r = nativeRuntimeFor(variant, gpu);
   return { ...r, version: TFJS_VERSION };
 }
 
 function nativeRuntimeFor(variant: InstallOptions['variant'], gpu: GpuState): { backend: 'tensorflow-gpu' | 'tensorflow'; pkg: string; note?: string } {
-  const missing = gpu.missing.join('; ');
   if (variant === 'gpu') {
     const note = gpu.driver
-      ? gpu.missing.length ? `tfjs-node-gpu will install but will not load until this is fixed: ${missing}` : undefined
+      ? gpu.missing.length ? `tfjs-node-gpu will install but will not load until this is fixed: ${gpu.missing.join('; ')}` : undefined
       : 'no NVIDIA driver found: tfjs-node-gpu will install but will not load on this machine';
     return { backend: 'tensorflow-gpu', pkg: RUNTIME_PACKAGES['tensorflow-gpu'], note };
   }
-  if (variant === 'auto' && gpu.driver) {
-    if (!gpu.missing.length) return { backend: 'tensorflow-gpu', pkg: RUNTIME_PACKAGES['tensorflow-gpu'] };
-    return {
-      backend: 'tensorflow',
-      pkg: RUNTIME_PACKAGES.tensorflow,
-      note: `An NVIDIA GPU is present, but ${missing} Installing the CPU runtime (tfjs-node), which loads without them; install the GPU runtime (--gpu) once they are there.`,
-    };
-  }
+  if (variant === 'auto' && gpu.driver) return { backend: 'tensorflow-gpu', pkg: RUNTIME_PACKAGES['tensorflow-gpu'] };
   return { backend: 'tensorflow', pkg: RUNTIME_PACKAGES.tensorflow };
 }
 

@@ -7,6 +7,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { WEBGPU_PACKAGE } from './webgpu/package';
 
 /** The tfjs version the product is built with; runtime packages must match it exactly. */
 export const TFJS_VERSION = '4.22.0';
@@ -167,10 +168,13 @@ export function expectedBackend(runtimeDir: string): { name: string; why: string
   if (resolveRuntimePackage(RUNTIME_PACKAGES['tensorflow-gpu'], runtimeDir)) {
     if (!gpuMissing.length) return { name: 'tensorflow-gpu', why: 'tfjs-node-gpu is installed and CUDA 11 / cuDNN 8 are present' };
   }
+  if (resolveRuntimePackage(WEBGPU_PACKAGE, runtimeDir)) {
+    return { name: 'webgpu', why: 'Dawn is installed (wasm if it finds no hardware GPU adapter when training starts)' };
+  }
   if (resolveRuntimePackage(RUNTIME_PACKAGES.tensorflow, runtimeDir)) return { name: 'tensorflow', why: 'tfjs-node is installed' };
   const gpuNote = nvidiaDriver()
     ? gpuMissing.length
-      ? `GPU present but ${gpuMissing.join('; ')}`
+      ? `GPU present but ${gpuMissing.join('; ')}; "AutoML: Install GPU Runtime" installs WebGPU for it`
       : 'GPU present: install the GPU runtime for native speed'
     : 'no NVIDIA GPU';
   return { name: 'wasm', why: `WebAssembly with the project's kernels (${gpuNote})` };

@@ -1,9 +1,7 @@
 // The runtime manager: picks the best tfjs backend this machine can load, in the order
-// tensorflow-gpu (tfjs-node-gpu) → tensorflow (tfjs-node) → wasm (with the project's gradient
-// kernels and threads) → cpu, and says which one it uses and why each better one was not.
-// WebGPU (Dawn, see webgpu/backend.ts) is used when asked for: on an H100 it trains the
-// search's networks at batch 64 slower than wasm on that machine's cores (per-kernel dispatch
-// costs ~0.4 ms in Node), and faster only from batch ~1024 (BENCHMARKS.md).
+// tensorflow-gpu (tfjs-node-gpu) → webgpu (Dawn, when installed and it finds a hardware GPU)
+// → tensorflow (tfjs-node) → wasm (with the project's gradient kernels and threads) → cpu, and
+// says which one it uses and why each better one was not.
 //
 // tfjs-node(-gpu) is never a dependency of the product: its install downloads libtensorflow
 // from outside the npm registry and fails on machines without that access. It is installed on
@@ -108,7 +106,7 @@ function firstLine(e: unknown): string {
 // ---------------------------------------------------------------------------------------------
 
 /** What `auto` tries, best first. */
-export const AUTO_ORDER: readonly BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+export const AUTO_ORDER: readonly BackendName[] = ['tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'];
 
 /**
  * Initialises the backend to train on and explains the choice. With a forced preference only

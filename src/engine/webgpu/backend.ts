@@ -10,6 +10,7 @@ import * as tfc from '@tensorflow/tfjs-core';
 import { pathToFileURL } from 'node:url';
 import { resolveRuntimePackage } from '../runtime-probe';
 import { composedConv2dBackpropFilterKernel } from './conv-backprop';
+import { registerWebgpuOptimizerKernels, type WebgpuModule } from './optimizer';
 import { WEBGPU_PACKAGE } from './package';
 
 export interface WebgpuInfo {
@@ -71,13 +72,14 @@ export async function initWebgpuBackend(opts: { runtimeDir: string; allowSoftwar
   if (nav === undefined) Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
   else Object.defineProperty(nav, 'gpu', { value: gpu, configurable: true });
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  require('@tensorflow/tfjs-backend-webgpu');
+  const webgpuModule = require('@tensorflow/tfjs-backend-webgpu') as WebgpuModule;
   if (!tfc.findBackendFactory('webgpu')) throw new Error('tfjs-backend-webgpu did not register (navigator.gpu not seen)');
   registerWebgpuTrainingKernels();
+  registerWebgpuOptimizerKernels(webgpuModule);
   if (!(await tfc.setBackend('webgpu'))) throw new Error('tfjs could not start its WebGPU backend on this adapter');
   // Small tensors stay on the GPU: forwarding them to the cpu backend costs a read-back each in training.
   tfc.env().set('WEBGPU_CPU_FORWARD', false);
-  loaded = { adapter: text, notes: [`tfjs-backend-webgpu ${tfc.version_core}`, 'project filter-gradient kernel'] };
+  loaded = { adapter: text, notes: [`tfjs-backend-webgpu ${tfc.version_core}`, 'project filter-gradient and optimizer kernels'] };
   return loaded;
 }
 

@@ -80,9 +80,10 @@ describe('runtime manager', function () {
     await assert.rejects(initBackend({ preference: 'webgpu', runtimeDir: fakeDawn('none', 'null') }), /Dawn found no GPU adapter/);
     const software = fakeDawn('software', `({ info: { vendor: 'google', device: 'swiftshader device', description: 'SwiftShader', isFallbackAdapter: true } })`);
     await assert.rejects(initBackend({ preference: 'webgpu', runtimeDir: software }), /only a software adapter \(google, swiftshader device, SwiftShader\), slower than wasm/);
-    // auto never takes WebGPU, installed or not: it is slower than wasm at the search's batch sizes.
-    assert.ok(!AUTO_ORDER.includes('webgpu'));
-    assert.equal(expectedBackend(software).name, 'wasm');
+    // auto tries WebGPU after tfjs-node-gpu and before tfjs-node and wasm; the host expects it where Dawn is installed.
+    assert.deepEqual(AUTO_ORDER, ['tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu']);
+    assert.equal(expectedBackend(software).name, 'webgpu');
+    assert.equal(expectedBackend(root).name, 'wasm');
   });
 
   it('describes WebGPU adapters and tells hardware from software ones', () => {
@@ -127,12 +128,13 @@ describe('runtime manager', function () {
     assert.ok(r.log.length > 0);
   });
 
-  it('installs tfjs-node, not tfjs-node-gpu, on a GPU machine whose CUDA the GPU package cannot load, and says why', async () => {
+  it('installs Dawn (WebGPU), not tfjs-node-gpu, on a GPU machine whose CUDA tfjs-node-gpu cannot load, and says why', async () => {
     const driver = 'NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.159.04';
     const lacking = { driver, missing: ['the CUDA 11 runtime (libcudart.so.11.0) not found: tfjs-node-gpu 4.22 is built against CUDA 11.2 and cuDNN 8.1.'] };
     const auto = runtimePackageFor('auto', lacking);
-    assert.equal(auto.pkg, '@tensorflow/tfjs-node');
-    assert.match(auto.note!, /An NVIDIA GPU is present, but the CUDA 11 runtime .* Installing the CPU runtime \(tfjs-node\)/);
+    assert.equal(auto.pkg, 'webgpu');
+    assert.equal(auto.version, '0.6.2');
+    assert.match(auto.note!, /An NVIDIA GPU is present, but the CUDA 11 runtime .* Installing Dawn for the WebGPU backend instead/);
     assert.deepEqual(runtimePackageFor('auto', { driver, missing: [] }), { backend: 'tensorflow-gpu', pkg: '@tensorflow/tfjs-node-gpu', version: '4.22.0' });
     assert.deepEqual(runtimePackageFor('auto', { driver: null, missing: [] }), { backend: 'tensorflow', pkg: '@tensorflow/tfjs-node', version: '4.22.0' });
     // An explicit --gpu is honoured, with a warning that it will not load.
@@ -143,7 +145,7 @@ describe('runtime manager', function () {
     // The note is printed first and stays in the final message.
     const lines: string[] = [];
     const r = await installRuntime({ runtimeDir: root, variant: 'auto', gpu: lacking, npm: join(root, 'no-such-npm'), onOutput: (l) => lines.push(l) });
-    assert.equal(r.package, '@tensorflow/tfjs-node');
+    assert.equal(r.package, 'webgpu');
     assert.match(lines[0], /An NVIDIA GPU is present/);
     assert.match(r.message, /^npm was not found\. The native runtime .*\(An NVIDIA GPU is present/);
   });
