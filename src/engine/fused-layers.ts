@@ -11,6 +11,7 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { BN_TRAIN_GRAD_KERNEL, BN_TRAIN_KERNEL } from './wasm/batchnorm';
 import { DROPOUT_MASK_KERNEL } from './wasm/dropout';
 import { dropoutMask } from './dropout-mask';
+import { MOMENT_KERNEL, splitKernelsAvailable } from './optimizer-update';
 
 interface LayerVariableLike {
   read(): tf.Tensor;
@@ -94,9 +95,15 @@ export function fusedBatchNormTrain(
 }
 
 function movingAverage(variable: LayerVariableLike, value: tf.Tensor, momentum: number): void {
-  // Same arithmetic as tfjs-layers' BatchNormalization.doMovingAverage.
   tf.tidy(() => {
     const orig = variable.read();
+    // One kernel where the backend has the split optimizer kernels (webgpu: no scalar uploads):
+    // momentum·orig + (1 − momentum)·value.
+    if (splitKernelsAvailable()) {
+      variable.write(tf.engine().runKernel(MOMENT_KERNEL, { s: orig, g: value }, { decay: momentum, scale: 1 - momentum, square: false }) as tf.Tensor);
+      return;
+    }
+    // Same arithmetic as tfjs-layers' BatchNormalization.doMovingAverage.
     variable.write(tf.sub(orig, tf.mul(tf.sub(orig, value), 1 - momentum)));
   });
 }

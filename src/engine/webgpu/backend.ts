@@ -10,6 +10,7 @@ import * as tfc from '@tensorflow/tfjs-core';
 import { pathToFileURL } from 'node:url';
 import { resolveRuntimePackage } from '../runtime-probe';
 import { composedConv2dBackpropFilterKernel } from './conv-backprop';
+import { registerWebgpuBatchNormKernels } from './batchnorm';
 import { registerWebgpuOptimizerKernels, type WebgpuModule } from './optimizer';
 import { WEBGPU_PACKAGE } from './package';
 
@@ -76,10 +77,11 @@ export async function initWebgpuBackend(opts: { runtimeDir: string; allowSoftwar
   if (!tfc.findBackendFactory('webgpu')) throw new Error('tfjs-backend-webgpu did not register (navigator.gpu not seen)');
   registerWebgpuTrainingKernels();
   registerWebgpuOptimizerKernels(webgpuModule);
+  registerWebgpuBatchNormKernels(webgpuModule);
   if (!(await tfc.setBackend('webgpu'))) throw new Error('tfjs could not start its WebGPU backend on this adapter');
   // Small tensors stay on the GPU: forwarding them to the cpu backend costs a read-back each in training.
   tfc.env().set('WEBGPU_CPU_FORWARD', false);
-  loaded = { adapter: text, notes: [`tfjs-backend-webgpu ${tfc.version_core}`, 'project filter-gradient and optimizer kernels'] };
+  loaded = { adapter: text, notes: [`tfjs-backend-webgpu ${tfc.version_core}`, 'project filter-gradient, BatchNorm and optimizer kernels'] };
   return loaded;
 }
 

@@ -18,18 +18,22 @@ export interface WebgpuModule {
   };
 }
 
-interface WebgpuBackendLike {
-  runWebGPUProgram(program: object, inputs: TensorInfo[], outputDtype: 'float32', uniforms: { type: 'float32'; data: number[] }[]): TensorInfo;
+export interface WebgpuBackendLike {
+  runWebGPUProgram(program: object, inputs: TensorInfo[], outputDtype: 'float32', uniforms: { type: 'float32' | 'int32'; data: number[] }[]): TensorInfo;
+  disposeData(dataId: object): boolean;
 }
 
-/** A flat elementwise program over `shape`: `body` runs for each index with the inputs as arrays. */
-function elementwise(mod: WebgpuModule, shape: number[], inputs: string[], uniforms: string[], body: string, key: string): object {
+/**
+ * A flat elementwise program over `shape`: `body` runs for each index with the inputs as arrays.
+ * Uniforms are f32 unless declared `name : i32`.
+ */
+export function elementwise(mod: WebgpuModule, shape: number[], inputs: string[], uniforms: string[], body: string, key: string): object {
   const workgroupSize: [number, number, number] = [128, 1, 1];
   const dispatchLayout = mod.webgpu_util.flatDispatchLayout(shape);
   return {
     outputShape: shape,
     variableNames: inputs,
-    uniforms: uniforms.map((u) => `${u} : f32, `).join(''),
+    uniforms: uniforms.map((u) => (u.includes(':') ? `${u}, ` : `${u} : f32, `)).join(''),
     size: true,
     workgroupSize,
     dispatchLayout,
@@ -44,7 +48,8 @@ function elementwise(mod: WebgpuModule, shape: number[], inputs: string[], unifo
   };
 }
 
-const f = (x: unknown) => ({ type: 'float32' as const, data: [Number(x)] });
+export const f = (x: unknown) => ({ type: 'float32' as const, data: [Number(x)] });
+export const i = (x: number) => ({ type: 'int32' as const, data: [x] });
 
 /** The kernels, for the webgpu backend whose module is `mod`. */
 export function webgpuOptimizerKernels(mod: WebgpuModule): KernelConfig[] {
