@@ -10,34 +10,16 @@
 // Channels are the last axis (NHWC), so an element's channel is its flat index modulo C.
 import { getKernel, registerKernel, unregisterKernel, type KernelBackend, type KernelConfig, type TensorInfo } from '@tensorflow/tfjs-core';
 import { BN_TRAIN_GRAD_KERNEL, BN_TRAIN_KERNEL } from '../wasm/batchnorm';
+import { run, reshape, type Ctx } from './conv-backprop';
 import { elementwise, f, i, type WebgpuBackendLike, type WebgpuModule } from './optimizer';
 
-function kernel(name: string): KernelConfig['kernelFunc'] {
-  const k = getKernel(name, 'webgpu');
-  if (k === undefined) throw new Error(`webgpu has no ${name} kernel`);
-  return k.kernelFunc;
+/** Per-channel mean (or sum) over the rows of x viewed as [R, C]. */
+function perChannel(c: Ctx, op: 'Mean' | 'Sum', x: TensorInfo, C: number): TensorInfo {
+  return run(c, op, { x: reshape(c, x, [-1, C]) }, { axis: [0], keepDims: false });
 }
 
-/** Runs the backend's own kernel `name`; its output is recorded in `temps` for disposal. */
-function run(backend: KernelBackend, temps: TensorInfo[], name: string, inputs: Record<string, TensorInfo>, attrs: Record<string, unknown> = {}): TensorInfo {
-  const out = kernel(name)({ inputs, backend, attrs: attrs as never }) as TensorInfo;
-  temps.push(out);
-  return out;
-}
-
-/** Per-channel mean over the rows of x viewed as [R, C]. */
-function channelMean(backend: KernelBackend, temps: TensorInfo[], x: TensorInfo, C: number): TensorInfo {
-  const rows = run(backend, temps, 'Reshape', { x }, { shape: [-1, C] });
-  return run(backend, temps, 'Mean', { x: rows }, { axis: [0], keepDims: false });
-}
-
-function channelSum(backend: KernelBackend, temps: TensorInfo[], x: TensorInfo, C: number): TensorInfo {
-  const rows = run(backend, temps, 'Reshape', { x }, { shape: [-1, C] });
-  return run(backend, temps, 'Sum', { x: rows }, { axis: [0], keepDims: false });
-}
-
-function release(backend: KernelBackend, temps: TensorInfo[], keep: TensorInfo[]): void {
-  for (const t of temps) if (!keep.includes(t)) backend.disposeData(t.dataId);
+function release(c: Ctx, keep: TensorInfo[]): void {
+  for (const t of c.temps) if (!keep.includes(t)) c.backend.disposeData(t.dataId);
 }
 
 export function webgpuBatchNormKernels(mod: WebgpuModule): KernelConfig[] {
@@ -50,20 +32,20 @@ export function webgpuBatchNormKernels(mod: WebgpuModule): KernelConfig[] {
         const { x, gamma, beta } = inputs as Record<string, TensorInfo>;
         const b = backend as unknown as WebgpuBackendLike & KernelBackend;
         const C = x.shape[x.shape.length - 1];
-        const temps: TensorInfo[] = [];
-        const mean = channelMean(b, temps, x, C);
+        const c: Ctx = { backendName: 'webgpu', backend: b, temps: [] };
+        const mean = perChannel(c, 'Mean', x, C);
         const sq = b.runWebGPUProgram(program(x.shape, ['X', 'Mean'], ['C : i32'],
           `let d = X[index] - Mean[index % uniforms.C];
           setOutputAtIndex(index, d * d);`, 'automl_bn_sqdev'), [x, mean], 'float32', [i(C)]);
-        temps.push(sq);
-        const variance = channelMean(b, temps, sq, C);
+        c.temps.push(sq);
+        const variance = perChannel(c, 'Mean', sq, C);
         const invstd = b.runWebGPUProgram(program([C], ['V'], ['eps'],
           'setOutputAtIndex(index, inverseSqrt(V[index] + uniforms.eps));', 'automl_bn_invstd'), [variance], 'float32', [f(attrs?.epsilon)]);
         const y = b.runWebGPUProgram(program(x.shape, ['X', 'Mean', 'Invstd', 'Gamma', 'Beta'], ['C : i32'],
           `let c = index % uniforms.C;
           setOutputAtIndex(index, (X[index] - Mean[c]) * Invstd[c] * Gamma[c] + Beta[c]);`, 'automl_bn_forward'),
         [x, mean, invstd, gamma, beta], 'float32', [i(C)]);
-        release(b, temps, [mean, variance]);
+        release(c, [mean, variance]);
         return [y, mean, variance, invstd];
       },
     },
@@ -75,20 +57,20 @@ export function webgpuBatchNormKernels(mod: WebgpuModule): KernelConfig[] {
         const b = backend as unknown as WebgpuBackendLike & KernelBackend;
         const C = x.shape[x.shape.length - 1];
         const R = x.shape.reduce((a, d) => a * d, 1) / C;
-        const temps: TensorInfo[] = [];
-        const dbeta = channelSum(b, temps, dy, C);
+        const c: Ctx = { backendName: 'webgpu', backend: b, temps: [] };
+        const dbeta = perChannel(c, 'Sum', dy, C);
         const dyxhat = b.runWebGPUProgram(program(x.shape, ['DY', 'X', 'Mean', 'Invstd'], ['C : i32'],
           `let c = index % uniforms.C;
           setOutputAtIndex(index, DY[index] * (X[index] - Mean[c]) * Invstd[c]);`, 'automl_bn_dyxhat'),
         [dy, x, mean, invstd], 'float32', [i(C)]);
-        temps.push(dyxhat);
-        const dgamma = channelSum(b, temps, dyxhat, C);
+        c.temps.push(dyxhat);
+        const dgamma = perChannel(c, 'Sum', dyxhat, C);
         const dx = b.runWebGPUProgram(program(x.shape, ['DY', 'X', 'Mean', 'Invstd', 'Gamma', 'DB', 'DG'], ['C : i32', 'invR'],
           `let c = index % uniforms.C;
           let xhat = (X[index] - Mean[c]) * Invstd[c];
           setOutputAtIndex(index, Gamma[c] * Invstd[c] * (DY[index] - DB[c] * uniforms.invR - xhat * DG[c] * uniforms.invR));`, 'automl_bn_dx'),
         [dy, x, mean, invstd, gamma, dbeta, dgamma], 'float32', [i(C), f(1 / R)]);
-        release(b, temps, [dbeta, dgamma]);
+        release(c, [dbeta, dgamma]);
         return [dx, dgamma, dbeta];
       },
     },

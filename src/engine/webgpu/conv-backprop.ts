@@ -20,13 +20,15 @@ const MAX_PATCH_ELEMENTS = 1 << 25;
 /** Rows (image positions) each chunk's matrix product sums over. */
 const ROWS_PER_CHUNK = 1024;
 
-interface Ctx {
+/** A backend and the temporaries its kernels made, released together at the end. */
+export interface Ctx {
   backendName: string;
   backend: KernelBackend;
   temps: TensorInfo[];
 }
 
-function run(c: Ctx, name: string, inputs: Record<string, TensorInfo> | TensorInfo[], attrs: Record<string, unknown> = {}): TensorInfo {
+/** Runs the backend's own kernel `name`; its (first) output is recorded in `c.temps`. */
+export function run(c: Ctx, name: string, inputs: Record<string, TensorInfo> | TensorInfo[], attrs: Record<string, unknown> = {}): TensorInfo {
   const k = getKernel(name, c.backendName);
   if (k === undefined) throw new Error(`${c.backendName} has no ${name} kernel`);
   const out = k.kernelFunc({ inputs: inputs as unknown as Record<string, TensorInfo>, backend: c.backend, attrs: attrs as NamedAttrMap });
@@ -35,7 +37,7 @@ function run(c: Ctx, name: string, inputs: Record<string, TensorInfo> | TensorIn
   return t;
 }
 
-function reshape(c: Ctx, x: TensorInfo, shape: number[]): TensorInfo {
+export function reshape(c: Ctx, x: TensorInfo, shape: number[]): TensorInfo {
   return run(c, 'Reshape', { x }, { shape });
 }
 
