@@ -174,7 +174,7 @@ export function expectedBackend(runtimeDir: string): { name: string; why: string
   if (resolveRuntimePackage(RUNTIME_PACKAGES.tensorflow, runtimeDir)) return { name: 'tensorflow', why: 'tfjs-node is installed' };
   const gpuNote = nvidiaDriver()
     ? gpuMissing.length
-      ? `GPU present but ${gpuMissing.join('; ')}; "AutoML: Install GPU Runtime" installs WebGPU for it`
+      ? 'GPU present without the CUDA 11.2 / cuDNN 8.1 that tfjs-node-gpu needs: "AutoML: Install GPU Runtime" installs WebGPU for it'
       : 'GPU present: install the GPU runtime for native speed'
     : 'no NVIDIA GPU';
   return { name: 'wasm', why: `WebAssembly with the project's kernels (${gpuNote})` };
