@@ -10,8 +10,8 @@ import * as tfc from '@tensorflow/tfjs-core';
 import { pathToFileURL } from 'node:url';
 import { resolveRuntimePackage } from '../runtime-probe';
 import { composedConv2dBackpropFilterKernel } from './conv-backprop';
-import { registerWebgpuBatchNormKernels } from './batchnorm';
-import { registerWebgpuOptimizerKernels, type WebgpuModule } from './optimizer';
+import { webgpuBatchNormKernels } from './batchnorm';
+import { webgpuOptimizerKernels, type WebgpuModule } from './optimizer';
 import { WEBGPU_PACKAGE } from './package';
 
 export interface WebgpuInfo {
@@ -47,7 +47,7 @@ let loaded: WebgpuInfo | undefined;
  * Loads Dawn, checks that it finds a hardware GPU adapter, registers tfjs's WebGPU backend with
  * the project's kernels and makes it the active backend. Throws with the reason otherwise.
  */
-export async function initWebgpuBackend(opts: { runtimeDir: string; allowSoftware?: boolean }): Promise<WebgpuInfo> {
+export async function initWebgpuBackend(opts: { runtimeDir: string }): Promise<WebgpuInfo> {
   if (loaded && tfc.findBackend('webgpu')) {
     await tfc.setBackend('webgpu');
     return loaded;
@@ -67,7 +67,7 @@ export async function initWebgpuBackend(opts: { runtimeDir: string; allowSoftwar
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) throw new Error('Dawn found no GPU adapter (no Vulkan, Metal or D3D12 driver for a GPU)');
   const { text, software } = describeAdapter(adapter);
-  if (software && !opts.allowSoftware) throw new Error(`Dawn found only a software adapter (${text}), slower than wasm`);
+  if (software) throw new Error(`Dawn found only a software adapter (${text}), slower than wasm`);
   // tfjs-backend-webgpu looks for navigator.gpu (Node 20 has no navigator; Node 21+ has one without gpu).
   const nav = (globalThis as { navigator?: object }).navigator;
   if (nav === undefined) Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
@@ -75,9 +75,7 @@ export async function initWebgpuBackend(opts: { runtimeDir: string; allowSoftwar
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const webgpuModule = require('@tensorflow/tfjs-backend-webgpu') as WebgpuModule;
   if (!tfc.findBackendFactory('webgpu')) throw new Error('tfjs-backend-webgpu did not register (navigator.gpu not seen)');
-  registerWebgpuTrainingKernels();
-  registerWebgpuOptimizerKernels(webgpuModule);
-  registerWebgpuBatchNormKernels(webgpuModule);
+  registerWebgpuTrainingKernels(webgpuModule);
   if (!(await tfc.setBackend('webgpu'))) throw new Error('tfjs could not start its WebGPU backend on this adapter');
   // Small tensors stay on the GPU: forwarding them to the cpu backend costs a read-back each in training.
   tfc.env().set('WEBGPU_CPU_FORWARD', false);
@@ -85,9 +83,13 @@ export async function initWebgpuBackend(opts: { runtimeDir: string; allowSoftwar
   return loaded;
 }
 
-/** Replaces tfjs-backend-webgpu's Conv2DBackpropFilter (one thread per weight) with the composed one. */
-export function registerWebgpuTrainingKernels(): void {
-  const k = composedConv2dBackpropFilterKernel('webgpu');
-  if (tfc.getKernel(k.kernelName, 'webgpu')) tfc.unregisterKernel(k.kernelName, 'webgpu');
-  tfc.registerKernel(k);
+/**
+ * Registers the project's WebGPU kernels: the composed Conv2DBackpropFilter in place of tfjs's (one
+ * thread per weight), and the optimizer and BatchNorm kernels.
+ */
+export function registerWebgpuTrainingKernels(mod: WebgpuModule): void {
+  for (const k of [composedConv2dBackpropFilterKernel('webgpu'), ...webgpuOptimizerKernels(mod), ...webgpuBatchNormKernels(mod)]) {
+    if (tfc.getKernel(k.kernelName, k.backendName)) tfc.unregisterKernel(k.kernelName, k.backendName);
+    tfc.registerKernel(k);
+  }
 }

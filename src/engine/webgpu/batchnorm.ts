@@ -8,18 +8,14 @@
 //            invstd = 1/√(var + ε), y = (x − mean)·invstd·γ + β
 //   backward: dβ = Σdy, dγ = Σdy·x̂, dx = γ·invstd·(dy − dβ/R − x̂·dγ/R), x̂ = (x − mean)·invstd
 // Channels are the last axis (NHWC), so an element's channel is its flat index modulo C.
-import { getKernel, registerKernel, unregisterKernel, type KernelBackend, type KernelConfig, type TensorInfo } from '@tensorflow/tfjs-core';
+import { util, type KernelBackend, type KernelConfig, type TensorInfo } from '@tensorflow/tfjs-core';
 import { BN_TRAIN_GRAD_KERNEL, BN_TRAIN_KERNEL } from '../wasm/batchnorm';
-import { run, reshape, type Ctx } from './conv-backprop';
+import { release, run, reshape, type Ctx } from './conv-backprop';
 import { elementwise, f, i, type WebgpuBackendLike, type WebgpuModule } from './optimizer';
 
 /** Per-channel mean (or sum) over the rows of x viewed as [R, C]. */
 function perChannel(c: Ctx, op: 'Mean' | 'Sum', x: TensorInfo, C: number): TensorInfo {
   return run(c, op, { x: reshape(c, x, [-1, C]) }, { axis: [0], keepDims: false });
-}
-
-function release(c: Ctx, keep: TensorInfo[]): void {
-  for (const t of c.temps) if (!keep.includes(t)) c.backend.disposeData(t.dataId);
 }
 
 export function webgpuBatchNormKernels(mod: WebgpuModule): KernelConfig[] {
@@ -56,7 +52,7 @@ export function webgpuBatchNormKernels(mod: WebgpuModule): KernelConfig[] {
         const { dy, x, mean, invstd, gamma } = inputs as Record<string, TensorInfo>;
         const b = backend as unknown as WebgpuBackendLike & KernelBackend;
         const C = x.shape[x.shape.length - 1];
-        const R = x.shape.reduce((a, d) => a * d, 1) / C;
+        const R = util.sizeFromShape(x.shape) / C;
         const c: Ctx = { backendName: 'webgpu', backend: b, temps: [] };
         const dbeta = perChannel(c, 'Sum', dy, C);
         const dyxhat = b.runWebGPUProgram(program(x.shape, ['DY', 'X', 'Mean', 'Invstd'], ['C : i32'],
@@ -75,11 +71,4 @@ export function webgpuBatchNormKernels(mod: WebgpuModule): KernelConfig[] {
       },
     },
   ];
-}
-
-export function registerWebgpuBatchNormKernels(mod: WebgpuModule): void {
-  for (const k of webgpuBatchNormKernels(mod)) {
-    if (getKernel(k.kernelName, k.backendName)) unregisterKernel(k.kernelName, k.backendName);
-    registerKernel(k);
-  }
 }

@@ -37,6 +37,11 @@ export function run(c: Ctx, name: string, inputs: Record<string, TensorInfo> | T
   return t;
 }
 
+/** Releases the temporaries except `keep` (a reshape holds its own reference to shared data). */
+export function release(c: Ctx, keep: readonly TensorInfo[]): void {
+  for (const t of c.temps) if (!keep.includes(t)) c.backend.disposeData(t.dataId);
+}
+
 export function reshape(c: Ctx, x: TensorInfo, shape: number[]): TensorInfo {
   return run(c, 'Reshape', { x }, { shape });
 }
@@ -76,7 +81,7 @@ export function conv2dBackpropFilterComposed(
   const c: Ctx = { backendName, backend, temps: [] };
   // Temporaries are released by dataId; a reshape shares its input's data and holds a reference
   // of its own, so releasing `total` leaves `out` valid.
-  const keep = new Set<TensorInfo>();
+  const keep: TensorInfo[] = [];
   try {
     const piece = imagesPerPiece(B, OH, OW, T, Cin, maxPatchElements);
     let total: TensorInfo | null = null;
@@ -112,13 +117,10 @@ export function conv2dBackpropFilterComposed(
       total = total === null ? summed : run(c, 'Add', { a: total, b: summed });
     }
     const out = reshape(c, total!, [KH, KW, Cin, Cout]);
-    keep.add(out);
+    keep.push(out);
     return out;
   } finally {
-    for (const t of c.temps) {
-      if (keep.has(t) || t === x || t === dy) continue;
-      backend.disposeData(t.dataId);
-    }
+    release(c, keep);
   }
 }
 

@@ -7,7 +7,7 @@
 //
 // tfjs-backend-webgpu is passed in rather than imported: it registers its backend only if
 // `navigator.gpu` exists when it is first loaded (see backend.ts).
-import { getKernel, registerKernel, unregisterKernel, type KernelConfig, type TensorInfo } from '@tensorflow/tfjs-core';
+import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
 import { MOMENT_KERNEL, ADAMW_PARAM_KERNEL, SGD_PARAM_KERNEL } from '../optimizer-update';
 
 /** What this module needs from tfjs-backend-webgpu's exports. */
@@ -101,11 +101,4 @@ export function webgpuOptimizerKernels(mod: WebgpuModule): KernelConfig[] {
       },
     },
   ];
-}
-
-export function registerWebgpuOptimizerKernels(mod: WebgpuModule): void {
-  for (const k of webgpuOptimizerKernels(mod)) {
-    if (getKernel(k.kernelName, k.backendName)) unregisterKernel(k.kernelName, k.backendName);
-    registerKernel(k);
-  }
 }
