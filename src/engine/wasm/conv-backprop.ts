@@ -7,7 +7,8 @@ import {
   type BackendWasm, type KernelArgs,
 } from './kernel-utils';
 import { scatterPhase, swapOuter, swapOuterAndInner } from './layout';
-import { simdFor } from './simd';
+import { convKernelsFor, simdFor } from './simd';
+import { FILTER_GRAD_TILES } from './simd/conv-programs';
 import { disposeView, subTensorView } from './views';
 
 type Conv2DInfo = backend_util.Conv2DInfo;
@@ -61,7 +62,7 @@ function filterGradChunk(B: number, OH: number, OW: number): number {
  * taps; the result [Cout, KH, KW, Cin] holds dW flipped.
  * Done over chunks of the batch (see filterGradChunk) and summed.
  */
-function filterGradByTransposedConv(backend: BackendWasm, x: TensorInfo, dy: TensorInfo, ci: Conv2DInfo): TensorInfo {
+export function filterGradByTransposedConv(backend: BackendWasm, x: TensorInfo, dy: TensorInfo, ci: Conv2DInfo): TensorInfo {
   const { batchSize: B, inHeight: H, inWidth: W, inChannels: Cin, outHeight: OH, outWidth: OW, outChannels: Cout } = ci;
   const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = ci;
   const { top, left } = ci.padInfo;
@@ -239,6 +240,62 @@ export function filterGradBySimdTaps(
   return dW;
 }
 
+/** [lo, hi) of the output positions whose input o·stride + k·dilation − pad is inside [0, size), per tap k. */
+function validRanges(K: number, size: number, outSize: number, stride: number, dilation: number, pad: number): number[] {
+  const r: number[] = [];
+  for (let k = 0; k < K; k++) {
+    const lo = Math.max(0, Math.ceil((pad - k * dilation) / stride));
+    const hi = Math.min(outSize, Math.floor((size - 1 + pad - k * dilation) / stride) + 1);
+    r.push(lo, Math.max(lo, hi));
+  }
+  return r;
+}
+
+/**
+ * dW by the register-blocked SIMD loop (simd/conv-programs.ts), the batch split between
+ * the pool's threads, each into its own accumulator, summed at the end. Null when the SIMD
+ * kernels are unavailable or no tile divides the channels. `maxParts` caps the split (tests).
+ */
+export function filterGradByTiles(backend: BackendWasm, x: TensorInfo, dy: TensorInfo, ci: Conv2DInfo, maxParts = Infinity): TensorInfo | null {
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: Cin, outHeight: OH, outWidth: OW, outChannels: Cout } = ci;
+  const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = ci;
+  const tile = FILTER_GRAD_TILES.find((t) => Cin % t.tileIn === 0 && Cout % t.tileOut === 0);
+  if (tile === undefined) return null;
+  const kernels = convKernelsFor(backend);
+  if (kernels === null) return null;
+  const parts = Math.max(1, Math.min(kernels.pool.size, B, maxParts));
+  const slots = KH * KW * Cin * Cout;
+  const dW = alloc(backend, [KH, KW, Cin, Cout]);
+  const scratch = new Scratch(backend, Scratch.bytes(...new Array<number>(parts).fill(4 * slots), 8 * KW, 8 * KH));
+  try {
+    const accs = Array.from({ length: parts }, () => scratch.f32(slots));
+    const [owAt] = scratch.f32(2 * KW);
+    const [ohAt] = scratch.f32(2 * KH);
+    const heap = new Int32Array(f32(backend, dW).buffer);
+    heap.set(validRanges(KW, W, OW, sw, dw, ci.padInfo.left), owAt / 4);
+    heap.set(validRanges(KH, H, OH, sh, dh, ci.padInfo.top), ohAt / 4);
+    for (const [, v] of accs) v.fill(0);
+    const xAt = byteOffset(backend, x);
+    const dyAt = byteOffset(backend, dy);
+    kernels.pool.run(tile.name, accs.map(([at], p) => [
+      xAt, dyAt, at, Math.floor((p * B) / parts), Math.floor(((p + 1) * B) / parts), H, W, Cin, OH, OW, Cout, KW,
+      sh, dh, ci.padInfo.top, sw, dw, ci.padInfo.left, owAt, ohAt, KH,
+    ]));
+    const d = f32(backend, dW);
+    d.set(accs[0]![1]);
+    for (let p = 1; p < parts; p++) {
+      const a = accs[p]![1];
+      for (let i = 0; i < slots; i++) d[i] += a[i];
+    }
+  } catch (e) {
+    free(backend, dW);
+    throw e;
+  } finally {
+    scratch.release();
+  }
+  return dW;
+}
+
 export function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
   const backend = args.backend as BackendWasm;
   const x = args.inputs.x!;
@@ -249,7 +306,7 @@ export function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
     const dW = ci.outChannels % 4 === 0 ? filterGradBySimdTaps(backend, x, dy, ci, 'broadcast') : null;
     return dW ?? filterGradByIm2col(backend, x, dy, ci);
   }
-  return filterGradByTransposedConv(backend, x, dy, ci);
+  return filterGradByTiles(backend, x, dy, ci) ?? filterGradByTransposedConv(backend, x, dy, ci);
 }
 
 /**

@@ -6,6 +6,8 @@ import { enableFusedLayers } from '../../../src/engine/fused-layers';
 import { activeWasmKernelSet, projectWasmKernelNames, registerWasmTrainingKernels, useWasmKernelSet } from '../../../src/engine/wasm/kernels';
 import { multiplyTransposed } from '../../../src/engine/wasm/matmul';
 import { setSimdEnabled } from '../../../src/engine/wasm/simd';
+import { convInfoOf, filterGradByTiles, filterGradByTransposedConv } from '../../../src/engine/wasm/conv-backprop';
+import type { BackendWasm } from '../../../src/engine/wasm/kernel-utils';
 import { arr, assertClose, compareKernel, ensureWasm, onBackend, runKernelOn, type Arr } from './wasm-test-utils';
 import { BN_TRAIN_GRAD_KERNEL, BN_TRAIN_KERNEL } from '../../../src/engine/wasm/batchnorm';
 import { RELU_GRAD_KERNEL } from '../../../src/engine/wasm/activation-grad';
@@ -162,6 +164,47 @@ describe('wasm training kernels', function () {
         });
       });
     });
+  });
+
+  describe('Conv2DBackpropFilter: the SIMD tiles, on one thread and split between threads, against the XNNPACK path', () => {
+    const cases: ConvCase[] = [
+      { x: [6, 14, 14, 32], k: [3, 3], cout: 64, stride: 1, pad: 'same' }, // 2×16 tile
+      { x: [5, 9, 7, 8], k: [3, 3], cout: 24, stride: 2, pad: 'valid' }, // 4×8 tile, odd batch
+      { x: [3, 8, 8, 16], k: [1, 1], cout: 32, stride: 2, pad: 'same' },
+    ];
+    for (const c of cases) {
+      it(`x ${c.x} k ${c.k} cout ${c.cout} stride ${c.stride} pad ${c.pad}`, async () => {
+        const dyShape = convOutShape(c);
+        const want = await runKernelOn('cpu', 'Conv2DBackpropFilter', { x: arr(c.x, 41), dy: arr(dyShape, 42) }, {
+          strides: c.stride, pad: c.pad, dataFormat: 'NHWC', filterShape: [...c.k, c.x[3], c.cout],
+        });
+        const got = await onBackend('wasm', () => {
+          const backend = tf.backend() as unknown as BackendWasm;
+          const x = tf.tensor(arr(c.x, 41).data, c.x);
+          const dy = tf.tensor(arr(dyShape, 42).data, dyShape);
+          const ci = convInfoOf(c.x, [...c.k, c.x[3], c.cout], { strides: c.stride, pad: c.pad });
+          const read = (info: tf.TensorInfo | null): Arr => {
+            assert.ok(info !== null, 'the tile path applies');
+            const t = tf.engine().makeTensorFromTensorInfo(info);
+            const r = { shape: t.shape.slice(), data: t.dataSync().slice() as Float32Array };
+            t.dispose();
+            return r;
+          };
+          const before = tf.memory().numTensors;
+          const r = {
+            one: read(filterGradByTiles(backend, x, dy, ci, 1)),
+            split: read(filterGradByTiles(backend, x, dy, ci)),
+            xnn: read(filterGradByTransposedConv(backend, x, dy, ci)),
+          };
+          assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
+          tf.dispose([x, dy]);
+          return r;
+        });
+        assertClose(got.one, want[0], 1e-4, 'one thread');
+        assertClose(got.split, want[0], 1e-4, 'split between threads');
+        assertClose(got.xnn, want[0], 1e-4, 'XNNPACK path');
+      });
+    }
   });
 
   describe('Conv2DBackpropInput', () => {

@@ -4,7 +4,11 @@
 // Falls back (returns null) when the runtime lacks WebAssembly SIMD or the
 // backend's memory object cannot be found; callers then use plain JS loops.
 // AUTOML_WASM_SIMD=0 disables the SIMD kernels (for comparisons).
+import { setFlagsFromString } from 'v8';
+import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { assemble } from './wasm-asm';
+import { convPrograms } from './conv-programs';
+import { SimdPool } from './pool';
 import { PROGRAMS } from './programs';
 import { sharedWasmMemory, wasmModule, type BackendWasm } from '../kernel-utils';
 
@@ -70,5 +74,59 @@ export function simdFor(backend: BackendWasm): SimdKernels | null {
     kernels = null; // no SIMD support, or an unexpected memory type: JS loops
   }
   instances.set(key, kernels);
+  return kernels;
+}
+
+/** The convolution kernels (conv-programs.ts) and the threads that run them. */
+export interface ConvKernels {
+  pool: SimdPool;
+  /** Whether the build uses a fused multiply-add (relaxed SIMD). */
+  fma: boolean;
+}
+
+const convModules = new Map<string, WebAssembly.Module | null>();
+const convInstances = new WeakMap<object, ConvKernels | null>();
+
+/**
+ * Relaxed SIMD (for the fused multiply-add) is on by default in newer V8s; Node 20 has it
+ * behind a flag, which must be set before the module is compiled. AUTOML_WASM_FMA=0 keeps
+ * the multiply-and-add build.
+ */
+function convModule(shared: boolean): { module: WebAssembly.Module; fma: boolean } | null {
+  for (const fma of process.env.AUTOML_WASM_FMA === '0' ? [false] : [true, false]) {
+    const key = `${shared}/${fma}`;
+    if (!convModules.has(key)) {
+      let mod: WebAssembly.Module | null = null;
+      try {
+        if (fma) setFlagsFromString('--experimental-wasm-relaxed-simd');
+        mod = new WebAssembly.Module(assemble(convPrograms(fma), shared));
+      } catch {
+        mod = null;
+      }
+      convModules.set(key, mod);
+    }
+    const module = convModules.get(key);
+    if (module) return { module, fma };
+  }
+  return null;
+}
+
+/**
+ * The convolution kernels bound to this backend's heap, on as many threads as XNNPACK
+ * uses (the two never run at once), or null (no SIMD).
+ */
+export function convKernelsFor(backend: BackendWasm): ConvKernels | null {
+  if (!enabled) return null;
+  const key = wasmModule(backend) as unknown as object;
+  if (convInstances.has(key)) return convInstances.get(key)!;
+  let kernels: ConvKernels | null = null;
+  try {
+    const memory = memoryOf(backend);
+    const built = memory === null ? null : convModule(memory.buffer instanceof SharedArrayBuffer);
+    if (memory !== null && built !== null) kernels = { pool: new SimdPool(built.module, memory, getThreadsCount()), fma: built.fma };
+  } catch {
+    kernels = null;
+  }
+  convInstances.set(key, kernels);
   return kernels;
 }

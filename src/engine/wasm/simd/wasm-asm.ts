@@ -58,6 +58,7 @@ export const op = {
   i32mul: [0x6c],
   i32shl: [0x74],
   i32ltS: [0x48],
+  i32ltU: [0x49],
   i32or: [0x72],
   i32load: (off = 0): Code => [0x28, 2, ...uleb(off)],
   i32geS: [0x4e],
@@ -68,6 +69,10 @@ export const op = {
   f64store: (off = 0): Code => [0x39, 3, ...uleb(off)],
   v128load: (off = 0): Code => [...simd(0x00), 4, ...uleb(off)],
   v128store: (off = 0): Code => [...simd(0x0b), 4, ...uleb(off)],
+  /** v128.load32_splat: one f32 from memory in all four lanes. */
+  load32splat: (off = 0): Code => [...simd(0x09), 2, ...uleb(off)],
+  /** f32x4.relaxed_madd(a, b, c) = a·b + c, fused where the CPU has FMA (relaxed SIMD). */
+  f32x4madd: simd(0x105),
   f32x4splat: simd(0x13),
   f32x4gt: simd(0x44),
   f32x4eq: simd(0x41),
