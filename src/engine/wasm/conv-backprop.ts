@@ -9,6 +9,7 @@ import {
 import { scatterPhase, swapOuter, swapOuterAndInner } from './layout';
 import { convKernelsFor, simdFor } from './simd';
 import { FILTER_GRAD_TILES } from './simd/conv-programs';
+import { convByTiles, packFlippedSwappedFilter } from './conv-forward';
 import { disposeView, subTensorView } from './views';
 
 type Conv2DInfo = backend_util.Conv2DInfo;
@@ -205,35 +206,42 @@ function filterGradByIm2col(backend: BackendWasm, x: TensorInfo, dy: TensorInfo,
  * (broadcast) a multiple of 4; null when the SIMD kernels are unavailable.
  */
 export function filterGradBySimdTaps(
-  backend: BackendWasm, x: TensorInfo, dy: TensorInfo, ci: Conv2DInfo, mode: 'depthwise' | 'broadcast',
+  backend: BackendWasm, x: TensorInfo, dy: TensorInfo, ci: Conv2DInfo, mode: 'depthwise' | 'broadcast', maxParts = Infinity,
 ): TensorInfo | null {
-  const simd = simdFor(backend);
-  if (simd === null) return null;
+  const kernels = convKernelsFor(backend);
+  if (kernels === null) return null;
   const { batchSize: B, inHeight: H, inWidth: W, inChannels: Cin, outHeight: OH, outWidth: OW, outChannels: Cout } = ci;
   const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = ci;
   const { top, left } = ci.padInfo;
   const C = mode === 'depthwise' ? Cin : Cout; // channels of a dy row
   const slots = KH * KW * (mode === 'depthwise' ? Cin : Cin * Cout);
+  // The batch split between the pool's threads, each into its own float64 accumulator.
+  const parts = Math.max(1, Math.min(kernels.pool.size, B, maxParts));
   const dW = alloc(backend, mode === 'depthwise' ? [KH, KW, Cin, 1] : [KH, KW, Cin, Cout]);
-  const scratch = new Scratch(backend, Scratch.bytes(8 * slots, 8 * KW));
+  const scratch = new Scratch(backend, Scratch.bytes(...new Array<number>(parts).fill(8 * slots), 8 * KW));
   try {
-    const [accAt, acc] = scratch.f64(slots);
+    const accs = Array.from({ length: parts }, () => scratch.f64(slots));
     const [rangeAt] = scratch.f32(2 * KW);
-    const range = new Int32Array(f32(backend, dW).buffer, rangeAt, 2 * KW);
-    for (let kw = 0; kw < KW; kw++) {
-      // Output columns whose input column ow·sw + kw·dw − left is inside the image.
-      const lo = Math.max(0, Math.ceil((left - kw * dw) / sw));
-      const hi = Math.min(OW, Math.floor((W - 1 + left - kw * dw) / sw) + 1);
-      range[2 * kw] = lo;
-      range[2 * kw + 1] = Math.max(lo, hi);
+    new Int32Array(f32(backend, dW).buffer).set(validRanges(KW, W, OW, sw, dw, left), rangeAt / 4);
+    const xAt = byteOffset(backend, x);
+    const dyAt = byteOffset(backend, dy);
+    kernels.pool.run(mode === 'depthwise' ? 'depthwiseFilterGrad' : 'broadcastFilterGrad', accs.map(([at], p) => {
+      const b0 = Math.floor((p * B) / parts);
+      const b1 = Math.floor(((p + 1) * B) / parts);
+      return [
+        xAt + 4 * b0 * H * W * Cin, dyAt + 4 * b0 * OH * OW * C, at, b1 - b0, H, W, 4 * C, OH, OW, KH, KW,
+        sh, dh, top, sw, dw, left, rangeAt, ...(mode === 'broadcast' ? [Cin] : []),
+      ];
+    }));
+    const d = f32(backend, dW);
+    for (let i = 0; i < slots; i++) {
+      let v = 0;
+      for (const [, a] of accs) v += a[i];
+      d[i] = v;
     }
-    const args = [
-      byteOffset(backend, x), byteOffset(backend, dy), accAt, B, H, W, 4 * C, OH, OW, KH, KW,
-      sh, dh, top, sw, dw, left, rangeAt,
-    ];
-    if (mode === 'depthwise') simd.depthwiseFilterGrad(...args);
-    else simd.broadcastFilterGrad(...args, Cin);
-    f32(backend, dW).set(acc);
+  } catch (e) {
+    free(backend, dW);
+    throw e;
   } finally {
     scratch.release();
   }
@@ -530,13 +538,33 @@ function conv2DBackpropInputByPhases(backend: BackendWasm, dy: TensorInfo, filte
   return dx;
 }
 
+/**
+ * Stride-1 dx by the SIMD forward loop (conv-forward.ts): dy, padded by (KH−1−top, KW−1−left),
+ * convolved with the flipped, channel-swapped filter. Null when that loop does not apply.
+ */
+export function inputGradByTiles(
+  backend: BackendWasm, dy: TensorInfo, filter: TensorInfo, ci: Conv2DInfo, opts: { anyBuild?: boolean; maxParts?: number } = {},
+): TensorInfo | null {
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: Cin, outHeight: OH, outWidth: OW, outChannels: Cout } = ci;
+  const { filterHeight: KH, filterWidth: KW } = ci;
+  const top = KH - 1 - ci.padInfo.top;
+  const left = KW - 1 - ci.padInfo.left;
+  if (ci.strideHeight !== 1 || ci.strideWidth !== 1 || ci.dilationHeight !== 1 || ci.dilationWidth !== 1 || top < 0 || left < 0) return null;
+  return convByTiles(backend, dy, {
+    B, H: OH, W: OW, Cin: Cout, OH: H, OW: W, Cout: Cin, KH, KW, sh: 1, sw: 1, dh: 1, dw: 1, top, left,
+  }, packFlippedSwappedFilter(() => f32(backend, filter), KH, KW, Cin, Cout), null, false, opts);
+}
+
 export function conv2DBackpropInput(args: KernelArgs): TensorInfo {
   const backend = args.backend as BackendWasm;
   const dy = args.inputs.dy!;
   const filter = args.inputs.filter!;
   const attrs = args.attrs ?? {};
   const ci = convInfoOf(attrs.inputShape as number[], filter.shape, attrs);
-  if (ci.strideHeight > 1 || ci.strideWidth > 1) {
+  if (ci.strideHeight === 1 && ci.strideWidth === 1) {
+    const dx = inputGradByTiles(backend, dy, filter, ci);
+    if (dx !== null) return dx;
+  } else {
     const dx = conv2DBackpropInputByPhases(backend, dy, filter, ci);
     if (dx !== null) return dx;
   }

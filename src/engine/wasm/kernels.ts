@@ -1,9 +1,13 @@
 // Registration of the project's training kernels for the 'wasm' backend.
 //
-//   Conv2DBackpropFilter   transposed forward convolution (XNNPACK), batch-chunked;
-//                          im2col product for Cin ≤ 4 (conv-backprop.ts)
-//   Conv2DBackpropInput    forward convolution with the flipped filter; strided:
-//                          one stride-1 convolution per output phase (no zero-dilation)
+//   Conv2D, FusedConv2D    register-blocked SIMD loop on the pool's threads when it has
+//                          a fused multiply-add, else XNNPACK's (conv-forward.ts)
+//   Conv2DBackpropFilter   register-blocked SIMD loop, batch split between threads;
+//                          SIMD taps for Cin ≤ 4; else transposed forward convolution
+//                          (XNNPACK), batch-chunked (conv-backprop.ts)
+//   Conv2DBackpropInput    forward convolution with the flipped filter (the SIMD loop
+//                          or XNNPACK); strided: one stride-1 convolution per output
+//                          phase (no zero-dilation)
 //   DepthwiseConv2dNative- BackpropFilter / BackpropInput (depthwise-backprop.ts)
 //   MaxPoolGrad            first-maximum rule, correct for all-negative windows;
 //                          2×2/2 in SIMD (pool-grad.ts); AvgPoolGrad likewise
@@ -26,11 +30,12 @@
 // Switching is cheap and can happen at any time: the engine looks kernels up in
 // the global registry on every call. Kernels are registered for 'wasm' only.
 import {
-  AvgPoolGrad, BatchMatMul, Conv2DBackpropFilter, Conv2DBackpropInput, engine,
+  AvgPoolGrad, BatchMatMul, Conv2D, Conv2DBackpropFilter, FusedConv2D, Conv2DBackpropInput, engine,
   DepthwiseConv2dNativeBackpropFilter, DepthwiseConv2dNativeBackpropInput,
   getKernel, Identity, MaxPoolGrad, Mean, registerKernel, Sum, Tile, unregisterKernel,
   type KernelConfig, type KernelFunc,
 } from '@tensorflow/tfjs-core';
+import { conv2D, fusedConv2D } from './conv-forward';
 import { conv2DBackpropFilter, conv2DBackpropInput, naiveConv2DBackpropFilter } from './conv-backprop';
 import { depthwiseConv2dNativeBackpropFilter, depthwiseConv2dNativeBackpropInput } from './depthwise-backprop';
 import { captureStockKernel, type KernelArgs } from './kernel-utils';
@@ -49,6 +54,8 @@ type ProjectKernel = (args: KernelArgs) => unknown;
 
 /** Kernels the project replaces or adds, by tfjs kernel name. */
 const PROJECT_KERNELS: Record<string, ProjectKernel> = {
+  [Conv2D]: conv2D,
+  [FusedConv2D]: fusedConv2D,
   [Conv2DBackpropFilter]: conv2DBackpropFilter,
   [Conv2DBackpropInput]: conv2DBackpropInput,
   [DepthwiseConv2dNativeBackpropFilter]: depthwiseConv2dNativeBackpropFilter,

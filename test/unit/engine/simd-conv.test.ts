@@ -3,7 +3,7 @@
 import * as assert from 'node:assert/strict';
 import { setFlagsFromString } from 'v8';
 import { assemble, op, i32, type FnDef } from '../../../src/engine/wasm/simd/wasm-asm';
-import { convPrograms, FILTER_GRAD_TILES } from '../../../src/engine/wasm/simd/conv-programs';
+import { convPrograms, FILTER_GRAD_TILES, FORWARD_TILES } from '../../../src/engine/wasm/simd/conv-programs';
 import { SimdPool } from '../../../src/engine/wasm/simd/pool';
 import { rand } from './wasm-test-utils';
 
@@ -121,6 +121,73 @@ describe('SIMD filter-gradient programs', () => {
           assertNear(L.F().subarray(L.acc0 / 4, L.acc0 / 4 + L.aN), byDefinition(c, L.x, L.dy, 0, half), 'first part');
           assertNear(L.F().subarray(L.acc1 / 4, L.acc1 / 4 + L.aN), byDefinition(c, L.x, L.dy, half, c.B), 'second part');
         });
+      }
+    }
+  }
+});
+
+/** out = act(bias + conv(xPadded, w)) by the definition, for a padded input (every tap inside). */
+function forwardByDefinition(c: Case, Hp: number, Wp: number, xp: Float32Array, w: Float32Array, bias: Float32Array, relu: boolean): Float64Array {
+  const out = new Float64Array(c.B * c.OH * c.OW * c.Cout);
+  for (let b = 0; b < c.B; b++) for (let oh = 0; oh < c.OH; oh++) for (let ow = 0; ow < c.OW; ow++) for (let co = 0; co < c.Cout; co++) {
+    let v = bias[co];
+    for (let kh = 0; kh < c.KH; kh++) for (let kw = 0; kw < c.KW; kw++) for (let ci = 0; ci < c.Cin; ci++) {
+      v += xp[((b * Hp + oh * c.sh + kh * c.dh) * Wp + ow * c.sw + kw * c.dw) * c.Cin + ci] * w[((kh * c.KW + kw) * c.Cin + ci) * c.Cout + co];
+    }
+    out[((b * c.OH + oh) * c.OW + ow) * c.Cout + co] = relu ? Math.max(0, v) : v;
+  }
+  return out;
+}
+
+describe('SIMD forward-convolution programs', () => {
+  const builds = [false, true].map((fma) => ({
+    fma,
+    module: fma && !relaxedSimd() ? null : new WebAssembly.Module(assemble(convPrograms(fma), true)),
+  }));
+  const cases: [string, Case][] = [
+    ['3×3, 14×14 (padded 16×16), 32→64, ReLU', caseOf(2, 16, 16, 32, 64, [3, 3], [1, 1], [1, 1], [0, 0])],
+    ['3×3, one input channel, odd width (a tail of one-pixel tiles), 1→32', caseOf(2, 9, 11, 1, 32, [3, 3], [1, 1], [1, 1], [0, 0])],
+    ['stride 2, 3→16', caseOf(2, 9, 10, 3, 16, [3, 3], [2, 2], [1, 1], [0, 0])],
+    ['5×3 dilation (2, 1), 4→8', caseOf(1, 13, 9, 4, 8, [5, 3], [1, 1], [2, 1], [0, 0])],
+    ['1×1 stride (1, 2), 8→24', caseOf(3, 5, 7, 8, 24, [1, 1], [1, 2], [1, 1], [0, 0])],
+  ];
+  for (const build of builds) {
+    for (const tile of FORWARD_TILES) {
+      for (const [name, c] of cases) {
+        if (c.Cout % tile.tileOut !== 0) continue;
+        for (const relu of [false, true]) {
+          it(`${tile.name} ${build.fma ? 'fused multiply-add' : 'multiply and add'}: ${name}${relu ? ', ReLU' : ''}`, function () {
+            if (build.module === null) this.skip();
+            const memory = new WebAssembly.Memory({ initial: 16, maximum: 65536, shared: true });
+            const fn = (new WebAssembly.Instance(build.module!, { env: { memory } }).exports as Record<string, (...a: number[]) => void>)[tile.name]!;
+            const xN = c.B * c.H * c.W * c.Cin;
+            const wN = c.KH * c.KW * c.Cin * c.Cout;
+            const oN = c.B * c.OH * c.OW * c.Cout;
+            const [xAt, wAt, bAt, oAt] = [4096, 4096 + 4 * xN, 4096 + 4 * (xN + wN), 4096 + 4 * (xN + wN + c.Cout)];
+            const need = oAt + 4 * oN;
+            if (memory.buffer.byteLength < need) memory.grow(Math.ceil((need - memory.buffer.byteLength) / 65536));
+            const F = new Float32Array(memory.buffer);
+            const x = rand(xN, 3);
+            const w = rand(wN, 4);
+            const bias = rand(c.Cout, 5);
+            F.set(x, xAt / 4);
+            F.set(bias, bAt / 4);
+            // The filter packed per block of the tile's output channels.
+            let k = wAt / 4;
+            for (let ob = 0; ob < c.Cout; ob += tile.tileOut) {
+              for (let t = 0; t < c.KH * c.KW; t++) for (let ci = 0; ci < c.Cin; ci++) for (let o = 0; o < tile.tileOut; o++) F[k++] = w[(t * c.Cin + ci) * c.Cout + ob + o];
+            }
+            F.fill(NaN, oAt / 4, oAt / 4 + oN);
+            const rows = c.B * c.OH;
+            const call = (r0: number, r1: number): void =>
+              fn(xAt, wAt, bAt, oAt, r0, r1, c.H, c.W, c.Cin, c.OH, c.OW, c.Cout, c.KH, c.KW, c.sh, c.sw, c.dh, c.dw, relu ? 1 : 0);
+            // In two calls over row ranges, as the pool splits it.
+            call(0, Math.floor(rows / 3));
+            call(Math.floor(rows / 3), rows);
+            const want = forwardByDefinition(c, c.H, c.W, x, w, bias, relu);
+            assertNear(F.subarray(oAt / 4, oAt / 4 + oN), want, 'output');
+          });
+        }
       }
     }
   }

@@ -7,6 +7,8 @@ import { activeWasmKernelSet, projectWasmKernelNames, registerWasmTrainingKernel
 import { multiplyTransposed } from '../../../src/engine/wasm/matmul';
 import { setSimdEnabled } from '../../../src/engine/wasm/simd';
 import { convInfoOf, filterGradByTiles, filterGradByTransposedConv } from '../../../src/engine/wasm/conv-backprop';
+import { convByTiles, packFilter, tileConvOf } from '../../../src/engine/wasm/conv-forward';
+import { f32 } from '../../../src/engine/wasm/kernel-utils';
 import type { BackendWasm } from '../../../src/engine/wasm/kernel-utils';
 import { arr, assertClose, compareKernel, ensureWasm, onBackend, runKernelOn, type Arr } from './wasm-test-utils';
 import { BN_TRAIN_GRAD_KERNEL, BN_TRAIN_KERNEL } from '../../../src/engine/wasm/batchnorm';
@@ -205,6 +207,52 @@ describe('wasm training kernels', function () {
         assertClose(got.xnn, want[0], 1e-4, 'XNNPACK path');
       });
     }
+  });
+
+  describe('Conv2D / FusedConv2D (the SIMD loop where it applies, XNNPACK otherwise)', () => {
+    const cases: Array<ConvCase & { activation?: string; bias?: boolean; dil?: number }> = [
+      { x: [3, 14, 14, 32], k: [3, 3], cout: 64, stride: 1, pad: 'same', activation: 'relu', bias: true },
+      { x: [2, 28, 28, 1], k: [3, 3], cout: 32, stride: 1, pad: 'same', activation: 'relu', bias: true },
+      { x: [2, 9, 11, 3], k: [3, 3], cout: 8, stride: 2, pad: 'valid', activation: 'linear', bias: true },
+      { x: [2, 9, 11, 4], k: [5, 3], cout: 24, stride: [2, 1], pad: 'same', activation: 'linear', bias: false },
+      { x: [1, 12, 10, 8], k: [3, 3], cout: 16, stride: 1, pad: 'same', dil: 2, activation: 'relu', bias: true },
+      { x: [2, 6, 6, 8], k: [3, 3], cout: 16, stride: 1, pad: 2, activation: 'relu', bias: true },
+      { x: [2, 7, 7, 8], k: [1, 1], cout: 32, stride: 2, pad: 'valid', activation: 'linear', bias: false },
+      // Not covered by the loop: the stock kernel runs.
+      { x: [2, 8, 8, 4], k: [3, 3], cout: 6, stride: 1, pad: 'same', activation: 'relu', bias: true },
+      { x: [2, 8, 8, 4], k: [3, 3], cout: 8, stride: 1, pad: 'same', activation: 'elu', bias: true },
+    ];
+    cases.forEach((c, i) => {
+      it(`x ${c.x} k ${c.k} cout ${c.cout} stride ${c.stride} pad ${c.pad}${c.dil ? ` dilation ${c.dil}` : ''} ${c.activation}${c.bias ? ' + bias' : ''}`, async () => {
+        const filter = arr([...c.k, c.x[3], c.cout], 500 + i);
+        const attrs = { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', dilations: c.dil ?? 1 };
+        await compareKernel('FusedConv2D', { x: arr(c.x, 400 + i), filter, ...(c.bias ? { bias: arr([c.cout], 600 + i) } : {}) }, { ...attrs, activation: c.activation });
+        await compareKernel('Conv2D', { x: arr(c.x, 700 + i), filter }, attrs);
+      });
+    });
+
+    it('gives the same output on one thread and split between threads', async () => {
+      const c = { x: [5, 14, 14, 16], k: [3, 3] as [number, number], cout: 32 };
+      const res = await onBackend('wasm', () => {
+        const backend = tf.backend() as unknown as BackendWasm;
+        const x = tf.tensor(arr(c.x, 51).data, c.x);
+        const w = tf.tensor(arr([...c.k, c.x[3], c.cout], 52).data, [...c.k, c.x[3], c.cout]);
+        const ci = convInfoOf(c.x, w.shape, { strides: 1, pad: 'same' });
+        const run = (maxParts: number): Float32Array => {
+          const info = convByTiles(backend, x, tileConvOf(ci), packFilter(() => f32(backend, w), 3, 3, c.x[3], c.cout), null, true, { anyBuild: true, maxParts });
+          assert.ok(info !== null, 'the loop applies');
+          const t = tf.engine().makeTensorFromTensorInfo(info);
+          const d = t.dataSync().slice() as Float32Array;
+          t.dispose();
+          return d;
+        };
+        const r = [run(1), run(8)];
+        tf.dispose([x, w]);
+        return r;
+      });
+      assert.deepEqual(Array.from(res[1]), Array.from(res[0]));
+      assert.ok(res[0].some((v) => v > 0) && res[0].some((v) => v === 0), 'ReLU applied to a real output');
+    });
   });
 
   describe('Conv2DBackpropInput', () => {

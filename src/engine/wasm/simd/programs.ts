@@ -471,8 +471,8 @@ function tapFilterGrad(broadcast: boolean): FnDef {
   };
 }
 
-const depthwiseFilterGrad = tapFilterGrad(false);
-const broadcastFilterGrad = tapFilterGrad(true);
+export const depthwiseFilterGrad = tapFilterGrad(false);
+export const broadcastFilterGrad = tapFilterGrad(true);
 
 export const PROGRAMS: FnDef[] = [
   depthwiseFilterGrad, broadcastFilterGrad, reluGrad, dropoutMask, colSum, colStats, bnGradStats, affine, bnGradApply, adamw, sgd, maxPoolGrad2x2, copyRows, transposeOuterInner,

@@ -56,6 +56,7 @@ export const op = {
   i32add: [0x6a],
   i32sub: [0x6b],
   i32mul: [0x6c],
+  i32divU: [0x6e],
   i32shl: [0x74],
   i32ltS: [0x48],
   i32ltU: [0x49],

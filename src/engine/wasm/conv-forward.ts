@@ -1,0 +1,171 @@
+// Conv2D / FusedConv2D for the wasm backend by the project's register-blocked SIMD loop
+// (simd/conv-programs.ts) on the pool's threads, where it beats XNNPACK: with a fused
+// multiply-add (relaxed SIMD) it runs about 1.4× XNNPACK's speed a thread. Without one, or
+// for what the loop does not cover (NCHW, activations other than linear/ReLU, PReLU
+// weights, output channels not a multiple of 8), the stock kernels run.
+//
+// The loop needs every filter tap inside its input: x is copied into a zero-bordered
+// buffer when the convolution pads. The filter is repacked per block of output channels.
+import { backend_util, Conv2D, FusedConv2D, type TensorInfo } from '@tensorflow/tfjs-core';
+import { alloc, byteOffset, f32, runStock, Scratch, type BackendWasm, type KernelArgs } from './kernel-utils';
+import { convKernelsFor } from './simd';
+import { FORWARD_TILES } from './simd/conv-programs';
+
+type Conv2DInfo = backend_util.Conv2DInfo;
+
+/** Where the forward loop reads its filter: [Cout/TO][KH][KW][Cin][TO] for one tile width. */
+type PackFilter = (dst: Float32Array, TO: number) => void;
+
+/**
+ * Packs an ordinary [KH, KW, Cin, Cout] filter. `w` is read when packing: a view taken
+ * before the output's allocation could be stale (a non-shared heap that grew).
+ */
+export function packFilter(w: () => Float32Array, KH: number, KW: number, Cin: number, Cout: number): PackFilter {
+  return (dst, TO) => {
+    const src = w();
+    let k = 0;
+    for (let ob = 0; ob < Cout; ob += TO) {
+      for (let t = 0; t < KH * KW; t++) {
+        for (let c = 0; c < Cin; c++) {
+          const at = (t * Cin + c) * Cout + ob;
+          for (let o = 0; o < TO; o++) dst[k++] = src[at + o];
+        }
+      }
+    }
+  };
+}
+
+/**
+ * Packs the filter of the input gradient of a stride-1 convolution: the forward filter
+ * flipped in both spatial axes with its channel axes swapped, W'[kh, kw, co, ci] =
+ * W[KH−1−kh, KW−1−kw, ci, co], so that dx = conv(dy, W').
+ */
+export function packFlippedSwappedFilter(w: () => Float32Array, KH: number, KW: number, Cin: number, Cout: number): PackFilter {
+  return (dst, TO) => {
+    const src = w();
+    let k = 0;
+    for (let ib = 0; ib < Cin; ib += TO) {
+      for (let kh = 0; kh < KH; kh++) {
+        for (let kw = 0; kw < KW; kw++) {
+          const t = (KH - 1 - kh) * KW + (KW - 1 - kw);
+          for (let co = 0; co < Cout; co++) {
+            for (let o = 0; o < TO; o++) dst[k++] = src[(t * Cin + ib + o) * Cout + co];
+          }
+        }
+      }
+    }
+  };
+}
+
+/** A convolution as the loop sees it (pads on the top and left; the rest is implied). */
+export interface TileConv {
+  B: number; H: number; W: number; Cin: number; OH: number; OW: number; Cout: number;
+  KH: number; KW: number; sh: number; sw: number; dh: number; dw: number;
+  top: number; left: number;
+}
+
+export function tileConvOf(ci: Conv2DInfo): TileConv {
+  return {
+    B: ci.batchSize, H: ci.inHeight, W: ci.inWidth, Cin: ci.inChannels, OH: ci.outHeight, OW: ci.outWidth,
+    Cout: ci.outChannels, KH: ci.filterHeight, KW: ci.filterWidth, sh: ci.strideHeight, sw: ci.strideWidth,
+    dh: ci.dilationHeight, dw: ci.dilationWidth, top: ci.padInfo.top, left: ci.padInfo.left,
+  };
+}
+
+/** The tile for `Cout` output channels, or undefined. */
+function forwardTile(Cout: number): (typeof FORWARD_TILES)[number] | undefined {
+  return FORWARD_TILES.find((t) => Cout % t.tileOut === 0);
+}
+
+/**
+ * out = act(conv(x, filter) + bias) by the SIMD loop, or null when it does not apply (no
+ * fused multiply-add unless `anyBuild`, or no tile for the channels). `maxParts` caps the
+ * split between threads (tests).
+ */
+export function convByTiles(
+  backend: BackendWasm, x: TensorInfo, c: TileConv, pack: PackFilter, bias: TensorInfo | null, relu: boolean,
+  opts: { anyBuild?: boolean; maxParts?: number } = {},
+): TensorInfo | null {
+  const tile = forwardTile(c.Cout);
+  if (tile === undefined) return null;
+  const kernels = convKernelsFor(backend);
+  if (kernels === null || (!kernels.fma && opts.anyBuild !== true)) return null;
+  const { B, H, W, Cin, OH, OW, Cout, KH, KW, sh, sw, dh, dw, top, left } = c;
+  // The padded input: every tap of every output pixel inside it.
+  const Hp = Math.max(H + top, (OH - 1) * sh + (KH - 1) * dh + 1);
+  const Wp = Math.max(W + left, (OW - 1) * sw + (KW - 1) * dw + 1);
+  const padded = top !== 0 || left !== 0 || Hp !== H || Wp !== W;
+  const out = alloc(backend, [B, OH, OW, Cout]);
+  const scratch = new Scratch(backend, Scratch.bytes(4 * KH * KW * Cin * Cout, 4 * Cout, padded ? 4 * B * Hp * Wp * Cin : 0));
+  try {
+    const [wAt, wv] = scratch.f32(KH * KW * Cin * Cout);
+    const [bAt, bv] = scratch.f32(Cout);
+    const [pAt, pv] = padded ? scratch.f32(B * Hp * Wp * Cin) : [byteOffset(backend, x), null];
+    pack(wv, tile.tileOut);
+    if (bias === null) bv.fill(0);
+    else bv.set(f32(backend, bias));
+    if (pv !== null) {
+      const xv = f32(backend, x);
+      pv.fill(0);
+      // Input rows that fall inside the padded buffer (a 'valid' convolution may leave some out).
+      const rows = Math.min(H, Hp - top);
+      const cols = Math.min(W, Wp - left) * Cin;
+      for (let b = 0; b < B; b++) {
+        for (let h = 0; h < rows; h++) {
+          const src = ((b * H + h) * W) * Cin;
+          pv.set(xv.subarray(src, src + cols), ((b * Hp + h + top) * Wp + left) * Cin);
+        }
+      }
+    }
+    const rows = B * OH;
+    const parts = Math.max(1, Math.min(kernels.pool.size, rows, opts.maxParts ?? Infinity));
+    const oAt = byteOffset(backend, out);
+    kernels.pool.run(tile.name, Array.from({ length: parts }, (_, p) => [
+      pAt, wAt, bAt, oAt, Math.floor((p * rows) / parts), Math.floor(((p + 1) * rows) / parts),
+      Hp, Wp, Cin, OH, OW, Cout, KH, KW, sh, sw, dh, dw, relu ? 1 : 0,
+    ]));
+  } catch (e) {
+    backend.disposeData(out.dataId);
+    throw e;
+  } finally {
+    scratch.release();
+  }
+  return out;
+}
+
+function convInfo(x: TensorInfo, filter: TensorInfo, attrs: Record<string, unknown>): Conv2DInfo | null {
+  if (((attrs.dataFormat as string | undefined) ?? 'NHWC') !== 'NHWC') return null;
+  return backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filter.shape as [number, number, number, number],
+    attrs.strides as number | [number, number],
+    (attrs.dilations as number | [number, number] | undefined) ?? 1,
+    attrs.pad as 'same' | 'valid' | number | backend_util.ExplicitPadding,
+    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
+  );
+}
+
+function forward(args: KernelArgs, kernel: string): TensorInfo {
+  const backend = args.backend as BackendWasm;
+  const { x, filter, bias, preluActivationWeights } = args.inputs;
+  const attrs = args.attrs ?? {};
+  const activation = (attrs.activation as string | undefined) ?? 'linear';
+  const ci = (activation === 'linear' || activation === 'relu') && preluActivationWeights === undefined && x!.dtype === 'float32'
+    ? convInfo(x!, filter!, attrs)
+    : null;
+  const ours = ci === null
+    ? null
+    : convByTiles(backend, x!, tileConvOf(ci), packFilter(() => f32(backend, filter!), ci.filterHeight, ci.filterWidth, ci.inChannels, ci.outChannels), bias ?? null, activation === 'relu');
+  if (ours !== null) return ours;
+  const inputs: Record<string, TensorInfo> = {};
+  for (const [k, v] of Object.entries(args.inputs)) if (v !== undefined) inputs[k] = v;
+  return runStock(kernel, backend, inputs, attrs);
+}
+
+export function conv2D(args: KernelArgs): TensorInfo {
+  return forward(args, Conv2D);
+}
+
+export function fusedConv2D(args: KernelArgs): TensorInfo {
+  return forward(args, FusedConv2D);
+}
