@@ -552,7 +552,7 @@ export function inputGradByTiles(
   if (ci.strideHeight !== 1 || ci.strideWidth !== 1 || ci.dilationHeight !== 1 || ci.dilationWidth !== 1 || top < 0 || left < 0) return null;
   return convByTiles(backend, dy, {
     B, H: OH, W: OW, Cin: Cout, OH: H, OW: W, Cout: Cin, KH, KW, sh: 1, sw: 1, dh: 1, dw: 1, top, left,
-  }, packFlippedSwappedFilter(() => f32(backend, filter), KH, KW, Cin, Cout), null, false, opts);
+  }, packFlippedSwappedFilter(backend, filter, KH, KW, Cin, Cout), null, false, opts);
 }
 
 export function conv2DBackpropInput(args: KernelArgs): TensorInfo {

@@ -8,50 +8,70 @@
 // buffer when the convolution pads. The filter is repacked per block of output channels.
 import { backend_util, Conv2D, FusedConv2D, type TensorInfo } from '@tensorflow/tfjs-core';
 import { alloc, byteOffset, f32, runStock, Scratch, type BackendWasm, type KernelArgs } from './kernel-utils';
-import { convKernelsFor } from './simd';
+import { convKernelsFor, simdFor } from './simd';
 import { FORWARD_TILES } from './simd/conv-programs';
 
 type Conv2DInfo = backend_util.Conv2DInfo;
 
-/** Where the forward loop reads its filter: [Cout/TO][KH][KW][Cin][TO] for one tile width. */
-type PackFilter = (dst: Float32Array, TO: number) => void;
-
 /**
- * Packs an ordinary [KH, KW, Cin, Cout] filter. `w` is read when packing: a view taken
- * before the output's allocation could be stale (a non-shared heap that grew).
+ * Writes the filter where the forward loop reads it, at byte offset `dstAt` of the heap:
+ * [Cout/TO][KH][KW][Cin][TO] for a tile TO channels wide. A copy, by the SIMD row copy or
+ * 4×4 transposes (about 0.1 ns a float) where the sizes allow, else a JS loop (about 3 ns).
  */
-export function packFilter(w: () => Float32Array, KH: number, KW: number, Cin: number, Cout: number): PackFilter {
-  return (dst, TO) => {
-    const src = w();
-    let k = 0;
-    for (let ob = 0; ob < Cout; ob += TO) {
-      for (let t = 0; t < KH * KW; t++) {
-        for (let c = 0; c < Cin; c++) {
-          const at = (t * Cin + c) * Cout + ob;
-          for (let o = 0; o < TO; o++) dst[k++] = src[at + o];
-        }
-      }
+export type PackFilter = (dstAt: number, TO: number) => void;
+
+/** The JS loop behind every layout: dst[block][r][o] = src[at(block·TO + o, r)]. */
+function packByLoop(backend: BackendWasm, dstAt: number, src: TensorInfo, TO: number, N: number, rows: number, at: (n: number, r: number) => number): void {
+  const s = f32(backend, src);
+  const d = new Float32Array(s.buffer, dstAt, N * rows);
+  let k = 0;
+  for (let ob = 0; ob < N; ob += TO) {
+    for (let r = 0; r < rows; r++) {
+      for (let o = 0; o < TO; o++) d[k++] = s[at(ob + o, r)];
     }
+  }
+}
+
+/** Packs an ordinary [KH, KW, Cin, Cout] filter (or a matrix product's right operand [K, N]). */
+export function packFilter(backend: BackendWasm, w: TensorInfo, KH: number, KW: number, Cin: number, Cout: number): PackFilter {
+  const rows = KH * KW * Cin;
+  // convByTiles runs only with the SIMD kernels at hand.
+  return (dstAt, TO) => simdFor(backend)!.copyRows(dstAt, byteOffset(backend, w), Cout / TO, rows, 4 * TO, 4 * rows * TO, 4 * TO, 4 * TO, 4 * Cout);
+}
+
+/** Packs the right operand of a matrix product stored transposed, [N, K]: each block of TO rows transposed. */
+export function packTransposed(backend: BackendWasm, b: TensorInfo, K: number, N: number): PackFilter {
+  return (dstAt, TO) => {
+    const simd = K % 4 === 0 ? simdFor(backend) : null;
+    if (simd === null) {
+      packByLoop(backend, dstAt, b, TO, N, K, (n, r) => n * K + r);
+      return;
+    }
+    const src = byteOffset(backend, b);
+    for (let ob = 0; ob < N; ob += TO) simd.transposeOuterInner(dstAt + 4 * ob * K, src + 4 * ob * K, TO, 1, K);
   };
 }
 
 /**
  * Packs the filter of the input gradient of a stride-1 convolution: the forward filter
  * flipped in both spatial axes with its channel axes swapped, W'[kh, kw, co, ci] =
- * W[KH−1−kh, KW−1−kw, ci, co], so that dx = conv(dy, W').
+ * W[KH−1−kh, KW−1−kw, ci, co], so that dx = conv(dy, W'). Per block and tap, the TO input
+ * channels' rows of W ([TO, Cout], contiguous) transposed.
  */
-export function packFlippedSwappedFilter(w: () => Float32Array, KH: number, KW: number, Cin: number, Cout: number): PackFilter {
-  return (dst, TO) => {
-    const src = w();
-    let k = 0;
+export function packFlippedSwappedFilter(backend: BackendWasm, w: TensorInfo, KH: number, KW: number, Cin: number, Cout: number): PackFilter {
+  const taps = KH * KW;
+  return (dstAt, TO) => {
+    const simd = Cout % 4 === 0 ? simdFor(backend) : null;
+    const flipped = (t: number): number => taps - 1 - t; // (KH−1−kh)·KW + (KW−1−kw)
+    if (simd === null) {
+      packByLoop(backend, dstAt, w, TO, Cin, taps * Cout, (n, r) => (flipped(Math.floor(r / Cout)) * Cin + n) * Cout + (r % Cout));
+      return;
+    }
+    const src = byteOffset(backend, w);
+    let d = dstAt;
     for (let ib = 0; ib < Cin; ib += TO) {
-      for (let kh = 0; kh < KH; kh++) {
-        for (let kw = 0; kw < KW; kw++) {
-          const t = (KH - 1 - kh) * KW + (KW - 1 - kw);
-          for (let co = 0; co < Cout; co++) {
-            for (let o = 0; o < TO; o++) dst[k++] = src[(t * Cin + ib + o) * Cout + co];
-          }
-        }
+      for (let t = 0; t < taps; t++, d += 4 * TO * Cout) {
+        simd.transposeOuterInner(d, src + 4 * (flipped(t) * Cin + ib) * Cout, TO, 1, Cout);
       }
     }
   };
@@ -73,7 +93,7 @@ export function tileConvOf(ci: Conv2DInfo): TileConv {
 }
 
 /** The tile for `Cout` output channels, or undefined. */
-function forwardTile(Cout: number): (typeof FORWARD_TILES)[number] | undefined {
+export function forwardTile(Cout: number): (typeof FORWARD_TILES)[number] | undefined {
   return FORWARD_TILES.find((t) => Cout % t.tileOut === 0);
 }
 
@@ -89,7 +109,7 @@ export function convByTiles(
   const tile = forwardTile(c.Cout);
   if (tile === undefined) return null;
   const kernels = convKernelsFor(backend);
-  if (kernels === null || (!kernels.fma && opts.anyBuild !== true)) return null;
+  if (kernels === null || simdFor(backend) === null || (!kernels.fma && opts.anyBuild !== true)) return null;
   const { B, H, W, Cin, OH, OW, Cout, KH, KW, sh, sw, dh, dw, top, left } = c;
   // The padded input: every tap of every output pixel inside it.
   const Hp = Math.max(H + top, (OH - 1) * sh + (KH - 1) * dh + 1);
@@ -98,10 +118,10 @@ export function convByTiles(
   const out = alloc(backend, [B, OH, OW, Cout]);
   const scratch = new Scratch(backend, Scratch.bytes(4 * KH * KW * Cin * Cout, 4 * Cout, padded ? 4 * B * Hp * Wp * Cin : 0));
   try {
-    const [wAt, wv] = scratch.f32(KH * KW * Cin * Cout);
+    const [wAt] = scratch.f32(KH * KW * Cin * Cout);
     const [bAt, bv] = scratch.f32(Cout);
     const [pAt, pv] = padded ? scratch.f32(B * Hp * Wp * Cin) : [byteOffset(backend, x), null];
-    pack(wv, tile.tileOut);
+    pack(wAt, tile.tileOut);
     if (bias === null) bv.fill(0);
     else bv.set(f32(backend, bias));
     if (pv !== null) {
@@ -117,19 +137,38 @@ export function convByTiles(
         }
       }
     }
+    // Split between the threads by output rows, or by blocks of output channels when there are
+    // fewer rows than threads (a matrix product is one row of M pixels).
     const rows = B * OH;
-    const parts = Math.max(1, Math.min(kernels.pool.size, rows, opts.maxParts ?? Infinity));
+    const blocks = Cout / tile.tileOut;
+    const byRows = rows >= Math.min(kernels.pool.size, opts.maxParts ?? Infinity) || blocks < rows;
+    const parts = Math.max(1, Math.min(kernels.pool.size, byRows ? rows : blocks, opts.maxParts ?? Infinity));
     const oAt = byteOffset(backend, out);
-    kernels.pool.run(tile.name, Array.from({ length: parts }, (_, p) => [
-      pAt, wAt, bAt, oAt, Math.floor((p * rows) / parts), Math.floor(((p + 1) * rows) / parts),
-      Hp, Wp, Cin, OH, OW, Cout, KH, KW, sh, sw, dh, dw, relu ? 1 : 0,
-    ]));
+    const range = (n: number, p: number): [number, number] => [Math.floor((p * n) / parts), Math.floor(((p + 1) * n) / parts)];
+    kernels.pool.run(tile.name, Array.from({ length: parts }, (_, p) => {
+      const [r0, r1] = byRows ? range(rows, p) : [0, rows];
+      const [c0, c1] = byRows ? [0, Cout] : range(blocks, p).map((k) => k * tile.tileOut);
+      return [pAt, wAt, bAt, oAt, r0, r1, Hp, Wp, Cin, OH, OW, Cout, KH, KW, sh, sw, dh, dw, relu ? 1 : 0, c0!, c1!];
+    }));
   } catch (e) {
     backend.disposeData(out.dataId);
     throw e;
   } finally {
     scratch.release();
   }
+  return out;
+}
+
+/** out [M, N] = a [M, K] · (b [K, N], or [N, K] when bTransposed) as a 1×1 convolution of M pixels. */
+export function matMulByTiles(
+  backend: BackendWasm, a: TensorInfo, b: TensorInfo, M: number, K: number, N: number, bTransposed: boolean,
+  opts: { anyBuild?: boolean; maxParts?: number } = {},
+): TensorInfo | null {
+  const pack = bTransposed ? packTransposed(backend, b, K, N) : packFilter(backend, b, 1, 1, K, N);
+  const out = convByTiles(backend, a, {
+    B: 1, H: 1, W: M, Cin: K, OH: 1, OW: M, Cout: N, KH: 1, KW: 1, sh: 1, sw: 1, dh: 1, dw: 1, top: 0, left: 0,
+  }, pack, null, false, opts);
+  if (out !== null) out.shape = [M, N];
   return out;
 }
 
@@ -155,7 +194,7 @@ function forward(args: KernelArgs, kernel: string): TensorInfo {
     : null;
   const ours = ci === null
     ? null
-    : convByTiles(backend, x!, tileConvOf(ci), packFilter(() => f32(backend, filter!), ci.filterHeight, ci.filterWidth, ci.inChannels, ci.outChannels), bias ?? null, activation === 'relu');
+    : convByTiles(backend, x!, tileConvOf(ci), packFilter(backend, filter!, ci.filterHeight, ci.filterWidth, ci.inChannels, ci.outChannels), bias ?? null, activation === 'relu');
   if (ours !== null) return ours;
   const inputs: Record<string, TensorInfo> = {};
   for (const [k, v] of Object.entries(args.inputs)) if (v !== undefined) inputs[k] = v;

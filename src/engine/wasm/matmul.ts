@@ -7,7 +7,10 @@
 // XNNPACK packs its "weights" operand (b) again whenever b is a new tensor,
 // which in training it always is (new weights every step, new gradients):
 // ~4–9 ns a weight, more than the product itself for a dense layer at batch 64
-// (64×3136 · 3136×128: packing 3.8 ms, product 1.3 ms). So a single product may
+// (64×3136 · 3136×128: packing 3.8 ms, product 1.3 ms). A single product whose output
+// (or transposed output) has a multiple of 8 columns therefore goes to the project's SIMD
+// loop, a 1×1 convolution of M pixels whose packing is a plain copy (conv-forward.ts), when
+// that has a fused multiply-add. Otherwise a single product may
 // be computed transposed, outᵀ = bᵀ·aᵀ, when packing aᵀ (K·M) and the moves
 // cost less than packing b (K·N): the dense layer's input gradient
 // dY·Wᵀ then packs dYᵀ (K·M = 128·64) instead of Wᵀ (128·3136).
@@ -18,19 +21,57 @@ import {
 } from './kernel-utils';
 import { subTensorView, disposeView } from './views';
 import { transpose2d, transpose2dNs } from './layout';
+import { forwardTile, matMulByTiles } from './conv-forward';
 
 /** Nanoseconds per weight XNNPACK takes to pack a new "weights" operand (measured 4–9 on 2 cores). */
 const PACK_NS = 6;
 
+/** Nanoseconds per weight the project's SIMD product takes to pack its right operand (a SIMD copy or transpose). */
+const TILE_PACK_NS = 0.3;
+
 /**
  * Whether out[M, N] = a·b is cheaper as outᵀ = bᵀ·aᵀ: packing K·M instead of
- * K·N weights, at the price of the transposes the two ways need.
+ * K·N weights, at the price of the transposes the two ways need. `tiles`: for the
+ * project's SIMD product, which packs either layout of its right operand by the same copy.
  */
-export function multiplyTransposed(M: number, K: number, N: number, transposeA: boolean, transposeB: boolean): boolean {
+export function multiplyTransposed(M: number, K: number, N: number, transposeA: boolean, transposeB: boolean, tiles = false): boolean {
+  if (tiles) {
+    // a must be [M, K] row-major (aᵀ: [N, K]); the packing reads either layout of the other.
+    const direct = TILE_PACK_NS * K * N + (transposeA ? transpose2dNs(K, M) : 0);
+    const swapped = TILE_PACK_NS * K * M + (transposeB ? 0 : transpose2dNs(K, N)) + transpose2dNs(N, M);
+    return swapped < direct;
+  }
   const direct = PACK_NS * K * N + (transposeA ? transpose2dNs(K, M) : 0) + (transposeB ? transpose2dNs(N, K) : 0);
   const swapped = PACK_NS * K * M + (transposeA ? 0 : transpose2dNs(M, K)) + (transposeB ? 0 : transpose2dNs(K, N)) +
     transpose2dNs(N, M);
   return swapped < direct;
+}
+
+/**
+ * A single product by the project's SIMD loop (conv-forward.ts), computed directly or
+ * transposed (see multiplyTransposed); null when the loop does not apply.
+ */
+export function matMulByTilesEitherWay(
+  backend: BackendWasm, a: TensorInfo, b: TensorInfo, M: number, K: number, N: number, transposeA: boolean, transposeB: boolean,
+  opts: { anyBuild?: boolean; maxParts?: number; swap?: boolean } = {},
+): TensorInfo | null {
+  const swap = opts.swap ?? multiplyTransposed(M, K, N, transposeA, transposeB, true);
+  if (forwardTile(swap ? M : N) === undefined) return null;
+  if (!swap) {
+    const aN = transposeA ? transpose2d(backend, a, K, M) : a;
+    const out = matMulByTiles(backend, aN, b, M, K, N, transposeB, opts);
+    if (aN !== a) free(backend, aN);
+    return out;
+  }
+  // outᵀ [N, M] = bᵀ [N, K] · aᵀ, aᵀ packed from a ([M, K] is aᵀ stored transposed).
+  const bT = transposeB ? b : transpose2d(backend, b, K, N);
+  const outT = matMulByTiles(backend, bT, a, N, K, M, !transposeA, opts);
+  if (bT !== b) free(backend, bT);
+  if (outT === null) return null;
+  const out = transpose2d(backend, outT, N, M);
+  free(backend, outT);
+  out.shape = [M, N];
+  return out;
 }
 
 export function batchMatMul(args: KernelArgs): TensorInfo {
@@ -59,6 +100,13 @@ export function batchMatMul(args: KernelArgs): TensorInfo {
     throw new Error(`BatchMatMul: batch dimensions ${batchA} and ${batchB} do not broadcast`);
   }
 
+  if (batch === 1) {
+    const out = matMulByTilesEitherWay(backend, a, b, M, K, N, transposeA, transposeB);
+    if (out !== null) {
+      out.shape = [...outer, M, N];
+      return out;
+    }
+  }
   if (batch === 1 && multiplyTransposed(M, K, N, transposeA, transposeB)) {
     // outᵀ [N, M] = bᵀ [N, K] · aᵀ [K, M]; a stored transposed is aᵀ already, likewise b.
     const bT = transposeB ? b : transpose2d(backend, b, K, N);

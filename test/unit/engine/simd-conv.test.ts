@@ -179,13 +179,19 @@ describe('SIMD forward-convolution programs', () => {
             }
             F.fill(NaN, oAt / 4, oAt / 4 + oN);
             const rows = c.B * c.OH;
-            const call = (r0: number, r1: number): void =>
-              fn(xAt, wAt, bAt, oAt, r0, r1, c.H, c.W, c.Cin, c.OH, c.OW, c.Cout, c.KH, c.KW, c.sh, c.sw, c.dh, c.dw, relu ? 1 : 0);
-            // In two calls over row ranges, as the pool splits it.
-            call(0, Math.floor(rows / 3));
-            call(Math.floor(rows / 3), rows);
+            const call = (r0: number, r1: number, c0: number, c1: number): void =>
+              fn(xAt, wAt, bAt, oAt, r0, r1, c.H, c.W, c.Cin, c.OH, c.OW, c.Cout, c.KH, c.KW, c.sh, c.sw, c.dh, c.dw, relu ? 1 : 0, c0, c1);
             const want = forwardByDefinition(c, c.H, c.W, x, w, bias, relu);
-            assertNear(F.subarray(oAt / 4, oAt / 4 + oN), want, 'output');
+            // In two calls over row ranges, as the pool splits a convolution…
+            call(0, Math.floor(rows / 3), 0, c.Cout);
+            call(Math.floor(rows / 3), rows, 0, c.Cout);
+            assertNear(F.subarray(oAt / 4, oAt / 4 + oN), want, 'split by rows');
+            // …and over blocks of output channels, as it splits a matrix product.
+            F.fill(NaN, oAt / 4, oAt / 4 + oN);
+            const cut = c.Cout > tile.tileOut ? tile.tileOut : c.Cout;
+            call(0, rows, 0, cut);
+            if (cut < c.Cout) call(0, rows, cut, c.Cout);
+            assertNear(F.subarray(oAt / 4, oAt / 4 + oN), want, 'split by channels');
           });
         }
       }

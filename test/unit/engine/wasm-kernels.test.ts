@@ -4,11 +4,10 @@ import * as assert from 'node:assert/strict';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { enableFusedLayers } from '../../../src/engine/fused-layers';
 import { activeWasmKernelSet, projectWasmKernelNames, registerWasmTrainingKernels, useWasmKernelSet } from '../../../src/engine/wasm/kernels';
-import { multiplyTransposed } from '../../../src/engine/wasm/matmul';
+import { matMulByTilesEitherWay, multiplyTransposed } from '../../../src/engine/wasm/matmul';
 import { setSimdEnabled } from '../../../src/engine/wasm/simd';
 import { convInfoOf, filterGradByTiles, filterGradByTransposedConv } from '../../../src/engine/wasm/conv-backprop';
 import { convByTiles, packFilter, tileConvOf } from '../../../src/engine/wasm/conv-forward';
-import { f32 } from '../../../src/engine/wasm/kernel-utils';
 import type { BackendWasm } from '../../../src/engine/wasm/kernel-utils';
 import { arr, assertClose, compareKernel, ensureWasm, onBackend, runKernelOn, type Arr } from './wasm-test-utils';
 import { BN_TRAIN_GRAD_KERNEL, BN_TRAIN_KERNEL } from '../../../src/engine/wasm/batchnorm';
@@ -52,6 +51,8 @@ const CONV_CASES: ConvCase[] = [
   { x: [4, 9, 9, 4], k: [3, 3], cout: 8, stride: 2, pad: 'same' },
   { x: [4, 8, 8, 12], k: [1, 1], cout: 16, stride: 2, pad: 'valid' },
   { x: [4, 11, 10, 8], k: [4, 4], cout: 4, stride: 3, pad: 'same' }, // stride 3, even kernel
+  // dx by the SIMD loop with a filter whose Cout is not a multiple of 4: packed by the JS loop.
+  { x: [2, 7, 7, 8], k: [3, 3], cout: 5, stride: 1, pad: 'same' },
 ];
 
 /**
@@ -239,7 +240,7 @@ describe('wasm training kernels', function () {
         const w = tf.tensor(arr([...c.k, c.x[3], c.cout], 52).data, [...c.k, c.x[3], c.cout]);
         const ci = convInfoOf(c.x, w.shape, { strides: 1, pad: 'same' });
         const run = (maxParts: number): Float32Array => {
-          const info = convByTiles(backend, x, tileConvOf(ci), packFilter(() => f32(backend, w), 3, 3, c.x[3], c.cout), null, true, { anyBuild: true, maxParts });
+          const info = convByTiles(backend, x, tileConvOf(ci), packFilter(backend, w, 3, 3, c.x[3], c.cout), null, true, { anyBuild: true, maxParts });
           assert.ok(info !== null, 'the loop applies');
           const t = tf.engine().makeTensorFromTensorInfo(info);
           const d = t.dataSync().slice() as Float32Array;
@@ -368,11 +369,46 @@ describe('wasm training kernels', function () {
       assert.equal(multiplyTransposed(64, 3136, 128, false, false), true, 'X·W packs Xᵀ (3136×64), not W (3136×128)');
       assert.equal(multiplyTransposed(3136, 64, 128, true, false), false, 'Xᵀ·dY packs dY (64×128) as it is');
       assert.equal(multiplyTransposed(128, 3136, 10, false, false), false, 'a narrow b stays the packed operand');
+      // The SIMD loop packs by a copy: only the input gradient is worth transposing.
+      assert.equal(multiplyTransposed(64, 3136, 128, false, false, true), false, 'X·W: W copied in blocks');
+      assert.equal(multiplyTransposed(64, 128, 3136, false, true, true), true, 'dY·Wᵀ: dYᵀ (128×64) packed');
+      assert.equal(multiplyTransposed(3136, 64, 128, true, false, true), false, 'Xᵀ·dY: dY packed');
     });
     cases.forEach((c, i) => {
       it(`${c.a} × ${c.b} transposeA ${c.ta} transposeB ${c.tb}`, async () => {
         await compareKernel('BatchMatMul', { a: arr(c.a, 1400 + i), b: arr(c.b, 1500 + i) }, { transposeA: c.ta, transposeB: c.tb });
       });
+    });
+    it('by the SIMD loop: all four transpose combinations, directly and transposed, on one thread and split', async () => {
+      const [M, K, N] = [24, 37, 40];
+      for (const ta of [false, true]) {
+        for (const tb of [false, true]) {
+          const aShape = ta ? [K, M] : [M, K];
+          const bShape = tb ? [N, K] : [K, N];
+          const a = arr(aShape, 1600 + (ta ? 1 : 0));
+          const b = arr(bShape, 1700 + (tb ? 1 : 0));
+          const [want] = await runKernelOn('cpu', 'BatchMatMul', { a, b }, { transposeA: ta, transposeB: tb });
+          for (const swap of [false, true]) {
+            for (const maxParts of [1, 8]) {
+              const got = await onBackend('wasm', () => {
+                const backend = tf.backend() as unknown as BackendWasm;
+                const at = tf.tensor(a.data, aShape);
+                const bt = tf.tensor(b.data, bShape);
+                const before = tf.memory().numTensors;
+                const info = matMulByTilesEitherWay(backend, at, bt, M, K, N, ta, tb, { anyBuild: true, maxParts, swap });
+                assert.ok(info !== null, 'the loop applies');
+                const t = tf.engine().makeTensorFromTensorInfo(info);
+                const r = { shape: t.shape.slice(), data: t.dataSync().slice() as Float32Array };
+                t.dispose();
+                assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
+                tf.dispose([at, bt]);
+                return r;
+              });
+              assertClose(got, want, 1e-4, `transposeA ${ta} transposeB ${tb} swap ${swap} parts ${maxParts}`);
+            }
+          }
+        }
+      }
     });
   });
 

@@ -134,19 +134,19 @@ export function convPrograms(fma: boolean): FnDef[] {
 }
 
 /**
- * convForward{P}x{TO}u{U}(x, w, bias, out, r0, r1, Hp, Wp, Cin, OH, OW, Cout, KH, KW, sh, sw, dh, dw, relu):
+ * convForward{P}x{TO}u{U}(x, w, bias, out, r0, r1, Hp, Wp, Cin, OH, OW, Cout, KH, KW, sh, sw, dh, dw, relu, c0, c1):
  * out[b, oh, ow, co] = act(bias[co] + Σ x[b, oh·sh + kh·dh, ow·sw + kw·dw, ci] · w[kh, kw, ci, co])
- * for the output rows r0 ≤ b·OH + oh < r1. x is already padded ([B, Hp, Wp, Cin]: every tap
- * lies inside it); w is packed per block of TO output channels, [Cout/TO][KH][KW][Cin][TO],
+ * for the output rows r0 ≤ b·OH + oh < r1 and the channels c0 ≤ co < c1 (multiples of TO).
+ * x is already padded ([B, Hp, Wp, Cin]: every tap lies inside it); w is packed per block of TO output channels, [Cout/TO][KH][KW][Cin][TO],
  * so that the filter is read sequentially with constant offsets; relu ≠ 0 clamps at zero.
  * A tile is P output pixels × TO channels; a row's last OW mod P pixels take one-pixel
  * tiles. The input channels go U at a time (Cin a multiple of U).
  */
 export function convForwardProgram(fma: boolean, name: string, P: number, TO: number, U: number): FnDef {
   const TV = TO / 4;
-  const Pn = ['x', 'w', 'bias', 'out', 'r0', 'r1', 'Hp', 'Wp', 'Cin', 'OH', 'OW', 'Cout', 'KH', 'KW', 'sh', 'sw', 'dh', 'dw', 'relu'];
+  const Pn = ['x', 'w', 'bias', 'out', 'r0', 'r1', 'Hp', 'Wp', 'Cin', 'OH', 'OW', 'Cout', 'KH', 'KW', 'sh', 'sw', 'dh', 'dw', 'relu', 'c0', 'c1'];
   const Ln = ['r', 'b', 'oh', 'ob', 'ow', 'owEnd', 'kh', 'kw', 'ci', 'wq', 'wblk', 'xrow', 'cinB', 'coutB', 'pstep', 'outp', 'xbase',
-    'kstep', 'oq', ...Array.from({ length: P }, (_, p) => `xq${p}`)];
+    'kstep', 'oq', 'obEnd', ...Array.from({ length: P }, (_, p) => `xq${p}`)];
   const Vn: string[] = [];
   for (let p = 0; p < P; p++) for (let j = 0; j < TV; j++) Vn.push(`a${p}_${j}`);
   for (let j = 0; j < TV; j++) Vn.push(`w${j}`);
@@ -202,13 +202,15 @@ export function convForwardProgram(fma: boolean, name: string, P: number, TO: nu
     ...g('sw'), ...g('cinB'), ...op.i32mul, ...s('pstep'),
     ...g('KH'), ...g('KW'), ...op.i32mul, ...g('Cin'), ...op.i32mul, ...op.i32c(4 * TO), ...op.i32mul, ...s('kstep'),
     ...g('OW'), ...op.i32c(P - 1), ...op.i32sub, ...s('owEnd'),
+    ...g('c1'), ...op.i32c(2), ...op.i32shl, ...s('obEnd'),
     ...forLoop(idx.r!, g('r0'), idx.r1!, 1,
       g('r'), g('OH'), op.i32divU, s('b'),
       g('r'), g('b'), g('OH'), op.i32mul, op.i32sub, s('oh'),
       // xrow = x + (b·Hp + oh·sh)·Wp·cinB
       g('b'), g('Hp'), op.i32mul, g('oh'), g('sh'), op.i32mul, op.i32add, g('Wp'), op.i32mul, g('cinB'), op.i32mul, g('x'), op.i32add, s('xrow'),
-      g('w'), s('wblk'),
-      forLoop(idx.ob!, op.i32c(0), idx.coutB!, 4 * TO,
+      // the filter block of channel c0: w + (c0 / TO)·kstep
+      g('c0'), op.i32c(TO), op.i32divU, g('kstep'), op.i32mul, g('w'), op.i32add, s('wblk'),
+      forLoop(idx.ob!, [...g('c0'), ...op.i32c(2), ...op.i32shl], idx.obEnd!, 4 * TO,
         op.i32c(0), s('ow'),
         g('r'), g('OW'), op.i32mul, g('coutB'), op.i32mul, g('out'), op.i32add, g('ob'), op.i32add, s('outp'),
         block(loop(g('ow'), g('owEnd'), op.i32geS, brIf(1), tile(P), br(0))),
