@@ -17,7 +17,7 @@ import { version_cpu } from '@tensorflow/tfjs-backend-cpu';
 import Module from 'node:module';
 import type { BackendInfo, BackendName, BackendPreference } from '../shared/protocol';
 import { RUNTIME_PACKAGES, TFJS_VERSION, defaultRuntimeDir, missingGpuPrerequisites, packageVersion, resolveRuntimePackage } from './runtime-probe';
-import { initWasmBackend } from './wasm/backend';
+import { initWasmBackend, wasmFusedMultiplyAdd } from './wasm/backend';
 import { initWebgpuBackend } from './webgpu/backend';
 
 export interface RuntimeOptions {
@@ -143,7 +143,10 @@ async function tryBackend(name: BackendName, opts: RuntimeOptions): Promise<Atte
         const info = await initWasmBackend({ threads: opts.threads ?? 'auto' });
         wasmThreads = info.threads;
         const notes = info.notes.length ? ` (${info.notes.join('; ')})` : '';
-        return { name, ok: true, reason: `${info.threads} thread${info.threads === 1 ? '' : 's'}, SIMD ${info.simd ? 'on' : 'off'}, project gradient kernels${notes}` };
+        const kernels = wasmFusedMultiplyAdd()
+          ? 'project kernels (convolutions and matrix products with a fused multiply-add)'
+          : 'project kernels (no fused multiply-add: XNNPACK for the forward convolutions and products)';
+        return { name, ok: true, reason: `${info.threads} thread${info.threads === 1 ? '' : 's'}, SIMD ${info.simd ? 'on' : 'off'}, ${kernels}${notes}` };
       } catch (e) {
         return { name, ok: false, reason: firstLine(e) };
       }

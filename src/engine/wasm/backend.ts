@@ -2,6 +2,7 @@
 // when more than one thread is asked for, tfjs-backend-wasm's threaded-SIMD
 // binary (see threaded-loader.ts for why that needs our own loader).
 import * as tf from '@tensorflow/tfjs-core';
+import { convKernelsFor } from './simd';
 import { BackendWasm, getThreadsCount, setThreadsCount, setWasmPaths, version_wasm } from '@tensorflow/tfjs-backend-wasm';
 import { existsSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
@@ -67,6 +68,16 @@ function logicalCores(): number {
 }
 
 let initialised: Promise<WasmBackendInfo> | null = null;
+
+/**
+ * Whether the project's SIMD convolutions and products run with a fused multiply-add
+ * (relaxed SIMD): they then replace XNNPACK's forward convolutions and products. Starts the
+ * helper threads if they are not running yet. False before the backend is initialised.
+ */
+export function wasmFusedMultiplyAdd(): boolean {
+  const backend = tf.findBackend('wasm') as BackendWasm | undefined;
+  return backend !== undefined && convKernelsFor(backend)?.fma === true;
+}
 
 /**
  * Registers the project's wasm kernels, initialises the wasm backend (once per

@@ -11,7 +11,9 @@
 //   DepthwiseConv2dNative- BackpropFilter / BackpropInput (depthwise-backprop.ts)
 //   MaxPoolGrad            first-maximum rule, correct for all-negative windows;
 //                          2×2/2 in SIMD (pool-grad.ts); AvgPoolGrad likewise
-//   BatchMatMul            explicit transposes + XNNPACK fully-connected (matmul.ts)
+//   BatchMatMul            single products: the SIMD loop as a 1×1 convolution (with a
+//                          fused multiply-add); else explicit transposes + XNNPACK
+//                          fully-connected (matmul.ts)
 //   Sum / Mean             contiguous leading/middle axes as column sums (reduce.ts)
 //   Tile                   row copies (reduce.ts)
 //   Identity               shares data instead of copying (the engine clones
@@ -19,7 +21,8 @@
 //   AutomlBatchNormTrain[Grad], AutomlReluGrad, AutomlAdamWUpdate, AutomlSgdUpdate:
 //                          fused one/two-pass kernels (SIMD) used by TrainStep
 // The SIMD kernels are WebAssembly generated at run time (simd/), operating on
-// the backend's heap.
+// the backend's heap; the convolution loops run on helper threads that share it
+// (simd/pool.ts).
 //
 // Two kernel sets can be active:
 //   'project' — our kernels (fast backprops, fixed MaxPoolGrad, transposing

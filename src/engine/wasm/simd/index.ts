@@ -1,9 +1,11 @@
 // Instantiates the SIMD kernels (programs.ts) against the memory of a tfjs wasm
-// backend, so that they read and write its tensors in place.
+// backend, so that they read and write its tensors in place; and the convolution
+// loops (conv-programs.ts) on a pool of helper threads (pool.ts) over that memory.
 //
 // Falls back (returns null) when the runtime lacks WebAssembly SIMD or the
-// backend's memory object cannot be found; callers then use plain JS loops.
-// AUTOML_WASM_SIMD=0 disables the SIMD kernels (for comparisons).
+// backend's memory object cannot be found; callers then use plain JS loops or
+// XNNPACK. AUTOML_WASM_SIMD=0 disables the SIMD kernels (for comparisons);
+// AUTOML_WASM_FMA=0 keeps the convolution loops off the fused multiply-add.
 import { setFlagsFromString } from 'v8';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { assemble } from './wasm-asm';
