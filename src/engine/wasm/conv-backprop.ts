@@ -233,12 +233,7 @@ export function filterGradBySimdTaps(
         sh, dh, top, sw, dw, left, rangeAt, ...(mode === 'broadcast' ? [Cin] : []),
       ];
     }));
-    const d = f32(backend, dW);
-    for (let i = 0; i < slots; i++) {
-      let v = 0;
-      for (const [, a] of accs) v += a[i];
-      d[i] = v;
-    }
+    sumInto(f32(backend, dW), accs.map(([, v]) => v));
   } catch (e) {
     free(backend, dW);
     throw e;
@@ -246,6 +241,15 @@ export function filterGradBySimdTaps(
     scratch.release();
   }
   return dW;
+}
+
+/** d = the sum of the threads' accumulators (float32 or float64), element by element. */
+function sumInto(d: Float32Array, parts: ArrayLike<number>[]): void {
+  for (let i = 0; i < d.length; i++) {
+    let v = 0;
+    for (const a of parts) v += a[i];
+    d[i] = v;
+  }
 }
 
 /** [lo, hi) of the output positions whose input o·stride + k·dilation − pad is inside [0, size), per tap k. */
@@ -289,12 +293,7 @@ export function filterGradByTiles(backend: BackendWasm, x: TensorInfo, dy: Tenso
       xAt, dyAt, at, Math.floor((p * B) / parts), Math.floor(((p + 1) * B) / parts), H, W, Cin, OH, OW, Cout, KW,
       sh, dh, ci.padInfo.top, sw, dw, ci.padInfo.left, owAt, ohAt, KH,
     ]));
-    const d = f32(backend, dW);
-    d.set(accs[0]![1]);
-    for (let p = 1; p < parts; p++) {
-      const a = accs[p]![1];
-      for (let i = 0; i < slots; i++) d[i] += a[i];
-    }
+    sumInto(f32(backend, dW), accs.map(([, v]) => v));
   } catch (e) {
     free(backend, dW);
     throw e;

@@ -98,12 +98,18 @@ function convModule(shared: boolean): { module: WebAssembly.Module; fma: boolean
   for (const fma of process.env.AUTOML_WASM_FMA === '0' ? [false] : [true, false]) {
     const key = `${shared}/${fma}`;
     if (!convModules.has(key)) {
-      let mod: WebAssembly.Module | null = null;
-      try {
-        if (fma) setFlagsFromString('--experimental-wasm-relaxed-simd');
-        mod = new WebAssembly.Module(assemble(convPrograms(fma), shared));
-      } catch {
-        mod = null;
+      const compile = (): WebAssembly.Module | null => {
+        try {
+          return new WebAssembly.Module(assemble(convPrograms(fma), shared));
+        } catch {
+          return null;
+        }
+      };
+      let mod = compile();
+      if (mod === null && fma) {
+        // Only where relaxed SIMD is not on already: newer V8s ship it and may not know the flag.
+        setFlagsFromString('--experimental-wasm-relaxed-simd');
+        mod = compile();
       }
       convModules.set(key, mod);
     }
