@@ -3,37 +3,20 @@
 // backend has no Conv2DBackpropFilter and a scalar-loop Conv2DBackpropInput).
 import { backend_util, type TensorInfo } from '@tensorflow/tfjs-core';
 import {
-  alloc, byteOffset, f32, free, Scratch, withShape, xnnConv2d, xnnMatMul,
+  alloc, byteOffset, convInfoOf, f32, free, Scratch, sizeOf, withShape, xnnConv2d, xnnMatMul,
   type BackendWasm, type KernelArgs,
 } from './kernel-utils';
 import { scatterPhase, swapOuter, swapOuterAndInner } from './layout';
-import { convKernelsFor, simdFor } from './simd';
+import { convKernelsFor, simdFor, type ConvKernels } from './simd';
+import { splitRange } from './simd/pool';
 import { FILTER_GRAD_TILES } from './simd/conv-programs';
 import { convByTiles, packFlippedSwappedFilter } from './conv-forward';
 import { disposeView, subTensorView } from './views';
 
 type Conv2DInfo = backend_util.Conv2DInfo;
-type Pad = 'same' | 'valid' | number | backend_util.ExplicitPadding;
-type Rounding = 'floor' | 'round' | 'ceil' | undefined;
 
 /** Input channel counts up to this use the im2col product for the filter gradient. */
 const IM2COL_MAX_IN_CHANNELS = 4;
-
-function convInfoOf(
-  xShape: number[], filterShape: number[], attrs: Record<string, unknown>, depthwise = false,
-): Conv2DInfo {
-  const dataFormat = (attrs.dataFormat as 'NHWC' | 'NCHW' | undefined) ?? 'NHWC';
-  if (dataFormat !== 'NHWC') throw new Error(`wasm conv gradients support NHWC only, got ${dataFormat}`);
-  return backend_util.computeConv2DInfo(
-    xShape as [number, number, number, number],
-    filterShape as [number, number, number, number],
-    attrs.strides as number | [number, number],
-    (attrs.dilations as number | [number, number] | undefined) ?? 1,
-    attrs.pad as Pad,
-    attrs.dimRoundingMode as Rounding,
-    depthwise,
-  );
-}
 
 // ---------------------------------------------------------------------------
 // Filter gradient
@@ -214,25 +197,42 @@ export function filterGradBySimdTaps(
   const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = ci;
   const { top, left } = ci.padInfo;
   const C = mode === 'depthwise' ? Cin : Cout; // channels of a dy row
-  const slots = KH * KW * (mode === 'depthwise' ? Cin : Cin * Cout);
-  // The batch split between the pool's threads, each into its own float64 accumulator.
+  const xAt = byteOffset(backend, x);
+  const dyAt = byteOffset(backend, dy);
+  return filterGradOnThreads(
+    backend, kernels, mode === 'depthwise' ? 'depthwiseFilterGrad' : 'broadcastFilterGrad',
+    mode === 'depthwise' ? [KH, KW, Cin, 1] : [KH, KW, Cin, Cout], B, maxParts, 8, [validRanges(KW, W, OW, sw, dw, left)],
+    (accAt, b0, b1, [rangeAt]) => [
+      xAt + 4 * b0 * H * W * Cin, dyAt + 4 * b0 * OH * OW * C, accAt, b1 - b0, H, W, 4 * C, OH, OW, KH, KW,
+      sh, dh, top, sw, dw, left, rangeAt!, ...(mode === 'broadcast' ? [Cin] : []),
+    ]);
+}
+
+/**
+ * Runs the filter-gradient program `fn` on the pool's threads, the batch of B images split
+ * between them, each into its own zeroed accumulator (float32 or float64: `accBytes`), and
+ * returns their sum as dW. `tables` are int32 tables the program reads (valid output
+ * ranges), passed to `args` by byte offset with the accumulator and the images [b0, b1).
+ */
+function filterGradOnThreads(
+  backend: BackendWasm, kernels: ConvKernels, fn: string, shape: number[], B: number, maxParts: number,
+  accBytes: 4 | 8, tables: number[][], args: (accAt: number, b0: number, b1: number, tableAts: number[]) => number[],
+): TensorInfo {
+  const slots = sizeOf(shape);
   const parts = Math.max(1, Math.min(kernels.pool.size, B, maxParts));
-  const dW = alloc(backend, mode === 'depthwise' ? [KH, KW, Cin, 1] : [KH, KW, Cin, Cout]);
-  const scratch = new Scratch(backend, Scratch.bytes(...new Array<number>(parts).fill(8 * slots), 8 * KW));
+  const dW = alloc(backend, shape);
+  const scratch = new Scratch(backend, Scratch.bytes(...new Array<number>(parts).fill(accBytes * slots), ...tables.map((t) => 4 * t.length)));
   try {
-    const accs = Array.from({ length: parts }, () => scratch.f64(slots));
-    const [rangeAt] = scratch.f32(2 * KW);
-    new Int32Array(f32(backend, dW).buffer).set(validRanges(KW, W, OW, sw, dw, left), rangeAt / 4);
-    const xAt = byteOffset(backend, x);
-    const dyAt = byteOffset(backend, dy);
-    kernels.pool.run(mode === 'depthwise' ? 'depthwiseFilterGrad' : 'broadcastFilterGrad', accs.map(([at], p) => {
-      const b0 = Math.floor((p * B) / parts);
-      const b1 = Math.floor(((p + 1) * B) / parts);
-      return [
-        xAt + 4 * b0 * H * W * Cin, dyAt + 4 * b0 * OH * OW * C, at, b1 - b0, H, W, 4 * C, OH, OW, KH, KW,
-        sh, dh, top, sw, dw, left, rangeAt, ...(mode === 'broadcast' ? [Cin] : []),
-      ];
-    }));
+    const accs = Array.from({ length: parts }, () => {
+      if (accBytes === 8) return scratch.f64(slots); // zeroed
+      const acc = scratch.f32(slots);
+      acc[1].fill(0);
+      return acc;
+    });
+    const tableAts = tables.map((t) => scratch.f32(t.length)[0]);
+    const heap = new Int32Array(f32(backend, dW).buffer);
+    tables.forEach((t, i) => heap.set(t, tableAts[i]! / 4));
+    kernels.pool.run(fn, accs.map(([at], p) => args(at, ...splitRange(B, parts, p), tableAts)));
     sumInto(f32(backend, dW), accs.map(([, v]) => v));
   } catch (e) {
     free(backend, dW);
@@ -271,36 +271,19 @@ function validRanges(K: number, size: number, outSize: number, stride: number, d
 export function filterGradByTiles(backend: BackendWasm, x: TensorInfo, dy: TensorInfo, ci: Conv2DInfo, maxParts = Infinity): TensorInfo | null {
   const { batchSize: B, inHeight: H, inWidth: W, inChannels: Cin, outHeight: OH, outWidth: OW, outChannels: Cout } = ci;
   const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = ci;
+  const { top, left } = ci.padInfo;
   const tile = FILTER_GRAD_TILES.find((t) => Cin % t.tileIn === 0 && Cout % t.tileOut === 0);
   if (tile === undefined) return null;
   const kernels = convKernelsFor(backend);
   if (kernels === null) return null;
-  const parts = Math.max(1, Math.min(kernels.pool.size, B, maxParts));
-  const slots = KH * KW * Cin * Cout;
-  const dW = alloc(backend, [KH, KW, Cin, Cout]);
-  const scratch = new Scratch(backend, Scratch.bytes(...new Array<number>(parts).fill(4 * slots), 8 * KW, 8 * KH));
-  try {
-    const accs = Array.from({ length: parts }, () => scratch.f32(slots));
-    const [owAt] = scratch.f32(2 * KW);
-    const [ohAt] = scratch.f32(2 * KH);
-    const heap = new Int32Array(f32(backend, dW).buffer);
-    heap.set(validRanges(KW, W, OW, sw, dw, ci.padInfo.left), owAt / 4);
-    heap.set(validRanges(KH, H, OH, sh, dh, ci.padInfo.top), ohAt / 4);
-    for (const [, v] of accs) v.fill(0);
-    const xAt = byteOffset(backend, x);
-    const dyAt = byteOffset(backend, dy);
-    kernels.pool.run(tile.name, accs.map(([at], p) => [
-      xAt, dyAt, at, Math.floor((p * B) / parts), Math.floor(((p + 1) * B) / parts), H, W, Cin, OH, OW, Cout, KW,
-      sh, dh, ci.padInfo.top, sw, dw, ci.padInfo.left, owAt, ohAt, KH,
-    ]));
-    sumInto(f32(backend, dW), accs.map(([, v]) => v));
-  } catch (e) {
-    free(backend, dW);
-    throw e;
-  } finally {
-    scratch.release();
-  }
-  return dW;
+  const xAt = byteOffset(backend, x);
+  const dyAt = byteOffset(backend, dy);
+  return filterGradOnThreads(
+    backend, kernels, tile.name, [KH, KW, Cin, Cout], B, maxParts, 4,
+    [validRanges(KW, W, OW, sw, dw, left), validRanges(KH, H, OH, sh, dh, top)],
+    (accAt, b0, b1, [owAt, ohAt]) => [
+      xAt, dyAt, accAt, b0, b1, H, W, Cin, OH, OW, Cout, KW, sh, dh, top, sw, dw, left, owAt!, ohAt!, KH,
+    ]);
 }
 
 export function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
@@ -570,4 +553,3 @@ export function conv2DBackpropInput(args: KernelArgs): TensorInfo {
   return conv2DBackpropInputFromInfo(backend, dy, filter, ci);
 }
 
-export { convInfoOf };

@@ -7,9 +7,10 @@
 // The loop needs every filter tap inside its input: x is copied into a zero-bordered
 // buffer when the convolution pads. The filter is repacked per block of output channels.
 import { backend_util, Conv2D, FusedConv2D, type TensorInfo } from '@tensorflow/tfjs-core';
-import { alloc, byteOffset, f32, runStock, Scratch, type BackendWasm, type KernelArgs } from './kernel-utils';
-import { convKernelsFor, simdFor } from './simd';
+import { alloc, byteOffset, convInfoOf, f32, runStock, Scratch, type BackendWasm, type KernelArgs } from './kernel-utils';
+import { convKernelsFor, simdFor, type ConvKernels } from './simd';
 import { FORWARD_TILES } from './simd/conv-programs';
+import { splitRange } from './simd/pool';
 
 type Conv2DInfo = backend_util.Conv2DInfo;
 
@@ -92,24 +93,32 @@ export function tileConvOf(ci: Conv2DInfo): TileConv {
   };
 }
 
-/** The tile for `Cout` output channels, or undefined. */
-export function forwardTile(Cout: number): (typeof FORWARD_TILES)[number] | undefined {
-  return FORWARD_TILES.find((t) => Cout % t.tileOut === 0);
+/**
+ * The tile and the threads of the SIMD loop for `Cout` output channels, or null when the loop
+ * does not apply: no tile divides the channels, no SIMD kernels, or no fused multiply-add
+ * (unless `anyBuild`, for tests: without it XNNPACK's forward convolution is as fast).
+ */
+export function forwardTiles(
+  backend: BackendWasm, Cout: number, anyBuild = false,
+): { tile: (typeof FORWARD_TILES)[number]; kernels: ConvKernels } | null {
+  const tile = FORWARD_TILES.find((t) => Cout % t.tileOut === 0);
+  if (tile === undefined) return null;
+  const kernels = convKernelsFor(backend);
+  if (kernels === null || simdFor(backend) === null || (!kernels.fma && !anyBuild)) return null;
+  return { tile, kernels };
 }
 
 /**
- * out = act(conv(x, filter) + bias) by the SIMD loop, or null when it does not apply (no
- * fused multiply-add unless `anyBuild`, or no tile for the channels). `maxParts` caps the
- * split between threads (tests).
+ * out = act(conv(x, filter) + bias) by the SIMD loop, or null when it does not apply (see
+ * forwardTiles). `maxParts` caps the split between threads (tests).
  */
 export function convByTiles(
   backend: BackendWasm, x: TensorInfo, c: TileConv, pack: PackFilter, bias: TensorInfo | null, relu: boolean,
   opts: { anyBuild?: boolean; maxParts?: number } = {},
 ): TensorInfo | null {
-  const tile = forwardTile(c.Cout);
-  if (tile === undefined) return null;
-  const kernels = convKernelsFor(backend);
-  if (kernels === null || simdFor(backend) === null || (!kernels.fma && opts.anyBuild !== true)) return null;
+  const loop = forwardTiles(backend, c.Cout, opts.anyBuild);
+  if (loop === null) return null;
+  const { tile, kernels } = loop;
   const { B, H, W, Cin, OH, OW, Cout, KH, KW, sh, sw, dh, dw, top, left } = c;
   // The padded input: every tap of every output pixel inside it.
   const Hp = Math.max(H + top, (OH - 1) * sh + (KH - 1) * dh + 1);
@@ -144,10 +153,9 @@ export function convByTiles(
     const byRows = rows >= Math.min(kernels.pool.size, opts.maxParts ?? Infinity) || blocks < rows;
     const parts = Math.max(1, Math.min(kernels.pool.size, byRows ? rows : blocks, opts.maxParts ?? Infinity));
     const oAt = byteOffset(backend, out);
-    const range = (n: number, p: number): [number, number] => [Math.floor((p * n) / parts), Math.floor(((p + 1) * n) / parts)];
     kernels.pool.run(tile.name, Array.from({ length: parts }, (_, p) => {
-      const [r0, r1] = byRows ? range(rows, p) : [0, rows];
-      const [c0, c1] = byRows ? [0, Cout] : range(blocks, p).map((k) => k * tile.tileOut);
+      const [r0, r1] = byRows ? splitRange(rows, parts, p) : [0, rows];
+      const [c0, c1] = byRows ? [0, Cout] : splitRange(blocks, parts, p).map((k) => k * tile.tileOut);
       return [pAt, wAt, bAt, oAt, r0, r1, Hp, Wp, Cin, OH, OW, Cout, KH, KW, sh, sw, dh, dw, relu ? 1 : 0, c0!, c1!];
     }));
   } catch (e) {
@@ -172,26 +180,14 @@ export function matMulByTiles(
   return out;
 }
 
-function convInfo(x: TensorInfo, filter: TensorInfo, attrs: Record<string, unknown>): Conv2DInfo | null {
-  if (((attrs.dataFormat as string | undefined) ?? 'NHWC') !== 'NHWC') return null;
-  return backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    filter.shape as [number, number, number, number],
-    attrs.strides as number | [number, number],
-    (attrs.dilations as number | [number, number] | undefined) ?? 1,
-    attrs.pad as 'same' | 'valid' | number | backend_util.ExplicitPadding,
-    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
-  );
-}
-
 function forward(args: KernelArgs, kernel: string): TensorInfo {
   const backend = args.backend as BackendWasm;
   const { x, filter, bias, preluActivationWeights } = args.inputs;
   const attrs = args.attrs ?? {};
   const activation = (attrs.activation as string | undefined) ?? 'linear';
-  const ci = (activation === 'linear' || activation === 'relu') && preluActivationWeights === undefined && x!.dtype === 'float32'
-    ? convInfo(x!, filter!, attrs)
-    : null;
+  const covered = (activation === 'linear' || activation === 'relu') && preluActivationWeights === undefined &&
+    x!.dtype === 'float32' && ((attrs.dataFormat as string | undefined) ?? 'NHWC') === 'NHWC';
+  const ci = covered ? convInfoOf(x!.shape, filter!.shape, attrs) : null;
   const ours = ci === null
     ? null
     : convByTiles(backend, x!, tileConvOf(ci), packFilter(backend, filter!, ci.filterHeight, ci.filterWidth, ci.inChannels, ci.outChannels), bias ?? null, activation === 'relu');

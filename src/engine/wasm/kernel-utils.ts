@@ -6,7 +6,7 @@
 // free their intermediates with `backend.disposeData`. Going through high-level
 // tf ops instead would record them on the gradient tape and pay the engine's
 // per-op overhead, and would not let us pass explicit paddings to XNNPACK.
-import { getKernel, type DataType, type KernelConfig, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
+import { backend_util, getKernel, type DataType, type KernelConfig, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
 export type { BackendWasm };
@@ -143,6 +143,26 @@ export class Scratch {
   release(): void {
     free(this.backend, this.t);
   }
+}
+
+/**
+ * The geometry of an NHWC convolution (or depthwise one) from a kernel's shapes and attributes,
+ * as tfjs computes it; throws for NCHW, which the project's kernels do not handle.
+ */
+export function convInfoOf(
+  xShape: number[], filterShape: number[], attrs: Record<string, unknown>, depthwise = false,
+): backend_util.Conv2DInfo {
+  const dataFormat = (attrs.dataFormat as 'NHWC' | 'NCHW' | undefined) ?? 'NHWC';
+  if (dataFormat !== 'NHWC') throw new Error(`wasm conv gradients support NHWC only, got ${dataFormat}`);
+  return backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides as number | [number, number],
+    (attrs.dilations as number | [number, number] | undefined) ?? 1,
+    attrs.pad as 'same' | 'valid' | number | backend_util.ExplicitPadding,
+    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
+    depthwise,
+  );
 }
 
 /** Allocates an (uninitialised) output tensor on the wasm heap. */

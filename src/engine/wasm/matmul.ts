@@ -21,7 +21,7 @@ import {
 } from './kernel-utils';
 import { subTensorView, disposeView } from './views';
 import { transpose2d, transpose2dNs } from './layout';
-import { forwardTile, matMulByTiles } from './conv-forward';
+import { forwardTiles, matMulByTiles } from './conv-forward';
 
 /** Nanoseconds per weight XNNPACK takes to pack a new "weights" operand (measured 4–9 on 2 cores). */
 const PACK_NS = 6;
@@ -56,7 +56,8 @@ export function matMulByTilesEitherWay(
   opts: { anyBuild?: boolean; maxParts?: number; swap?: boolean } = {},
 ): TensorInfo | null {
   const swap = opts.swap ?? multiplyTransposed(M, K, N, transposeA, transposeB, true);
-  if (forwardTile(swap ? M : N) === undefined) return null;
+  // Decided before any transpose: where the loop does not apply, XNNPACK's path makes its own.
+  if (forwardTiles(backend, swap ? M : N, opts.anyBuild) === null) return null;
   if (!swap) {
     const aN = transposeA ? transpose2d(backend, a, K, M) : a;
     const out = matMulByTiles(backend, aN, b, M, K, N, transposeB, opts);

@@ -86,6 +86,12 @@ function relaxedSimd(): boolean {
   }
 }
 
+/** Both builds of the module, over a shared memory; the fused one is null without relaxed SIMD. */
+const BUILDS: { fma: boolean; module: WebAssembly.Module | null }[] = [false, true].map((fma) => ({
+  fma,
+  module: fma && !relaxedSimd() ? null : new WebAssembly.Module(assemble(convPrograms(fma), true)),
+}));
+
 const CASES: [string, Case][] = [
   ['3×3 same, 14×14, 32→64', caseOf(3, 14, 14, 32, 64, [3, 3], [1, 1], [1, 1], [1, 1])],
   ['3×3 valid, odd sizes, 8→16', caseOf(2, 7, 9, 8, 16, [3, 3], [1, 1], [1, 1], [0, 0])],
@@ -98,11 +104,7 @@ const CASES: [string, Case][] = [
 ];
 
 describe('SIMD filter-gradient programs', () => {
-  const builds: { fma: boolean; module: WebAssembly.Module | null }[] = [false, true].map((fma) => ({
-    fma,
-    module: fma && !relaxedSimd() ? null : new WebAssembly.Module(assemble(convPrograms(fma), true)),
-  }));
-  for (const build of builds) {
+  for (const build of BUILDS) {
     for (const tile of FILTER_GRAD_TILES) {
       for (const [name, c] of CASES) {
         if (c.Cin % tile.tileIn !== 0 || c.Cout % tile.tileOut !== 0) continue;
@@ -140,10 +142,6 @@ function forwardByDefinition(c: Case, Hp: number, Wp: number, xp: Float32Array, 
 }
 
 describe('SIMD forward-convolution programs', () => {
-  const builds = [false, true].map((fma) => ({
-    fma,
-    module: fma && !relaxedSimd() ? null : new WebAssembly.Module(assemble(convPrograms(fma), true)),
-  }));
   const cases: [string, Case][] = [
     ['3×3, 14×14 (padded 16×16), 32→64, ReLU', caseOf(2, 16, 16, 32, 64, [3, 3], [1, 1], [1, 1], [0, 0])],
     ['3×3, one input channel, odd width (a tail of one-pixel tiles), 1→32', caseOf(2, 9, 11, 1, 32, [3, 3], [1, 1], [1, 1], [0, 0])],
@@ -151,7 +149,7 @@ describe('SIMD forward-convolution programs', () => {
     ['5×3 dilation (2, 1), 4→8', caseOf(1, 13, 9, 4, 8, [5, 3], [1, 1], [2, 1], [0, 0])],
     ['1×1 stride (1, 2), 8→24', caseOf(3, 5, 7, 8, 24, [1, 1], [1, 2], [1, 1], [0, 0])],
   ];
-  for (const build of builds) {
+  for (const build of BUILDS) {
     for (const tile of FORWARD_TILES) {
       for (const [name, c] of cases) {
         if (c.Cout % tile.tileOut !== 0) continue;

@@ -1,11 +1,13 @@
-// The filter gradient of an ordinary convolution as a register-blocked SIMD loop.
+// Convolutions as register-blocked SIMD loops: the filter gradient, and the forward
+// convolution (also the stride-1 input gradient and, as a 1×1 convolution, matrix products).
 //
 // XNNPACK has no filter-gradient operator; expressed through its forward convolution
 // (conv-backprop.ts) the gradient of a 32→64 layer at 14×14 costs two transposes and the
 // packing of a 400k-float "filter" on every step, on top of the product: 20 ms of a 73 ms
-// step for the 2×32 network at batch 64. This loop reads x and dy where they are: for each
-// filter tap, a tile of 4 input × 8 output channels stays in eight registers while the
-// image's output pixels stream past (4 splatted inputs × 2 dy vectors per pixel).
+// step for the 2×32 network at batch 64. The filter-gradient loop reads x and dy where they
+// are: for each filter tap, a tile of input × output channels stays in registers while the
+// image's output pixels stream past. The forward loop keeps a tile of output pixels ×
+// output channels in registers while the taps and input channels go by.
 //
 // Two builds: with f32x4.relaxed_madd (fused multiply-add, relaxed SIMD) and with a
 // multiply and an add. Relaxed SIMD is a separate WebAssembly feature, so each build is
@@ -27,11 +29,13 @@ export const FILTER_GRAD_TILES = [
 ] as const;
 
 /**
- * convFilterGrad2x16 / convFilterGrad4x8(x, dy, acc, b0, b1, H, W, Cin, OH, OW, Cout, KW, sh, dh, top, sw, dw, left, owRange, ohRange, KH):
+ * convFilterGrad2x16 / convFilterGrad4x8(x, dy, acc, b0, b1, H, W, Cin, OH, OW, Cout, KW, sh, dh,
+ * top, sw, dw, left, owRange, ohRange, KH):
  * acc (f32 [KH, KW, Cin, Cout], accumulated into) += Σ over images b0 ≤ b < b1 and output
  * pixels of x[b, oh·sh + kh·dh − top, ow·sw + kw·dw − left, ci] · dy[b, oh, ow, co].
- * Cin a multiple of the tile's input channels, Cout of its output channels. owRange (i32 [KW][2]) and ohRange (i32 [KH][2]) hold the
- * output columns and rows whose input lies inside the image, as [lo, hi).
+ * Cin a multiple of the tile's input channels, Cout of its output channels. owRange
+ * (i32 [KW][2]) and ohRange (i32 [KH][2]) hold the output columns and rows whose input lies
+ * inside the image, as [lo, hi).
  */
 export function convFilterGradProgram(fma: boolean, name: string, TI: number, TO: number): FnDef {
   const TV = TO / 4;
@@ -111,7 +115,7 @@ export function convFilterGradProgram(fma: boolean, name: string, TI: number, TO
 
 /**
  * The forward tiles, as output pixels × output channels, one input channel at a time:
- * unrolling over input channels measured slower (V8 then spills: 28 → 19 GFLOP/s at U = 4).
+ * unrolling over input channels measured slower (V8 then spills: 28 → 19 GFLOP/s when unrolled over 4).
  * On one thread with a fused multiply-add, a 32→64 layer at 14×14: 28–29 GFLOP/s for both
  * (XNNPACK's forward convolution: about 19 a thread); a first layer (one input channel):
  * 12.5 for 2×16, 8.4 for 4×8.
@@ -129,20 +133,21 @@ export function convPrograms(fma: boolean): FnDef[] {
   return [
     depthwiseFilterGrad, broadcastFilterGrad,
     ...FILTER_GRAD_TILES.map((t) => convFilterGradProgram(fma, t.name, t.tileIn, t.tileOut)),
-    ...FORWARD_TILES.map((t) => convForwardProgram(fma, t.name, t.pixels, t.tileOut, 1)),
+    ...FORWARD_TILES.map((t) => convForwardProgram(fma, t.name, t.pixels, t.tileOut)),
   ];
 }
 
 /**
- * convForward{P}x{TO}u{U}(x, w, bias, out, r0, r1, Hp, Wp, Cin, OH, OW, Cout, KH, KW, sh, sw, dh, dw, relu, c0, c1):
+ * convForward2x16 / convForward4x8(x, w, bias, out, r0, r1, Hp, Wp, Cin, OH, OW, Cout, KH, KW, sh, sw,
+ * dh, dw, relu, c0, c1):
  * out[b, oh, ow, co] = act(bias[co] + Σ x[b, oh·sh + kh·dh, ow·sw + kw·dw, ci] · w[kh, kw, ci, co])
  * for the output rows r0 ≤ b·OH + oh < r1 and the channels c0 ≤ co < c1 (multiples of TO).
- * x is already padded ([B, Hp, Wp, Cin]: every tap lies inside it); w is packed per block of TO output channels, [Cout/TO][KH][KW][Cin][TO],
- * so that the filter is read sequentially with constant offsets; relu ≠ 0 clamps at zero.
- * A tile is P output pixels × TO channels; a row's last OW mod P pixels take one-pixel
- * tiles. The input channels go U at a time (Cin a multiple of U).
+ * x is already padded ([B, Hp, Wp, Cin]: every tap lies inside it); w is packed per block of
+ * TO output channels, [Cout/TO][KH][KW][Cin][TO], so that the filter is read sequentially;
+ * relu ≠ 0 clamps at zero. A tile is P output pixels × TO channels; a row's last OW mod P
+ * pixels take one-pixel tiles.
  */
-export function convForwardProgram(fma: boolean, name: string, P: number, TO: number, U: number): FnDef {
+export function convForwardProgram(fma: boolean, name: string, P: number, TO: number): FnDef {
   const TV = TO / 4;
   const Pn = ['x', 'w', 'bias', 'out', 'r0', 'r1', 'Hp', 'Wp', 'Cin', 'OH', 'OW', 'Cout', 'KH', 'KW', 'sh', 'sw', 'dh', 'dw', 'relu', 'c0', 'c1'];
   const Ln = ['r', 'b', 'oh', 'ob', 'ow', 'owEnd', 'kh', 'kw', 'ci', 'wq', 'wblk', 'xrow', 'cinB', 'coutB', 'pstep', 'outp', 'xbase',
@@ -163,16 +168,14 @@ export function convForwardProgram(fma: boolean, name: string, P: number, TO: nu
   /** One tile of `pp` pixels at column ow (pp = P, or 1 for a row's tail); advances ow and outp. */
   const tile = (pp: number): Code => {
     const pix = Array.from({ length: pp }, (_, p) => p);
-    const step: Code[] = [];
-    for (let u = 0; u < U; u++) {
-      step.push(lanes.flatMap((j): Code => [...g('wq'), ...op.v128load(4 * (u * TO + 4 * j)), ...s(`w${j}`)]));
-      for (const p of pix) {
-        step.push([...g(`xq${p}`), ...op.load32splat(4 * u), ...s('xs')]);
-        step.push(lanes.flatMap((j) => madd(`a${p}_${j}`, `w${j}`)));
-      }
+    // One input channel: TV filter vectors, and each pixel's input splatted against them.
+    const step: Code[] = [lanes.flatMap((j): Code => [...g('wq'), ...op.v128load(16 * j), ...s(`w${j}`)])];
+    for (const p of pix) {
+      step.push([...g(`xq${p}`), ...op.load32splat(0), ...s('xs')]);
+      step.push(lanes.flatMap((j) => madd(`a${p}_${j}`, `w${j}`)));
     }
-    step.push([...g('wq'), ...op.i32c(4 * U * TO), ...op.i32add, ...s('wq')]);
-    for (const p of pix) step.push([...g(`xq${p}`), ...op.i32c(4 * U), ...op.i32add, ...s(`xq${p}`)]);
+    step.push([...g('wq'), ...op.i32c(4 * TO), ...op.i32add, ...s('wq')]);
+    for (const p of pix) step.push([...g(`xq${p}`), ...op.i32c(4), ...op.i32add, ...s(`xq${p}`)]);
     return [
       ...pix.flatMap((p) => lanes.flatMap((j): Code => [...g('bias'), ...g('ob'), ...op.i32add, ...op.v128load(16 * j), ...s(`a${p}_${j}`)])),
       ...g('wblk'), ...s('wq'),
@@ -182,7 +185,7 @@ export function convForwardProgram(fma: boolean, name: string, P: number, TO: nu
           g('kh'), g('dh'), op.i32mul, g('Wp'), op.i32mul, g('ow'), g('sw'), op.i32mul, op.i32add,
           g('kw'), g('dw'), op.i32mul, op.i32add, g('cinB'), op.i32mul, g('xrow'), op.i32add, s('xbase'),
           pix.flatMap((p): Code => [...g('xbase'), ...(p === 0 ? [] : [...g('pstep'), ...op.i32c(p), ...op.i32mul, ...op.i32add]), ...s(`xq${p}`)]),
-          forLoop(idx.ci!, op.i32c(0), idx.Cin!, U, ...step))),
+          forLoop(idx.ci!, op.i32c(0), idx.Cin!, 1, ...step))),
       ...pix.flatMap((p): Code => [
         ...g('outp'), ...(p === 0 ? [] : [...g('coutB'), ...op.i32c(p), ...op.i32mul, ...op.i32add]), ...s('oq'),
         ...lanes.flatMap((j): Code => [

@@ -44,6 +44,11 @@ for (;;) {
 
 type Fn = (...args: number[]) => void;
 
+/** The p-th of `parts` near-equal consecutive shares of [0, n), as [start, end). */
+export function splitRange(n: number, parts: number, p: number): [number, number] {
+  return [Math.floor((p * n) / parts), Math.floor(((p + 1) * n) / parts)];
+}
+
 export class SimdPool {
   private readonly control: Int32Array;
   private readonly workers: Worker[] = [];

@@ -59,7 +59,6 @@ export const op = {
   i32divU: [0x6e],
   i32shl: [0x74],
   i32ltS: [0x48],
-  i32ltU: [0x49],
   i32or: [0x72],
   i32load: (off = 0): Code => [0x28, 2, ...uleb(off)],
   i32geS: [0x4e],
