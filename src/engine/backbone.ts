@@ -103,6 +103,8 @@ export interface BackboneInfo {
   featureShape: number[];
   /** Layers with weights (what `transfer/unfreeze` is a fraction of). */
   weightLayers: number;
+  /** Layers (unprefixed names) whose pooled outputs are candidate features: see featureTaps. */
+  taps: string[];
 }
 
 export interface LoadedBackbone {
@@ -112,48 +114,56 @@ export interface LoadedBackbone {
   features: SymbolicTensor;
   /** Its layers with weights, input to output. */
   weightLayers: tfl.layers.Layer[];
+  /** Candidate feature maps, lower stages first, `features` last (see featureTaps). */
+  taps: SymbolicTensor[];
   /** Frees its weights (when no model was built on it: a built model owns them). */
   dispose(): void;
 }
 
+/** Input ranges a model's metadata may state (`userDefinedMetadata.input.range`). */
+const STATED_RANGES: Exclude<BackboneRange, 'auto'>[] = ['0-255', '0-1', '-1-1'];
+
+/** The range to map pixels to, and why: the user's choice, else what the model states, else −1…1. */
+export function chooseRange(range: BackboneRange, stated: unknown): { range: Exclude<BackboneRange, 'auto'>; why: string } {
+  if (range !== 'auto') return { range, why: 'set by the user' };
+  const own = STATED_RANGES.find((r) => r === stated);
+  if (own) return { range: own, why: own === '0-255' ? 'the model says it takes raw pixels (0–255)' : `the model's metadata states ${own}` };
+  return { range: '-1-1', why: 'the usual range of pretrained TF.js image models (set automl.backboneInputRange if it is 0–1 or 0–255)' };
+}
+
 /**
  * Loads the backbone in `dir` with prefixed layer names, a Rescaling layer from 0–255 to its
- * range, and its features found: the input of a `logits` layer (models from this product), else
- * the input of the last global pooling or flatten layer, else the last 4-D output.
+ * range, and its features found: `opts.cut` (a layer name) when given, else the input of a `logits`
+ * layer (models from this product), else the input of the last global pooling or flatten layer,
+ * else the last 4-D output. A fixed-window pooling that averages the whole feature map (Keras's
+ * AveragePooling2D(7) before Flatten) is cut off too, so that the head's global pooling takes any
+ * size: `opts.size` then resizes a fixed-size backbone as well.
  */
-export async function loadBackbone(dir: string, range: BackboneRange = 'auto', opts: { size?: number } = {}): Promise<LoadedBackbone> {
+export async function loadBackbone(dir: string, range: BackboneRange = 'auto', opts: { size?: number; cut?: string } = {}): Promise<LoadedBackbone> {
   const raw = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as tf.io.ModelJSON & { userDefinedMetadata?: { input?: { range?: string } } };
-  const own = raw.userDefinedMetadata?.input?.range === '0-255';
-  const chosen: Exclude<BackboneRange, 'auto'> = range !== 'auto' ? range : own ? '0-255' : '-1-1';
-  const rangeWhy =
-    range !== 'auto' ? 'set by the user' : own ? 'the model says it takes raw pixels (0–255)' : 'the usual range of pretrained TF.js image models (set automl.backboneInputRange if it is 0–1 or 0–255)';
-  const model = await loadModel(dir, {
-    prefix: BACKBONE_PREFIX,
-    transform: (j) => {
-      const sized = opts.size ? fixInputSize(j, opts.size) : j;
-      return chosen === '0-255' ? sized : insertRescaling(sized, chosen);
-    },
-  });
-  const layers = model.layers;
-  if (layers.some((l) => 'layers' in l)) {
+  const { range: chosen, why: rangeWhy } = chooseRange(range, raw.userDefinedMetadata?.input?.range);
+  const load = (cut: string | null, size: number | undefined) =>
+    loadModel(dir, {
+      prefix: BACKBONE_PREFIX,
+      strict: cut === null,
+      transform: (j) => {
+        const trunk = cut ? truncateAt(j, cut) : j;
+        const sized = size ? fixInputSize(trunk, size, cut !== null) : trunk;
+        return chosen === '0-255' ? sized : insertRescaling(sized, chosen);
+      },
+    });
+  let model = await load(null, opts.size);
+  let features = findFeatures(model, opts.cut ? `${BACKBONE_PREFIX}${opts.cut}` : null, dir);
+  const nativeSize = model.inputs[0].shape[1];
+  if (opts.size && nativeSize !== null && nativeSize !== opts.size) {
+    // A fixed-size backbone at another size: rebuilt from its JSON, cut at the features (the layers
+    // after them, sized for the native input, would not build).
+    const cut = (features.sourceLayer as tfl.layers.Layer).name.slice(BACKBONE_PREFIX.length);
     model.dispose();
-    throw new Error(`Backbone ${dir}: it holds whole models (an ensemble, or a model with test-time augmentation); use one trained network, e.g. a trial's model folder (trials/<id>/model)`);
+    model = await load(cut, opts.size);
+    features = (model.getLayer(`${BACKBONE_PREFIX}${cut}`).output as SymbolicTensor);
   }
-  const named = layers.find((l) => l.name === `${BACKBONE_PREFIX}logits`);
-  let features: SymbolicTensor | undefined = named ? (named.input as SymbolicTensor) : undefined;
-  if (!features) {
-    for (let i = layers.length - 1; i >= 0 && !features; i--) {
-      const cls = layers[i].getClassName();
-      if (cls === 'GlobalAveragePooling2D' || cls === 'GlobalMaxPooling2D' || cls === 'Flatten') features = layers[i].input as SymbolicTensor;
-    }
-  }
-  if (!features) {
-    for (let i = layers.length - 1; i >= 0 && !features; i--) {
-      const out = layers[i].output;
-      if (!Array.isArray(out) && out.shape.length === 4) features = out;
-    }
-  }
-  if (!features) throw new Error(`Backbone ${dir}: no feature layer found (no global pooling, flatten or 4-D output)`);
+  const layers = model.layers;
   const input = model.inputs[0];
   const shape = input.shape;
   if (shape.length !== 4) throw new Error(`Backbone ${dir}: takes ${JSON.stringify(shape.slice(1))}, not an image [H, W, C]`);
@@ -169,6 +179,7 @@ export async function loadBackbone(dir: string, range: BackboneRange = 'auto', o
   for (const l of layers) if (!feeding.has(l)) l.dispose();
   let flops = 0;
   for (const l of layers) if (feeding.has(l)) flops += layerFlops(l);
+  const taps = featureTaps(features, layers.filter((l) => feeding.has(l)));
   return {
     info: {
       dir,
@@ -178,14 +189,124 @@ export async function loadBackbone(dir: string, range: BackboneRange = 'auto', o
       flops,
       featureShape: features.shape.slice(1) as number[],
       weightLayers: weightLayers.length,
+      taps: taps.map((t) => (t.sourceLayer as tfl.layers.Layer).name.slice(BACKBONE_PREFIX.length)),
     },
     input,
     features,
+    taps,
     weightLayers,
     dispose: () => {
       for (const l of layers) if (feeding.has(l)) l.dispose();
     },
   };
+}
+
+/** The feature tensor of a loaded backbone (see loadBackbone); `cut` is a prefixed layer name. */
+function findFeatures(model: tfl.LayersModel, cut: string | null, dir: string): SymbolicTensor {
+  const layers = model.layers;
+  if (layers.some((l) => 'layers' in l)) {
+    model.dispose();
+    throw new Error(`Backbone ${dir}: it holds whole models (an ensemble, or a model with test-time augmentation); use one trained network, e.g. a trial's model folder (trials/<id>/model)`);
+  }
+  if (cut) {
+    const out = layers.find((l) => l.name === cut)?.output;
+    if (!out || Array.isArray(out) || out.shape.length !== 4) {
+      model.dispose();
+      throw new Error(`Backbone ${dir}: no layer ${cut.slice(BACKBONE_PREFIX.length)} with a 4-D output to cut at`);
+    }
+    return out;
+  }
+  const named = layers.find((l) => l.name === `${BACKBONE_PREFIX}logits`);
+  let features: SymbolicTensor | undefined = named ? (named.input as SymbolicTensor) : undefined;
+  for (let i = layers.length - 1; i >= 0 && !features; i--) {
+    const cls = layers[i].getClassName();
+    if (cls === 'GlobalAveragePooling2D' || cls === 'GlobalMaxPooling2D' || cls === 'Flatten') features = layers[i].input as SymbolicTensor;
+  }
+  for (let i = layers.length - 1; i >= 0 && !features; i--) {
+    const out = layers[i].output;
+    if (!Array.isArray(out) && out.shape.length === 4) features = out;
+  }
+  if (!features) {
+    model.dispose();
+    throw new Error(`Backbone ${dir}: no feature layer found (no global pooling, flatten or 4-D output)`);
+  }
+  // A pooling whose window covers the whole map is a global pooling of a fixed size: cut before it.
+  const source = features.sourceLayer as tfl.layers.Layer;
+  const cls = source.getClassName();
+  const pooledIn = source.input as SymbolicTensor;
+  if ((cls === 'AveragePooling2D' || cls === 'MaxPooling2D') && features.shape[1] === 1 && features.shape[2] === 1 && !Array.isArray(pooledIn) && (pooledIn.shape[1] ?? 0) > 1) {
+    features = pooledIn;
+  }
+  return features;
+}
+
+type JsonLayer = { class_name: string; name?: string; config: Record<string, unknown>; inbound_nodes?: unknown[] };
+type JsonRoot = { class_name?: string; config?: { layers?: JsonLayer[]; output_layers?: unknown[] } | JsonLayer[]; model_config?: JsonRoot };
+
+/** The model JSON with the layers after `cut` removed: `cut`'s output is the model's output. */
+export function truncateAt(json: tf.io.ModelJSON, cut: string): tf.io.ModelJSON {
+  const copy = JSON.parse(JSON.stringify(json)) as tf.io.ModelJSON;
+  const top = copy.modelTopology as JsonRoot;
+  const root = top.model_config ?? top;
+  const nameOf = (l: JsonLayer) => (l.name ?? (l.config.name as string | undefined)) ?? '';
+  if (root.class_name === 'Sequential') {
+    const layers = Array.isArray(root.config) ? root.config : root.config?.layers;
+    const at = layers?.findIndex((l) => nameOf(l) === cut) ?? -1;
+    if (!layers || at < 0) throw new Error(`Backbone: no layer ${cut} to cut at`);
+    layers.splice(at + 1);
+    return copy;
+  }
+  const config = root.config as { layers?: JsonLayer[]; output_layers?: unknown[] } | undefined;
+  const layers = config?.layers;
+  const byName = new Map((layers ?? []).map((l) => [nameOf(l), l]));
+  if (!config || !layers || !byName.has(cut)) throw new Error(`Backbone: no layer ${cut} to cut at`);
+  // Keep what feeds `cut`: walk inbound node references ([name, nodeIndex, tensorIndex, kwargs]).
+  const keep = new Set<string>();
+  const stack = [cut];
+  const refs = (v: unknown, out: string[]): void => {
+    if (!Array.isArray(v)) return;
+    if (v.length >= 3 && typeof v[0] === 'string' && typeof v[1] === 'number') out.push(v[0]);
+    else for (const x of v) refs(x, out);
+  };
+  while (stack.length) {
+    const name = stack.pop()!;
+    if (keep.has(name)) continue;
+    keep.add(name);
+    const found: string[] = [];
+    refs(byName.get(name)?.inbound_nodes, found);
+    stack.push(...found);
+  }
+  config.layers = layers.filter((l) => keep.has(nameOf(l)));
+  config.output_layers = [[cut, 0, 0]];
+  return copy;
+}
+
+/**
+ * Candidate cut points for frozen features: for each of the last three spatial resolutions of the
+ * trunk, the last of its widest 4-D outputs (MobileNetV2: block_6_expand_relu at 28×28,
+ * block_13_expand_relu at 14×14, out_relu at 7×7; InceptionV3: mixed2, mixed7, mixed10). Features
+ * from a lower stage are more generic, and often transfer better to photos unlike the backbone's
+ * own training data; which one is best is left to cross-validation.
+ */
+function featureTaps(features: SymbolicTensor, trunk: tfl.layers.Layer[]): SymbolicTensor[] {
+  const byResolution = new Map<string, SymbolicTensor>();
+  const order: string[] = [];
+  for (const layer of trunk) {
+    const out = layer.output;
+    if (Array.isArray(out) || out.shape.length !== 4 || ['InputLayer', 'ZeroPadding2D'].includes(layer.getClassName())) continue;
+    const key = `${out.shape[1]}x${out.shape[2]}`;
+    const held = byResolution.get(key);
+    if (!held) order.push(key);
+    // Later layers replace earlier ones of the same width (the trunk is in model order).
+    if (!held || (out.shape[3] ?? 0) >= (held.shape[3] ?? 0)) byResolution.set(key, out);
+  }
+  const featuresKey = `${features.shape[1]}x${features.shape[2]}`;
+  const taps = order
+    .map((k) => byResolution.get(k)!)
+    .filter((t) => (t.shape[1] ?? 0) >= (features.shape[1] ?? 0) && (t.shape[1] ?? 0) > 1)
+    .sort((a, b) => (b.shape[1] ?? 0) - (a.shape[1] ?? 0));
+  const lower = taps.filter((t) => `${t.shape[1]}x${t.shape[2]}` !== featuresKey).slice(-2);
+  return [...lower, features];
 }
 
 /** Every layer whose output flows into `t`. */
@@ -212,8 +333,11 @@ export function setBackboneTrainable(model: tfl.LayersModel, fraction: number): 
   });
 }
 
-/** The model JSON with an input of any size (null height and width) made `size`×`size`. */
-export function fixInputSize(json: tf.io.ModelJSON, size: number): tf.io.ModelJSON {
+/**
+ * The model JSON with an input of any size (null height and width) made `size`×`size`; with
+ * `force`, a fixed-size input too (for a fully convolutional trunk).
+ */
+export function fixInputSize(json: tf.io.ModelJSON, size: number, force = false): tf.io.ModelJSON {
   const copy = JSON.parse(JSON.stringify(json)) as tf.io.ModelJSON;
   const visit = (v: unknown): void => {
     if (!v || typeof v !== 'object') return;
@@ -224,7 +348,7 @@ export function fixInputSize(json: tf.io.ModelJSON, size: number): tf.io.ModelJS
     const o = v as Record<string, unknown>;
     for (const key of ['batch_input_shape', 'batchInputShape', 'batch_shape']) {
       const s = o[key];
-      if (Array.isArray(s) && s.length === 4 && s[1] === null && s[2] === null) o[key] = [s[0], size, size, s[3]];
+      if (Array.isArray(s) && s.length === 4 && ((s[1] === null && s[2] === null) || force)) o[key] = [s[0], size, size, s[3]];
     }
     for (const k of Object.keys(o)) visit(o[k]);
   };

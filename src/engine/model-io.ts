@@ -44,11 +44,12 @@ export function hasModel(dir: string): boolean {
 /**
  * Loads a saved model. With `prefix`, every layer (and so every weight) gets that prefix and the
  * model is named after it, so several saved models can be combined in one without name clashes
- * (models trained in different processes reuse layer names).
+ * (models trained in different processes reuse layer names). With `strict: false`, weights of
+ * layers that `transform` removed are ignored.
  */
 export async function loadModel(
   dir: string,
-  opts: { prefix?: string; transform?: (json: tf.io.ModelJSON) => tf.io.ModelJSON } = {},
+  opts: { prefix?: string; transform?: (json: tf.io.ModelJSON) => tf.io.ModelJSON; strict?: boolean } = {},
 ): Promise<tfl.LayersModel> {
   const modelPath = join(dir, 'model.json');
   if (!existsSync(modelPath)) throw new Error(`No model in ${dir} (model.json is missing)`);
@@ -67,7 +68,8 @@ export async function loadModel(
     }
     return [specs, tf.io.concatenateArrayBuffers(buffers)];
   });
-  return tfl.loadLayersModel(tf.io.fromMemory(artifacts));
+  // Not strict: a transform may drop layers (a backbone cut at its features) whose weights stay in the file.
+  return tfl.loadLayersModel(tf.io.fromMemory(artifacts), { strict: opts.strict ?? true });
 }
 
 export function readModelMetadata(dir: string): Record<string, unknown> {

@@ -1,0 +1,120 @@
+// The photos benchmark (`npm run bench -- --parts photos`): hymenoptera (ants and bees, the data of
+// PyTorch's transfer-learning tutorial) as a user would bring it — its train/ photos as TRAIN (the
+// product splits VALIDATION off them), its val/ photos as TEST — trained through the CLI from
+// scratch and with each pretrained backbone that ships in the npm package nsfwjs, beside the
+// frozen-feature linear probe of the same backbone (a linear head on pooled features, penalty by
+// cross-validation on TRAIN, scored on TEST): the floor a transfer run must reach.
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { type ImageSet, concatSets, openDataset, prepareImageSets } from '../data';
+import { loadBackbone } from '../engine/backbone';
+import { backboneKey, embedSet, featureExtractor } from '../engine/features';
+import { fitLinearHead, predictLinearHead } from '../engine/linear-head';
+import { type NsfwjsModel, extractNsfwjsModel } from '../engine/nsfwjs';
+import { initBackend } from '../engine/runtime';
+import { blockColumns, blockData, chooseCutAndPenalty, rowsOf } from '../search/head-search';
+
+/** Where the hymenoptera photos are: `AUTOML_HYMENOPTERA`, else the workplace's shared data folder. */
+export function hymenopteraDir(root: string): string | null {
+  const candidates = [process.env.AUTOML_HYMENOPTERA, join(root, '..', 'shared', 'data', 'hymenoptera')].filter((p): p is string => !!p);
+  return candidates.find((p) => existsSync(join(p, 'train')) && existsSync(join(p, 'val'))) ?? null;
+}
+
+/** An AutoML Vision CSV of the photos: train/ as TRAIN, val/ as TEST (absolute paths). */
+export function writeHymenopteraCsv(photos: string, outDir: string): string {
+  mkdirSync(outDir, { recursive: true });
+  const lines: string[] = [];
+  for (const [folder, partition] of [['train', 'TRAIN'], ['val', 'TEST']] as const) {
+    for (const label of readdirSync(join(photos, folder)).sort()) {
+      for (const f of readdirSync(join(photos, folder, label)).sort()) lines.push(`${partition},${resolve(photos, folder, label, f)},${label}`);
+    }
+  }
+  const csv = join(outDir, 'hymenoptera.csv');
+  writeFileSync(csv, `${lines.join('\n')}\n`);
+  return csv;
+}
+
+/** The nsfwjs models as backbone folders under `dir` (extracted once). */
+export function nsfwjsBackbone(model: NsfwjsModel, dir: string): string {
+  return extractNsfwjsModel(model, join(dir, `nsfwjs-${model}`));
+}
+
+export interface ProbeResult {
+  backbone: string;
+  size: number;
+  layer: string;
+  l2: number;
+  cvAccuracy: number;
+  testAccuracy: number;
+  embedImagesPerSec: number;
+  seconds: number;
+}
+
+/**
+ * The frozen-feature linear probe: features of TRAIN+VALIDATION (+ mirror) and TEST at `size`, the
+ * cut point and penalty by 5-fold cross-validation on TRAIN+VALIDATION, a head fitted on all of it,
+ * accuracy on TEST.
+ */
+export async function linearProbe(csv: string, backboneDir: string, size: number, cacheDir: string): Promise<ProbeResult> {
+  const started = Date.now();
+  await initBackend({ preference: 'wasm' });
+  const dataset = await openDataset(csv, { seed: 1 });
+  const sets = await prepareImageSets(dataset, { size: { height: size, width: size, channels: 3 }, fit: 'pad', cacheDir, maxResidentBytes: 2 ** 31 });
+  const bb = await loadBackbone(backboneDir, 'auto', { size });
+  const { model: extractor, blocks } = featureExtractor(bb);
+  const key = `${backboneKey(backboneDir)}/${size}/${bb.info.range}/${blocks.map((b) => b.layer).join('+')}`;
+  const t0 = Date.now();
+  let embedded = 0;
+  const embed = async (set: ImageSet, mirror: boolean) => {
+    const f = await embedSet(extractor, set, { extractorKey: key, cacheDir, mirror });
+    if (!f.cached) embedded += set.count * (mirror ? 2 : 1);
+    return f;
+  };
+  const train = await embed(concatSets(sets.train, sets.validation), true);
+  const test = await embed(sets.test, false);
+  const embedSeconds = (Date.now() - t0) / 1000;
+  extractor.dispose();
+  const labels = Int32Array.from({ length: train.count }, (_, i) => (i < sets.train.count ? sets.train.labels[i] : sets.validation.labels[i - sets.train.count]));
+  const features = { plain: train.plain, mirror: train.mirror, labels, n: train.count, width: train.dim, k: sets.classes.length, blocks };
+  const choice = chooseCutAndPenalty(features, { seed: 1 });
+  const data = blockData(features, choice.layer);
+  const all = rowsOf(data, Int32Array.from({ length: data.n }, (_, i) => i), true);
+  const head = fitLinearHead(all.x, all.y, all.n, data.d, data.k, { l2: choice.l2 });
+  const block = blocks.find((b) => b.layer === choice.layer)!;
+  const scores = predictLinearHead(head, blockColumns(test.plain, test.count, test.dim, block), test.count);
+  const right = countRight(scores, sets.test.labels, test.count, data.k);
+  sets.close();
+  tf.disposeVariables();
+  return {
+    backbone: backboneDir,
+    size,
+    layer: choice.layer,
+    l2: choice.l2,
+    cvAccuracy: choice.cvAccuracy,
+    testAccuracy: right / Math.max(1, test.count),
+    embedImagesPerSec: embedded ? embedded / embedSeconds : NaN,
+    seconds: (Date.now() - started) / 1000,
+  };
+}
+
+if (require.main === module) {
+  const root = resolve(__dirname, '..', '..', '..');
+  const photos = hymenopteraDir(root);
+  if (!photos) throw new Error('hymenoptera photos not found (set AUTOML_HYMENOPTERA)');
+  const data = join(root, 'bench-data', 'photos');
+  const csv = writeHymenopteraCsv(photos, data);
+  const model = (process.argv[2] ?? 'mobilenet_v2') as NsfwjsModel;
+  const size = Number(process.argv[3] ?? 224);
+  void linearProbe(csv, nsfwjsBackbone(model, join(data, 'backbones')), size, join(data, 'cache')).then((r) => console.log(JSON.stringify(r)));
+}
+
+function countRight(scores: Float32Array, labels: ArrayLike<number>, n: number, k: number): number {
+  let right = 0;
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let c = 1; c < k; c++) if (scores[i * k + c] > scores[i * k + best]) best = c;
+    if (best === labels[i]) right++;
+  }
+  return right;
+}
