@@ -19,10 +19,10 @@ import { runDataWorkerIfRequested } from './data/pool';
 import { exportModel } from './engine/export';
 import { installRuntime } from './engine/install';
 import { defaultRuntimeDir } from './engine/runtime-probe';
-import { predictFolder } from './host/batch-predict';
-import { PredictorClient } from './host/predictor';
-import { startPredictionServer } from './host/server';
-import { WorkerClient, probeBackend } from './host/worker-client';
+import { predictFolder } from './predict/batch';
+import { PredictorClient } from './predict/client';
+import { startPredictionServer } from './predict/server';
+import { WorkerClient, probeBackend } from './worker/client';
 import type { BackendPreference, ExperimentRecord, ExperimentSpec, LeaderboardRow, WorkerEvent } from './shared/protocol';
 import { ExperimentStore, listExperiments, newExperimentId } from './store/store';
 

@@ -1,6 +1,6 @@
 // The extension host side of AutoML for VS Code: commands, the Experiments and Datasets views,
 // the status bar, the output channel and notifications. Training runs in a worker process
-// (see host/manager.ts); nothing here trains.
+// (see worker/manager.ts); nothing here trains.
 import { existsSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import * as vscode from 'vscode';
@@ -11,12 +11,12 @@ import { experimentsRoot, settings } from './host/config';
 import { DatasetTreeProvider, DatasetNode } from './host/dataset-tree';
 import { DatasetDiagnostics } from './host/diagnostics';
 import { ExperimentNode, ExperimentTreeProvider, TrialNode, formatDuration } from './host/experiment-tree';
-import { ExperimentManager } from './host/manager';
+import { ExperimentManager } from './worker/manager';
 import { registerPanelSerializers } from './host/panels';
-import { predictFolder } from './host/batch-predict';
-import { PredictorClient } from './host/predictor';
-import { type RunningServer, startPredictionServer } from './host/server';
-import { probeBackend } from './host/worker-client';
+import { predictFolder } from './predict/batch';
+import { PredictorClient } from './predict/client';
+import { type RunningServer, startPredictionServer } from './predict/server';
+import { probeBackend } from './worker/client';
 import type { BackendPreference, ExperimentSpec, WorkerEvent } from './shared/protocol';
 import { ExperimentStore, listExperiments, newExperimentId } from './store/store';
 
