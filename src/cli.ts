@@ -9,22 +9,25 @@
 //   automl export <experiment> --format tfjs|savedmodel --out <dir>
 //   automl list [--out <dir>] [--json]
 //   automl install-runtime [--gpu|--cpu|--webgpu] [--dir <dir>]
+//   automl --version
 //
 // With --json the last line printed is one JSON object. The exit code is non-zero on any error.
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { defaultCacheDir } from './data/cache';
 import { runDataWorkerIfRequested } from './data/pool';
 import { exportModel } from './engine/export';
 import { installRuntime } from './engine/install';
 import { defaultRuntimeDir } from './engine/runtime-probe';
-import { predictFolder } from './host/batch-predict';
-import { PredictorClient } from './host/predictor';
-import { startPredictionServer } from './host/server';
-import { WorkerClient, probeBackend } from './host/worker-client';
+import { predictFolder } from './predict/batch';
+import { PredictorClient } from './predict/client';
+import { startPredictionServer } from './predict/server';
+import { WorkerClient, probeBackend } from './worker/client';
 import type { BackendPreference, ExperimentRecord, ExperimentSpec, LeaderboardRow, WorkerEvent } from './shared/protocol';
-import { ExperimentStore, listExperiments, newExperimentId } from './store/store';
+import { makeSpec } from './shared/spec';
+import { PRODUCT_VERSION } from './shared/version';
+import { ExperimentStore, listExperiments } from './store/store';
 
 const BACKENDS: BackendPreference[] = ['auto', 'tensorflow-gpu', 'tensorflow', 'webgpu', 'wasm', 'cpu'];
 
@@ -36,7 +39,7 @@ Commands:
   train <dataset>            search and train the best classifier for a dataset
       --time <minutes>       wall-clock budget, final fit included (default 10)
       --out <dir>            experiments folder (default .automl/experiments)
-      --backend <name>       auto | tensorflow-gpu | tensorflow | wasm | cpu (default auto)
+      --backend <name>       auto | tensorflow-gpu | tensorflow | webgpu | wasm | cpu (default auto)
       --seed <n>             seed of splits, search and training (default 1)
       --image-size <n>       square input size (default: chosen from the data)
       --fixed                no search: one known-good network for the whole budget (the baseline)
@@ -56,6 +59,7 @@ Commands:
   export <experiment> --format tfjs|savedmodel --out <dir>
   list                       experiments in --out
   install-runtime [--gpu|--cpu|--webgpu]  install tfjs-node(-gpu), or Dawn for the WebGPU backend
+  --version                  print the version
 
 A dataset is an AutoML Vision CSV ([TRAIN|VALIDATION|TEST|UNASSIGNED,]path,label[,label…]),
 a folder of class folders, a zip of one, or a folder of MNIST IDX files.`;
@@ -69,6 +73,10 @@ async function main(argv: string[]): Promise<number> {
   if (!command || command === '--help' || command === '-h' || command === 'help') {
     out(USAGE);
     return command ? 0 : 2;
+  }
+  if (command === '--version' || command === '-V' || command === 'version') {
+    out(PRODUCT_VERSION);
+    return 0;
   }
   switch (command) {
     case 'train':
@@ -109,8 +117,9 @@ function positiveNumber(v: unknown, name: string, fallback: number): number {
   return n;
 }
 
-function defaultCacheDir(): string {
-  return process.env.AUTOML_CACHE_DIR || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'automl-vscode', 'images');
+/** The image cache: AUTOML_CACHE_DIR when set, else the data layer's default. */
+function cacheDir(): string {
+  return process.env.AUTOML_CACHE_DIR || defaultCacheDir();
 }
 
 async function train(args: string[]): Promise<number> {
@@ -138,25 +147,22 @@ async function train(args: string[]): Promise<number> {
   const fit = (values.fit ?? 'pad') as 'pad' | 'crop';
   if (fit !== 'pad' && fit !== 'crop') throw new UsageError('--fit must be pad or crop');
   const root = resolve(String(values.out ?? '.automl/experiments'));
-  const spec: ExperimentSpec = {
-    id: newExperimentId(dataset),
-    name: dataset.split(/[\\/]/).pop() ?? 'experiment',
+  const spec = makeSpec({
     dataset,
     budgetMinutes: positiveNumber(values.time, 'time', 10),
     backend,
     seed: Math.floor(positiveNumber(values.seed, 'seed', 1)),
     imageSize: values['image-size'] === undefined ? 0 : Math.floor(positiveNumber(values['image-size'], 'image-size', 0)),
     fit,
-    multiLabel: values['multi-label'] === true ? true : undefined,
-    cacheDir: defaultCacheDir(),
+    multiLabel: values['multi-label'] === true,
+    cacheDir: cacheDir(),
     strategy: values.fixed ? 'fixed' : 'search',
     dataMemoryMB: values['data-memory'] === undefined ? undefined : positiveNumber(values['data-memory'], 'data-memory', 0),
-    finalFit: values['no-final-fit'] === true ? false : undefined,
-    tta: values['no-tta'] === true ? false : undefined,
+    finalFit: values['no-final-fit'] !== true,
+    tta: values['no-tta'] !== true,
     backbone: values.backbone,
     backboneRange: parseBackboneRange(values['backbone-range']),
-    createdAt: new Date().toISOString(),
-  };
+  });
   const store = ExperimentStore.create(root, spec);
   return runWorker(store, spec, false, values.json === true);
 }
@@ -293,7 +299,7 @@ async function validate(args: string[]): Promise<number> {
   const path = resolve(positionals[0]);
   if (!existsSync(path)) throw new Error(`${path}: no such file or folder`);
   const dataset = await data.openDataset(path, { seed: Math.floor(positiveNumber(values.seed, 'seed', 1)) });
-  const result = await data.validateDataset(dataset, { level: values.images ? 'images' : 'structure', cacheDir: defaultCacheDir() });
+  const result = await data.validateDataset(dataset, { level: values.images ? 'images' : 'structure', cacheDir: cacheDir() });
   const stats = data.computeStats(dataset, result);
   if (values.json) {
     out(JSON.stringify({ ...stats, findingsList: result.findings }));

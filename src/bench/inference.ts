@@ -45,8 +45,8 @@ const benchPng = () => encodePng(28, 28, 1, Uint8Array.from({ length: 784 }, (_,
  * Sequential requests give the latency; `clients` concurrent clients the throughput with batching.
  */
 export async function benchServer(opts: { requests?: number; clients?: number } = {}): Promise<InferenceRow[]> {
-  const { PredictorClient } = await import('../host/predictor');
-  const { startPredictionServer } = await import('../host/server');
+  const { PredictorClient } = await import('../predict/client');
+  const { startPredictionServer } = await import('../predict/server');
   const { request } = await import('node:http');
   const dir = mkdtempSync(join(tmpdir(), 'automl-bench-serve-'));
   const client = new PredictorClient();

@@ -1,6 +1,6 @@
 // The Datasets view: datasets found in the workspace folders.
 import * as vscode from 'vscode';
-import { type DiscoveredDataset, discoverDatasets } from './discover';
+import { type DiscoveredDataset, discoverDatasets } from '../shared/discover';
 
 export class DatasetNode {
   constructor(readonly dataset: DiscoveredDataset) {}

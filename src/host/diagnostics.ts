@@ -4,7 +4,7 @@
 import * as vscode from 'vscode';
 import { openDataset, validateStructure } from '../data';
 import type { Finding } from '../data/types';
-import { looksLikeAutomlCsv } from './discover';
+import { looksLikeAutomlCsv } from '../shared/discover';
 import { settings } from './config';
 
 const SEVERITY: Record<Finding['severity'], vscode.DiagnosticSeverity> = {

@@ -4,7 +4,7 @@ import * as vscode from 'vscode';
 import type { ExperimentRecord, TrialRecord } from '../shared/protocol';
 import { describeConfig } from '../search/space';
 import { ExperimentStore, listExperiments } from '../store/store';
-import type { ExperimentManager } from './manager';
+import type { ExperimentManager } from '../worker/manager';
 
 export class ExperimentNode {
   constructor(

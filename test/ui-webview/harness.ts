@@ -1,5 +1,5 @@
 // A page that behaves like a VS Code webview, in headless Chromium: the same HTML and CSP as the
-// host builds (src/host/panels/html.ts), the built dist/webview.js, a fake acquireVsCodeApi that
+// host builds (src/panel-data/html.ts), the built dist/webview.js, a fake acquireVsCodeApi that
 // records posted messages and keeps setState, theme variables on <html> and the theme class on
 // <body>, and a way to post host messages into the page.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, resolve } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { makeNonce, panelHtml } from '../../src/host/panels/html';
+import { makeNonce, panelHtml } from '../../src/panel-data/html';
 import type { HostToWebview, PanelKind } from '../../src/shared/protocol';
 import { DEFAULT_WEBVIEW_CSS, THEMES, type ThemeName } from './themes';
 

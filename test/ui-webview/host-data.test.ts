@@ -5,9 +5,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDataset } from '../../src/data';
-import { contentSecurityPolicy, makeNonce, panelHtml } from '../../src/host/panels/html';
-import { datasetPanelData, pickSamples, readEvaluationData, readPredictData, readTrainingData } from '../../src/host/panels/data';
-import { ThumbnailCache } from '../../src/host/panels/thumbnails';
+import { contentSecurityPolicy, makeNonce, panelHtml } from '../../src/panel-data/html';
+import { datasetPanelData, pickSamples, readEvaluationData, readPredictData, readTrainingData } from '../../src/panel-data/data';
+import { ThumbnailCache } from '../../src/panel-data/thumbnails';
 import type { EpochRecord, TrialRecord } from '../../src/shared/protocol';
 import { writeJsonAtomic } from '../../src/store/files';
 import type { ExperimentStore } from '../../src/store/store';

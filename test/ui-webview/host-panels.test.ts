@@ -7,7 +7,7 @@ import Module from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDataset } from '../../src/data';
-import type { ExperimentFeed } from '../../src/host/feed';
+import type { ExperimentFeed } from '../../src/worker/feed';
 import type * as PanelsModule from '../../src/host/panels';
 import type { HostToWebview, ImagePrediction, WorkerEvent } from '../../src/shared/protocol';
 import { writeJsonAtomic } from '../../src/store/files';

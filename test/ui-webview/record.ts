@@ -8,14 +8,14 @@
 //   … --problems                                             also record dataset-problems.json: a CSV
 //                                                            with the mistakes the dataset panel lists
 //
-// The messages are produced by the host's own readers (src/host/panels/data.ts), so the fixtures
+// The messages are produced by the host's own readers (src/panel-data/data.ts), so the fixtures
 // are exactly what `init` carries; the live part of the training panel replays events.jsonl.
 import { mkdirSync, readdirSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { computeStats, encodePng, openDataset, validateDataset } from '../../src/data';
 import { accuracy, confusionMatrix, logLoss, macroAuc, macroAveragePrecision, perClass, topKAccuracy } from '../../src/eval/metrics';
-import { datasetPanelData, readEvaluationData, readPredictData, readTrainingData } from '../../src/host/panels/data';
-import { ThumbnailCache } from '../../src/host/panels/thumbnails';
+import { datasetPanelData, readEvaluationData, readPredictData, readTrainingData } from '../../src/panel-data/data';
+import { ThumbnailCache } from '../../src/panel-data/thumbnails';
 import { newTrialRecord } from '../../src/search/search';
 import { describeConfig } from '../../src/search/space';
 import type {

@@ -7,16 +7,16 @@
 // keeps its view state with setState, and the training panel's history is on disk.
 import { isAbsolute, relative, resolve } from 'node:path';
 import * as vscode from 'vscode';
-import type { ExperimentFeed } from '../feed';
+import type { ExperimentFeed } from '../../worker/feed';
 import type { HostToWebview, PanelInit, PanelKind, PanelViewState, WebviewMethod, WebviewRequests, WebviewToHost } from '../../shared/protocol';
-import type { LoadedDataset } from './data';
-import { makeNonce, panelHtml } from './html';
+import type { LoadedDataset } from '../../panel-data/data';
+import { makeNonce, panelHtml } from '../../panel-data/html';
 import type { ImagePrediction } from '../../shared/protocol';
 
 /** Opens and reads a dataset (the lead wires the data layer; see index.ts `defaultDatasetLoader`). */
 export type DatasetLoader = (path: string, options: { seed?: number; multiLabel?: boolean; withStats: boolean }) => Promise<LoadedDataset>;
 
-/** Predicts image files with an experiment's final model (src/host/predict.ts `predictImages`). */
+/** Predicts image files with an experiment's final model (`PredictorClient.predictFiles` in src/predict/client.ts, wired in src/extension.ts). */
 export type PredictImages = (experimentDir: string, paths: string[]) => Promise<ImagePrediction[]>;
 
 export interface PanelDeps {

@@ -7,8 +7,8 @@ import * as vscode from 'vscode';
 import type { Dataset } from '../../data/types';
 import type { PanelInit, WebviewMethod } from '../../shared/protocol';
 import { isInside, PanelBase, type PanelDeps, RequestError } from './base';
-import { datasetPanelData } from './data';
-import { ThumbnailCache } from './thumbnails';
+import { datasetPanelData } from '../../panel-data/data';
+import { ThumbnailCache } from '../../panel-data/thumbnails';
 
 export class DatasetPanel extends PanelBase {
   private dataset: Dataset | undefined;

@@ -5,8 +5,8 @@ import type { Dataset } from '../../data/types';
 import type { PanelInit, WebviewMethod, WebviewRequests } from '../../shared/protocol';
 import { ExperimentStore } from '../../store/store';
 import { isInside, openFileAt, PanelBase, type PanelDeps, RequestError } from './base';
-import { experimentName, experimentThumbnails, readEvaluationData } from './data';
-import { ThumbnailCache } from './thumbnails';
+import { experimentName, experimentThumbnails, readEvaluationData } from '../../panel-data/data';
+import { ThumbnailCache } from '../../panel-data/thumbnails';
 
 export class EvaluationPanel extends PanelBase {
   private dataset: Dataset | undefined;

@@ -9,7 +9,7 @@ import * as vscode from 'vscode';
 import { computeStats, openDataset, validateDataset } from '../../data';
 import type { PanelKind, PanelViewState } from '../../shared/protocol';
 import { settings } from '../config';
-import type { ExperimentFeed } from '../feed';
+import type { ExperimentFeed } from '../../worker/feed';
 import { type DatasetLoader, type PanelDeps, type PredictImages, VIEW_TYPES } from './base';
 import { DatasetPanel } from './dataset-panel';
 import { EvaluationPanel } from './evaluation-panel';

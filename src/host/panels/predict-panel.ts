@@ -1,6 +1,6 @@
 // The predict panel of one experiment: images picked with the file dialog, dropped or pasted
 // into the page, or sent by the "Predict with AutoML Model" command, predicted by the injected
-// `predict` dependency (the lead's src/host/predict.ts `predictImages`).
+// `predict` dependency (`PredictorClient.predictFiles`, src/predict/client.ts).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -8,7 +8,7 @@ import type SharpFn from 'sharp';
 import * as vscode from 'vscode';
 import type { PanelInit, PredictionView, WebviewMethod, WebviewRequests } from '../../shared/protocol';
 import { PanelBase, type PanelDeps, RequestError } from './base';
-import { experimentName, readPredictData } from './data';
+import { experimentName, readPredictData } from '../../panel-data/data';
 
 const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'webp', 'gif', 'bmp', 'tif', 'tiff'];
 const MAX_BYTES = 25 * 1024 * 1024;

@@ -3,7 +3,7 @@
 import * as vscode from 'vscode';
 import type { PanelInit, WebviewMethod, WorkerEvent } from '../../shared/protocol';
 import { PanelBase, type PanelDeps, RequestError } from './base';
-import { experimentName, readTrainingData } from './data';
+import { experimentName, readTrainingData } from '../../panel-data/data';
 
 const FLUSH_MS = 150;
 

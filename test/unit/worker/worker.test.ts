@@ -9,7 +9,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { writeFashionMnistCsv } from '../../../src/bench/fashion-mnist';
 import { saveModel } from '../../../src/engine/model-io';
 import { buildModel } from '../../../src/engine/models';
-import { WorkerClient } from '../../../src/host/worker-client';
+import { WorkerClient } from '../../../src/worker/client';
 import type { EpochRecord, ExperimentSpec, WorkerEvent } from '../../../src/shared/protocol';
 import { ExperimentStore, newExperimentId } from '../../../src/store/store';
 

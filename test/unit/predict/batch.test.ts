@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { listImages, predictFolder } from '../../../src/host/batch-predict';
+import { listImages, predictFolder } from '../../../src/predict/batch';
 
 describe('batch prediction of a folder', () => {
   let root: string;

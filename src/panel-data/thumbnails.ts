@@ -6,8 +6,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type SharpFn from 'sharp';
-import { ImageByteReader, readIdxImage } from '../../data';
-import type { DatasetItem, ImageRef } from '../../data/types';
+import { ImageByteReader, readIdxImage } from '../data';
+import type { DatasetItem, ImageRef } from '../data/types';
 
 export const THUMBNAIL_SIZE = 96;
 

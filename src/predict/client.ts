@@ -3,7 +3,7 @@
 // matched by id. Inference never runs in the extension host. No `vscode` import.
 import { type ChildProcess, fork } from 'node:child_process';
 import type { HostToWorker, ImagePrediction, WorkerEvent } from '../shared/protocol';
-import { defaultWorkerPath } from './worker-client';
+import { defaultWorkerPath } from '../worker/client';
 
 interface Pending {
   resolve: (r: ImagePrediction[]) => void;

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { encodePng } from '../../../src/data/png';
 import { saveModel } from '../../../src/engine/model-io';
 import { buildModel } from '../../../src/engine/models';
-import { PredictorClient } from '../../../src/host/predictor';
-import { type BatchPredictor, type RunningServer, startPredictionServer } from '../../../src/host/server';
+import { PredictorClient } from '../../../src/predict/client';
+import { type BatchPredictor, type RunningServer, startPredictionServer } from '../../../src/predict/server';
 import type { ImagePrediction } from '../../../src/shared/protocol';
 
 const WORKER = join(__dirname, '..', '..', '..', 'src', 'worker', 'main.js');

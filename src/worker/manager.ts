@@ -9,7 +9,7 @@ import type { ExperimentSpec, WorkerEvent, WorkerHeartbeat } from '../shared/pro
 import { readJson } from '../store/files';
 import { ExperimentStore, listExperiments } from '../store/store';
 import type { Disposable, ExperimentFeed } from './feed';
-import { WorkerClient, type WorkerExit } from './worker-client';
+import { WorkerClient, type WorkerExit } from './client';
 
 /** A heartbeat older than this means the worker is gone. */
 const HEARTBEAT_STALE_MS = 20_000;

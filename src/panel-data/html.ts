@@ -1,7 +1,7 @@
 // The HTML of every panel: one bundle, a strict Content-Security-Policy and a fresh nonce per
 // load. Pure (no `vscode` import) so the webview test harness loads exactly the same page.
 import { randomBytes } from 'node:crypto';
-import type { PanelKind } from '../../shared/protocol';
+import type { PanelKind } from '../shared/protocol';
 
 export function makeNonce(): string {
   return randomBytes(18).toString('base64').replace(/[^A-Za-z0-9]/g, '');

@@ -2,7 +2,7 @@
 // `vscode`): unit-testable, and the webview harness builds its fixtures with it.
 import { existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import type { Dataset, DatasetItem, DatasetStats, Finding } from '../../data/types';
+import type { Dataset, DatasetItem, DatasetStats, Finding } from '../data/types';
 import type {
   DatasetPanelData,
   EvaluationFile,
@@ -12,11 +12,11 @@ import type {
   PredictionsFile,
   PredictPanelData,
   TrainingPanelData,
-} from '../../shared/protocol';
-import { readJson } from '../../store/files';
-import { ExperimentStore } from '../../store/store';
+} from '../shared/protocol';
+import { readJson } from '../store/files';
+import { ExperimentStore } from '../store/store';
 
-/** What a dataset loader gives the panels (see `DatasetLoader` in index.ts). */
+/** What a dataset loader gives the panels (see `DatasetLoader` in src/host/panels/index.ts). */
 export interface LoadedDataset {
   dataset: Dataset;
   /** Present when asked for (`withStats`). */

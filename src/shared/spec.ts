@@ -1,0 +1,49 @@
+// The one place an ExperimentSpec is put together, for the CLI (`automl train`) and the
+// extension (`automl.trainDataset`). Options left at their defaults are left out of the spec,
+// so experiment.json only records what was chosen. No `vscode` import.
+import { basename } from 'node:path';
+import { newExperimentId } from '../store/store';
+import type { BackendPreference, ExperimentSpec } from './protocol';
+
+export interface SpecOptions {
+  /** Absolute path of the dataset. */
+  dataset: string;
+  budgetMinutes: number;
+  backend: BackendPreference;
+  seed: number;
+  /** 0: chosen from the data. */
+  imageSize: number;
+  fit: 'pad' | 'crop';
+  cacheDir: string;
+  multiLabel?: boolean;
+  strategy?: ExperimentSpec['strategy'];
+  /** 0 or unset: a quarter of RAM. */
+  dataMemoryMB?: number;
+  finalFit?: boolean;
+  tta?: boolean;
+  /** Blank: no backbone. */
+  backbone?: string;
+  backboneRange?: ExperimentSpec['backboneRange'];
+}
+
+export function makeSpec(o: SpecOptions, now = new Date()): ExperimentSpec {
+  return {
+    id: newExperimentId(o.dataset, now),
+    name: basename(o.dataset),
+    dataset: o.dataset,
+    budgetMinutes: o.budgetMinutes,
+    backend: o.backend,
+    seed: o.seed,
+    imageSize: o.imageSize,
+    fit: o.fit,
+    multiLabel: o.multiLabel === true ? true : undefined,
+    cacheDir: o.cacheDir,
+    strategy: o.strategy,
+    dataMemoryMB: o.dataMemoryMB || undefined,
+    finalFit: o.finalFit === false ? false : undefined,
+    tta: o.tta === false ? false : undefined,
+    backbone: o.backbone?.trim() || undefined,
+    backboneRange: o.backboneRange === 'auto' ? undefined : o.backboneRange,
+    createdAt: now.toISOString(),
+  };
+}
