@@ -120,6 +120,24 @@ export interface LoadedBackbone {
   dispose(): void;
 }
 
+/** The square input size a backbone's model.json fixes, or null when it takes any size (or is not square). */
+export function backboneInputSize(dir: string): number | null {
+  const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as tf.io.ModelJSON;
+  let found: number | null = null;
+  const visit = (v: unknown): void => {
+    if (found !== null || !v || typeof v !== 'object') return;
+    if (Array.isArray(v)) return v.forEach(visit);
+    const o = v as Record<string, unknown>;
+    for (const key of ['batch_input_shape', 'batchInputShape', 'batch_shape']) {
+      const s = o[key];
+      if (Array.isArray(s) && s.length === 4 && typeof s[1] === 'number' && s[1] === s[2]) found = s[1];
+    }
+    for (const k of Object.keys(o)) visit(o[k]);
+  };
+  visit(json.modelTopology);
+  return found;
+}
+
 /** Input ranges a model's metadata may state (`userDefinedMetadata.input.range`). */
 const STATED_RANGES: Exclude<BackboneRange, 'auto'>[] = ['0-255', '0-1', '-1-1'];
 
@@ -147,7 +165,8 @@ export async function loadBackbone(dir: string, range: BackboneRange = 'auto', o
       prefix: BACKBONE_PREFIX,
       strict: cut === null,
       transform: (j) => {
-        const trunk = cut ? truncateAt(j, cut) : j;
+        // Names are prefixed before the transform runs.
+        const trunk = cut ? truncateAt(j, `${BACKBONE_PREFIX}${cut}`) : j;
         const sized = size ? fixInputSize(trunk, size, cut !== null) : trunk;
         return chosen === '0-255' ? sized : insertRescaling(sized, chosen);
       },

@@ -171,18 +171,25 @@ export function layerFlops(layer: tfl.layers.Layer): number {
 }
 
 /**
- * Estimates the memory a training step of the model needs, in bytes: weights, their gradients
- * and optimizer slots (Adam keeps two), plus activations kept for the backward pass and their
- * gradients for a batch. An estimate to skip or shrink what cannot fit, not an exact figure.
+ * Estimates the memory a training step of the model needs, in bytes: weights, the trainable ones'
+ * gradients and optimizer slots (Adam keeps two), plus activations for a batch. An activation
+ * that a gradient flows through is kept for the backward pass with its gradient and the largest
+ * kernels' working space (×3.5); one of the frozen layers below every trainable one (a pretrained
+ * backbone's lower part) is only computed forward (×1). An estimate to skip or shrink what cannot
+ * fit, not an exact figure.
  */
 export function estimateTrainingMemory(model: tfl.LayersModel, batchSize: number, optimizer: string): number {
   const params = model.countParams();
+  const trainable = model.trainableWeights.reduce((n, w) => n + w.shape.reduce<number>((a, b) => a * (b ?? 1), 1), 0);
   const slots = optimizer === 'sgd' ? 1 : 2;
+  const needsGrad = new Set<tfl.layers.Layer>();
   let activations = 0;
   for (const layer of model.layers) {
+    const inbound = (layer as unknown as { inboundNodes: { inboundLayers: tfl.layers.Layer[] }[] }).inboundNodes.flatMap((n) => n.inboundLayers);
+    if ((layer.trainable && layer.trainableWeights.length > 0) || inbound.some((l) => needsGrad.has(l))) needsGrad.add(layer);
     const shapes = Array.isArray(layer.outputShape[0]) ? (layer.outputShape as number[][]) : [layer.outputShape as number[]];
-    for (const s of shapes) activations += s.slice(1).reduce((a, b) => a * (b ?? 1), 1);
+    const size = shapes.reduce((sum, s) => sum + s.slice(1).reduce((a, b) => a * (b ?? 1), 1), 0);
+    activations += size * (needsGrad.has(layer) ? 3.5 : 1);
   }
-  // Forward activations + their gradients (×2), plus working space of the largest kernels (×1.5).
-  return 4 * (params * (2 + slots) + activations * batchSize * 3.5);
+  return 4 * (params + trainable * (1 + slots) + activations * batchSize);
 }

@@ -1,4 +1,5 @@
-// Phase 4, final fit (`search` mode with `finalFit` only): retrains the configuration predicted best
+// Phase 4, final fit (`search` mode with `finalFit` only; any mode when the features phase's linear
+// head leads, whose refit on TRAIN+VALIDATION was made with it and is taken as it is): retrains the configuration predicted best
 // for the time left on TRAIN+VALIDATION, annealed to the deadline less the evaluation's reserve, and
 // keeps it when it finished and fits VALIDATION at least as well as the best trial did. When the time
 // left would not train longer than the best trial did (or there is no VALIDATION to add), that time
@@ -6,13 +7,17 @@
 // Reads: the trials and their histories, the plan, the deadline.
 // Writes: the trial `final` (record, history, model), or more search trials; events `trialStarted`
 // and `trialEnded` for the final fit.
+import { mkdirSync, renameSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { type ImageSet, concatSets } from '../data';
+import { hasModel } from '../engine/model-io';
 import { runTrialSegment } from '../engine/trial';
 import { chooseFinalFit } from '../search/final-choice';
 import { finalFitEpochs } from '../search/plan';
 import { type SearchResult, bestTrial, runSearch } from '../search/search';
 import { describeConfig } from '../search/space';
 import type { ExperimentRecord, TrialRecord } from '../shared/protocol';
+import { HEAD_FINAL, HEAD_TRIAL } from './features';
 import type { PlannedContext } from './plan';
 
 export interface FinalFitResult {
@@ -25,6 +30,10 @@ export interface FinalFitResult {
 export async function finalFit(ctx: PlannedContext, searched: SearchResult): Promise<FinalFitResult> {
   const { store, data, plan, log } = ctx;
   const best = bestTrial(store.readTrials());
+  // The linear head on cached features leads: its refit on TRAIN+VALIDATION is the final fit, made already.
+  if (best?.id === HEAD_TRIAL && ctx.finalFit && ctx.hasValidation && !ctx.isCancelled() && hasModel(store.file(HEAD_FINAL))) {
+    return headFinalFit(ctx, best, searched.trials.length);
+  }
   if (!best || ctx.isCancelled() || ctx.mode !== 'search' || !ctx.finalFit) return { finalModel: undefined, finalFitOf: undefined };
   const kept: FinalFitResult = { finalModel: { kind: 'trial', trials: [best.id], valAccuracy: best.bestValAccuracy }, finalFitOf: undefined };
   const trainVal = ctx.hasValidation ? concatSets(data.train, data.validation) : data.train;
@@ -49,6 +58,32 @@ export async function finalFit(ctx: PlannedContext, searched: SearchResult): Pro
     await searchOn(ctx, finalSeconds);
   }
   return kept;
+}
+
+/** The head refitted on TRAIN+VALIDATION (features phase) as the trial `final`. */
+function headFinalFit(ctx: PlannedContext, head: TrialRecord, index: number): FinalFitResult {
+  const { store, emit, log } = ctx;
+  const fit: TrialRecord = {
+    ...head,
+    id: 'final',
+    index,
+    origin: `final fit of ${head.id}: the same linear head refitted on the features of TRAIN+VALIDATION`,
+    trainOn: 'TRAIN+VALIDATION',
+    rungScores: [],
+    bestValAccuracy: null,
+    bestValLoss: null,
+    startedAt: new Date().toISOString(),
+    endedAt: new Date().toISOString(),
+    seconds: 0,
+    hasModel: true,
+  };
+  rmSync(store.modelDir('final'), { recursive: true, force: true });
+  mkdirSync(dirname(store.modelDir('final')), { recursive: true });
+  renameSync(store.file(HEAD_FINAL), store.modelDir('final'));
+  store.writeTrial(fit);
+  emit({ type: 'trialEnded', trial: { ...fit } });
+  log(`Final fit: the linear head of ${head.id} (${describeConfig(head.config)}) refitted on TRAIN+VALIDATION (${ctx.data.train.count + ctx.data.validation.count} images and their mirror images)`);
+  return { finalModel: { kind: 'final-fit', trials: ['final'], valAccuracy: null }, finalFitOf: head.id };
 }
 
 /** Trains the final fit (trial `final`); true when it is to be the final model. */

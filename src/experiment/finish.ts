@@ -1,7 +1,8 @@
 // Phase 7, finish: marks trials still running as cancelled or interrupted, drops the search trials'
 // resumable training states, writes the leaderboard and the final record (status, best trial, final
-// model, test metrics, time and memory used), and emits `experimentEnded`. `markFailed` does the
-// same for an experiment that threw.
+// model, test metrics, time and memory used), and emits `experimentEnded`. An experiment that ends
+// without a model (and was not cancelled) is marked failed, with the trials' errors. `markFailed`
+// does the same for an experiment that threw.
 // Reads: the trials. Writes: trial records, the leaderboard, the record; events `experimentEnded`
 // (and `error` on failure).
 import { rmSync } from 'node:fs';
@@ -21,8 +22,12 @@ export function finish(
   }
   const rows = leaderboard(store.readTrials());
   store.writeLeaderboard(rows);
+  // An experiment that ends without a model has failed, whatever else went right.
+  const noModel = !o.finalModel && !ctx.isCancelled() ? noModelReason(store.readTrials()) : undefined;
+  if (noModel) ctx.emit({ type: 'error', message: noModel });
   const record = store.updateRecord({
-    status: ctx.isCancelled() ? 'cancelled' : 'done',
+    status: ctx.isCancelled() ? 'cancelled' : noModel ? 'failed' : 'done',
+    error: noModel,
     bestTrialId: o.best?.id,
     finalModel: o.finalModel,
     test: o.test,
@@ -32,6 +37,17 @@ export function finish(
   });
   ctx.emit({ type: 'experimentEnded', experiment: record, leaderboard: rows });
   return record;
+}
+
+/** Why no trial left a model, naming each failed trial's error (the first three). */
+export function noModelReason(trials: TrialRecord[]): string {
+  const failed = trials.filter((t) => t.error);
+  const why = failed.slice(0, 3).map((t) => `${t.id}: ${t.error}`);
+  return (
+    `No model: ${trials.length ? `none of the ${trials.length} trial${trials.length > 1 ? 's' : ''} produced one` : 'no trial ran'}` +
+    (why.length ? ` (${why.join('; ')}${failed.length > 3 ? `; and ${failed.length - 3} more` : ''})` : '') +
+    '. Give the experiment more time, a smaller image size or a smaller backbone.'
+  );
 }
 
 /** The experiment threw: an `error` event, running trials interrupted, the record marked failed. */

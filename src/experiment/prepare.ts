@@ -10,13 +10,12 @@ import { openDataset, prepareImageSets, probeImages, readRows, validateDataset }
 import type { Dataset, ImageSet, PreparedSets, ProbeResult } from '../data';
 import type { ModelShape } from '../engine/models';
 import { initBackend } from '../engine/runtime';
-import { type BackboneRange, loadBackbone, resolveBackbone } from '../engine/backbone';
+import { type BackboneRange, backboneInputSize, loadBackbone, resolveBackbone } from '../engine/backbone';
 import { type InputChoice, chooseInput } from '../search/plan';
 import type { BackendInfo } from '../shared/protocol';
+import { PRODUCT_VERSION } from '../shared/version';
 import type { ExperimentContext } from './context';
 
-/** This product's version, recorded with the backend's versions in every experiment. */
-export const PRODUCT_VERSION = '0.1.0';
 
 /** The pretrained backbone of `transfer` trials, as the trials take it. */
 export interface BackboneUse {
@@ -100,7 +99,12 @@ async function chooseInputAndBackbone(
   });
   if (!spec.backbone) return { input, backbone: undefined, backboneFlops: 0, backboneHeadInputs: 0 };
   const dir = await resolveBackbone(spec.backbone, join(spec.cacheDir, 'backbones'));
-  const loaded = await loadBackbone(dir, spec.backboneRange ?? 'auto', { size: input.size });
+  // A fixed-size backbone keeps its size unless the user set one (it is cut before any fixed-size
+  // pooling, so any size works); one that takes any size gets the size chosen from the data.
+  const native = backboneInputSize(dir);
+  const size = spec.imageSize && spec.imageSize > 0 ? spec.imageSize : native ?? input.size;
+  if (spec.imageSize && native && native !== spec.imageSize) log(`Backbone ${spec.backbone}: trained at ${native}×${native}, run at ${spec.imageSize}×${spec.imageSize} (setting)`);
+  const loaded = await loadBackbone(dir, spec.backboneRange ?? 'auto', { size });
   const info = loaded.info;
   loaded.dispose();
   const [bh, bw, bc] = info.inputShape;

@@ -154,6 +154,7 @@ export function describeConfig(config: TrialConfig): string {
     case 'mobilenet':
       return `mobilenet w${config['mobilenet/width']}×${config['mobilenet/blocks_per_stage']}`;
     case 'transfer': {
+      if (config['transfer/head'] === 'linear') return `transfer, linear head on ${config['transfer/cut']} features (L2 ${config['transfer/l2']})`;
       const open = Number(config['transfer/unfreeze'] ?? 0);
       return `transfer, ${open > 0 ? `top ${Math.round(open * 100)} % fine-tuned` : 'backbone frozen'}`;
     }

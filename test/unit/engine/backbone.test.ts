@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
-import { BACKBONE_PREFIX, loadBackbone, resolveBackbone, setBackboneTrainable } from '../../../src/engine/backbone';
+import { BACKBONE_PREFIX, chooseRange, loadBackbone, resolveBackbone, setBackboneTrainable, truncateAt } from '../../../src/engine/backbone';
 import { loadModel, saveModel } from '../../../src/engine/model-io';
 import { buildModel } from '../../../src/engine/models';
 
@@ -168,6 +168,175 @@ describe('pretrained backbone (transfer learning)', () => {
       await assert.rejects(resolveBackbone(`${base}/missing/model.json`, join(dir, 'cache')), /missing\/model\.json: the server answered 404/);
       await assert.rejects(resolveBackbone(`${base}/graph/model.json`, join(dir, 'cache')), /graph model/);
       await assert.rejects(resolveBackbone('http://127.0.0.1:1/model.json', join(dir, 'cache')), /download failed \(.*\); check the URL and the network/);
+    });
+  });
+});
+
+// Range choice, truncation and fixed-window pooling backbones. (Imports are hoisted.)
+
+describe('pretrained backbone: range, cut and size', () => {
+  let dir: string;
+  type Layer = { class_name: string; name?: string; config: { name?: string } };
+  type Root = { class_name: string; config: { layers: Layer[]; output_layers: unknown[]; input_layers: unknown[] } };
+  const rootOf = (json: tf.io.ModelJSON) => {
+    const top = json.modelTopology as Root & { model_config?: Root };
+    return top.model_config ?? top;
+  };
+  const namesOf = (json: tf.io.ModelJSON) => rootOf(json).config.layers.map((l) => l.name ?? l.config.name);
+  before(async () => {
+    await tf.setBackend('cpu');
+    dir = mkdtempSync(join(tmpdir(), 'automl-backbone-cut-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('chooses the input range: the user first, then the metadata, then −1…1', () => {
+    const stated = chooseRange('auto', '0-1');
+    assert.equal(stated.range, '0-1');
+    assert.match(stated.why, /metadata/);
+    assert.match(stated.why, /0-1/);
+    assert.equal(chooseRange('auto', '-1-1').range, '-1-1');
+    assert.match(chooseRange('auto', '-1-1').why, /metadata/);
+    const raw = chooseRange('auto', '0-255');
+    assert.equal(raw.range, '0-255');
+    assert.match(raw.why, /raw pixels/);
+    const unstated = chooseRange('auto', undefined);
+    assert.equal(unstated.range, '-1-1');
+    assert.doesNotMatch(unstated.why, /metadata states/);
+    assert.equal(chooseRange('auto', 'bogus').range, '-1-1');
+    assert.equal(chooseRange('auto', 1).range, '-1-1');
+    // The user's choice wins over the metadata.
+    assert.deepEqual(chooseRange('0-255', '0-1'), { range: '0-255', why: 'set by the user' });
+    assert.deepEqual(chooseRange('0-1', '-1-1'), { range: '0-1', why: 'set by the user' });
+    assert.deepEqual(chooseRange('-1-1', undefined), { range: '-1-1', why: 'set by the user' });
+  });
+
+  it('reads the range from the saved metadata', async () => {
+    const m = tfl.sequential({ layers: [tfl.layers.conv2d({ inputShape: [6, 6, 1], filters: 2, kernelSize: 3 }), tfl.layers.flatten(), tfl.layers.dense({ units: 2 })] });
+    await saveModel(m, join(dir, 'stated'), { input: { range: '0-1' } });
+    const bb = await loadBackbone(join(dir, 'stated'));
+    assert.equal(bb.info.range, '0-1');
+    assert.match(bb.info.rangeWhy, /metadata/);
+    // The user's range wins over it.
+    const user = await loadBackbone(join(dir, 'stated'), '0-255');
+    assert.equal(user.info.range, '0-255');
+    assert.equal(user.info.rangeWhy, 'set by the user');
+    bb.dispose();
+    user.dispose();
+    m.dispose();
+  });
+
+  it('truncates a functional model JSON to the layers upstream of the cut', async () => {
+    // in → a → b ─┐
+    //  └──→ side ─┴→ cat → pool → out
+    const input = tfl.input({ shape: [8, 8, 3], name: 'in' });
+    const a = tfl.layers.conv2d({ name: 'a', filters: 2, kernelSize: 3, padding: 'same' }).apply(input) as tfl.SymbolicTensor;
+    const b = tfl.layers.conv2d({ name: 'b', filters: 3, kernelSize: 3, padding: 'same' }).apply(a) as tfl.SymbolicTensor;
+    const side = tfl.layers.conv2d({ name: 'side', filters: 2, kernelSize: 1 }).apply(input) as tfl.SymbolicTensor;
+    const cat = tfl.layers.concatenate({ name: 'cat' }).apply([b, side]) as tfl.SymbolicTensor;
+    const pool = tfl.layers.globalAveragePooling2d({ name: 'pool' }).apply(cat) as tfl.SymbolicTensor;
+    const out = tfl.layers.dense({ name: 'out', units: 2 }).apply(pool) as tfl.SymbolicTensor;
+    const m = tfl.model({ inputs: input, outputs: out });
+    await saveModel(m, join(dir, 'branch'));
+    const json = JSON.parse(readFileSync(join(dir, 'branch', 'model.json'), 'utf8')) as tf.io.ModelJSON;
+    const original = JSON.stringify(json);
+    assert.deepEqual(namesOf(json), ['in', 'a', 'b', 'side', 'cat', 'pool', 'out']);
+
+    const cutB = truncateAt(json, 'b');
+    assert.deepEqual(namesOf(cutB), ['in', 'a', 'b']);
+    assert.deepEqual(rootOf(cutB).config.output_layers, [['b', 0, 0]]);
+    assert.deepEqual(rootOf(cutB).config.input_layers, rootOf(json).config.input_layers);
+    const cutCat = truncateAt(json, 'cat');
+    assert.deepEqual(namesOf(cutCat), ['in', 'a', 'b', 'side', 'cat']);
+    assert.deepEqual(rootOf(cutCat).config.output_layers, [['cat', 0, 0]]);
+    const cutSide = truncateAt(json, 'side');
+    assert.deepEqual(namesOf(cutSide), ['in', 'side']);
+    assert.equal(JSON.stringify(json), original, 'the given JSON is left as it was');
+    assert.throws(() => truncateAt(json, 'nope'), /no layer nope to cut at/);
+
+    // The truncated JSON loads (weights of the dropped layers ignored) and computes b.
+    const trunk = await loadModel(join(dir, 'branch'), { transform: (j) => truncateAt(j, 'b'), strict: false });
+    assert.deepEqual(trunk.outputs[0].shape, [null, 8, 8, 3]);
+    assert.deepEqual(trunk.layers.map((l) => l.name), ['in', 'a', 'b']);
+    const x = tf.randomUniform([2, 8, 8, 3], 0, 1, 'float32', 4);
+    const want = tfl.model({ inputs: m.inputs, outputs: b });
+    assert.ok(maxDiff(trunk.predict(x) as tf.Tensor, want.predict(x) as tf.Tensor) < 1e-5);
+    tf.dispose(x);
+    trunk.dispose();
+    m.dispose();
+  });
+
+  it('truncates a Sequential model JSON after the cut', async () => {
+    const m = tfl.sequential({
+      layers: [
+        tfl.layers.conv2d({ name: 's1', inputShape: [6, 6, 1], filters: 2, kernelSize: 3 }),
+        tfl.layers.conv2d({ name: 's2', filters: 2, kernelSize: 3 }),
+        tfl.layers.flatten({ name: 'sflat' }),
+        tfl.layers.dense({ name: 'sout', units: 2 }),
+      ],
+    });
+    await saveModel(m, join(dir, 'seq-cut'));
+    const json = JSON.parse(readFileSync(join(dir, 'seq-cut', 'model.json'), 'utf8')) as tf.io.ModelJSON;
+    const names = (j: tf.io.ModelJSON) => {
+      const root = rootOf(j) as unknown as { config: Layer[] | { layers: Layer[] } };
+      const layers = Array.isArray(root.config) ? root.config : root.config.layers;
+      return layers.map((l) => l.name ?? l.config.name).filter((n) => !n?.startsWith('input'));
+    };
+    assert.deepEqual(names(truncateAt(json, 's2')), ['s1', 's2']);
+    assert.deepEqual(names(truncateAt(json, 's1')), ['s1']);
+    assert.throws(() => truncateAt(json, 'nope'), /no layer nope/);
+    m.dispose();
+  });
+
+  describe('a backbone that pools its whole feature map with a fixed window', () => {
+    // 12×12 → c1 12×12×4 → c2 6×6×8 → AveragePooling2D(6) 1×1×8 → flatten → dense.
+    let model: tfl.LayersModel;
+    before(async () => {
+      const input = tfl.input({ shape: [12, 12, 3] });
+      const c1 = tfl.layers.conv2d({ name: 'c1', filters: 4, kernelSize: 3, padding: 'same', activation: 'relu' }).apply(input) as tfl.SymbolicTensor;
+      const c2 = tfl.layers.conv2d({ name: 'c2', filters: 8, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu' }).apply(c1) as tfl.SymbolicTensor;
+      const pool = tfl.layers.averagePooling2d({ name: 'pool', poolSize: 6 }).apply(c2) as tfl.SymbolicTensor;
+      const flat = tfl.layers.flatten({ name: 'flat' }).apply(pool) as tfl.SymbolicTensor;
+      const out = tfl.layers.dense({ name: 'out', units: 3 }).apply(flat) as tfl.SymbolicTensor;
+      model = tfl.model({ inputs: input, outputs: out });
+      await saveModel(model, join(dir, 'pooled'));
+    });
+    after(() => model.dispose());
+
+    it('is cut before the pooling: 4-D features with a spatial size above 1', async () => {
+      const bb = await loadBackbone(join(dir, 'pooled'), '0-1');
+      assert.deepEqual(bb.info.inputShape, [12, 12, 3]);
+      assert.deepEqual(bb.info.featureShape, [6, 6, 8]);
+      assert.equal(bb.features.shape.length, 4);
+      assert.equal((bb.features.sourceLayer as tfl.layers.Layer).name, `${BACKBONE_PREFIX}c2`);
+      assert.equal(bb.info.weightLayers, 2);
+      assert.deepEqual(bb.info.taps, ['c1', 'c2']);
+      const features = tfl.model({ inputs: bb.input, outputs: bb.features });
+      const want = tfl.model({ inputs: model.inputs, outputs: model.getLayer('c2').output as tfl.SymbolicTensor });
+      const x = tf.randomUniform([2, 12, 12, 3], 0, 255, 'float32', 6);
+      assert.ok(maxDiff(features.predict(x) as tf.Tensor, want.predict(tf.div(x, 255)) as tf.Tensor) < 1e-5);
+      tf.dispose(x);
+      bb.dispose();
+    });
+
+    it('takes another input size when asked, with the same weights', async () => {
+      const bb = await loadBackbone(join(dir, 'pooled'), '0-1', { size: 20 });
+      assert.deepEqual(bb.info.inputShape, [20, 20, 3]);
+      assert.deepEqual(bb.info.featureShape, [10, 10, 8]);
+      assert.deepEqual(bb.input.shape, [null, 20, 20, 3]);
+      assert.equal(bb.info.weightLayers, 2);
+      // The same convolutions applied to a 20×20 input.
+      const input = tfl.input({ shape: [20, 20, 3] });
+      const c1 = model.getLayer('c1').apply(input) as tfl.SymbolicTensor;
+      const want = tfl.model({ inputs: input, outputs: model.getLayer('c2').apply(c1) as tfl.SymbolicTensor });
+      const features = tfl.model({ inputs: bb.input, outputs: bb.features });
+      const x = tf.randomUniform([2, 20, 20, 3], 0, 255, 'float32', 7);
+      assert.ok(maxDiff(features.predict(x) as tf.Tensor, want.predict(tf.div(x, 255)) as tf.Tensor) < 1e-5);
+      tf.dispose(x);
+      bb.dispose();
+      // Its native size needs no rebuild and gives the native shapes.
+      const same = await loadBackbone(join(dir, 'pooled'), '0-1', { size: 12 });
+      assert.deepEqual(same.info.featureShape, [6, 6, 8]);
+      same.dispose();
     });
   });
 });
