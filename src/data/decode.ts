@@ -89,7 +89,7 @@ export async function decodeImage(bytes: Uint8Array, spec: DecodeSpec | null): P
     }
   } else if (format === undefined) {
     const head = Array.from(bytes.subarray(0, 8), (x) => x.toString(16).padStart(2, '0')).join(' ');
-    const text = /^[\x09\x0a\x0d\x20-\x7e]{8}/.test(Buffer.from(bytes.subarray(0, 8)).toString('latin1'));
+    const text = /^[\t\n\r\x20-\x7e]{8}/.test(Buffer.from(bytes.subarray(0, 8)).toString('latin1'));
     return fail(
       'unsupported-format',
       `not a JPEG, PNG, WebP, GIF, BMP or TIFF image (it starts with ${text ? `the text "${Buffer.from(bytes.subarray(0, 24)).toString('latin1').replace(/\s+/g, ' ').trim()}"` : `bytes ${head}`})`,

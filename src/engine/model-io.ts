@@ -27,7 +27,7 @@ export async function saveModel(model: tfl.LayersModel, dir: string, extra?: Rec
       };
       if (artifacts.trainingConfig) json.trainingConfig = artifacts.trainingConfig;
       if (extra || artifacts.userDefinedMetadata) {
-        json.userDefinedMetadata = { ...(artifacts.userDefinedMetadata ?? {}), ...(extra ?? {}) } as Record<string, {}>;
+        json.userDefinedMetadata = { ...(artifacts.userDefinedMetadata ?? {}), ...(extra ?? {}) } as NonNullable<tf.io.ModelJSON['userDefinedMetadata']>;
       }
       writeFileSync(join(staged, 'model.json'), JSON.stringify(json));
       writeFileSync(join(staged, WEIGHTS_FILE), Buffer.from(weightData));

@@ -87,6 +87,7 @@ async function tryNode(name: 'tensorflow-gpu' | 'tensorflow', runtimeDir?: strin
   }
   installTfjsAliases();
   try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     require(entry);
   } catch (e) {
     return { name, ok: false, reason: `${pkg} failed to load: ${firstLine(e)}` };

@@ -108,7 +108,10 @@ export function prCurve(scores: ArrayLike<number>, positive: ArrayLike<boolean |
   for (let i = 0; i < n; ) {
     let j = i;
     while (j + 1 < n && scores[order[j + 1]] === scores[order[i]]) j++;
-    for (let t = i; t <= j; t++) positive[order[t]] ? tp++ : fp++;
+    for (let t = i; t <= j; t++) {
+      if (positive[order[t]]) tp++;
+      else fp++;
+    }
     out.push({ threshold: scores[order[i]], precision: tp / (tp + fp), recall: tp / totalPos });
     i = j + 1;
   }

@@ -2,7 +2,7 @@
 // page set-up, the ready → init handshake, requests and responses, live events coalesced, one
 // panel per experiment, hidden pages, serializers, thumbnails and prediction.
 import * as assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import Module from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,8 +52,11 @@ describe('panels: host classes (fake vscode)', function () {
     (Module as unknown as { _resolveFilename: (r: string, ...a: unknown[]) => string })._resolveFilename = function (request: string, ...rest: unknown[]) {
       return request === 'vscode' ? require.resolve('./fake-vscode') : resolve.call(this, request, ...rest);
     };
+    // Loaded after the hook above, so that their `import 'vscode'` gets the fake.
+    /* eslint-disable @typescript-eslint/no-require-imports */
     fake = require('./fake-vscode') as typeof Fake;
     panels = require('../../src/host/panels') as typeof PanelsModule;
+    /* eslint-enable @typescript-eslint/no-require-imports */
     root = mkdtempSync(join(tmpdir(), 'automl-host-panels-'));
     ({ store, csv } = makeSmallExperiment(root));
     store.updateRecord({ status: 'running', classes: ['cat', 'dog'] });
@@ -242,7 +245,7 @@ describe('panels: host classes (fake vscode)', function () {
     assert.equal(picked.result[0].name, '0.png');
     assert.match(picked.result[0].preview ?? '', /^data:image\/png;base64,/);
     assert.equal(picked.result[0].scores[0].label, 'dog', 'highest first');
-    const bytes = require('node:fs').readFileSync(img).toString('base64') as string;
+    const bytes = readFileSync(img).toString('base64');
     const dropped = (await request(p, 2, 'predictBytes', { images: [{ name: 'my cat.png', base64: bytes }] })) as { result: { name: string; path: string }[] };
     assert.equal(dropped.result[0].name, 'my cat.png');
     const dragged = (await request(p, 3, 'predictUris', { uris: [fake.Uri.file(img).toString(), 'https://example.com/x.png'] })) as { result: unknown[] };

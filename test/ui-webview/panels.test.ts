@@ -10,7 +10,9 @@ import { Harness, type PanelPage, REPO } from './harness';
 import type { Recording, TrainingRecording } from './record';
 import { THEMES, type ThemeName } from './themes';
 
-const MEDIA = join(REPO, 'media/screenshots');
+// The README's screenshots (palette PNGs of the light and dark viewports). Tests write them here, not into
+// the tracked media/screenshots/: `npm run screenshots` copies them there when the README should change.
+const README_SHOTS = join(REPO, 'test-artifacts/readme-screenshots');
 
 describe('webview panels (headless Chromium)', function () {
   this.timeout(60_000);
@@ -44,9 +46,9 @@ describe('webview panels (headless Chromium)', function () {
     await p.screenshot(`${name}-${p.theme}`);
     if (p.theme === 'light' || p.theme === 'dark') {
       const file = await p.screenshot(`${name}-${p.theme}-viewport`, false);
-      mkdirSync(MEDIA, { recursive: true });
+      mkdirSync(README_SHOTS, { recursive: true });
       // Palette PNGs: a third of the size, for the README
-      await sharp(file).png({ palette: true, quality: 90, compressionLevel: 9 }).toFile(join(MEDIA, `${name}-${p.theme}.png`));
+      await sharp(file).png({ palette: true, quality: 90, compressionLevel: 9 }).toFile(join(README_SHOTS, `${name}-${p.theme}.png`));
     }
   }
 

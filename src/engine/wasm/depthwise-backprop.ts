@@ -12,9 +12,7 @@ export function depthwiseConv2dNativeBackpropFilter(args: KernelArgs): TensorInf
   const dy = args.inputs.dy!;
   const attrs = args.attrs ?? {};
   const ci = convInfoOf(x.shape, attrs.filterShape as number[], attrs, true);
-  const { batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, outChannels: CM } = ci;
-  const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = ci;
-  const { top, left } = ci.padInfo;
+  const { inChannels: C, outChannels: CM, filterHeight: KH, filterWidth: KW } = ci;
   const M = CM / C;
   if (M === 1 && C % 4 === 0) {
     const dW = filterGradBySimdTaps(backend, x, dy, ci, 'depthwise');

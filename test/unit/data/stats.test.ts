@@ -73,7 +73,7 @@ describe('data/stats and report', () => {
     assert.match(text, /Errors \(2\)\n {2}d\.csv:13:7 {2}\[missing-file\]/);
     assert.match(text, /d\.csv:14:1 {2}\[unknown-partition\]/);
     assert.ok(text.indexOf('Errors (2)') < text.indexOf('Warnings (2)'));
-    assert.match(text, /Warnings \(2\)\n  d\.csv  \[too-few-images\]  Class "cat" has only 6 images/);
+    assert.match(text, /Warnings \(2\)\n {2}d\.csv {2}\[too-few-images\] {2}Class "cat" has only 6 images/);
     assert.match(text, /Result: 2 errors.*fix the errors before training\.\n$/);
   });
 });

@@ -1,7 +1,7 @@
 // The wasm backend set-up: asset lookup, the pinned threading patch, threads.
 import * as assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { wasmAssetDir } from '../../../src/engine/wasm/backend';
@@ -47,7 +47,7 @@ describe('wasm backend set-up', function () {
     assert.equal(info.kernels, 'project');
     assert.ok(info.threads >= 1);
     // ensureWasm asks for 'auto' = the logical core count.
-    const cores = require('node:os').availableParallelism() as number;
+    const cores = availableParallelism();
     assert.ok(info.threads === cores || info.notes.length > 0, `threads ${info.threads}, notes: ${info.notes.join('; ')}`);
     const prev = tf.getBackend();
     await tf.setBackend('wasm');
