@@ -6,7 +6,7 @@ import { enableFusedLayers } from '../../../src/engine/fused-layers';
 import { activeWasmKernelSet, projectWasmKernelNames, registerWasmTrainingKernels, useWasmKernelSet } from '../../../src/engine/wasm/kernels';
 import { matMulByTilesEitherWay, multiplyTransposed } from '../../../src/engine/wasm/matmul';
 import { setSimdEnabled } from '../../../src/engine/wasm/simd';
-import { filterGradByTiles, filterGradByTransposedConv } from '../../../src/engine/wasm/conv-backprop';
+import { filterGradByTiles, filterGradByTransposedConv } from '../../../src/engine/wasm/conv-backprop-filter';
 import { convByTiles, packFilter, tileConvOf } from '../../../src/engine/wasm/conv-forward';
 import { convInfoOf, type BackendWasm } from '../../../src/engine/wasm/kernel-utils';
 import { arr, assertClose, compareKernel, ensureWasm, onBackend, runKernelOn, type Arr } from './wasm-test-utils';
