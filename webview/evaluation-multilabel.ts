@@ -10,7 +10,7 @@ import { ChartBox } from './charts';
 import { banner, card, cards, errorKindControl, ImageBook, imageTile, section, showGallery, thresholdSlider } from './common';
 import { button, dataGrid, dropdown, type GridHandle, segmented, type SliderHandle, tabs } from './components';
 import { coalesce, h, replaceChildren } from './dom';
-import { clamp01, metric, naCell, prChartConfig } from './evaluation';
+import { clamp01, metric, naCell, prChartConfig } from './evaluation-shared';
 import { int, num, pct, plural } from './format';
 
 interface LabelRow {

@@ -2,17 +2,18 @@
 // recomputes precision, recall, F1 and the confusion matrix in the webview from the
 // per-example scores (sent once, no round trip); PR curves with the threshold marked; a
 // keyboard-usable confusion matrix whose cells filter the gallery of images.
-import type { ChartConfiguration, ChartDataset } from 'chart.js';
+import type { ChartConfiguration } from 'chart.js';
 import { argmaxRow, atThreshold, type PrPoint, prCurve, type Scored, type ThresholdMetrics } from '../src/eval/metrics';
-import type { EvaluationPanelData, HostToWebview } from '../src/shared/protocol';
-import { getViewState, patchViewState, request } from './bridge';
+import type { EvaluationPanelData, HostToWebview, PanelViewState } from '../src/shared/protocol';
+import { patchViewState, request } from './bridge';
 import { ChartBox } from './charts';
 import { banner, card, cards, errorKindControl, header, ImageBook, imageTile, section, showGallery, thresholdSlider } from './common';
 import { button, dataGrid, dropdown, type DropdownHandle, type GridHandle, pill, segmented, tabs } from './components';
+import { confusionTable } from './confusion-matrix';
 import { coalesce, h, replaceChildren } from './dom';
 import { MultiLabelEvaluation } from './evaluation-multilabel';
+import { clamp01, metric, naCell, prChartConfig } from './evaluation-shared';
 import { int, num, pct, plural } from './format';
-import { alpha, chartColors, seriesColor } from './theme';
 
 interface ClassRow {
   index: number;
@@ -79,18 +80,9 @@ export class EvaluationView {
     this.prChart = undefined;
     const st = patchViewState({ kind: 'evaluation', target: data.experimentDir });
     const e = data.experiment;
-    const actions = [
-      button('Open Training', { appearance: 'secondary', onClick: () => void request('openPanel', { kind: 'training' }) }).el,
-      button('Predict…', { appearance: 'secondary', onClick: () => void request('openPanel', { kind: 'predict' }) }).el,
-    ];
     const p = data.predictions;
     const ev = data.evaluation;
-    const head = header(
-      `Evaluation · ${e.spec.name || e.spec.id}`,
-      h('span.muted', null, ev ? `${ev.partition} · ${plural(ev.count, 'image')} · ${e.multiLabel || p?.multiLabel ? plural(ev.classes.length, 'label') : plural(ev.classes.length, 'class', 'classes')}` : e.spec.dataset),
-      ev ? [pill(ev.partition, 'info', 'Partition the final model was evaluated on (never seen in training or model selection)')] : [],
-      actions,
-    );
+    const head = evaluationHeader(data);
     if (!p || !ev || data.error) {
       replaceChildren(this.root, head, banner(e.status === 'running' ? 'info' : 'warning', data.error ?? 'No evaluation yet.', e.status === 'running' ? 'The final model is evaluated on TEST when the search ends.' : ''));
       return;
@@ -107,20 +99,50 @@ export class EvaluationView {
     const k = p.classes.length;
     const n = p.itemIds.length;
     this.d = { n, k, scores: Float32Array.from(p.scores), labels: Int32Array.from(p.labels) };
+    this.scorePredictions(this.d);
+    this.auc = ev.perClass.auc;
+    this.ap = ev.perClass.averagePrecision;
+    this.restoreViewState(st, k);
+
+    const summary = summaryCards(ev, k);
+    const toolbar = this.thresholdBar();
+    const classOptions = [{ value: '-1', label: 'All classes' }, ...this.classes.map((c, i) => ({ value: String(i), label: c }))];
+    const metricsTab = this.metricsTab(classOptions);
+    const matrixTab = this.matrixTab(classOptions);
+    const active = st.tab === 'matrix' ? 'matrix' : 'metrics';
+    const t = tabs(
+      [
+        { id: 'metrics', label: 'Metrics', content: metricsTab },
+        { id: 'matrix', label: 'Confusion matrix & errors', content: matrixTab },
+      ],
+      active,
+      (id) => patchViewState({ tab: id }),
+    );
+    const notes: HTMLElement[] = [];
+    const absent = this.classes.filter((_, c) => !this.curves[c]);
+    if (absent.length) notes.push(banner('info', `${plural(absent.length, 'class', 'classes')} without ${ev.partition} images:`, `${absent.slice(0, 6).join(', ')}${absent.length > 6 ? ', …' : ''}. Their AUC and AP are n/a and left out of the macro averages.`));
+    if (e.status === 'cancelled') notes.push(banner('warning', 'The experiment was stopped early:', 'these are the metrics of the best model found before it stopped.'));
+    replaceChildren(this.root, head, summary, ...notes, toolbar, t.el);
+    this.update();
+  }
+
+  /** Each image's top class and score, the per-class PR curves and the pooled (micro) one. */
+  private scorePredictions(d: Scored): void {
+    const { n, k } = d;
     this.pred = new Int32Array(n);
     this.top = new Float32Array(n);
     for (let i = 0; i < n; i++) {
-      const c = argmaxRow(this.d.scores, i, k);
+      const c = argmaxRow(d.scores, i, k);
       this.pred[i] = c;
-      this.top[i] = this.d.scores[i * k + c];
+      this.top[i] = d.scores[i * k + c];
     }
     this.curves = [];
     for (let c = 0; c < k; c++) {
       const s = new Float32Array(n);
       const pos = new Uint8Array(n);
       for (let i = 0; i < n; i++) {
-        s[i] = this.d.scores[i * k + c];
-        pos[i] = this.d.labels[i] === c ? 1 : 0;
+        s[i] = d.scores[i * k + c];
+        pos[i] = d.labels[i] === c ? 1 : 0;
       }
       this.curves.push(prCurve(s, pos));
     }
@@ -128,13 +150,15 @@ export class EvaluationView {
       const s = new Float32Array(n * k);
       const pos = new Uint8Array(n * k);
       for (let i = 0; i < n * k; i++) {
-        s[i] = this.d.scores[i];
-        pos[i] = this.d.labels[Math.floor(i / k)] === i % k ? 1 : 0;
+        s[i] = d.scores[i];
+        pos[i] = d.labels[Math.floor(i / k)] === i % k ? 1 : 0;
       }
       this.micro = prCurve(s, pos);
     }
-    this.auc = ev.perClass.auc;
-    this.ap = ev.perClass.averagePrecision;
+  }
+
+  /** The threshold, matrix and gallery settings saved in the view state (when they still apply). */
+  private restoreViewState(st: PanelViewState, k: number): void {
     this.threshold = clamp01(st.threshold ?? 0.5);
     this.normalise = !!st.normalise;
     this.cell = st.cell && st.cell[0] < k && st.cell[1] <= k ? st.cell : null;
@@ -142,16 +166,10 @@ export class EvaluationView {
     this.galleryMode = st.galleryMode ?? 'fp';
     this.prClass = st.prClass !== undefined && st.prClass < k ? st.prClass : -1;
     this.focusCell = this.cell ? [this.cell[0], this.cell[1]] : [0, 0];
+  }
 
-    const summary = cards(
-      card('Accuracy', pct(ev.accuracy, 2), 'top class, any score'),
-      card('Macro AUC', num(ev.macroAuc, 4), 'ROC, one-vs-rest', 'Mean over the classes present in the set'),
-      card('Macro AP', num(ev.macroAveragePrecision, 4), 'average precision'),
-      card('Top-5 accuracy', ev.top5Accuracy === undefined ? 'n/a' : pct(ev.top5Accuracy, 2), ev.top5Accuracy === undefined ? '5 classes or fewer' : 'true label in the top 5'),
-      card('Log loss', num(ev.loss, 4)),
-      card('Images', int(ev.count), `${ev.partition} · ${plural(k, 'class', 'classes')}`),
-    );
-
+  /** The score-threshold slider with its live summary. */
+  private thresholdBar(): HTMLElement {
     const sl = thresholdSlider('Score threshold', this.threshold, 'threshold', (v) => {
       this.threshold = v;
       patchViewState({ threshold: v });
@@ -159,8 +177,11 @@ export class EvaluationView {
     });
     this.thresholdInfo = h('div.threshold-info', { 'aria-live': 'polite' });
     const toolbar = h('div.threshold-bar', { role: 'region', 'aria-label': 'Score threshold' }, sl.el, this.thresholdInfo);
+    return toolbar;
+  }
 
-    // Metrics tab: per-class table and PR curves
+  /** Metrics tab: per-class table and PR curves. */
+  private metricsTab(classOptions: { value: string; label: string }[]): HTMLElement {
     this.grid = dataGrid<ClassRow>(
       'Metrics per class at the threshold',
       [
@@ -175,7 +196,6 @@ export class EvaluationView {
       ],
       { rowClass: (r) => (r.support === 0 ? 'muted-row' : undefined) },
     );
-    const classOptions = [{ value: '-1', label: 'All classes' }, ...this.classes.map((c, i) => ({ value: String(i), label: c }))];
     const prOptions = [{ value: '-1', label: 'All classes (micro-average)' }, ...classOptions.slice(1)];
     const prDd = dropdown('Class', prOptions, String(this.prClass), (v) => {
       this.prClass = Number(v);
@@ -183,14 +203,16 @@ export class EvaluationView {
       this.prChart?.render();
     });
     this.prChart = new ChartBox<'line'>('Precision-recall curves per class, with the operating point at the threshold marked', () => this.prConfig(), { height: 360 });
-    const metricsTab = h(
+    return h(
       'div.two-col',
       null,
       h('div.col', null, this.grid.el),
       h('div.col', null, h('div.toolbar', null, h('h3', null, 'Precision–recall'), prDd.el), this.prChart.el),
     );
+  }
 
-    // Matrix tab: confusion matrix and gallery
+  /** Matrix tab: confusion matrix and gallery. */
+  private matrixTab(classOptions: { value: string; label: string }[]): HTMLElement {
     this.matrixEl = h('div.matrix-wrap');
     const normSeg = segmented<'counts' | 'row'>(
       'Confusion matrix values',
@@ -223,7 +245,7 @@ export class EvaluationView {
     });
     this.galleryHead = h('div.gallery-head');
     this.galleryEl = h('div.tiles.gallery', { 'aria-live': 'polite' });
-    const matrixTab = h(
+    return h(
       'div.stack',
       null,
       h(
@@ -234,21 +256,6 @@ export class EvaluationView {
       ),
       section('Images', h('div.toolbar', null, this.galleryClassDd.el, this.modeSeg.el), this.galleryHead, this.galleryEl),
     );
-    const active = st.tab === 'matrix' ? 'matrix' : 'metrics';
-    const t = tabs(
-      [
-        { id: 'metrics', label: 'Metrics', content: metricsTab },
-        { id: 'matrix', label: 'Confusion matrix & errors', content: matrixTab },
-      ],
-      active,
-      (id) => patchViewState({ tab: id }),
-    );
-    const notes: HTMLElement[] = [];
-    const absent = this.classes.filter((_, c) => !this.curves[c]);
-    if (absent.length) notes.push(banner('info', `${plural(absent.length, 'class', 'classes')} without ${ev.partition} images:`, `${absent.slice(0, 6).join(', ')}${absent.length > 6 ? ', …' : ''}. Their AUC and AP are n/a and left out of the macro averages.`));
-    if (e.status === 'cancelled') notes.push(banner('warning', 'The experiment was stopped early:', 'these are the metrics of the best model found before it stopped.'));
-    replaceChildren(this.root, head, summary, ...notes, toolbar, t.el);
-    this.update();
   }
 
   /** Recomputes everything that depends on the threshold (one frame at most per slider move). */
@@ -304,59 +311,7 @@ export class EvaluationView {
     const m = this.metrics;
     if (!m) return;
     const k = this.classes.length;
-    const below = m.confusion.some((r) => r[k] > 0);
-    const cols = below ? k + 1 : k;
-    let max = 0;
-    for (let r = 0; r < k; r++) {
-      const rowSum = m.confusion[r].reduce((a, b) => a + b, 0);
-      for (let c = 0; c < cols; c++) max = Math.max(max, this.normalise ? (rowSum ? m.confusion[r][c] / rowSum : 0) : m.confusion[r][c]);
-    }
-    const [fr, fc] = [Math.min(this.focusCell[0], k - 1), Math.min(this.focusCell[1], cols - 1)];
-    const axisRow = h('tr', null, h('th.axis-corner', { scope: 'col' }, 'True ↓ · Predicted →'), h('th.axis-title', { scope: 'colgroup', colspan: cols }, 'Predicted label'));
-    const headRow = h(
-      'tr',
-      null,
-      h('th.corner', { scope: 'col' }, h('span.visually-hidden', null, 'True label')),
-      Array.from({ length: cols }, (_, c) => h('th.col-head', { scope: 'col', title: c < k ? `Predicted ${this.classes[c]}` : 'Top score below the threshold: no prediction' }, h('span', null, c < k ? this.classes[c] : 'below threshold'))),
-    );
-    const body = this.classes.map((name, r) => {
-      const rowSum = m.confusion[r].reduce((a, b) => a + b, 0);
-      return h(
-        'tr',
-        null,
-        h('th.row-head', { scope: 'row', title: `True ${name}` }, name),
-        Array.from({ length: cols }, (_, c) => {
-          const count = m.confusion[r][c];
-          const share = rowSum ? count / rowSum : 0;
-          const v = this.normalise ? share : count;
-          const intensity = max ? v / max : 0;
-          const selected = !!this.cell && this.cell[0] === r && this.cell[1] === c;
-          const diag = r === c;
-          const td = h(
-            'td.cell',
-            {
-              role: 'gridcell',
-              tabindex: r === fr && c === fc ? 0 : -1,
-              'aria-selected': selected ? 'true' : 'false',
-              'data-row': r,
-              'data-col': c,
-              'aria-label': `True ${name}, ${c < k ? `predicted ${this.classes[c]}` : 'below threshold'}: ${plural(count, 'image')}, ${pct(share, 1)} of the row`,
-              class: `cell${diag ? ' diag' : ''}${selected ? ' selected' : ''}${count === 0 ? ' zero' : ''}`,
-            },
-            this.normalise ? (rowSum ? pct(share, share < 0.1 && share > 0 ? 1 : 0) : 'n/a') : int(count),
-          );
-          if (count > 0) td.style.backgroundColor = `color-mix(in srgb, var(--matrix-${diag ? 'good' : c === k ? 'none' : 'bad'}) ${Math.round(8 + intensity * 62)}%, transparent)`;
-          if (intensity > 0.55) td.classList.add('strong');
-          return td;
-        }),
-      );
-    });
-    const table = h(
-      'table.matrix',
-      { role: 'grid', 'aria-label': `Confusion matrix at threshold ${this.threshold.toFixed(2)}${this.normalise ? ', row-normalised' : ''}`, 'aria-rowcount': k + 1, 'aria-colcount': cols + 1 },
-      h('thead', null, axisRow, headRow),
-      h('tbody', null, body),
-    );
+    const { table, cols } = confusionTable({ confusion: m.confusion, classes: this.classes, normalise: this.normalise, cell: this.cell, focusCell: this.focusCell, threshold: this.threshold });
     if (k > 12) table.classList.add('dense');
     table.addEventListener('click', (ev) => {
       const td = (ev.target as HTMLElement).closest('td.cell') as HTMLElement | null;
@@ -495,96 +450,31 @@ export class EvaluationView {
   }
 }
 
-export function clamp01(x: number): number {
-  return Number.isFinite(x) ? Math.max(0, Math.min(1, x)) : 0.5;
+/** The panel's title bar: experiment, partition and size, and the actions. */
+function evaluationHeader(data: EvaluationPanelData): HTMLElement {
+  const e = data.experiment;
+  const actions = [
+    button('Open Training', { appearance: 'secondary', onClick: () => void request('openPanel', { kind: 'training' }) }).el,
+    button('Predict…', { appearance: 'secondary', onClick: () => void request('openPanel', { kind: 'predict' }) }).el,
+  ];
+  const p = data.predictions;
+  const ev = data.evaluation;
+  return header(
+    `Evaluation · ${e.spec.name || e.spec.id}`,
+    h('span.muted', null, ev ? `${ev.partition} · ${plural(ev.count, 'image')} · ${e.multiLabel || p?.multiLabel ? plural(ev.classes.length, 'label') : plural(ev.classes.length, 'class', 'classes')}` : e.spec.dataset),
+    ev ? [pill(ev.partition, 'info', 'Partition the final model was evaluated on (never seen in training or model selection)')] : [],
+    actions,
+  );
 }
 
-/** The one-vs-rest point of a PR curve at a score threshold: the lowest curve threshold ≥ t. */
-function operatingPoint(curve: PrPoint[], t: number): PrPoint | null {
-  let found: PrPoint | null = null;
-  for (const p of curve) {
-    if (p.threshold >= t) found = p;
-    else break;
-  }
-  return found;
-}
-
-export function naCell(x: number | null, why: string, digits?: number): HTMLElement | string {
-  if (x === null || !Number.isFinite(x)) return h('span.muted', { title: why || 'Not defined' }, 'n/a');
-  return digits ? num(x, digits) : pct(x, 1);
-}
-
-export function metric(label: string, value: string, title: string, id: string): HTMLElement {
-  return h('span.metric', { title, 'data-metric': id }, h('span.metric-label', null, label), h('span.metric-value', null, value));
-}
-
-/**
- * PR curves of every class (faint) with one focused (the selected class, or the micro-average when
- * `selected` is -1) and its operating point at its threshold marked. Shared by the single- and
- * multi-label views.
- */
-export function prChartConfig(o: {
-  curves: (PrPoint[] | null)[];
-  micro: PrPoint[] | null;
-  names: string[];
-  selected: number;
-  /** The threshold of a class (-1: the micro-average), or null for no marker. */
-  threshold: (c: number) => number | null;
-  microLabel: string;
-}): ChartConfiguration<'line'> {
-  const c = chartColors();
-  const datasets: ChartDataset<'line', { x: number; y: number }[]>[] = [];
-  const sel = o.selected;
-  const faint = alpha(c.foreground, 0.16);
-  const ring = alpha(c.background, 1);
-  const curve = (points: PrPoint[], label: string, color: string, width: number, order: number): ChartDataset<'line', { x: number; y: number }[]> => ({
-    label,
-    // Precision p_i holds over recall (r_{i-1}, r_i] (how AP sums it): vertical steps first.
-    data: [{ x: 0, y: points[0]?.precision ?? 1 }, ...points.map((p) => ({ x: p.recall, y: p.precision }))],
-    borderColor: color,
-    backgroundColor: color,
-    borderWidth: width,
-    pointRadius: 0,
-    pointHoverRadius: 0,
-    stepped: 'after',
-    order,
-    clip: 4,
-  });
-  const focusColor = seriesColor(0);
-  o.curves.forEach((points, ci) => {
-    if (points && ci !== sel) datasets.push(curve(points, o.names[ci], faint, 1, 2));
-  });
-  const focused = sel === -1 ? o.micro : o.curves[sel];
-  const focusLabel = sel === -1 ? o.microLabel : o.names[sel];
-  if (focused) {
-    datasets.push(curve(focused, focusLabel, focusColor, 2.5, 1));
-    const t = o.threshold(sel);
-    const op = t === null ? null : operatingPoint(focused, t);
-    if (op && t !== null) {
-      datasets.push({ label: `${focusLabel} at ${t.toFixed(2)}`, data: [{ x: op.recall, y: op.precision }], showLine: false, pointRadius: 6, pointHoverRadius: 7, borderColor: ring, backgroundColor: focusColor, borderWidth: 2, order: 0, clip: 10 });
-    }
-  }
-  return {
-    type: 'line',
-    data: { datasets },
-    options: {
-      parsing: false,
-      interaction: { mode: 'nearest', intersect: false },
-      plugins: {
-        legend: {
-          display: true,
-          position: 'bottom',
-          labels: { filter: (item) => item.text === focusLabel },
-        },
-        tooltip: {
-          filter: (it) => it.dataset.label?.includes(' at ') === true,
-          callbacks: { label: (it) => `${it.dataset.label}: precision ${pct(it.parsed.y, 1)}, recall ${pct(it.parsed.x, 1)}` },
-        },
-      },
-      scales: {
-        x: { type: 'linear', min: 0, max: 1, title: { display: true, text: 'recall', color: c.muted }, ticks: { callback: (v) => pct(Number(v), 0) } },
-        y: { type: 'linear', min: 0, max: 1, title: { display: true, text: 'precision', color: c.muted }, ticks: { callback: (v) => pct(Number(v), 0) } },
-      },
-    },
-  };
+/** The headline metrics of a single-label evaluation. */
+function summaryCards(ev: NonNullable<EvaluationPanelData['evaluation']>, k: number): HTMLElement {
+  return cards(
+    card('Accuracy', pct(ev.accuracy, 2), 'top class, any score'),
+    card('Macro AUC', num(ev.macroAuc, 4), 'ROC, one-vs-rest', 'Mean over the classes present in the set'),
+    card('Macro AP', num(ev.macroAveragePrecision, 4), 'average precision'),
+    card('Top-5 accuracy', ev.top5Accuracy === undefined ? 'n/a' : pct(ev.top5Accuracy, 2), ev.top5Accuracy === undefined ? '5 classes or fewer' : 'true label in the top 5'),
+    card('Log loss', num(ev.loss, 4)),
+    card('Images', int(ev.count), `${ev.partition} · ${plural(k, 'class', 'classes')}`),
+  );
 }

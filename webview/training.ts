@@ -2,16 +2,17 @@
 // the leaderboard, budget, backend, throughput, and a Stop button. History comes with `init`
 // (read from the store); live worker events follow in `events` and are merged idempotently
 // (an event already in the history replaces its copy). Rendering is coalesced to one frame.
-import type { BackendInfo, EpochRecord, ExperimentRecord, HostToWebview, LeaderboardRow, LogLevel, TrainingPanelData, TrialRecord, WorkerEvent } from '../src/shared/protocol';
+import type { EpochRecord, ExperimentRecord, HostToWebview, LeaderboardRow, LogLevel, TrainingPanelData, TrialRecord, WorkerEvent } from '../src/shared/protocol';
 import { leaderboard } from '../src/search/leaderboard';
 import { describeConfig } from '../src/search/space';
 import { getViewState, patchViewState, request } from './bridge';
 import { ChartBox } from './charts';
-import { banner, card, cards, emptyState, header, section, statusPill } from './common';
-import { button, type ButtonHandle, dataGrid, type GridHandle, meter, type MeterHandle, pill, progressRing, segmented } from './components';
+import { banner, emptyState, header, section, statusPill } from './common';
+import { button, type ButtonHandle, dataGrid, type GridHandle, meter, type MeterHandle, progressRing, segmented } from './components';
 import { coalesce, h, replaceChildren } from './dom';
 import { compact, duration, int, num, pct, plural } from './format';
-import { alpha, chartColors, seriesColor, seriesCss } from './theme';
+import { seriesColor, seriesCss } from './theme';
+import { ALL_PARTS, curveConfig, describeFinal, latestIps, type Part, PARTS_OF, summaryCards } from './training-parts';
 
 interface Progress {
   trialId: string;
@@ -22,27 +23,6 @@ interface Progress {
 }
 
 const MAX_LOG = 400;
-
-/** Parts of the panel, re-rendered only when an event changed what they show. */
-type Part = 'status' | 'cards' | 'activity' | 'legend' | 'charts' | 'board' | 'log';
-const ALL_PARTS: Part[] = ['status', 'cards', 'activity', 'legend', 'charts', 'board', 'log'];
-
-/** What each worker event can change (the rest of the panel stays as it is). */
-const PARTS_OF: Record<WorkerEvent['type'], Part[]> = {
-  backend: ['cards'],
-  experimentStarted: ['status', 'cards', 'activity'],
-  dataProgress: ['activity'],
-  trialStarted: ['cards', 'activity', 'legend', 'charts', 'board'],
-  epochEnded: ['cards', 'activity', 'legend', 'charts', 'board'],
-  batchProgress: ['activity', 'cards'],
-  trialEnded: ['cards', 'activity', 'legend', 'charts', 'board'],
-  experimentEnded: ALL_PARTS,
-  log: ['log'],
-  error: ['status', 'log'],
-  ready: [],
-  pong: [],
-  predictions: [],
-};
 
 export class TrainingView {
   private data: TrainingPanelData | undefined;
@@ -251,8 +231,8 @@ export class TrainingView {
       onClick: () => this.stop(),
     });
     this.legendEl = h('div.legend', { role: 'group', 'aria-label': 'Trials shown on the curves' });
-    this.lossChart = new ChartBox<'line'>('Loss per epoch, per trial: training (solid) and validation (dashed)', () => this.curveConfig('loss'), { height: 260 });
-    this.accChart = new ChartBox<'line'>('Accuracy per epoch, per trial: training (solid) and validation (dashed)', () => this.curveConfig('accuracy'), { height: 260 });
+    this.lossChart = new ChartBox<'line'>('Loss per epoch, per trial: training (solid) and validation (dashed)', () => curveConfig(this.shownTrials(), this.history, (id) => this.colorOf(id), 'loss'), { height: 260 });
+    this.accChart = new ChartBox<'line'>('Accuracy per epoch, per trial: training (solid) and validation (dashed)', () => curveConfig(this.shownTrials(), this.history, (id) => this.colorOf(id), 'accuracy'), { height: 260 });
     this.board = dataGrid<LeaderboardRow>(
       'Leaderboard',
       [
@@ -420,31 +400,11 @@ export class TrainingView {
     const left = Math.max(0, budget - used);
     const trials = this.sortedTrials();
     const search = trials.filter((t) => t.trainOn === 'TRAIN');
-    const by = (s: string) => search.filter((t) => t.status === s).length;
     const finalFit = trials.find((t) => t.trainOn !== 'TRAIN');
     const best = trials.filter((t) => t.trainOn === 'TRAIN' && t.bestValAccuracy !== null).sort((a, b) => (b.bestValAccuracy ?? 0) - (a.bestValAccuracy ?? 0))[0];
     const ips = this.progress?.imagesPerSec ?? latestIps(trials, this.history);
     const backend = e.backend;
-    replaceChildren(
-      this.cardsEl,
-      cards(
-        card('Budget used', duration(used), h('div', null, this.budgetMeter.el, h('span', null, `of ${duration(budget)} · ${this.running ? `${duration(left)} left` : `${pct(budget ? used / budget : null, 0)}`}`))),
-        card('Best validation accuracy', best ? pct(best.bestValAccuracy, 2) : '—', best ? `trial ${best.id} · ${describeConfig(best.config)}` : 'no score yet'),
-        card(
-          'Trials',
-          int(search.length),
-          [
-            ...(['running', 'done', 'pruned', 'failed', 'cancelled', 'interrupted'] as const).map((s) => (by(s) ? `${by(s)} ${s}` : '')),
-            finalFit ? `final fit ${finalFit.status}` : '',
-          ]
-            .filter(Boolean)
-            .join(' · ') || 'none yet',
-        ),
-        card('Throughput', ips ? `${compact(ips)} img/s` : '—', this.progress ? `trial ${this.progress.trialId}` : 'last measured'),
-        backendCard(backend),
-        this.counts ? card('Images', int((this.counts.TRAIN ?? 0) + (this.counts.VALIDATION ?? 0) + (this.counts.TEST ?? 0)), `${int(this.counts.TRAIN)} train · ${int(this.counts.VALIDATION)} val · ${int(this.counts.TEST)} test`) : null,
-      ),
-    );
+    replaceChildren(this.cardsEl, summaryCards({ used, budget, left, running: this.running, search, finalFit, best, ips, progress: this.progress, backend, counts: this.counts, meter: this.budgetMeter.el }));
     if (backend?.reasons.length) {
       this.cardsEl.appendChild(
         h(
@@ -523,44 +483,6 @@ export class TrainingView {
     replaceChildren(this.legendEl, chips);
   }
 
-  private curveConfig(metric: 'loss' | 'accuracy'): import('chart.js').ChartConfiguration<'line'> {
-    const c = chartColors();
-    const datasets: import('chart.js').ChartDataset<'line', { x: number; y: number | null }[]>[] = [];
-    for (const id of this.shownTrials()) {
-      const recs = [...(this.history.get(id)?.values() ?? [])].sort((a, b) => a.epoch - b.epoch);
-      const color = this.colorOf(id);
-      const solid = alpha(color, 1);
-      const common = { borderColor: solid, backgroundColor: solid, pointRadius: recs.length > 30 ? 0 : 2, pointHoverRadius: 4, borderWidth: 2, tension: 0.2, spanGaps: true };
-      datasets.push({ ...common, label: `${id} training`, data: recs.map((r) => ({ x: r.epoch, y: metric === 'loss' ? r.loss : r.accuracy })) });
-      if (recs.some((r) => (metric === 'loss' ? r.valLoss : r.valAccuracy) !== null)) {
-        datasets.push({ ...common, label: `${id} validation`, borderDash: [5, 4], data: recs.map((r) => ({ x: r.epoch, y: metric === 'loss' ? r.valLoss : r.valAccuracy })) });
-      }
-    }
-    return {
-      type: 'line',
-      data: { datasets },
-      options: {
-        responsive: true,
-        parsing: false,
-        normalized: true,
-        interaction: { mode: 'nearest', intersect: false },
-        plugins: {
-          legend: { display: false },
-          tooltip: {
-            callbacks: {
-              title: (items) => (items.length ? `epoch ${items[0].parsed.x}` : ''),
-              label: (item) => `${item.dataset.label}: ${metric === 'accuracy' ? pct(item.parsed.y, 2) : num(item.parsed.y, 4)}`,
-            },
-          },
-        },
-        scales: {
-          x: { type: 'linear', title: { display: true, text: 'epoch', color: c.muted }, ticks: { precision: 0 }, min: 0 },
-          y: metric === 'accuracy' ? { min: 0, max: 1, ticks: { callback: (v) => pct(Number(v), 0) } } : { beginAtZero: true },
-        },
-      },
-    };
-  }
-
   private renderLog(): void {
     const warn = this.log.filter((l) => l.level === 'warn' || l.level === 'error').length;
     replaceChildren(this.logSummary, `Log (${plural(this.log.length, 'line')}${warn ? `, ${plural(warn, 'warning')}` : ''})`);
@@ -570,31 +492,4 @@ export class TrainingView {
       last.map((l) => h(`li.log-${l.level}`, null, l.level === 'info' ? null : h('span.log-level', null, l.level === 'warn' ? 'warning ' : `${l.level} `), l.message)),
     );
   }
-}
-
-function describeFinal(e: ExperimentRecord): string {
-  const f = e.finalModel;
-  if (!f) return 'none';
-  const what = f.kind === 'final-fit' ? 'final fit on TRAIN+VALIDATION' : f.kind === 'ensemble' ? `ensemble of ${f.trials.join(', ')}` : `trial ${f.trials[0]}`;
-  if (f.tta !== 'flip') return what;
-  return `${what}, averaged with its mirror image${f.plainAccuracy !== undefined ? ` (${pct(f.plainAccuracy, 2)} without)` : ''}`;
-}
-
-function backendCard(b: BackendInfo | undefined): HTMLElement {
-  if (!b) return card('Backend', '—', 'not chosen yet');
-  const detail = [b.threads ? `${b.threads} threads` : '', b.versions['tfjs-core'] ? `tfjs ${b.versions['tfjs-core']}` : ''].filter(Boolean).join(' · ');
-  return card('Backend', h('span', null, b.name, ' ', b.name === 'cpu' ? pill('slow', 'warning', 'Pure JavaScript: for debugging') : null), detail || undefined, b.reasons.join('\n'));
-}
-
-function latestIps(trials: TrialRecord[], history: Map<string, Map<number, EpochRecord>>): number | undefined {
-  for (let i = trials.length - 1; i >= 0; i--) {
-    const t = trials[i];
-    const recs = history.get(t.id);
-    if (recs && recs.size) {
-      const last = [...recs.values()].sort((a, b) => a.epoch - b.epoch).pop()!;
-      if (last.imagesPerSec) return last.imagesPerSec;
-    }
-    if (t.imagesPerSec) return t.imagesPerSec;
-  }
-  return undefined;
 }

@@ -1,7 +1,7 @@
 // Reads an AutoML Vision CSV: `[TRAIN|VALIDATION|TEST|UNASSIGNED,]path,label[,label…]`.
 // Every row problem becomes a finding on the row's exact line (and the field's column).
 import * as path from 'node:path';
-import { parseCsv, sniffDelimiter } from './csv-parser';
+import { CsvRecord, ParsedCsv, parseCsv, sniffDelimiter } from './csv-parser';
 import { FindingCollector } from './findings';
 import { fileStamp, isImagePath, MissingFileHints, resolveCsvPath, statOrUndefined } from './paths';
 import { decodeText } from './text';
@@ -103,11 +103,39 @@ function looksLikePartitionToken(s: string): boolean {
   return /^[A-Za-z][A-Za-z0-9_-]{0,19}$/.test(s.trim());
 }
 
+/** Adds a finding for the CSV (its file and message prefix filled in). */
+type AddFinding = (f: Omit<Finding, 'file'>) => void;
+
+/** What the rows read so far have produced. */
+interface RowsRead {
+  items: DatasetItem[];
+  byRef: Map<string, DatasetItem>;
+  multiLabel: boolean;
+  firstMultiLine: number | undefined;
+  sawData: boolean;
+}
+
 export function readCsv(bytes: Uint8Array, source: CsvSource, options: OpenDatasetOptions, findings: FindingCollector): CsvRead {
   const where = source.where ?? '';
   const file = source.file;
-  const add = (f: Omit<Finding, 'file'>) => findings.add({ ...f, file, message: where + f.message });
+  const add: AddFinding = (f) => findings.add({ ...f, file, message: where + f.message });
 
+  const text = decodeCsvText(bytes, add);
+  const parsed = parseCsvText(text, add);
+  const state: RowsRead = { items: [], byRef: new Map(), multiLabel: options.multiLabel === true, firstMultiLine: undefined, sawData: false };
+  for (const rec of parsed.records) readRow(rec, state, source, options, add);
+
+  if (state.firstMultiLine !== undefined) {
+    add({ severity: 'info', code: 'multi-label', line: state.firstMultiLine, message: `Line ${state.firstMultiLine} has several labels, so the dataset is multi-label: an image can belong to several classes.` });
+  }
+  if (!state.sawData) {
+    add({ severity: 'error', code: 'no-images', line: 1, message: 'The CSV has no rows. Write one row per image: [TRAIN|VALIDATION|TEST|UNASSIGNED,]path,label.' });
+  }
+  return { items: state.items, multiLabel: state.multiLabel };
+}
+
+/** The CSV's text, with findings for bytes that are not UTF-8 (or a UTF-16 file). */
+function decodeCsvText(bytes: Uint8Array, add: AddFinding): string {
   const decoded = decodeText(bytes);
   if (decoded.invalid.length > 0) {
     for (const bad of decoded.invalid) {
@@ -125,8 +153,12 @@ export function readCsv(bytes: Uint8Array, source: CsvSource, options: OpenDatas
   } else if (decoded.encoding === 'utf-16le' || decoded.encoding === 'utf-16be') {
     add({ severity: 'info', code: 'csv-encoding', message: `The CSV is ${decoded.encoding.toUpperCase()}; read it as such. AutoML Vision itself requires UTF-8.` });
   }
+  return decoded.text;
+}
 
-  const delimiter = sniffDelimiter(decoded.text);
+/** Records of the text (delimiter sniffed), with findings for the delimiter and syntax problems. */
+function parseCsvText(text: string, add: AddFinding): ParsedCsv {
+  const delimiter = sniffDelimiter(text);
   if (delimiter !== ',') {
     add({
       severity: 'info',
@@ -135,165 +167,179 @@ export function readCsv(bytes: Uint8Array, source: CsvSource, options: OpenDatas
       message: `Fields are separated by ${delimiter === '\t' ? 'tabs' : 'semicolons'}, not commas; read them that way. AutoML Vision itself requires commas.`,
     });
   }
-  const parsed = parseCsv(decoded.text, delimiter);
+  const parsed = parseCsv(text, delimiter);
   for (const issue of parsed.issues) {
     const unterminated = issue.message.startsWith('a quoted field is never closed');
     add({ severity: unterminated ? 'error' : 'warning', code: 'csv-syntax', line: issue.line, column: issue.column, message: issue.message.charAt(0).toUpperCase() + issue.message.slice(1) });
   }
+  return parsed;
+}
 
-  const items: DatasetItem[] = [];
-  const byRef = new Map<string, DatasetItem>();
-  let multiLabel = options.multiLabel === true;
-  let firstMultiLine: number | undefined;
-  let sawData = false;
-
-  for (const rec of parsed.records) {
-    const fields = rec.fields;
-    let blank = true;
-    for (const f of fields) {
-      if (f.trim() !== '') {
-        blank = false;
-        break;
-      }
+/** One record: skipped (blank, header, bad) with findings, merged into a duplicate, or added as an item. */
+function readRow(rec: CsvRecord, state: RowsRead, source: CsvSource, options: OpenDatasetOptions, add: AddFinding): void {
+  const fields = rec.fields;
+  let blank = true;
+  for (const f of fields) {
+    if (f.trim() !== '') {
+      blank = false;
+      break;
     }
-    if (blank) continue; // blank line, or `,,,` from a spreadsheet
-    const line = rec.line;
-    const cols = rec.fieldColumns;
-    const col = (k: number) => cols[k];
+  }
+  if (blank) return; // blank line, or `,,,` from a spreadsheet
+  const line = rec.line;
+  const col = (k: number) => rec.fieldColumns[k];
 
-    if (!sawData) {
-      sawData = true;
-      const lower = fields.map((f) => f.trim().toLowerCase());
-      if (!fields.some(looksLikePath) && lower.some((f) => HEADER_WORDS.has(f))) {
-        add({ severity: 'info', code: 'csv-header', line, message: `Line ${line} looks like a header row (${fields.map((f) => f.trim()).join(', ')}) and was skipped.` });
-        continue;
-      }
+  if (!state.sawData) {
+    state.sawData = true;
+    const lower = fields.map((f) => f.trim().toLowerCase());
+    if (!fields.some(looksLikePath) && lower.some((f) => HEADER_WORDS.has(f))) {
+      add({ severity: 'info', code: 'csv-header', line, message: `Line ${line} looks like a header row (${fields.map((f) => f.trim()).join(', ')}) and was skipped.` });
+      return;
     }
+  }
 
-    const first = fields[0].trim();
-    const known = PARTITION_VALUES[first.toUpperCase()];
-    let pathIdx = 0;
-    let partition: Partition | undefined;
-    if (known !== undefined) {
-      pathIdx = 1;
-      partition = known === 'UNASSIGNED' ? undefined : known;
-    } else if (fields.length >= 2 && !looksLikePath(first) && looksLikePartitionToken(first) && looksLikePath(fields[1])) {
-      const guess = PARTITION_GUESSES[first.toUpperCase()];
-      add({
-        severity: 'error',
-        code: 'unknown-partition',
-        line,
-        column: col(0),
-        message: `unknown partition "${first}"; use TRAIN, VALIDATION, TEST or UNASSIGNED${guess ? ` (did you mean ${guess}?)` : ''}. The row was skipped.`,
-      });
-      continue;
-    } else if (first === '' && fields.length >= 3 && looksLikePath(fields[1])) {
-      // `,path,label`: an empty partition field means "not assigned" in AutoML exports.
-      pathIdx = 1;
-    }
+  const where = rowPartition(fields, line, col, add);
+  if (!where) return;
+  const { pathIdx, partition } = where;
 
-    const rawPath = fields[pathIdx] ?? '';
-    if (rawPath.trim() === '') {
-      add({ severity: 'error', code: 'empty-path', line, column: col(pathIdx) ?? col(0), message: `the image path is empty. Write the image's path, or remove the row.` });
-      continue;
-    }
+  const rawPath = fields[pathIdx] ?? '';
+  if (rawPath.trim() === '') {
+    add({ severity: 'error', code: 'empty-path', line, column: col(pathIdx) ?? col(0), message: `the image path is empty. Write the image's path, or remove the row.` });
+    return;
+  }
 
-    let lastNonEmpty = fields.length - pathIdx - 2;
-    while (lastNonEmpty >= 0 && fields[pathIdx + 1 + lastNonEmpty].trim() === '') lastNonEmpty--;
-    const labels: string[] = [];
-    for (let k = 0; k <= lastNonEmpty; k++) {
-      const label = fields[pathIdx + 1 + k].trim();
-      if (label === '') {
-        add({
-          severity: 'warning',
-          code: 'empty-label',
-          line,
-          column: col(pathIdx + 1 + k),
-          message: `label field ${k + 1} is empty and was ignored. Remove the extra comma, or write the label.`,
-        });
-      } else if (!labels.includes(label)) {
-        labels.push(label);
-      }
-    }
-    if (labels.length === 0) {
+  const labels = rowLabels(fields, pathIdx, line, col, add);
+  if (labels.length === 0) {
+    add({
+      severity: 'warning',
+      code: 'unlabelled',
+      line,
+      column: col(pathIdx),
+      image: rawPath.trim(),
+      message: `${rawPath.trim()} has no label. Like AutoML, it is treated as unlabelled and left out of training; add a label after the path to use it.`,
+    });
+    return;
+  }
+  if (labels.length > 1 && !state.multiLabel) {
+    state.multiLabel = true;
+    state.firstMultiLine = line;
+  }
+
+  const r = source.resolve(rawPath);
+  if (!r.ok) {
+    add({ severity: 'error', code: r.code, line, column: col(pathIdx), image: rawPath.trim(), message: `${r.message}` });
+    return;
+  }
+  if (r.missing) {
+    add({ ...r.missing, line, column: col(pathIdx), image: r.ref.kind === 'file' ? r.ref.path : rawPath.trim(), message: `${r.missing.message}` });
+  }
+
+  const key = refKey(r.ref);
+  const prev = state.byRef.get(key);
+  if (prev) {
+    mergeDuplicateRow(prev, { rawPath, labels, partition, pathIdx, line, col }, state.multiLabel || options.multiLabel === true, add);
+    return;
+  }
+
+  const item: DatasetItem = {
+    id: state.items.length,
+    ref: r.ref,
+    display: rawPath.trim(),
+    labels,
+    partition: partition ?? 'TRAIN',
+    assigned: partition !== undefined,
+    origin: { file: source.file, line },
+    stamp: r.missing ? undefined : r.stamp,
+  };
+  state.byRef.set(key, item);
+  state.items.push(item);
+}
+
+/** Where the path field is and the row's partition (undefined: not assigned); null when the row is skipped. */
+function rowPartition(
+  fields: string[], line: number, col: (k: number) => number | undefined, add: AddFinding,
+): { pathIdx: number; partition: Partition | undefined } | null {
+  const first = fields[0].trim();
+  const known = PARTITION_VALUES[first.toUpperCase()];
+  let pathIdx = 0;
+  let partition: Partition | undefined;
+  if (known !== undefined) {
+    pathIdx = 1;
+    partition = known === 'UNASSIGNED' ? undefined : known;
+  } else if (fields.length >= 2 && !looksLikePath(first) && looksLikePartitionToken(first) && looksLikePath(fields[1])) {
+    const guess = PARTITION_GUESSES[first.toUpperCase()];
+    add({
+      severity: 'error',
+      code: 'unknown-partition',
+      line,
+      column: col(0),
+      message: `unknown partition "${first}"; use TRAIN, VALIDATION, TEST or UNASSIGNED${guess ? ` (did you mean ${guess}?)` : ''}. The row was skipped.`,
+    });
+    return null;
+  } else if (first === '' && fields.length >= 3 && looksLikePath(fields[1])) {
+    // `,path,label`: an empty partition field means "not assigned" in AutoML exports.
+    pathIdx = 1;
+  }
+  return { pathIdx, partition };
+}
+
+/** The row's distinct labels (fields after the path), with a finding for each empty one before the last. */
+function rowLabels(fields: string[], pathIdx: number, line: number, col: (k: number) => number | undefined, add: AddFinding): string[] {
+  let lastNonEmpty = fields.length - pathIdx - 2;
+  while (lastNonEmpty >= 0 && fields[pathIdx + 1 + lastNonEmpty].trim() === '') lastNonEmpty--;
+  const labels: string[] = [];
+  for (let k = 0; k <= lastNonEmpty; k++) {
+    const label = fields[pathIdx + 1 + k].trim();
+    if (label === '') {
       add({
         severity: 'warning',
-        code: 'unlabelled',
+        code: 'empty-label',
         line,
-        column: col(pathIdx),
-        image: rawPath.trim(),
-        message: `${rawPath.trim()} has no label. Like AutoML, it is treated as unlabelled and left out of training; add a label after the path to use it.`,
+        column: col(pathIdx + 1 + k),
+        message: `label field ${k + 1} is empty and was ignored. Remove the extra comma, or write the label.`,
       });
-      continue;
+    } else if (!labels.includes(label)) {
+      labels.push(label);
     }
-    if (labels.length > 1 && !multiLabel) {
-      multiLabel = true;
-      firstMultiLine = line;
-    }
-
-    const r = source.resolve(rawPath);
-    if (!r.ok) {
-      add({ severity: 'error', code: r.code, line, column: col(pathIdx), image: rawPath.trim(), message: `${r.message}` });
-      continue;
-    }
-    if (r.missing) {
-      add({ ...r.missing, line, column: col(pathIdx), image: r.ref.kind === 'file' ? r.ref.path : rawPath.trim(), message: `${r.missing.message}` });
-    }
-
-    const key = refKey(r.ref);
-    const prev = byRef.get(key);
-    if (prev) {
-      const prevLine = prev.origin.line;
-      const samePartition = (prev.assigned ? prev.partition : undefined) === partition;
-      const sameLabels = prev.labels.length === labels.length && prev.labels.every((l) => labels.includes(l));
-      if (multiLabel || options.multiLabel) {
-        for (const l of labels) if (!prev.labels.includes(l)) prev.labels.push(l);
-        if (!samePartition) {
-          add({ severity: 'warning', code: 'duplicate-row', line, column: col(0), image: rawPath.trim(), message: `${rawPath.trim()} is also on line ${prevLine} with another partition; its labels were merged and the partition of line ${prevLine} kept.` });
-        }
-      } else if (!sameLabels) {
-        add({
-          severity: 'error',
-          code: 'conflicting-labels',
-          line,
-          column: col(pathIdx + 1),
-          image: rawPath.trim(),
-          message: `${rawPath.trim()} is labelled "${labels.join(', ')}" here but "${prev.labels.join(', ')}" on line ${prevLine}. Keep one row per image (or mark the dataset multi-label if an image can have several labels).`,
-        });
-      } else {
-        add({
-          severity: 'warning',
-          code: 'duplicate-row',
-          line,
-          column: col(pathIdx),
-          image: rawPath.trim(),
-          message: `${rawPath.trim()} is already listed on line ${prevLine}${samePartition ? '' : ' with another partition'}; this row was ignored. Remove the duplicate.`,
-        });
-      }
-      continue;
-    }
-
-    const item: DatasetItem = {
-      id: items.length,
-      ref: r.ref,
-      display: rawPath.trim(),
-      labels,
-      partition: partition ?? 'TRAIN',
-      assigned: partition !== undefined,
-      origin: { file, line },
-      stamp: r.missing ? undefined : r.stamp,
-    };
-    byRef.set(key, item);
-    items.push(item);
   }
+  return labels;
+}
 
-  if (firstMultiLine !== undefined) {
-    add({ severity: 'info', code: 'multi-label', line: firstMultiLine, message: `Line ${firstMultiLine} has several labels, so the dataset is multi-label: an image can belong to several classes.` });
+/** A second row for an image already read: multi-label merges the labels; otherwise a conflict or a duplicate. */
+function mergeDuplicateRow(
+  prev: DatasetItem,
+  row: { rawPath: string; labels: string[]; partition: Partition | undefined; pathIdx: number; line: number; col: (k: number) => number | undefined },
+  multiLabel: boolean,
+  add: AddFinding,
+): void {
+  const { rawPath, labels, partition, pathIdx, line, col } = row;
+  const prevLine = prev.origin.line;
+  const samePartition = (prev.assigned ? prev.partition : undefined) === partition;
+  const sameLabels = prev.labels.length === labels.length && prev.labels.every((l) => labels.includes(l));
+  if (multiLabel) {
+    for (const l of labels) if (!prev.labels.includes(l)) prev.labels.push(l);
+    if (!samePartition) {
+      add({ severity: 'warning', code: 'duplicate-row', line, column: col(0), image: rawPath.trim(), message: `${rawPath.trim()} is also on line ${prevLine} with another partition; its labels were merged and the partition of line ${prevLine} kept.` });
+    }
+  } else if (!sameLabels) {
+    add({
+      severity: 'error',
+      code: 'conflicting-labels',
+      line,
+      column: col(pathIdx + 1),
+      image: rawPath.trim(),
+      message: `${rawPath.trim()} is labelled "${labels.join(', ')}" here but "${prev.labels.join(', ')}" on line ${prevLine}. Keep one row per image (or mark the dataset multi-label if an image can have several labels).`,
+    });
+  } else {
+    add({
+      severity: 'warning',
+      code: 'duplicate-row',
+      line,
+      column: col(pathIdx),
+      image: rawPath.trim(),
+      message: `${rawPath.trim()} is already listed on line ${prevLine}${samePartition ? '' : ' with another partition'}; this row was ignored. Remove the duplicate.`,
+    });
   }
-  if (!sawData) {
-    add({ severity: 'error', code: 'no-images', line: 1, message: 'The CSV has no rows. Write one row per image: [TRAIN|VALIDATION|TEST|UNASSIGNED,]path,label.' });
-  }
-  return { items, multiLabel };
 }
 
 /** A string that identifies where an image's bytes come from. */

@@ -93,10 +93,62 @@ export function hasIdxFiles(dir: string): boolean {
   }
 }
 
+/** An images file and its labels file, matched by prefix. */
+interface IdxPair {
+  images?: string;
+  labels?: string;
+}
+
 export function readIdxDataset(target: string, isFile: boolean, options: OpenDatasetOptions, findings: FindingCollector): DatasetItem[] {
   const dir = isFile ? path.dirname(target) : target;
   const names = fs.readdirSync(dir);
-  const pairs = new Map<string, { images?: string; labels?: string }>();
+  const pairs = idxPairs(dir, names, isFile ? target : undefined);
+  const classNames = readClassNames(dir, names, options, findings);
+
+  const items: DatasetItem[] = [];
+  let unnamed = -1;
+  for (const [prefix, p] of [...pairs].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+    const pair = openIdxPair(prefix, p, findings);
+    if (!pair) continue;
+    const { images, labels, n, rows, cols, partition } = pair;
+    const stamp = fileStamp(fs.statSync(images));
+    const base = path.basename(images);
+    for (let i = 0; i < n; i++) {
+      const v = labels[i];
+      let label: string;
+      if (classNames.names) {
+        label = classNames.names[v] ?? '';
+        if (label === '') {
+          if (unnamed < 0) {
+            unnamed = v;
+            findings.add({ severity: 'error', code: 'idx-labels-file', file: classNames.file!, message: `${base} uses label ${v} (image ${i}), but the class-names file has no name on line ${v + 1}. Name every label, one per line.` });
+          }
+          label = String(v);
+        }
+      } else label = String(v);
+      items.push({
+        id: items.length,
+        ref: { kind: 'idx', file: images, index: i, width: cols, height: rows },
+        display: `${base}#${i}`,
+        labels: [label],
+        partition,
+        assigned: true,
+        origin: { file: images },
+        stamp,
+      });
+    }
+  }
+  if (pairs.size === 0 || items.length === 0) {
+    if (!findings.result().some((f) => f.severity === 'error')) {
+      findings.add({ severity: 'error', code: 'no-images', file: target, message: `No IDX image/label file pairs found in ${dir}. Expected e.g. train-images-idx3-ubyte.gz with train-labels-idx1-ubyte.gz.` });
+    }
+  }
+  return items;
+}
+
+/** The IDX files of the folder by prefix; only the pointed-at file's pair when `file` is given. */
+function idxPairs(dir: string, names: string[], file: string | undefined): Map<string, IdxPair> {
+  const pairs = new Map<string, IdxPair>();
   for (const n of names) {
     const m = IDX_NAME.exec(n);
     if (!m) continue;
@@ -108,13 +160,16 @@ export function readIdxDataset(target: string, isFile: boolean, options: OpenDat
     if (!prev || (prev.toLowerCase().endsWith('.gz') && !n.toLowerCase().endsWith('.gz'))) p[kind] = path.join(dir, n);
     pairs.set(key, p);
   }
-  if (isFile) {
-    const m = IDX_NAME.exec(path.basename(target));
+  if (file !== undefined) {
+    const m = IDX_NAME.exec(path.basename(file));
     const key = m ? m[1].toLowerCase() : '';
     for (const k of [...pairs.keys()]) if (k !== key) pairs.delete(k);
   }
+  return pairs;
+}
 
-  // Class names: the option, or a labels file next to the IDX files, else the digits.
+/** Class names: the option, or a labels file next to the IDX files, else none (the digits are used). */
+function readClassNames(dir: string, names: string[], options: OpenDatasetOptions, findings: FindingCollector): { names?: string[]; file?: string } {
   let names2: string[] | undefined;
   let namesFile = options.labelsFile ? path.resolve(dir, options.labelsFile) : undefined;
   if (!namesFile) {
@@ -138,86 +193,57 @@ export function readIdxDataset(target: string, isFile: boolean, options: OpenDat
       findings.add({ severity: 'error', code: 'idx-labels-file', file: namesFile, message: `Cannot read the class-names file ${namesFile}: ${(e as Error).message}.` });
     }
   }
+  return { names: names2, file: namesFile };
+}
 
-  const items: DatasetItem[] = [];
-  let unnamed = -1;
-  for (const [prefix, p] of [...pairs].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
-    if (!p.images) {
-      findings.add({ severity: 'warning', code: 'idx-missing-images', file: p.labels!, message: `${path.basename(p.labels!)} has no matching images file (${prefix}-images-idx3-ubyte[.gz]); ignored.` });
-      continue;
-    }
-    if (!p.labels) {
-      findings.add({ severity: 'error', code: 'idx-missing-labels', file: p.images, message: `${path.basename(p.images)} has no matching labels file; put ${prefix}-labels-idx1-ubyte[.gz] next to it.` });
-      continue;
-    }
-    let h: IdxHeader;
-    let lh: IdxHeader;
-    let labels: Buffer;
-    try {
-      h = readIdxHeader(p.images);
-      ({ header: lh, data: labels } = readIdxFile(p.labels));
-    } catch (e) {
-      const file = e instanceof DatasetError ? e.file : p.images;
-      findings.add({ severity: 'error', code: 'idx-format', file, message: (e as Error).message });
-      continue;
-    }
-    if (h.dtype !== 0x08 || h.dims.length !== 3) {
-      findings.add({ severity: 'error', code: 'idx-format', file: p.images, message: `${path.basename(p.images)} holds ${h.dims.length}-D data of type 0x${h.dtype.toString(16)}; only unsigned-byte images (type 0x08, count × rows × columns) are supported.` });
-      continue;
-    }
-    if (lh.dtype !== 0x08 || lh.dims.length !== 1) {
-      findings.add({ severity: 'error', code: 'idx-format', file: p.labels, message: `${path.basename(p.labels)} is not a labels file (expected 1-D unsigned bytes, found ${lh.dims.length}-D of type 0x${lh.dtype.toString(16)}).` });
-      continue;
-    }
-    const [count, rows, cols] = h.dims;
-    let n = count;
-    if (labels.length !== count) {
-      n = Math.min(count, labels.length);
-      findings.add({ severity: 'error', code: 'idx-count-mismatch', file: p.labels, message: `${path.basename(p.images)} has ${count} images but ${path.basename(p.labels)} has ${labels.length} labels; they must match. Only the first ${n} are used.` });
-    }
-    if (!p.images.toLowerCase().endsWith('.gz')) {
-      const size = fs.statSync(p.images).size;
-      if (size < h.dataOffset + count * rows * cols) {
-        findings.add({ severity: 'error', code: 'idx-format', file: p.images, message: `${path.basename(p.images)} is cut short: ${size} bytes for ${count} images of ${rows}×${cols}. Download it again.` });
-        continue;
-      }
-    }
-    let partition = partitionOfPrefix(prefix);
-    if (!partition) {
-      partition = 'TRAIN';
-      findings.add({ severity: 'info', code: 'idx-partition', file: p.images, message: `${path.basename(p.images)}: the name says neither train nor test (t10k), so its images are used for training.` });
-    }
-    const stamp = fileStamp(fs.statSync(p.images));
-    const base = path.basename(p.images);
-    for (let i = 0; i < n; i++) {
-      const v = labels[i];
-      let label: string;
-      if (names2) {
-        label = names2[v] ?? '';
-        if (label === '') {
-          if (unnamed < 0) {
-            unnamed = v;
-            findings.add({ severity: 'error', code: 'idx-labels-file', file: namesFile!, message: `${base} uses label ${v} (image ${i}), but the class-names file has no name on line ${v + 1}. Name every label, one per line.` });
-          }
-          label = String(v);
-        }
-      } else label = String(v);
-      items.push({
-        id: items.length,
-        ref: { kind: 'idx', file: p.images, index: i, width: cols, height: rows },
-        display: `${base}#${i}`,
-        labels: [label],
-        partition,
-        assigned: true,
-        origin: { file: p.images },
-        stamp,
-      });
+/** Checks a pair's headers and sizes and reads its labels; undefined (with findings) when it cannot be used. */
+function openIdxPair(
+  prefix: string, p: IdxPair, findings: FindingCollector,
+): { images: string; labels: Buffer; n: number; rows: number; cols: number; partition: Partition } | undefined {
+  if (!p.images) {
+    findings.add({ severity: 'warning', code: 'idx-missing-images', file: p.labels!, message: `${path.basename(p.labels!)} has no matching images file (${prefix}-images-idx3-ubyte[.gz]); ignored.` });
+    return undefined;
+  }
+  if (!p.labels) {
+    findings.add({ severity: 'error', code: 'idx-missing-labels', file: p.images, message: `${path.basename(p.images)} has no matching labels file; put ${prefix}-labels-idx1-ubyte[.gz] next to it.` });
+    return undefined;
+  }
+  let h: IdxHeader;
+  let lh: IdxHeader;
+  let labels: Buffer;
+  try {
+    h = readIdxHeader(p.images);
+    ({ header: lh, data: labels } = readIdxFile(p.labels));
+  } catch (e) {
+    const file = e instanceof DatasetError ? e.file : p.images;
+    findings.add({ severity: 'error', code: 'idx-format', file, message: (e as Error).message });
+    return undefined;
+  }
+  if (h.dtype !== 0x08 || h.dims.length !== 3) {
+    findings.add({ severity: 'error', code: 'idx-format', file: p.images, message: `${path.basename(p.images)} holds ${h.dims.length}-D data of type 0x${h.dtype.toString(16)}; only unsigned-byte images (type 0x08, count × rows × columns) are supported.` });
+    return undefined;
+  }
+  if (lh.dtype !== 0x08 || lh.dims.length !== 1) {
+    findings.add({ severity: 'error', code: 'idx-format', file: p.labels, message: `${path.basename(p.labels)} is not a labels file (expected 1-D unsigned bytes, found ${lh.dims.length}-D of type 0x${lh.dtype.toString(16)}).` });
+    return undefined;
+  }
+  const [count, rows, cols] = h.dims;
+  let n = count;
+  if (labels.length !== count) {
+    n = Math.min(count, labels.length);
+    findings.add({ severity: 'error', code: 'idx-count-mismatch', file: p.labels, message: `${path.basename(p.images)} has ${count} images but ${path.basename(p.labels)} has ${labels.length} labels; they must match. Only the first ${n} are used.` });
+  }
+  if (!p.images.toLowerCase().endsWith('.gz')) {
+    const size = fs.statSync(p.images).size;
+    if (size < h.dataOffset + count * rows * cols) {
+      findings.add({ severity: 'error', code: 'idx-format', file: p.images, message: `${path.basename(p.images)} is cut short: ${size} bytes for ${count} images of ${rows}×${cols}. Download it again.` });
+      return undefined;
     }
   }
-  if (pairs.size === 0 || items.length === 0) {
-    if (!findings.result().some((f) => f.severity === 'error')) {
-      findings.add({ severity: 'error', code: 'no-images', file: target, message: `No IDX image/label file pairs found in ${dir}. Expected e.g. train-images-idx3-ubyte.gz with train-labels-idx1-ubyte.gz.` });
-    }
+  let partition = partitionOfPrefix(prefix);
+  if (!partition) {
+    partition = 'TRAIN';
+    findings.add({ severity: 'info', code: 'idx-partition', file: p.images, message: `${path.basename(p.images)}: the name says neither train nor test (t10k), so its images are used for training.` });
   }
-  return items;
+  return { images: p.images, labels, n, rows, cols, partition };
 }

@@ -36,14 +36,52 @@ export interface LayoutResult {
   root: string;
 }
 
+/** Images the layout could not place, and sub-folders folded into their class. */
+interface Placement {
+  items: DatasetItem[];
+  /** Images outside any class folder. */
+  loose: string[];
+  /** Images directly in a partition folder. */
+  noClass: string[];
+  /** Top-level folders beside partition folders. */
+  ignoredTops: Set<string>;
+  /** Sub-folders of class folders, with their image counts. */
+  nested: Map<string, number>;
+}
+
 /**
  * @param file what findings name (the folder or zip)
  * @param describe how to show a relative path in messages (absolute path for folders, `zip: entry` for zips)
  */
 export function itemsFromLayout(files: LayoutFile[], file: string, describe: (rel: string) => string, findings: FindingCollector): LayoutResult {
-  let list = files.filter((f) => !isJunkPath(f.rel)).sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
+  const sorted = files.filter((f) => !isJunkPath(f.rel)).sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
+  const { list, root } = stepIntoWrappers(sorted);
+  if (root) {
+    findings.add({ severity: 'info', code: 'wrapper-folder', file, message: `Everything is inside ${describe(root)}, so that folder was used as the dataset's root.` });
+  }
 
-  // Step into wrapping folders: one folder holding everything, which is not a partition folder.
+  const nonImages = list.filter((f) => !isImagePath(f.rel));
+  const images = list.filter((f) => isImagePath(f.rel));
+  if (nonImages.length > 0) reportNonImages(nonImages, file, describe, findings);
+
+  const tops = new Set(images.filter((f) => f.rel.includes('/')).map((f) => f.rel.split('/')[0]));
+  const partitioned = [...tops].some((t) => PARTITION_FOLDERS[t.toLowerCase()] !== undefined);
+  const placed = placeImages(images, partitioned, file);
+  reportUnplaced(placed, partitioned, file, describe, findings);
+  if (images.length === 0) {
+    findings.add({
+      severity: 'error',
+      code: 'no-images',
+      file,
+      message: `No images found (looked for ${[...new Set(['jpg', 'png', 'webp', 'gif', 'bmp', 'tiff'])].join(', ')} files). Put the images in one folder per class, e.g. cats/001.jpg, dogs/002.jpg.`,
+    });
+  }
+  return { items: placed.items, root };
+}
+
+/** Steps into wrapping folders: one folder holding everything, which is not a partition folder. */
+function stepIntoWrappers(files: LayoutFile[]): { list: LayoutFile[]; root: string } {
+  let list = files;
   let root = '';
   for (;;) {
     if (list.length === 0) break;
@@ -55,41 +93,34 @@ export function itemsFromLayout(files: LayoutFile[], file: string, describe: (re
     root = root ? `${root}/${top}` : top;
     list = list.map((f) => ({ ...f, rel: f.rel.slice(top.length + 1) }));
   }
-  if (root) {
-    findings.add({ severity: 'info', code: 'wrapper-folder', file, message: `Everything is inside ${describe(root)}, so that folder was used as the dataset's root.` });
+  return { list, root };
+}
+
+/** One info finding summing up the files that are not images, by extension. */
+function reportNonImages(nonImages: LayoutFile[], file: string, describe: (rel: string) => string, findings: FindingCollector): void {
+  const byExt = new Map<string, number>();
+  for (const f of nonImages) {
+    const m = /\.([^./]+)$/.exec(f.rel);
+    const ext = m ? '.' + m[1].toLowerCase() : '(no extension)';
+    byExt.set(ext, (byExt.get(ext) ?? 0) + 1);
   }
+  const summary = [...byExt].sort((a, b) => b[1] - a[1]).map(([e, n]) => `${e} ×${n}`).join(', ');
+  const examples = nonImages.slice(0, 3).map((f) => f.rel).join(', ');
+  const csvs = nonImages.filter((f) => /\.csv$/i.test(f.rel));
+  findings.add({
+    severity: 'info',
+    code: 'ignored-files',
+    file,
+    message:
+      `Ignored ${plural(nonImages.length, 'file')} that ${nonImages.length === 1 ? 'is' : 'are'} not images (${summary}), e.g. ${examples}.` +
+      (csvs.length > 0 ? ` To use a CSV instead of the folder layout, open ${describe(csvs[0].rel)} itself.` : ''),
+  });
+}
 
-  const nonImages = list.filter((f) => !isImagePath(f.rel));
-  const images = list.filter((f) => isImagePath(f.rel));
-  if (nonImages.length > 0) {
-    const byExt = new Map<string, number>();
-    for (const f of nonImages) {
-      const m = /\.([^./]+)$/.exec(f.rel);
-      const ext = m ? '.' + m[1].toLowerCase() : '(no extension)';
-      byExt.set(ext, (byExt.get(ext) ?? 0) + 1);
-    }
-    const summary = [...byExt].sort((a, b) => b[1] - a[1]).map(([e, n]) => `${e} ×${n}`).join(', ');
-    const examples = nonImages.slice(0, 3).map((f) => f.rel).join(', ');
-    const csvs = nonImages.filter((f) => /\.csv$/i.test(f.rel));
-    findings.add({
-      severity: 'info',
-      code: 'ignored-files',
-      file,
-      message:
-        `Ignored ${plural(nonImages.length, 'file')} that ${nonImages.length === 1 ? 'is' : 'are'} not images (${summary}), e.g. ${examples}.` +
-        (csvs.length > 0 ? ` To use a CSV instead of the folder layout, open ${describe(csvs[0].rel)} itself.` : ''),
-    });
-  }
-
-  const tops = new Set(images.filter((f) => f.rel.includes('/')).map((f) => f.rel.split('/')[0]));
-  const partitioned = [...tops].some((t) => PARTITION_FOLDERS[t.toLowerCase()] !== undefined);
-
-  const items: DatasetItem[] = [];
-  const loose: string[] = [];
-  const noClass: string[] = [];
-  const ignoredTops = new Set<string>();
-  const nested = new Map<string, number>();
-
+/** Items from the images' folders: [partition/]class/…/image. */
+function placeImages(images: LayoutFile[], partitioned: boolean, file: string): Placement {
+  const placed: Placement = { items: [], loose: [], noClass: [], ignoredTops: new Set<string>(), nested: new Map<string, number>() };
+  const { items, loose, noClass, ignoredTops, nested } = placed;
   for (const f of images) {
     const parts = f.rel.split('/');
     let partition: Partition | undefined;
@@ -128,7 +159,12 @@ export function itemsFromLayout(files: LayoutFile[], file: string, describe: (re
       stamp: f.stamp,
     });
   }
+  return placed;
+}
 
+/** Findings for images left out (no class folder, ignored folders) and for nested sub-folders. */
+function reportUnplaced(placed: Placement, partitioned: boolean, file: string, describe: (rel: string) => string, findings: FindingCollector): void {
+  const { loose, noClass, ignoredTops, nested } = placed;
   const show = (l: string[]) => l.slice(0, 3).join(', ') + (l.length > 3 ? ', …' : '');
   if (loose.length > 0) {
     findings.add({
@@ -166,13 +202,4 @@ export function itemsFromLayout(files: LayoutFile[], file: string, describe: (re
       message: `Images in sub-folders (${show(folders.map((d) => d + '/'))}) are labelled with their ${partitioned ? 'class folder under the partition folder' : 'top-level class folder'}: sub-folders are not separate classes.`,
     });
   }
-  if (images.length === 0) {
-    findings.add({
-      severity: 'error',
-      code: 'no-images',
-      file,
-      message: `No images found (looked for ${[...new Set(['jpg', 'png', 'webp', 'gif', 'bmp', 'tiff'])].join(', ')} files). Put the images in one folder per class, e.g. cats/001.jpg, dogs/002.jpg.`,
-    });
-  }
-  return { items, root };
 }

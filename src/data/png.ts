@@ -28,9 +28,45 @@ function u32(b: Uint8Array, o: number): number {
   return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
 }
 
+/** What the chunks say: the IHDR fields, the palette and transparency, the image data. */
+interface PngChunks {
+  width: number;
+  height: number;
+  depth: number;
+  type: number;
+  palette: Uint8Array | undefined;
+  trns: Uint8Array | undefined;
+  idat: Uint8Array[];
+}
+
 /** Decodes a PNG, or returns null if sharp should handle it. */
 export function decodePngFast(b: Uint8Array): RawImage | null {
   if (!isPng(b)) return null;
+  const chunks = readChunks(b);
+  if (!chunks) return null;
+  const { width, height, depth, type, palette, trns, idat } = chunks;
+  if (width === 0 || height === 0 || width * height > MAX_PIXELS || idat.length === 0) return null;
+  const samples = type === 0 ? 1 : type === 2 ? 3 : type === 3 ? 1 : type === 4 ? 2 : type === 6 ? 4 : 0;
+  if (samples === 0) return null;
+  const validDepth = type === 0 ? [1, 2, 4, 8, 16] : type === 3 ? [1, 2, 4, 8] : [8, 16];
+  if (!validDepth.includes(depth)) return null;
+  if (type === 3 && !palette) return null;
+
+  const raw = inflate(idat);
+  if (!raw) return null;
+  const bitsPP = samples * depth;
+  const bpp = Math.max(1, bitsPP >> 3);
+  const stride = Math.ceil((width * bitsPP) / 8);
+  if (raw.length < height * (stride + 1)) return null;
+  if (!unfilter(raw, height, stride, bpp)) return null;
+
+  const sampleAt = sampleReader(raw, stride, depth, type);
+  if (type === 3) return expandPalette(width, height, sampleAt, palette!, trns);
+  return toSamples(width, height, samples, raw, stride, depth, sampleAt, type === 0 || type === 2 ? trns : undefined);
+}
+
+/** Walks the chunks (checking each CRC) up to IEND; null when sharp should decode the file. */
+function readChunks(b: Uint8Array): PngChunks | null {
   let o = 8;
   let width = 0, height = 0, depth = 0, type = -1;
   let palette: Uint8Array | undefined;
@@ -60,25 +96,20 @@ export function decodePngFast(b: Uint8Array): RawImage | null {
     }
     o += 12 + len;
   }
-  if (!ended || width === 0 || height === 0 || width * height > MAX_PIXELS || idat.length === 0) return null;
-  const samples = type === 0 ? 1 : type === 2 ? 3 : type === 3 ? 1 : type === 4 ? 2 : type === 6 ? 4 : 0;
-  if (samples === 0) return null;
-  const validDepth = type === 0 ? [1, 2, 4, 8, 16] : type === 3 ? [1, 2, 4, 8] : [8, 16];
-  if (!validDepth.includes(depth)) return null;
-  if (type === 3 && !palette) return null;
+  return ended ? { width, height, depth, type, palette, trns, idat } : null;
+}
 
-  let raw: Buffer;
+/** The filtered rows (one filter byte, then `stride` bytes, per row); null if the stream is damaged. */
+function inflate(idat: Uint8Array[]): Buffer | null {
   try {
-    raw = zlib.inflateSync(idat.length === 1 ? idat[0] : Buffer.concat(idat));
+    return zlib.inflateSync(idat.length === 1 ? idat[0] : Buffer.concat(idat));
   } catch {
     return null;
   }
-  const bitsPP = samples * depth;
-  const bpp = Math.max(1, bitsPP >> 3);
-  const stride = Math.ceil((width * bitsPP) / 8);
-  if (raw.length < height * (stride + 1)) return null;
+}
 
-  // Unfilter in place: row y occupies raw[y*(stride+1)+1 …].
+/** Unfilters in place: row y occupies raw[y*(stride+1)+1 …]. False on an unknown filter type. */
+function unfilter(raw: Buffer, height: number, stride: number, bpp: number): boolean {
   for (let y = 0; y < height; y++) {
     const r = y * (stride + 1);
     const f = raw[r];
@@ -113,13 +144,15 @@ export function decodePngFast(b: Uint8Array): RawImage | null {
         }
         break;
       default:
-        return null;
+        return false;
     }
   }
+  return true;
+}
 
-  const n = width * height;
-  const sampleAt = (y: number, idx: number): number => {
-    // idx-th sample of row y, scaled to 0..255 (16-bit: high byte; sub-byte: replicated bits).
+/** Reads the idx-th sample of row y, scaled to 0..255 (16-bit: high byte; sub-byte: replicated bits; palette: the index). */
+function sampleReader(raw: Buffer, stride: number, depth: number, type: number): (y: number, idx: number) => number {
+  return (y: number, idx: number): number => {
     const s = y * (stride + 1) + 1;
     if (depth === 8) return raw[s + idx];
     if (depth === 16) return raw[s + 2 * idx];
@@ -127,28 +160,38 @@ export function decodePngFast(b: Uint8Array): RawImage | null {
     const v = (raw[s + (bitPos >> 3)] >> (8 - depth - (bitPos & 7))) & ((1 << depth) - 1);
     return type === 3 ? v : Math.round((v * 255) / ((1 << depth) - 1));
   };
+}
 
-  if (type === 3) {
-    const hasAlpha = !!trns && trns.length > 0;
-    const ch = hasAlpha ? 4 : 3;
-    const out = new Uint8Array(n * ch);
-    const entries = palette!.length / 3;
-    for (let y = 0; y < height; y++) {
-      for (let x = 0; x < width; x++) {
-        const v = sampleAt(y, x);
-        if (v >= entries) return null;
-        const d = (y * width + x) * ch;
-        out[d] = palette![3 * v];
-        out[d + 1] = palette![3 * v + 1];
-        out[d + 2] = palette![3 * v + 2];
-        if (hasAlpha) out[d + 3] = v < trns!.length ? trns![v] : 255;
-      }
+/** Palette indices to RGB (RGBA with a tRNS chunk); null on an index outside the palette. */
+function expandPalette(
+  width: number, height: number, sampleAt: (y: number, idx: number) => number, palette: Uint8Array, trns: Uint8Array | undefined,
+): RawImage | null {
+  const n = width * height;
+  const hasAlpha = !!trns && trns.length > 0;
+  const ch = hasAlpha ? 4 : 3;
+  const out = new Uint8Array(n * ch);
+  const entries = palette.length / 3;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const v = sampleAt(y, x);
+      if (v >= entries) return null;
+      const d = (y * width + x) * ch;
+      out[d] = palette[3 * v];
+      out[d + 1] = palette[3 * v + 1];
+      out[d + 2] = palette[3 * v + 2];
+      if (hasAlpha) out[d + 3] = v < trns!.length ? trns![v] : 255;
     }
-    return { width, height, channels: ch as 3 | 4, data: out };
   }
+  return { width, height, channels: ch as 3 | 4, data: out };
+}
 
-  // A tRNS colour key on gray or RGB images adds an alpha channel.
-  const keyed = !!trns && (type === 0 || type === 2);
+/** Gray/RGB(+alpha) rows to 8-bit interleaved samples; a tRNS colour key (`trns` of a gray or RGB image) adds an alpha channel. */
+function toSamples(
+  width: number, height: number, samples: number, raw: Buffer, stride: number, depth: number,
+  sampleAt: (y: number, idx: number) => number, trns: Uint8Array | undefined,
+): RawImage {
+  const n = width * height;
+  const keyed = !!trns;
   const outCh = (samples + (keyed ? 1 : 0)) as 1 | 2 | 3 | 4;
   if (depth === 8 && !keyed) {
     // Fast path: rows are already the output layout.

@@ -129,131 +129,187 @@ export function scoreSet(scores: Float32Array, set: Pick<ImageSet, 'count' | 'la
 
 const yieldToEvents = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** The loop's state across epochs of a segment. */
+interface Loop {
+  readonly shape: { height: number; width: number; channels: number };
+  readonly random: ReturnType<typeof rng>;
+  readonly stepsPerEpoch: number;
+  readonly totalSteps: number;
+  readonly started: number;
+  /** Dropout layers, whose seed moves with the step. */
+  readonly dropouts: { seed?: number }[];
+  step: number;
+  epochsDone: number;
+  stoppedBy: SegmentResult['stoppedBy'];
+  imagesTotal: number;
+  trainTime: number;
+  /** The rate of the last step taken (annealed by time it runs ahead of the steps). */
+  lastLr: number;
+  best: SegmentResult['best'];
+  bestAcc: number;
+  sinceBest: number;
+  last: EpochRecord | null;
+}
+
+/** What one epoch's batches did. */
+interface EpochRun {
+  /** Images trained on. */
+  seen: number;
+  /** Steps taken. */
+  ran: number;
+  epochStart: number;
+}
+
 /** Trains one segment of a trial. */
 export async function trainSegment(o: SegmentOptions): Promise<SegmentResult> {
   const { train } = o;
-  const shape = { height: train.height, width: train.width, channels: train.channels };
-  const rowBytes = shape.height * shape.width * shape.channels;
-  const random = rng(o.seed);
-  const n = train.count;
-  const stepsPerEpoch = Math.max(1, Math.floor(n / o.batchSize));
-  const totalSteps = Math.max(1, Math.round(o.epochs * stepsPerEpoch));
-  let best: SegmentResult['best'] = null;
-  let bestAcc = o.bestSoFar ?? -Infinity;
-  let sinceBest = 0;
-  let last: EpochRecord | null = null;
-  let step = 0;
-  let epochsDone = 0;
-  let stoppedBy: SegmentResult['stoppedBy'] = 'completed';
-  const started = Date.now();
-  let imagesTotal = 0;
-  let trainTime = 0;
-  const progressEvery = 10;
-  // The rate of the last step taken (annealed by time it runs ahead of the steps).
-  let lastLr = learningRateAt(0, o.schedule);
+  const stepsPerEpoch = Math.max(1, Math.floor(train.count / o.batchSize));
+  const s: Loop = {
+    shape: { height: train.height, width: train.width, channels: train.channels },
+    random: rng(o.seed),
+    stepsPerEpoch,
+    totalSteps: Math.max(1, Math.round(o.epochs * stepsPerEpoch)),
+    started: Date.now(),
+    // Dropout with a fixed seed draws the same mask at every call; a seed that moves with the step
+    // keeps masks random across steps and runs reproducible for a seed.
+    dropouts: o.model.layers.filter((l) => l.getClassName() === 'Dropout') as unknown as { seed?: number }[],
+    step: 0,
+    epochsDone: 0,
+    stoppedBy: 'completed',
+    imagesTotal: 0,
+    trainTime: 0,
+    lastLr: learningRateAt(0, o.schedule),
+    best: null,
+    bestAcc: o.bestSoFar ?? -Infinity,
+    sinceBest: 0,
+    last: null,
+  };
 
-  // Dropout with a fixed seed draws the same mask at every call; a seed that moves with the step
-  // keeps masks random across steps and runs reproducible for a seed.
-  const dropouts = o.model.layers.filter((l) => l.getClassName() === 'Dropout') as unknown as { seed?: number }[];
-
-  outer: while (step < totalSteps) {
-    const order = shuffle(Array.from({ length: n }, (_, i) => i), random);
-    const stepsThisEpoch = Math.min(stepsPerEpoch, totalSteps - step);
-    let seen = 0;
-    let ran = 0;
-    const epochStart = Date.now();
-    let batchBuf: ReturnType<typeof makeBatch> | undefined;
-    // The batch's rows and labels, gathered first (from memory or the cache file), then augmented.
-    const rowBuf = new Uint8Array(o.batchSize * rowBytes);
-    const labelBuf = o.multiLabel ? new Uint8Array(o.batchSize * o.numClasses) : new Int32Array(o.batchSize);
-    const inBatch = Int32Array.from({ length: o.batchSize }, (_, i) => i);
-    for (let b = 0; b < stepsThisEpoch; b++) {
-      if (o.isCancelled()) {
-        stoppedBy = 'cancelled';
-        break outer;
-      }
-      if (Date.now() >= o.deadline) {
-        stoppedBy = 'deadline';
-        // Annealed by time, the steps of this partial epoch are the schedule's last ones (its lowest
-        // rates): the epoch ends here, is evaluated and may become the checkpoint.
-        if (o.annealByTime && seen > 0) break;
-        break outer;
-      }
-      for (let d = 0; d < dropouts.length; d++) dropouts[d].seed = (o.seed * 7919 + step * 31 + d) >>> 0;
-      const progress = o.annealByTime
-        ? Math.max(step / totalSteps, (Date.now() - started) / Math.max(1, o.deadline - started))
-        : step / totalSteps;
-      lastLr = learningRateAt(progress, o.schedule);
-      o.stepper.setLearningRate(lastLr);
-      const idx = order.slice(b * o.batchSize, (b + 1) * o.batchSize);
-      const rows = readRows(train, idx, rowBuf);
-      const labels = gatherLabels(train.labels, idx, o.multiLabel ? o.numClasses : 1, labelBuf);
-      batchBuf = makeBatch(rows, labels, inBatch.subarray(0, idx.length), shape, o.numClasses, o.multiLabel, o.augment, random, batchBuf);
-      const t0 = Date.now();
-      const x = tf.tensor4d(batchBuf.x, [idx.length, shape.height, shape.width, shape.channels]);
-      const y = tf.tensor2d(batchBuf.y, [idx.length, o.numClasses]);
-      const r = o.stepper.run(x, y);
-      x.dispose();
-      y.dispose();
-      trainTime += Date.now() - t0;
-      imagesTotal += idx.length;
-      seen += idx.length;
-      ran++;
-      step++;
-      if (o.onBatch && (b % progressEvery === progressEvery - 1 || b === stepsThisEpoch - 1)) {
-        const loss = (await r.loss.data())[0];
-        o.onBatch({ epoch: o.epochOffset + epochsDone + 1, batch: b + 1, batches: stepsThisEpoch, loss, imagesPerSec: imagesTotal / Math.max(1e-3, trainTime / 1000) });
-      }
-      await yieldToEvents();
-    }
-    // A partial last epoch (or one cut by the deadline) counts as its fraction.
-    const cut = stoppedBy === 'deadline';
-    const fraction = ran / stepsPerEpoch;
-    epochsDone += fraction;
-    const imagesPerSec = seen / Math.max(1e-3, (Date.now() - epochStart) / 1000);
-    let valLoss: number | null = null;
-    let valAccuracy: number | null = null;
-    const lastEpoch = cut || step >= totalSteps || Date.now() >= o.deadline;
-    if (o.checkpoint !== 'last' || lastEpoch) ({ valLoss, valAccuracy } = await validate(o));
-    const metrics = await o.stepper.takeMetrics();
-    last = {
-      trialId: o.trialId,
-      epoch: round3(o.epochOffset + epochsDone),
-      loss: metrics.loss,
-      accuracy: metrics.accuracy,
-      valLoss,
-      valAccuracy,
-      lr: lastLr,
-      imagesPerSec,
-      elapsed: (Date.now() - started) / 1000,
-    };
-    await o.onEpoch(last);
-    const score = valAccuracy ?? last.accuracy;
-    if (o.checkpoint === 'last') {
-      best = { valAccuracy: score, valLoss: valLoss ?? last.loss, epoch: last.epoch };
-      await o.onBest?.(valAccuracy, last.epoch);
-    } else if (score > bestAcc) {
-      bestAcc = score;
-      best = { valAccuracy: score, valLoss: valLoss ?? last.loss, epoch: last.epoch };
-      sinceBest = 0;
-      await o.onBest?.(score, last.epoch);
-    } else if (!cut && ++sinceBest >= o.patience && o.patience > 0) {
-      stoppedBy = 'early-stopping';
-      break;
-    }
-    if (cut) break;
+  while (s.step < s.totalSteps) {
+    const run = await runEpochBatches(o, s);
+    if (!run) break;
+    if (await endEpoch(o, s, run)) break;
   }
-  // The deadline can pass between an epoch's end and the next one's first step: the last epoch of a
-  // 'last' checkpoint then went unscored, and is scored here.
-  if (o.checkpoint === 'last' && last && last.valAccuracy === null && stoppedBy !== 'cancelled') {
+  await scoreUnscoredLast(o, s);
+  return { epochsDone: round3(s.epochsDone), stoppedBy: s.stoppedBy, best: s.best, last: s.last, imagesPerSec: s.imagesTotal / Math.max(1e-3, s.trainTime / 1000) };
+}
+
+/**
+ * One shuffled pass (or the part of one left) of training steps. Null when the segment stops
+ * without ending the epoch (cancelled, or the deadline unless annealing by time cut a partial epoch).
+ */
+async function runEpochBatches(o: SegmentOptions, s: Loop): Promise<EpochRun | null> {
+  const { train } = o;
+  const { shape } = s;
+  const rowBytes = shape.height * shape.width * shape.channels;
+  const progressEvery = 10;
+  const order = shuffle(Array.from({ length: train.count }, (_, i) => i), s.random);
+  const stepsThisEpoch = Math.min(s.stepsPerEpoch, s.totalSteps - s.step);
+  let seen = 0;
+  let ran = 0;
+  const epochStart = Date.now();
+  let batchBuf: ReturnType<typeof makeBatch> | undefined;
+  // The batch's rows and labels, gathered first (from memory or the cache file), then augmented.
+  const rowBuf = new Uint8Array(o.batchSize * rowBytes);
+  const labelBuf = o.multiLabel ? new Uint8Array(o.batchSize * o.numClasses) : new Int32Array(o.batchSize);
+  const inBatch = Int32Array.from({ length: o.batchSize }, (_, i) => i);
+  for (let b = 0; b < stepsThisEpoch; b++) {
+    if (o.isCancelled()) {
+      s.stoppedBy = 'cancelled';
+      return null;
+    }
+    if (Date.now() >= o.deadline) {
+      s.stoppedBy = 'deadline';
+      // Annealed by time, the steps of this partial epoch are the schedule's last ones (its lowest
+      // rates): the epoch ends here, is evaluated and may become the checkpoint.
+      if (o.annealByTime && seen > 0) break;
+      return null;
+    }
+    for (let d = 0; d < s.dropouts.length; d++) s.dropouts[d].seed = (o.seed * 7919 + s.step * 31 + d) >>> 0;
+    const progress = o.annealByTime
+      ? Math.max(s.step / s.totalSteps, (Date.now() - s.started) / Math.max(1, o.deadline - s.started))
+      : s.step / s.totalSteps;
+    s.lastLr = learningRateAt(progress, o.schedule);
+    o.stepper.setLearningRate(s.lastLr);
+    const idx = order.slice(b * o.batchSize, (b + 1) * o.batchSize);
+    const rows = readRows(train, idx, rowBuf);
+    const labels = gatherLabels(train.labels, idx, o.multiLabel ? o.numClasses : 1, labelBuf);
+    batchBuf = makeBatch(rows, labels, inBatch.subarray(0, idx.length), shape, o.numClasses, o.multiLabel, o.augment, s.random, batchBuf);
+    const t0 = Date.now();
+    const x = tf.tensor4d(batchBuf.x, [idx.length, shape.height, shape.width, shape.channels]);
+    const y = tf.tensor2d(batchBuf.y, [idx.length, o.numClasses]);
+    const r = o.stepper.run(x, y);
+    x.dispose();
+    y.dispose();
+    s.trainTime += Date.now() - t0;
+    s.imagesTotal += idx.length;
+    seen += idx.length;
+    ran++;
+    s.step++;
+    if (o.onBatch && (b % progressEvery === progressEvery - 1 || b === stepsThisEpoch - 1)) {
+      const loss = (await r.loss.data())[0];
+      o.onBatch({ epoch: o.epochOffset + s.epochsDone + 1, batch: b + 1, batches: stepsThisEpoch, loss, imagesPerSec: s.imagesTotal / Math.max(1e-3, s.trainTime / 1000) });
+    }
+    await yieldToEvents();
+  }
+  return { seen, ran, epochStart };
+}
+
+/** The epoch's record, validation and checkpoint; true when the segment stops here (deadline or early stopping). */
+async function endEpoch(o: SegmentOptions, s: Loop, run: EpochRun): Promise<boolean> {
+  // A partial last epoch (or one cut by the deadline) counts as its fraction.
+  const cut = s.stoppedBy === 'deadline';
+  const fraction = run.ran / s.stepsPerEpoch;
+  s.epochsDone += fraction;
+  const imagesPerSec = run.seen / Math.max(1e-3, (Date.now() - run.epochStart) / 1000);
+  let valLoss: number | null = null;
+  let valAccuracy: number | null = null;
+  const lastEpoch = cut || s.step >= s.totalSteps || Date.now() >= o.deadline;
+  if (o.checkpoint !== 'last' || lastEpoch) ({ valLoss, valAccuracy } = await validate(o));
+  const metrics = await o.stepper.takeMetrics();
+  const last: EpochRecord = {
+    trialId: o.trialId,
+    epoch: round3(o.epochOffset + s.epochsDone),
+    loss: metrics.loss,
+    accuracy: metrics.accuracy,
+    valLoss,
+    valAccuracy,
+    lr: s.lastLr,
+    imagesPerSec,
+    elapsed: (Date.now() - s.started) / 1000,
+  };
+  s.last = last;
+  await o.onEpoch(last);
+  const score = valAccuracy ?? last.accuracy;
+  if (o.checkpoint === 'last') {
+    s.best = { valAccuracy: score, valLoss: valLoss ?? last.loss, epoch: last.epoch };
+    await o.onBest?.(valAccuracy, last.epoch);
+  } else if (score > s.bestAcc) {
+    s.bestAcc = score;
+    s.best = { valAccuracy: score, valLoss: valLoss ?? last.loss, epoch: last.epoch };
+    s.sinceBest = 0;
+    await o.onBest?.(score, last.epoch);
+  } else if (!cut && ++s.sinceBest >= o.patience && o.patience > 0) {
+    s.stoppedBy = 'early-stopping';
+    return true;
+  }
+  return cut;
+}
+
+/**
+ * The deadline can pass between an epoch's end and the next one's first step: the last epoch of a
+ * 'last' checkpoint then went unscored, and is scored here.
+ */
+async function scoreUnscoredLast(o: SegmentOptions, s: Loop): Promise<void> {
+  const { last } = s;
+  if (o.checkpoint === 'last' && last && last.valAccuracy === null && s.stoppedBy !== 'cancelled') {
     const v = await validate(o);
     if (v.valAccuracy !== null) {
-      last = { ...last, ...v };
-      best = { valAccuracy: v.valAccuracy, valLoss: v.valLoss ?? last.loss, epoch: last.epoch };
-      await o.onBest?.(v.valAccuracy, last.epoch);
+      s.last = { ...last, ...v };
+      s.best = { valAccuracy: v.valAccuracy, valLoss: v.valLoss ?? s.last.loss, epoch: s.last.epoch };
+      await o.onBest?.(v.valAccuracy, s.last.epoch);
     }
   }
-  return { epochsDone: round3(epochsDone), stoppedBy, best, last, imagesPerSec: imagesTotal / Math.max(1e-3, trainTime / 1000) };
 }
 
 /** Loss and accuracy on the segment's validation images (null without any). */

@@ -58,119 +58,30 @@ export function lastStateDir(store: ExperimentStore, trialId: string): string {
   return join(store.trialDir(trialId), 'last');
 }
 
+/** The model and training step of a running segment (disposed when it ends). */
+interface Live {
+  model?: tfl.LayersModel;
+  stepper?: ReturnType<typeof createStepper>;
+}
+
+/** One `trainSegment` call of a segment: its epochs, learning rate and schedule. */
+type Part = (p: { epochs: number; epochOffset: number; lr: number; warmup: number; annealByTime?: boolean; deadline?: number; seedKey: string }) => Promise<SegmentResult>;
+
 export async function runTrialSegment(ctx: TrialContext, trial: TrialRecord, seg: SegmentRequest): Promise<TrialOutcome> {
   const { store } = ctx;
-  let model: tfl.LayersModel | undefined;
-  let stepper: ReturnType<typeof createStepper> | undefined;
+  const live: Live = {};
   const epochsBefore = seg.fromEpochs;
   if (!seg.continueFrom) store.resetHistory(trial.id);
   try {
     const lastDir = lastStateDir(store, trial.id);
     const continued = seg.continueFrom && existsSync(join(lastDir, 'model.json'));
-    if (continued) {
-      model = await loadModel(lastDir);
-    } else {
-      // A transfer trial's backbone is loaded fresh (its layers become the model's); buildModel refuses a transfer trial without one.
-      const backbone =
-        trial.config.family === 'transfer' && ctx.backbone ? await loadBackbone(ctx.backbone.dir, ctx.backbone.range, { size: ctx.backbone.size }) : undefined;
-      model = buildModel(trial.config, ctx.shape, deriveSeed(ctx.seed, trial.id), backbone);
-    }
-    let batchSize = Number(trial.config['train/batch_size'] ?? 64);
-    const optimizer = String(trial.config['train/optimizer'] ?? 'adamw');
-    let memory = estimateTrainingMemory(model, batchSize, optimizer);
-    // Memory guard: shrink the batch while it does not fit, give up below 16.
-    while (memory > ctx.memoryLimit && batchSize > 16) {
-      batchSize = Math.floor(batchSize / 2);
-      memory = estimateTrainingMemory(model, batchSize, optimizer);
-    }
-    trial.params = model.countParams();
-    trial.flops = modelFlops(model);
-    trial.memoryEstimate = Math.round(memory);
-    if (memory > ctx.memoryLimit) {
-      throw new Error(
-        `needs about ${(memory / 2 ** 30).toFixed(1)} GiB even at batch ${batchSize}, more than the ${(ctx.memoryLimit / 2 ** 30).toFixed(1)} GiB available`,
-      );
-    }
+    const model = (live.model = continued ? await loadModel(lastDir) : await buildTrialModel(ctx, trial));
+    const batchSize = fitBatchSize(ctx, trial, model);
     store.writeTrial(trial);
-    stepper = createStepper(model, trial.config, ctx.shape.multiLabel);
-    const size = ctx.shape.inputShape[0];
+    live.stepper = createStepper(model, trial.config, ctx.shape.multiLabel);
     const started = Date.now();
-    const baseLr = learningRate(trial.config);
-    const part = (p: { epochs: number; epochOffset: number; lr: number; warmup: number; annealByTime?: boolean; deadline?: number; seedKey: string }) =>
-      trainSegment({
-        trialId: trial.id,
-        model: model!,
-        stepper: stepper!,
-        train: ctx.train,
-        validation: ctx.validation,
-        numClasses: ctx.shape.numClasses,
-        multiLabel: ctx.shape.multiLabel,
-        batchSize,
-        epochs: p.epochs,
-        epochOffset: p.epochOffset,
-        schedule: { name: trial.config['train/schedule'] === 'cosine' ? 'cosine' : 'onecycle', lr: p.lr, warmup: p.warmup },
-        augment: augmentOptions(trial.config, size),
-        seed: deriveSeed(ctx.seed, p.seedKey),
-        patience: 0,
-        deadline: p.deadline ?? seg.deadline,
-        annealByTime: p.annealByTime,
-        isCancelled: ctx.isCancelled,
-        bestSoFar: trial.bestValAccuracy ?? undefined,
-        checkpoint: ctx.checkpoint,
-        onEpoch: (rec) => {
-          store.appendHistory(rec);
-          ctx.onEpoch(rec);
-        },
-        onBatch: (p) => ctx.onBatch({ trialId: trial.id, ...p }),
-        onBest: async (acc, epoch) => {
-          await saveModel(model!, store.modelDir(trial.id), { ...ctx.modelMetadata, trialId: trial.id, epoch, valAccuracy: acc });
-          trial.hasModel = true;
-          trial.bestValAccuracy = acc;
-          trial.bestEpoch = epoch;
-          store.writeTrial(trial);
-        },
-      });
-    // A promoted trial continues with a shorter warm-up (a warm restart).
-    const warmup = seg.continueFrom ? 0.05 : trial.config['train/schedule'] === 'cosine' ? 0.1 : 0.3;
-    const epochs = seg.toEpochs - seg.fromEpochs;
-    const unfreeze = trial.config.family === 'transfer' ? Number(trial.config['transfer/unfreeze'] ?? 0) : 0;
-    let result: SegmentResult;
-    if (unfreeze > 0 && !continued) {
-      // Transfer learning in two stages: the new head alone on the frozen backbone, then the top of
-      // the backbone opened and fine-tuned with it at a lower learning rate (its flags are saved
-      // with the model, so a promoted trial goes on fine-tuning).
-      // A segment annealed to a deadline splits its time 30/70; a segment of N epochs, its epochs.
-      const byTime = seg.annealByTime === true;
-      const headEpochs = Math.max(0.01, Math.round(epochs * HEAD_WARMUP_SHARE * 1000) / 1000);
-      const head = await part({
-        epochs: headEpochs,
-        epochOffset: epochsBefore,
-        lr: baseLr * HEAD_LR_SCALE,
-        warmup,
-        annealByTime: byTime,
-        deadline: byTime ? Date.now() + (seg.deadline - Date.now()) * HEAD_WARMUP_SHARE : undefined,
-        seedKey: `${trial.id}-${seg.fromEpochs}`,
-      });
-      result = head;
-      if (head.stoppedBy === 'completed' || (byTime && head.stoppedBy === 'deadline' && Date.now() < seg.deadline)) {
-        setBackboneTrainable(model, unfreeze);
-        stepper.dispose();
-        stepper = createStepper(model, trial.config, ctx.shape.multiLabel);
-        const tune = await part({
-          epochs: Math.max(0.01, epochs - head.epochsDone),
-          epochOffset: epochsBefore + head.epochsDone,
-          lr: baseLr * FINE_TUNE_LR_SCALE,
-          warmup: 0.1,
-          annealByTime: seg.annealByTime,
-          seedKey: `${trial.id}-${seg.fromEpochs}-tune`,
-        });
-        result = { ...tune, epochsDone: head.epochsDone + tune.epochsDone, best: tune.best ?? head.best, last: tune.last ?? head.last };
-      }
-    } else {
-      // A promoted fine-tuning trial goes on at the fine-tuning rate; a frozen backbone trains its head alone.
-      const lr = unfreeze > 0 ? baseLr * FINE_TUNE_LR_SCALE : trial.config.family === 'transfer' ? baseLr * HEAD_LR_SCALE : baseLr;
-      result = await part({ epochs, epochOffset: epochsBefore, lr, warmup, annealByTime: seg.annealByTime, seedKey: `${trial.id}-${seg.fromEpochs}` });
-    }
+    const part = segmentPart(ctx, trial, seg, live, batchSize);
+    const result = await trainStages(ctx, trial, seg, live, part, !!continued);
     if (result.best) trial.bestValLoss = result.best.valLoss;
     trial.seconds = (trial.seconds ?? 0) + (Date.now() - started) / 1000;
     const epochsDone = Math.round((epochsBefore + result.epochsDone) * 1000) / 1000;
@@ -192,10 +103,122 @@ export async function runTrialSegment(ctx: TrialContext, trial: TrialRecord, seg
     const message = e instanceof Error ? e.message : String(e);
     return { status: 'failed', valAccuracy: null, epochsDone: epochsBefore, imagesPerSec: 0, error: describeError(message) };
   } finally {
-    stepper?.dispose();
-    model?.dispose();
+    live.stepper?.dispose();
+    live.model?.dispose();
     trial.endedAt = new Date().toISOString();
   }
+}
+
+/** A new model from the trial's config. */
+async function buildTrialModel(ctx: TrialContext, trial: TrialRecord): Promise<tfl.LayersModel> {
+  // A transfer trial's backbone is loaded fresh (its layers become the model's); buildModel refuses a transfer trial without one.
+  const backbone =
+    trial.config.family === 'transfer' && ctx.backbone ? await loadBackbone(ctx.backbone.dir, ctx.backbone.range, { size: ctx.backbone.size }) : undefined;
+  return buildModel(trial.config, ctx.shape, deriveSeed(ctx.seed, trial.id), backbone);
+}
+
+/** The configured batch size, halved while training would not fit in memory; records size and memory on the trial. */
+function fitBatchSize(ctx: TrialContext, trial: TrialRecord, model: tfl.LayersModel): number {
+  let batchSize = Number(trial.config['train/batch_size'] ?? 64);
+  const optimizer = String(trial.config['train/optimizer'] ?? 'adamw');
+  let memory = estimateTrainingMemory(model, batchSize, optimizer);
+  // Memory guard: shrink the batch while it does not fit, give up below 16.
+  while (memory > ctx.memoryLimit && batchSize > 16) {
+    batchSize = Math.floor(batchSize / 2);
+    memory = estimateTrainingMemory(model, batchSize, optimizer);
+  }
+  trial.params = model.countParams();
+  trial.flops = modelFlops(model);
+  trial.memoryEstimate = Math.round(memory);
+  if (memory > ctx.memoryLimit) {
+    throw new Error(
+      `needs about ${(memory / 2 ** 30).toFixed(1)} GiB even at batch ${batchSize}, more than the ${(ctx.memoryLimit / 2 ** 30).toFixed(1)} GiB available`,
+    );
+  }
+  return batchSize;
+}
+
+/** Trains part of the segment with the live model and step, recording epochs and saving checkpoints. */
+function segmentPart(ctx: TrialContext, trial: TrialRecord, seg: SegmentRequest, live: Live, batchSize: number): Part {
+  const { store } = ctx;
+  const size = ctx.shape.inputShape[0];
+  return (p) =>
+    trainSegment({
+      trialId: trial.id,
+      model: live.model!,
+      stepper: live.stepper!,
+      train: ctx.train,
+      validation: ctx.validation,
+      numClasses: ctx.shape.numClasses,
+      multiLabel: ctx.shape.multiLabel,
+      batchSize,
+      epochs: p.epochs,
+      epochOffset: p.epochOffset,
+      schedule: { name: trial.config['train/schedule'] === 'cosine' ? 'cosine' : 'onecycle', lr: p.lr, warmup: p.warmup },
+      augment: augmentOptions(trial.config, size),
+      seed: deriveSeed(ctx.seed, p.seedKey),
+      patience: 0,
+      deadline: p.deadline ?? seg.deadline,
+      annealByTime: p.annealByTime,
+      isCancelled: ctx.isCancelled,
+      bestSoFar: trial.bestValAccuracy ?? undefined,
+      checkpoint: ctx.checkpoint,
+      onEpoch: (rec) => {
+        store.appendHistory(rec);
+        ctx.onEpoch(rec);
+      },
+      onBatch: (q) => ctx.onBatch({ trialId: trial.id, ...q }),
+      onBest: async (acc, epoch) => {
+        await saveModel(live.model!, store.modelDir(trial.id), { ...ctx.modelMetadata, trialId: trial.id, epoch, valAccuracy: acc });
+        trial.hasModel = true;
+        trial.bestValAccuracy = acc;
+        trial.bestEpoch = epoch;
+        store.writeTrial(trial);
+      },
+    });
+}
+
+/** The segment's training: one part, or for a new fine-tuned transfer trial the head alone and then the opened backbone. */
+async function trainStages(ctx: TrialContext, trial: TrialRecord, seg: SegmentRequest, live: Live, part: Part, continued: boolean): Promise<SegmentResult> {
+  const epochsBefore = seg.fromEpochs;
+  const baseLr = learningRate(trial.config);
+  // A promoted trial continues with a shorter warm-up (a warm restart).
+  const warmup = seg.continueFrom ? 0.05 : trial.config['train/schedule'] === 'cosine' ? 0.1 : 0.3;
+  const epochs = seg.toEpochs - seg.fromEpochs;
+  const unfreeze = trial.config.family === 'transfer' ? Number(trial.config['transfer/unfreeze'] ?? 0) : 0;
+  if (!(unfreeze > 0 && !continued)) {
+    // A promoted fine-tuning trial goes on at the fine-tuning rate; a frozen backbone trains its head alone.
+    const lr = unfreeze > 0 ? baseLr * FINE_TUNE_LR_SCALE : trial.config.family === 'transfer' ? baseLr * HEAD_LR_SCALE : baseLr;
+    return part({ epochs, epochOffset: epochsBefore, lr, warmup, annealByTime: seg.annealByTime, seedKey: `${trial.id}-${seg.fromEpochs}` });
+  }
+  // Transfer learning in two stages: the new head alone on the frozen backbone, then the top of
+  // the backbone opened and fine-tuned with it at a lower learning rate (its flags are saved
+  // with the model, so a promoted trial goes on fine-tuning).
+  // A segment annealed to a deadline splits its time 30/70; a segment of N epochs, its epochs.
+  const byTime = seg.annealByTime === true;
+  const headEpochs = Math.max(0.01, Math.round(epochs * HEAD_WARMUP_SHARE * 1000) / 1000);
+  const head = await part({
+    epochs: headEpochs,
+    epochOffset: epochsBefore,
+    lr: baseLr * HEAD_LR_SCALE,
+    warmup,
+    annealByTime: byTime,
+    deadline: byTime ? Date.now() + (seg.deadline - Date.now()) * HEAD_WARMUP_SHARE : undefined,
+    seedKey: `${trial.id}-${seg.fromEpochs}`,
+  });
+  if (!(head.stoppedBy === 'completed' || (byTime && head.stoppedBy === 'deadline' && Date.now() < seg.deadline))) return head;
+  setBackboneTrainable(live.model!, unfreeze);
+  live.stepper!.dispose();
+  live.stepper = createStepper(live.model!, trial.config, ctx.shape.multiLabel);
+  const tune = await part({
+    epochs: Math.max(0.01, epochs - head.epochsDone),
+    epochOffset: epochsBefore + head.epochsDone,
+    lr: baseLr * FINE_TUNE_LR_SCALE,
+    warmup: 0.1,
+    annealByTime: seg.annealByTime,
+    seedKey: `${trial.id}-${seg.fromEpochs}-tune`,
+  });
+  return { ...tune, epochsDone: head.epochsDone + tune.epochsDone, best: tune.best ?? head.best, last: tune.last ?? head.last };
 }
 
 function describeError(message: string): string {

@@ -5,7 +5,7 @@
 // trial records of an earlier run.
 import type { TrialConfig, TrialRecord } from '../shared/protocol';
 import { deriveSeed, rng } from '../shared/random';
-import { Asha } from './asha';
+import { Asha, type AshaDecision } from './asha';
 import { epochsIn } from './plan';
 import { type Param, completeConfig, configKey, describeConfig } from './space';
 import { ThroughputModel } from './throughput';
@@ -115,63 +115,36 @@ export function bestTrial(trials: TrialRecord[]): TrialRecord | null {
   return best;
 }
 
-export async function runSearch(o: SearchOptions, hooks: SearchHooks): Promise<SearchResult> {
-  const asha = new Asha({ minResource: o.minResource, maxResource: o.maxResource, eta: o.eta });
-  const trials: TrialRecord[] = [];
-  const seen = new Set<string>();
-  const speed = new ThroughputModel(o.estimateImagesPerSec, o.flopsOf);
-  const rerun: TrialRecord[] = [];
+/** A running search: the options, hooks, scheduler, trials so far and what was measured. */
+interface Search {
+  o: SearchOptions;
+  hooks: SearchHooks;
+  asha: Asha;
+  trials: TrialRecord[];
+  /** Configurations tried (or skipped for good). */
+  seen: Set<string>;
+  speed: ThroughputModel;
+}
 
-  // Rebuild the state of an earlier run: finished rungs are reported, an interrupted segment is rerun.
-  for (const t of o.previous ?? []) {
-    if (t.trainOn !== 'TRAIN') continue;
-    trials.push(t);
-    seen.add(configKey(t.config));
-    if (t.imagesPerSec) speed.record(t.config, t.imagesPerSec, t.flops);
-    t.rungScores.forEach((s, k) => asha.report(t.id, k, s));
-    for (let k = 0; k < t.rungScores.length - 1; k++) asha.markPromoted(t.id, k);
-    if ((t.status === 'running' || t.status === 'interrupted') && o.rerunInterrupted !== false) rerun.push(t);
-    else if (t.status === 'running' || t.status === 'interrupted') asha.retire(t.id);
-    if (t.status === 'failed' || t.status === 'cancelled') asha.retire(t.id);
-  }
+export async function runSearch(o: SearchOptions, hooks: SearchHooks): Promise<SearchResult> {
+  const s: Search = {
+    o, hooks,
+    asha: new Asha({ minResource: o.minResource, maxResource: o.maxResource, eta: o.eta }),
+    trials: [],
+    seen: new Set<string>(),
+    speed: new ThroughputModel(o.estimateImagesPerSec, o.flopsOf),
+  };
+  const { asha, trials } = s;
+  const rerun = restorePrevious(s);
   let bestScore = Math.max(-1, ...trials.map((t) => t.bestValAccuracy ?? -1));
   let sinceImprovement = 0;
   let stoppedBy: SearchResult['stoppedBy'] = 'deadline';
-
-  const seconds = (config: TrialConfig, epochs: number) => (epochs * o.trainImages) / Math.max(1e-6, speed.imagesPerSec(config));
-  /** Epochs the final fit could train `config` for (Infinity without a final fit). */
-  const finalEpochs = (config: TrialConfig) =>
-    o.finalFit ? epochsIn(o.finalFit.seconds, speed.imagesPerSec(config), o.finalFit.trainImages) : Infinity;
-
-  const run = async (trial: TrialRecord, seg: Omit<SegmentRequest, 'deadline' | 'mayContinue'>) => {
-    trial.status = 'running';
-    trial.epochs = seg.toEpochs;
-    hooks.saveTrial(trial);
-    const mayContinue = !seg.annealByTime && trial.rung < asha.resources.length - 1;
-    const outcome = await hooks.runTrial(trial, { ...seg, deadline: o.deadline, mayContinue });
-    trial.epochsDone = outcome.epochsDone;
-    if (outcome.imagesPerSec > 0) {
-      trial.imagesPerSec = outcome.imagesPerSec;
-      speed.record(trial.config, outcome.imagesPerSec, trial.flops);
-    }
-    if (outcome.status === 'done' && outcome.valAccuracy !== null) {
-      trial.status = 'done';
-      trial.rungScores[trial.rung] = outcome.valAccuracy;
-      asha.report(trial.id, trial.rung, outcome.valAccuracy);
-    } else {
-      trial.status = outcome.status;
-      if (outcome.error) trial.error = outcome.error;
-      asha.retire(trial.id);
-    }
-    hooks.saveTrial(trial);
-    return outcome;
-  };
 
   for (const t of rerun) {
     if (hooks.isCancelled()) break;
     hooks.log(`Resuming: rerunning interrupted trial ${t.id} at rung ${t.rung}`);
     const from = t.rung === 0 ? 0 : asha.resources[t.rung - 1];
-    await run(t, { fromEpochs: from, toEpochs: asha.resources[t.rung], continueFrom: t.rung > 0 });
+    await runSegment(s, t, { fromEpochs: from, toEpochs: asha.resources[t.rung], continueFrom: t.rung > 0 });
   }
 
   for (;;) {
@@ -183,65 +156,13 @@ export async function runSearch(o: SearchOptions, hooks: SearchHooks): Promise<S
     if (remaining <= 0) break;
     const decision = asha.next();
     if (decision.kind === 'promote') {
-      const trial = trials.find((t) => t.id === decision.trialId)!;
-      asha.markPromoted(trial.id, decision.rung - 1);
-      if (seconds(trial.config, decision.resource - decision.fromResource) > remaining) {
-        hooks.log(`Not promoting ${trial.id}: its next rung would not fit in the ${Math.round(remaining)} s left`);
-        continue;
-      }
-      trial.rung = decision.rung;
-      trial.origin = trial.origin.includes('promoted') ? trial.origin : `${trial.origin}, promoted`;
-      await run(trial, { fromEpochs: decision.fromResource, toEpochs: decision.resource, continueFrom: true });
+      if (!(await promote(s, decision, remaining))) continue;
     } else {
       if (o.maxTrials && trials.length >= o.maxTrials) {
         stoppedBy = 'max-trials';
         break;
       }
-      const index = trials.length;
-      const random = rng(deriveSeed(o.seed, `propose-${index}`));
-      // Candidates: the portfolio entries not tried yet, in order, then a TPE proposal. The first
-      // that fits in the time left (and that the final fit could train long enough) runs; the very
-      // first trial always runs (annealed to the deadline).
-      const candidates: { config: TrialConfig; origin: string }[] = o.portfolio
-        .map((p) => completeConfig(o.space, p, rng(deriveSeed(o.seed, `portfolio-${index}`))))
-        .filter((c) => !seen.has(configKey(c)))
-        .map((config) => ({ config, origin: 'portfolio' }));
-      const observations: Observation[] = trials
-        .filter((t) => t.rungScores.length > 0)
-        .map((t) => ({ config: t.config, score: t.rungScores[0] }));
-      const fits = (c: TrialConfig) => seconds(c, decision.resource) <= remaining;
-      const floor = o.finalFit && trials.length ? Math.min(o.finalFit.minEpochs, Math.max(...trials.map((t) => finalEpochs(t.config))) / 3) : 0;
-      const slow = (c: TrialConfig) => finalEpochs(c) < floor;
-      // TPE proposes until a configuration the final fit could train long enough comes up.
-      const drawn = new Set(seen);
-      for (let k = 0; k < MAX_PROPOSALS; k++) {
-        const proposal = proposeTpe(o.space, observations, random, drawn);
-        drawn.add(configKey(proposal.config));
-        candidates.push(proposal);
-        if (!slow(proposal.config)) break;
-      }
-      const skipped = candidates.filter((c) => slow(c.config));
-      const chosen = candidates.find((c) => fits(c.config) && !slow(c.config)) ?? (trials.length === 0 ? candidates[0] : undefined);
-      for (const c of skipped.filter((c) => c.origin === 'portfolio')) {
-        // A portfolio entry is skipped once and for all; proposals are drawn again next time.
-        seen.add(configKey(c.config));
-        hooks.log(`Not trying ${describeConfig(c.config)} (portfolio): the final fit could train it for ${finalEpochs(c.config).toFixed(1)} epochs, fewer than ${floor.toFixed(1)}`);
-      }
-      if (skipped.length > 0 && skipped.some((c) => c.origin !== 'portfolio')) {
-        const n = skipped.filter((c) => c.origin !== 'portfolio').length;
-        hooks.log(`Skipped ${n} proposal${n > 1 ? 's' : ''} the final fit could not train for ${floor.toFixed(1)} epochs`);
-      }
-      if (!chosen) {
-        hooks.log(`Search phase over: no new trial would fit in the ${Math.round(remaining)} s left${skipped.length ? ' and train long enough in the final fit' : ''}`);
-        break;
-      }
-      const { config, origin } = chosen;
-      const tooLong = !fits(config);
-      seen.add(configKey(config));
-      const trial = newTrialRecord({ id: `t${String(index + 1).padStart(3, '0')}`, index, config, origin, epochs: decision.resource, startedAt: new Date(hooks.now()).toISOString() });
-      trials.push(trial);
-      if (tooLong) hooks.log(`Budget is short: ${trial.id} trains for the ${Math.round(remaining)} s left`);
-      await run(trial, { fromEpochs: 0, toEpochs: decision.resource, continueFrom: false, annealByTime: tooLong });
+      if (!(await startNewTrial(s, decision.resource, remaining))) break;
     }
     const latestBest = Math.max(-1, ...trials.map((t) => t.bestValAccuracy ?? -1));
     if (latestBest > bestScore + 1e-9) {
@@ -254,4 +175,133 @@ export async function runSearch(o: SearchOptions, hooks: SearchHooks): Promise<S
     }
   }
   return { trials, best: bestTrial(trials), stoppedBy };
+}
+
+/** Rebuilds the state of an earlier run: finished rungs are reported; returns the interrupted trials to rerun. */
+function restorePrevious(s: Search): TrialRecord[] {
+  const { o, asha } = s;
+  const rerun: TrialRecord[] = [];
+  for (const t of o.previous ?? []) {
+    if (t.trainOn !== 'TRAIN') continue;
+    s.trials.push(t);
+    s.seen.add(configKey(t.config));
+    if (t.imagesPerSec) s.speed.record(t.config, t.imagesPerSec, t.flops);
+    t.rungScores.forEach((score, k) => asha.report(t.id, k, score));
+    for (let k = 0; k < t.rungScores.length - 1; k++) asha.markPromoted(t.id, k);
+    if ((t.status === 'running' || t.status === 'interrupted') && o.rerunInterrupted !== false) rerun.push(t);
+    else if (t.status === 'running' || t.status === 'interrupted') asha.retire(t.id);
+    if (t.status === 'failed' || t.status === 'cancelled') asha.retire(t.id);
+  }
+  return rerun;
+}
+
+/** Seconds `config` takes to train `epochs` epochs, at its measured (or estimated) speed. */
+function secondsFor(s: Search, config: TrialConfig, epochs: number): number {
+  return (epochs * s.o.trainImages) / Math.max(1e-6, s.speed.imagesPerSec(config));
+}
+
+/** Epochs the final fit could train `config` for (Infinity without a final fit). */
+function finalEpochs(s: Search, config: TrialConfig): number {
+  const { finalFit } = s.o;
+  return finalFit ? epochsIn(finalFit.seconds, s.speed.imagesPerSec(config), finalFit.trainImages) : Infinity;
+}
+
+/** Runs one segment of a trial and records its outcome (scores to ASHA, speed to the throughput model). */
+async function runSegment(s: Search, trial: TrialRecord, seg: Omit<SegmentRequest, 'deadline' | 'mayContinue'>): Promise<TrialOutcome> {
+  const { hooks, asha } = s;
+  trial.status = 'running';
+  trial.epochs = seg.toEpochs;
+  hooks.saveTrial(trial);
+  const mayContinue = !seg.annealByTime && trial.rung < asha.resources.length - 1;
+  const outcome = await hooks.runTrial(trial, { ...seg, deadline: s.o.deadline, mayContinue });
+  trial.epochsDone = outcome.epochsDone;
+  if (outcome.imagesPerSec > 0) {
+    trial.imagesPerSec = outcome.imagesPerSec;
+    s.speed.record(trial.config, outcome.imagesPerSec, trial.flops);
+  }
+  if (outcome.status === 'done' && outcome.valAccuracy !== null) {
+    trial.status = 'done';
+    trial.rungScores[trial.rung] = outcome.valAccuracy;
+    asha.report(trial.id, trial.rung, outcome.valAccuracy);
+  } else {
+    trial.status = outcome.status;
+    if (outcome.error) trial.error = outcome.error;
+    asha.retire(trial.id);
+  }
+  hooks.saveTrial(trial);
+  return outcome;
+}
+
+/** Promotes a trial to its next rung if that fits in the time left; false when it does not (nothing ran). */
+async function promote(s: Search, decision: Extract<AshaDecision, { kind: 'promote' }>, remaining: number): Promise<boolean> {
+  const trial = s.trials.find((t) => t.id === decision.trialId)!;
+  s.asha.markPromoted(trial.id, decision.rung - 1);
+  if (secondsFor(s, trial.config, decision.resource - decision.fromResource) > remaining) {
+    s.hooks.log(`Not promoting ${trial.id}: its next rung would not fit in the ${Math.round(remaining)} s left`);
+    return false;
+  }
+  trial.rung = decision.rung;
+  trial.origin = trial.origin.includes('promoted') ? trial.origin : `${trial.origin}, promoted`;
+  await runSegment(s, trial, { fromEpochs: decision.fromResource, toEpochs: decision.resource, continueFrom: true });
+  return true;
+}
+
+/** Chooses and runs a new trial of `resource` epochs; false when none would fit (the search phase is over). */
+async function startNewTrial(s: Search, resource: number, remaining: number): Promise<boolean> {
+  const { hooks, trials } = s;
+  const index = trials.length;
+  const choice = chooseNewConfig(s, resource, remaining);
+  if (!choice.chosen) {
+    hooks.log(`Search phase over: no new trial would fit in the ${Math.round(remaining)} s left${choice.skipped ? ' and train long enough in the final fit' : ''}`);
+    return false;
+  }
+  const { config, origin } = choice.chosen;
+  const tooLong = !(secondsFor(s, config, resource) <= remaining);
+  s.seen.add(configKey(config));
+  const trial = newTrialRecord({ id: `t${String(index + 1).padStart(3, '0')}`, index, config, origin, epochs: resource, startedAt: new Date(hooks.now()).toISOString() });
+  trials.push(trial);
+  if (tooLong) hooks.log(`Budget is short: ${trial.id} trains for the ${Math.round(remaining)} s left`);
+  await runSegment(s, trial, { fromEpochs: 0, toEpochs: resource, continueFrom: false, annealByTime: tooLong });
+  return true;
+}
+
+/**
+ * Candidates: the portfolio entries not tried yet, in order, then a TPE proposal. The first
+ * that fits in the time left (and that the final fit could train long enough) is chosen; the very
+ * first trial always runs (annealed to the deadline). `skipped`: candidates too slow for the final fit.
+ */
+function chooseNewConfig(s: Search, resource: number, remaining: number): { chosen?: { config: TrialConfig; origin: string }; skipped: number } {
+  const { o, hooks, trials, seen } = s;
+  const index = trials.length;
+  const random = rng(deriveSeed(o.seed, `propose-${index}`));
+  const candidates: { config: TrialConfig; origin: string }[] = o.portfolio
+    .map((p) => completeConfig(o.space, p, rng(deriveSeed(o.seed, `portfolio-${index}`))))
+    .filter((c) => !seen.has(configKey(c)))
+    .map((config) => ({ config, origin: 'portfolio' }));
+  const observations: Observation[] = trials
+    .filter((t) => t.rungScores.length > 0)
+    .map((t) => ({ config: t.config, score: t.rungScores[0] }));
+  const fits = (c: TrialConfig) => secondsFor(s, c, resource) <= remaining;
+  const floor = o.finalFit && trials.length ? Math.min(o.finalFit.minEpochs, Math.max(...trials.map((t) => finalEpochs(s, t.config))) / 3) : 0;
+  const slow = (c: TrialConfig) => finalEpochs(s, c) < floor;
+  // TPE proposes until a configuration the final fit could train long enough comes up.
+  const drawn = new Set(seen);
+  for (let k = 0; k < MAX_PROPOSALS; k++) {
+    const proposal = proposeTpe(o.space, observations, random, drawn);
+    drawn.add(configKey(proposal.config));
+    candidates.push(proposal);
+    if (!slow(proposal.config)) break;
+  }
+  const skipped = candidates.filter((c) => slow(c.config));
+  const chosen = candidates.find((c) => fits(c.config) && !slow(c.config)) ?? (trials.length === 0 ? candidates[0] : undefined);
+  for (const c of skipped.filter((c) => c.origin === 'portfolio')) {
+    // A portfolio entry is skipped once and for all; proposals are drawn again next time.
+    seen.add(configKey(c.config));
+    hooks.log(`Not trying ${describeConfig(c.config)} (portfolio): the final fit could train it for ${finalEpochs(s, c.config).toFixed(1)} epochs, fewer than ${floor.toFixed(1)}`);
+  }
+  if (skipped.length > 0 && skipped.some((c) => c.origin !== 'portfolio')) {
+    const n = skipped.filter((c) => c.origin !== 'portfolio').length;
+    hooks.log(`Skipped ${n} proposal${n > 1 ? 's' : ''} the final fit could not train for ${floor.toFixed(1)} epochs`);
+  }
+  return { chosen, skipped: skipped.length };
 }

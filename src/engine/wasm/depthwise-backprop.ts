@@ -3,8 +3,9 @@
 // channels), so plain loops that read memory in order are adequate; the input
 // gradient with channel multiplier 1 goes through XNNPACK's depthwise kernel.
 import { type TensorInfo } from '@tensorflow/tfjs-core';
-import { filterGradBySimdTaps, forEachConvTap, zeroDilate } from './conv-backprop';
-import { alloc, convInfoOf, f32, free, xnnDepthwiseConv2d, type BackendWasm, type KernelArgs } from './kernel-utils';
+import { filterGradBySimdTaps } from './conv-backprop-filter';
+import { zeroDilate } from './conv-backprop-input';
+import { alloc, convInfoOf, f32, forEachConvTap, free, xnnDepthwiseConv2d, type BackendWasm, type KernelArgs } from './kernel-utils';
 
 export function depthwiseConv2dNativeBackpropFilter(args: KernelArgs): TensorInfo {
   const backend = args.backend as BackendWasm;

@@ -306,3 +306,31 @@ export function xnnMatMul(backend: BackendWasm, a: TensorInfo, b: TensorInfo, m:
   xnnMatMulInto(backend, a, b, m, k, n, out);
   return out;
 }
+
+/**
+ * The loop nest of a direct convolution: calls `tap` for every (output position, filter tap)
+ * pair whose input position lies inside the image, with the element offsets of that output
+ * pixel in dy [B, OH, OW, cdy], of the input pixel in x [B, H, W, cx], and the tap index
+ * kh·KW + kw. The plain-loop gradients (references and fallbacks) are all written on it.
+ */
+export function forEachConvTap(ci: backend_util.Conv2DInfo, cx: number, cdy: number, tap: (dyBase: number, xBase: number, k: number) => void): void {
+  const { batchSize: B, inHeight: H, inWidth: W, outHeight: OH, outWidth: OW } = ci;
+  const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = ci;
+  const { top, left } = ci.padInfo;
+  for (let b = 0; b < B; b++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        const dyBase = ((b * OH + oh) * OW + ow) * cdy;
+        for (let kh = 0; kh < KH; kh++) {
+          const ih = oh * sh + kh * dh - top;
+          if (ih < 0 || ih >= H) continue;
+          for (let kw = 0; kw < KW; kw++) {
+            const iw = ow * sw + kw * dw - left;
+            if (iw < 0 || iw >= W) continue;
+            tap(dyBase, ((b * H + ih) * W + iw) * cx, kh * KW + kw);
+          }
+        }
+      }
+    }
+  }
+}

@@ -4,10 +4,10 @@
 //                          a fused multiply-add, else XNNPACK's (conv-forward.ts)
 //   Conv2DBackpropFilter   register-blocked SIMD loop, batch split between threads;
 //                          SIMD taps for Cin ≤ 4; else transposed forward convolution
-//                          (XNNPACK), batch-chunked (conv-backprop.ts)
+//                          (XNNPACK), batch-chunked (conv-backprop-filter.ts)
 //   Conv2DBackpropInput    forward convolution with the flipped filter (the SIMD loop
 //                          or XNNPACK); strided: one stride-1 convolution per output
-//                          phase (no zero-dilation)
+//                          phase (no zero-dilation) (conv-backprop-input.ts)
 //   DepthwiseConv2dNative- BackpropFilter / BackpropInput (depthwise-backprop.ts)
 //   MaxPoolGrad            first-maximum rule, correct for all-negative windows;
 //                          2×2/2 in SIMD (pool-grad.ts); AvgPoolGrad likewise
@@ -39,7 +39,8 @@ import {
   type KernelConfig, type KernelFunc,
 } from '@tensorflow/tfjs-core';
 import { conv2D, fusedConv2D } from './conv-forward';
-import { conv2DBackpropFilter, conv2DBackpropInput, naiveConv2DBackpropFilter } from './conv-backprop';
+import { conv2DBackpropFilter, naiveConv2DBackpropFilter } from './conv-backprop-filter';
+import { conv2DBackpropInput } from './conv-backprop-input';
 import { depthwiseConv2dNativeBackpropFilter, depthwiseConv2dNativeBackpropInput } from './depthwise-backprop';
 import { captureStockKernel, type KernelArgs } from './kernel-utils';
 import { batchMatMul } from './matmul';

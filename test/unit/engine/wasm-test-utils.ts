@@ -101,3 +101,49 @@ export async function compareKernel(
   assert.equal(w.length, c.length);
   w.forEach((o, i) => assertClose(o, c[i], tol, `${kernel} ${JSON.stringify(attrs)} output ${i}`));
 }
+
+/** A convolution case: input shape, filter size, output channels, stride and padding. */
+export interface ConvCase {
+  x: number[]; // [B, H, W, Cin]
+  k: [number, number]; // filter size
+  cout: number;
+  stride: number | [number, number];
+  pad: 'same' | 'valid' | number;
+}
+
+/** Convolution cases covering the kernels' paths (noted per case). */
+export const CONV_CASES: ConvCase[] = [
+  { x: [2, 8, 8, 3], k: [3, 3], cout: 4, stride: 1, pad: 'same' }, // im2col filter path
+  { x: [2, 7, 9, 1], k: [3, 3], cout: 5, stride: 1, pad: 'valid' }, // Cin = 1, odd sizes
+  { x: [1, 9, 7, 1], k: [3, 3], cout: 8, stride: 2, pad: 'same' }, // batch 1, stride 2
+  { x: [3, 10, 10, 8], k: [3, 3], cout: 6, stride: 2, pad: 'valid' }, // transposed path; unused last row
+  { x: [2, 11, 6, 16], k: [3, 3], cout: 16, stride: 1, pad: 'same' },
+  { x: [2, 8, 8, 6], k: [1, 1], cout: 7, stride: 2, pad: 'same' }, // 1×1 shortcut
+  { x: [2, 9, 9, 5], k: [5, 5], cout: 3, stride: 1, pad: 'same' },
+  { x: [2, 6, 7, 4], k: [2, 3], cout: 2, stride: [2, 1], pad: 'valid' }, // anisotropic
+  { x: [2, 6, 6, 8], k: [3, 3], cout: 4, stride: 1, pad: 1 }, // explicit padding
+  { x: [1, 5, 5, 8], k: [3, 3], cout: 4, stride: 1, pad: 3 }, // padding > kernel-1: fallback paths
+  { x: [1, 12, 12, 32], k: [3, 3], cout: 64, stride: 2, pad: 'same' },
+  // Stride 1 with x smaller than dy: the filter gradient with x as XNNPACK's filter (taps flipped).
+  { x: [4, 7, 9, 8], k: [3, 3], cout: 16, stride: 1, pad: 'same' },
+  { x: [3, 8, 6, 6], k: [5, 3], cout: 10, stride: 1, pad: 'valid' },
+  { x: [2, 6, 6, 8], k: [3, 3], cout: 12, stride: 1, pad: 2 },
+  { x: [8, 40, 40, 5], k: [3, 3], cout: 8, stride: 1, pad: 'same' }, // batch in two chunks
+  // Few input channels, Cout a multiple of 4: the SIMD broadcast filter gradient.
+  { x: [4, 8, 8, 1], k: [3, 3], cout: 16, stride: 1, pad: 'same' }, // first layer
+  { x: [3, 7, 9, 3], k: [3, 3], cout: 12, stride: 1, pad: 'valid' },
+  { x: [2, 9, 8, 2], k: [5, 3], cout: 20, stride: [2, 1], pad: 'same' },
+  // Batch and channels multiples of 4: the SIMD layout paths.
+  { x: [4, 10, 10, 8], k: [3, 3], cout: 8, stride: 2, pad: 'valid' },
+  { x: [8, 6, 7, 16], k: [3, 3], cout: 12, stride: 1, pad: 'same' },
+  { x: [4, 9, 9, 4], k: [3, 3], cout: 8, stride: 2, pad: 'same' },
+  { x: [4, 8, 8, 12], k: [1, 1], cout: 16, stride: 2, pad: 'valid' },
+  { x: [4, 11, 10, 8], k: [4, 4], cout: 4, stride: 3, pad: 'same' }, // stride 3, even kernel
+  // dx by the SIMD loop with a filter whose Cout is not a multiple of 4: packed by the JS loop.
+  { x: [2, 7, 7, 8], k: [3, 3], cout: 5, stride: 1, pad: 'same' },
+];
+
+/** The output shape of a case's forward convolution (dy's shape). */
+export function convOutShape(c: ConvCase): number[] {
+  return tf.tidy(() => tf.conv2d(tf.zeros(c.x) as tf.Tensor as tf.Tensor4D, tf.zeros([...c.k, c.x[3], c.cout]) as tf.Tensor as tf.Tensor4D, c.stride as [number, number], c.pad).shape);
+}

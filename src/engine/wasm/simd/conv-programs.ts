@@ -2,7 +2,7 @@
 // convolution (also the stride-1 input gradient and, as a 1×1 convolution, matrix products).
 //
 // XNNPACK has no filter-gradient operator; expressed through its forward convolution
-// (conv-backprop.ts) the gradient of a 32→64 layer at 14×14 costs two transposes and the
+// (conv-backprop-filter.ts) the gradient of a 32→64 layer at 14×14 costs two transposes and the
 // packing of a 400k-float "filter" on every step, on top of the product: 20 ms of a 73 ms
 // step for the 2×32 network at batch 64. The filter-gradient loop reads x and dy where they
 // are: for each filter tap, a tile of input × output channels stays in registers while the

@@ -1,0 +1,129 @@
+// The training view's parts: which worker events change which part, and the builders that
+// depend only on their arguments (the summary cards, the learning-curve chart configuration,
+// the final-model and backend descriptions).
+import type { ChartConfiguration, ChartDataset } from 'chart.js';
+import type { BackendInfo, EpochRecord, ExperimentRecord, TrialRecord, WorkerEvent } from '../src/shared/protocol';
+import { describeConfig } from '../src/search/space';
+import { card, cards } from './common';
+import { h } from './dom';
+import { pill } from './components';
+import { compact, duration, int, num, pct } from './format';
+import { alpha, chartColors } from './theme';
+
+/** Parts of the panel, re-rendered only when an event changed what they show. */
+export type Part = 'status' | 'cards' | 'activity' | 'legend' | 'charts' | 'board' | 'log';
+export const ALL_PARTS: Part[] = ['status', 'cards', 'activity', 'legend', 'charts', 'board', 'log'];
+
+/** What each worker event can change (the rest of the panel stays as it is). */
+export const PARTS_OF: Record<WorkerEvent['type'], Part[]> = {
+  backend: ['cards'],
+  experimentStarted: ['status', 'cards', 'activity'],
+  dataProgress: ['activity'],
+  trialStarted: ['cards', 'activity', 'legend', 'charts', 'board'],
+  epochEnded: ['cards', 'activity', 'legend', 'charts', 'board'],
+  batchProgress: ['activity', 'cards'],
+  trialEnded: ['cards', 'activity', 'legend', 'charts', 'board'],
+  experimentEnded: ALL_PARTS,
+  log: ['log'],
+  error: ['status', 'log'],
+  ready: [],
+  pong: [],
+  predictions: [],
+};
+
+/** The summary cards: budget, best score, trials, throughput, backend and images. */
+export function summaryCards(o: {
+  used: number; budget: number; left: number; running: boolean;
+  search: TrialRecord[]; finalFit: TrialRecord | undefined; best: TrialRecord | undefined;
+  ips: number | undefined; progress: { trialId: string } | null; backend: BackendInfo | undefined;
+  counts: Record<string, number> | undefined; meter: HTMLElement;
+}): HTMLElement {
+  const by = (st: string) => o.search.filter((t) => t.status === st).length;
+  return cards(
+    card('Budget used', duration(o.used), h('div', null, o.meter, h('span', null, `of ${duration(o.budget)} · ${o.running ? `${duration(o.left)} left` : `${pct(o.budget ? o.used / o.budget : null, 0)}`}`))),
+    card('Best validation accuracy', o.best ? pct(o.best.bestValAccuracy, 2) : '—', o.best ? `trial ${o.best.id} · ${describeConfig(o.best.config)}` : 'no score yet'),
+    card(
+      'Trials',
+      int(o.search.length),
+      [
+        ...(['running', 'done', 'pruned', 'failed', 'cancelled', 'interrupted'] as const).map((s) => (by(s) ? `${by(s)} ${s}` : '')),
+        o.finalFit ? `final fit ${o.finalFit.status}` : '',
+      ]
+        .filter(Boolean)
+        .join(' · ') || 'none yet',
+    ),
+    card('Throughput', o.ips ? `${compact(o.ips)} img/s` : '—', o.progress ? `trial ${o.progress.trialId}` : 'last measured'),
+    backendCard(o.backend),
+    o.counts ? card('Images', int((o.counts.TRAIN ?? 0) + (o.counts.VALIDATION ?? 0) + (o.counts.TEST ?? 0)), `${int(o.counts.TRAIN)} train · ${int(o.counts.VALIDATION)} val · ${int(o.counts.TEST)} test`) : null,
+  );
+}
+
+/** The learning curves (training solid, validation dashed) of the shown trials for one metric. */
+export function curveConfig(
+  shown: string[], history: Map<string, Map<number, EpochRecord>>, colorOf: (trialId: string) => string, metric: 'loss' | 'accuracy',
+): ChartConfiguration<'line'> {
+  const c = chartColors();
+  const datasets: ChartDataset<'line', { x: number; y: number | null }[]>[] = [];
+  for (const id of shown) {
+    const recs = [...(history.get(id)?.values() ?? [])].sort((a, b) => a.epoch - b.epoch);
+    const color = colorOf(id);
+    const solid = alpha(color, 1);
+    const common = { borderColor: solid, backgroundColor: solid, pointRadius: recs.length > 30 ? 0 : 2, pointHoverRadius: 4, borderWidth: 2, tension: 0.2, spanGaps: true };
+    datasets.push({ ...common, label: `${id} training`, data: recs.map((r) => ({ x: r.epoch, y: metric === 'loss' ? r.loss : r.accuracy })) });
+    if (recs.some((r) => (metric === 'loss' ? r.valLoss : r.valAccuracy) !== null)) {
+      datasets.push({ ...common, label: `${id} validation`, borderDash: [5, 4], data: recs.map((r) => ({ x: r.epoch, y: metric === 'loss' ? r.valLoss : r.valAccuracy })) });
+    }
+  }
+  return {
+    type: 'line',
+    data: { datasets },
+    options: {
+      responsive: true,
+      parsing: false,
+      normalized: true,
+      interaction: { mode: 'nearest', intersect: false },
+      plugins: {
+        legend: { display: false },
+        tooltip: {
+          callbacks: {
+            title: (items) => (items.length ? `epoch ${items[0].parsed.x}` : ''),
+            label: (item) => `${item.dataset.label}: ${metric === 'accuracy' ? pct(item.parsed.y, 2) : num(item.parsed.y, 4)}`,
+          },
+        },
+      },
+      scales: {
+        x: { type: 'linear', title: { display: true, text: 'epoch', color: c.muted }, ticks: { precision: 0 }, min: 0 },
+        y: metric === 'accuracy' ? { min: 0, max: 1, ticks: { callback: (v) => pct(Number(v), 0) } } : { beginAtZero: true },
+      },
+    },
+  };
+}
+
+/** What the final model is, in words. */
+export function describeFinal(e: ExperimentRecord): string {
+  const f = e.finalModel;
+  if (!f) return 'none';
+  const what = f.kind === 'final-fit' ? 'final fit on TRAIN+VALIDATION' : f.kind === 'ensemble' ? `ensemble of ${f.trials.join(', ')}` : `trial ${f.trials[0]}`;
+  if (f.tta !== 'flip') return what;
+  return `${what}, averaged with its mirror image${f.plainAccuracy !== undefined ? ` (${pct(f.plainAccuracy, 2)} without)` : ''}`;
+}
+
+function backendCard(b: BackendInfo | undefined): HTMLElement {
+  if (!b) return card('Backend', '—', 'not chosen yet');
+  const detail = [b.threads ? `${b.threads} threads` : '', b.versions['tfjs-core'] ? `tfjs ${b.versions['tfjs-core']}` : ''].filter(Boolean).join(' · ');
+  return card('Backend', h('span', null, b.name, ' ', b.name === 'cpu' ? pill('slow', 'warning', 'Pure JavaScript: for debugging') : null), detail || undefined, b.reasons.join('\n'));
+}
+
+/** The last measured throughput (images/s) of the latest trial that has one. */
+export function latestIps(trials: TrialRecord[], history: Map<string, Map<number, EpochRecord>>): number | undefined {
+  for (let i = trials.length - 1; i >= 0; i--) {
+    const t = trials[i];
+    const recs = history.get(t.id);
+    if (recs && recs.size) {
+      const last = [...recs.values()].sort((a, b) => a.epoch - b.epoch).pop()!;
+      if (last.imagesPerSec) return last.imagesPerSec;
+    }
+    if (t.imagesPerSec) return t.imagesPerSec;
+  }
+  return undefined;
+}
