@@ -14,7 +14,7 @@ import type * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { SymbolicTensor } from '@tensorflow/tfjs-layers';
 import { loadModel } from './model-io';
-import { layerFlops } from './models';
+import { layerFlops } from './flops';
 
 export type BackboneRange = 'auto' | '0-255' | '0-1' | '-1-1';
 

@@ -10,7 +10,7 @@ import { buildEnsembleModel } from '../engine/ensemble-model';
 import { buildFlipTtaModel } from '../engine/flip-tta';
 import { loadModel, readModelMetadata, saveModel } from '../engine/model-io';
 import { predictScores, scoreSet } from '../engine/train';
-import { type EnsembleCandidate, selectEnsemble } from '../search/ensemble';
+import { ENSEMBLE_CANDIDATES, type EnsembleCandidate, selectEnsemble } from '../search/ensemble';
 import { bestTrial } from '../search/search';
 import { judgeFlipTta } from '../search/tta';
 import type { ExperimentRecord, TrialRecord } from '../shared/protocol';
@@ -200,6 +200,3 @@ export async function scoresOf(loading: Promise<tfl.LayersModel>, set: ImageSet)
 }
 
 const pctOf = (x: number) => `${(x * 100).toFixed(2)} %`;
-
-/** Trials considered for an ensemble (the best by validation accuracy). */
-export const ENSEMBLE_CANDIDATES = 5;

@@ -16,8 +16,8 @@ import { portfolio } from '../search/portfolio';
 import type { SearchHooks, SearchOptions } from '../search/search';
 import { buildSpace, describeConfig } from '../search/space';
 import type { BackendInfo, EpochRecord, TrialRecord } from '../shared/protocol';
+import { ENSEMBLE_CANDIDATES } from '../search/ensemble';
 import type { ExperimentContext, Mode } from './context';
-import { ENSEMBLE_CANDIDATES } from './final-model';
 import type { Prepared } from './prepare';
 
 export type PreparedContext = ExperimentContext & Prepared;

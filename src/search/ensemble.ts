@@ -83,3 +83,6 @@ export function selectEnsemble(
     better: members.length > 1 && current.accuracy >= singles[first].accuracy + margin,
   };
 }
+
+/** Trials considered for an ensemble (the best by validation accuracy). */
+export const ENSEMBLE_CANDIDATES = 5;

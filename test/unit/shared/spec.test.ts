@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as assert from 'node:assert/strict';
 import { makeSpec } from '../../../src/shared/spec';
 import { PRODUCT_VERSION } from '../../../src/shared/version';
@@ -34,6 +36,6 @@ describe('makeSpec', () => {
 describe('PRODUCT_VERSION', () => {
   it('is package.json’s version', () => {
     assert.match(PRODUCT_VERSION, /^\d+\.\d+\.\d+/);
-    assert.equal(PRODUCT_VERSION, (require('../../../../package.json') as { version: string }).version);
+    assert.equal(PRODUCT_VERSION, (JSON.parse(readFileSync(join(__dirname, '../../../../package.json'), 'utf8')) as { version: string }).version);
   });
 });
