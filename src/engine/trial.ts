@@ -117,15 +117,41 @@ async function buildTrialModel(ctx: TrialContext, trial: TrialRecord): Promise<t
   return buildModel(trial.config, ctx.shape, deriveSeed(ctx.seed, trial.id), backbone);
 }
 
-/** The configured batch size, halved while training would not fit in memory; records size and memory on the trial. */
+/**
+ * The configured batch size, halved while training would not fit in memory; records size and
+ * memory on the trial. A transfer trial is measured with the top of its backbone open as it will be
+ * when fine-tuning; it may go down to batch 4, and then opens less of its backbone (the fraction
+ * halved, down to a frozen backbone) rather than fail: a backbone that cannot be fine-tuned whole
+ * still gives a trial that fits.
+ */
 function fitBatchSize(ctx: TrialContext, trial: TrialRecord, model: tfl.LayersModel): number {
   let batchSize = Number(trial.config['train/batch_size'] ?? 64);
   const optimizer = String(trial.config['train/optimizer'] ?? 'adamw');
-  let memory = estimateTrainingMemory(model, batchSize, optimizer);
-  // Memory guard: shrink the batch while it does not fit, give up below 16.
-  while (memory > ctx.memoryLimit && batchSize > 16) {
-    batchSize = Math.floor(batchSize / 2);
-    memory = estimateTrainingMemory(model, batchSize, optimizer);
+  const transfer = trial.config.family === 'transfer';
+  const minBatch = transfer ? 4 : 16;
+  const estimate = () => {
+    if (!transfer) return estimateTrainingMemory(model, batchSize, optimizer);
+    const flags = model.layers.map((l) => l.trainable);
+    setBackboneTrainable(model, Number(trial.config['transfer/unfreeze'] ?? 0));
+    try {
+      return estimateTrainingMemory(model, batchSize, optimizer);
+    } finally {
+      model.layers.forEach((l, i) => (l.trainable = flags[i]));
+    }
+  };
+  let memory = estimate();
+  for (;;) {
+    // Memory guard: shrink the batch while it does not fit, then open less of a backbone.
+    while (memory > ctx.memoryLimit && batchSize > minBatch) {
+      batchSize = Math.floor(batchSize / 2);
+      memory = estimate();
+    }
+    const open = Number(trial.config['transfer/unfreeze'] ?? 0);
+    if (memory <= ctx.memoryLimit || !transfer || open === 0) break;
+    trial.config = { ...trial.config, 'transfer/unfreeze': open > 0.25 ? open / 2 : 0 };
+    trial.origin = `${trial.origin}; fine-tunes ${Math.round(Number(trial.config['transfer/unfreeze']) * 100)} % of the backbone to fit in memory`;
+    batchSize = Number(trial.config['train/batch_size'] ?? 64);
+    memory = estimate();
   }
   trial.params = model.countParams();
   trial.flops = modelFlops(model);
