@@ -62,7 +62,7 @@ function copyAssets() {
     if (f.endsWith('.wasm')) copyFileSync(join(wasmOut, f), join(dist, f));
   }
   // The pthread worker scripts, and the threaded main script that the project's loader patches
-  // to run the threaded-SIMD binary in Node (src/engine/wasm/threaded-loader.ts).
+  // to run the threaded-SIMD binary in Node (src/engine/runtime/wasm/threaded-loader.ts).
   const wasmJs = join(root, 'node_modules/@tensorflow/tfjs-backend-wasm/wasm-out');
   for (const f of readdirSync(wasmJs)) {
     if (f.endsWith('.worker.js') || f === 'tfjs-backend-wasm-threaded-simd.js') copyFileSync(join(wasmJs, f), join(dist, f));

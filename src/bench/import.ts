@@ -8,7 +8,7 @@ import * as zlib from 'node:zlib';
 import { openDataset } from '../data/open';
 import { prepareImageSets, prepareImages } from '../data/cache';
 import { readRows } from '../data/image-set';
-import { defaultWorkerCount } from '../data/pool';
+import { defaultWorkerCount } from '../data/decode-pool';
 import { encodePng } from '../data/png';
 import type { DatasetFormat } from '../data/types';
 import { rng, shuffle } from '../shared/random';

@@ -4,10 +4,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodePng } from '../data/png';
-import { saveModel } from '../engine/model-io';
-import { buildModel } from '../engine/models';
-import { Predictor } from '../engine/predict';
-import { initBackend } from '../engine/runtime';
+import { saveModel } from '../engine/model/io';
+import { buildModel } from '../engine/model/build';
+import { Predictor } from '../engine/model/predict';
+import { initBackend } from '../engine/runtime/runtime';
 import type { BackendPreference } from '../shared/protocol';
 
 export interface InferenceRow {

@@ -8,11 +8,11 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { type ImageSet, concatSets, openDataset, prepareImageSets } from '../data';
-import { loadBackbone } from '../engine/backbone';
-import { backboneKey, embedSet, featureExtractor } from '../engine/features';
-import { fitLinearHead, predictLinearHead } from '../engine/linear-head';
-import { type NsfwjsModel, extractNsfwjsModel } from '../engine/nsfwjs';
-import { initBackend } from '../engine/runtime';
+import { loadBackbone } from '../engine/model/backbone';
+import { backboneKey, embedSet, featureExtractor } from '../engine/training/features';
+import { LINEAR_HEAD, fitLinearHead, predictLinearHead } from '../engine/training/linear-head';
+import { type NsfwjsModel, extractNsfwjsModel } from '../engine/model/nsfwjs';
+import { initBackend } from '../engine/runtime/runtime';
 import { blockColumns, blockData, chooseCutAndPenalty, rowsOf } from '../search/head-search';
 
 /** Where the hymenoptera photos are: `AUTOML_HYMENOPTERA`, else the workplace's shared data folder. */
@@ -77,7 +77,7 @@ export async function linearProbe(csv: string, backboneDir: string, size: number
   extractor.dispose();
   const labels = Int32Array.from({ length: train.count }, (_, i) => (i < sets.train.count ? sets.train.labels[i] : sets.validation.labels[i - sets.train.count]));
   const features = { plain: train.plain, mirror: train.mirror, labels, n: train.count, width: train.dim, k: sets.classes.length, blocks };
-  const choice = chooseCutAndPenalty(features, { seed: 1 });
+  const choice = chooseCutAndPenalty(features, { seed: 1, fitter: LINEAR_HEAD });
   const data = blockData(features, choice.layer);
   const all = rowsOf(data, Int32Array.from({ length: data.n }, (_, i) => i), true);
   const head = fitLinearHead(all.x, all.y, all.n, data.d, data.k, { l2: choice.l2 });

@@ -13,10 +13,10 @@
 import { fork } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { buildReferenceNet, REFERENCE_NET_NAMES } from '../engine/reference-nets';
-import { TrainStep } from '../engine/step';
-import { initWasmBackend } from '../engine/wasm/backend';
-import { useWasmKernelSet, type WasmKernelSet } from '../engine/wasm/kernels';
+import { buildReferenceNet, REFERENCE_NET_NAMES } from '../engine/model/reference-nets';
+import { TrainStep } from '../engine/training/step';
+import { initWasmBackend } from '../engine/runtime/wasm/backend';
+import { useWasmKernelSet, type WasmKernelSet } from '../engine/runtime/wasm/kernels';
 
 export interface Row {
   net: string;

@@ -10,7 +10,7 @@ import {
 } from './cache-file';
 import { DecodeSpec, rawToTarget, sha1Hex } from './decode';
 import { readIdxFile } from './idx';
-import { DecodePool, defaultWorkerCount } from './pool';
+import { DecodePool, defaultWorkerCount } from './decode-pool';
 import type { Dataset, ImageCacheOptions, ImageRef } from './types';
 
 function throwIfAborted(signal: AbortSignal | undefined): void {

@@ -1,5 +1,5 @@
-// Entry of the decode worker threads (see pool.ts). Unbundled it is out/src/data/decode-worker.js;
+// Entry of the decode worker threads (see decode-pool.ts). Unbundled it is out/src/data/decode-worker.js;
 // bundled, build it as dist/decode-worker.js, or let a bundle re-enter itself.
-import { runDataWorkerIfRequested } from './pool';
+import { runDataWorkerIfRequested } from './decode-pool';
 
 runDataWorkerIfRequested();

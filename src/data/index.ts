@@ -8,7 +8,7 @@
 //   }
 //   console.log(formatReport(ds, computeStats(ds, findings), findings));
 //
-// Bundle entry points must call runDataWorkerIfRequested() first thing (see pool.ts).
+// Bundle entry points must call runDataWorkerIfRequested() first thing (see decode-pool.ts).
 export * from './types';
 export { openDataset, detectFormat } from './open';
 export { validateDataset, validateStructure, imageFindings, datasetFingerprint, shapeSummary } from './validate';
@@ -23,7 +23,7 @@ export { probeImages } from './probe';
 export type { ProbeResult } from './probe';
 export type { DecodeSpec, Decoded } from './decode';
 export { readIdxImage, ImageByteReader } from './source';
-export { runDataWorkerIfRequested, setDataWorkerScript } from './pool';
+export { runDataWorkerIfRequested, setDataWorkerScript } from './decode-pool';
 export { DatasetError, hasErrors, sortFindings } from './findings';
 export { compareLabels, IMAGE_EXTENSIONS } from './paths';
 export { encodePng } from './png';

@@ -3,8 +3,8 @@
 // (every example's scores, so any threshold is recomputed instantly without the model).
 import { join } from 'node:path';
 import type { ImageSet } from '../data/image-set';
-import { loadModel } from '../engine/model-io';
-import { predictScores } from '../engine/train';
+import { loadModel } from '../engine/model/io';
+import { predictScores } from '../engine/training/loop';
 import type { TestMetrics } from '../shared/protocol';
 import { writeJsonAtomic } from '../store/files';
 import { accuracy, bestF1Thresholds, confusionMatrix, logLoss, macroAuc, macroAveragePrecision, mostConfusedPairs, multiLabelMetrics, perClass, topKAccuracy } from './metrics';

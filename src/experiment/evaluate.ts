@@ -6,8 +6,8 @@
 // `tta` folders. Logs the figures.
 import { cpSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadModel } from '../engine/model-io';
-import { scoreSet } from '../engine/train';
+import { loadModel } from '../engine/model/io';
+import { scoreSet } from '../engine/training/loop';
 import { evaluateModel } from '../eval/evaluate';
 import type { ExperimentRecord, TestMetrics } from '../shared/protocol';
 import { type FinalModel, scoresOf } from './final-model';

@@ -1,5 +1,5 @@
 // Phase 2 with a pretrained backbone, features: the backbone's frozen part runs once per TRAIN and
-// VALIDATION image and its mirror image (vectors cached per backbone and pixels, engine/features.ts),
+// VALIDATION image and its mirror image (vectors cached per backbone and pixels, engine/training/features.ts),
 // then a linear head is searched on the vectors in seconds: the cut point (a few stages of the
 // backbone) and the penalty by 5-fold cross-validation over TRAIN+VALIDATION (search/head-search.ts).
 // The head fitted on TRAIN is the trial `head`, judged on VALIDATION like every other trial; the
@@ -12,12 +12,12 @@ import { rmSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { ImageSet } from '../data';
-import { loadBackbone } from '../engine/backbone';
-import { backboneKey, embedSet, featureExtractor } from '../engine/features';
-import { type LinearHead, fitLinearHead, predictLinearHead } from '../engine/linear-head';
-import { saveModel } from '../engine/model-io';
+import { loadBackbone } from '../engine/model/backbone';
+import { backboneKey, embedSet, featureExtractor } from '../engine/training/features';
+import { LINEAR_HEAD, type LinearHead, fitLinearHead, predictLinearHead } from '../engine/training/linear-head';
+import { saveModel } from '../engine/model/io';
 import { type BlockedFeatures, blockColumns, blockData, chooseCutAndPenalty, rowsOf } from '../search/head-search';
-import { scoreSet } from '../engine/train';
+import { scoreSet } from '../engine/training/loop';
 import type { TrialRecord } from '../shared/protocol';
 import type { ExperimentContext } from './context';
 import type { Prepared } from './prepare';
@@ -70,7 +70,7 @@ export async function features(ctx: FeaturesContext): Promise<void> {
   const all = valFeatures ? joinFeatures(trainFeatures, valFeatures) : trainFeatures;
   const labels = Int32Array.from({ length: all.count }, (_, i) => (i < data.train.count ? data.train.labels[i] : data.validation.labels[i - data.train.count]));
   const blocked: BlockedFeatures = { plain: all.plain, mirror: all.mirror, labels, n: all.count, width: all.dim, k: data.classes.length, blocks };
-  const choice = chooseCutAndPenalty(blocked, { seed: ctx.spec.seed, deadline: ctx.deadline });
+  const choice = chooseCutAndPenalty(blocked, { seed: ctx.spec.seed, fitter: LINEAR_HEAD, deadline: ctx.deadline });
   log(
     `Linear head, ${choice.folds}-fold cross-validation on TRAIN+VALIDATION: ` +
       choice.perBlock.map((b) => `${b.layer} ${pct(b.cvAccuracy)} (log loss ${b.cvLoss.toFixed(3)}, L2 ${b.l2})`).join('; ') +

@@ -10,8 +10,8 @@
 import { mkdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { type ImageSet, concatSets } from '../data';
-import { hasModel } from '../engine/model-io';
-import { runTrialSegment } from '../engine/trial';
+import { hasModel } from '../engine/model/io';
+import { runTrialSegment } from '../engine/training/trial';
 import { chooseFinalFit } from '../search/final-choice';
 import { finalFitEpochs } from '../search/plan';
 import { type SearchResult, bestTrial, runSearch } from '../search/search';

@@ -6,10 +6,10 @@
 // Writes: the store's `ensemble` and `tta` folders (models the evaluate phase copies, then removes).
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { ImageSet } from '../data';
-import { buildEnsembleModel } from '../engine/ensemble-model';
-import { buildFlipTtaModel } from '../engine/flip-tta';
-import { loadModel, readModelMetadata, saveModel } from '../engine/model-io';
-import { predictScores, scoreSet } from '../engine/train';
+import { buildEnsembleModel } from '../engine/model/ensemble';
+import { buildFlipTtaModel } from '../engine/model/flip-tta';
+import { loadModel, readModelMetadata, saveModel } from '../engine/model/io';
+import { predictScores, scoreSet } from '../engine/training/loop';
 import { ENSEMBLE_CANDIDATES, type EnsembleCandidate, selectEnsemble } from '../search/ensemble';
 import { bestTrial } from '../search/search';
 import { judgeFlipTta } from '../search/tta';

@@ -6,7 +6,7 @@
 // Reads: the trials. Writes: trial records, the leaderboard, the record; events `experimentEnded`
 // (and `error` on failure).
 import { rmSync } from 'node:fs';
-import { lastStateDir } from '../engine/trial';
+import { lastStateDir } from '../engine/training/trial';
 import { leaderboard } from '../search/leaderboard';
 import type { ExperimentRecord, TestMetrics, TrialRecord } from '../shared/protocol';
 import type { ExperimentContext } from './context';

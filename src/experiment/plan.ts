@@ -8,8 +8,8 @@
 // `trialStarted`, `epochEnded`, `trialEnded` (and `batchProgress` to the host only).
 import { totalmem } from 'node:os';
 import { type PreparedSets, residentBytes } from '../data';
-import { buildModel, modelFlops } from '../engine/models';
-import { type TrialContext, runTrialSegment } from '../engine/trial';
+import { buildModel, modelFlops } from '../engine/model/build';
+import { type TrialContext, runTrialSegment } from '../engine/training/trial';
 import { leaderboard } from '../search/leaderboard';
 import { MIN_SEARCH_EPOCHS, type SearchPlan, planSearch, scoringSeconds } from '../search/plan';
 import { portfolio } from '../search/portfolio';

@@ -3,12 +3,12 @@
 import { rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import * as vscode from 'vscode';
-import { exportModel as exportFinalModel } from '../engine/export';
-import { installRuntime } from '../engine/install';
+import { exportModel as exportFinalModel } from '../engine/model/export';
+import { installRuntime } from '../engine/runtime/install';
 import { predictFolder } from '../predict/batch';
 import { startPredictionServer } from '../predict/server';
 import type { BackendPreference } from '../shared/protocol';
-import { makeSpec } from '../shared/spec';
+import { makeSpec } from '../store/spec';
 import { ExperimentStore } from '../store/store';
 import { probeBackend } from '../worker/client';
 import { experimentsRoot, settings } from './config';

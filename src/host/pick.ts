@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
-import { expectedBackend } from '../engine/runtime-probe';
+import { expectedBackend } from '../engine/runtime/probe';
 import type { BackendPreference } from '../shared/protocol';
 import { listExperiments } from '../store/store';
 import type { ExperimentManager } from '../worker/manager';

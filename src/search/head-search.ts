@@ -3,8 +3,8 @@
 // held-out VALIDATION split of two dozen images is too small to choose by, while k folds judge on
 // every image once. Each fold trains on its images and their mirror images, and is scored on its
 // held-out images as they are. The penalty with the lowest held-out log loss wins (smoother than
-// accuracy on small sets); its accuracy is reported beside it.
-import { fitLinearHead, predictLinearHead } from '../engine/linear-head';
+// accuracy on small sets); its accuracy is reported beside it. The head itself is fitted by the
+// engine (engine/training/linear-head.ts), handed in as a `HeadFitter`: search decides, engine builds.
 import { rng, shuffle } from '../shared/random';
 
 export interface HeadData {
@@ -15,6 +15,12 @@ export interface HeadData {
   n: number;
   d: number;
   k: number;
+}
+
+/** Fits a head (warm-started from `init`, a previous fit's `theta`) and predicts class probabilities with it. */
+export interface HeadFitter<H extends { theta: Float64Array }> {
+  fit(x: Float32Array, y: Int32Array, n: number, d: number, k: number, o: { l2: number; init?: Float64Array }): H;
+  predict(head: H, x: Float32Array, n: number): Float32Array;
 }
 
 export interface HeadChoice {
@@ -65,7 +71,7 @@ export function stratifiedFolds(labels: ArrayLike<number>, n: number, folds: num
 }
 
 /** Chooses the penalty by k-fold cross-validation (k = 5, fewer when a class has fewer images). */
-export function chooseHeadPenalty(data: HeadData, o: { seed: number; penalties?: number[]; deadline?: number }): HeadChoice {
+export function chooseHeadPenalty<H extends { theta: Float64Array }>(data: HeadData, o: { seed: number; fitter: HeadFitter<H>; penalties?: number[]; deadline?: number }): HeadChoice {
   const counts = new Map<number, number>();
   for (let i = 0; i < data.n; i++) counts.set(data.labels[i], (counts.get(data.labels[i]) ?? 0) + 1);
   const folds = Math.max(2, Math.min(5, ...counts.values()));
@@ -82,9 +88,9 @@ export function chooseHeadPenalty(data: HeadData, o: { seed: number; penalties?:
     let init: Float64Array | undefined;
     for (let p = 0; p < penalties.length; p++) {
       if (o.deadline && Date.now() > o.deadline && judged[p] === 0 && p > 0) break;
-      const head = fitLinearHead(t.x, t.y, t.n, data.d, data.k, { l2: penalties[p], init });
+      const head = o.fitter.fit(t.x, t.y, t.n, data.d, data.k, { l2: penalties[p], init });
       init = head.theta;
-      const scores = predictLinearHead(head, h.x, h.n);
+      const scores = o.fitter.predict(head, h.x, h.n);
       for (let i = 0; i < h.n; i++) {
         let arg = 0;
         for (let c = 1; c < data.k; c++) if (scores[i * data.k + c] > scores[i * data.k + arg]) arg = c;
@@ -102,7 +108,7 @@ export function chooseHeadPenalty(data: HeadData, o: { seed: number; penalties?:
   return { l2: best.l2, folds, cvAccuracy: best.accuracy, cvLoss: best.loss, tried };
 }
 
-/** Features of several cut points side by side (see engine/features.ts). */
+/** Features of several cut points side by side (see engine/training/features.ts). */
 export interface BlockedFeatures {
   plain: Float32Array;
   mirror: Float32Array | null;
@@ -137,7 +143,7 @@ export function blockData(f: BlockedFeatures, layer: string): HeadData {
 }
 
 /** The cut point and penalty with the lowest cross-validated log loss. */
-export function chooseCutAndPenalty(f: BlockedFeatures, o: { seed: number; deadline?: number }): CutChoice {
+export function chooseCutAndPenalty<H extends { theta: Float64Array }>(f: BlockedFeatures, o: { seed: number; fitter: HeadFitter<H>; deadline?: number }): CutChoice {
   const perBlock = f.blocks.map((b) => ({ layer: b.layer, ...chooseHeadPenalty(blockData(f, b.layer), o) }));
   const best = perBlock.reduce((a, b) => (b.cvLoss < a.cvLoss ? b : a), perBlock[perBlock.length - 1]);
   return { ...best, perBlock };

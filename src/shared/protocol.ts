@@ -104,7 +104,7 @@ export interface TrialRecord {
   bestValLoss: number | null;
   bestEpoch: number | null;
   params: number;
-  /** Forward FLOPs per image (see engine/models.ts modelFlops). */
+  /** Forward FLOPs per image (see engine/model/flops.ts modelFlops). */
   flops?: number;
   /** Estimated training memory in bytes. */
   memoryEstimate: number;

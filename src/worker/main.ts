@@ -8,7 +8,7 @@
 //   --probe <name>  loads a backend, prints its BackendInfo as JSON and exits (runtime install checks).
 // Training and inference never run in the extension host.
 import { join } from 'node:path';
-import { runDataWorkerIfRequested } from '../data/pool';
+import { runDataWorkerIfRequested } from '../data/decode-pool';
 import type { BackendPreference, HostToWorker, WorkerEvent, WorkerHeartbeat } from '../shared/protocol';
 import { writeJsonAtomic } from '../store/files';
 
@@ -99,10 +99,10 @@ function trainer(): void {
 }
 
 function predictor(): void {
-  type Predictor = import('../engine/predict').Predictor;
+  type Predictor = import('../engine/model/predict').Predictor;
   const loaded = new Map<string, Promise<Predictor>>();
   let backendName: string | undefined;
-  const ready = import('../engine/runtime').then(async ({ initBackend }) => {
+  const ready = import('../engine/runtime/runtime').then(async ({ initBackend }) => {
     const info = await initBackend({ preference: (process.env.AUTOML_BACKEND as BackendPreference) || 'auto' });
     backendName = info.name;
   });
@@ -112,7 +112,7 @@ function predictor(): void {
     void (async () => {
       try {
         await ready;
-        const { Predictor } = await import('../engine/predict');
+        const { Predictor } = await import('../engine/model/predict');
         let p = loaded.get(m.model);
         if (!p) {
           p = Predictor.load(m.model);
@@ -134,7 +134,7 @@ function predictor(): void {
 }
 
 function probe(preference: BackendPreference): void {
-  void import('../engine/runtime').then(({ initBackend }) =>
+  void import('../engine/runtime/runtime').then(({ initBackend }) =>
     initBackend({ preference }).then(
       (info) => {
         process.stdout.write(JSON.stringify(info) + '\n');

@@ -6,7 +6,7 @@ import { openImageCache, prepareImageSets, prepareImages, scanImages } from '../
 import { concatSets, isStreamed, readRange, readRows } from '../../../src/data/image-set';
 import { decodeImage } from '../../../src/data/decode';
 import { openDataset } from '../../../src/data/open';
-import { DecodePool } from '../../../src/data/pool';
+import { DecodePool } from '../../../src/data/decode-pool';
 import type { Dataset, ImportProgress, PreparedData } from '../../../src/data/types';
 import { cleanupTemp, pattern, pngBytes, tempDir, write, writeIdxPair, writePng, zipBytes } from './helpers';
 

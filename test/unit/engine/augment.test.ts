@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
-import { NO_AUGMENTATION, makeBatch, sampleBeta } from '../../../src/engine/augment';
-import { learningRateAt } from '../../../src/engine/schedule';
+import { NO_AUGMENTATION, makeBatch, sampleBeta } from '../../../src/engine/training/augment';
+import { learningRateAt } from '../../../src/engine/training/schedule';
 import { rng } from '../../../src/shared/random';
 
 const shape = { height: 4, width: 4, channels: 1 };

@@ -7,9 +7,9 @@ import type { AddressInfo } from 'node:net';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
-import { BACKBONE_PREFIX, chooseRange, loadBackbone, resolveBackbone, setBackboneTrainable, truncateAt } from '../../../src/engine/backbone';
-import { loadModel, saveModel } from '../../../src/engine/model-io';
-import { buildModel } from '../../../src/engine/models';
+import { BACKBONE_PREFIX, chooseRange, loadBackbone, resolveBackbone, setBackboneTrainable, truncateAt } from '../../../src/engine/model/backbone';
+import { loadModel, saveModel } from '../../../src/engine/model/io';
+import { buildModel } from '../../../src/engine/model/build';
 
 const maxDiff = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
 

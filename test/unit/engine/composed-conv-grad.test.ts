@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as assert from 'node:assert/strict';
-import { conv2dBackpropFilterComposed, imagesPerChunk, imagesPerPiece } from '../../../src/engine/webgpu/conv-backprop';
+import { conv2dBackpropFilterComposed, imagesPerChunk, imagesPerPiece } from '../../../src/engine/runtime/webgpu/conv-backprop';
 
 interface Case {
   x: [number, number, number, number];

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { buildEnsembleModel } from '../../../src/engine/ensemble-model';
-import { loadModel, saveModel } from '../../../src/engine/model-io';
-import { buildModel } from '../../../src/engine/models';
+import { buildEnsembleModel } from '../../../src/engine/model/ensemble';
+import { loadModel, saveModel } from '../../../src/engine/model/io';
+import { buildModel } from '../../../src/engine/model/build';
 
 describe('ensemble model', () => {
   let dir: string;

@@ -4,9 +4,9 @@ import '@tensorflow/tfjs-backend-cpu';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { exportModel, findConverter } from '../../../src/engine/export';
-import { loadModel, saveModel } from '../../../src/engine/model-io';
-import { buildModel } from '../../../src/engine/models';
+import { exportModel, findConverter } from '../../../src/engine/model/export';
+import { loadModel, saveModel } from '../../../src/engine/model/io';
+import { buildModel } from '../../../src/engine/model/build';
 import type { ExperimentSpec } from '../../../src/shared/protocol';
 import { ExperimentStore } from '../../../src/store/store';
 

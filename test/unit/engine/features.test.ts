@@ -6,9 +6,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import type { ImageTensorSet, StreamedImageSet } from '../../../src/data';
-import { loadBackbone } from '../../../src/engine/backbone';
-import { backboneKey, embedSet, featureExtractor, mirrorRows } from '../../../src/engine/features';
-import { saveModel } from '../../../src/engine/model-io';
+import { loadBackbone } from '../../../src/engine/model/backbone';
+import { backboneKey, embedSet, featureExtractor, mirrorRows } from '../../../src/engine/training/features';
+import { saveModel } from '../../../src/engine/model/io';
 import { rng } from '../../../src/shared/random';
 
 const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {

@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
-import { applyHorizontalFlip, buildFlipTtaModel } from '../../../src/engine/flip-tta';
-import { buildEnsembleModel } from '../../../src/engine/ensemble-model';
-import { loadModel, saveModel } from '../../../src/engine/model-io';
-import { buildModel } from '../../../src/engine/models';
+import { applyHorizontalFlip, buildFlipTtaModel } from '../../../src/engine/model/flip-tta';
+import { buildEnsembleModel } from '../../../src/engine/model/ensemble';
+import { loadModel, saveModel } from '../../../src/engine/model/io';
+import { buildModel } from '../../../src/engine/model/build';
 
 const maxDiff = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
 

@@ -3,8 +3,8 @@ import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { dropoutMask } from '../../../src/engine/dropout-mask';
-import { enableFusedLayers } from '../../../src/engine/fused-layers';
+import { dropoutMask } from '../../../src/engine/runtime/dropout-mask';
+import { enableFusedLayers } from '../../../src/engine/training/fused-layers';
 
 describe('dropout masks from a hash', () => {
   before(async () => {

@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { fitLinearHead, predictLinearHead } from '../../../src/engine/linear-head';
+import { fitLinearHead, predictLinearHead } from '../../../src/engine/training/linear-head';
 import { gaussian, rng } from '../../../src/shared/random';
 
 /**

@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { buildModel, estimateTrainingMemory, logitsModel, modelFlops } from '../../../src/engine/models';
+import { buildModel, estimateTrainingMemory, logitsModel, modelFlops } from '../../../src/engine/model/build';
 import { buildSpace, sampleConfig } from '../../../src/search/space';
 import { rng } from '../../../src/shared/random';
 

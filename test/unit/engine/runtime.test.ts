@@ -3,13 +3,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { explainInstallFailure, installRuntime, runtimePackageFor } from '../../../src/engine/install';
-import { describeAdapter } from '../../../src/engine/webgpu/backend';
-import { buildModel } from '../../../src/engine/models';
-import { AUTO_ORDER, initBackend } from '../../../src/engine/runtime';
+import { explainInstallFailure, installRuntime, runtimePackageFor } from '../../../src/engine/runtime/install';
+import { describeAdapter } from '../../../src/engine/runtime/webgpu/backend';
+import { buildModel } from '../../../src/engine/model/build';
+import { AUTO_ORDER, initBackend } from '../../../src/engine/runtime/runtime';
 import {
   describeMissingGpuLibraries, expectedBackend, missingGpuPrerequisites, otherCudaLibraries, resolveRuntimePackage,
-} from '../../../src/engine/runtime-probe';
+} from '../../../src/engine/runtime/probe';
 
 /** A stand-in for tfjs-node in a runtime folder: it requires `@tensorflow/tfjs` (as the real one
  *  does) and registers a 'tensorflow' backend, here made of the cpu backend's kernels. */

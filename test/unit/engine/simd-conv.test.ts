@@ -1,10 +1,10 @@
 // The register-blocked filter-gradient programs (simd/conv-programs.ts) on a bare shared
-// memory, against the definition; and the helper-thread pool (simd/pool.ts) that runs them.
+// memory, against the definition; and the helper-thread pool (simd/threads.ts) that runs them.
 import * as assert from 'node:assert/strict';
 import { setFlagsFromString } from 'v8';
-import { assemble, op, i32, type FnDef } from '../../../src/engine/wasm/simd/wasm-asm';
-import { convPrograms, FILTER_GRAD_TILES, FORWARD_TILES } from '../../../src/engine/wasm/simd/conv-programs';
-import { SimdPool } from '../../../src/engine/wasm/simd/pool';
+import { assemble, op, i32, type FnDef } from '../../../src/engine/runtime/wasm/simd/wasm-asm';
+import { convPrograms, FILTER_GRAD_TILES, FORWARD_TILES } from '../../../src/engine/runtime/wasm/simd/conv-programs';
+import { SimdPool } from '../../../src/engine/runtime/wasm/simd/threads';
 import { rand } from './wasm-test-utils';
 
 interface Case { B: number; H: number; W: number; Cin: number; Cout: number; KH: number; KW: number; sh: number; sw: number; dh: number; dw: number; top: number; left: number; OH: number; OW: number }

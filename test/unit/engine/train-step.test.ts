@@ -3,9 +3,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import * as assert from 'node:assert/strict';
-import { buildReferenceNet, REFERENCE_NET_NAMES } from '../../../src/engine/reference-nets';
-import { enableFusedLayers } from '../../../src/engine/fused-layers';
-import { lossAndCorrect, TrainStep, type TrainStepOptions } from '../../../src/engine/step';
+import { buildReferenceNet, REFERENCE_NET_NAMES } from '../../../src/engine/model/reference-nets';
+import { enableFusedLayers } from '../../../src/engine/training/fused-layers';
+import { lossAndCorrect, TrainStep, type TrainStepOptions } from '../../../src/engine/training/step';
 import { assertClose, ensureWasm, onBackend, rand, type Arr } from './wasm-test-utils';
 
 const read = (t: tf.Tensor): Arr => ({ shape: t.shape.slice(), data: t.dataSync().slice() as Float32Array });

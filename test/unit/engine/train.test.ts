@@ -3,10 +3,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { type ImageSet, type StreamedImageSet, readRows } from '../../../src/data/image-set';
 import type { ImageTensorSet } from '../../../src/data/types';
-import { NO_AUGMENTATION } from '../../../src/engine/augment';
-import { buildModel } from '../../../src/engine/models';
-import { createStepper } from '../../../src/engine/stepper';
-import { trainSegment } from '../../../src/engine/train';
+import { NO_AUGMENTATION } from '../../../src/engine/training/augment';
+import { buildModel } from '../../../src/engine/model/build';
+import { createStepper } from '../../../src/engine/training/step-options';
+import { trainSegment } from '../../../src/engine/training/loop';
 import { rng } from '../../../src/shared/random';
 
 /** 48 8×8 images of 3 classes: a bright square in a class-dependent corner, plus noise. */

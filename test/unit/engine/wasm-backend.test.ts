@@ -4,8 +4,8 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileS
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { wasmAssetDir } from '../../../src/engine/wasm/backend';
-import { prepareThreadedScripts } from '../../../src/engine/wasm/threaded-loader';
+import { wasmAssetDir } from '../../../src/engine/runtime/wasm/backend';
+import { prepareThreadedScripts } from '../../../src/engine/runtime/wasm/threaded-loader';
 import { ensureWasm } from './wasm-test-utils';
 
 describe('wasm backend set-up', function () {

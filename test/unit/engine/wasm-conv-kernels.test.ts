@@ -2,10 +2,10 @@
 // against the cpu backend.
 import * as tf from '@tensorflow/tfjs-core';
 import * as assert from 'node:assert/strict';
-import { registerWasmTrainingKernels } from '../../../src/engine/wasm/kernels';
-import { filterGradByTiles, filterGradByTransposedConv } from '../../../src/engine/wasm/conv-backprop-filter';
-import { convByTiles, packFilter, tileConvOf } from '../../../src/engine/wasm/conv-forward';
-import { convInfoOf, type BackendWasm } from '../../../src/engine/wasm/kernel-utils';
+import { registerWasmTrainingKernels } from '../../../src/engine/runtime/wasm/kernels';
+import { filterGradByTiles, filterGradByTransposedConv } from '../../../src/engine/runtime/wasm/conv-backprop-filter';
+import { convByTiles, packFilter, tileConvOf } from '../../../src/engine/runtime/wasm/conv-forward';
+import { convInfoOf, type BackendWasm } from '../../../src/engine/runtime/wasm/kernel-utils';
 import { arr, assertClose, compareKernel, CONV_CASES, convOutShape, ensureWasm, onBackend, runKernelOn, type Arr, type ConvCase } from './wasm-test-utils';
 
 /**

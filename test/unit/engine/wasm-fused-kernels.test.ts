@@ -3,15 +3,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as assert from 'node:assert/strict';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { enableFusedLayers } from '../../../src/engine/fused-layers';
-import { registerWasmTrainingKernels, useWasmKernelSet } from '../../../src/engine/wasm/kernels';
-import { setSimdEnabled } from '../../../src/engine/wasm/simd';
+import { enableFusedLayers } from '../../../src/engine/training/fused-layers';
+import { registerWasmTrainingKernels, useWasmKernelSet } from '../../../src/engine/runtime/wasm/kernels';
+import { setSimdEnabled } from '../../../src/engine/runtime/wasm/simd';
 import { arr, assertClose, ensureWasm, onBackend, runKernelOn, type Arr } from './wasm-test-utils';
-import { BN_TRAIN_GRAD_KERNEL, BN_TRAIN_KERNEL } from '../../../src/engine/wasm/batchnorm';
-import { RELU_GRAD_KERNEL } from '../../../src/engine/wasm/activation-grad';
-import { DROPOUT_MASK_KERNEL } from '../../../src/engine/wasm/dropout';
-import { dropoutMask } from '../../../src/engine/dropout-mask';
-import { ADAMW_KERNEL, SGD_KERNEL } from '../../../src/engine/optimizer-update';
+import { BN_TRAIN_GRAD_KERNEL, BN_TRAIN_KERNEL } from '../../../src/engine/runtime/wasm/batchnorm';
+import { RELU_GRAD_KERNEL } from '../../../src/engine/runtime/wasm/activation-grad';
+import { DROPOUT_MASK_KERNEL } from '../../../src/engine/runtime/wasm/dropout';
+import { dropoutMask } from '../../../src/engine/runtime/dropout-mask';
+import { ADAMW_KERNEL, SGD_KERNEL } from '../../../src/engine/runtime/optimizer-update';
 
 describe('wasm training kernels: fused', function () {
   this.timeout(60000);

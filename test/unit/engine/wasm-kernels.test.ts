@@ -3,15 +3,15 @@
 // wasm-conv-kernels.test.ts, the fused kernels in wasm-fused-kernels.test.ts.
 import * as tf from '@tensorflow/tfjs-core';
 import * as assert from 'node:assert/strict';
-import { activeWasmKernelSet, projectWasmKernelNames, registerWasmTrainingKernels, useWasmKernelSet } from '../../../src/engine/wasm/kernels';
-import { matMulByTilesEitherWay, multiplyTransposed } from '../../../src/engine/wasm/matmul';
-import { setSimdEnabled } from '../../../src/engine/wasm/simd';
-import { type BackendWasm } from '../../../src/engine/wasm/kernel-utils';
+import { activeWasmKernelSet, projectWasmKernelNames, registerWasmTrainingKernels, useWasmKernelSet } from '../../../src/engine/runtime/wasm/kernels';
+import { matMulByTilesEitherWay, multiplyTransposed } from '../../../src/engine/runtime/wasm/matmul';
+import { setSimdEnabled } from '../../../src/engine/runtime/wasm/simd';
+import { type BackendWasm } from '../../../src/engine/runtime/wasm/kernel-utils';
 import { arr, assertClose, compareKernel, convOutShape, ensureWasm, onBackend, runKernelOn, type Arr } from './wasm-test-utils';
-import { BN_TRAIN_KERNEL } from '../../../src/engine/wasm/batchnorm';
-import { RELU_GRAD_KERNEL } from '../../../src/engine/wasm/activation-grad';
-import { DROPOUT_MASK_KERNEL } from '../../../src/engine/wasm/dropout';
-import { ADAMW_KERNEL } from '../../../src/engine/optimizer-update';
+import { BN_TRAIN_KERNEL } from '../../../src/engine/runtime/wasm/batchnorm';
+import { RELU_GRAD_KERNEL } from '../../../src/engine/runtime/wasm/activation-grad';
+import { DROPOUT_MASK_KERNEL } from '../../../src/engine/runtime/wasm/dropout';
+import { ADAMW_KERNEL } from '../../../src/engine/runtime/optimizer-update';
 
 describe('wasm training kernels', function () {
   this.timeout(60000);

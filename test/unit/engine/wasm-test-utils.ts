@@ -4,7 +4,7 @@ import '@tensorflow/tfjs-backend-cpu';
 // tfjs-layers registers the gradients; these tests may run without it.
 import '@tensorflow/tfjs-layers';
 import * as assert from 'node:assert/strict';
-import { initWasmBackend, type WasmBackendInfo } from '../../../src/engine/wasm/backend';
+import { initWasmBackend, type WasmBackendInfo } from '../../../src/engine/runtime/wasm/backend';
 
 let info: Promise<WasmBackendInfo> | null = null;
 

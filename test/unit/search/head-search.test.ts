@@ -11,6 +11,7 @@ import {
   stratifiedFolds,
 } from '../../../src/search/head-search';
 import { gaussian, rng } from '../../../src/shared/random';
+import { LINEAR_HEAD } from '../../../src/engine/training/linear-head';
 
 /**
  * n rows of d features, two classes alternating; the first `informative` dims carry the class
@@ -105,8 +106,8 @@ describe('linear head search (cross-validated penalty and cut)', () => {
     it('prefers a stronger penalty on noisy many-dimensional data than on clean low-dimensional data', () => {
       const noisy = headData(1, 80, 200, 2, 1.5);
       const clean = headData(2, 80, 2, 2, 8);
-      const a = chooseHeadPenalty(noisy, { seed: 1 });
-      const b = chooseHeadPenalty(clean, { seed: 1 });
+      const a = chooseHeadPenalty(noisy, { fitter: LINEAR_HEAD, seed: 1 });
+      const b = chooseHeadPenalty(clean, { fitter: LINEAR_HEAD, seed: 1 });
       assert.ok(a.l2 > b.l2, `noisy ${a.l2} vs clean ${b.l2}`);
       // The clean set is separable: cross-validation finds it.
       assert.ok(b.cvAccuracy >= 0.98, `clean accuracy ${b.cvAccuracy}`);
@@ -135,18 +136,18 @@ describe('linear head search (cross-validated penalty and cut)', () => {
       const base = headData(3, 30, 4, 2, 4);
       const labels = Int32Array.from({ length: 30 }, (_, i) => (i < 20 ? 0 : i < 23 ? 1 : 2));
       const data: HeadData = { ...base, labels, k: 3 };
-      const c = chooseHeadPenalty(data, { seed: 2, penalties: [1, 0.1] });
+      const c = chooseHeadPenalty(data, { fitter: LINEAR_HEAD, seed: 2, penalties: [1, 0.1] });
       assert.equal(c.folds, 3);
       assert.deepEqual(c.tried.map((t) => t.l2), [1, 0.1]);
       assert.ok(c.tried.every((t) => t.accuracy >= 0 && t.accuracy <= 1 && Number.isFinite(t.loss)));
       // Plenty of images in every class: five folds.
-      const many = chooseHeadPenalty({ ...base, labels: Int32Array.from({ length: 30 }, (_, i) => i % 3), k: 3 }, { seed: 2, penalties: [1] });
+      const many = chooseHeadPenalty({ ...base, labels: Int32Array.from({ length: 30 }, (_, i) => i % 3), k: 3 }, { fitter: LINEAR_HEAD, seed: 2, penalties: [1] });
       assert.equal(many.folds, 5);
     });
 
     it('is reproducible for a seed', () => {
       const data = headData(4, 40, 20, 2, 2);
-      assert.deepEqual(chooseHeadPenalty(data, { seed: 3, penalties: [3, 0.3, 0.03] }), chooseHeadPenalty(data, { seed: 3, penalties: [3, 0.3, 0.03] }));
+      assert.deepEqual(chooseHeadPenalty(data, { fitter: LINEAR_HEAD, seed: 3, penalties: [3, 0.3, 0.03] }), chooseHeadPenalty(data, { fitter: LINEAR_HEAD, seed: 3, penalties: [3, 0.3, 0.03] }));
     });
   });
 
@@ -211,7 +212,7 @@ describe('linear head search (cross-validated penalty and cut)', () => {
           offset += dims[name];
         }
         const f: BlockedFeatures = { plain, mirror, labels: signal.labels, n, width, k: 2, blocks };
-        const c = chooseCutAndPenalty(f, { seed: 7 });
+        const c = chooseCutAndPenalty(f, { fitter: LINEAR_HEAD, seed: 7 });
         assert.equal(c.layer, 'signal', `blocks in order ${order}`);
         assert.deepEqual(c.perBlock.map((b) => b.layer), order);
         const s = c.perBlock.find((b) => b.layer === 'signal')!;
@@ -222,7 +223,7 @@ describe('linear head search (cross-validated penalty and cut)', () => {
         assert.ok(c.cvAccuracy > 0.85, `signal accuracy ${c.cvAccuracy}`);
         assert.ok(z.cvAccuracy < 0.75, `noise accuracy ${z.cvAccuracy}`);
         // Each block's choice is the one chooseHeadPenalty makes on its columns alone.
-        assert.deepEqual(s.tried, chooseHeadPenalty(blockData(f, 'signal'), { seed: 7 }).tried);
+        assert.deepEqual(s.tried, chooseHeadPenalty(blockData(f, 'signal'), { fitter: LINEAR_HEAD, seed: 7 }).tried);
       }
     });
   });

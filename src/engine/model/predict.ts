@@ -5,10 +5,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { decodeImage } from '../data/decode';
-import type { FitMode } from '../data/types';
-import type { ImagePrediction } from '../shared/protocol';
-import { loadModel, readModelMetadata } from './model-io';
+import { decodeImage } from '../../data/decode';
+import type { FitMode } from '../../data/types';
+import type { ImagePrediction } from '../../shared/protocol';
+import { loadModel, readModelMetadata } from './io';
 
 export interface ModelInput {
   height: number;

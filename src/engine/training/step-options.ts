@@ -1,8 +1,8 @@
 // Maps a trial config to the training step's options (optimizer, weight decay, label smoothing).
 import type * as tfl from '@tensorflow/tfjs-layers';
-import type { TrialConfig } from '../shared/protocol';
-import { learningRate } from '../search/space';
-import { logitsModel } from './models';
+import type { TrialConfig } from '../../shared/protocol';
+import { learningRate } from '../../search/space';
+import { logitsModel } from '../model/build';
 import { TrainStep } from './step';
 
 export function createStepper(model: tfl.LayersModel, config: TrialConfig, multiLabel: boolean): TrainStep {

@@ -9,7 +9,7 @@ import {
 } from './kernel-utils';
 import { swapOuter, swapOuterAndInner } from './layout';
 import { convKernelsFor, type ConvKernels } from './simd';
-import { splitRange } from './simd/pool';
+import { splitRange } from './simd/threads';
 import { FILTER_GRAD_TILES } from './simd/conv-programs';
 import { disposeView, subTensorView } from './views';
 

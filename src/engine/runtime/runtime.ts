@@ -15,8 +15,8 @@ import * as tfl from '@tensorflow/tfjs-layers';
 // itself side-effect free, so a bare import would be dropped.
 import { version_cpu } from '@tensorflow/tfjs-backend-cpu';
 import Module from 'node:module';
-import type { BackendInfo, BackendName, BackendPreference } from '../shared/protocol';
-import { RUNTIME_PACKAGES, TFJS_VERSION, defaultRuntimeDir, missingGpuPrerequisites, packageVersion, resolveRuntimePackage } from './runtime-probe';
+import type { BackendInfo, BackendName, BackendPreference } from '../../shared/protocol';
+import { RUNTIME_PACKAGES, TFJS_VERSION, defaultRuntimeDir, missingGpuPrerequisites, packageVersion, resolveRuntimePackage } from './probe';
 import { initWasmBackend, wasmFusedMultiplyAdd } from './wasm/backend';
 import { initWebgpuBackend } from './webgpu/backend';
 

@@ -4,7 +4,7 @@
 // (softmax for single-label, sigmoid for multi-label).
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { SymbolicTensor } from '@tensorflow/tfjs-layers';
-import type { TrialConfig } from '../shared/protocol';
+import type { TrialConfig } from '../../shared/protocol';
 import type { LoadedBackbone } from './backbone';
 
 export { layerFlops, modelFlops } from './flops';

@@ -8,7 +8,7 @@
 // running sums. Call `takeMetrics()` (one sync) every N steps / once per epoch.
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { fusedKernelsAvailable, sgdUpdate, adamwUpdate } from './optimizer-update';
+import { fusedKernelsAvailable, sgdUpdate, adamwUpdate } from '../runtime/optimizer-update';
 import { enableFusedLayers } from './fused-layers';
 
 export type OptimizerName = 'adamw' | 'sgd';

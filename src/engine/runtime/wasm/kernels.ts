@@ -10,7 +10,7 @@
 //                          phase (no zero-dilation) (conv-backprop-input.ts)
 //   DepthwiseConv2dNative- BackpropFilter / BackpropInput (depthwise-backprop.ts)
 //   MaxPoolGrad            first-maximum rule, correct for all-negative windows;
-//                          2×2/2 in SIMD (pool-grad.ts); AvgPoolGrad likewise
+//                          2×2/2 in SIMD (pooling-grad.ts); AvgPoolGrad likewise
 //   BatchMatMul            single products: the SIMD loop as a 1×1 convolution (with a
 //                          fused multiply-add); else explicit transposes + XNNPACK
 //                          fully-connected (matmul.ts)
@@ -22,7 +22,7 @@
 //                          fused one/two-pass kernels (SIMD) used by TrainStep
 // The SIMD kernels are WebAssembly generated at run time (simd/), operating on
 // the backend's heap; the convolution loops run on helper threads that share it
-// (simd/pool.ts).
+// (simd/threads.ts).
 //
 // Two kernel sets can be active:
 //   'project' — our kernels (fast backprops, fixed MaxPoolGrad, transposing
@@ -44,7 +44,7 @@ import { conv2DBackpropInput } from './conv-backprop-input';
 import { depthwiseConv2dNativeBackpropFilter, depthwiseConv2dNativeBackpropInput } from './depthwise-backprop';
 import { captureStockKernel, type KernelArgs } from './kernel-utils';
 import { batchMatMul } from './matmul';
-import { avgPoolGrad, maxPoolGrad } from './pool-grad';
+import { avgPoolGrad, maxPoolGrad } from './pooling-grad';
 import { mean, sum, tile } from './reduce';
 import { projectExtraKernels } from './fused';
 import { RELU_GRAD_KERNEL, reluGrad, sharedIdentity } from './activation-grad';

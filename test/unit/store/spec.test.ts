@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as assert from 'node:assert/strict';
-import { makeSpec } from '../../../src/shared/spec';
+import { makeSpec } from '../../../src/store/spec';
 import { PRODUCT_VERSION } from '../../../src/shared/version';
 
 describe('makeSpec', () => {

@@ -8,7 +8,7 @@
 // Dawn's GPU object is installed first and the backend module is required after.
 import * as tfc from '@tensorflow/tfjs-core';
 import { pathToFileURL } from 'node:url';
-import { resolveRuntimePackage } from '../runtime-probe';
+import { resolveRuntimePackage } from '../probe';
 import { composedConv2dBackpropFilterKernel } from './conv-backprop';
 import { webgpuBatchNormKernels } from './batchnorm';
 import { webgpuOptimizerKernels, type WebgpuModule } from './optimizer';

@@ -5,18 +5,18 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ImageSet } from '../data/image-set';
-import type { EpochRecord, TrialRecord } from '../shared/protocol';
-import { deriveSeed } from '../shared/random';
-import type { SegmentRequest, TrialOutcome } from '../search/search';
-import { learningRate } from '../search/space';
-import type { ExperimentStore } from '../store/store';
+import type { ImageSet } from '../../data/image-set';
+import type { EpochRecord, TrialRecord } from '../../shared/protocol';
+import { deriveSeed } from '../../shared/random';
+import type { SegmentRequest, TrialOutcome } from '../../search/search';
+import { learningRate } from '../../search/space';
+import type { ExperimentStore } from '../../store/store';
 import { type AugmentOptions } from './augment';
-import { type ModelShape, buildModel, estimateTrainingMemory, modelFlops } from './models';
-import { loadModel, saveModel } from './model-io';
-import { type BackboneRange, loadBackbone, setBackboneTrainable } from './backbone';
-import { createStepper } from './stepper';
-import { type SegmentResult, trainSegment } from './train';
+import { type ModelShape, buildModel, estimateTrainingMemory, modelFlops } from '../model/build';
+import { loadModel, saveModel } from '../model/io';
+import { type BackboneRange, loadBackbone, setBackboneTrainable } from '../model/backbone';
+import { createStepper } from './step-options';
+import { type SegmentResult, trainSegment } from './loop';
 
 export interface TrialContext {
   store: ExperimentStore;

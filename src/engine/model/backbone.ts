@@ -1,6 +1,6 @@
 // A pretrained backbone for transfer learning: a TF.js layers model (a folder with model.json, or
 // the URL of one, downloaded once into a cache), cut at its features (the classifier removed) and
-// given a new head by models.ts. Any layers model works, the final models of earlier experiments
+// given a new head by build.ts. Any layers model works, the final models of earlier experiments
 // included (their features are the input of their `logits` layer).
 //
 // The backbone's layers become layers of the trial's own model (no nested model), so every part
@@ -13,7 +13,7 @@ import { dirname, join, normalize, isAbsolute } from 'node:path';
 import type * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { SymbolicTensor } from '@tensorflow/tfjs-layers';
-import { loadModel } from './model-io';
+import { loadModel } from './io';
 import { layerFlops } from './flops';
 
 export type BackboneRange = 'auto' | '0-255' | '0-1' | '-1-1';

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import type { ExperimentStore } from '../store/store';
+import type { ExperimentStore } from '../../store/store';
 
 export interface ExportResult {
   format: 'tfjs' | 'savedmodel';

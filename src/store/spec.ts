@@ -2,8 +2,8 @@
 // extension (`automl.trainDataset`). Options left at their defaults are left out of the spec,
 // so experiment.json only records what was chosen. No `vscode` import.
 import { basename } from 'node:path';
-import { newExperimentId } from '../store/store';
-import type { BackendPreference, ExperimentSpec } from './protocol';
+import { newExperimentId } from './store';
+import type { BackendPreference, ExperimentSpec } from '../shared/protocol';
 
 export interface SpecOptions {
   /** Absolute path of the dataset. */

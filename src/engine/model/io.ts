@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { replaceDir } from '../store/files';
+import { replaceDir } from '../../store/files';
 
 const WEIGHTS_FILE = 'weights.bin';
 

@@ -8,10 +8,10 @@
 // Inference, other backends and unusual configurations use the original code.
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { BN_TRAIN_GRAD_KERNEL, BN_TRAIN_KERNEL } from './wasm/batchnorm';
-import { DROPOUT_MASK_KERNEL } from './wasm/dropout';
-import { dropoutMask } from './dropout-mask';
-import { MOMENT_KERNEL, splitKernelsAvailable } from './optimizer-update';
+import { BN_TRAIN_GRAD_KERNEL, BN_TRAIN_KERNEL } from '../runtime/wasm/batchnorm';
+import { DROPOUT_MASK_KERNEL } from '../runtime/wasm/dropout';
+import { dropoutMask } from '../runtime/dropout-mask';
+import { MOMENT_KERNEL, splitKernelsAvailable } from '../runtime/optimizer-update';
 
 interface LayerVariableLike {
   read(): tf.Tensor;

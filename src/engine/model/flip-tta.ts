@@ -6,7 +6,7 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { SymbolicTensor } from '@tensorflow/tfjs-layers';
 import * as tf from '@tensorflow/tfjs-core';
-import { loadModel } from './model-io';
+import { loadModel } from './io';
 
 /** Layers that mirror an [H, W, C] image left to right. */
 export function applyHorizontalFlip(input: SymbolicTensor, width: number): SymbolicTensor {

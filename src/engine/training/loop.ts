@@ -3,9 +3,9 @@
 // early stopping, cancellation within one batch and a deadline. Backend-agnostic.
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { type ImageSet, readRange, readRows } from '../data/image-set';
-import type { EpochRecord } from '../shared/protocol';
-import { rng, shuffle } from '../shared/random';
+import { type ImageSet, readRange, readRows } from '../../data/image-set';
+import type { EpochRecord } from '../../shared/protocol';
+import { rng, shuffle } from '../../shared/random';
 import { type AugmentOptions, makeBatch } from './augment';
 import { type ScheduleOptions, learningRateAt } from './schedule';
 

@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RUNTIME_PACKAGES, TFJS_VERSION, missingGpuPrerequisites, nvidiaDriver } from './runtime-probe';
+import { RUNTIME_PACKAGES, TFJS_VERSION, missingGpuPrerequisites, nvidiaDriver } from './probe';
 import { WEBGPU_PACKAGE, WEBGPU_VERSION } from './webgpu/package';
 
 export interface InstallOptions {

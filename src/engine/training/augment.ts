@@ -2,7 +2,7 @@
 // to the model (pixels stay on the 0–255 scale; the model normalises them) and its soft labels.
 // Plain typed-array code: for the small images this product trains on it costs far less than a
 // training step, and it runs on any tfjs backend the same way.
-import { gaussian } from '../shared/random';
+import { gaussian } from '../../shared/random';
 
 export interface AugmentOptions {
   /** Random translation of up to ±cropPad pixels with zero fill (random crop of a padded image). */

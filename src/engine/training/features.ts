@@ -9,8 +9,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync,
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { type ImageSet, readRange, rowBytesOf } from '../data';
-import { BACKBONE_PREFIX, type LoadedBackbone } from './backbone';
+import { type ImageSet, readRange, rowBytesOf } from '../../data';
+import { BACKBONE_PREFIX, type LoadedBackbone } from '../model/backbone';
 
 /** The pooled features of a set: `count` rows of `dim` floats, and the same for the mirror images. */
 export interface FeatureSet {

@@ -3,7 +3,7 @@
 // work on x seen as [rows, C] with C a multiple of 4 (rowBytes = 4·C) and keep
 // per-channel partial sums in f32 for blocks of BLOCK_ROWS rows only, then add
 // them into float64 accumulators (f32 sums over 10⁵ rows would lose digits).
-import { FMIX } from '../../../shared/random';
+import { FMIX } from '../../../../shared/random';
 import { INDEX_MULTIPLIER } from '../../dropout-mask';
 import { block, br, brIf, forLoop, f32, i32, loop, op, v128, type Code, type FnDef } from './wasm-asm';
 

@@ -4,6 +4,8 @@
 // cross-validation take seconds. Features are standardised inside; the returned weights act on
 // the raw features (the standardisation folded in), ready to become a Dense layer.
 
+import type { HeadFitter } from '../../search/head-search';
+
 export interface LinearHead {
   /** d × k weights (row-major, feature-major like a Keras Dense kernel) and k biases, on raw features. */
   kernel: Float32Array;
@@ -214,3 +216,9 @@ export function predictLinearHead(head: LinearHead, x: Float32Array, n: number):
   }
   return out;
 }
+
+/** The linear head as the head search takes it (search/head-search.ts HeadFitter). */
+export const LINEAR_HEAD: HeadFitter<LinearHead & { theta: Float64Array }> = {
+  fit: (x, y, n, d, k, o) => fitLinearHead(x, y, n, d, k, o),
+  predict: (head, x, n) => predictLinearHead(head, x, n),
+};

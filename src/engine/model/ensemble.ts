@@ -3,7 +3,7 @@
 // other model, so evaluation, prediction, the server and export need nothing special.
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { SymbolicTensor } from '@tensorflow/tfjs-layers';
-import { loadModel } from './model-io';
+import { loadModel } from './io';
 
 export interface EnsembleMember {
   dir: string;

@@ -3,7 +3,7 @@
 // kernel (wasm/dropout.ts) give the same mask for a seed. tfjs-core's dropout draws its
 // uniform numbers one by one from a seeded generator in JavaScript: ≈ 14 ns a unit, 2.8 ms
 // per step for the 64 × 3136 units of the 2×32 network's flattened features.
-import { fmix32 } from '../shared/random';
+import { fmix32 } from '../../shared/random';
 
 /** The golden-ratio multiplier that spreads consecutive unit indices over the 32-bit range. */
 export const INDEX_MULTIPLIER = 0x9e3779b1;

@@ -10,7 +10,7 @@ import { backend_util, Conv2D, FusedConv2D, type TensorInfo } from '@tensorflow/
 import { alloc, byteOffset, convInfoOf, f32, runStock, Scratch, type BackendWasm, type KernelArgs } from './kernel-utils';
 import { convKernelsFor, simdFor, type ConvKernels } from './simd';
 import { FORWARD_TILES } from './simd/conv-programs';
-import { splitRange } from './simd/pool';
+import { splitRange } from './simd/threads';
 
 type Conv2DInfo = backend_util.Conv2DInfo;
 

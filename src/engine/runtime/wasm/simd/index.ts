@@ -1,6 +1,6 @@
 // Instantiates the SIMD kernels (programs.ts) against the memory of a tfjs wasm
 // backend, so that they read and write its tensors in place; and the convolution
-// loops (conv-programs.ts) on a pool of helper threads (pool.ts) over that memory.
+// loops (conv-programs.ts) on a pool of helper threads (threads.ts) over that memory.
 //
 // Falls back (returns null) when the runtime lacks WebAssembly SIMD or the
 // backend's memory object cannot be found; callers then use plain JS loops or
@@ -10,7 +10,7 @@ import { setFlagsFromString } from 'v8';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { assemble } from './wasm-asm';
 import { convPrograms } from './conv-programs';
-import { SimdPool } from './pool';
+import { SimdPool } from './threads';
 import { PROGRAMS } from './programs';
 import { sharedWasmMemory, wasmModule, type BackendWasm } from '../kernel-utils';
 
