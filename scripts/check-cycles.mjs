@@ -2,7 +2,9 @@
 // TypeScript file under the given folders (default src/ webview/ test/) with the TypeScript parser,
 // finds the strongly connected components of the graph of relative imports (Tarjan) and prints
 // one cycle per component. Type-only imports count too (they still tie the modules' designs
-// together); `import()` and `require()` do not (they load lazily). Exit status 1 when a cycle exists.
+// together); `import()` and `require()` do not (they load lazily). Then the layers: ARCHITECTURE.md's
+// ```layers block lists folders (and files) bottom first, and a file may not import one of a later
+// layer, type-only imports excepted. Exit status 1 when a cycle or a layer violation exists.
 //
 //   node scripts/check-cycles.mjs [folder…]
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -142,8 +144,42 @@ for (const component of components) {
   const more = component.length > cycle.length - 1 ? ` (${component.length} files in this strongly connected component)` : '';
   console.error(`import cycle: ${rel(cycle[0])}${steps.join('')}${more}`);
 }
-if (components.length) {
-  console.error(`${components.length} import cycle${components.length > 1 ? 's' : ''} in ${folders.join(', ')}`);
+
+/** The layers of ARCHITECTURE.md (bottom first), or none when it has no ```layers block. */
+function readLayers() {
+  const doc = join(root, 'ARCHITECTURE.md');
+  if (!existsSync(doc)) return [];
+  const block = /```layers\n([\s\S]*?)```/.exec(readFileSync(doc, 'utf8'));
+  return block ? block[1].split('\n').map((l) => l.trim()).filter(Boolean) : [];
+}
+const layers = readLayers();
+const layerOf = (file) => {
+  const r = rel(file);
+  let best = -1;
+  let length = -1;
+  layers.forEach((l, i) => {
+    if ((r === l || r.startsWith(`${l}/`)) && l.length > length) {
+      best = i;
+      length = l.length;
+    }
+  });
+  return best;
+};
+const missing = layers.filter((l) => !existsSync(join(root, l)));
+for (const l of missing) console.error(`ARCHITECTURE.md names ${l}, which does not exist`);
+const violations = [];
+for (const [file, edges] of graph) {
+  const from = layerOf(file);
+  if (from < 0) continue;
+  for (const [target, typeOnly] of edges) {
+    const to = layerOf(target);
+    if (!typeOnly && to > from) violations.push(`${rel(file)} (${layers[from]}) imports ${rel(target)} (${layers[to]}), a later layer in ARCHITECTURE.md`);
+  }
+}
+for (const v of violations) console.error(`layer: ${v}`);
+if (components.length || violations.length || missing.length) {
+  if (components.length) console.error(`${components.length} import cycle${components.length > 1 ? 's' : ''} in ${folders.join(', ')}`);
+  if (violations.length) console.error(`${violations.length} import${violations.length > 1 ? 's' : ''} against the layers of ARCHITECTURE.md`);
   process.exit(1);
 }
-console.log(`no import cycles in ${folders.join(', ')} (${graph.size} files)`);
+console.log(`no import cycles in ${folders.join(', ')} (${graph.size} files)${layers.length ? `; imports follow the ${layers.length} layers of ARCHITECTURE.md` : ''}`);
