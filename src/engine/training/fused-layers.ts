@@ -31,6 +31,7 @@ interface BatchNormLike {
   beta?: LayerVariableLike;
   movingMean: LayerVariableLike;
   movingVariance: LayerVariableLike;
+  trainable: boolean;
   __automlFused?: boolean;
 }
 
@@ -113,13 +114,22 @@ function patchBatchNorm(layer: BatchNormLike): void {
   const original = layer.call.bind(layer);
   layer.call = (inputs, kwargs) => {
     const training = Boolean(kwargs?.training);
+    // A frozen BatchNormalization (a pretrained backbone's) normalises with its moving statistics, as
+    // in Keras: the batch statistics of small fine-tuning batches would undo what it learnt.
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
     const lastAxis = layer.axis === -1 || layer.axis === x.rank - 1;
-    if (!training || !lastAxis || !layer.center || !layer.scale || x.dtype !== 'float32' || !fusedBatchNormAvailable()) {
-      return original(inputs, kwargs);
+    // Without `scale` or `center` (Keras InceptionV3 has no gamma), a fixed 1 or 0 stands in: tfjs's
+    // own paths read the missing weight in training, or save it for the gradient, and throw.
+    const gamma = () => (layer.scale ? layer.gamma!.read() : tf.onesLike(layer.movingMean.read()));
+    const beta = () => (layer.center ? layer.beta!.read() : tf.zerosLike(layer.movingMean.read()));
+    if (training && !layer.trainable) {
+      if (!lastAxis) return original(inputs, { ...kwargs, training: false });
+      return tf.tidy(() => tf.batchNorm(x, layer.movingMean.read(), layer.movingVariance.read(), beta(), gamma(), layer.epsilon));
     }
+    const plain = layer.center && layer.scale;
+    if (!training || !lastAxis || x.dtype !== 'float32' || (plain && !fusedBatchNormAvailable())) return original(inputs, kwargs);
     return tf.tidy(() => {
-      const { y, mean, variance } = fusedBatchNormTrain(x, layer.gamma!.read(), layer.beta!.read(), layer.epsilon);
+      const { y, mean, variance } = fusedBatchNormAvailable() ? fusedBatchNormTrain(x, gamma(), beta(), layer.epsilon) : momentsBatchNorm(x, gamma(), beta(), layer.epsilon);
       movingAverage(layer.movingMean, mean, layer.momentum);
       movingAverage(layer.movingVariance, variance, layer.momentum);
       mean.dispose();
@@ -128,6 +138,14 @@ function patchBatchNorm(layer: BatchNormLike): void {
     });
   };
   layer.__automlFused = true;
+}
+
+/** Training-mode BatchNorm over the last axis by tf.moments, for backends without the fused kernels. */
+function momentsBatchNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): { y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } {
+  const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
+  const { mean, variance } = tf.moments(x, axes);
+  const y = tf.batchNorm(x, mean, variance, beta, gamma, epsilon);
+  return { y, mean: tf.keep(mean), variance: tf.keep(variance) };
 }
 
 /**

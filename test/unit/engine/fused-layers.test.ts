@@ -67,3 +67,62 @@ describe('dropout masks from a hash', () => {
     model.dispose();
   });
 });
+
+describe('BatchNormalization in training', () => {
+  before(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  const bnModel = (o: { scale: boolean; trainable: boolean }) => {
+    const input = tfl.input({ shape: [3, 3, 4] });
+    const bn = tfl.layers.batchNormalization({ scale: o.scale, momentum: 0.5, name: 'bn' });
+    const model = tfl.model({ inputs: input, outputs: bn.apply(input) as tfl.SymbolicTensor });
+    // Moving statistics far from the batch's, so that which ones normalise is visible.
+    bn.setWeights(bn.getWeights().map((w, i, all) => (i === all.length - 1 ? tf.fill(w.shape, 4) : i === all.length - 2 ? tf.fill(w.shape, 10) : w)));
+    bn.trainable = o.trainable;
+    enableFusedLayers(model);
+    return { model, bn };
+  };
+  const x = () => tf.randomNormal([8, 3, 3, 4], 0, 1, 'float32', 5);
+
+  it('without a scale (gamma) trains with batch statistics and updates its moving averages instead of throwing', () => {
+    const { model, bn } = bnModel({ scale: false, trainable: true });
+    const y = model.apply(x(), { training: true }) as tf.Tensor;
+    // Normalised by the batch: mean ≈ 0, variance ≈ 1 per channel.
+    const { mean, variance } = tf.moments(y, [0, 1, 2]);
+    for (const m of mean.dataSync()) assert.ok(Math.abs(m) < 1e-4, `mean ${m}`);
+    for (const v of variance.dataSync()) assert.ok(Math.abs(v - 1) < 1e-2, `variance ${v}`);
+    // momentum 0.5: the moving mean moved half-way from 10 towards the batch mean (≈ 0).
+    const movingMean = bn.getWeights()[bn.getWeights().length - 2].dataSync();
+    for (const m of movingMean) assert.ok(m > 4 && m < 6, `moving mean ${m}`);
+  });
+
+  it('frozen, normalises with its moving statistics in training as in inference, and leaves them unchanged', () => {
+    for (const scale of [true, false]) {
+      const { model, bn } = bnModel({ scale, trainable: false });
+      const input = x();
+      const trained = model.apply(input, { training: true }) as tf.Tensor;
+      const inferred = model.apply(input, { training: false }) as tf.Tensor;
+      assert.ok(tf.max(tf.abs(tf.sub(trained, inferred))).dataSync()[0] < 1e-6);
+      // (x − 10) / √(4 + ε): far from zero mean.
+      assert.ok(Math.abs(tf.mean(trained).dataSync()[0] + 5) < 0.5);
+      assert.deepEqual(Array.from(bn.getWeights()[bn.getWeights().length - 2].dataSync()), [10, 10, 10, 10]);
+    }
+  });
+
+  it('frozen and without a scale, passes gradients to the trainable layers below it', () => {
+    const input = tfl.input({ shape: [4, 4, 2] });
+    const conv = tfl.layers.conv2d({ filters: 3, kernelSize: 3, padding: 'same', name: 'conv' });
+    const bn = tfl.layers.batchNormalization({ scale: false, name: 'bn' });
+    const out = tfl.layers.globalAveragePooling2d({}).apply(bn.apply(conv.apply(input))) as tfl.SymbolicTensor;
+    const model = tfl.model({ inputs: input, outputs: out });
+    bn.trainable = false;
+    enableFusedLayers(model);
+    const xs = tf.randomNormal([2, 4, 4, 2], 0, 1, 'float32', 9);
+    const { grads } = tf.variableGrads(() => tf.sum(tf.square(model.apply(xs, { training: true }) as tf.Tensor)) as tf.Scalar);
+    const kernel = grads[conv.trainableWeights[0].originalName] ?? Object.values(grads)[0];
+    assert.ok(kernel, 'a gradient for the convolution');
+    assert.ok(Array.from(kernel.dataSync()).every(Number.isFinite));
+    assert.ok(tf.max(tf.abs(kernel)).dataSync()[0] > 0);
+  });
+});
