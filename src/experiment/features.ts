@@ -128,7 +128,7 @@ async function saveHeadModel(ctx: FeaturesContext, layer: string, head: LinearHe
   const bb = await loadBackbone(backbone.dir, backbone.range, { size: backbone.size, cut: layer });
   let model: tfl.LayersModel | undefined;
   try {
-    let x = tfl.layers.globalAveragePooling2d({ name: 'head_pool' }).apply(bb.features) as tfl.SymbolicTensor;
+    let x = bb.features.shape.length === 4 ? (tfl.layers.globalAveragePooling2d({ name: 'head_pool' }).apply(bb.features) as tfl.SymbolicTensor) : bb.features;
     const dense = tfl.layers.dense({ units: head.classes, name: 'logits' });
     x = dense.apply(x) as tfl.SymbolicTensor;
     const scores = tfl.layers.activation({ activation: 'softmax', name: 'scores' }).apply(x) as tfl.SymbolicTensor;

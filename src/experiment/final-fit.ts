@@ -14,7 +14,8 @@ import { hasModel } from '../engine/model/io';
 import { runTrialSegment } from '../engine/training/trial';
 import { chooseFinalFit } from '../search/final-choice';
 import { finalFitEpochs } from '../search/plan';
-import { type SearchResult, bestTrial, runSearch } from '../search/search';
+import { leadingTrial } from '../search/leader';
+import { type SearchResult, runSearch } from '../search/search';
 import { describeConfig } from '../search/space';
 import type { ExperimentRecord, TrialRecord } from '../shared/protocol';
 import { HEAD_FINAL, HEAD_TRIAL } from './features';
@@ -29,7 +30,7 @@ export interface FinalFitResult {
 
 export async function finalFit(ctx: PlannedContext, searched: SearchResult): Promise<FinalFitResult> {
   const { store, data, plan, log } = ctx;
-  const best = bestTrial(store.readTrials());
+  const best = leadingTrial(store.readTrials(), data.validation.count);
   // The linear head on cached features leads: its refit on TRAIN+VALIDATION is the final fit, made already.
   if (best?.id === HEAD_TRIAL && ctx.finalFit && ctx.hasValidation && !ctx.isCancelled() && hasModel(store.file(HEAD_FINAL))) {
     return headFinalFit(ctx, best, searched.trials.length);

@@ -11,7 +11,7 @@ import { buildFlipTtaModel } from '../engine/model/flip-tta';
 import { loadModel, readModelMetadata, saveModel } from '../engine/model/io';
 import { predictScores, scoreSet } from '../engine/training/loop';
 import { ENSEMBLE_CANDIDATES, type EnsembleCandidate, selectEnsemble } from '../search/ensemble';
-import { bestTrial } from '../search/search';
+import { leadingTrial } from '../search/leader';
 import { judgeFlipTta } from '../search/tta';
 import type { ExperimentRecord, TrialRecord } from '../shared/protocol';
 import type { ExperimentStore } from '../store/store';
@@ -34,7 +34,7 @@ export async function chooseFinalModel(ctx: PlannedContext, fitted: FinalFitResu
   const { finalFitOf } = fitted;
   let { finalModel } = fitted;
   // Always leave a loadable final model when any trial produced one.
-  const best = bestTrial(store.readTrials());
+  const best = leadingTrial(store.readTrials(), data.validation.count);
   if (!finalModel && best) finalModel = { kind: 'trial', trials: [best.id], valAccuracy: best.bestValAccuracy };
   // An ensemble of the top trials, when it beats the best one on VALIDATION. Only when the final
   // model is a trial's checkpoint: a final fit has seen VALIDATION, so nothing can be compared with it there.

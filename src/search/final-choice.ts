@@ -3,6 +3,7 @@
 // final fit while a fast one gets 20. So each leading trial's learning curve (validation error
 // against epochs) is extrapolated with a power law to the epochs it could train in the final fit's
 // time, and the best prediction wins. Pure: no I/O, unit-tested.
+import { isFeatureHead } from './leader';
 import type { EpochRecord, TrialRecord } from '../shared/protocol';
 import { epochsIn } from './plan';
 
@@ -65,7 +66,8 @@ export function chooseFinalFit(
   historyOf: (id: string) => EpochRecord[],
   opts: { seconds: number; trainImages: number; margin?: number },
 ): FinalChoice | null {
-  const usable = trials.filter((t) => t.trainOn === 'TRAIN' && t.hasModel && t.bestValAccuracy !== null);
+  // A linear head on cached features has no epochs to extrapolate: its final fit is its refit (experiment/final-fit.ts).
+  const usable = trials.filter((t) => t.trainOn === 'TRAIN' && t.hasModel && t.bestValAccuracy !== null && !isFeatureHead(t));
   if (!usable.length) return null;
   const top = Math.max(...usable.map((t) => t.bestValAccuracy!));
   const margin = opts.margin ?? 0.05;

@@ -229,9 +229,9 @@ function findFeatures(model: tfl.LayersModel, cut: string | null, dir: string): 
   }
   if (cut) {
     const out = layers.find((l) => l.name === cut)?.output;
-    if (!out || Array.isArray(out) || out.shape.length !== 4) {
+    if (!out || Array.isArray(out) || (out.shape.length !== 4 && out.shape.length !== 2)) {
       model.dispose();
-      throw new Error(`Backbone ${dir}: no layer ${cut.slice(BACKBONE_PREFIX.length)} with a 4-D output to cut at`);
+      throw new Error(`Backbone ${dir}: no layer ${cut.slice(BACKBONE_PREFIX.length)} with a feature map or vector to cut at`);
     }
     return out;
   }
@@ -319,10 +319,12 @@ function featureTaps(features: SymbolicTensor, trunk: tfl.layers.Layer[]): Symbo
     // Later layers replace earlier ones of the same width (the trunk is in model order).
     if (!held || (out.shape[3] ?? 0) >= (held.shape[3] ?? 0)) byResolution.set(key, out);
   }
-  const featuresKey = `${features.shape[1]}x${features.shape[2]}`;
+  // Features that are already vectors (this product's models, cut at their logits) have no resolution.
+  const featuresKey = features.shape.length === 4 ? `${features.shape[1]}x${features.shape[2]}` : null;
+  const smallest = features.shape.length === 4 ? (features.shape[1] ?? 0) : 0;
   const taps = order
     .map((k) => byResolution.get(k)!)
-    .filter((t) => (t.shape[1] ?? 0) >= (features.shape[1] ?? 0) && (t.shape[1] ?? 0) > 1)
+    .filter((t) => (t.shape[1] ?? 0) >= smallest && (t.shape[1] ?? 0) > 1)
     .sort((a, b) => (b.shape[1] ?? 0) - (a.shape[1] ?? 0));
   const lower = taps.filter((t) => `${t.shape[1]}x${t.shape[2]}` !== featuresKey).slice(-2);
   return [...lower, features];

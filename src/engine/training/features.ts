@@ -37,10 +37,11 @@ export function featureExtractor(backbone: LoadedBackbone): { model: tfl.LayersM
   let offset = 0;
   const pooled = backbone.taps.map((t, i) => {
     const layer = (t.sourceLayer as tfl.layers.Layer).name.slice(BACKBONE_PREFIX.length);
-    const dim = t.shape[3] as number;
+    const dim = t.shape[t.shape.length - 1] as number;
     blocks.push({ layer, offset, dim });
     offset += dim;
-    return tfl.layers.globalAveragePooling2d({ name: `features_pool_${i}` }).apply(t) as tfl.SymbolicTensor;
+    // Feature maps are averaged over their pixels; vectors (a model cut at its logits) are taken as they are.
+    return t.shape.length === 4 ? (tfl.layers.globalAveragePooling2d({ name: `features_pool_${i}` }).apply(t) as tfl.SymbolicTensor) : t;
   });
   const outputs = pooled.length > 1 ? (tfl.layers.concatenate({ name: 'features_concat' }).apply(pooled) as tfl.SymbolicTensor) : pooled[0];
   return { model: tfl.model({ inputs: backbone.input, outputs, name: 'features' }), blocks };

@@ -177,6 +177,12 @@ describe('training worker (child process)', function () {
     const checkpoint = readFileSync(join(store.modelDir(first.id), 'model.json'), 'utf8');
     assert.ok(checkpoint.includes('"backbone_dense'), 'the backbone is part of the trained model');
     assert.ok(rec.test && rec.test.accuracy > 0.3, `test accuracy ${rec.test?.accuracy}`);
+    // The features phase: cached features, a linear head chosen by cross-validation, the trial `head`.
+    assert.ok(logs.some((m) => m.startsWith('Features: ') && m.includes('mirror images')), logs.join('\n'));
+    assert.ok(logs.some((m) => /^Linear head, \d-fold cross-validation on TRAIN\+VALIDATION: .*chosen: /.test(m)), logs.join('\n'));
+    const head = store.readTrials().find((t) => t.id === 'head');
+    assert.ok(head?.hasModel && head.bestValAccuracy !== null && head.config['transfer/head'] === 'linear', JSON.stringify(head));
+    assert.ok(readFileSync(join(store.modelDir('head'), 'model.json'), 'utf8').includes('"backbone_'), 'the head model holds the cut backbone');
   });
 
   it('streams images from the cache file when they exceed the memory given to data, and still learns', async () => {
