@@ -129,11 +129,13 @@ export async function resolveEntry(entry: CatalogueEntry, cacheDir: string, o: C
   if (hasModel(dir)) {
     const problem = verifyModelDir(dir, entry.sha256);
     if (!problem) return dir;
-    o.onMessage?.(`Backbone ${entry.name}: the cached copy in ${dir} is damaged (${problem}); ${entry.nsfwjs ? 'writing it out of nsfwjs again' : 'downloading it again'}`);
+    o.onMessage?.(
+      `Backbone ${entry.name}: the cached copy in ${dir} is damaged (${problem}); ${entry.nsfwjs ? 'writing it out of nsfwjs again' : 'downloading it again'}`,
+    );
     rmSync(dir, { recursive: true, force: true });
   }
   if (entry.nsfwjs) {
-    const root = o.nsfwjsRoot !== undefined ? o.nsfwjsRoot : nsfwjsRoot() ?? nsfwjsRoot(__dirname);
+    const root = o.nsfwjsRoot !== undefined ? o.nsfwjsRoot : (nsfwjsRoot() ?? nsfwjsRoot(__dirname));
     if (!root) throw new Error(`Backbone ${entry.name} comes from the npm package nsfwjs, which is not installed (npm install nsfwjs@4.4.0)`);
     extractNsfwjsModel(entry.nsfwjs, dir, root);
     writeChecksums(dir);

@@ -26,7 +26,9 @@ export const CHECKSUMS_FILE = 'checksums.json';
 export function checkLayersModel(json: tf.io.ModelJSON, source: string): void {
   const topology = json.modelTopology as { class_name?: string; model_config?: unknown; node?: unknown } | undefined;
   if (json.format === 'graph-model' || (topology && 'node' in topology)) {
-    throw new Error(`Backbone ${source}: a graph model (a converted SavedModel) cannot be fine-tuned in TF.js; convert the Keras model as a layers model (tensorflowjs_converter --output_format tfjs_layers_model)`);
+    throw new Error(
+      `Backbone ${source}: a graph model (a converted SavedModel) cannot be fine-tuned in TF.js; convert the Keras model as a layers model (tensorflowjs_converter --output_format tfjs_layers_model)`,
+    );
   }
   if (!topology || !json.weightsManifest) throw new Error(`Backbone ${source}: model.json has no modelTopology or weightsManifest`);
 }
@@ -126,7 +128,9 @@ export async function downloadModel(url: string, dir: string, o: DownloadOptions
     try {
       res = await o.fetchImpl(u);
     } catch (e) {
-      throw new Error(`Backbone ${u}: download failed (${e instanceof Error ? (e.cause instanceof Error ? e.cause.message : e.message) : String(e)}); check the URL and the network, or download the model folder and give its path`);
+      throw new Error(
+        `Backbone ${u}: download failed (${e instanceof Error ? (e.cause instanceof Error ? e.cause.message : e.message) : String(e)}); check the URL and the network, or download the model folder and give its path`,
+      );
     }
     if (!res.ok) throw new Error(`Backbone ${u}: the server answered ${res.status} ${res.statusText}`);
     const length = Number(res.headers.get('content-length') ?? NaN);
@@ -148,7 +152,9 @@ export async function downloadModel(url: string, dir: string, o: DownloadOptions
     const bytes = Buffer.concat(chunks);
     const want = o.expected?.[file];
     if (want && sha256(bytes) !== want) {
-      throw new Error(`Backbone ${o.label}: ${file} downloaded from ${u} has sha256 ${sha256(bytes)}, but the catalogue records ${want}; the download is corrupt or the file changed on the server (nothing was cached)`);
+      throw new Error(
+        `Backbone ${o.label}: ${file} downloaded from ${u} has sha256 ${sha256(bytes)}, but the catalogue records ${want}; the download is corrupt or the file changed on the server (nothing was cached)`,
+      );
     }
     return bytes;
   };
@@ -192,4 +198,3 @@ export async function downloadModel(url: string, dir: string, o: DownloadOptions
 
 /** Whether `dir` holds a model folder (model.json present); says nothing of its integrity. */
 export const hasModel = (dir: string): boolean => existsSync(join(dir, 'model.json')) && statSync(join(dir, 'model.json')).isFile();
-
