@@ -1,8 +1,9 @@
 // Phase 1, prepare: the backend, then the dataset: open it, probe a sample of images for the input
 // size, load the pretrained backbone (which may set the input), validate and decode every image into
 // the cache once, load the pixels (or stream them), measure the training pixels' mean and spread.
-// Reads: the spec (backend, dataset, image size, fit, backbone, cache, data memory).
-// Writes: the record's backend and versions, then its classes, multi-label, input shape and dataset
+// Reads: the spec (backend, dataset, image size, fit, backbone, cache, data memory); the record's
+// backbone when resuming (what `auto` chose).
+// Writes: the record's backend and versions, its backbone (`auto`'s choice), then its classes, multi-label, input shape and dataset
 // fingerprint; events `backend` and `experimentStarted` (data progress goes to the host only).
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
