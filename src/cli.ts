@@ -46,8 +46,11 @@ Commands:
       --data-memory <MB>     decoded images kept in memory; more is read from the cache per batch (default: ¼ of RAM)
       --no-final-fit         search for the whole budget; the final model is the best trial or an ensemble of the top ones
       --no-tta               no test-time augmentation (by default the final model also scores the mirror image when that is more accurate on VALIDATION)
-      --backbone <dir|url>   a pretrained TF.js layers model (folder or model.json URL, downloaded once) for transfer learning
-      --backbone-range <r>   pixel range the backbone was trained on: auto (default), 0-255, 0-1, -1-1
+      --backbone <b>         pretrained backbone for transfer learning (default auto: a catalogue backbone for RGB
+                             photos, cached or downloaded once, none for grayscale or small images; none: off):
+                             a catalogue name (mobilenet-v1-0.25|0.50|0.75|1.00, mobilenet-v2-0.35|0.50|0.75|1.00,
+                             nsfwjs-mobilenet-v2, nsfwjs-inception-v3), a TF.js layers model folder, or a model.json URL
+      --backbone-range <r>   pixel range the backbone was trained on: auto (default: the catalogue's, else the model's), 0-255, 0-1, -1-1
       --json                 print one JSON object as the last line
   resume <experiment>        continue an interrupted or cancelled experiment in its remaining budget
   validate <dataset>         check a dataset and print its label counts per partition
@@ -160,7 +163,7 @@ async function train(args: string[]): Promise<number> {
     dataMemoryMB: values['data-memory'] === undefined ? undefined : positiveNumber(values['data-memory'], 'data-memory', 0),
     finalFit: values['no-final-fit'] !== true,
     tta: values['no-tta'] !== true,
-    backbone: values.backbone,
+    backbone: values.backbone ?? 'auto',
     backboneRange: parseBackboneRange(values['backbone-range']),
   });
   const store = ExperimentStore.create(root, spec);
@@ -254,6 +257,9 @@ function bestThroughput(store: ExperimentStore): number | null {
   return t?.imagesPerSec ? Math.round(t.imagesPerSec) : null;
 }
 
+/** The last progress line printed (repeats are not printed). */
+let lastProgressLine = '';
+
 function printEvent(e: WorkerEvent, spec: ExperimentSpec): void {
   const pct = (x: number | null) => (x === null ? '  -   ' : `${(x * 100).toFixed(2)}%`);
   switch (e.type) {
@@ -271,6 +277,15 @@ function printEvent(e: WorkerEvent, spec: ExperimentSpec): void {
     }
     case 'trialEnded':
       out(`  ${e.trial.id} ${e.trial.status}${e.trial.bestValAccuracy !== null ? `: best val_acc ${pct(e.trial.bestValAccuracy)}` : ''}${e.trial.error ? ` (${e.trial.error})` : ''}`);
+      break;
+    case 'dataProgress':
+      // A backbone's download: one line on stderr, rewritten as the bytes come.
+      if (e.phase === 'backbone' && e.total > 0) {
+        const mb = (b: number) => (b / 2 ** 20).toFixed(1);
+        const line = `Backbone download: ${mb(e.done)} of ${mb(e.total)} MB`;
+        if (line !== lastProgressLine) process.stderr.write(`\r${line}${e.done >= e.total ? '\n' : ''}`);
+        lastProgressLine = line;
+      }
       break;
     case 'log':
       if (e.level !== 'debug') out(e.level === 'warn' || e.level === 'error' ? `warning: ${e.message}` : e.message);

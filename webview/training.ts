@@ -435,7 +435,10 @@ export class TrainingView {
     } else if (this.dataProgress) {
       const d = this.dataProgress;
       this.batchMeter.set(d.total ? d.done / d.total : null, `${d.done} of ${d.total}`);
-      replaceChildren(this.activityEl, progressRing('Preparing data'), h('span', null, `Preparing data: ${d.phase} ${int(d.done)} / ${int(d.total)}`), this.batchMeter.el);
+      // The backbone's download counts bytes; the other phases count images.
+      const mb = (b: number) => (b / 2 ** 20).toFixed(1);
+      const text = d.phase === 'backbone' ? `Downloading the backbone: ${mb(d.done)} of ${mb(d.total)} MB` : `Preparing data: ${d.phase} ${int(d.done)} / ${int(d.total)}`;
+      replaceChildren(this.activityEl, progressRing('Preparing data'), h('span', null, text), this.batchMeter.el);
     } else {
       const running = this.sortedTrials().find((t) => t.status === 'running');
       const text = running

@@ -38,7 +38,7 @@ export async function features(ctx: FeaturesContext): Promise<void> {
     return;
   }
   const started = Date.now();
-  const bb = await loadBackbone(backbone.dir, backbone.range, { size: backbone.size });
+  const bb = await loadBackbone(backbone.dir, backbone.range, { size: backbone.size, cut: backbone.cut });
   const { model: extractor, blocks } = featureExtractor(bb);
   let trainFeatures;
   let valFeatures;

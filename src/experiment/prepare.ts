@@ -1,8 +1,9 @@
 // Phase 1, prepare: the backend, then the dataset: open it, probe a sample of images for the input
 // size, load the pretrained backbone (which may set the input), validate and decode every image into
 // the cache once, load the pixels (or stream them), measure the training pixels' mean and spread.
-// Reads: the spec (backend, dataset, image size, fit, backbone, cache, data memory).
-// Writes: the record's backend and versions, then its classes, multi-label, input shape and dataset
+// Reads: the spec (backend, dataset, image size, fit, backbone, cache, data memory); the record's
+// backbone when resuming (what `auto` chose).
+// Writes: the record's backend and versions, its backbone (`auto`'s choice), then its classes, multi-label, input shape and dataset
 // fingerprint; events `backend` and `experimentStarted` (data progress goes to the host only).
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,8 @@ import type { Dataset, ImageSet, PreparedSets, ProbeResult } from '../data';
 import type { ModelShape } from '../engine/model/build';
 import { initBackend } from '../engine/runtime/runtime';
 import { type BackboneRange, backboneInputSize, loadBackbone, resolveBackbone } from '../engine/model/backbone';
+import { type CatalogueEntry, catalogueEntry, resolveAutoBackbone } from '../engine/model/catalogue';
+import type { DownloadProgress } from '../engine/model/download';
 import { type InputChoice, chooseInput } from '../search/plan';
 import type { BackendInfo } from '../shared/protocol';
 import { PRODUCT_VERSION } from '../shared/version';
@@ -22,6 +25,8 @@ export interface BackboneUse {
   dir: string;
   range: Exclude<BackboneRange, 'auto'>;
   size: number;
+  /** The layer its features are cut at (a catalogue entry's), else found by loadBackbone. */
+  cut?: string;
 }
 
 export interface Prepared {
@@ -49,7 +54,7 @@ export async function prepare(ctx: ExperimentContext): Promise<Prepared> {
   // Decode once: a quick probe of a sample of images picks the input size, then validation
   // decodes every image at that size straight into the cache.
   const probe = await probeImages(dataset);
-  const { input, backbone, backboneFlops, backboneHeadInputs } = await chooseInputAndBackbone(ctx, backend, probe);
+  const { input, backbone, backboneFlops, backboneHeadInputs } = await chooseInputAndBackbone(ctx, backend, probe, dataset.multiLabel);
   log(`Input ${input.size}×${input.size}×${input.channels}: ${input.why}`);
   if (!probe.color && probe.grayStoredAsColor) log(`${probe.grayStoredAsColor} of ${probe.probed} sampled images are stored as colour but gray: trained in grayscale`);
   const { data, fingerprint } = await validateAndDecode(ctx, dataset, input);
@@ -89,6 +94,7 @@ async function chooseInputAndBackbone(
   ctx: ExperimentContext,
   backend: BackendInfo,
   probe: ProbeResult,
+  multiLabel: boolean,
 ): Promise<Pick<Prepared, 'input' | 'backbone' | 'backboneFlops' | 'backboneHeadInputs'>> {
   const { spec, log } = ctx;
   let input = chooseInput({
@@ -97,29 +103,80 @@ async function chooseInputAndBackbone(
     requested: spec.imageSize,
     gpu: backend.name === 'tensorflow-gpu' || backend.name === 'webgpu',
   });
-  if (!spec.backbone) return { input, backbone: undefined, backboneFlops: 0, backboneHeadInputs: 0 };
-  const dir = await resolveBackbone(spec.backbone, join(spec.cacheDir, 'backbones'));
+  const chosen = await chooseBackbone(ctx, probe, multiLabel);
+  if (!chosen) return { input, backbone: undefined, backboneFlops: 0, backboneHeadInputs: 0 };
+  const { dir, source, entry } = chosen;
   // A fixed-size backbone keeps its size unless the user set one (it is cut before any fixed-size
   // pooling, so any size works); one that takes any size gets the size chosen from the data.
-  const native = backboneInputSize(dir);
+  const native = backboneInputSize(dir) ?? entry?.size ?? null;
   const size = spec.imageSize && spec.imageSize > 0 ? spec.imageSize : native ?? input.size;
-  if (spec.imageSize && native && native !== spec.imageSize) log(`Backbone ${spec.backbone}: trained at ${native}×${native}, run at ${spec.imageSize}×${spec.imageSize} (setting)`);
-  const loaded = await loadBackbone(dir, spec.backboneRange ?? 'auto', { size });
+  if (spec.imageSize && native && native !== spec.imageSize) log(`Backbone ${source}: trained at ${native}×${native}, run at ${spec.imageSize}×${spec.imageSize} (setting)`);
+  // The user's range beats the catalogue's, which beats the model's metadata.
+  const userRange = spec.backboneRange && spec.backboneRange !== 'auto' ? spec.backboneRange : undefined;
+  const range: BackboneRange = userRange ?? entry?.range ?? 'auto';
+  const cut = entry?.cut;
+  const loaded = await loadBackbone(dir, range, { size, cut });
   const info = loaded.info;
   loaded.dispose();
   const [bh, bw, bc] = info.inputShape;
-  if (bh !== bw) throw new Error(`Backbone ${spec.backbone}: takes ${bh}×${bw} images; only square inputs are supported`);
+  if (bh !== bw) throw new Error(`Backbone ${source}: takes ${bh}×${bw} images; only square inputs are supported`);
   input = { size: bh ?? input.size, channels: bc as 1 | 3, why: `the pretrained backbone's input (${bc === 3 ? 'RGB' : 'grayscale'})` };
   log(
-    `Backbone ${spec.backbone}: ${info.weightLayers} layers with weights, features ${info.featureShape.join('×')}, ` +
-      `${info.flops >= 1e9 ? `${(info.flops / 1e9).toFixed(2)} GFLOP` : `${(info.flops / 1e6).toFixed(1)} MFLOP`} per image; pixels mapped to ${info.range} (${info.rangeWhy})`,
+    `Backbone ${source}: ${info.weightLayers} layers with weights, features ${info.featureShape.join('×')}, ` +
+      `${info.flops >= 1e9 ? `${(info.flops / 1e9).toFixed(2)} GFLOP` : `${(info.flops / 1e6).toFixed(1)} MFLOP`} per image; pixels mapped to ${info.range} (${!userRange && entry ? 'the catalogue says so' : info.rangeWhy})`,
   );
   return {
     input,
-    backbone: { dir, range: info.range, size: input.size },
+    backbone: { dir, range: info.range, size: input.size, cut },
     backboneFlops: info.flops,
     backboneHeadInputs: info.featureShape[info.featureShape.length - 1] ?? 0,
   };
+}
+
+/**
+ * The backbone's folder, from the spec: none (unset or `none`), `auto` (catalogue.ts
+ * `resolveAutoBackbone`: one line says which and why; a resumed experiment keeps what its start
+ * chose), or a catalogue name, folder or URL, whose failure to download is an error. Downloads log
+ * their start and end and send their bytes as `dataProgress` (phase `backbone`).
+ */
+async function chooseBackbone(
+  ctx: ExperimentContext,
+  probe: ProbeResult,
+  multiLabel: boolean,
+): Promise<{ dir: string; source: string; entry?: CatalogueEntry } | undefined> {
+  const { spec, log, store } = ctx;
+  const cacheDir = join(spec.cacheDir, 'backbones');
+  let logged = -1;
+  const onProgress = (p: DownloadProgress) => {
+    ctx.run.emit({ type: 'dataProgress', phase: 'backbone', done: p.done, total: p.total });
+    // The log says when a download starts and ends, and every quarter between.
+    const quarter = p.total > 0 ? Math.floor((4 * p.done) / p.total) : 0;
+    if (quarter > logged) {
+      logged = quarter;
+      log(`Backbone download: ${mb(p.done)} of ${mb(p.total)}${quarter === 0 ? ' (once; cached afterwards)' : ''}`);
+    }
+  };
+  const onMessage = (m: string) => log(m, 'warn');
+  let source = spec.backbone;
+  if (!source || source === 'none') return undefined;
+  if (source === 'auto') {
+    const earlier = ctx.run.resume ? store.readRecord().backbone : undefined;
+    if (earlier === 'none') return undefined;
+    if (earlier) {
+      source = earlier;
+    } else {
+      const choice = await resolveAutoBackbone(
+        { color: probe.color, medianSide: probe.medianSide, multiLabel, strategy: spec.strategy },
+        cacheDir,
+        { onProgress, onMessage },
+      );
+      log(choice.message);
+      store.updateRecord({ backbone: choice.entry?.name ?? 'none' });
+      return choice.entry && choice.dir ? { dir: choice.dir, source: choice.entry.name, entry: choice.entry } : undefined;
+    }
+  }
+  const dir = await resolveBackbone(source, cacheDir, fetch, onProgress, { onMessage });
+  return { dir, source, entry: catalogueEntry(source) };
 }
 
 /**

@@ -28,7 +28,7 @@ export function settings(): Settings {
     dataMemoryMB: c.get<number>('dataMemoryMB', 0),
     finalFit: c.get<boolean>('finalFit', true),
     testTimeAugmentation: c.get<boolean>('testTimeAugmentation', true),
-    backbone: c.get<string>('backbone', ''),
+    backbone: c.get<string>('backbone', 'auto'),
     backboneInputRange: c.get<Settings['backboneInputRange']>('backboneInputRange', 'auto'),
     experimentsFolder: c.get<string>('experimentsFolder', '.automl/experiments'),
     seed: c.get<number>('seed', 1),

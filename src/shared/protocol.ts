@@ -52,8 +52,10 @@ export interface ExperimentSpec {
    */
   tta?: boolean;
   /**
-   * A pretrained TF.js layers model for transfer learning: a folder with model.json, or the URL of a
-   * model.json (downloaded once into the cache). Adds the `transfer` family, tried first.
+   * A pretrained TF.js layers model for transfer learning: a catalogue name (engine/model/catalogue.ts),
+   * a folder with model.json, or the URL of a model.json (downloaded once into the cache); `auto`:
+   * a catalogue backbone for RGB photos, none otherwise. Unset or `none`: no backbone. Adds the
+   * `transfer` family, tried first.
    */
   backbone?: string;
   /** The pixel range the backbone was trained on (default `auto`: its metadata, else −1…1). */
@@ -164,6 +166,8 @@ export interface ExperimentRecord {
   versions?: Record<string, string>;
   /** Peak resident memory of the worker process, MB (of the last run). */
   peakRssMB?: number;
+  /** What the backbone `auto` chose at the start (a catalogue name, or `none`); a resume keeps it. */
+  backbone?: string;
 }
 
 export interface LeaderboardRow {

@@ -21,7 +21,7 @@ export interface SpecOptions {
   dataMemoryMB?: number;
   finalFit?: boolean;
   tta?: boolean;
-  /** Blank: no backbone. */
+  /** Blank or `none`: no backbone; `auto`: chosen from the data (catalogue.ts). */
   backbone?: string;
   backboneRange?: ExperimentSpec['backboneRange'];
 }
@@ -42,7 +42,7 @@ export function makeSpec(o: SpecOptions, now = new Date()): ExperimentSpec {
     dataMemoryMB: o.dataMemoryMB || undefined,
     finalFit: o.finalFit === false ? false : undefined,
     tta: o.tta === false ? false : undefined,
-    backbone: o.backbone?.trim() || undefined,
+    backbone: o.backbone?.trim() && o.backbone.trim() !== 'none' ? o.backbone.trim() : undefined,
     backboneRange: o.backboneRange === 'auto' ? undefined : o.backboneRange,
     createdAt: now.toISOString(),
   };

@@ -1,5 +1,5 @@
-// A pretrained backbone for transfer learning: a TF.js layers model (a folder with model.json, or
-// the URL of one, downloaded once into a cache), cut at its features (the classifier removed) and
+// A pretrained backbone for transfer learning: a TF.js layers model (a catalogue name, a folder with
+// model.json, or the URL of one, downloaded once into a cache), cut at its features (the classifier removed) and
 // given a new head by build.ts. Any layers model works, the final models of earlier experiments
 // included (their features are the input of their `logits` layer).
 //
@@ -8,13 +8,15 @@
 // result like any other network. Raw pixels (0–255) are mapped to the range the backbone was
 // trained on by a Rescaling layer inserted right after its input.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, normalize, isAbsolute } from 'node:path';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { dirname, join, normalize } from 'node:path';
 import type * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { SymbolicTensor } from '@tensorflow/tfjs-layers';
 import { loadModel } from './io';
 import { layerFlops } from './flops';
+import { type CatalogueOptions, catalogueEntry, catalogueNames, resolveEntry } from './catalogue';
+import { type OnProgress, checkLayersModel, downloadModel, verifyModelDir } from './download';
 
 export type BackboneRange = 'auto' | '0-255' | '0-1' | '-1-1';
 
@@ -24,70 +26,48 @@ export const BACKBONE_PREFIX = 'backbone_';
 const RESCALE_NAME = `${BACKBONE_PREFIX}input_range`;
 
 /**
- * The folder of a backbone: `source` is a folder with model.json, a model.json file, or an
- * http(s) URL of a model.json (downloaded with its weight files into `cacheDir` once; later calls
- * use the copy). Errors name the source and say what to fix.
+ * The folder of a backbone: `source` is a catalogue name (catalogue.ts: downloaded, or written out
+ * of nsfwjs, once into `cacheDir`), a folder with model.json, a model.json file, or an http(s) URL
+ * of a model.json (downloaded with its weight files into `cacheDir` once, with `checksums.json`;
+ * later calls check the copy and use it without the network, and download a damaged one again,
+ * saying so through `o.onMessage`). Downloads report their bytes through `onProgress`. Errors name
+ * the source and say what to fix.
  */
-export async function resolveBackbone(source: string, cacheDir: string, fetchImpl: typeof fetch = fetch): Promise<string> {
-  if (/^https?:\/\//i.test(source)) return downloadBackbone(source, cacheDir, fetchImpl);
+export async function resolveBackbone(
+  source: string,
+  cacheDir: string,
+  fetchImpl: typeof fetch = fetch,
+  onProgress?: OnProgress,
+  o: Omit<CatalogueOptions, 'fetchImpl' | 'onProgress'> = {},
+): Promise<string> {
+  const entry = catalogueEntry(source, o.catalogue);
+  if (entry) return resolveEntry(entry, cacheDir, { ...o, fetchImpl, onProgress });
+  if (/^https?:\/\//i.test(source)) return resolveUrl(source, cacheDir, fetchImpl, onProgress, o.onMessage);
   const path = normalize(source);
-  if (!existsSync(path)) throw new Error(`Backbone ${source}: no such file or folder`);
+  if (!existsSync(path)) {
+    if (source === 'auto' || source === 'none') throw new Error(`Backbone ${source}: chosen by the experiment, not a model`);
+    const named = !/[\\/]/.test(source) && !source.endsWith('.json');
+    throw new Error(
+      named
+        ? `Backbone ${source}: not in the catalogue (${catalogueNames(o.catalogue)}) and no such file or folder`
+        : `Backbone ${source}: no such file or folder`,
+    );
+  }
   const dir = statSync(path).isDirectory() ? path : dirname(path);
   if (!existsSync(join(dir, 'model.json'))) throw new Error(`Backbone ${source}: no model.json in ${dir} (a TF.js layers model is a folder with model.json and its weight files)`);
   checkLayersModel(JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as tf.io.ModelJSON, source);
   return dir;
 }
 
-async function downloadBackbone(url: string, cacheDir: string, fetchImpl: typeof fetch): Promise<string> {
+async function resolveUrl(url: string, cacheDir: string, fetchImpl: typeof fetch, onProgress?: OnProgress, onMessage?: (m: string) => void): Promise<string> {
   const dir = join(cacheDir, createHash('sha256').update(url).digest('hex').slice(0, 16));
-  if (existsSync(join(dir, 'model.json'))) return dir;
-  const get = async (u: string): Promise<Buffer> => {
-    let res: Response;
-    try {
-      res = await fetchImpl(u);
-    } catch (e) {
-      throw new Error(`Backbone ${u}: download failed (${e instanceof Error ? (e.cause instanceof Error ? e.cause.message : e.message) : String(e)}); check the URL and the network, or download the model folder and give its path`);
-    }
-    if (!res.ok) throw new Error(`Backbone ${u}: the server answered ${res.status} ${res.statusText}`);
-    return Buffer.from(await res.arrayBuffer());
-  };
-  const jsonBytes = await get(url);
-  let json: tf.io.ModelJSON;
-  try {
-    json = JSON.parse(jsonBytes.toString('utf8')) as tf.io.ModelJSON;
-  } catch {
-    throw new Error(`Backbone ${url}: not a model.json (not JSON)`);
-  }
-  checkLayersModel(json, url);
-  const staged = `${dir}.part-${process.pid}`;
-  rmSync(staged, { recursive: true, force: true });
-  mkdirSync(staged, { recursive: true });
-  try {
-    for (const group of json.weightsManifest ?? []) {
-      for (const p of group.paths) {
-        if (isAbsolute(p) || normalize(p).startsWith('..')) throw new Error(`Backbone ${url}: weight path ${p} leaves the model's folder`);
-        const target = join(staged, normalize(p));
-        mkdirSync(dirname(target), { recursive: true });
-        writeFileSync(target, await get(new URL(p, url).toString()));
-      }
-    }
-    writeFileSync(join(staged, 'model.json'), jsonBytes);
-    writeFileSync(join(staged, 'source.txt'), `${url}\n`);
+  if (existsSync(join(dir, 'model.json'))) {
+    const problem = verifyModelDir(dir);
+    if (!problem) return dir;
+    onMessage?.(`Backbone ${url}: the cached copy in ${dir} is damaged (${problem}); downloading it again`);
     rmSync(dir, { recursive: true, force: true });
-    renameSync(staged, dir);
-  } catch (e) {
-    rmSync(staged, { recursive: true, force: true });
-    throw e;
   }
-  return dir;
-}
-
-function checkLayersModel(json: tf.io.ModelJSON, source: string): void {
-  const topology = json.modelTopology as { class_name?: string; model_config?: unknown; node?: unknown } | undefined;
-  if (json.format === 'graph-model' || (topology && 'node' in topology)) {
-    throw new Error(`Backbone ${source}: a graph model (a converted SavedModel) cannot be fine-tuned in TF.js; convert the Keras model as a layers model (tensorflowjs_converter --output_format tfjs_layers_model)`);
-  }
-  if (!topology || !json.weightsManifest) throw new Error(`Backbone ${source}: model.json has no modelTopology or weightsManifest`);
+  return downloadModel(url, dir, { fetchImpl, onProgress, label: url });
 }
 
 /** What the experiment needs to know about a backbone before building models with it. */

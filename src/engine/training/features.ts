@@ -50,7 +50,7 @@ export function featureExtractor(backbone: LoadedBackbone): { model: tfl.LayersM
 /** Identifies a backbone's files (model.json and its weights), for cache keys. */
 export function backboneKey(dir: string): string {
   const h = createHash('sha256');
-  for (const name of readdirSync(dir).filter((n) => n !== 'source.txt').sort()) {
+  for (const name of readdirSync(dir).filter((n) => n !== 'source.txt' && n !== 'checksums.json').sort()) {
     const p = join(dir, name);
     if (!statSync(p).isFile()) continue;
     h.update(`${name}\n`);

@@ -32,7 +32,7 @@ export interface TrialContext {
   /** Metadata stored with every saved model (classes, input spec). */
   modelMetadata: Record<string, unknown>;
   /** The pretrained backbone of `transfer` trials (see backbone.ts). */
-  backbone?: { dir: string; range: BackboneRange; size: number };
+  backbone?: { dir: string; range: BackboneRange; size: number; cut?: string };
   /** Which epoch's weights a trial keeps (see SegmentOptions.checkpoint); the final fit keeps its last. */
   checkpoint?: 'best' | 'last';
 }
@@ -113,7 +113,7 @@ export async function runTrialSegment(ctx: TrialContext, trial: TrialRecord, seg
 async function buildTrialModel(ctx: TrialContext, trial: TrialRecord): Promise<tfl.LayersModel> {
   // A transfer trial's backbone is loaded fresh (its layers become the model's); buildModel refuses a transfer trial without one.
   const backbone =
-    trial.config.family === 'transfer' && ctx.backbone ? await loadBackbone(ctx.backbone.dir, ctx.backbone.range, { size: ctx.backbone.size }) : undefined;
+    trial.config.family === 'transfer' && ctx.backbone ? await loadBackbone(ctx.backbone.dir, ctx.backbone.range, { size: ctx.backbone.size, cut: ctx.backbone.cut }) : undefined;
   return buildModel(trial.config, ctx.shape, deriveSeed(ctx.seed, trial.id), backbone);
 }
 

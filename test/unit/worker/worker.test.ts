@@ -122,9 +122,12 @@ describe('training worker (child process)', function () {
     }
   });
 
-  it('with test-time augmentation off, never averages in the mirror image', async () => {
+  it('with test-time augmentation off, never averages in the mirror image; auto takes no backbone for grayscale images', async () => {
     const { store, spec } = newExperiment(0.25, 3);
-    const { rec, events } = await runDone(store, { ...spec, tta: false });
+    // auto decides from the data alone (grayscale): no backbone, and no network.
+    const { rec, events, logs } = await runDone(store, { ...spec, tta: false, backbone: 'auto' });
+    assert.ok(logs.includes('no backbone: grayscale images (auto uses a pretrained backbone for RGB photos)'), logs.join('\n'));
+    assert.equal(rec.backbone, 'none');
     assert.equal(rec.finalModel?.tta, undefined);
     assert.ok(!events.some((e) => e.type === 'log' && /^Test-time augmentation/.test(e.message)));
     assert.ok(!readFileSync(store.file('final', 'model', 'model.json'), 'utf8').includes('"flip_reverse"'));
