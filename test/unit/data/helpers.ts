@@ -1,4 +1,5 @@
 // Fixture builders for the dataset tests: everything is generated into temp folders.
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -155,4 +156,65 @@ export function only<T extends { code: string }>(findings: T[], code: string): T
 
 export function codes(findings: { code: string }[]): string[] {
   return findings.map((f) => f.code).sort();
+}
+
+/**
+ * `bytes` zero bytes deflated (zlib stream, or raw deflate for zip entries), fed in 1 MiB
+ * chunks so that building a decompression bomb never holds it inflated.
+ */
+export async function deflatedZeros(bytes: number, raw = false): Promise<Buffer> {
+  const z = raw ? zlib.createDeflateRaw({ level: 9 }) : zlib.createDeflate({ level: 9 });
+  const out: Buffer[] = [];
+  z.on('data', (c: Buffer) => out.push(c));
+  const done = new Promise<void>((resolve, reject) => {
+    z.on('end', resolve);
+    z.on('error', reject);
+  });
+  const chunk = Buffer.alloc(1 << 20);
+  for (let left = bytes; left > 0; left -= chunk.length) {
+    if (!z.write(left >= chunk.length ? chunk : chunk.subarray(0, left))) await new Promise((r) => z.once('drain', r));
+  }
+  z.end();
+  await done;
+  return Buffer.concat(out);
+}
+
+/** A PNG chunk (length, type, data, CRC). */
+export function pngChunk(type: string, data: Uint8Array): Buffer {
+  const b = Buffer.alloc(12 + data.length);
+  b.writeUInt32BE(data.length, 0);
+  b.write(type, 4, 'latin1');
+  Buffer.from(data).copy(b, 8);
+  b.writeUInt32BE(crc32(b.subarray(4, 8 + data.length)), 8 + data.length);
+  return b;
+}
+
+/** An 8-bit gray PNG whose header says `w`×`h` and whose one IDAT chunk is `zlibData`. */
+export function pngWithIdat(w: number, h: number, zlibData: Uint8Array): Buffer {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr[8] = 8;
+  ihdr[9] = 0;
+  const sig = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  return Buffer.concat([sig, pngChunk('IHDR', ihdr), pngChunk('IDAT', zlibData), pngChunk('IEND', new Uint8Array(0))]);
+}
+
+/**
+ * Validates (`level: 'images'`) the dataset at `target` in a fresh Node process and returns
+ * its findings and that process's peak RSS in bytes: a peak measured here would include
+ * whatever earlier tests in this process allocated.
+ */
+export function validateInChild(target: string, cacheDir: string): { findings: { code: string; severity: string; message: string; file?: string }[]; maxRss: number } {
+  const src = path.join(__dirname, '..', '..', '..', 'src', 'data');
+  const script = `
+    const { openDataset } = require(${JSON.stringify(path.join(src, 'open.js'))});
+    const { validateDataset } = require(${JSON.stringify(path.join(src, 'validate.js'))});
+    (async () => {
+      const ds = await openDataset(process.argv[1]);
+      const result = await validateDataset(ds, { level: 'images', cacheDir: process.argv[2] });
+      const findings = result.map((f) => ({ code: f.code, severity: f.severity, message: f.message, file: f.file }));
+      process.stdout.write(JSON.stringify({ findings, maxRss: process.resourceUsage().maxRSS * 1024 }));
+    })().catch((e) => { console.error(e); process.exit(1); });`;
+  return JSON.parse(execFileSync(process.execPath, ['-e', script, target, cacheDir], { encoding: 'utf8', maxBuffer: 64 << 20 }));
 }
