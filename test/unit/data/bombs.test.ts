@@ -7,7 +7,7 @@ import { decodeBmp } from '../../../src/data/bmp';
 import { decodeImage } from '../../../src/data/decode';
 import { openDataset } from '../../../src/data/open';
 import { validateDataset } from '../../../src/data/validate';
-import { bmpBytes, cleanupTemp, deflatedZeros, pngWithIdat, tempDir, validateInChild, write, writePng } from './helpers';
+import { bmpBytes, cleanupTemp, deflatedZeros, pngBytes, pngWithIdat, tempDir, validateInChild, write, writePng, zipBytes } from './helpers';
 
 const GB = 1 << 30;
 
@@ -79,5 +79,26 @@ describe('data: decompression bombs', () => {
     assert.equal(refused.length, 1, JSON.stringify(result));
     assert.match(refused[0].file ?? '', /huge\.jpg$/);
     assert.match(refused[0].message, /20000×20000 px \(400 megapixels\), over the 100-megapixel limit/);
+  });
+
+  it('refuses zip entries declared over 256 MiB, and entries that inflate past their declared size, naming them (peak RSS < 1 GB)', async function () {
+    this.timeout(600_000);
+    const d = tempDir();
+    const entries = [];
+    for (let i = 0; i < 3; i++) {
+      entries.push({ name: `c0/ok${i}.png`, data: pngBytes(8, 8, 1, i) }, { name: `c1/ok${i}.png`, data: pngBytes(8, 8, 1, 10 + i) });
+    }
+    // Honest: a 1 GiB entry of zeros (1 MB deflated). Lying: declares 1,000 bytes, inflates to 500 MB.
+    entries.push({ name: 'c0/gigabyte.png', data: new Uint8Array(0), crafted: { body: await deflatedZeros(2 ** 30, true), size: 2 ** 30, crc32: 0 } });
+    entries.push({ name: 'c1/liar.png', data: new Uint8Array(0), crafted: { body: await deflatedZeros(500 * 1e6, true), size: 1000, crc32: 0 } });
+    const zip = write(path.join(d, 'bombs.zip'), zipBytes(entries));
+    const { findings, maxRss } = validateInChild(zip, path.join(d, 'cache'));
+    const errors = findings.filter((f) => f.severity === 'error');
+    assert.equal(errors.length, 2, JSON.stringify(findings));
+    const big = errors.find((f) => /gigabyte\.png/.test(f.message));
+    assert.match(big?.message ?? '', /declares 1024 MiB, over the 256 MiB limit for one entry/);
+    const liar = errors.find((f) => /liar\.png/.test(f.message));
+    assert.match(liar?.message ?? '', /inflates past its declared size of 1000 bytes/);
+    assert.ok(maxRss < GB, `peak RSS ${(maxRss / 2 ** 20).toFixed(0)} MiB`);
   });
 });

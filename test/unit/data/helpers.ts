@@ -80,6 +80,8 @@ export interface ZipInput {
   data: Uint8Array;
   /** 0 stored, 8 deflated (default). */
   method?: 0 | 8;
+  /** Crafted entries: the compressed body as stored, and the size and CRC-32 the headers declare (`data` is then ignored). */
+  crafted?: { body: Buffer; size: number; crc32: number };
 }
 
 /** A minimal zip writer (no data descriptors, no zip64): enough for fixtures. */
@@ -89,9 +91,10 @@ export function zipBytes(entries: ZipInput[]): Buffer {
   let offset = 0;
   for (const e of entries) {
     const method = e.method ?? 8;
-    const body = method === 8 ? zlib.deflateRawSync(e.data) : Buffer.from(e.data);
+    const body = e.crafted?.body ?? (method === 8 ? zlib.deflateRawSync(e.data) : Buffer.from(e.data));
     const name = Buffer.from(e.name, 'utf8');
-    const crc = crc32(e.data);
+    const crc = e.crafted?.crc32 ?? crc32(e.data);
+    const size = e.crafted?.size ?? e.data.length;
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
     local.writeUInt16LE(20, 4);
@@ -99,7 +102,7 @@ export function zipBytes(entries: ZipInput[]): Buffer {
     local.writeUInt16LE(method, 8);
     local.writeUInt32LE(crc, 14);
     local.writeUInt32LE(body.length, 18);
-    local.writeUInt32LE(e.data.length, 22);
+    local.writeUInt32LE(size, 22);
     local.writeUInt16LE(name.length, 26);
     const central = Buffer.alloc(46);
     central.writeUInt32LE(0x02014b50, 0);
@@ -109,7 +112,7 @@ export function zipBytes(entries: ZipInput[]): Buffer {
     central.writeUInt16LE(method, 10);
     central.writeUInt32LE(crc, 16);
     central.writeUInt32LE(body.length, 20);
-    central.writeUInt32LE(e.data.length, 24);
+    central.writeUInt32LE(size, 24);
     central.writeUInt16LE(name.length, 28);
     central.writeUInt32LE(offset, 42);
     locals.push(local, name, body);
