@@ -2,7 +2,7 @@
 //
 //   automl train <dataset> [--time <minutes>] [--out <dir>] [--backend …] [--seed N] [--image-size N] [--json]
 //   automl resume <experiment> [--json]
-//   automl validate <dataset> [--json]
+//   automl validate <dataset> [--quick] [--json]
 //   automl evaluate <experiment> [--json]
 //   automl predict <experiment|model> <image…> [--json]
 //   automl serve <experiment|model> [--port N]
@@ -54,6 +54,7 @@ Commands:
       --json                 print one JSON object as the last line
   resume <experiment>        continue an interrupted or cancelled experiment in its remaining budget
   validate <dataset>         check a dataset and print its label counts per partition
+      --quick                structure only (CSV, paths, labels, splits): no image is decoded, so damaged images go unnoticed
   evaluate <experiment>      print the stored evaluation of an experiment
   predict <experiment|model> <image…>   top labels for images (--top K)
   predict <experiment|model> <folder>   every image under the folder into a CSV (--out file.csv)
@@ -308,13 +309,16 @@ function printLeaderboard(rows: LeaderboardRow[]): void {
 }
 
 async function validate(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { json: { type: 'boolean' }, images: { type: 'boolean' }, seed: { type: 'string' } });
+  // Decodes every image by default, as train does, so that what fails train fails here (a
+  // damaged PNG, a 0-byte file); --quick checks the structure only. --images: the old opt-in, kept.
+  const { values, positionals } = parse(args, { json: { type: 'boolean' }, quick: { type: 'boolean' }, images: { type: 'boolean' }, seed: { type: 'string' } });
   if (positionals.length !== 1) throw new UsageError('validate takes one dataset path');
+  if (values.quick && values.images) throw new UsageError('validate: --quick and --images contradict each other');
   const data = await import('./data');
   const path = resolve(positionals[0]);
   if (!existsSync(path)) throw new Error(`${path}: no such file or folder`);
   const dataset = await data.openDataset(path, { seed: Math.floor(positiveNumber(values.seed, 'seed', 1)) });
-  const result = await data.validateDataset(dataset, { level: values.images ? 'images' : 'structure', cacheDir: cacheDir() });
+  const result = await data.validateDataset(dataset, { level: values.quick ? 'structure' : 'images', cacheDir: cacheDir() });
   const stats = data.computeStats(dataset, result);
   if (values.json) {
     out(JSON.stringify({ ...stats, findingsList: result.findings }));

@@ -69,7 +69,8 @@ export function decodeBmp(buf: Uint8Array): RawImage {
 
   let palette: Uint8Array | undefined;
   if (bpp <= 8) {
-    const entries = colorsUsed || 1 << bpp;
+    // More colours than the bit depth can index are never used: read at most 2^bpp.
+    const entries = Math.min(colorsUsed || 1 << bpp, 1 << bpp);
     const start = 14 + headerSize + (compression === 3 && headerSize === 40 ? 12 : 0);
     if (start + entries * paletteEntrySize > buf.length) throw new BmpError('BMP palette is cut short', 'corrupt-image');
     palette = new Uint8Array(entries * 3);

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import type SharpFn from 'sharp';
 import type { Metadata as SharpMetadata } from 'sharp';
 import { BmpError, decodeBmp, isBmp } from './bmp';
-import { decodePngFast, isPng, RawImage } from './png';
+import { decodePngFast, isPng, PngError, RawImage } from './png';
 import { resizeInto, rgbToGray, toChannels } from './resize';
 import type { AlphaBackground, FitMode, ImageInfo, InputSize } from './types';
 
@@ -29,6 +29,17 @@ export interface Decoded {
 }
 
 let sharpModule: typeof SharpFn | undefined;
+/**
+ * The most pixels sharp is asked to decode (its `limitInputPixels`): a 3 KB JPEG can declare
+ * 65,535 × 65,535 px; past this it is refused with its size instead of filling memory.
+ */
+export const MAX_INPUT_PIXELS = 100_000_000;
+
+/** Refusal for an image over MAX_INPUT_PIXELS. */
+export function tooManyPixels(width: number, height: number): string {
+  return `the image is ${width}×${height} px (${Math.round((width * height) / 1e6)} megapixels), over the ${MAX_INPUT_PIXELS / 1e6}-megapixel limit; downscale it`;
+}
+
 /** sharp is loaded on first use (it is a native module; the structure-only paths never need it). */
 export function loadSharp(): typeof SharpFn {
   if (!sharpModule) {
@@ -78,7 +89,13 @@ export async function decodeImage(bytes: Uint8Array, spec: DecodeSpec | null): P
   const format = sniffFormat(bytes);
 
   if (format === 'png') {
-    const img = decodePngFast(bytes);
+    let img: RawImage | null;
+    try {
+      img = decodePngFast(bytes);
+    } catch (e) {
+      if (e instanceof PngError) return fail('corrupt-image', e.message, 'png', hash);
+      throw e;
+    }
     if (img) return fromRaw(img, 'png', hash, spec);
   } else if (format === 'bmp') {
     try {
@@ -116,19 +133,21 @@ async function decodeWithSharp(bytes: Uint8Array, sniffed: string, hash: string,
   const input = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let meta: SharpMetadata;
   try {
-    meta = await sharp(input, { pages: 1 }).metadata();
+    meta = await sharp(input, { pages: 1, limitInputPixels: false }).metadata(); // the header only; the size is checked below
   } catch (e) {
     return sharpFailure(e as Error, sniffed, hash);
   }
   const width = meta.autoOrient?.width ?? meta.width;
   const height = meta.autoOrient?.height ?? meta.height;
+  // Refused before decoding, with its size (the pipeline's limitInputPixels is the backstop).
+  if (width * height > MAX_INPUT_PIXELS) return fail('unsupported-format', tooManyPixels(width, height), String(meta.format ?? sniffed), hash);
   const gray = meta.space === 'b-w' || meta.space === 'grey16';
   const channels = (gray ? 1 : 3) + (meta.hasAlpha ? 1 : 0);
   const format = String(meta.format ?? sniffed);
   const info: ImageInfo = { width, height, channels, format, hash };
 
   const run = async (failOn: 'warning' | 'error'): Promise<Uint8Array> => {
-    let p = sharp(input, { failOn, autoOrient: true, pages: 1 });
+    let p = sharp(input, { failOn, autoOrient: true, pages: 1, limitInputPixels: MAX_INPUT_PIXELS });
     if (meta.hasAlpha) p = p.flatten({ background: spec?.background === 'black' ? '#000000' : '#ffffff' });
     p = p.toColourspace('srgb');
     if (spec) {
@@ -166,6 +185,7 @@ function cleanSharpMessage(m: string): string {
 
 function sharpFailure(e: Error, format: string, hash: string): Decoded {
   const msg = cleanSharpMessage(e.message);
+  if (/exceeds pixel limit/i.test(e.message)) return fail('unsupported-format', `the image is over the ${MAX_INPUT_PIXELS / 1e6}-megapixel limit; downscale it`, format, hash);
   if (/unsupported image format/i.test(e.message) || format === 'heif') {
     const what = format === 'heif' ? 'HEIC/HEIF images are not supported by the bundled decoder; convert them to JPEG or PNG' : `this ${format} image cannot be decoded (${msg})`;
     return fail('unsupported-format', what, format, hash);

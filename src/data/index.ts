@@ -11,7 +11,7 @@
 // Bundle entry points must call runDataWorkerIfRequested() first thing (see decode-pool.ts).
 export * from './types';
 export { openDataset, detectFormat } from './open';
-export { validateDataset, validateStructure, imageFindings, datasetFingerprint, shapeSummary } from './validate';
+export { validateDataset, validateStructure, imageFindings, datasetFingerprint, shapeSummary, noValidationMessage } from './validate';
 export { computeStats, distribution } from './stats';
 export { formatReport, findingLocation } from './report';
 export type { ReportOptions } from './report';

@@ -94,7 +94,7 @@ export async function openDataset(target: string, options: OpenDatasetOptions = 
 function finishSplits(items: DatasetItem[], seed: number, format: DatasetFormat, source: string, findings: FindingCollector): void {
   const unassigned = items.filter((it) => !it.assigned);
   if (unassigned.length > 0) {
-    splitStratified(unassigned, seed);
+    const small = splitStratified(unassigned, seed);
     const all = unassigned.length === items.length;
     findings.add({
       severity: 'info',
@@ -102,6 +102,14 @@ function finishSplits(items: DatasetItem[], seed: number, format: DatasetFormat,
       file: source,
       message: `${all ? 'No image has a partition' : `${plural(unassigned.length, 'image')} ${unassigned.length === 1 ? 'has' : 'have'} no partition (or UNASSIGNED)`}: split 80/10/10 into TRAIN/VALIDATION/TEST within each label, deterministically for seed ${seed}.`,
     });
+    if (small.length > 0) {
+      findings.add({
+        severity: 'info',
+        code: 'small-class-split',
+        file: source,
+        message: `${smallClasses(small)} too few images for 10 %: each keeps one VALIDATION image (and one TEST image from 3 images up), the rest TRAIN. Add images to these classes for a dependable evaluation.`,
+      });
+    }
   }
   const count = (p: string) => {
     let n = 0;
@@ -109,13 +117,13 @@ function finishSplits(items: DatasetItem[], seed: number, format: DatasetFormat,
     return n;
   };
   if (items.length > 0 && count('VALIDATION') === 0 && count('TRAIN') > 1) {
-    const moved = holdOutValidation(items.filter((it) => it.partition === 'TRAIN'), seed);
+    const { moved, small } = holdOutValidation(items.filter((it) => it.partition === 'TRAIN'), seed);
     if (moved > 0) {
       findings.add({
         severity: 'info',
         code: 'validation-holdout',
         file: source,
-        message: `The data has no VALIDATION images, so ${plural(moved, 'TRAIN image')} (10 % of each label, seed ${seed}) ${moved === 1 ? 'was' : 'were'} held out for validation.`,
+        message: `The data has no VALIDATION images, so ${plural(moved, 'TRAIN image')} (10 % of each label, at least one of each label with 2 or more, seed ${seed}) ${moved === 1 ? 'was' : 'were'} held out for validation.${small.length > 0 ? ` ${smallClasses(small)} too few TRAIN images for 10 %: one each was held out.` : ''}`,
       });
     }
   }
@@ -127,6 +135,13 @@ function finishSplits(items: DatasetItem[], seed: number, format: DatasetFormat,
       message: `The data has no TEST images, so the final evaluation uses VALIDATION images, which also guide the search: expect the reported accuracy to be slightly optimistic.${format === 'folder' ? ' Add a test/ folder to measure it on unseen images.' : ''}`,
     });
   }
+}
+
+/** "Class "a" has" / "3 classes ("a", "b", "c") have", naming at most 10. */
+function smallClasses(names: string[]): string {
+  if (names.length === 1) return `Class "${names[0]}" has`;
+  const shown = names.slice(0, 10).map((c) => `"${c}"`).join(', ');
+  return `${names.length} classes (${shown}${names.length > 10 ? `, … ${names.length - 10} more` : ''}) have`;
 }
 
 function checkLabelCase(classes: string[], source: string, findings: FindingCollector): void {

@@ -18,6 +18,12 @@ export interface RawImage {
 const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 const MAX_PIXELS = 1 << 24;
 
+/**
+ * A PNG that cannot be decoded and must not go to sharp either: its image data inflates past
+ * what the header's size needs (a decompression bomb).
+ */
+export class PngError extends Error {}
+
 export function isPng(b: Uint8Array): boolean {
   if (b.length < 8) return false;
   for (let i = 0; i < 8; i++) if (b[i] !== SIGNATURE[i]) return false;
@@ -39,7 +45,11 @@ interface PngChunks {
   idat: Uint8Array[];
 }
 
-/** Decodes a PNG, or returns null if sharp should handle it. */
+/**
+ * Decodes a PNG, or returns null if sharp should handle it. Throws a PngError when the image
+ * data inflates past the header's size (inflating stops there: a small file cannot make it
+ * allocate gigabytes).
+ */
 export function decodePngFast(b: Uint8Array): RawImage | null {
   if (!isPng(b)) return null;
   const chunks = readChunks(b);
@@ -52,11 +62,11 @@ export function decodePngFast(b: Uint8Array): RawImage | null {
   if (!validDepth.includes(depth)) return null;
   if (type === 3 && !palette) return null;
 
-  const raw = inflate(idat);
-  if (!raw) return null;
   const bitsPP = samples * depth;
   const bpp = Math.max(1, bitsPP >> 3);
   const stride = Math.ceil((width * bitsPP) / 8);
+  const raw = inflate(idat, height * (stride + 1), width, height);
+  if (!raw) return null;
   if (raw.length < height * (stride + 1)) return null;
   if (!unfilter(raw, height, stride, bpp)) return null;
 
@@ -99,11 +109,15 @@ function readChunks(b: Uint8Array): PngChunks | null {
   return ended ? { width, height, depth, type, palette, trns, idat } : null;
 }
 
-/** The filtered rows (one filter byte, then `stride` bytes, per row); null if the stream is damaged. */
-function inflate(idat: Uint8Array[]): Buffer | null {
+/**
+ * The filtered rows (one filter byte, then `stride` bytes, per row); null if the stream is
+ * damaged. Inflates at most `size` bytes (height × (1 + stride)): more is refused, not decoded.
+ */
+function inflate(idat: Uint8Array[], size: number, width: number, height: number): Buffer | null {
   try {
-    return zlib.inflateSync(idat.length === 1 ? idat[0] : Buffer.concat(idat));
-  } catch {
+    return zlib.inflateSync(idat.length === 1 ? idat[0] : Buffer.concat(idat), { maxOutputLength: size });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new PngError(`PNG data inflates past its declared ${width}×${height} size`);
     return null;
   }
 }

@@ -6,7 +6,7 @@
 //   const input = chooseInput({ medianSide: probe.medianSide, color: probe.color, … });
 //   const result = await validateDataset(ds, { level: 'images', size, cacheDir });  // decodes once
 //   const data = await prepareImages(ds, { size, cacheDir });                       // cache hit
-import { loadSharp, sniffFormat } from './decode';
+import { loadSharp, MAX_INPUT_PIXELS, sniffFormat } from './decode';
 import { isPng } from './png';
 import { ImageByteReader } from './source';
 import type { Dataset, DatasetItem } from './types';
@@ -98,7 +98,7 @@ export async function probeImages(dataset: Dataset, options: { sample?: number }
  */
 async function looksGray(input: string | Buffer): Promise<boolean> {
   try {
-    const { data, info } = await loadSharp()(input, { pages: 1 })
+    const { data, info } = await loadSharp()(input, { pages: 1, limitInputPixels: MAX_INPUT_PIXELS })
       .resize(32, 32, { fit: 'inside' })
       .flatten({ background: '#ffffff' })
       .toColourspace('srgb')

@@ -46,16 +46,29 @@ function orderByHash(items: DatasetItem[], seed: number): DatasetItem[] {
   return out;
 }
 
+/** A stratum's name for people: its label, or its labels joined with "+". */
+function strataName(key: string): string {
+  return key.split('\u0000').join('+');
+}
+
 /**
  * Splits items 80/10/10 (by default) into TRAIN/VALIDATION/TEST within each label group.
- * Small groups keep at least one image in TRAIN.
+ * Small groups keep at least one image in TRAIN; from 2 images a group gives at least one to
+ * VALIDATION, from 3 one to TEST too (10 % of 3 rounds to none: 200 classes of 3 images would
+ * otherwise leave nothing to validate on). Returns the groups that got those minimums.
  */
-export function splitStratified(items: DatasetItem[], seed: number, fractions = { validation: 0.1, test: 0.1 }): void {
-  for (const group of strataOf(items).values()) {
+export function splitStratified(items: DatasetItem[], seed: number, fractions = { validation: 0.1, test: 0.1 }): string[] {
+  const small: string[] = [];
+  for (const [key, group] of strataOf(items)) {
     const ordered = orderByHash(group, seed);
     const n = ordered.length;
     let nVal = Math.round(n * fractions.validation);
     let nTest = Math.round(n * fractions.test);
+    const minVal = fractions.validation > 0 && n >= 2 ? 1 : 0;
+    const minTest = fractions.test > 0 && n >= 3 ? 1 : 0;
+    if (nVal < minVal || nTest < minTest) small.push(strataName(key));
+    nVal = Math.max(nVal, minVal);
+    nTest = Math.max(nTest, minTest);
     while (nVal + nTest > n - 1 && (nVal > 0 || nTest > 0)) {
       if (nTest >= nVal && nTest > 0) nTest--;
       else nVal--;
@@ -66,14 +79,23 @@ export function splitStratified(items: DatasetItem[], seed: number, fractions = 
       it.assigned = false;
     });
   }
+  return small;
 }
 
-/** Moves `fraction` of each label group of TRAIN items to VALIDATION (the hold-out). */
-export function holdOutValidation(trainItems: DatasetItem[], seed: number, fraction = 0.1): number {
+/**
+ * Moves `fraction` of each label group of TRAIN items to VALIDATION (the hold-out), at least one
+ * image of each group that has 2 or more. Returns how many moved and the groups held out that way.
+ */
+export function holdOutValidation(trainItems: DatasetItem[], seed: number, fraction = 0.1): { moved: number; small: string[] } {
   let moved = 0;
-  for (const group of strataOf(trainItems).values()) {
+  const small: string[] = [];
+  for (const [key, group] of strataOf(trainItems)) {
     const ordered = orderByHash(group, seed);
     let k = Math.round(ordered.length * fraction);
+    if (k === 0 && fraction > 0 && ordered.length >= 2) {
+      k = 1;
+      small.push(strataName(key));
+    }
     if (k >= ordered.length) k = ordered.length - 1;
     // The hold-out takes the end of the hash order, so a grown class keeps most of its old hold-out.
     for (let i = ordered.length - k; i < ordered.length; i++) {
@@ -82,5 +104,5 @@ export function holdOutValidation(trainItems: DatasetItem[], seed: number, fract
       moved++;
     }
   }
-  return moved;
+  return { moved, small };
 }

@@ -40,6 +40,20 @@ export function perClassCounts(dataset: Dataset, onlyPresent = false): Map<strin
   return m;
 }
 
+/**
+ * Why a dataset has no VALIDATION images after its split (every class with 2 or more images gives
+ * one): the classes with fewer than 2 TRAIN images, named, and what to do.
+ */
+export function noValidationMessage(dataset: Dataset): string {
+  const few = [...perClassCounts(dataset)].filter(([, r]) => r.TRAIN < 2);
+  const named = few.slice(0, 20).map(([c, r]) => `"${c}" (${plural(r.TRAIN, 'image')})`).join(', ');
+  const more = few.length > 20 ? `, … ${few.length - 20} more` : '';
+  return (
+    `The dataset has no VALIDATION images, so nothing can tell the trials apart: a class needs at least 2 images to lend one to VALIDATION. ` +
+    `Classes with too few images: ${named || 'none (every image is TEST)'}${more}. Add images to these classes (about ${ADVISED_IMAGES_PER_CLASS} each are advised), or mark some VALIDATION.`
+  );
+}
+
 /** Quick checks without decoding: the dataset's own findings plus classes and counts. */
 export function validateStructure(dataset: Dataset, options: { maxFindingsPerCode?: number } = {}): Finding[] {
   const out = new FindingCollector(options.maxFindingsPerCode ?? DEFAULT_MAX_FINDINGS_PER_CODE);

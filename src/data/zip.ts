@@ -76,8 +76,20 @@ export class ZipEntryError extends Error {
   }
 }
 
-/** Reads and checks (CRC-32) one entry. `fd` is an open descriptor of the zip. */
-export function readZipEntry(fd: number, at: ZipEntryLocation, name: string): Buffer {
+/** The largest entry read (an image, or the CSV): more is refused before reading it. */
+export const MAX_ZIP_ENTRY_BYTES = 256 * 2 ** 20;
+
+const mib = (n: number): string => `${(n / 2 ** 20).toFixed(n < 2 ** 20 ? 2 : 0)} MiB`;
+
+/**
+ * Reads and checks (CRC-32) one entry. `fd` is an open descriptor of the zip. Inflates at most
+ * the entry's declared size, and refuses entries declared over `maxSize`: a 1 MB zip can hold a
+ * 1 GiB entry of zeros, or one that claims 1 KB and inflates to gigabytes.
+ */
+export function readZipEntry(fd: number, at: ZipEntryLocation, name: string, maxSize = MAX_ZIP_ENTRY_BYTES): Buffer {
+  if (at.size > maxSize || at.compressedSize > maxSize) {
+    throw new ZipEntryError(`the zip entry ${name} declares ${mib(Math.max(at.size, at.compressedSize))}, over the ${mib(maxSize)} limit for one entry; it was not read`, 'unsupported-format');
+  }
   const head = Buffer.alloc(30);
   if (fs.readSync(fd, head, 0, 30, at.offset) !== 30 || head.readUInt32LE(0) !== 0x04034b50) {
     throw new ZipEntryError(`the zip entry ${name} has no valid local header: the zip is damaged`, 'corrupt-image');
@@ -91,8 +103,12 @@ export function readZipEntry(fd: number, at: ZipEntryLocation, name: string): Bu
   if (at.method === 0) data = raw;
   else if (at.method === 8) {
     try {
-      data = zlib.inflateRawSync(raw);
+      // maxOutputLength stops inflating there (at least 1: zlib's minimum; an empty entry inflates to 0).
+      data = zlib.inflateRawSync(raw, { maxOutputLength: Math.max(1, at.size) });
     } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+        throw new ZipEntryError(`the zip entry ${name} inflates past its declared size of ${at.size} bytes (a decompression bomb, or a damaged zip); it was not read further`, 'corrupt-image');
+      }
       throw new ZipEntryError(`the zip entry ${name} cannot be inflated (${(e as Error).message}): the zip is damaged`, 'corrupt-image');
     }
   } else {

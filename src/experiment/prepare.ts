@@ -7,7 +7,7 @@
 // fingerprint; events `backend` and `experimentStarted` (data progress goes to the host only).
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
-import { openDataset, prepareImageSets, probeImages, readRows, validateDataset } from '../data';
+import { noValidationMessage, openDataset, prepareImageSets, probeImages, readRows, validateDataset } from '../data';
 import type { Dataset, ImageSet, PreparedSets, ProbeResult } from '../data';
 import type { ModelShape } from '../engine/model/build';
 import { initBackend } from '../engine/runtime/runtime';
@@ -208,6 +208,7 @@ async function validateAndDecode(ctx: ExperimentContext, dataset: Dataset, input
     );
   }
   if (data.train.count === 0) throw new Error('The dataset has no usable TRAIN images.');
+  if (data.validation.count === 0) throw new Error(noValidationMessage(dataset));
   return { data, fingerprint: validation.fingerprint };
 }
 

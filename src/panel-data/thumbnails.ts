@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type SharpFn from 'sharp';
 import { ImageByteReader, readIdxImage } from '../data';
+import { MAX_INPUT_PIXELS } from '../data/decode';
 import type { DatasetItem, ImageRef } from '../data/types';
 
 export const THUMBNAIL_SIZE = 96;
@@ -35,7 +36,7 @@ export async function makeThumbnail(ref: ImageRef, reader: ImageByteReader, size
       .toBuffer();
   }
   const bytes = reader.read(ref);
-  return s(bytes, { pages: 1, failOn: 'none' })
+  return s(bytes, { pages: 1, failOn: 'none', limitInputPixels: MAX_INPUT_PIXELS })
     .rotate()
     .resize({ width: size, height: size, fit: 'inside', withoutEnlargement: true })
     .png({ compressionLevel: 6 })

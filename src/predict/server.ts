@@ -1,5 +1,6 @@
-// The local prediction server: AutoML Vision's predict API, offline. It binds to 127.0.0.1 only
-// and asks for a random bearer token. Inference runs in the prediction process (PredictorClient);
+// The local prediction server: AutoML Vision's predict API, offline. It binds to 127.0.0.1 only,
+// asks for a random bearer token, answers only requests whose Host is 127.0.0.1, localhost or
+// [::1] at its port (DNS rebinding), and grants no cross-origin access (CORS preflights get none). Inference runs in the prediction process (PredictorClient);
 // concurrent requests are gathered into batches while the predictor is busy. Bad input gets a 4xx
 // with a reason and never stops the server. No `vscode` import: `automl serve` and the extension both use it.
 //
@@ -177,6 +178,8 @@ export async function startPredictionServer(o: ServerOptions): Promise<RunningSe
   const batchers = new Map<string, Batcher>();
   const byName = new Map(o.models.map((m) => [m.name, m]));
   const log = o.log ?? (() => undefined);
+  /** The Host values a request may carry (set once the port is known). */
+  let allowedHosts = new Set<string>();
 
   const send = (res: ServerResponse, status: number, body: unknown) => {
     if (res.headersSent) return;
@@ -189,6 +192,20 @@ export async function startPredictionServer(o: ServerOptions): Promise<RunningSe
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    // DNS rebinding: a web page whose name now resolves to 127.0.0.1 sends its own Host.
+    const host = String(req.headers.host ?? '').toLowerCase();
+    if (!allowedHosts.has(host)) {
+      req.resume();
+      throw new HttpError(421, `This server answers only requests for ${[...allowedHosts].join(', ')}${host ? `, not "${host}"` : ' (the request has no Host header)'}.`);
+    }
+    if (req.method === 'OPTIONS') {
+      // A CORS preflight: answered, and granting nothing (no Access-Control-Allow-* headers), so
+      // a web page cannot call this server from another origin.
+      req.resume();
+      res.writeHead(204, { allow: 'GET, POST, OPTIONS', 'cache-control': 'no-store' });
+      res.end();
+      return;
+    }
     const auth = Buffer.from(String(req.headers.authorization ?? ''));
     if (auth.length !== expected.length || !timingSafeEqual(auth, expected)) {
       req.resume();
@@ -201,7 +218,12 @@ export async function startPredictionServer(o: ServerOptions): Promise<RunningSe
     const match = /^\/v1\/models\/([^/:]+):predict$/.exec(url.pathname);
     if (!match) throw new HttpError(404, `No route ${req.method} ${url.pathname}; use GET /v1/models or POST /v1/models/<name>:predict.`);
     if (req.method !== 'POST') throw new HttpError(405, 'Use POST for :predict.');
-    const name = decodeURIComponent(match[1]);
+    let name: string;
+    try {
+      name = decodeURIComponent(match[1]);
+    } catch {
+      throw new HttpError(400, `The model name "${match[1]}" is not valid percent-encoding.`);
+    }
     const model = byName.get(name);
     if (!model) throw new HttpError(404, `No model "${name}"; served models: ${[...byName.keys()].join(', ')}.`);
     const bytes = imageFromPayload(await readBody(req, limit));
@@ -229,6 +251,7 @@ export async function startPredictionServer(o: ServerOptions): Promise<RunningSe
     server.listen(o.port ?? 0, '127.0.0.1', () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
+  allowedHosts = new Set([`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`]);
   return {
     url: `http://127.0.0.1:${port}`,
     port,

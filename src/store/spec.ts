@@ -26,6 +26,7 @@ export interface SpecOptions {
   backboneRange?: ExperimentSpec['backboneRange'];
 }
 
+/** The spec of a new experiment; its id (time and dataset name) is made unique by `ExperimentStore.create`. */
 export function makeSpec(o: SpecOptions, now = new Date()): ExperimentSpec {
   return {
     id: newExperimentId(o.dataset, now),

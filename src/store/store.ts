@@ -27,14 +27,27 @@ import { appendJsonLine, readJson, readJsonLines, writeJsonAtomic } from './file
 export class ExperimentStore {
   constructor(readonly dir: string) {}
 
+  /**
+   * Creates the experiment's folder with an exclusive mkdir, so two runs started in the same
+   * second (the same id) get two folders: the second is `<id>-2`, then `-3` … `spec.id` is
+   * set to the id used.
+   */
   static create(experimentsRoot: string, spec: ExperimentSpec): ExperimentStore {
-    const store = new ExperimentStore(join(experimentsRoot, spec.id));
-    if (existsSync(store.file('experiment.json'))) {
-      throw new Error(`An experiment already exists in ${store.dir}`);
+    mkdirSync(experimentsRoot, { recursive: true });
+    const base = spec.id;
+    for (let n = 1; ; n++) {
+      const id = n === 1 ? base : `${base}-${n}`;
+      try {
+        mkdirSync(join(experimentsRoot, id));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST' && n < 1000) continue;
+        throw e;
+      }
+      spec.id = id;
+      const store = new ExperimentStore(join(experimentsRoot, id));
+      store.writeRecord({ spec, status: 'queued', secondsUsed: 0 });
+      return store;
     }
-    mkdirSync(store.dir, { recursive: true });
-    store.writeRecord({ spec, status: 'queued', secondsUsed: 0 });
-    return store;
   }
 
   static exists(dir: string): boolean {

@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join, relative, resolve, sep, win32 } from 'node:path';
 import { replaceDir } from '../../store/files';
 
 const WEIGHTS_FILE = 'weights.bin';
@@ -37,6 +37,20 @@ export async function saveModel(model: tfl.LayersModel, dir: string, extra?: Rec
   replaceDir(staged, dir);
 }
 
+/**
+ * The file of a weights-manifest path inside the model's folder. A path that is absolute or
+ * leaves the folder (`../…`) is refused: a model.json from elsewhere must not read other files.
+ */
+export function weightsFile(dir: string, p: string): string {
+  const leaves = (): Error => new Error(`${join(dir, 'model.json')}: the weights path "${p}" leaves the model's folder; weight files must lie inside it (e.g. "weights.bin")`);
+  if (typeof p !== 'string' || p === '' || p.includes('\0') || isAbsolute(p) || win32.isAbsolute(p)) throw leaves();
+  const root = resolve(dir);
+  const file = resolve(root, p);
+  const rel = relative(root, file);
+  if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel) || p.split(/[\\/]/).includes('..')) throw leaves();
+  return file;
+}
+
 export function hasModel(dir: string): boolean {
   return existsSync(join(dir, 'model.json'));
 }
@@ -62,7 +76,7 @@ export async function loadModel(
     for (const group of manifest) {
       specs.push(...group.weights);
       for (const p of group.paths) {
-        const b = readFileSync(join(dir, p));
+        const b = readFileSync(weightsFile(dir, p));
         buffers.push(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer);
       }
     }

@@ -115,14 +115,16 @@ describe('data/cache', () => {
     writePng(path.join(d, 'ok.png'));
     write(path.join(d, 'empty.png'), '');
     write(path.join(d, 'text.png'), 'hello, I am not a PNG');
-    const csv = write(path.join(d, 'data.csv'), 'TRAIN,ok.png,a\nTRAIN,empty.png,a\nTRAIN,text.png,b\nTRAIN,gone.png,b\n');
+    writePng(path.join(d, 'v.png'), 8, 8, 1, 2);
+    // v.png: a VALIDATION image, so that no TRAIN image is held out for validation.
+    const csv = write(path.join(d, 'data.csv'), 'TRAIN,ok.png,a\nTRAIN,empty.png,a\nTRAIN,text.png,b\nTRAIN,gone.png,b\nVALIDATION,v.png,a\n');
     const ds = await openDataset(csv);
     const cacheDir = path.join(d, 'cache');
     const data = await prepareImages(ds, { size: SIZE, cacheDir, workers: 0 });
     assert.deepEqual(Array.from(data.train.itemIds), [0]);
     const scan = await scanImages(ds, { cacheDir });
     assert.equal(scan.cached, true);
-    assert.deepEqual(scan.images.map((i) => i?.error?.code), [undefined, 'empty-file', 'unsupported-format', undefined]);
+    assert.deepEqual(scan.images.map((i) => i?.error?.code), [undefined, 'empty-file', 'unsupported-format', undefined, undefined]);
     assert.equal(scan.images[3], undefined);
   });
 

@@ -1,4 +1,5 @@
 // Fixture builders for the dataset tests: everything is generated into temp folders.
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -79,6 +80,8 @@ export interface ZipInput {
   data: Uint8Array;
   /** 0 stored, 8 deflated (default). */
   method?: 0 | 8;
+  /** Crafted entries: the compressed body as stored, and the size and CRC-32 the headers declare (`data` is then ignored). */
+  crafted?: { body: Buffer; size: number; crc32: number };
 }
 
 /** A minimal zip writer (no data descriptors, no zip64): enough for fixtures. */
@@ -88,9 +91,10 @@ export function zipBytes(entries: ZipInput[]): Buffer {
   let offset = 0;
   for (const e of entries) {
     const method = e.method ?? 8;
-    const body = method === 8 ? zlib.deflateRawSync(e.data) : Buffer.from(e.data);
+    const body = e.crafted?.body ?? (method === 8 ? zlib.deflateRawSync(e.data) : Buffer.from(e.data));
     const name = Buffer.from(e.name, 'utf8');
-    const crc = crc32(e.data);
+    const crc = e.crafted?.crc32 ?? crc32(e.data);
+    const size = e.crafted?.size ?? e.data.length;
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
     local.writeUInt16LE(20, 4);
@@ -98,7 +102,7 @@ export function zipBytes(entries: ZipInput[]): Buffer {
     local.writeUInt16LE(method, 8);
     local.writeUInt32LE(crc, 14);
     local.writeUInt32LE(body.length, 18);
-    local.writeUInt32LE(e.data.length, 22);
+    local.writeUInt32LE(size, 22);
     local.writeUInt16LE(name.length, 26);
     const central = Buffer.alloc(46);
     central.writeUInt32LE(0x02014b50, 0);
@@ -108,7 +112,7 @@ export function zipBytes(entries: ZipInput[]): Buffer {
     central.writeUInt16LE(method, 10);
     central.writeUInt32LE(crc, 16);
     central.writeUInt32LE(body.length, 20);
-    central.writeUInt32LE(e.data.length, 24);
+    central.writeUInt32LE(size, 24);
     central.writeUInt16LE(name.length, 28);
     central.writeUInt32LE(offset, 42);
     locals.push(local, name, body);
@@ -155,4 +159,65 @@ export function only<T extends { code: string }>(findings: T[], code: string): T
 
 export function codes(findings: { code: string }[]): string[] {
   return findings.map((f) => f.code).sort();
+}
+
+/**
+ * `bytes` zero bytes deflated (zlib stream, or raw deflate for zip entries), fed in 1 MiB
+ * chunks so that building a decompression bomb never holds it inflated.
+ */
+export async function deflatedZeros(bytes: number, raw = false): Promise<Buffer> {
+  const z = raw ? zlib.createDeflateRaw({ level: 9 }) : zlib.createDeflate({ level: 9 });
+  const out: Buffer[] = [];
+  z.on('data', (c: Buffer) => out.push(c));
+  const done = new Promise<void>((resolve, reject) => {
+    z.on('end', resolve);
+    z.on('error', reject);
+  });
+  const chunk = Buffer.alloc(1 << 20);
+  for (let left = bytes; left > 0; left -= chunk.length) {
+    if (!z.write(left >= chunk.length ? chunk : chunk.subarray(0, left))) await new Promise((r) => z.once('drain', r));
+  }
+  z.end();
+  await done;
+  return Buffer.concat(out);
+}
+
+/** A PNG chunk (length, type, data, CRC). */
+export function pngChunk(type: string, data: Uint8Array): Buffer {
+  const b = Buffer.alloc(12 + data.length);
+  b.writeUInt32BE(data.length, 0);
+  b.write(type, 4, 'latin1');
+  Buffer.from(data).copy(b, 8);
+  b.writeUInt32BE(crc32(b.subarray(4, 8 + data.length)), 8 + data.length);
+  return b;
+}
+
+/** An 8-bit gray PNG whose header says `w`×`h` and whose one IDAT chunk is `zlibData`. */
+export function pngWithIdat(w: number, h: number, zlibData: Uint8Array): Buffer {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr[8] = 8;
+  ihdr[9] = 0;
+  const sig = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  return Buffer.concat([sig, pngChunk('IHDR', ihdr), pngChunk('IDAT', zlibData), pngChunk('IEND', new Uint8Array(0))]);
+}
+
+/**
+ * Validates (`level: 'images'`) the dataset at `target` in a fresh Node process and returns
+ * its findings and that process's peak RSS in bytes: a peak measured here would include
+ * whatever earlier tests in this process allocated.
+ */
+export function validateInChild(target: string, cacheDir: string): { findings: { code: string; severity: string; message: string; file?: string }[]; maxRss: number } {
+  const src = path.join(__dirname, '..', '..', '..', 'src', 'data');
+  const script = `
+    const { openDataset } = require(${JSON.stringify(path.join(src, 'open.js'))});
+    const { validateDataset } = require(${JSON.stringify(path.join(src, 'validate.js'))});
+    (async () => {
+      const ds = await openDataset(process.argv[1]);
+      const result = await validateDataset(ds, { level: 'images', cacheDir: process.argv[2] });
+      const findings = result.map((f) => ({ code: f.code, severity: f.severity, message: f.message, file: f.file }));
+      process.stdout.write(JSON.stringify({ findings, maxRss: process.resourceUsage().maxRSS * 1024 }));
+    })().catch((e) => { console.error(e); process.exit(1); });`;
+  return JSON.parse(execFileSync(process.execPath, ['-e', script, target, cacheDir], { encoding: 'utf8', maxBuffer: 64 << 20 }));
 }

@@ -104,7 +104,9 @@ describe('data/validate', () => {
       write(path.join(d, 'copy-other-label.png'), same);
       write(path.join(d, 'copy-same.png'), same);
       writePng(path.join(d, 'b.png'), 8, 8, 1, 8);
-      const csv = write(path.join(d, 'd.csv'), 'TRAIN,a.png,cat\nTEST,copy-in-test.png,cat\nTRAIN,copy-other-label.png,dog\nTRAIN,copy-same.png,cat\nTRAIN,b.png,dog\nVALIDATION,b.png,dog\n');
+      writePng(path.join(d, 'v.png'), 8, 8, 1, 9);
+      // v.png: a VALIDATION image, so that no TRAIN image is held out for validation.
+      const csv = write(path.join(d, 'd.csv'), 'TRAIN,a.png,cat\nTEST,copy-in-test.png,cat\nTRAIN,copy-other-label.png,dog\nTRAIN,copy-same.png,cat\nTRAIN,b.png,dog\nVALIDATION,b.png,dog\nVALIDATION,v.png,dog\n');
       const ds = await openDataset(csv);
       const result = await validateDataset(ds, { level: 'images', cacheDir: path.join(d, 'cache'), workers: 0 });
       const leak = only(result, 'leakage');

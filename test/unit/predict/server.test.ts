@@ -16,6 +16,7 @@ const WORKER = join(__dirname, '..', '..', '..', 'src', 'worker', 'main.js');
 
 interface Reply {
   status: number;
+  headers: import('node:http').IncomingHttpHeaders;
   body: { error?: { message: string }; payload?: { displayName: string; classification: { score: number } }[]; models?: { name: string; classes: string[] }[] };
 }
 
@@ -28,7 +29,7 @@ function call(s: RunningServer, method: string, path: string, opts: { token?: st
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : {} });
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? JSON.parse(text) : {} });
       });
     });
     req.on('error', reject);
@@ -81,6 +82,38 @@ describe('prediction server', function () {
       assert.equal((await call(server, 'POST', '/v1/models/pets:predict', { token: null, body: payload(png(1)) })).status, 401);
       assert.equal((await call(server, 'POST', '/v1/models/pets:predict', { token: 'x'.repeat(64), body: payload(png(1)) })).status, 401);
       assert.equal((await call(server, 'GET', '/v1/models', { token: null })).status, 401);
+    });
+
+    it('answers only requests for 127.0.0.1, localhost or [::1] at its port (DNS rebinding: 421)', async () => {
+      for (const host of [`127.0.0.1:${server.port}`, `localhost:${server.port}`, `LOCALHOST:${server.port}`, `[::1]:${server.port}`]) {
+        assert.equal((await call(server, 'GET', '/v1/models', { headers: { host } })).status, 200, host);
+      }
+      for (const host of [`evil.example:${server.port}`, 'localhost', `127.0.0.1:${server.port + 1}`, `localhost.evil.example:${server.port}`]) {
+        const r = await call(server, 'POST', '/v1/models/pets:predict', { headers: { host }, body: payload(png(1)) });
+        assert.equal(r.status, 421, host);
+        assert.match(r.body.error?.message ?? '', /answers only requests for 127\.0\.0\.1:\d+, localhost:\d+, \[::1\]:\d+/);
+      }
+    });
+
+    it('answers a CORS preflight without granting cross-origin access', async () => {
+      const r = await call(server, 'OPTIONS', '/v1/models/pets:predict', {
+        token: null,
+        headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' },
+      });
+      assert.equal(r.status, 204);
+      assert.equal(r.headers['access-control-allow-origin'], undefined);
+      assert.equal(r.headers['access-control-allow-headers'], undefined);
+      assert.equal(r.headers['access-control-allow-methods'], undefined);
+      // Nor does any other answer grant it.
+      const get = await call(server, 'GET', '/v1/models', { headers: { origin: 'https://evil.example' } });
+      assert.equal(get.headers['access-control-allow-origin'], undefined);
+    });
+
+    it('answers a model name with bad percent-encoding with 400, not 500', async () => {
+      const r = await call(server, 'POST', '/v1/models/%E0%A4%A:predict', { body: payload(png(1)) });
+      assert.equal(r.status, 400);
+      assert.match(r.body.error?.message ?? '', /model name "%E0%A4%A" is not valid percent-encoding/);
+      assert.equal((await call(server, 'POST', '/v1/models/pets:predict', { body: payload(png(1)) })).status, 200);
     });
 
     it('answers bad requests with a reason and keeps serving', async () => {

@@ -3,6 +3,7 @@ import { appendFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readJsonLines } from '../../../src/store/files';
+import { makeSpec } from '../../../src/store/spec';
 import { ExperimentStore, listExperiments, newExperimentId } from '../../../src/store/store';
 import type { ExperimentSpec } from '../../../src/shared/protocol';
 
@@ -31,7 +32,17 @@ describe('experiment store', () => {
     assert.equal(a.readRecord().secondsUsed, 12);
     assert.deepEqual(listExperiments(root).map((e) => e.record.spec.id), ['b', 'a']);
     assert.deepEqual(readdirSync(a.dir), ['experiment.json']);
-    assert.throws(() => ExperimentStore.create(root, spec('a', '2026-03-01T00:00:00Z')), /already exists/);
+  });
+
+  it('gives two experiments created in the same second two folders (a suffix, not a shared folder)', () => {
+    const now = new Date(2026, 10, 22, 9, 5, 7);
+    const specs = [0, 1, 2].map(() => makeSpec({ dataset: '/x/digits.csv', budgetMinutes: 1, backend: 'auto', seed: 1, imageSize: 0, fit: 'pad', cacheDir: '/tmp/c' }, now));
+    assert.equal(specs[0].id, specs[1].id);
+    const stores = specs.map((s) => ExperimentStore.create(root, s));
+    assert.deepEqual(stores.map((s) => s.dir), [join(root, '20261122-090507-digits'), join(root, '20261122-090507-digits-2'), join(root, '20261122-090507-digits-3')]);
+    assert.deepEqual(specs.map((s) => s.id), ['20261122-090507-digits', '20261122-090507-digits-2', '20261122-090507-digits-3']);
+    assert.deepEqual(stores.map((s) => s.readRecord().spec.id), specs.map((s) => s.id));
+    assert.equal(listExperiments(root).length, 3);
   });
 
   it('reads a JSON-lines log with a torn last line (a kill mid-write)', () => {

@@ -1,12 +1,13 @@
 // The training worker for real: a child process (out/src/worker/main.js) training on real
 // Fashion-MNIST images, driven by the same WorkerClient the extension and the CLI use.
 import * as assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { writeFashionMnistCsv } from '../../../src/bench/fashion-mnist';
+import { encodePng } from '../../../src/data/png';
 import { saveModel } from '../../../src/engine/model/io';
 import { buildModel } from '../../../src/engine/model/build';
 import { WorkerClient } from '../../../src/worker/client';
@@ -27,11 +28,11 @@ describe('training worker (child process)', function () {
   });
   after(() => rmSync(root, { recursive: true, force: true }));
 
-  function newExperiment(minutes: number, seed = 1): { store: ExperimentStore; spec: ExperimentSpec } {
+  function newExperiment(minutes: number, seed = 1, dataset = csv): { store: ExperimentStore; spec: ExperimentSpec } {
     const spec: ExperimentSpec = {
-      id: `${newExperimentId(csv)}-${Math.random().toString(36).slice(2, 7)}`,
+      id: `${newExperimentId(dataset)}-${Math.random().toString(36).slice(2, 7)}`,
       name: 'worker-test',
-      dataset: csv,
+      dataset,
       budgetMinutes: minutes,
       backend: 'wasm',
       seed,
@@ -73,6 +74,21 @@ describe('training worker (child process)', function () {
         }
       }, 100);
     });
+
+  it('refuses in prepare a dataset that leaves no VALIDATION image (one image per class), naming the classes', async () => {
+    const dir = join(root, 'one-each');
+    for (const c of ['ant', 'bee', 'cat']) {
+      mkdirSync(join(dir, c), { recursive: true });
+      writeFileSync(join(dir, c, '0.png'), encodePng(8, 8, 1, new Uint8Array(64).fill(c.charCodeAt(0))));
+    }
+    const { store, spec } = newExperiment(1, 1, dir);
+    const { client } = start(store, spec);
+    await client.done;
+    const rec = store.readRecord();
+    assert.equal(rec.status, 'failed');
+    assert.match(rec.error ?? '', /no VALIDATION images.*Classes with too few images: "ant" \(1 image\), "bee" \(1 image\), "cat" \(1 image\)/);
+    assert.equal(store.readTrials().length, 0);
+  });
 
   it('trains to clearly above chance, with its events and its store', async () => {
     const { store, spec } = newExperiment(0.5);
