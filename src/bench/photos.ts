@@ -36,7 +36,7 @@ export function writeHymenopteraCsv(photos: string, outDir: string): string {
 }
 
 /** The nsfwjs models as backbone folders under `dir` (extracted once). */
-export function nsfwjsBackbone(model: NsfwjsModel, dir: string): string {
+export function nsfwjsBackbone(model: NsfwjsModel, dir: string): Promise<string> {
   return extractNsfwjsModel(model, join(dir, `nsfwjs-${model}`));
 }
 
@@ -127,7 +127,7 @@ export async function benchPhotos(o: {
   const scratch = await o.train(csv, o.minutes, []);
   rows.push(['from scratch', `train, ${o.minutes} min`, pct(scratch.testAccuracy), scratch.trials, scratch.trainImagesPerSec ?? '?', `${scratch.peakRssMB ?? '?'} MB`]);
   for (const [model, size] of [['mobilenet_v2', 224], ['inception_v3', 299]] as const) {
-    const backbone = nsfwjsBackbone(model, join(dir, 'backbones'));
+    const backbone = await nsfwjsBackbone(model, join(dir, 'backbones'));
     const r = await o.train(csv, o.minutes, ['--backbone', backbone]);
     rows.push([`nsfwjs ${model}`, `train, ${o.minutes} min`, pct(r.testAccuracy), r.trials, r.trainImagesPerSec ?? '?', `${r.peakRssMB ?? '?'} MB`]);
     const p = await linearProbe(csv, backbone, size, join(dir, 'probe-cache'));

@@ -16,6 +16,7 @@ import { loadBackbone } from '../engine/model/backbone';
 import { backboneKey, embedSet, featureExtractor } from '../engine/training/features';
 import { LINEAR_HEAD, type LinearHead, fitLinearHead, predictLinearHead } from '../engine/training/linear-head';
 import { saveModel } from '../engine/model/io';
+import { newTrialRecord } from '../search/search';
 import { type BlockedFeatures, blockColumns, blockData, chooseCutAndPenalty, rowsOf } from '../search/head-search';
 import { scoreSet } from '../engine/training/loop';
 import type { TrialRecord } from '../shared/protocol';
@@ -98,28 +99,18 @@ export async function features(ctx: FeaturesContext): Promise<void> {
 }
 
 function headTrial(ctx: FeaturesContext, o: { layer: string; l2: number; cv: number; dim: number; seconds: number }): TrialRecord {
-  const t: TrialRecord = {
+  const t = newTrialRecord({
     id: HEAD_TRIAL,
     index: -1,
     config: { family: 'transfer', 'transfer/head': 'linear', 'transfer/cut': o.layer, 'transfer/l2': o.l2, 'transfer/unfreeze': 0 },
     origin: `linear head on cached features (cross-validated ${pct(o.cv)})`,
-    status: 'done',
-    rung: 0,
     epochs: 0,
-    epochsDone: 0,
-    trainOn: 'TRAIN',
-    rungScores: [],
-    bestValAccuracy: null,
-    bestValLoss: null,
-    bestEpoch: null,
-    params: o.dim * ctx.data.classes.length + ctx.data.classes.length,
-    memoryEstimate: 0,
     startedAt: new Date(Date.now() - o.seconds * 1000).toISOString(),
+    params: o.dim * ctx.data.classes.length + ctx.data.classes.length,
     seconds: o.seconds,
-    hasModel: false,
-  };
-  ctx.emit({ type: 'trialStarted', trial: { ...t, status: 'running' } });
-  return t;
+  });
+  ctx.emit({ type: 'trialStarted', trial: { ...t } });
+  return { ...t, status: 'done' };
 }
 
 /** Saves the backbone cut at `layer` with global pooling and the head as a dense layer (scores by softmax). */

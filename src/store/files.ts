@@ -49,3 +49,21 @@ export function replaceDir(staged: string, target: string): void {
   renameSync(staged, target);
   rmSync(old, { recursive: true, force: true });
 }
+
+/**
+ * Writes folder `target` whole: `fill` writes into a fresh sibling staging folder, which then
+ * replaces `target`; when `fill` throws, the staging folder is removed and `target` is untouched.
+ */
+export async function writeDirAtomic(target: string, fill: (staged: string) => void | Promise<void>): Promise<void> {
+  const staged = `${target}.part-${process.pid}-${tmpCounter++}`;
+  rmSync(staged, { recursive: true, force: true });
+  mkdirSync(staged, { recursive: true });
+  try {
+    await fill(staged);
+    mkdirSync(dirname(target), { recursive: true });
+    replaceDir(staged, target);
+  } catch (e) {
+    rmSync(staged, { recursive: true, force: true });
+    throw e;
+  }
+}

@@ -137,7 +137,7 @@ export async function resolveEntry(entry: CatalogueEntry, cacheDir: string, o: C
   if (entry.nsfwjs) {
     const root = o.nsfwjsRoot !== undefined ? o.nsfwjsRoot : (nsfwjsRoot() ?? nsfwjsRoot(__dirname));
     if (!root) throw new Error(`Backbone ${entry.name} comes from the npm package nsfwjs, which is not installed (npm install nsfwjs@4.4.0)`);
-    extractNsfwjsModel(entry.nsfwjs, dir, root);
+    await extractNsfwjsModel(entry.nsfwjs, dir, root);
     writeChecksums(dir);
     return dir;
   }

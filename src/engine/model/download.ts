@@ -4,8 +4,9 @@
 // verify the files against it (`verifyModelDir`), so that a corrupted copy is noticed and fetched
 // again. Expected hashes (a catalogue entry's) refuse a download that differs. No network is
 // touched for a folder that is already there and intact.
+import { writeDirAtomic } from '../../store/files';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, normalize, relative, sep } from 'node:path';
 import type * as tf from '@tensorflow/tfjs-core';
 
@@ -169,10 +170,7 @@ export async function downloadModel(url: string, dir: string, o: DownloadOptions
   checkLayersModel(json, url);
   const weights = manifestBytes(json);
   if (weights !== null) total = jsonBytes.length + weights;
-  const staged = `${dir}.part-${process.pid}`;
-  rmSync(staged, { recursive: true, force: true });
-  mkdirSync(staged, { recursive: true });
-  try {
+  await writeDirAtomic(dir, async (staged) => {
     for (const group of json.weightsManifest ?? []) {
       for (const p of group.paths) {
         if (isAbsolute(p) || normalize(p).startsWith('..')) throw new Error(`Backbone ${url}: weight path ${p} leaves the model's folder`);
@@ -186,13 +184,7 @@ export async function downloadModel(url: string, dir: string, o: DownloadOptions
     writeChecksums(staged);
     total = done;
     report('model.json');
-    mkdirSync(dirname(dir), { recursive: true });
-    rmSync(dir, { recursive: true, force: true });
-    renameSync(staged, dir);
-  } catch (e) {
-    rmSync(staged, { recursive: true, force: true });
-    throw e;
-  }
+  });
   return dir;
 }
 

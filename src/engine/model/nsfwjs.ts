@@ -5,8 +5,9 @@
 // exporting the shard's bytes as base64. The package is a devDependency of this project (tests
 // and benchmarks); a user who installs it gets the same models by catalogue name.
 import { createRequire } from 'node:module';
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { writeDirAtomic } from '../../store/files';
 
 export type NsfwjsModel = 'mobilenet_v2' | 'inception_v3';
 
@@ -25,7 +26,7 @@ export function nsfwjsRoot(from = process.cwd()): string | null {
  * reused) and returns it. Its input range (0–1: nsfwjs divides pixels by 255) is recorded in the
  * model's metadata. Throws, saying how to install it, when the package is not there.
  */
-export function extractNsfwjsModel(model: NsfwjsModel, outDir: string, root = nsfwjsRoot()): string {
+export async function extractNsfwjsModel(model: NsfwjsModel, outDir: string, root = nsfwjsRoot()): Promise<string> {
   if (existsSync(join(outDir, 'model.json'))) return outDir;
   if (!root) throw new Error(`The ${model} model of nsfwjs needs the npm package nsfwjs (npm install nsfwjs@4.4.0)`);
   const req = createRequire(join(root, 'package.json'));
@@ -35,10 +36,7 @@ export function extractNsfwjsModel(model: NsfwjsModel, outDir: string, root = ns
     weightsManifest: { paths: string[]; weights: unknown[] }[];
     userDefinedMetadata?: Record<string, unknown>;
   };
-  const staged = `${outDir}.part-${process.pid}`;
-  rmSync(staged, { recursive: true, force: true });
-  mkdirSync(staged, { recursive: true });
-  try {
+  await writeDirAtomic(outDir, (staged) => {
     for (const group of json.weightsManifest) {
       for (const p of group.paths) {
         const b64 = req(join(base, `${p}.min.js`)) as unknown;
@@ -48,12 +46,6 @@ export function extractNsfwjsModel(model: NsfwjsModel, outDir: string, root = ns
     }
     const meta = { ...(json.userDefinedMetadata ?? {}), input: { range: '0-1' }, source: `nsfwjs ${model}` };
     writeFileSync(join(staged, 'model.json'), JSON.stringify({ ...json, format: 'layers-model', userDefinedMetadata: meta }));
-    mkdirSync(dirname(outDir), { recursive: true });
-    rmSync(outDir, { recursive: true, force: true });
-    renameSync(staged, outDir);
-  } catch (e) {
-    rmSync(staged, { recursive: true, force: true });
-    throw e;
-  }
+  });
   return outDir;
 }
