@@ -12,7 +12,7 @@
 // are exactly what `init` carries; the live part of the training panel replays events.jsonl.
 import { mkdirSync, readdirSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
-import { computeStats, encodePng, openDataset, validateDataset } from '../../src/data';
+import { type Dataset, computeStats, encodePng, openDataset, validateDataset } from '../../src/data';
 import { accuracy, confusionMatrix, logLoss, macroAuc, macroAveragePrecision, perClass, topKAccuracy } from '../../src/eval/metrics';
 import { datasetPanelData, readEvaluationData, readPredictData, readTrainingData } from '../../src/panel-data/data';
 import { ThumbnailCache } from '../../src/panel-data/thumbnails';
@@ -25,6 +25,7 @@ import type {
   HostToWebview,
   LeaderboardRow,
   PredictionView,
+  TestMetrics,
   TrainingPanelData,
   TrialConfig,
   TrialRecord,
@@ -223,29 +224,16 @@ const CLASSES = ['tshirt', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'sh
 const CONFUSABLE: Record<number, number[]> = { 0: [6, 2], 2: [4, 6], 4: [2, 6], 6: [0, 2, 4], 5: [7, 9], 7: [5, 9], 9: [7, 5], 3: [4, 0], 1: [3], 8: [] };
 
 
-async function synthesize(): Promise<string> {
-  rmSync(SYNTH_ROOT, { recursive: true, force: true });
-  const dsDir = join(SYNTH_ROOT, 'fashion');
-  const rand = rng(7);
-  const gauss = () => Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand());
-  const rows: string[] = [];
-  for (let c = 0; c < CLASSES.length; c++) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const raw = (require(`fashion-mnist/src/clothes/${c}.json`) as { data: number[][] }).data;
-    mkdirSync(join(dsDir, 'images', CLASSES[c]), { recursive: true });
-    const nTrain = CLASSES[c] === 'bag' ? 8 : 24;
-    const plan: string[] = [...Array(nTrain).fill('TRAIN'), ...Array(4).fill('VALIDATION'), ...Array(14).fill('TEST')];
-    plan.forEach((part, i) => {
-      const file = join(dsDir, 'images', CLASSES[c], `${String(i).padStart(4, '0')}.png`);
-      writeFileSync(file, encodePng(28, 28, 1, Uint8Array.from(raw[i * 37])));
-      rows.push(`${part},images/${CLASSES[c]}/${basename(file)},${CLASSES[c]}`);
-    });
-  }
-  // Problems the dataset panel lists
-  rows.splice(40, 0, 'TRAIN,images/coat/missing-0001.png,coat');
-  rows.splice(90, 0, 'TRIAN,images/dress/0001.png,dress');
-  writeFileSync(join(dsDir, 'dataset.csv'), rows.join('\n') + '\n');
+/** The shared state of the synthetic experiment: its random numbers, store, simulated clock and events. */
+interface Synth {
+  gauss: () => number;
+  store: ExperimentStore;
+  at: (seconds: number) => string;
+  emit: (e: WorkerEvent, dt?: number) => void;
+}
 
+async function synthesize(): Promise<string> {
+  const { dsDir, gauss } = writeSyntheticDataset();
   const dataset = await openDataset(join(dsDir, 'dataset.csv'), { seed: 1 });
   const spec: ExperimentSpec = {
     id: '20261122-101500-fashion',
@@ -283,6 +271,60 @@ async function synthesize(): Promise<string> {
   emit({ type: 'log', level: 'info', message: 'Plan: 84 s of search (rungs from 1 to 9 epochs, η=3), 24 s for the final fit, 12 s for evaluation' });
   emit({ type: 'log', level: 'warn', message: `${join(dsDir, 'dataset.csv')}:41: images/coat/missing-0001.png does not exist` });
 
+  const synth: Synth = { gauss, store, at, emit };
+  const trials = synthTrials(synth);
+  const { best, fit } = synthFinalFit(synth, trials);
+  const { board, metrics } = synthEvaluation(synth, dataset, [...trials, fit]);
+  const record = store.updateRecord({
+    status: 'done',
+    backend,
+    versions: backend.versions,
+    classes: CLASSES,
+    multiLabel: false,
+    inputShape: [28, 28, 1],
+    startedAt: '2026-11-22T10:15:02.000Z',
+    endedAt: at(0.5),
+    secondsUsed: (now - Date.parse('2026-11-22T10:15:02.000Z')) / 1000,
+    bestTrialId: best.id,
+    finalModel: { kind: 'final-fit', trials: ['final'], valAccuracy: null },
+    test: metrics,
+  });
+  emit({ type: 'experimentEnded', experiment: record, leaderboard: board });
+  for (const e of events) store.appendEvent(e);
+  // appendEvent stamps its own time; rewrite with the simulated clock so replays have realistic gaps
+  writeFileSync(store.file('events.jsonl'), events.map((e) => JSON.stringify(e)).join('\n') + '\n');
+  return store.dir;
+}
+
+/** Real Fashion-MNIST images as PNG files and an AutoML CSV with two problems the dataset panel lists. */
+function writeSyntheticDataset(): { dsDir: string; gauss: () => number } {
+  rmSync(SYNTH_ROOT, { recursive: true, force: true });
+  const dsDir = join(SYNTH_ROOT, 'fashion');
+  const rand = rng(7);
+  const gauss = () => Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand());
+  const rows: string[] = [];
+  for (let c = 0; c < CLASSES.length; c++) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const raw = (require(`fashion-mnist/src/clothes/${c}.json`) as { data: number[][] }).data;
+    mkdirSync(join(dsDir, 'images', CLASSES[c]), { recursive: true });
+    const nTrain = CLASSES[c] === 'bag' ? 8 : 24;
+    const plan: string[] = [...Array(nTrain).fill('TRAIN'), ...Array(4).fill('VALIDATION'), ...Array(14).fill('TEST')];
+    plan.forEach((part, i) => {
+      const file = join(dsDir, 'images', CLASSES[c], `${String(i).padStart(4, '0')}.png`);
+      writeFileSync(file, encodePng(28, 28, 1, Uint8Array.from(raw[i * 37])));
+      rows.push(`${part},images/${CLASSES[c]}/${basename(file)},${CLASSES[c]}`);
+    });
+  }
+  // Problems the dataset panel lists
+  rows.splice(40, 0, 'TRAIN,images/coat/missing-0001.png,coat');
+  rows.splice(90, 0, 'TRIAN,images/dress/0001.png,dress');
+  writeFileSync(join(dsDir, 'dataset.csv'), rows.join('\n') + '\n');
+
+  return { dsDir, gauss };
+}
+
+/** Six search trials (one failed, some pruned) with learning curves, written the way the worker writes them. */
+function synthTrials({ gauss, store, at, emit }: Synth): TrialRecord[] {
   const configs: { config: TrialConfig; origin: string; acc: number; tau: number; epochs: number; status: TrialRecord['status']; params: number; error?: string }[] = [
     { config: { family: 'convnet', 'convnet/blocks': 2, 'convnet/filters': 32, 'convnet/batchnorm': true, 'convnet/head': 'gap' }, origin: 'portfolio', acc: 0.8, tau: 1.6, epochs: 3, status: 'done', params: 29354 },
     { config: { family: 'resnet', 'resnet/depth': 14, 'resnet/width': 16 }, origin: 'portfolio', acc: 0.74, tau: 2.2, epochs: 3, status: 'pruned', params: 175258 },
@@ -347,6 +389,11 @@ async function synthesize(): Promise<string> {
     emit({ type: 'trialEnded', trial: { ...t } });
     if (c.error) emit({ type: 'log', level: 'warn', message: `Trial ${id} failed: ${c.error}` });
   });
+  return trials;
+}
+
+/** The final fit of the best trial on TRAIN+VALIDATION. */
+function synthFinalFit({ gauss, store, at, emit }: Synth, trials: TrialRecord[]): { best: TrialRecord; fit: TrialRecord } {
   emit({ type: 'log', level: 'info', message: 'Search ended (budget) after 6 trials' });
   const best = trials[5];
   const fit: TrialRecord = { ...best, id: 'final', index: 6, origin: `final fit of ${best.id}`, trainOn: 'TRAIN+VALIDATION', epochs: 9, epochsDone: 0, startedAt: at(0.2), status: 'running', bestValAccuracy: null, bestValLoss: null, bestEpoch: null, rungScores: [], hasModel: false };
@@ -362,8 +409,11 @@ async function synthesize(): Promise<string> {
   Object.assign(fit, { status: 'done', epochsDone: 9, seconds: elapsed + 0.5, hasModel: true, endedAt: at(0.4), imagesPerSec: 300 });
   store.writeTrial(fit);
   emit({ type: 'trialEnded', trial: { ...fit } });
+  return { best, fit };
+}
 
-  // Evaluation on TEST with scores that look like a small convnet's
+/** Evaluation on TEST with scores that look like a small convnet's, its files, and the leaderboard of `trials`. */
+function synthEvaluation({ gauss, store, emit }: Synth, dataset: Dataset, trials: TrialRecord[]): { board: LeaderboardRow[]; metrics: TestMetrics } {
   const test = dataset.items.filter((i) => i.partition === 'TEST' && i.stamp);
   const k = CLASSES.length;
   const scores: number[] = [];
@@ -385,29 +435,11 @@ async function synthesize(): Promise<string> {
   writeJsonAtomic(store.file('final', 'predictions.json'), { partition: 'TEST', classes: CLASSES, itemIds: test.map((i) => i.id), labels, scores });
   mkdirSync(store.file('final', 'model'), { recursive: true });
   emit({ type: 'log', level: 'info', message: `TEST: accuracy ${(metrics.accuracy * 100).toFixed(2)} %, macro AUC ${metrics.macroAuc?.toFixed(4)}, macro AP ${metrics.macroAveragePrecision?.toFixed(4)} (${test.length} images)` });
-  const board: LeaderboardRow[] = [...trials, fit]
+  const board: LeaderboardRow[] = trials
     .map((t) => ({ trialId: t.id, status: t.status, family: describeConfig(t.config), valAccuracy: t.trainOn === 'TRAIN' ? t.bestValAccuracy : null, valLoss: t.trainOn === 'TRAIN' ? t.bestValLoss : null, epochs: t.epochsDone, params: t.params, seconds: Math.round((t.seconds ?? 0) * 10) / 10, origin: t.origin }))
     .sort((a, b) => (b.valAccuracy ?? -1) - (a.valAccuracy ?? -1));
   store.writeLeaderboard(board);
-  const record = store.updateRecord({
-    status: 'done',
-    backend,
-    versions: backend.versions,
-    classes: CLASSES,
-    multiLabel: false,
-    inputShape: [28, 28, 1],
-    startedAt: '2026-11-22T10:15:02.000Z',
-    endedAt: at(0.5),
-    secondsUsed: (now - Date.parse('2026-11-22T10:15:02.000Z')) / 1000,
-    bestTrialId: best.id,
-    finalModel: { kind: 'final-fit', trials: ['final'], valAccuracy: null },
-    test: metrics,
-  });
-  emit({ type: 'experimentEnded', experiment: record, leaderboard: board });
-  for (const e of events) store.appendEvent(e);
-  // appendEvent stamps its own time; rewrite with the simulated clock so replays have realistic gaps
-  writeFileSync(store.file('events.jsonl'), events.map((e) => JSON.stringify(e)).join('\n') + '\n');
-  return store.dir;
+  return { board, metrics };
 }
 
 if (require.main === module) {
