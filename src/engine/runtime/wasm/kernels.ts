@@ -18,6 +18,8 @@
 //   Tile                   row copies (reduce.ts)
 //   Identity               shares data instead of copying (the engine clones
 //                          every tensor it saves for backprop)
+//   FusedBatchNorm, Relu, Relu6, ClipByValue: inference passes (BatchNorm with moving
+//                          statistics, clamps) in SIMD on the pool's threads (inference.ts)
 //   AutomlBatchNormTrain[Grad], AutomlReluGrad, AutomlAdamWUpdate, AutomlSgdUpdate:
 //                          fused one/two-pass kernels (SIMD) used by TrainStep
 // The SIMD kernels are WebAssembly generated at run time (simd/), operating on
@@ -47,6 +49,7 @@ import { batchMatMul } from './matmul';
 import { avgPoolGrad, maxPoolGrad } from './pooling-grad';
 import { mean, sum, tile } from './reduce';
 import { projectExtraKernels } from './fused';
+import { inferenceKernels } from './inference';
 import { RELU_GRAD_KERNEL, reluGrad, sharedIdentity } from './activation-grad';
 import { DROPOUT_MASK_KERNEL, dropoutMaskKernel } from './dropout';
 import { BN_TRAIN_GRAD_KERNEL, BN_TRAIN_KERNEL, batchNormTrain, batchNormTrainGrad } from './batchnorm';
@@ -76,6 +79,7 @@ const PROJECT_KERNELS: Record<string, ProjectKernel> = {
   [BN_TRAIN_KERNEL]: batchNormTrain,
   [BN_TRAIN_GRAD_KERNEL]: batchNormTrainGrad,
   ...projectExtraKernels,
+  ...inferenceKernels,
 };
 
 const OURS: ReadonlySet<unknown> = new Set(Object.values(PROJECT_KERNELS));

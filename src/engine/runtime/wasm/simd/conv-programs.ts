@@ -13,6 +13,7 @@
 // multiply and an add. Relaxed SIMD is a separate WebAssembly feature, so each build is
 // its own module; index.ts picks the one the runtime accepts.
 import { broadcastFilterGrad, depthwiseFilterGrad } from './programs';
+import { ELEMENTWISE_PROGRAMS } from './elementwise-programs';
 import { block, br, brIf, forLoop, i32, loop, op, v128, type Code, type FnDef } from './wasm-asm';
 
 const { get, set } = op;
@@ -126,14 +127,16 @@ export const FORWARD_TILES = [
 ] as const;
 
 /**
- * The pool's functions: the filter gradients and forward convolutions, one per tile, and the
- * tap-loop filter gradients of programs.ts (first layers, depthwise), split by images.
+ * The pool's functions: the filter gradients and forward convolutions, one per tile, the
+ * tap-loop filter gradients of programs.ts (first layers, depthwise), split by images, and the
+ * element-wise passes of inference (elementwise-programs.ts), split by rows.
  */
 export function convPrograms(fma: boolean): FnDef[] {
   return [
     depthwiseFilterGrad, broadcastFilterGrad,
     ...FILTER_GRAD_TILES.map((t) => convFilterGradProgram(fma, t.name, t.tileIn, t.tileOut)),
     ...FORWARD_TILES.map((t) => convForwardProgram(fma, t.name, t.pixels, t.tileOut)),
+    ...ELEMENTWISE_PROGRAMS,
   ];
 }
 

@@ -1,0 +1,150 @@
+// MobileNetV2 feature extraction on wasm (issue 26): nsfwjs's MobileNetV2 at 224×224×3 as the
+// pooled-features model of the linear probe, `predict` on batches of random images; images/s and
+// where the time goes, kernel by kernel.
+//
+//   node out/src/bench/mobilenet.js [--batch 16] [--rounds 4] [--reps 2] [--modes project,stock] [--profile]
+//
+// Modes run interleaved in the same process (the machine is shared and noisy): each round runs
+// every mode `reps` batches, and the report gives each mode's median. Modes:
+//   project — the project's kernels (default)
+//   before  — the project's kernels without the inference kernels of issue 26 (inference.ts)
+//   stock   — tfjs-backend-wasm's own kernels
+// --profile times every wasm kernel (exclusive time: a kernel that calls another through the
+// registry is charged only its own part) over one batch per mode.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { getKernelsForBackend, registerKernel, unregisterKernel, type KernelConfig, type KernelFunc } from '@tensorflow/tfjs-core';
+import { loadBackbone } from '../engine/model/backbone';
+import { extractNsfwjsModel } from '../engine/model/nsfwjs';
+import { initBackend } from '../engine/runtime/runtime';
+import { useWasmKernelSet } from '../engine/runtime/wasm/kernels';
+import { setInferenceKernelsEnabled } from '../engine/runtime/wasm/inference';
+import { featureExtractor } from '../engine/training/features';
+
+type Mode = 'project' | 'before' | 'stock';
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+}
+
+function setMode(mode: Mode): void {
+  useWasmKernelSet(mode === 'stock' ? 'stock' : 'project');
+  setInferenceKernelsEnabled(mode === 'project');
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** Per-kernel exclusive times while `run` runs: every wasm kernel wrapped with a timer, then restored. */
+function profile(run: () => void): Map<string, { ms: number; calls: number }> {
+  const times = new Map<string, { ms: number; calls: number }>();
+  const originals = getKernelsForBackend('wasm');
+  const stack: number[] = []; // time spent in children, per open call
+  for (const k of originals) {
+    const f = k.kernelFunc;
+    const timed: KernelFunc = (args) => {
+      stack.push(0);
+      const t0 = performance.now();
+      try {
+        return f(args);
+      } finally {
+        const total = performance.now() - t0;
+        const children = stack.pop()!;
+        if (stack.length > 0) stack[stack.length - 1] += total;
+        const e = times.get(k.kernelName) ?? { ms: 0, calls: 0 };
+        e.ms += total - children;
+        e.calls++;
+        times.set(k.kernelName, e);
+      }
+    };
+    unregisterKernel(k.kernelName, 'wasm');
+    registerKernel({ ...k, kernelFunc: timed, setupFunc: undefined } as KernelConfig);
+  }
+  try {
+    run();
+  } finally {
+    for (const k of originals) {
+      unregisterKernel(k.kernelName, 'wasm');
+      registerKernel({ ...k, setupFunc: undefined });
+    }
+  }
+  return times;
+}
+
+async function main(): Promise<void> {
+  const batch = Number(arg('batch', '16'));
+  const rounds = Number(arg('rounds', '4'));
+  const reps = Number(arg('reps', '2'));
+  const modes = arg('modes', 'project').split(',') as Mode[];
+  const info = await initBackend({ preference: 'wasm' });
+  console.log(info.reasons[info.reasons.length - 1]);
+  const dir = extractNsfwjsModel('mobilenet_v2', join(process.env.AUTOML_BENCH_DIR ?? mkdtempSync(join(tmpdir(), 'automl-mobilenet-')), 'nsfwjs-mobilenet_v2'));
+  const bb = await loadBackbone(dir, 'auto', { size: 224 });
+  const { model } = featureExtractor(bb);
+  console.log(`MobileNetV2 (nsfwjs) at 224×224×3: ${(bb.info.flops / 1e9).toFixed(2)} GFLOP an image, ${bb.info.taps.length} feature taps, batch ${batch}`);
+  const x = tf.randomUniform([batch, 224, 224, 3], 0, 255, 'float32');
+  const once = (): number => {
+    const t0 = performance.now();
+    const y = model.predict(x, { batchSize: batch }) as tf.Tensor;
+    y.dataSync();
+    y.dispose();
+    return performance.now() - t0;
+  };
+  const ms = new Map<Mode, number[]>(modes.map((m) => [m, []]));
+  for (const m of modes) {
+    setMode(m);
+    once(); // warm-up: weights, filter packs, compilation
+  }
+  // Agreement of the modes' outputs (features), relative to their scale.
+  if (modes.length > 1) {
+    const outs = modes.map((m) => {
+      setMode(m);
+      return (model.predict(x) as tf.Tensor).dataSync() as Float32Array;
+    });
+    for (let i = 1; i < outs.length; i++) {
+      let diff = 0;
+      let scale = 0;
+      for (let j = 0; j < outs[0].length; j++) {
+        diff = Math.max(diff, Math.abs(outs[0][j] - outs[i][j]));
+        scale = Math.max(scale, Math.abs(outs[0][j]));
+      }
+      console.log(`max |${modes[0]} − ${modes[i]}| = ${diff.toExponential(2)} (largest feature ${scale.toFixed(3)})`);
+    }
+  }
+  for (let r = 0; r < rounds; r++) {
+    for (const m of modes) {
+      setMode(m);
+      for (let k = 0; k < reps; k++) ms.get(m)!.push(once());
+    }
+  }
+  for (const m of modes) {
+    const t = median(ms.get(m)!);
+    console.log(`${m.padEnd(8)} ${(batch / (t / 1000)).toFixed(1)} images/s (median of ${ms.get(m)!.length} batches: ${t.toFixed(0)} ms; all: ${ms.get(m)!.map((v) => v.toFixed(0)).join(' ')})`);
+  }
+  if (process.argv.includes('--profile')) {
+    for (const m of modes) {
+      setMode(m);
+      let wall = 0;
+      const times = profile(() => {
+        wall = once();
+      });
+      const total = [...times.values()].reduce((a, e) => a + e.ms, 0);
+      console.log(`\nprofile, ${m}: ${wall.toFixed(0)} ms a batch, ${total.toFixed(0)} ms in kernels`);
+      for (const [name, e] of [...times].sort((a, b) => b[1].ms - a[1].ms).slice(0, 14)) {
+        console.log(`  ${name.padEnd(28)} ${e.ms.toFixed(1).padStart(8)} ms ${((100 * e.ms) / wall).toFixed(1).padStart(5)} %  ${String(e.calls).padStart(4)} calls`);
+      }
+    }
+  }
+  x.dispose();
+  model.dispose();
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,61 @@
+// The project's wasm inference kernels (BatchNorm with moving statistics, ReLU, ReLU6, clipping,
+// the pointwise and depthwise convolutions with their activations) against the cpu backend.
+import * as assert from 'node:assert/strict';
+import { registerWasmTrainingKernels } from '../../../src/engine/runtime/wasm/kernels';
+import { inferenceKernelsEnabled, setInferenceKernelsEnabled } from '../../../src/engine/runtime/wasm/inference';
+import { arr, compareKernel, ensureWasm } from './wasm-test-utils';
+
+describe('wasm inference kernels', function () {
+  this.timeout(60000);
+
+  before(async () => {
+    const info = await ensureWasm();
+    assert.ok(info.threads >= 1);
+    registerWasmTrainingKernels();
+    assert.ok(inferenceKernelsEnabled());
+  });
+
+  after(() => setInferenceKernelsEnabled(true));
+
+  // Small (one thread), large enough to split between threads, channels not a multiple of 4
+  // (the stock kernel), a size with a tail that is not a whole vector.
+  const shapes = [[2, 3, 3, 8], [4, 24, 24, 16], [2, 5, 5, 6], [3, 7, 5, 12], [1, 1, 1, 4]];
+
+  describe('FusedBatchNorm', () => {
+    shapes.forEach((shape, i) => {
+      const C = shape[3];
+      for (const withAffine of [true, false]) {
+        it(`x ${shape}${withAffine ? '' : ' without scale and offset'}`, async () => {
+          const inputs = {
+            x: arr(shape, 2600 + i, -3, 3),
+            mean: arr([C], 2610 + i),
+            variance: arr([C], 2620 + i, 0.1, 2),
+            ...(withAffine ? { scale: arr([C], 2630 + i, 0.5, 1.5), offset: arr([C], 2640 + i) } : {}),
+          };
+          await compareKernel('FusedBatchNorm', inputs, { varianceEpsilon: 1e-3 }, 1e-5);
+        });
+      }
+    });
+  });
+
+  describe('Relu, Relu6, ClipByValue', () => {
+    for (const shape of [...shapes, [5, 7, 3], [40001]]) {
+      it(`x ${shape}`, async () => {
+        const x = arr(shape, 2700 + shape.length, -9, 9);
+        await compareKernel('Relu', { x }, {}, 0);
+        await compareKernel('Relu6', { x }, {}, 0);
+        await compareKernel('ClipByValue', { x }, { clipValueMin: -2.5, clipValueMax: 0.75 }, 0);
+      });
+    }
+  });
+
+  it('the stock kernels while switched off', async () => {
+    setInferenceKernelsEnabled(false);
+    try {
+      await compareKernel('Relu6', { x: arr([4, 24, 24, 16], 2800, -9, 9) }, {}, 0);
+      await compareKernel('FusedBatchNorm', { x: arr([2, 4, 4, 8], 2801), mean: arr([8], 2802), variance: arr([8], 2803, 0.1, 2) }, { varianceEpsilon: 1e-3 }, 1e-5);
+    } finally {
+      setInferenceKernelsEnabled(true);
+    }
+  });
+});
