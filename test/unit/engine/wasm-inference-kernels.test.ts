@@ -49,6 +49,25 @@ describe('wasm inference kernels', function () {
     }
   });
 
+  describe('FusedConv2D with ReLU6 (the SIMD loop clamps as it stores)', () => {
+    const cases: { x: number[]; k: number; cout: number; stride: number; pad: unknown; bias: boolean }[] = [
+      { x: [2, 9, 9, 3], k: 3, cout: 32, stride: 2, pad: [[0, 0], [0, 1], [0, 1], [0, 0]], bias: true }, // MobileNetV2's first layer
+      { x: [3, 7, 7, 24], k: 1, cout: 48, stride: 1, pad: 'valid', bias: true }, // pointwise
+      { x: [2, 6, 5, 16], k: 1, cout: 8, stride: 1, pad: 'same', bias: false },
+      { x: [2, 8, 8, 8], k: 3, cout: 16, stride: 1, pad: [[0, 0], [1, 2], [2, 0], [0, 0]], bias: true },
+    ];
+    cases.forEach((c, i) => {
+      it(`x ${c.x} k ${c.k} cout ${c.cout} stride ${c.stride} pad ${JSON.stringify(c.pad)}`, async () => {
+        const inputs = {
+          x: arr(c.x, 2900 + i, -4, 4),
+          filter: arr([c.k, c.k, c.x[3], c.cout], 2910 + i),
+          ...(c.bias ? { bias: arr([c.cout], 2920 + i) } : {}),
+        };
+        await compareKernel('FusedConv2D', inputs, { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', dilations: 1, activation: 'relu6' });
+      });
+    });
+  });
+
   it('the stock kernels while switched off', async () => {
     setInferenceKernelsEnabled(false);
     try {

@@ -10,6 +10,7 @@
 // (setInferenceKernelsEnabled: benchmarks compare both).
 import { ClipByValue, FusedBatchNorm, Relu, Relu6, type TensorInfo } from '@tensorflow/tfjs-core';
 import { alloc, byteOffset, f32, runStock, Scratch, sizeOf, type BackendWasm, type KernelArgs } from './kernel-utils';
+import { f32Bits } from './conv-forward';
 import { convKernelsFor, type ConvKernels } from './simd';
 import { splitRange } from './simd/threads';
 
@@ -26,8 +27,6 @@ export function inferenceKernelsEnabled(): boolean {
 
 /** Below this many floats a pass runs on the calling thread alone (waking a helper costs more). */
 const MIN_SPLIT = 16384;
-
-const bitsOf = (v: number): number => new Int32Array(new Float32Array([v]).buffer)[0]!;
 
 function kernelsFor(backend: BackendWasm, x: TensorInfo): ConvKernels | null {
   if (!enabled || x.dtype !== 'float32') return null;
@@ -53,7 +52,7 @@ export function clampByThreads(backend: BackendWasm, x: TensorInfo, lo: number, 
   try {
     kernels.pool.run('clampRange', Array.from({ length: parts }, (_, p) => {
       const [v0, v1] = splitRange(vectors, parts, p);
-      return [xAt, oAt, 16 * v0, 16 * v1, bitsOf(lo), bitsOf(hi)];
+      return [xAt, oAt, 16 * v0, 16 * v1, f32Bits(lo), f32Bits(hi)];
     }));
   } catch (e) {
     backend.disposeData(out.dataId);
@@ -91,7 +90,7 @@ export function affineByThreads(
     const parts = Math.max(1, Math.min(kernels.pool.size, maxParts, n < MIN_SPLIT ? 1 : rows));
     kernels.pool.run('affineClampRows', Array.from({ length: parts }, (_, p) => {
       const [r0, r1] = splitRange(rows, parts, p);
-      return [xAt, oAt, sAt, tAt, r0, r1, 4 * C, bitsOf(lo), bitsOf(hi)];
+      return [xAt, oAt, sAt, tAt, r0, r1, 4 * C, f32Bits(lo), f32Bits(hi)];
     }));
   } catch (e) {
     backend.disposeData(out.dataId);
