@@ -6,15 +6,19 @@
 //
 // Modes run interleaved in the same process (the machine is shared and noisy): each round runs
 // every mode `reps` batches, and the report gives each mode's median. Modes:
-//   project — the project's kernels (default)
-//   before  — the project's kernels without the inference kernels of issue 26 (inference.ts)
-//   stock   — tfjs-backend-wasm's own kernels
+//   project — the feature extractor as the product runs it (BatchNorm, padding and ReLU6 folded
+//             into the convolutions: model/fold.ts) on the project's kernels (default)
+//   kernels — the layers as they are (not folded), on the project's kernels
+//   before  — not folded, the project's kernels without the inference kernels of issue 26
+//             (inference.ts): the state before it
+//   stock   — not folded, tfjs-backend-wasm's own kernels
 // --profile times every wasm kernel (exclusive time: a kernel that calls another through the
 // registry is charged only its own part) over one batch per mode.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import { getKernelsForBackend, registerKernel, unregisterKernel, type KernelConfig, type KernelFunc } from '@tensorflow/tfjs-core';
 import { loadBackbone } from '../engine/model/backbone';
 import { extractNsfwjsModel } from '../engine/model/nsfwjs';
@@ -23,16 +27,16 @@ import { useWasmKernelSet } from '../engine/runtime/wasm/kernels';
 import { setInferenceKernelsEnabled } from '../engine/runtime/wasm/inference';
 import { featureExtractor } from '../engine/training/features';
 
-type Mode = 'project' | 'before' | 'stock';
+type Mode = 'project' | 'kernels' | 'before' | 'stock';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
 }
 
-function setMode(mode: Mode): void {
+function setKernels(mode: Mode): void {
   useWasmKernelSet(mode === 'stock' ? 'stock' : 'project');
-  setInferenceKernelsEnabled(mode === 'project');
+  setInferenceKernelsEnabled(mode === 'project' || mode === 'kernels');
 }
 
 const median = (xs: number[]): number => {
@@ -85,9 +89,17 @@ async function main(): Promise<void> {
   console.log(info.reasons[info.reasons.length - 1]);
   const dir = extractNsfwjsModel('mobilenet_v2', join(process.env.AUTOML_BENCH_DIR ?? mkdtempSync(join(tmpdir(), 'automl-mobilenet-')), 'nsfwjs-mobilenet_v2'));
   const bb = await loadBackbone(dir, 'auto', { size: 224 });
-  const { model } = featureExtractor(bb);
-  console.log(`MobileNetV2 (nsfwjs) at 224×224×3: ${(bb.info.flops / 1e9).toFixed(2)} GFLOP an image, ${bb.info.taps.length} feature taps, batch ${batch}`);
+  const folded = featureExtractor(bb).model;
+  const plain = featureExtractor(bb, { fold: false }).model;
+  const modelOf = (m: Mode): tfl.LayersModel => (m === 'project' ? folded : plain);
+  console.log(`MobileNetV2 (nsfwjs) at 224×224×3: ${(bb.info.flops / 1e9).toFixed(2)} GFLOP an image, taps ${bb.info.taps.join(', ')}, batch ${batch}; ` +
+    `${plain.layers.length} layers, ${folded.layers.length} folded`);
   const x = tf.randomUniform([batch, 224, 224, 3], 0, 255, 'float32');
+  let model = folded;
+  const setMode = (m: Mode): void => {
+    setKernels(m);
+    model = modelOf(m);
+  };
   const once = (): number => {
     const t0 = performance.now();
     const y = model.predict(x, { batchSize: batch }) as tf.Tensor;
@@ -141,7 +153,7 @@ async function main(): Promise<void> {
     }
   }
   x.dispose();
-  model.dispose();
+  folded.dispose(); // and the unfolded model, whose layers it shares
 }
 
 main().catch((e: unknown) => {
