@@ -2,7 +2,7 @@
 // pooled-features model of the linear probe, `predict` on batches of random images; images/s and
 // where the time goes, kernel by kernel.
 //
-//   node out/src/bench/mobilenet.js [--batch 16] [--rounds 4] [--reps 2] [--modes project,stock] [--profile]
+//   node out/src/bench/mobilenet.js [--batch 16] [--rounds 4] [--reps 2] [--modes project,stock] [--profile] [--by-shape]
 //
 // Modes run interleaved in the same process (the machine is shared and noisy): each round runs
 // every mode `reps` batches, and the report gives each mode's median. Modes:
@@ -13,7 +13,7 @@
 //             (inference.ts): the state before it
 //   stock   — not folded, tfjs-backend-wasm's own kernels
 // --profile times every wasm kernel (exclusive time: a kernel that calls another through the
-// registry is charged only its own part) over one batch per mode.
+// registry is charged only its own part) over one batch per mode; --by-shape, per input and filter shape.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,7 +45,7 @@ const median = (xs: number[]): number => {
 };
 
 /** Per-kernel exclusive times while `run` runs: every wasm kernel wrapped with a timer, then restored. */
-function profile(run: () => void): Map<string, { ms: number; calls: number }> {
+function profile(run: () => void, byShape: boolean): Map<string, { ms: number; calls: number }> {
   const times = new Map<string, { ms: number; calls: number }>();
   const originals = getKernelsForBackend('wasm');
   const stack: number[] = []; // time spent in children, per open call
@@ -60,10 +60,11 @@ function profile(run: () => void): Map<string, { ms: number; calls: number }> {
         const total = performance.now() - t0;
         const children = stack.pop()!;
         if (stack.length > 0) stack[stack.length - 1] += total;
-        const e = times.get(k.kernelName) ?? { ms: 0, calls: 0 };
+        const key = byShape ? `${k.kernelName} ${args.inputs.x?.shape?.join('×') ?? ''} ${args.inputs.filter?.shape?.join('×') ?? ''}` : k.kernelName;
+        const e = times.get(key) ?? { ms: 0, calls: 0 };
         e.ms += total - children;
         e.calls++;
-        times.set(k.kernelName, e);
+        times.set(key, e);
       }
     };
     unregisterKernel(k.kernelName, 'wasm');
@@ -138,17 +139,18 @@ async function main(): Promise<void> {
     const t = median(ms.get(m)!);
     console.log(`${m.padEnd(8)} ${(batch / (t / 1000)).toFixed(1)} images/s (median of ${ms.get(m)!.length} batches: ${t.toFixed(0)} ms; all: ${ms.get(m)!.map((v) => v.toFixed(0)).join(' ')})`);
   }
-  if (process.argv.includes('--profile')) {
+  const byShape = process.argv.includes('--by-shape');
+  if (process.argv.includes('--profile') || byShape) {
     for (const m of modes) {
       setMode(m);
       let wall = 0;
       const times = profile(() => {
         wall = once();
-      });
+      }, byShape);
       const total = [...times.values()].reduce((a, e) => a + e.ms, 0);
       console.log(`\nprofile, ${m}: ${wall.toFixed(0)} ms a batch, ${total.toFixed(0)} ms in kernels`);
-      for (const [name, e] of [...times].sort((a, b) => b[1].ms - a[1].ms).slice(0, 14)) {
-        console.log(`  ${name.padEnd(28)} ${e.ms.toFixed(1).padStart(8)} ms ${((100 * e.ms) / wall).toFixed(1).padStart(5)} %  ${String(e.calls).padStart(4)} calls`);
+      for (const [name, e] of [...times].sort((a, b) => b[1].ms - a[1].ms).slice(0, byShape ? 60 : 14)) {
+        console.log(`  ${name.padEnd(byShape ? 56 : 28)} ${e.ms.toFixed(1).padStart(8)} ms ${((100 * e.ms) / wall).toFixed(1).padStart(5)} %  ${String(e.calls).padStart(4)} calls`);
       }
     }
   }

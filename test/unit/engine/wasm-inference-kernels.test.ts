@@ -49,6 +49,24 @@ describe('wasm inference kernels', function () {
     }
   });
 
+  describe('Slice', () => {
+    const cases: { shape: number[]; begin: number[]; size: number[]; dtype?: 'int32' }[] = [
+      { shape: [16, 5, 5, 3], begin: [0, 0, 0, 0], size: [16, 5, 5, 3] }, // the whole batch (model.predict)
+      { shape: [10, 4, 3], begin: [3, 0, 0], size: [5, 4, 3] }, // contiguous: a copy
+      { shape: [6, 4, 3], begin: [2, 1, 0], size: [1, 2, 3] }, // contiguous inside one row
+      { shape: [6, 4, 3], begin: [1, 1, 0], size: [2, 2, 3] }, // not contiguous: the stock kernel
+      { shape: [7, 5], begin: [2, 0], size: [3, -1], dtype: 'int32' },
+      { shape: [7, 5], begin: [2, 0], size: [0, 5] },
+    ];
+    for (const c of cases) {
+      it(`x ${c.shape} begin ${c.begin} size ${c.size}${c.dtype ? ` ${c.dtype}` : ''}`, async () => {
+        const a = arr(c.shape, 3000, -9, 9);
+        const x = c.dtype === 'int32' ? { ...a, data: Int32Array.from(a.data, Math.round), dtype: 'int32' as const } : a;
+        await compareKernel('Slice', { x }, { begin: c.begin, size: c.size }, 0);
+      });
+    }
+  });
+
   describe('FusedConv2D with ReLU6 (the SIMD loop clamps as it stores)', () => {
     const cases: { x: number[]; k: number; cout: number; stride: number; pad: unknown; bias: boolean }[] = [
       { x: [2, 9, 9, 3], k: 3, cout: 32, stride: 2, pad: [[0, 0], [0, 1], [0, 1], [0, 0]], bias: true }, // MobileNetV2's first layer
