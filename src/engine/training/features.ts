@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { type ImageSet, readRange, rowBytesOf } from '../../data';
 import { BACKBONE_PREFIX, type LoadedBackbone } from '../model/backbone';
+import { foldForInference } from '../model/fold';
 
 /** The pooled features of a set: `count` rows of `dim` floats, and the same for the mirror images. */
 export interface FeatureSet {
@@ -32,7 +33,7 @@ export interface FeatureBlock {
  * A model from raw pixels (0–255) to the backbone's candidate feature maps (its `taps`), each
  * globally averaged, side by side in one vector: one forward pass gives every cut point.
  */
-export function featureExtractor(backbone: LoadedBackbone): { model: tfl.LayersModel; blocks: FeatureBlock[] } {
+export function featureExtractor(backbone: LoadedBackbone, opts: { fold?: boolean } = {}): { model: tfl.LayersModel; blocks: FeatureBlock[] } {
   const blocks: FeatureBlock[] = [];
   let offset = 0;
   const pooled = backbone.taps.map((t, i) => {
@@ -44,7 +45,10 @@ export function featureExtractor(backbone: LoadedBackbone): { model: tfl.LayersM
     return t.shape.length === 4 ? (tfl.layers.globalAveragePooling2d({ name: `features_pool_${i}` }).apply(t) as tfl.SymbolicTensor) : t;
   });
   const outputs = pooled.length > 1 ? (tfl.layers.concatenate({ name: 'features_concat' }).apply(pooled) as tfl.SymbolicTensor) : pooled[0];
-  return { model: tfl.model({ inputs: backbone.input, outputs, name: 'features' }), blocks };
+  const model = tfl.model({ inputs: backbone.input, outputs, name: 'features' });
+  // Frozen: BatchNorm, padding and ReLU(6) layers folded into the convolutions next to them
+  // (`fold: false` keeps the layers as they are, for comparisons).
+  return { model: opts.fold === false ? model : foldForInference(model), blocks };
 }
 
 /** Identifies a backbone's files (model.json and its weights), for cache keys. */

@@ -6,6 +6,7 @@ import { assemble, op, i32, type FnDef } from '../../../src/engine/runtime/wasm/
 import { convPrograms, FILTER_GRAD_TILES, FORWARD_TILES } from '../../../src/engine/runtime/wasm/simd/conv-programs';
 import { SimdPool } from '../../../src/engine/runtime/wasm/simd/threads';
 import { rand } from './wasm-test-utils';
+import { f32Bits } from '../../../src/engine/runtime/wasm/conv-forward';
 
 interface Case { B: number; H: number; W: number; Cin: number; Cout: number; KH: number; KW: number; sh: number; sw: number; dh: number; dw: number; top: number; left: number; OH: number; OW: number }
 
@@ -178,7 +179,7 @@ describe('SIMD forward-convolution programs', () => {
             F.fill(NaN, oAt / 4, oAt / 4 + oN);
             const rows = c.B * c.OH;
             const call = (r0: number, r1: number, c0: number, c1: number): void =>
-              fn(xAt, wAt, bAt, oAt, r0, r1, c.H, c.W, c.Cin, c.OH, c.OW, c.Cout, c.KH, c.KW, c.sh, c.sw, c.dh, c.dw, relu ? 1 : 0, c0, c1);
+              fn(xAt, wAt, bAt, oAt, r0, r1, c.H, c.W, c.Cin, c.OH, c.OW, c.Cout, c.KH, c.KW, c.sh, c.sw, c.dh, c.dw, f32Bits(relu ? 0 : -Infinity), f32Bits(Infinity), c0, c1);
             const want = forwardByDefinition(c, c.H, c.W, x, w, bias, relu);
             // In two calls over row ranges, as the pool splits a convolution…
             call(0, Math.floor(rows / 3), 0, c.Cout);

@@ -1,7 +1,7 @@
 // Conv2D / FusedConv2D for the wasm backend by the project's register-blocked SIMD loop
 // (simd/conv-programs.ts) on the pool's threads, where it beats XNNPACK: with a fused
 // multiply-add (relaxed SIMD) it runs about 1.4× XNNPACK's speed a thread. Without one, or
-// for what the loop does not cover (NCHW, activations other than linear/ReLU, PReLU
+// for what the loop does not cover (NCHW, activations other than linear/ReLU/ReLU6, PReLU
 // weights, output channels not a multiple of 8), the stock kernels run.
 //
 // The loop needs every filter tap inside its input: x is copied into a zero-bordered
@@ -108,16 +108,27 @@ export function forwardTiles(
   return { tile, kernels };
 }
 
+/** An activation the loop applies as it stores: min(max(v, lo), hi). */
+export type Clamp = readonly [lo: number, hi: number];
+
+/** The activations of FusedConv2D that are clamps. */
+export const CLAMPS: Readonly<Record<string, Clamp>> = { linear: [-Infinity, Infinity], relu: [0, Infinity], relu6: [0, 6] };
+
+/** An f32's bits as an i32 (float arguments of the pool's functions). */
+export const f32Bits = (v: number): number => new Int32Array(new Float32Array([v]).buffer)[0]!;
+
 /**
  * out = act(conv(x, filter) + bias) by the SIMD loop, or null when it does not apply (see
- * forwardTiles). `maxParts` caps the split between threads (tests).
+ * forwardTiles); act is ReLU (true), none (false) or a clamp. `maxParts` caps the split between
+ * threads (tests).
  */
 export function convByTiles(
-  backend: BackendWasm, x: TensorInfo, c: TileConv, pack: PackFilter, bias: TensorInfo | null, relu: boolean,
+  backend: BackendWasm, x: TensorInfo, c: TileConv, pack: PackFilter, bias: TensorInfo | null, act: boolean | Clamp,
   opts: { anyBuild?: boolean; maxParts?: number } = {},
 ): TensorInfo | null {
   const loop = forwardTiles(backend, c.Cout, opts.anyBuild);
   if (loop === null) return null;
+  const [lo, hi] = act === true ? CLAMPS.relu! : act === false ? CLAMPS.linear! : act;
   const { tile, kernels } = loop;
   const { B, H, W, Cin, OH, OW, Cout, KH, KW, sh, sw, dh, dw, top, left } = c;
   // The padded input: every tap of every output pixel inside it.
@@ -156,7 +167,7 @@ export function convByTiles(
     kernels.pool.run(tile.name, Array.from({ length: parts }, (_, p) => {
       const [r0, r1] = byRows ? splitRange(rows, parts, p) : [0, rows];
       const [c0, c1] = byRows ? [0, Cout] : splitRange(blocks, parts, p).map((k) => k * tile.tileOut);
-      return [pAt, wAt, bAt, oAt, r0, r1, Hp, Wp, Cin, OH, OW, Cout, KH, KW, sh, sw, dh, dw, relu ? 1 : 0, c0!, c1!];
+      return [pAt, wAt, bAt, oAt, r0, r1, Hp, Wp, Cin, OH, OW, Cout, KH, KW, sh, sw, dh, dw, f32Bits(lo), f32Bits(hi), c0!, c1!];
     }));
   } catch (e) {
     backend.disposeData(out.dataId);
@@ -185,12 +196,13 @@ function forward(args: KernelArgs, kernel: string): TensorInfo {
   const { x, filter, bias, preluActivationWeights } = args.inputs;
   const attrs = args.attrs ?? {};
   const activation = (attrs.activation as string | undefined) ?? 'linear';
-  const covered = (activation === 'linear' || activation === 'relu') && preluActivationWeights === undefined &&
+  const clamp = CLAMPS[activation];
+  const covered = clamp !== undefined && preluActivationWeights === undefined &&
     x!.dtype === 'float32' && ((attrs.dataFormat as string | undefined) ?? 'NHWC') === 'NHWC';
   const ci = covered ? convInfoOf(x!.shape, filter!.shape, attrs) : null;
   const ours = ci === null
     ? null
-    : convByTiles(backend, x!, tileConvOf(ci), packFilter(backend, filter!, ci.filterHeight, ci.filterWidth, ci.inChannels, ci.outChannels), bias ?? null, activation === 'relu');
+    : convByTiles(backend, x!, tileConvOf(ci), packFilter(backend, filter!, ci.filterHeight, ci.filterWidth, ci.inChannels, ci.outChannels), bias ?? null, clamp!);
   if (ours !== null) return ours;
   const inputs: Record<string, TensorInfo> = {};
   for (const [k, v] of Object.entries(args.inputs)) if (v !== undefined) inputs[k] = v;

@@ -1,7 +1,8 @@
 // Registration of the project's training kernels for the 'wasm' backend.
 //
 //   Conv2D, FusedConv2D    register-blocked SIMD loop on the pool's threads when it has
-//                          a fused multiply-add, else XNNPACK's (conv-forward.ts)
+//                          a fused multiply-add, else XNNPACK's; linear, ReLU and ReLU6
+//                          applied as it stores (conv-forward.ts)
 //   Conv2DBackpropFilter   register-blocked SIMD loop, batch split between threads;
 //                          SIMD taps for Cin ≤ 4; else transposed forward convolution
 //                          (XNNPACK), batch-chunked (conv-backprop-filter.ts)
@@ -18,6 +19,9 @@
 //   Tile                   row copies (reduce.ts)
 //   Identity               shares data instead of copying (the engine clones
 //                          every tensor it saves for backprop)
+//   FusedBatchNorm, Relu, Relu6, ClipByValue: inference passes (BatchNorm with moving
+//                          statistics, clamps) in SIMD on the pool's threads; Slice:
+//                          contiguous slices as one copy (inference.ts)
 //   AutomlBatchNormTrain[Grad], AutomlReluGrad, AutomlAdamWUpdate, AutomlSgdUpdate:
 //                          fused one/two-pass kernels (SIMD) used by TrainStep
 // The SIMD kernels are WebAssembly generated at run time (simd/), operating on
@@ -47,6 +51,7 @@ import { batchMatMul } from './matmul';
 import { avgPoolGrad, maxPoolGrad } from './pooling-grad';
 import { mean, sum, tile } from './reduce';
 import { projectExtraKernels } from './fused';
+import { inferenceKernels } from './inference';
 import { RELU_GRAD_KERNEL, reluGrad, sharedIdentity } from './activation-grad';
 import { DROPOUT_MASK_KERNEL, dropoutMaskKernel } from './dropout';
 import { BN_TRAIN_GRAD_KERNEL, BN_TRAIN_KERNEL, batchNormTrain, batchNormTrainGrad } from './batchnorm';
@@ -76,6 +81,7 @@ const PROJECT_KERNELS: Record<string, ProjectKernel> = {
   [BN_TRAIN_KERNEL]: batchNormTrain,
   [BN_TRAIN_GRAD_KERNEL]: batchNormTrainGrad,
   ...projectExtraKernels,
+  ...inferenceKernels,
 };
 
 const OURS: ReadonlySet<unknown> = new Set(Object.values(PROJECT_KERNELS));

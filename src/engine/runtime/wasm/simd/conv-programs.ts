@@ -13,6 +13,7 @@
 // multiply and an add. Relaxed SIMD is a separate WebAssembly feature, so each build is
 // its own module; index.ts picks the one the runtime accepts.
 import { broadcastFilterGrad, depthwiseFilterGrad } from './programs';
+import { ELEMENTWISE_PROGRAMS } from './elementwise-programs';
 import { block, br, brIf, forLoop, i32, loop, op, v128, type Code, type FnDef } from './wasm-asm';
 
 const { get, set } = op;
@@ -126,36 +127,38 @@ export const FORWARD_TILES = [
 ] as const;
 
 /**
- * The pool's functions: the filter gradients and forward convolutions, one per tile, and the
- * tap-loop filter gradients of programs.ts (first layers, depthwise), split by images.
+ * The pool's functions: the filter gradients and forward convolutions, one per tile, the
+ * tap-loop filter gradients of programs.ts (first layers, depthwise), split by images, and the
+ * element-wise passes of inference (elementwise-programs.ts), split by rows.
  */
 export function convPrograms(fma: boolean): FnDef[] {
   return [
     depthwiseFilterGrad, broadcastFilterGrad,
     ...FILTER_GRAD_TILES.map((t) => convFilterGradProgram(fma, t.name, t.tileIn, t.tileOut)),
     ...FORWARD_TILES.map((t) => convForwardProgram(fma, t.name, t.pixels, t.tileOut)),
+    ...ELEMENTWISE_PROGRAMS,
   ];
 }
 
 /**
  * convForward2x16 / convForward4x8(x, w, bias, out, r0, r1, Hp, Wp, Cin, OH, OW, Cout, KH, KW, sh, sw,
- * dh, dw, relu, c0, c1):
- * out[b, oh, ow, co] = act(bias[co] + Σ x[b, oh·sh + kh·dh, ow·sw + kw·dw, ci] · w[kh, kw, ci, co])
+ * dh, dw, loBits, hiBits, c0, c1):
+ * out[b, oh, ow, co] = min(max(bias[co] + Σ x[b, oh·sh + kh·dh, ow·sw + kw·dw, ci] · w[kh, kw, ci, co], lo), hi)
  * for the output rows r0 ≤ b·OH + oh < r1 and the channels c0 ≤ co < c1 (multiples of TO).
  * x is already padded ([B, Hp, Wp, Cin]: every tap lies inside it); w is packed per block of
  * TO output channels, [Cout/TO][KH][KW][Cin][TO], so that the filter is read sequentially;
- * relu ≠ 0 clamps at zero. A tile is P output pixels × TO channels; a row's last OW mod P
+ * lo and hi are f32 bits (−∞, +∞: linear; 0, +∞: ReLU; 0, 6: ReLU6). A tile is P output pixels × TO channels; a row's last OW mod P
  * pixels take one-pixel tiles.
  */
 export function convForwardProgram(fma: boolean, name: string, P: number, TO: number): FnDef {
   const TV = TO / 4;
-  const Pn = ['x', 'w', 'bias', 'out', 'r0', 'r1', 'Hp', 'Wp', 'Cin', 'OH', 'OW', 'Cout', 'KH', 'KW', 'sh', 'sw', 'dh', 'dw', 'relu', 'c0', 'c1'];
+  const Pn = ['x', 'w', 'bias', 'out', 'r0', 'r1', 'Hp', 'Wp', 'Cin', 'OH', 'OW', 'Cout', 'KH', 'KW', 'sh', 'sw', 'dh', 'dw', 'lo', 'hi', 'c0', 'c1'];
   const Ln = ['r', 'b', 'oh', 'ob', 'ow', 'owEnd', 'kh', 'kw', 'ci', 'wq', 'wblk', 'xrow', 'cinB', 'coutB', 'pstep', 'outp', 'xbase',
     'kstep', 'oq', 'obEnd', ...Array.from({ length: P }, (_, p) => `xq${p}`)];
   const Vn: string[] = [];
   for (let p = 0; p < P; p++) for (let j = 0; j < TV; j++) Vn.push(`a${p}_${j}`);
   for (let j = 0; j < TV; j++) Vn.push(`w${j}`);
-  Vn.push('xs', 'zero');
+  Vn.push('xs', 'lov', 'hiv');
   const idx: Record<string, number> = {};
   [...Pn, ...Ln, ...Vn].forEach((n, i) => (idx[n] = i));
   const g = (n: string): Code => get(idx[n]!);
@@ -190,7 +193,7 @@ export function convForwardProgram(fma: boolean, name: string, P: number, TO: nu
         ...g('outp'), ...(p === 0 ? [] : [...g('coutB'), ...op.i32c(p), ...op.i32mul, ...op.i32add]), ...s('oq'),
         ...lanes.flatMap((j): Code => [
           ...g('oq'),
-          ...g(`a${p}_${j}`), ...g('zero'), ...op.f32x4max, ...g(`a${p}_${j}`), ...g('relu'), ...op.select,
+          ...g(`a${p}_${j}`), ...g('lov'), ...op.f32x4pmax, ...g('hiv'), ...op.f32x4pmin,
           ...op.v128store(16 * j),
         ]),
       ]),
@@ -199,7 +202,8 @@ export function convForwardProgram(fma: boolean, name: string, P: number, TO: nu
     ];
   };
   const body: Code = [
-    ...op.f32c(0), ...op.f32x4splat, ...s('zero'),
+    ...g('lo'), ...op.f32reinterpret, ...op.f32x4splat, ...s('lov'),
+    ...g('hi'), ...op.f32reinterpret, ...op.f32x4splat, ...s('hiv'),
     ...g('Cin'), ...op.i32c(2), ...op.i32shl, ...s('cinB'),
     ...g('Cout'), ...op.i32c(2), ...op.i32shl, ...s('coutB'),
     ...g('sw'), ...g('cinB'), ...op.i32mul, ...s('pstep'),

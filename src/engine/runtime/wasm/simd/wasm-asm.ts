@@ -86,7 +86,10 @@ export const op = {
   f32x4mul: simd(0xe6),
   f32x4div: simd(0xe7),
   f32x4max: simd(0xe9),
+  f32x4pmin: simd(0xea),
   f32x4pmax: simd(0xeb),
+  /** f32.reinterpret_i32: an i32's bits as an f32 (float arguments through the pool's i32 slots). */
+  f32reinterpret: [0xbe],
   f64x2add: simd(0xf0),
   f64x2promoteLow: simd(0x5f),
   i32x4splat: simd(0x11),
