@@ -88,7 +88,7 @@ async function main(): Promise<void> {
   const modes = arg('modes', 'project').split(',') as Mode[];
   const info = await initBackend({ preference: 'wasm' });
   console.log(info.reasons[info.reasons.length - 1]);
-  const dir = extractNsfwjsModel('mobilenet_v2', join(process.env.AUTOML_BENCH_DIR ?? mkdtempSync(join(tmpdir(), 'automl-mobilenet-')), 'nsfwjs-mobilenet_v2'));
+  const dir = await extractNsfwjsModel('mobilenet_v2', join(process.env.AUTOML_BENCH_DIR ?? mkdtempSync(join(tmpdir(), 'automl-mobilenet-')), 'nsfwjs-mobilenet_v2'));
   const bb = await loadBackbone(dir, 'auto', { size: 224 });
   const folded = featureExtractor(bb).model;
   const plain = featureExtractor(bb, { fold: false }).model;
