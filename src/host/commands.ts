@@ -157,6 +157,7 @@ export function openEvaluation(ctx: Ctx): Cmd {
 
 export function openPredict(ctx: Ctx): Cmd {
   return async (node?: ExperimentNode | string) => {
+    if (!ctx.requireTrust('predict')) return;
     const dir = experimentDir(node) ?? (await pickExperiment(ctx.manager, 'evaluated'));
     if (dir) ctx.panels.showPredict(dir);
   };
