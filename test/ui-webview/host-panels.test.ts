@@ -288,4 +288,15 @@ describe('panels: host classes (fake vscode)', function () {
     await assert.rejects(api.predictFiles(store.dir, [img]), /untrusted workspace/);
     assert.equal(predicted, 0, 'the predictor was called');
   });
+
+  it('training: an untrusted workspace does not stop a worker from the panel', async () => {
+    fake.fake.trusted = false;
+    api.showTraining(store.dir);
+    const p = fake.fake.panels[0];
+    p.webview.fromPage({ type: 'ready' });
+    fake.fake.warningAnswer = 'Stop';
+    const r = await request(p, 1, 'stop');
+    assert.equal(r.ok, false);
+    assert.deepEqual(feed.stopped, []);
+  });
 });
