@@ -30,7 +30,10 @@ export function activate(context: vscode.ExtensionContext): AutomlApi {
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('automl.experimentsFolder')) ctx.experiments.refresh();
     }),
-    vscode.workspace.onDidGrantWorkspaceTrust(() => ctx.experiments.refresh()),
+    vscode.workspace.onDidGrantWorkspaceTrust(() => {
+      reattachWorkers(ctx);
+      ctx.experiments.refresh();
+    }),
   );
 
   register('automl.trainDataset', commands.trainDataset(ctx));

@@ -99,9 +99,15 @@ export function newExperiment(ctx: Ctx): Cmd {
 
 export function stopExperiment(ctx: Ctx): Cmd {
   return async (node?: ExperimentNode | string) => {
+    if (!ctx.requireTrust('stop training')) return;
     const dir = experimentDir(node) ?? (await pickExperiment(ctx.manager, 'running'));
     if (!dir) return;
-    ctx.manager.stop(dir);
+    const refused = ctx.manager.stop(dir);
+    if (refused) {
+      ctx.output.appendLine(`[${basename(dir)}] ${refused}`);
+      void vscode.window.showErrorMessage(`AutoML: ${refused}`);
+      return;
+    }
     ctx.output.appendLine(`[${basename(dir)}] stop requested: the worker stops after the current batch and keeps the best model`);
   };
 }
@@ -157,6 +163,7 @@ export function openEvaluation(ctx: Ctx): Cmd {
 
 export function openPredict(ctx: Ctx): Cmd {
   return async (node?: ExperimentNode | string) => {
+    if (!ctx.requireTrust('predict')) return;
     const dir = experimentDir(node) ?? (await pickExperiment(ctx.manager, 'evaluated'));
     if (dir) ctx.panels.showPredict(dir);
   };

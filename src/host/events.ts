@@ -40,8 +40,13 @@ export function onWorkerEnded(ctx: Ctx): (dir: string, exit: WorkerExit | undefi
   };
 }
 
-/** A window that reloads finds the workers still training and follows them again. */
+/**
+ * A window that reloads finds the workers still training and follows them again. Only in a trusted
+ * workspace (it rewrites experiment files, and may later signal the pid a worker.json names);
+ * an untrusted one is reattached when it is granted trust.
+ */
 export function reattachWorkers(ctx: Ctx): void {
+  if (!vscode.workspace.isTrusted) return;
   const root = experimentsRoot();
   if (!root || !existsSync(root)) return;
   for (const dir of ctx.manager.reattach(root)) {

@@ -185,6 +185,8 @@ export interface LeaderboardRow {
 /** `worker.json` in the experiment folder: lets a reloaded window find a worker still training. */
 export interface WorkerHeartbeat {
   pid: number;
+  /** The random token on the worker's command line (`--token`): see src/worker/identity.ts. */
+  token?: string;
   startedAt: string;
   /** Refreshed every few seconds while the worker lives. */
   heartbeatAt: string;

@@ -7,6 +7,7 @@ import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ExperimentRecord, ExperimentSpec, HostToWorker, WorkerEvent } from '../shared/protocol';
 import { ExperimentStore } from '../store/store';
+import { newWorkerToken, workerArgs } from './identity';
 
 /** The worker script: `dist/worker.js` next to a bundle, or the compiled module in tests. */
 export function defaultWorkerPath(): string {
@@ -43,6 +44,10 @@ export interface WorkerExit {
 
 export class WorkerClient extends EventEmitter {
   readonly child: ChildProcess;
+  /** The worker's bundle path, as on its command line. */
+  readonly workerPath: string;
+  /** The random token on the worker's command line, which it writes into worker.json (see identity.ts). */
+  readonly token = newWorkerToken();
   readonly done: Promise<WorkerExit>;
   private finished = false;
   private pingTimer: NodeJS.Timeout | undefined;
@@ -51,13 +56,13 @@ export class WorkerClient extends EventEmitter {
 
   private constructor(readonly options: WorkerStartOptions) {
     super();
-    const workerPath = options.workerPath ?? defaultWorkerPath();
+    const workerPath = (this.workerPath = options.workerPath ?? defaultWorkerPath());
     let logFd: number | undefined;
     if (options.detachedLogFile) {
       mkdirSync(dirname(options.detachedLogFile), { recursive: true });
       logFd = openSync(options.detachedLogFile, 'a');
     }
-    this.child = fork(workerPath, [], {
+    this.child = fork(workerPath, workerArgs(options.experimentDir, this.token), {
       env: { ...process.env, ...options.env },
       execArgv: options.execArgv ?? ['--max-old-space-size=8192'],
       stdio: logFd !== undefined ? ['ignore', logFd, logFd, 'ipc'] : ['ignore', 'pipe', 'pipe', 'ipc'],

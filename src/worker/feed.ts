@@ -11,6 +11,6 @@ export interface ExperimentFeed {
   /** Live events of the experiment in `dir` (nothing after it ended). */
   onEvent(dir: string, listener: (e: WorkerEvent) => void): Disposable;
   isRunning(dir: string): boolean;
-  /** Asks the worker to stop within one batch, keeping the best model. */
-  stop(dir: string): void;
+  /** Asks the worker to stop within one batch, keeping the best model. Returns why it did not, if it refused. */
+  stop(dir: string): string | undefined | void;
 }

@@ -3,7 +3,9 @@
 //   (default)       one experiment per process: `start`, `cancel`, `ping` in; WorkerEvents out.
 //                   Every persisted event also goes to the experiment's `events.jsonl`, and
 //                   `worker.json` carries a heartbeat, so a host that reloads can find a worker
-//                   still training, follow it from the files and stop it with SIGTERM.
+//                   still training, follow it from the files and stop it with SIGTERM (after checking
+//                   that the pid's command line is `worker.js --experiment <dir> --token <token>`,
+//                   src/worker/identity.ts).
 //   --predictor     a long-lived inference process: `predict` in, `predictions` out.
 //   --probe <name>  loads a backend, prints its BackendInfo as JSON and exits (runtime install checks).
 // Training and inference never run in the extension host.
@@ -11,6 +13,7 @@ import { join } from 'node:path';
 import { runDataWorkerIfRequested } from '../data/decode-pool';
 import type { BackendPreference, HostToWorker, WorkerEvent, WorkerHeartbeat } from '../shared/protocol';
 import { writeJsonAtomic } from '../store/files';
+import { argValue } from './identity';
 
 function send(e: WorkerEvent): void {
   if (process.send && process.connected) {
@@ -24,7 +27,9 @@ function send(e: WorkerEvent): void {
 
 function startHeartbeat(dir: string): () => void {
   const file = join(dir, 'worker.json');
-  const beat: WorkerHeartbeat = { pid: process.pid, startedAt: new Date().toISOString(), heartbeatAt: new Date().toISOString() };
+  // The token of the command line (src/worker/identity.ts): a host checks it before it follows or signals this pid.
+  const token = argValue(process.argv, '--token');
+  const beat: WorkerHeartbeat = { pid: process.pid, ...(token ? { token } : {}), startedAt: new Date().toISOString(), heartbeatAt: new Date().toISOString() };
   const write = () => {
     beat.heartbeatAt = new Date().toISOString();
     try {

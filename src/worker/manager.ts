@@ -1,7 +1,10 @@
 // Keeps track of the experiments the host is training or following: the worker it started
 // (IPC events), or — after a window reload — a worker still alive from before, followed by
-// reading the events it appends to `events.jsonl` and stopped with SIGTERM. Fans events out to
-// the tree, the panels and the status bar. No `vscode` import: the extension wraps it.
+// reading the events it appends to `events.jsonl` and stopped with SIGTERM. A pid from
+// `worker.json` is followed or signalled only when its command line shows it is this extension's
+// worker for that experiment (identity.ts): the file is workspace content, anyone may have written
+// it. Fans events out to the tree, the panels and the status bar. No `vscode` import: the
+// extension wraps it (and reattaches or stops only in trusted workspaces).
 import { EventEmitter } from 'node:events';
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +12,8 @@ import type { ExperimentSpec, WorkerEvent, WorkerHeartbeat } from '../shared/pro
 import { readJson } from '../store/files';
 import { ExperimentStore, listExperiments } from '../store/store';
 import type { Disposable, ExperimentFeed } from './feed';
-import { WorkerClient, type WorkerExit } from './client';
+import { defaultWorkerPath, WorkerClient, type WorkerExit } from './client';
+import { verifyWorkerPid, type WorkerIdentity } from './identity';
 
 /** A heartbeat older than this means the worker is gone. */
 const HEARTBEAT_STALE_MS = 20_000;
@@ -19,6 +23,8 @@ interface Run {
   client?: WorkerClient;
   follower?: EventFollower;
   pid: number;
+  /** A followed worker: what its command line must show before it is signalled. */
+  identity?: WorkerIdentity;
 }
 
 export interface ManagerOptions {
@@ -61,9 +67,16 @@ export class ExperimentManager implements ExperimentFeed {
     for (const { dir, record } of listExperiments(experimentsRoot)) {
       if (this.runs.has(dir) || (record.status !== 'running' && record.status !== 'queued')) continue;
       const beat = readJson<WorkerHeartbeat>(join(dir, 'worker.json'));
-      if (beat && !beat.endedAt && isAlive(beat.pid) && Date.now() - Date.parse(beat.heartbeatAt) < HEARTBEAT_STALE_MS) {
+      const identity = this.identity(dir, beat?.token);
+      if (
+        beat &&
+        !beat.endedAt &&
+        Date.now() - Date.parse(beat.heartbeatAt) < HEARTBEAT_STALE_MS &&
+        identity &&
+        verifyWorkerPid(beat.pid, identity).ok
+      ) {
         const follower = new EventFollower(join(dir, 'events.jsonl'), (e) => this.fire(dir, e));
-        const run: Run = { dir, follower, pid: beat.pid };
+        const run: Run = { dir, follower, pid: beat.pid, identity };
         this.runs.set(dir, run);
         follower.onGone = () => this.ended(dir, undefined);
         follower.watchPid(beat.pid, join(dir, 'worker.json'));
@@ -85,17 +98,25 @@ export class ExperimentManager implements ExperimentFeed {
     return [...this.runs.keys()];
   }
 
-  stop(dir: string): void {
+  /**
+   * Asks the worker to stop within one batch. A followed worker gets SIGTERM, once its pid is
+   * verified again (a pid may have been reused since). Returns why it did not stop, if it did not.
+   */
+  stop(dir: string): string | undefined {
     const run = this.runs.get(dir);
-    if (!run) return;
-    if (run.client) run.client.cancel('stopped from VS Code');
-    else if (run.pid > 0) {
-      try {
-        process.kill(run.pid, 'SIGTERM');
-      } catch {
-        // Already gone.
-      }
+    if (!run) return undefined;
+    if (run.client) {
+      run.client.cancel('stopped from VS Code');
+      return undefined;
     }
+    const verdict = run.identity ? verifyWorkerPid(run.pid, run.identity) : { ok: false as const, reason: 'nothing to check it against' };
+    if (!verdict.ok) return `pid ${run.pid} in worker.json is not this experiment's worker; not stopping it (${verdict.reason}).`;
+    try {
+      process.kill(run.pid, 'SIGTERM');
+    } catch {
+      // Already gone.
+    }
+    return undefined;
   }
 
   onEvent(dir: string, listener: (e: WorkerEvent) => void): Disposable {
@@ -123,6 +144,17 @@ export class ExperimentManager implements ExperimentFeed {
     for (const run of this.runs.values()) run.follower?.dispose();
     this.runs.clear();
     this.events.removeAllListeners();
+  }
+
+  /** What a worker of this experiment started by this host shows on its command line. */
+  private identity(experimentDir: string, token: string | undefined): WorkerIdentity | undefined {
+    let workerPath: string;
+    try {
+      workerPath = this.options.workerPath ?? defaultWorkerPath();
+    } catch {
+      return undefined;
+    }
+    return { workerPath, experimentDir, token };
   }
 
   private fire(dir: string, e: WorkerEvent): void {

@@ -1,9 +1,9 @@
 // The extension in a real VS Code: activation, commands, views, settings, workspace trust.
 import * as assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
-import { activated, extension, manifest, workspaceRoot } from './helpers';
+import { activated, DECOY_EXPERIMENT, extension, isAlive, manifest, readRecord, workspaceRoot } from './helpers';
 
 /** automl.* commands registered on purpose without a package.json entry (none so far). */
 const INTERNAL_COMMANDS: string[] = [];
@@ -122,13 +122,46 @@ describe('AutoML extension', () => {
       const csv = vscode.Uri.file(join(workspaceRoot(), 'examples', 'fashion-sample', 'dataset.csv'));
       const dir = await vscode.commands.executeCommand('automl.trainDataset', csv, { budgetMinutes: 0.5, openPanel: false });
       assert.equal(dir, undefined);
-      assert.equal(existsSync(join(workspaceRoot(), '.automl')), false, 'an experiment folder was created');
+      // The harness's crafted experiment is the only one.
+      assert.deepEqual(readdirSync(join(workspaceRoot(), '.automl', 'experiments')), ['decoy-worker'], 'an experiment folder was created');
       assert.equal(existsSync('/tmp/automl-untrusted-must-not-be-used'), false);
     });
 
     it('refuses to serve models: automl.startServer returns nothing', async () => {
       const served = await vscode.commands.executeCommand('automl.startServer', join(workspaceRoot(), 'examples'));
       assert.equal(served, undefined);
+    });
+
+    it('refuses to predict: automl.openPredict opens no Predict panel', async () => {
+      await vscode.commands.executeCommand('automl.openPredict', join(workspaceRoot(), DECOY_EXPERIMENT));
+      await new Promise((r) => setTimeout(r, 500));
+      const labels = vscode.window.tabGroups.all.flatMap((g) => g.tabs).map((t) => t.label);
+      assert.equal(labels.filter((l) => l.startsWith('Predict')).length, 0, `tabs: ${labels.join(', ')}`);
+    });
+
+    // test/vscode/workspace.ts plants an experiment marked running whose worker.json names a `sleep`.
+    const decoy = () => {
+      const dir = join(workspaceRoot(), DECOY_EXPERIMENT);
+      const beat = JSON.parse(readFileSync(join(dir, 'worker.json'), 'utf8')) as { pid: number };
+      assert.ok(isAlive(beat.pid), `the harness's decoy process ${beat.pid} is not running`);
+      return { dir, pid: beat.pid };
+    };
+
+    it('does not reattach at activation: a worker.json is neither followed nor its experiment rewritten', async () => {
+      const api = await activated();
+      const { dir, pid } = decoy();
+      assert.equal(api.manager.isRunning(dir), false, 'the extension follows the pid of a crafted worker.json');
+      assert.deepEqual(api.manager.running(), []);
+      assert.equal(readRecord(dir)?.status, 'running', 'experiment.json was rewritten in an untrusted workspace');
+      assert.ok(isAlive(pid));
+    });
+
+    it('refuses to stop: automl.stopExperiment signals no pid from worker.json', async () => {
+      const { dir, pid } = decoy();
+      await vscode.commands.executeCommand('automl.stopExperiment', dir);
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.ok(isAlive(pid), `process ${pid} named by worker.json was killed`);
+      assert.equal(readRecord(dir)?.status, 'running');
     });
   });
 });

@@ -9,9 +9,25 @@ export { waitFor } from '../vscode/wait';
 
 export const EXTENSION_ID = 'automl-vscode.automl-vscode';
 
+/**
+ * The untrusted pass's crafted experiment (test/vscode/workspace.ts DECOY_EXPERIMENT; not imported: that
+ * module is the harness's): status `running`, worker.json naming the pid of a `sleep` the harness started.
+ */
+export const DECOY_EXPERIMENT = '.automl/experiments/decoy-worker';
+
+/** Is there a process with this pid (signal 0 checks without signalling)? */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** What activate() returns (src/extension.ts AutomlApi), as far as the tests use it. */
 export interface AutomlApiForTests {
-  manager: { isRunning(dir: string): boolean };
+  manager: { isRunning(dir: string): boolean; running(): string[] };
   experimentsRoot(): string | undefined;
 }
 

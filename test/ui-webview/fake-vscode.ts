@@ -119,6 +119,8 @@ export const fake = {
   warnings: [] as string[],
   warningAnswer: undefined as string | undefined,
   openDialogAnswer: undefined as Uri[] | undefined,
+  /** vscode.workspace.isTrusted. */
+  trusted: true,
   serializers: new Map<string, { deserializeWebviewPanel(panel: unknown, state: unknown): Promise<void> }>(),
   config: {} as Record<string, unknown>,
   reset(): void {
@@ -128,6 +130,7 @@ export const fake = {
     this.warnings.length = 0;
     this.warningAnswer = undefined;
     this.openDialogAnswer = undefined;
+    this.trusted = true;
     this.serializers.clear();
   },
 };
@@ -161,6 +164,9 @@ export const commands = {
 };
 
 export const workspace = {
+  get isTrusted(): boolean {
+    return fake.trusted;
+  },
   getWorkspaceFolder: () => undefined,
   getConfiguration: () => ({ get: <T>(key: string, dflt: T): T => (key in fake.config ? (fake.config[key] as T) : dflt) }),
   workspaceFolders: undefined,

@@ -254,4 +254,50 @@ describe('panels: host classes (fake vscode)', function () {
     await api.predictFiles(store.dir, [img]);
     assert.equal(sent(p).filter((m) => m.type === 'predictions').length, 1);
   });
+
+  it('predict: an untrusted workspace predicts nothing (picked, dropped, dragged or sent) and says why', async () => {
+    mkdirSync(store.file('final', 'model'), { recursive: true });
+    fake.fake.trusted = false;
+    let predicted = 0;
+    const subscriptions: { dispose(): void }[] = [];
+    const context = { extensionUri: fake.Uri.file('/ext'), globalStorageUri: fake.Uri.file(join(root, 'global')), subscriptions };
+    api = panels.registerPanelSerializers(context as never, {
+      feed,
+      predict: async (_dir, paths): Promise<ImagePrediction[]> => {
+        predicted++;
+        return paths.map((p) => ({ path: p, scores: [], ms: 1 }));
+      },
+    });
+    api.showPredict(store.dir);
+    const p = fake.fake.panels[0];
+    p.webview.fromPage({ type: 'ready' });
+    await tick();
+    const init = sent(p).find((m) => m.type === 'init') as Extract<HostToWebview, { type: 'init'; panel: 'predict' }>;
+    assert.equal(init.data.available, false);
+    assert.match(init.data.reason ?? '', /untrusted workspace/);
+    const img = join(root, 'data', 'cat', '0.png');
+    fake.fake.openDialogAnswer = [fake.Uri.file(img)];
+    for (const [id, method, params] of [
+      [1, 'pickImages', {}],
+      [2, 'predictBytes', { images: [{ name: 'x.png', base64: readFileSync(img).toString('base64') }] }],
+      [3, 'predictUris', { uris: [fake.Uri.file(img).toString()] }],
+    ] as const) {
+      const r = await request(p, id, method, params);
+      assert.equal(r.ok, false, method);
+      assert.match((r as { error?: string }).error ?? '', /does not predict in an untrusted workspace/, method);
+    }
+    await assert.rejects(api.predictFiles(store.dir, [img]), /untrusted workspace/);
+    assert.equal(predicted, 0, 'the predictor was called');
+  });
+
+  it('training: an untrusted workspace does not stop a worker from the panel', async () => {
+    fake.fake.trusted = false;
+    api.showTraining(store.dir);
+    const p = fake.fake.panels[0];
+    p.webview.fromPage({ type: 'ready' });
+    fake.fake.warningAnswer = 'Stop';
+    const r = await request(p, 1, 'stop');
+    assert.equal(r.ok, false);
+    assert.deepEqual(feed.stopped, []);
+  });
 });

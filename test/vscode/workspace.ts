@@ -1,5 +1,6 @@
 // A fresh workspace folder per test run: a copy of the sample dataset (training writes its experiments
 // next to it, in .automl/) and a CSV with broken rows for the diagnostics tests.
+import { type ChildProcess, spawn } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,6 +37,15 @@ export const UNTRUSTED_FOLDER_SETTINGS = {
   'automl.backend': 'cpu',
 };
 
+/**
+ * The untrusted pass's crafted experiment (relative to the workspace): status `running`, and a
+ * worker.json with a fresh-looking heartbeat that names the pid of a harmless `sleep` the harness
+ * started. The extension must neither reattach to it nor signal that pid (the suite checks the
+ * `sleep` is still alive after automl.stopExperiment).
+ */
+export const DECOY_EXPERIMENT = '.automl/experiments/decoy-worker';
+
+const decoys = new Map<string, ChildProcess>();
 const created = new Set<string>();
 let exitHook = false;
 
@@ -45,7 +55,10 @@ export function makeWorkspace(opts: { untrustedSettings?: boolean } = {}): strin
   if (!exitHook) {
     exitHook = true;
     // Also on Ctrl+C (test/vscode/code-server.ts turns SIGINT/SIGTERM into process.exit).
-    process.on('exit', () => created.forEach((w) => rmSync(w, { recursive: true, force: true })));
+    process.on('exit', () => {
+      decoys.forEach((c) => c.kill('SIGKILL'));
+      created.forEach((w) => rmSync(w, { recursive: true, force: true }));
+    });
   }
   mkdirSync(join(ws, 'examples'), { recursive: true });
   cpSync(join(REPO_ROOT, 'examples', 'fashion-sample'), join(ws, 'examples', 'fashion-sample'), { recursive: true });
@@ -53,11 +66,28 @@ export function makeWorkspace(opts: { untrustedSettings?: boolean } = {}): strin
   if (opts.untrustedSettings) {
     mkdirSync(join(ws, '.vscode'));
     writeFileSync(join(ws, '.vscode', 'settings.json'), JSON.stringify(UNTRUSTED_FOLDER_SETTINGS, null, 2));
+    plantDecoyWorker(ws);
   }
   return ws;
 }
 
+function plantDecoyWorker(ws: string): void {
+  const sleep = spawn('sleep', ['600'], { stdio: 'ignore' });
+  sleep.unref();
+  decoys.set(ws, sleep);
+  const dir = join(ws, DECOY_EXPERIMENT);
+  mkdirSync(dir, { recursive: true });
+  const now = new Date().toISOString();
+  const spec = { id: 'decoy-worker', name: 'decoy-worker', dataset: join(ws, SAMPLE_CSV), budgetMinutes: 1, backend: 'cpu', seed: 1, imageSize: 0, fit: 'pad', cacheDir: join(ws, '.cache'), createdAt: now };
+  writeFileSync(join(dir, 'experiment.json'), JSON.stringify({ spec, status: 'running', secondsUsed: 0, startedAt: now }, null, 2));
+  // A heartbeat an hour ahead looks fresh whenever the window opens.
+  const beat = { pid: sleep.pid, startedAt: now, heartbeatAt: new Date(Date.now() + 3600_000).toISOString() };
+  writeFileSync(join(dir, 'worker.json'), JSON.stringify(beat, null, 2));
+}
+
 export function removeWorkspace(ws: string): void {
+  decoys.get(ws)?.kill('SIGKILL');
+  decoys.delete(ws);
   rmSync(ws, { recursive: true, force: true });
   created.delete(ws);
 }

@@ -1,6 +1,7 @@
 // The predict panel of one experiment: images picked with the file dialog, dropped or pasted
 // into the page, or sent by the "Predict with AutoML Model" command, predicted by the injected
-// `predict` dependency (`PredictorClient.predictFiles`, src/predict/client.ts).
+// `predict` dependency (`PredictorClient.predictFiles`, src/predict/client.ts). Only in a trusted
+// workspace: the command refuses (commands.ts) and so does every predict request of a restored panel.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -13,6 +14,7 @@ import { experimentName, readPredictData } from '../../panel-data/data';
 const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'webp', 'gif', 'bmp', 'tif', 'tiff'];
 const MAX_BYTES = 25 * 1024 * 1024;
 const PREVIEW_SIZE = 160;
+const UNTRUSTED = 'AutoML does not predict in an untrusted workspace: prediction runs code on your data. Trust this folder to predict.';
 
 export class PredictPanel extends PanelBase {
   /** Predictions made before the page was ready (sent after `init`). */
@@ -46,7 +48,9 @@ export class PredictPanel extends PanelBase {
   }
 
   protected async load(): Promise<PanelInit> {
-    return { panel: 'predict', data: readPredictData(this.target, !!this.deps.predict) };
+    const data = readPredictData(this.target, !!this.deps.predict);
+    if (!vscode.workspace.isTrusted) return { panel: 'predict', data: { ...data, available: false, reason: UNTRUSTED } };
+    return { panel: 'predict', data };
   }
 
   protected afterInit(): void {
@@ -61,6 +65,8 @@ export class PredictPanel extends PanelBase {
   }
 
   protected async handle(method: WebviewMethod, params: unknown): Promise<unknown> {
+    // Before the file dialog or the temporary files: nothing of a predict request runs untrusted.
+    if (!vscode.workspace.isTrusted && ['pickImages', 'predictUris', 'predictBytes'].includes(method)) throw new RequestError(UNTRUSTED);
     switch (method) {
       case 'pickImages': {
         const picked = await vscode.window.showOpenDialog({
@@ -111,6 +117,8 @@ export class PredictPanel extends PanelBase {
   }
 
   private async predictPaths(paths: string[]): Promise<PredictionView[]> {
+    // A panel restored with the window (or opened before trust was withdrawn) must not predict either.
+    if (!vscode.workspace.isTrusted) throw new RequestError(UNTRUSTED);
     if (!this.deps.predict) throw new RequestError('Prediction is not available in this build.');
     const results = await this.deps.predict(this.target, paths);
     return Promise.all(

@@ -46,6 +46,7 @@ export class TrainingPanel extends PanelBase {
 
   protected async handle(method: WebviewMethod): Promise<unknown> {
     if (method !== 'stop') throw new RequestError(`The training panel does not handle "${method}".`);
+    if (!vscode.workspace.isTrusted) throw new RequestError('AutoML does not stop training in an untrusted workspace.');
     if (!this.deps.feed.isRunning(this.target)) return { stopped: false };
     const choice = await vscode.window.showWarningMessage(
       'Stop this experiment?',
@@ -53,7 +54,8 @@ export class TrainingPanel extends PanelBase {
       'Stop',
     );
     if (choice !== 'Stop') return { stopped: false };
-    this.deps.feed.stop(this.target);
+    const refused = this.deps.feed.stop(this.target);
+    if (refused) throw new RequestError(refused);
     return { stopped: true };
   }
 
