@@ -16,13 +16,7 @@ const dist = join(root, 'dist');
 mkdirSync(dist, { recursive: true });
 
 // Native or optional modules stay outside the bundles: they are resolved at run time.
-const nodeExternals = [
-  'vscode',
-  'sharp',
-  '@tensorflow/tfjs-node',
-  '@tensorflow/tfjs-node-gpu',
-  'webgpu',
-];
+const nodeExternals = ['vscode', 'sharp', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'webgpu'];
 
 const common = {
   bundle: true,

@@ -150,7 +150,12 @@ function readLayers() {
   const doc = join(root, 'ARCHITECTURE.md');
   if (!existsSync(doc)) return [];
   const block = /```layers\n([\s\S]*?)```/.exec(readFileSync(doc, 'utf8'));
-  return block ? block[1].split('\n').map((l) => l.trim()).filter(Boolean) : [];
+  return block
+    ? block[1]
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean)
+    : [];
 }
 const layers = readLayers();
 const layerOf = (file) => {
@@ -182,4 +187,6 @@ if (components.length || violations.length || missing.length) {
   if (violations.length) console.error(`${violations.length} import${violations.length > 1 ? 's' : ''} against the layers of ARCHITECTURE.md`);
   process.exit(1);
 }
-console.log(`no import cycles in ${folders.join(', ')} (${graph.size} files)${layers.length ? `; imports follow the ${layers.length} layers of ARCHITECTURE.md` : ''}`);
+console.log(
+  `no import cycles in ${folders.join(', ')} (${graph.size} files)${layers.length ? `; imports follow the ${layers.length} layers of ARCHITECTURE.md` : ''}`,
+);

@@ -217,7 +217,9 @@ async function runWorker(store: ExperimentStore, spec: ExperimentSpec, isResume:
   const elapsed = (Date.now() - started) / 1000;
   if (record?.test) {
     const t = record.test;
-    out(`\n${t.partition} (${t.count} images): accuracy ${(t.accuracy * 100).toFixed(2)} %, macro AUC ${t.macroAuc?.toFixed(4) ?? 'n/a'}, macro AP ${t.macroAveragePrecision?.toFixed(4) ?? 'n/a'}`);
+    out(
+      `\n${t.partition} (${t.count} images): accuracy ${(t.accuracy * 100).toFixed(2)} %, macro AUC ${t.macroAuc?.toFixed(4) ?? 'n/a'}, macro AP ${t.macroAveragePrecision?.toFixed(4) ?? 'n/a'}`,
+    );
   }
   out(`Experiment: ${store.dir} (${record?.status ?? 'unknown'}, ${elapsed.toFixed(0)} s)`);
   if (json) {
@@ -269,15 +271,23 @@ function printEvent(e: WorkerEvent, spec: ExperimentSpec): void {
       for (const r of e.backend.reasons) out(`  ${r}`);
       break;
     case 'experimentStarted':
-      out(`Dataset: ${spec.dataset}: ${e.classes.length} classes, ${Object.entries(e.counts).map(([k, v]) => `${v} ${k}`).join(', ')}; budget ${spec.budgetMinutes} min`);
+      out(
+        `Dataset: ${spec.dataset}: ${e.classes.length} classes, ${Object.entries(e.counts)
+          .map(([k, v]) => `${v} ${k}`)
+          .join(', ')}; budget ${spec.budgetMinutes} min`,
+      );
       break;
     case 'epochEnded': {
       const r = e.record;
-      out(`  ${r.trialId} epoch ${String(r.epoch).padEnd(5)} loss ${r.loss.toFixed(4)} acc ${pct(r.accuracy)} val_loss ${r.valLoss?.toFixed(4) ?? '  -  '} val_acc ${pct(r.valAccuracy)} ${Math.round(r.imagesPerSec)} img/s`);
+      out(
+        `  ${r.trialId} epoch ${String(r.epoch).padEnd(5)} loss ${r.loss.toFixed(4)} acc ${pct(r.accuracy)} val_loss ${r.valLoss?.toFixed(4) ?? '  -  '} val_acc ${pct(r.valAccuracy)} ${Math.round(r.imagesPerSec)} img/s`,
+      );
       break;
     }
     case 'trialEnded':
-      out(`  ${e.trial.id} ${e.trial.status}${e.trial.bestValAccuracy !== null ? `: best val_acc ${pct(e.trial.bestValAccuracy)}` : ''}${e.trial.error ? ` (${e.trial.error})` : ''}`);
+      out(
+        `  ${e.trial.id} ${e.trial.status}${e.trial.bestValAccuracy !== null ? `: best val_acc ${pct(e.trial.bestValAccuracy)}` : ''}${e.trial.error ? ` (${e.trial.error})` : ''}`,
+      );
       break;
     case 'dataProgress':
       // A backbone's download: one line on stderr, rewritten as the bytes come.
@@ -304,7 +314,9 @@ function printLeaderboard(rows: LeaderboardRow[]): void {
   out(`  ${'trial'.padEnd(7)} ${'model'.padEnd(28)} ${'val_acc'.padStart(8)} ${'epochs'.padStart(7)} ${'params'.padStart(9)} ${'time'.padStart(7)}  status`);
   for (const r of rows) {
     const acc = r.valAccuracy === null ? '-' : `${(r.valAccuracy * 100).toFixed(2)}%`;
-    out(`  ${r.trialId.padEnd(7)} ${r.family.slice(0, 28).padEnd(28)} ${acc.padStart(8)} ${String(r.epochs).padStart(7)} ${String(r.params).padStart(9)} ${`${r.seconds}s`.padStart(7)}  ${r.status} (${r.origin})`);
+    out(
+      `  ${r.trialId.padEnd(7)} ${r.family.slice(0, 28).padEnd(28)} ${acc.padStart(8)} ${String(r.epochs).padStart(7)} ${String(r.params).padStart(9)} ${`${r.seconds}s`.padStart(7)}  ${r.status} (${r.origin})`,
+    );
   }
 }
 
@@ -336,7 +348,10 @@ async function evaluateCmd(args: string[]): Promise<number> {
   if (!rec.test) throw new Error(`${store.dir}: no evaluation yet (status ${rec.status})`);
   const evaluation = (() => {
     try {
-      return JSON.parse(readFileSync(store.file('final', 'evaluation.json'), 'utf8')) as { classes: string[]; confusedPairs?: { actual: number; predicted: number; count: number }[] };
+      return JSON.parse(readFileSync(store.file('final', 'evaluation.json'), 'utf8')) as {
+        classes: string[];
+        confusedPairs?: { actual: number; predicted: number; count: number }[];
+      };
     } catch {
       return undefined;
     }
@@ -344,10 +359,13 @@ async function evaluateCmd(args: string[]): Promise<number> {
   if (values.json) out(JSON.stringify({ ...rec.test, confusedPairs: evaluation?.confusedPairs ?? [] }));
   else {
     const t = rec.test;
-    out(`${t.partition} (${t.count} images): accuracy ${(t.accuracy * 100).toFixed(2)} %, macro AUC ${t.macroAuc?.toFixed(4) ?? 'n/a'}, macro AP ${t.macroAveragePrecision?.toFixed(4) ?? 'n/a'}`);
+    out(
+      `${t.partition} (${t.count} images): accuracy ${(t.accuracy * 100).toFixed(2)} %, macro AUC ${t.macroAuc?.toFixed(4) ?? 'n/a'}, macro AP ${t.macroAveragePrecision?.toFixed(4) ?? 'n/a'}`,
+    );
     if (evaluation?.confusedPairs?.length) {
       out('Most confused (true → predicted):');
-      for (const p of evaluation.confusedPairs.slice(0, 5)) out(`  ${String(p.count).padStart(5)}  ${evaluation.classes[p.actual]} → ${evaluation.classes[p.predicted]}`);
+      for (const p of evaluation.confusedPairs.slice(0, 5))
+        out(`  ${String(p.count).padStart(5)}  ${evaluation.classes[p.actual]} → ${evaluation.classes[p.predicted]}`);
     }
   }
   return 0;
@@ -414,16 +432,24 @@ async function serve(args: string[]): Promise<number> {
   if (!existsSync(join(path, 'model.json')) && !existsSync(join(path, 'final', 'model', 'model.json'))) {
     throw new Error(`${path}: no trained model (looked for model.json and final/model/model.json)`);
   }
-  const name = String(values.name ?? (path.split(/[\\/]/).filter(Boolean).pop() ?? 'model')).replace(/[^A-Za-z0-9_.-]+/g, '-');
+  const name = String(values.name ?? path.split(/[\\/]/).filter(Boolean).pop() ?? 'model').replace(/[^A-Za-z0-9_.-]+/g, '-');
   const port = values.port === undefined ? 0 : Math.floor(positiveNumber(values.port, 'port', 0));
   const client = new PredictorClient();
   // The token comes from the environment when set (scripts), else a random one is made.
-  const server = await startPredictionServer({ models: [{ name, path }], predictor: client, port, token: process.env.AUTOML_SERVE_TOKEN || undefined, log: (l) => process.stderr.write(`${l}\n`) });
+  const server = await startPredictionServer({
+    models: [{ name, path }],
+    predictor: client,
+    port,
+    token: process.env.AUTOML_SERVE_TOKEN || undefined,
+    log: (l) => process.stderr.write(`${l}\n`),
+  });
   if (values.json) out(JSON.stringify({ url: server.url, token: server.token, models: [name] }));
   else {
     out(`Serving ${name} on ${server.url} (127.0.0.1 only). Token: ${server.token}`);
     out(`  curl -s -H "Authorization: Bearer ${server.token}" ${server.url}/v1/models`);
-    out(`  curl -s -H "Authorization: Bearer ${server.token}" -d '{"payload":{"image":{"imageBytes":"'"$(base64 -w0 image.png)"'"}}}' ${server.url}/v1/models/${name}:predict`);
+    out(
+      `  curl -s -H "Authorization: Bearer ${server.token}" -d '{"payload":{"image":{"imageBytes":"'"$(base64 -w0 image.png)"'"}}}' ${server.url}/v1/models/${name}:predict`,
+    );
     out('Ctrl+C stops the server.');
   }
   await new Promise<void>((done) => {
@@ -449,7 +475,13 @@ async function exportCmd(args: string[]): Promise<number> {
 }
 
 async function installRuntimeCmd(args: string[]): Promise<number> {
-  const { values } = parse(args, { gpu: { type: 'boolean' }, cpu: { type: 'boolean' }, webgpu: { type: 'boolean' }, dir: { type: 'string' }, json: { type: 'boolean' } });
+  const { values } = parse(args, {
+    gpu: { type: 'boolean' },
+    cpu: { type: 'boolean' },
+    webgpu: { type: 'boolean' },
+    dir: { type: 'string' },
+    json: { type: 'boolean' },
+  });
   const runtimeDir = resolve(String(values.dir ?? defaultRuntimeDir()));
   const variant = values.gpu ? 'gpu' : values.cpu ? 'cpu' : values.webgpu ? 'webgpu' : 'auto';
   out(`Installing the native runtime (${variant}) into ${runtimeDir}…`);
@@ -482,7 +514,6 @@ if (require.main === module && !runDataWorkerIfRequested()) {
 }
 
 export { main };
-
 
 function parseBackboneRange(v: string | undefined): ExperimentSpec['backboneRange'] {
   if (v === undefined) return undefined;

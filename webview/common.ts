@@ -19,7 +19,11 @@ export function card(label: string, value: string | Node, detail?: string | Node
 }
 
 export function cards(...items: (HTMLElement | null)[]): HTMLElement {
-  return h('section.cards', { 'aria-label': 'Summary' }, items.filter((x): x is HTMLElement => !!x));
+  return h(
+    'section.cards',
+    { 'aria-label': 'Summary' },
+    items.filter((x): x is HTMLElement => !!x),
+  );
 }
 
 export type BannerKind = 'info' | 'warning' | 'error' | 'success';
@@ -76,7 +80,12 @@ export function imageTile(key: string, alt: string, caption: (Node | string)[], 
   const frame = h('div.tile-frame', { 'aria-hidden': 'true' });
   const el = h(
     opts.onClick ? 'button.tile' : 'figure.tile',
-    { title: opts.title ?? alt, type: opts.onClick ? 'button' : undefined, class: opts.className ? `tile ${opts.className}` : undefined, 'aria-label': opts.onClick ? alt : undefined },
+    {
+      title: opts.title ?? alt,
+      type: opts.onClick ? 'button' : undefined,
+      class: opts.className ? `tile ${opts.className}` : undefined,
+      'aria-label': opts.onClick ? alt : undefined,
+    },
     frame,
     h('figcaption.tile-caption', null, caption),
   );

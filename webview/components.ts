@@ -201,7 +201,12 @@ export function checkbox(label: string, checked: boolean, onChange: (checked: bo
 }
 
 /** A two-state toggle button group (e.g. Counts | Row %), keyboard- and screen-reader-friendly. */
-export function segmented<T extends string>(label: string, options: Option<T>[], value: T, onChange: (v: T) => void): { el: HTMLElement; setValue(v: T): void } {
+export function segmented<T extends string>(
+  label: string,
+  options: Option<T>[],
+  value: T,
+  onChange: (v: T) => void,
+): { el: HTMLElement; setValue(v: T): void } {
   const buttons = options.map((o) => {
     const b = h('button.segment', { type: 'button', 'aria-pressed': o.value === value ? 'true' : 'false', 'data-value': o.value }, o.label);
     b.addEventListener('click', () => {
@@ -360,7 +365,13 @@ export function dataGrid<R>(label: string, columns: Column<R>[], opts: { empty?:
         const cls = opts.rowClass?.(r);
         const key = `${cls ?? ''}|${JSON.stringify(r)}`;
         const reuse = rowEls.get(key)?.pop();
-        const el = reuse ?? h('vscode-data-grid-row', { class: cls }, columns.map((c, i) => cell(c.render(r), i, false, c)));
+        const el =
+          reuse ??
+          h(
+            'vscode-data-grid-row',
+            { class: cls },
+            columns.map((c, i) => cell(c.render(r), i, false, c)),
+          );
         next.set(key, [...(next.get(key) ?? []), el]);
         return el;
       });

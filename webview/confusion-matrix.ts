@@ -24,12 +24,23 @@ export function confusionTable(o: {
     for (let c = 0; c < cols; c++) max = Math.max(max, o.normalise ? (rowSum ? o.confusion[r][c] / rowSum : 0) : o.confusion[r][c]);
   }
   const [fr, fc] = [Math.min(o.focusCell[0], k - 1), Math.min(o.focusCell[1], cols - 1)];
-  const axisRow = h('tr', null, h('th.axis-corner', { scope: 'col' }, 'True ↓ · Predicted →'), h('th.axis-title', { scope: 'colgroup', colspan: cols }, 'Predicted label'));
+  const axisRow = h(
+    'tr',
+    null,
+    h('th.axis-corner', { scope: 'col' }, 'True ↓ · Predicted →'),
+    h('th.axis-title', { scope: 'colgroup', colspan: cols }, 'Predicted label'),
+  );
   const headRow = h(
     'tr',
     null,
     h('th.corner', { scope: 'col' }, h('span.visually-hidden', null, 'True label')),
-    Array.from({ length: cols }, (_, c) => h('th.col-head', { scope: 'col', title: c < k ? `Predicted ${o.classes[c]}` : 'Top score below the threshold: no prediction' }, h('span', null, c < k ? o.classes[c] : 'below threshold'))),
+    Array.from({ length: cols }, (_, c) =>
+      h(
+        'th.col-head',
+        { scope: 'col', title: c < k ? `Predicted ${o.classes[c]}` : 'Top score below the threshold: no prediction' },
+        h('span', null, c < k ? o.classes[c] : 'below threshold'),
+      ),
+    ),
   );
   const body = o.classes.map((name, r) => {
     const rowSum = o.confusion[r].reduce((a, b) => a + b, 0);
@@ -57,7 +68,8 @@ export function confusionTable(o: {
           },
           o.normalise ? (rowSum ? pct(share, share < 0.1 && share > 0 ? 1 : 0) : 'n/a') : int(count),
         );
-        if (count > 0) td.style.backgroundColor = `color-mix(in srgb, var(--matrix-${diag ? 'good' : c === k ? 'none' : 'bad'}) ${Math.round(8 + intensity * 62)}%, transparent)`;
+        if (count > 0)
+          td.style.backgroundColor = `color-mix(in srgb, var(--matrix-${diag ? 'good' : c === k ? 'none' : 'bad'}) ${Math.round(8 + intensity * 62)}%, transparent)`;
         if (intensity > 0.55) td.classList.add('strong');
         return td;
       }),
@@ -65,7 +77,12 @@ export function confusionTable(o: {
   });
   const table = h(
     'table.matrix',
-    { role: 'grid', 'aria-label': `Confusion matrix at threshold ${o.threshold.toFixed(2)}${o.normalise ? ', row-normalised' : ''}`, 'aria-rowcount': k + 1, 'aria-colcount': cols + 1 },
+    {
+      role: 'grid',
+      'aria-label': `Confusion matrix at threshold ${o.threshold.toFixed(2)}${o.normalise ? ', row-normalised' : ''}`,
+      'aria-rowcount': k + 1,
+      'aria-colcount': cols + 1,
+    },
     h('thead', null, axisRow, headRow),
     h('tbody', null, body),
   );

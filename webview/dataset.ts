@@ -36,11 +36,18 @@ export class DatasetView {
     const head = header(
       data.title,
       h('span.mono', { title: data.source }, data.source),
-      s ? [pill(s.format.toUpperCase(), 'muted', 'Dataset format'), s.multiLabel ? pill('Multi-label', 'info') : null].filter((x): x is HTMLElement => !!x) : [],
+      s
+        ? [pill(s.format.toUpperCase(), 'muted', 'Dataset format'), s.multiLabel ? pill('Multi-label', 'info') : null].filter((x): x is HTMLElement => !!x)
+        : [],
       [revealBtn.el],
     );
     if (!s) {
-      replaceChildren(this.root, head, banner('error', 'The dataset could not be read.', data.error ?? ''), data.findings.length ? this.findingsView(data.findings) : null);
+      replaceChildren(
+        this.root,
+        head,
+        banner('error', 'The dataset could not be read.', data.error ?? ''),
+        data.findings.length ? this.findingsView(data.findings) : null,
+      );
       return;
     }
     const f = s.findings;
@@ -49,18 +56,37 @@ export class DatasetView {
       card('TRAIN', int(s.totals.train), pct(s.totals.total ? s.totals.train / s.totals.total : null, 0)),
       card('VALIDATION', int(s.totals.validation), pct(s.totals.total ? s.totals.validation / s.totals.total : null, 0)),
       card('TEST', int(s.totals.test), pct(s.totals.total ? s.totals.test / s.totals.total : null, 0)),
-      card('Split by AutoML', int(s.splitByUs), 'rows without a partition', 'Rows whose partition was chosen here (80/10/10, stratified), and the validation hold-out.'),
+      card(
+        'Split by AutoML',
+        int(s.splitByUs),
+        'rows without a partition',
+        'Rows whose partition was chosen here (80/10/10, stratified), and the validation hold-out.',
+      ),
       card('Unusable', int(s.unusable), 'missing or unreadable'),
       s.images ? card('Image size', `${int(s.images.width.median)} × ${int(s.images.height.median)}`, 'median width × height') : null,
       s.duplicates ? card('Duplicates', int(s.duplicates.images), `${plural(s.duplicates.leakageGroups, 'group')} across partitions`) : null,
       f.error + f.warning + f.info
-        ? card('Findings', h('span.findings-count', null, severityCount(f.error, 'error'), severityCount(f.warning, 'warning'), severityCount(f.info, 'info')), `${plural(f.error, 'error')} · ${plural(f.warning, 'warning')} · ${f.info} info`)
+        ? card(
+            'Findings',
+            h('span.findings-count', null, severityCount(f.error, 'error'), severityCount(f.warning, 'warning'), severityCount(f.info, 'info')),
+            `${plural(f.error, 'error')} · ${plural(f.warning, 'warning')} · ${f.info} info`,
+          )
         : card('Findings', h('span.findings-none', null, h('span.pill-dot', { 'aria-hidden': 'true' }), 'None'), 'the dataset looks good'),
     );
     const notices: HTMLElement[] = [];
     if (f.error) notices.push(banner('error', `${plural(f.error, 'error')} must be fixed before training.`, 'See Findings.'));
     const small = s.counts.filter((c) => c.train < 10);
-    if (small.length) notices.push(banner('warning', `${plural(small.length, 'label')} with fewer than 10 TRAIN images:`, small.slice(0, 8).map((c) => c.label).join(', ') + (small.length > 8 ? ', …' : '')));
+    if (small.length)
+      notices.push(
+        banner(
+          'warning',
+          `${plural(small.length, 'label')} with fewer than 10 TRAIN images:`,
+          small
+            .slice(0, 8)
+            .map((c) => c.label)
+            .join(', ') + (small.length > 8 ? ', …' : ''),
+        ),
+      );
 
     const active = (['labels', 'samples', 'findings'] as const).includes(state.tab as 'labels') ? (state.tab as string) : 'labels';
     const t = tabs(
@@ -138,7 +164,10 @@ export class DatasetView {
     if (!data.samples.length) return emptyState('No images to show.');
     const rows = data.samples.map((s) => {
       const tiles = s.images.map((img) => {
-        const t = imageTile(img.key, `${s.label}: ${img.display}`, [h('span.tile-name', null, basename(img.display)), img.partition ? h('span.tile-tag', null, img.partition) : '']);
+        const t = imageTile(img.key, `${s.label}: ${img.display}`, [
+          h('span.tile-name', null, basename(img.display)),
+          img.partition ? h('span.tile-tag', null, img.partition) : '',
+        ]);
         this.images.attach(t);
         return t.el;
       });
@@ -154,7 +183,10 @@ export class DatasetView {
 
   private findingsView(findings: Finding[]): HTMLElement {
     const rank: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
-    findings = findings.map((f, i) => ({ f, i })).sort((a, b) => rank[a.f.severity] - rank[b.f.severity] || a.i - b.i).map((x) => x.f);
+    findings = findings
+      .map((f, i) => ({ f, i }))
+      .sort((a, b) => rank[a.f.severity] - rank[b.f.severity] || a.i - b.i)
+      .map((x) => x.f);
     const list = h('ul.findings', { 'aria-label': 'Findings' });
     const render = () => {
       const shown = findings.filter((f) => this.severityFilter === 'all' || f.severity === this.severityFilter);
@@ -167,7 +199,11 @@ export class DatasetView {
                 'li.finding',
                 null,
                 pill(SEVERITY_TEXT[f.severity], SEVERITY_TONE[f.severity]),
-                actionLink(where, () => void request('openFile', { path: f.file, line: f.line, column: f.column }), `Open ${f.file}${f.line ? ` at line ${f.line}` : ''}`),
+                actionLink(
+                  where,
+                  () => void request('openFile', { path: f.file, line: f.line, column: f.column }),
+                  `Open ${f.file}${f.line ? ` at line ${f.line}` : ''}`,
+                ),
                 h('span.finding-message', null, f.message),
                 h('span.finding-code.muted', null, f.code),
               );

@@ -5,7 +5,11 @@ type Child = Node | string | number | null | undefined | false;
 type Attrs = Record<string, string | number | boolean | undefined | null | EventListener>;
 
 /** h('div.card#id', { title: 'x', onclick: fn }, 'text', child) */
-export function h<K extends keyof HTMLElementTagNameMap>(tag: K | `${K}.${string}` | `${K}#${string}`, attrs?: Attrs | null, ...children: (Child | Child[])[]): HTMLElementTagNameMap[K];
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K | `${K}.${string}` | `${K}#${string}`,
+  attrs?: Attrs | null,
+  ...children: (Child | Child[])[]
+): HTMLElementTagNameMap[K];
 export function h(tag: string, attrs?: Attrs | null, ...children: (Child | Child[])[]): HTMLElement;
 export function h(tag: string, attrs?: Attrs | null, ...children: (Child | Child[])[]): HTMLElement {
   const [head, ...classes] = tag.split('.');

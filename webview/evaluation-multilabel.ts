@@ -134,12 +134,30 @@ export class MultiLabelEvaluation {
         { title: 'Label', width: 'minmax(110px, 1.6fr)', render: (r) => r.name },
         { title: 'Threshold', align: 'right', width: 'minmax(76px, 1fr)', render: (r) => r.threshold.toFixed(2) },
         { title: 'Support', align: 'right', width: 'minmax(70px, 1fr)', description: 'Images with this label', render: (r) => int(r.support) },
-        { title: 'Predicted', align: 'right', width: 'minmax(70px, 1fr)', description: 'Images given this label at its threshold', render: (r) => int(r.predicted) },
+        {
+          title: 'Predicted',
+          align: 'right',
+          width: 'minmax(70px, 1fr)',
+          description: 'Images given this label at its threshold',
+          render: (r) => int(r.predicted),
+        },
         { title: 'Precision', align: 'right', width: 'minmax(70px, 1fr)', render: (r) => naCell(r.precision, 'Nothing is given this label at this threshold') },
         { title: 'Recall', align: 'right', width: 'minmax(70px, 1fr)', render: (r) => naCell(r.recall, 'No image has this label in the set') },
         { title: 'F1', align: 'right', width: 'minmax(60px, 1fr)', render: (r) => naCell(r.f1, '') },
-        { title: 'AUC', align: 'right', width: 'minmax(70px, 1fr)', description: 'ROC AUC (threshold-free)', render: (r) => naCell(r.auc, 'Undefined: the label is absent from the set, or on every image', 4) },
-        { title: 'AP', align: 'right', width: 'minmax(70px, 1fr)', description: 'Average precision (threshold-free)', render: (r) => naCell(r.ap, 'Undefined: the label is absent from the set', 4) },
+        {
+          title: 'AUC',
+          align: 'right',
+          width: 'minmax(70px, 1fr)',
+          description: 'ROC AUC (threshold-free)',
+          render: (r) => naCell(r.auc, 'Undefined: the label is absent from the set, or on every image', 4),
+        },
+        {
+          title: 'AP',
+          align: 'right',
+          width: 'minmax(70px, 1fr)',
+          description: 'Average precision (threshold-free)',
+          render: (r) => naCell(r.ap, 'Undefined: the label is absent from the set', 4),
+        },
       ],
       { rowClass: (r) => (r.support === 0 ? 'muted-row' : undefined) },
     );
@@ -150,17 +168,25 @@ export class MultiLabelEvaluation {
       this.renderThresholdControls();
       this.prChart.render();
     });
-    this.prChart = new ChartBox<'line'>('Precision-recall curves per label, with the operating point at its threshold marked', () =>
-      prChartConfig({
-        curves: this.curves,
-        micro: this.micro,
-        names: this.classes,
-        selected: this.prClass,
-        threshold: (c) => (c < 0 ? (this.mode === 'global' ? this.threshold : null) : this.thresholdOf(c)),
-        microLabel: 'All labels (micro-average)',
-      }),
-    { height: 360 });
-    const metricsTab = h('div.two-col', null, h('div.col', null, this.grid.el), h('div.col', null, h('div.toolbar', null, h('h3', null, 'Precision–recall'), prDd.el), this.prChart.el));
+    this.prChart = new ChartBox<'line'>(
+      'Precision-recall curves per label, with the operating point at its threshold marked',
+      () =>
+        prChartConfig({
+          curves: this.curves,
+          micro: this.micro,
+          names: this.classes,
+          selected: this.prClass,
+          threshold: (c) => (c < 0 ? (this.mode === 'global' ? this.threshold : null) : this.thresholdOf(c)),
+          microLabel: 'All labels (micro-average)',
+        }),
+      { height: 360 },
+    );
+    const metricsTab = h(
+      'div.two-col',
+      null,
+      h('div.col', null, this.grid.el),
+      h('div.col', null, h('div.toolbar', null, h('h3', null, 'Precision–recall'), prDd.el), this.prChart.el),
+    );
 
     const galleryDd = dropdown('Label', labelOptions, String(this.galleryClass), (v) => {
       this.galleryClass = Number(v);
@@ -187,7 +213,14 @@ export class MultiLabelEvaluation {
     );
     const notes: HTMLElement[] = [banner('info', 'Multi-label:', 'each image may have several labels; a label is given when its score reaches its threshold.')];
     const absent = this.classes.filter((_, c) => !this.curves[c]);
-    if (absent.length) notes.push(banner('info', `${plural(absent.length, 'label')} without ${ev.partition} images:`, `${absent.slice(0, 6).join(', ')}${absent.length > 6 ? ', …' : ''}. Their AUC and AP are n/a.`));
+    if (absent.length)
+      notes.push(
+        banner(
+          'info',
+          `${plural(absent.length, 'label')} without ${ev.partition} images:`,
+          `${absent.slice(0, 6).join(', ')}${absent.length > 6 ? ', …' : ''}. Their AUC and AP are n/a.`,
+        ),
+      );
     replaceChildren(this.root, head, summary, ...notes, toolbar, t.el);
     this.renderThresholdControls();
     this.update();
@@ -219,7 +252,12 @@ export class MultiLabelEvaluation {
         this.update();
       },
     });
-    replaceChildren(this.labelSlider, s.el, reset.el, this.prClass < 0 ? h('span.muted.hint', null, 'Choose a label for the PR curve to move its threshold') : null);
+    replaceChildren(
+      this.labelSlider,
+      s.el,
+      reset.el,
+      this.prClass < 0 ? h('span.muted.hint', null, 'Choose a label for the PR curve to move its threshold') : null,
+    );
   }
 
   private update(): void {
@@ -266,8 +304,12 @@ export class MultiLabelEvaluation {
     // Most confident mistakes first: high scores for false positives, low ones for false negatives.
     rows.sort((a, b) => (this.galleryMode === 'fp' ? scores[b * k + c] - scores[a * k + c] : scores[a * k + c] - scores[b * k + c]));
     const name = this.classes[c];
-    const title = this.galleryMode === 'fp' ? `False positives of ${name}: given ${name}, not labelled so` : `False negatives of ${name}: labelled ${name}, not given it`;
-    replaceChildren(this.galleryHead, h('span.gallery-title', null, title, h('span.muted', null, ` · ${plural(rows.length, 'image')}, most confident mistakes first`)));
+    const title =
+      this.galleryMode === 'fp' ? `False positives of ${name}: given ${name}, not labelled so` : `False negatives of ${name}: labelled ${name}, not given it`;
+    replaceChildren(
+      this.galleryHead,
+      h('span.gallery-title', null, title, h('span.muted', null, ` · ${plural(rows.length, 'image')}, most confident mistakes first`)),
+    );
     const p = this.data.predictions!;
     const labelsOf = (i: number, pred: boolean) =>
       this.classes.filter((_, j) => (pred ? scores[i * k + j] >= m.thresholds[j] : truth[i * k + j] > 0)).join(', ') || '(none)';

@@ -72,7 +72,18 @@ export function prChartConfig(o: {
     const t = o.threshold(sel);
     const op = t === null ? null : operatingPoint(focused, t);
     if (op && t !== null) {
-      datasets.push({ label: `${focusLabel} at ${t.toFixed(2)}`, data: [{ x: op.recall, y: op.precision }], showLine: false, pointRadius: 6, pointHoverRadius: 7, borderColor: ring, backgroundColor: focusColor, borderWidth: 2, order: 0, clip: 10 });
+      datasets.push({
+        label: `${focusLabel} at ${t.toFixed(2)}`,
+        data: [{ x: op.recall, y: op.precision }],
+        showLine: false,
+        pointRadius: 6,
+        pointHoverRadius: 7,
+        borderColor: ring,
+        backgroundColor: focusColor,
+        borderWidth: 2,
+        order: 0,
+        clip: 10,
+      });
     }
   }
   return {

@@ -70,8 +70,7 @@ export class EvaluationView {
     else if (m.type === 'images') {
       this.images.add(m.images);
       this.multi?.addImages(m.images);
-    }
-    else if (m.type === 'loading') replaceChildren(this.root, h('div.loading', null, h('vscode-progress-ring', { 'aria-label': 'Loading' }), m.message));
+    } else if (m.type === 'loading') replaceChildren(this.root, h('div.loading', null, h('vscode-progress-ring', { 'aria-label': 'Loading' }), m.message));
   }
 
   private init(data: EvaluationPanelData): void {
@@ -84,7 +83,15 @@ export class EvaluationView {
     const ev = data.evaluation;
     const head = evaluationHeader(data);
     if (!p || !ev || data.error) {
-      replaceChildren(this.root, head, banner(e.status === 'running' ? 'info' : 'warning', data.error ?? 'No evaluation yet.', e.status === 'running' ? 'The final model is evaluated on TEST when the search ends.' : ''));
+      replaceChildren(
+        this.root,
+        head,
+        banner(
+          e.status === 'running' ? 'info' : 'warning',
+          data.error ?? 'No evaluation yet.',
+          e.status === 'running' ? 'The final model is evaluated on TEST when the search ends.' : '',
+        ),
+      );
       return;
     }
     this.multi?.dispose();
@@ -120,8 +127,16 @@ export class EvaluationView {
     );
     const notes: HTMLElement[] = [];
     const absent = this.classes.filter((_, c) => !this.curves[c]);
-    if (absent.length) notes.push(banner('info', `${plural(absent.length, 'class', 'classes')} without ${ev.partition} images:`, `${absent.slice(0, 6).join(', ')}${absent.length > 6 ? ', …' : ''}. Their AUC and AP are n/a and left out of the macro averages.`));
-    if (e.status === 'cancelled') notes.push(banner('warning', 'The experiment was stopped early:', 'these are the metrics of the best model found before it stopped.'));
+    if (absent.length)
+      notes.push(
+        banner(
+          'info',
+          `${plural(absent.length, 'class', 'classes')} without ${ev.partition} images:`,
+          `${absent.slice(0, 6).join(', ')}${absent.length > 6 ? ', …' : ''}. Their AUC and AP are n/a and left out of the macro averages.`,
+        ),
+      );
+    if (e.status === 'cancelled')
+      notes.push(banner('warning', 'The experiment was stopped early:', 'these are the metrics of the best model found before it stopped.'));
     replaceChildren(this.root, head, summary, ...notes, toolbar, t.el);
     this.update();
   }
@@ -187,12 +202,40 @@ export class EvaluationView {
       [
         { title: 'Class', width: 'minmax(110px, 1.6fr)', render: (r) => r.name },
         { title: 'Support', align: 'right', width: 'minmax(76px, 1fr)', description: 'Images of this class in the set', render: (r) => int(r.support) },
-        { title: 'Predicted', align: 'right', width: 'minmax(76px, 1fr)', description: 'Images predicted as this class at the threshold', render: (r) => int(r.predicted) },
-        { title: 'Precision', align: 'right', width: 'minmax(76px, 1fr)', render: (r) => naCell(r.precision, r.predicted === 0 ? 'Nothing is predicted as this class at this threshold' : '') },
-        { title: 'Recall', align: 'right', width: 'minmax(76px, 1fr)', render: (r) => naCell(r.recall, r.support === 0 ? 'No image of this class in the set' : '') },
+        {
+          title: 'Predicted',
+          align: 'right',
+          width: 'minmax(76px, 1fr)',
+          description: 'Images predicted as this class at the threshold',
+          render: (r) => int(r.predicted),
+        },
+        {
+          title: 'Precision',
+          align: 'right',
+          width: 'minmax(76px, 1fr)',
+          render: (r) => naCell(r.precision, r.predicted === 0 ? 'Nothing is predicted as this class at this threshold' : ''),
+        },
+        {
+          title: 'Recall',
+          align: 'right',
+          width: 'minmax(76px, 1fr)',
+          render: (r) => naCell(r.recall, r.support === 0 ? 'No image of this class in the set' : ''),
+        },
         { title: 'F1', align: 'right', width: 'minmax(76px, 1fr)', render: (r) => naCell(r.f1, '') },
-        { title: 'AUC', align: 'right', width: 'minmax(76px, 1fr)', description: 'ROC AUC, one-vs-rest (threshold-free)', render: (r) => naCell(r.auc, 'Undefined: the class is absent from the set', 4) },
-        { title: 'AP', align: 'right', width: 'minmax(76px, 1fr)', description: 'Average precision (threshold-free)', render: (r) => naCell(r.ap, 'Undefined: the class is absent from the set', 4) },
+        {
+          title: 'AUC',
+          align: 'right',
+          width: 'minmax(76px, 1fr)',
+          description: 'ROC AUC, one-vs-rest (threshold-free)',
+          render: (r) => naCell(r.auc, 'Undefined: the class is absent from the set', 4),
+        },
+        {
+          title: 'AP',
+          align: 'right',
+          width: 'minmax(76px, 1fr)',
+          description: 'Average precision (threshold-free)',
+          render: (r) => naCell(r.ap, 'Undefined: the class is absent from the set', 4),
+        },
       ],
       { rowClass: (r) => (r.support === 0 ? 'muted-row' : undefined) },
     );
@@ -202,7 +245,9 @@ export class EvaluationView {
       patchViewState({ prClass: this.prClass });
       this.prChart?.render();
     });
-    this.prChart = new ChartBox<'line'>('Precision-recall curves per class, with the operating point at the threshold marked', () => this.prConfig(), { height: 360 });
+    this.prChart = new ChartBox<'line'>('Precision-recall curves per class, with the operating point at the threshold marked', () => this.prConfig(), {
+      height: 360,
+    });
     return h(
       'div.two-col',
       null,
@@ -251,7 +296,13 @@ export class EvaluationView {
       h(
         'section.section',
         null,
-        h('div.toolbar', null, h('h3', null, 'Confusion matrix'), normSeg.el, h('span.muted.hint', null, 'Rows: true label · columns: predicted · click or press Enter on a cell to see its images')),
+        h(
+          'div.toolbar',
+          null,
+          h('h3', null, 'Confusion matrix'),
+          normSeg.el,
+          h('span.muted.hint', null, 'Rows: true label · columns: predicted · click or press Enter on a cell to see its images'),
+        ),
         this.matrixEl,
       ),
       section('Images', h('div.toolbar', null, this.galleryClassDd.el, this.modeSeg.el), this.galleryHead, this.galleryEl),
@@ -301,7 +352,14 @@ export class EvaluationView {
   }
 
   private prConfig(): ChartConfiguration<'line'> {
-    return prChartConfig({ curves: this.curves, micro: this.micro, names: this.classes, selected: this.prClass, threshold: () => this.threshold, microLabel: 'All classes (micro-average)' });
+    return prChartConfig({
+      curves: this.curves,
+      micro: this.micro,
+      names: this.classes,
+      selected: this.prClass,
+      threshold: () => this.threshold,
+      microLabel: 'All classes (micro-average)',
+    });
   }
 
   // ------------------------------------------------------------------------------------------
@@ -311,7 +369,14 @@ export class EvaluationView {
     const m = this.metrics;
     if (!m) return;
     const k = this.classes.length;
-    const { table, cols } = confusionTable({ confusion: m.confusion, classes: this.classes, normalise: this.normalise, cell: this.cell, focusCell: this.focusCell, threshold: this.threshold });
+    const { table, cols } = confusionTable({
+      confusion: m.confusion,
+      classes: this.classes,
+      normalise: this.normalise,
+      cell: this.cell,
+      focusCell: this.focusCell,
+      threshold: this.threshold,
+    });
     if (k > 12) table.classList.add('dense');
     table.addEventListener('click', (ev) => {
       const td = (ev.target as HTMLElement).closest('td.cell') as HTMLElement | null;
@@ -402,7 +467,10 @@ export class EvaluationView {
         title = g < 0 ? 'False positives: wrong predictions' : `False positives of ${this.classes[g]}: predicted ${this.classes[g]}, labelled otherwise`;
       } else {
         for (let i = 0; i < d.n; i++) if (!(covered(i) && this.pred[i] === d.labels[i]) && (g < 0 || d.labels[i] === g)) out.push(i);
-        title = g < 0 ? 'False negatives: images not predicted as their label' : `False negatives of ${this.classes[g]}: labelled ${this.classes[g]}, not predicted so`;
+        title =
+          g < 0
+            ? 'False negatives: images not predicted as their label'
+            : `False negatives of ${this.classes[g]}: labelled ${this.classes[g]}, not predicted so`;
       }
     }
     out.sort((a, b) => this.top[b] - this.top[a]);
@@ -417,7 +485,11 @@ export class EvaluationView {
     this.galleryClassDd.setValue(String(this.galleryClass));
     this.modeSeg.setValue(this.cell ? ('none' as 'fp') : this.galleryMode);
     const clear = this.cell ? button('Clear cell filter', { appearance: 'secondary', onClick: () => this.selectCell(-1, -1) }).el : null;
-    replaceChildren(this.galleryHead, h('span.gallery-title', null, title, h('span.muted', null, ` · ${plural(rows.length, 'image')}, most confident first`)), clear);
+    replaceChildren(
+      this.galleryHead,
+      h('span.gallery-title', null, title, h('span.muted', null, ` · ${plural(rows.length, 'image')}, most confident first`)),
+      clear,
+    );
     const shown = rows.slice(0, this.galleryLimit);
     const tiles = shown.map((i) => {
       const key = String(p.itemIds[i]);
@@ -434,7 +506,11 @@ export class EvaluationView {
           h(`span.tile-line.${right ? 'good' : 'bad'}`, null, h('span.muted', null, 'pred '), isCovered ? this.classes[c] : `(${this.classes[c]})`),
           h('span.tile-line.score', null, this.top[i].toFixed(3), !isCovered ? h('span.muted', null, ' < thr') : null),
         ],
-        { title: `${name}\nscore ${this.top[i].toFixed(4)}${k > 1 ? ` · true-class score ${this.d!.scores[i * k + y].toFixed(4)}` : ''}`, onClick: () => void request('openItem', { key }), className: right ? 'tile-right' : 'tile-wrong' },
+        {
+          title: `${name}\nscore ${this.top[i].toFixed(4)}${k > 1 ? ` · true-class score ${this.d!.scores[i * k + y].toFixed(4)}` : ''}`,
+          onClick: () => void request('openItem', { key }),
+          className: right ? 'tile-right' : 'tile-wrong',
+        },
       );
     });
     showGallery(this.galleryEl, this.images, {
@@ -461,7 +537,13 @@ function evaluationHeader(data: EvaluationPanelData): HTMLElement {
   const ev = data.evaluation;
   return header(
     `Evaluation · ${e.spec.name || e.spec.id}`,
-    h('span.muted', null, ev ? `${ev.partition} · ${plural(ev.count, 'image')} · ${e.multiLabel || p?.multiLabel ? plural(ev.classes.length, 'label') : plural(ev.classes.length, 'class', 'classes')}` : e.spec.dataset),
+    h(
+      'span.muted',
+      null,
+      ev
+        ? `${ev.partition} · ${plural(ev.count, 'image')} · ${e.multiLabel || p?.multiLabel ? plural(ev.classes.length, 'label') : plural(ev.classes.length, 'class', 'classes')}`
+        : e.spec.dataset,
+    ),
     ev ? [pill(ev.partition, 'info', 'Partition the final model was evaluated on (never seen in training or model selection)')] : [],
     actions,
   );
@@ -473,7 +555,11 @@ function summaryCards(ev: NonNullable<EvaluationPanelData['evaluation']>, k: num
     card('Accuracy', pct(ev.accuracy, 2), 'top class, any score'),
     card('Macro AUC', num(ev.macroAuc, 4), 'ROC, one-vs-rest', 'Mean over the classes present in the set'),
     card('Macro AP', num(ev.macroAveragePrecision, 4), 'average precision'),
-    card('Top-5 accuracy', ev.top5Accuracy === undefined ? 'n/a' : pct(ev.top5Accuracy, 2), ev.top5Accuracy === undefined ? '5 classes or fewer' : 'true label in the top 5'),
+    card(
+      'Top-5 accuracy',
+      ev.top5Accuracy === undefined ? 'n/a' : pct(ev.top5Accuracy, 2),
+      ev.top5Accuracy === undefined ? '5 classes or fewer' : 'true label in the top 5',
+    ),
     card('Log loss', num(ev.loss, 4)),
     card('Images', int(ev.count), `${ev.partition} · ${plural(k, 'class', 'classes')}`),
   );

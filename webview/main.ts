@@ -27,7 +27,10 @@ function start(): void {
   const view = new views[kind](root);
   onHostMessage((m) => {
     if (m.type === 'failed') {
-      replaceChildren(root, h('div.banner.banner-error', { role: 'alert' }, h('div.banner-text', null, h('strong', null, 'Cannot show this panel. '), m.message)));
+      replaceChildren(
+        root,
+        h('div.banner.banner-error', { role: 'alert' }, h('div.banner-text', null, h('strong', null, 'Cannot show this panel. '), m.message)),
+      );
       return;
     }
     if (m.type === 'loading') {
@@ -38,7 +41,14 @@ function start(): void {
       view.onMessage(m);
     } catch (e) {
       console.error(e);
-      replaceChildren(root, h('div.banner.banner-error', { role: 'alert' }, h('div.banner-text', null, h('strong', null, 'This panel hit a bug. '), String((e as Error).message ?? e))));
+      replaceChildren(
+        root,
+        h(
+          'div.banner.banner-error',
+          { role: 'alert' },
+          h('div.banner-text', null, h('strong', null, 'This panel hit a bug. '), String((e as Error).message ?? e)),
+        ),
+      );
     }
   });
   ready();

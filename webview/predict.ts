@@ -79,7 +79,12 @@ export class PredictView {
     this.listEl = h('div.predictions', { 'aria-label': 'Predictions' });
     replaceChildren(
       this.root,
-      header(`Predict · ${basename(data.title)}`, h('span.muted', null, `${plural(data.classes.length, 'class', 'classes')} · ${data.experimentDir}`), [], [choose.el]),
+      header(
+        `Predict · ${basename(data.title)}`,
+        h('span.muted', null, `${plural(data.classes.length, 'class', 'classes')} · ${data.experimentDir}`),
+        [],
+        [choose.el],
+      ),
       data.available ? null : banner('warning', 'Prediction is not available.', data.reason ?? ''),
       h('div.predict-top', null, drop, h('div.toolbar', null, k.el, clearBtn.el)),
       this.statusEl,
@@ -99,7 +104,9 @@ export class PredictView {
     if (files.length) {
       const big = files.filter((f) => f.size > MAX_BYTES);
       if (big.length) this.setStatus(`Skipped ${plural(big.length, 'file')} over 25 MB.`);
-      const images = await Promise.all(files.filter((f) => f.size <= MAX_BYTES).map(async (f) => ({ name: f.name, base64: toBase64(new Uint8Array(await f.arrayBuffer())) })));
+      const images = await Promise.all(
+        files.filter((f) => f.size <= MAX_BYTES).map(async (f) => ({ name: f.name, base64: toBase64(new Uint8Array(await f.arrayBuffer())) })),
+      );
       if (images.length) await this.run(request('predictBytes', { images }));
       return;
     }
@@ -165,14 +172,30 @@ export class PredictView {
                 const fill = h('span.bar-fill');
                 fill.style.width = `${Math.max(0.5, s.score * 100).toFixed(1)}%`;
                 if (i === 0) fill.classList.add('first');
-                return h('li.bar-row', null, h('span.bar-label', { title: s.label }, s.label), h('span.bar-track', { 'aria-hidden': 'true' }, fill), h('span.bar-value', null, pct(s.score, 1)));
+                return h(
+                  'li.bar-row',
+                  null,
+                  h('span.bar-label', { title: s.label }, s.label),
+                  h('span.bar-track', { 'aria-hidden': 'true' }, fill),
+                  h('span.bar-value', null, pct(s.score, 1)),
+                );
               }),
             );
         return h(
           'article.prediction',
           { 'aria-label': `Prediction for ${r.name}` },
           preview,
-          h('div.prediction-body', null, h('div.prediction-title', null, h('strong', { title: r.path }, r.name), r.ms !== undefined ? h('span.muted', null, ` · ${Math.round(r.ms)} ms`) : null), body),
+          h(
+            'div.prediction-body',
+            null,
+            h(
+              'div.prediction-title',
+              null,
+              h('strong', { title: r.path }, r.name),
+              r.ms !== undefined ? h('span.muted', null, ` · ${Math.round(r.ms)} ms`) : null,
+            ),
+            body,
+          ),
         );
       }),
     );

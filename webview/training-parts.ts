@@ -33,15 +33,36 @@ export const PARTS_OF: Record<WorkerEvent['type'], Part[]> = {
 
 /** The summary cards: budget, best score, trials, throughput, backend and images. */
 export function summaryCards(o: {
-  used: number; budget: number; left: number; running: boolean;
-  search: TrialRecord[]; finalFit: TrialRecord | undefined; best: TrialRecord | undefined;
-  ips: number | undefined; progress: { trialId: string } | null; backend: BackendInfo | undefined;
-  counts: Record<string, number> | undefined; meter: HTMLElement;
+  used: number;
+  budget: number;
+  left: number;
+  running: boolean;
+  search: TrialRecord[];
+  finalFit: TrialRecord | undefined;
+  best: TrialRecord | undefined;
+  ips: number | undefined;
+  progress: { trialId: string } | null;
+  backend: BackendInfo | undefined;
+  counts: Record<string, number> | undefined;
+  meter: HTMLElement;
 }): HTMLElement {
   const by = (st: string) => o.search.filter((t) => t.status === st).length;
   return cards(
-    card('Budget used', duration(o.used), h('div', null, o.meter, h('span', null, `of ${duration(o.budget)} · ${o.running ? `${duration(o.left)} left` : `${pct(o.budget ? o.used / o.budget : null, 0)}`}`))),
-    card('Best validation accuracy', o.best ? pct(o.best.bestValAccuracy, 2) : '—', o.best ? `trial ${o.best.id} · ${describeConfig(o.best.config)}` : 'no score yet'),
+    card(
+      'Budget used',
+      duration(o.used),
+      h(
+        'div',
+        null,
+        o.meter,
+        h('span', null, `of ${duration(o.budget)} · ${o.running ? `${duration(o.left)} left` : `${pct(o.budget ? o.used / o.budget : null, 0)}`}`),
+      ),
+    ),
+    card(
+      'Best validation accuracy',
+      o.best ? pct(o.best.bestValAccuracy, 2) : '—',
+      o.best ? `trial ${o.best.id} · ${describeConfig(o.best.config)}` : 'no score yet',
+    ),
     card(
       'Trials',
       int(o.search.length),
@@ -54,13 +75,22 @@ export function summaryCards(o: {
     ),
     card('Throughput', o.ips ? `${compact(o.ips)} img/s` : '—', o.progress ? `trial ${o.progress.trialId}` : 'last measured'),
     backendCard(o.backend),
-    o.counts ? card('Images', int((o.counts.TRAIN ?? 0) + (o.counts.VALIDATION ?? 0) + (o.counts.TEST ?? 0)), `${int(o.counts.TRAIN)} train · ${int(o.counts.VALIDATION)} val · ${int(o.counts.TEST)} test`) : null,
+    o.counts
+      ? card(
+          'Images',
+          int((o.counts.TRAIN ?? 0) + (o.counts.VALIDATION ?? 0) + (o.counts.TEST ?? 0)),
+          `${int(o.counts.TRAIN)} train · ${int(o.counts.VALIDATION)} val · ${int(o.counts.TEST)} test`,
+        )
+      : null,
   );
 }
 
 /** The learning curves (training solid, validation dashed) of the shown trials for one metric. */
 export function curveConfig(
-  shown: string[], history: Map<string, Map<number, EpochRecord>>, colorOf: (trialId: string) => string, metric: 'loss' | 'accuracy',
+  shown: string[],
+  history: Map<string, Map<number, EpochRecord>>,
+  colorOf: (trialId: string) => string,
+  metric: 'loss' | 'accuracy',
 ): ChartConfiguration<'line'> {
   const c = chartColors();
   const datasets: ChartDataset<'line', { x: number; y: number | null }[]>[] = [];
@@ -68,10 +98,23 @@ export function curveConfig(
     const recs = [...(history.get(id)?.values() ?? [])].sort((a, b) => a.epoch - b.epoch);
     const color = colorOf(id);
     const solid = alpha(color, 1);
-    const common = { borderColor: solid, backgroundColor: solid, pointRadius: recs.length > 30 ? 0 : 2, pointHoverRadius: 4, borderWidth: 2, tension: 0.2, spanGaps: true };
+    const common = {
+      borderColor: solid,
+      backgroundColor: solid,
+      pointRadius: recs.length > 30 ? 0 : 2,
+      pointHoverRadius: 4,
+      borderWidth: 2,
+      tension: 0.2,
+      spanGaps: true,
+    };
     datasets.push({ ...common, label: `${id} training`, data: recs.map((r) => ({ x: r.epoch, y: metric === 'loss' ? r.loss : r.accuracy })) });
     if (recs.some((r) => (metric === 'loss' ? r.valLoss : r.valAccuracy) !== null)) {
-      datasets.push({ ...common, label: `${id} validation`, borderDash: [5, 4], data: recs.map((r) => ({ x: r.epoch, y: metric === 'loss' ? r.valLoss : r.valAccuracy })) });
+      datasets.push({
+        ...common,
+        label: `${id} validation`,
+        borderDash: [5, 4],
+        data: recs.map((r) => ({ x: r.epoch, y: metric === 'loss' ? r.valLoss : r.valAccuracy })),
+      });
     }
   }
   return {
@@ -111,7 +154,12 @@ export function describeFinal(e: ExperimentRecord): string {
 function backendCard(b: BackendInfo | undefined): HTMLElement {
   if (!b) return card('Backend', '—', 'not chosen yet');
   const detail = [b.threads ? `${b.threads} threads` : '', b.versions['tfjs-core'] ? `tfjs ${b.versions['tfjs-core']}` : ''].filter(Boolean).join(' · ');
-  return card('Backend', h('span', null, b.name, ' ', b.name === 'cpu' ? pill('slow', 'warning', 'Pure JavaScript: for debugging') : null), detail || undefined, b.reasons.join('\n'));
+  return card(
+    'Backend',
+    h('span', null, b.name, ' ', b.name === 'cpu' ? pill('slow', 'warning', 'Pure JavaScript: for debugging') : null),
+    detail || undefined,
+    b.reasons.join('\n'),
+  );
 }
 
 /** The last measured throughput (images/s) of the latest trial that has one. */

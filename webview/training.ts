@@ -2,7 +2,16 @@
 // the leaderboard, budget, backend, throughput, and a Stop button. History comes with `init`
 // (read from the store); live worker events follow in `events` and are merged idempotently
 // (an event already in the history replaces its copy). Rendering is coalesced to one frame.
-import type { EpochRecord, ExperimentRecord, HostToWebview, LeaderboardRow, LogLevel, TrainingPanelData, TrialRecord, WorkerEvent } from '../src/shared/protocol';
+import type {
+  EpochRecord,
+  ExperimentRecord,
+  HostToWebview,
+  LeaderboardRow,
+  LogLevel,
+  TrainingPanelData,
+  TrialRecord,
+  WorkerEvent,
+} from '../src/shared/protocol';
 import { leaderboard } from '../src/search/leaderboard';
 import { describeConfig } from '../src/search/space';
 import { getViewState, patchViewState, request } from './bridge';
@@ -132,7 +141,8 @@ export class TrainingView {
         if (t) {
           t.epochsDone = Math.max(t.epochsDone, r.epoch);
           t.imagesPerSec = r.imagesPerSec;
-          if (r.valAccuracy !== null && (t.bestValAccuracy === null || r.valAccuracy > t.bestValAccuracy) && t.trainOn === 'TRAIN') t.bestValAccuracy = r.valAccuracy;
+          if (r.valAccuracy !== null && (t.bestValAccuracy === null || r.valAccuracy > t.bestValAccuracy) && t.trainOn === 'TRAIN')
+            t.bestValAccuracy = r.valAccuracy;
           t.seconds = r.elapsed;
         }
         break;
@@ -231,8 +241,16 @@ export class TrainingView {
       onClick: () => this.stop(),
     });
     this.legendEl = h('div.legend', { role: 'group', 'aria-label': 'Trials shown on the curves' });
-    this.lossChart = new ChartBox<'line'>('Loss per epoch, per trial: training (solid) and validation (dashed)', () => curveConfig(this.shownTrials(), this.history, (id) => this.colorOf(id), 'loss'), { height: 260 });
-    this.accChart = new ChartBox<'line'>('Accuracy per epoch, per trial: training (solid) and validation (dashed)', () => curveConfig(this.shownTrials(), this.history, (id) => this.colorOf(id), 'accuracy'), { height: 260 });
+    this.lossChart = new ChartBox<'line'>(
+      'Loss per epoch, per trial: training (solid) and validation (dashed)',
+      () => curveConfig(this.shownTrials(), this.history, (id) => this.colorOf(id), 'loss'),
+      { height: 260 },
+    );
+    this.accChart = new ChartBox<'line'>(
+      'Accuracy per epoch, per trial: training (solid) and validation (dashed)',
+      () => curveConfig(this.shownTrials(), this.history, (id) => this.colorOf(id), 'accuracy'),
+      { height: 260 },
+    );
     this.board = dataGrid<LeaderboardRow>(
       'Leaderboard',
       [
@@ -243,7 +261,10 @@ export class TrainingView {
           align: 'right',
           width: '90px',
           description: 'Best validation accuracy (the final fit trains on VALIDATION too, so it has none)',
-          render: (r) => (r.valAccuracy === null ? h('span.muted', { title: r.trialId === 'final' ? 'Trained on TRAIN+VALIDATION' : 'No validation score yet' }, '—') : pct(r.valAccuracy, 2)),
+          render: (r) =>
+            r.valAccuracy === null
+              ? h('span.muted', { title: r.trialId === 'final' ? 'Trained on TRAIN+VALIDATION' : 'No validation score yet' }, '—')
+              : pct(r.valAccuracy, 2),
         },
         { title: 'Epochs', align: 'right', width: '84px', render: (r) => num(r.epochs, Number.isInteger(r.epochs) ? 0 : 1) },
         { title: 'Params', align: 'right', width: '90px', render: (r) => compact(r.params) },
@@ -275,9 +296,19 @@ export class TrainingView {
       this.activityEl,
       section(
         'Learning curves',
-        h('div.toolbar', null, filter.el, h('span.legend-key.muted', { 'aria-hidden': 'true' }, h('span.key-solid'), 'training', h('span.key-dashed'), 'validation')),
+        h(
+          'div.toolbar',
+          null,
+          filter.el,
+          h('span.legend-key.muted', { 'aria-hidden': 'true' }, h('span.key-solid'), 'training', h('span.key-dashed'), 'validation'),
+        ),
         this.legendEl,
-        h('div.chart-pair', null, h('figure.chart-fig', null, h('figcaption', null, 'Loss'), this.lossChart.el), h('figure.chart-fig', null, h('figcaption', null, 'Accuracy'), this.accChart.el)),
+        h(
+          'div.chart-pair',
+          null,
+          h('figure.chart-fig', null, h('figcaption', null, 'Loss'), this.lossChart.el),
+          h('figure.chart-fig', null, h('figcaption', null, 'Accuracy'), this.accChart.el),
+        ),
       ),
       section('Leaderboard', this.board.el),
       h('details.log-details', null, this.logSummary, this.logEl),
@@ -345,15 +376,24 @@ export class TrainingView {
       this.stopBtn.setDisabled(this.stopping);
       actions.push(this.stopBtn.el);
     }
-    if (e.test) actions.push(button('Open Evaluation', { appearance: this.running ? 'secondary' : 'primary', onClick: () => void request('openPanel', { kind: 'evaluation' }) }).el);
-    if (e.finalModel && !this.running) actions.push(button('Predict…', { appearance: 'secondary', onClick: () => void request('openPanel', { kind: 'predict' }) }).el);
+    if (e.test)
+      actions.push(
+        button('Open Evaluation', { appearance: this.running ? 'secondary' : 'primary', onClick: () => void request('openPanel', { kind: 'evaluation' }) }).el,
+      );
+    if (e.finalModel && !this.running)
+      actions.push(button('Predict…', { appearance: 'secondary', onClick: () => void request('openPanel', { kind: 'predict' }) }).el);
     actions.push(button('Reveal Folder', { appearance: 'secondary', onClick: () => void request('reveal', {}) }).el);
     const status = this.running ? 'running' : e.status === 'running' ? 'interrupted' : e.status;
     replaceChildren(
       this.headerEl,
       header(
         e.spec.name || e.spec.id,
-        h('span', null, h('span.mono', { title: e.spec.dataset }, e.spec.dataset), h('span.muted', null, ` · seed ${e.spec.seed} · started ${e.startedAt ? new Date(e.startedAt).toLocaleString() : 'not yet'}`)),
+        h(
+          'span',
+          null,
+          h('span.mono', { title: e.spec.dataset }, e.spec.dataset),
+          h('span.muted', null, ` · seed ${e.spec.seed} · started ${e.startedAt ? new Date(e.startedAt).toLocaleString() : 'not yet'}`),
+        ),
         [statusPill(status)],
         actions,
       ),
@@ -381,11 +421,17 @@ export class TrainingView {
       b = banner(
         'warning',
         'Stopped before the budget ran out.',
-        e.finalModel ? `The best model so far (${describeFinal(e)}) was kept${e.test ? ` and scores ${pct(e.test.accuracy, 2)} on ${e.test.partition}` : ''}.` : 'No trial had finished, so there is no model.',
+        e.finalModel
+          ? `The best model so far (${describeFinal(e)}) was kept${e.test ? ` and scores ${pct(e.test.accuracy, 2)} on ${e.test.partition}` : ''}.`
+          : 'No trial had finished, so there is no model.',
         e.test ? [evalBtn()] : [],
       );
     } else if (e.status === 'interrupted' || e.status === 'running') {
-      b = banner('warning', 'Interrupted.', 'The training process ended without finishing (closed window, crash or out of memory). Resume it from the Experiments view: finished trials are kept.');
+      b = banner(
+        'warning',
+        'Interrupted.',
+        'The training process ended without finishing (closed window, crash or out of memory). Resume it from the Experiments view: finished trials are kept.',
+      );
     } else if (e.status === 'queued') {
       b = banner('info', 'Waiting to start…');
     }
@@ -401,17 +447,39 @@ export class TrainingView {
     const trials = this.sortedTrials();
     const search = trials.filter((t) => t.trainOn === 'TRAIN');
     const finalFit = trials.find((t) => t.trainOn !== 'TRAIN');
-    const best = trials.filter((t) => t.trainOn === 'TRAIN' && t.bestValAccuracy !== null).sort((a, b) => (b.bestValAccuracy ?? 0) - (a.bestValAccuracy ?? 0))[0];
+    const best = trials
+      .filter((t) => t.trainOn === 'TRAIN' && t.bestValAccuracy !== null)
+      .sort((a, b) => (b.bestValAccuracy ?? 0) - (a.bestValAccuracy ?? 0))[0];
     const ips = this.progress?.imagesPerSec ?? latestIps(trials, this.history);
     const backend = e.backend;
-    replaceChildren(this.cardsEl, summaryCards({ used, budget, left, running: this.running, search, finalFit, best, ips, progress: this.progress, backend, counts: this.counts, meter: this.budgetMeter.el }));
+    replaceChildren(
+      this.cardsEl,
+      summaryCards({
+        used,
+        budget,
+        left,
+        running: this.running,
+        search,
+        finalFit,
+        best,
+        ips,
+        progress: this.progress,
+        backend,
+        counts: this.counts,
+        meter: this.budgetMeter.el,
+      }),
+    );
     if (backend?.reasons.length) {
       this.cardsEl.appendChild(
         h(
           'details.backend-reasons',
           null,
           h('summary', null, `Why ${backend.name}?`),
-          h('ul', null, backend.reasons.map((r) => h('li', null, r))),
+          h(
+            'ul',
+            null,
+            backend.reasons.map((r) => h('li', null, r)),
+          ),
         ),
       );
     }
@@ -429,7 +497,11 @@ export class TrainingView {
       replaceChildren(
         this.activityEl,
         progressRing('Training'),
-        h('span', null, `Trial ${p.trialId}${t ? ` (${t.origin})` : ''} · epoch ${p.epoch + 1}${t ? ` of ${num(t.epochs, Number.isInteger(t.epochs) ? 0 : 1)}` : ''} · batch ${p.batch}/${p.batches}`),
+        h(
+          'span',
+          null,
+          `Trial ${p.trialId}${t ? ` (${t.origin})` : ''} · epoch ${p.epoch + 1}${t ? ` of ${num(t.epochs, Number.isInteger(t.epochs) ? 0 : 1)}` : ''} · batch ${p.batch}/${p.batches}`,
+        ),
         this.batchMeter.el,
       );
     } else if (this.dataProgress) {
@@ -437,7 +509,8 @@ export class TrainingView {
       this.batchMeter.set(d.total ? d.done / d.total : null, `${d.done} of ${d.total}`);
       // The backbone's download counts bytes; the other phases count images.
       const mb = (b: number) => (b / 2 ** 20).toFixed(1);
-      const text = d.phase === 'backbone' ? `Downloading the backbone: ${mb(d.done)} of ${mb(d.total)} MB` : `Preparing data: ${d.phase} ${int(d.done)} / ${int(d.total)}`;
+      const text =
+        d.phase === 'backbone' ? `Downloading the backbone: ${mb(d.done)} of ${mb(d.total)} MB` : `Preparing data: ${d.phase} ${int(d.done)} / ${int(d.total)}`;
       replaceChildren(this.activityEl, progressRing('Preparing data'), h('span', null, text), this.batchMeter.el);
     } else {
       const running = this.sortedTrials().find((t) => t.status === 'running');
@@ -469,7 +542,11 @@ export class TrainingView {
       sw.style.backgroundColor = seriesCss(t.index);
       const b = h(
         'button.chip',
-        { type: 'button', 'aria-pressed': on ? 'true' : 'false', title: `${t.id}: ${describeConfig(t.config)} (${t.origin})${t.bestValAccuracy !== null ? ` · best val acc ${pct(t.bestValAccuracy, 2)}` : ''}` },
+        {
+          type: 'button',
+          'aria-pressed': on ? 'true' : 'false',
+          title: `${t.id}: ${describeConfig(t.config)} (${t.origin})${t.bestValAccuracy !== null ? ` · best val acc ${pct(t.bestValAccuracy, 2)}` : ''}`,
+        },
         sw,
         t.id,
         t.status === 'running' ? h('span.chip-live', { 'aria-label': 'running' }, '●') : null,
@@ -492,7 +569,9 @@ export class TrainingView {
     const last = this.log.slice(-200);
     replaceChildren(
       this.logEl,
-      last.map((l) => h(`li.log-${l.level}`, null, l.level === 'info' ? null : h('span.log-level', null, l.level === 'warn' ? 'warning ' : `${l.level} `), l.message)),
+      last.map((l) =>
+        h(`li.log-${l.level}`, null, l.level === 'info' ? null : h('span.log-level', null, l.level === 'warn' ? 'warning ' : `${l.level} `), l.message),
+      ),
     );
   }
 }

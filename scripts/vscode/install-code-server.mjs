@@ -20,9 +20,7 @@
 // - @vscode/ripgrep's postinstall downloads rg from GitHub unless it finds a cached archive in
 //   $TMPDIR/vscode-ripgrep-cache-<version>/: we seed it with Debian's /usr/bin/rg (the same 13.0.0 release).
 import { spawnSync } from 'node:child_process';
-import {
-  existsSync, mkdirSync, readFileSync, writeFileSync, rmSync, renameSync, copyFileSync, chmodSync, readdirSync, mkdtempSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync, rmSync, renameSync, copyFileSync, chmodSync, readdirSync, mkdtempSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -36,9 +34,7 @@ const RIPGREP_ASSET = 'ripgrep-v13.0.0-10-x86_64-unknown-linux-musl.tar.gz';
 // "hasInstallScript"; the Windows-only ones never install here). code-server's postinstall runs `npm install` in
 // lib/vscode (these build native addons and fetch rg) and in lib/vscode/extensions (no scripted dependencies).
 const OUTER_SCRIPTS = ['code-server', 'argon2'];
-const VSCODE_SCRIPTS = [
-  '@parcel/watcher', '@vscode/deviceid', '@vscode/ripgrep', '@vscode/spdlog', 'kerberos', 'native-watchdog', 'node-pty',
-];
+const VSCODE_SCRIPTS = ['@parcel/watcher', '@vscode/deviceid', '@vscode/ripgrep', '@vscode/spdlog', 'kerberos', 'native-watchdog', 'node-pty'];
 const policy = (names) => Object.fromEntries(names.map((n) => [n, true]));
 
 export const DEBIAN_PACKAGES = ['build-essential', 'python3', 'pkg-config', 'libkrb5-dev', 'libsecret-1-dev', 'ripgrep', 'chromium'];
@@ -68,7 +64,10 @@ export function missingDebianPackages() {
   const probe = spawnSync('dpkg-query', ['-W', '-f=${Package} ${Status}\\n', ...DEBIAN_PACKAGES], { encoding: 'utf8' });
   if (probe.error) return [];
   const ok = new Set(
-    probe.stdout.split('\n').filter((l) => l.endsWith(' install ok installed')).map((l) => l.split(' ')[0].split(':')[0]),
+    probe.stdout
+      .split('\n')
+      .filter((l) => l.endsWith(' install ok installed'))
+      .map((l) => l.split(' ')[0].split(':')[0]),
   );
   return DEBIAN_PACKAGES.filter((p) => !ok.has(p));
 }

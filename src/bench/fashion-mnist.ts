@@ -8,10 +8,7 @@ import { dirname, join } from 'node:path';
 import { encodePng } from '../data/png';
 import { rng, shuffle } from '../shared/random';
 
-export const FASHION_CLASSES = [
-  'tshirt_top', 'trouser', 'pullover', 'dress', 'coat',
-  'sandal', 'shirt', 'sneaker', 'bag', 'ankle_boot',
-];
+export const FASHION_CLASSES = ['tshirt_top', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag', 'ankle_boot'];
 
 export interface FashionImage {
   label: number;
@@ -39,7 +36,11 @@ export function loadFashionClass(label: number, dir = fashionMnistDir()): Fashio
 
 /** All classes' pixels (at most `perClass` each), for the import benchmark. */
 export function loadFashionMnist(dir = fashionMnistDir(), perClass = Infinity): Uint8Array[][] {
-  return FASHION_CLASSES.map((_, c) => loadFashionClass(c, dir).slice(0, perClass).map((i) => i.pixels));
+  return FASHION_CLASSES.map((_, c) =>
+    loadFashionClass(c, dir)
+      .slice(0, perClass)
+      .map((i) => i.pixels),
+  );
 }
 
 export interface SplitCounts {

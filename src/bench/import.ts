@@ -96,7 +96,10 @@ export function generateBenchData(opts: BenchImportOptions): Record<BenchDataset
   });
   fs.writeFileSync(paths['png-csv'], csv.join('\n') + '\n');
   fs.mkdirSync(paths.idx, { recursive: true });
-  for (const [name, set] of [['train', train], ['t10k', test]] as const) {
+  for (const [name, set] of [
+    ['train', train],
+    ['t10k', test],
+  ] as const) {
     const pixels = new Uint8Array(set.length * 784);
     set.forEach((s, i) => pixels.set(s.img, i * 784));
     fs.writeFileSync(path.join(paths.idx, `${name}-images-idx3-ubyte.gz`), zlib.gzipSync(idxBytes([set.length, 28, 28], pixels)));
@@ -146,7 +149,9 @@ export async function benchImport(opts: BenchImportOptions): Promise<BenchImport
         workers,
       };
       rows.push(row);
-      opts.log?.(`${name.padEnd(10)} ${phase}: ${images} images in ${row.totalSeconds.toFixed(2)} s (open ${row.openSeconds.toFixed(2)} s, cache ${row.prepareSeconds.toFixed(2)} s) = ${Math.round(row.imagesPerSecond)} images/s, ${row.cpuSeconds.toFixed(2)} s CPU`);
+      opts.log?.(
+        `${name.padEnd(10)} ${phase}: ${images} images in ${row.totalSeconds.toFixed(2)} s (open ${row.openSeconds.toFixed(2)} s, cache ${row.prepareSeconds.toFixed(2)} s) = ${Math.round(row.imagesPerSecond)} images/s, ${row.cpuSeconds.toFixed(2)} s CPU`,
+      );
     }
   }
   return rows;
@@ -179,19 +184,35 @@ export async function benchBatchReads(opts: BenchImportOptions & { sizes?: numbe
     (await prepareImageSets(ds, { size: { height: size, width: size, channels: 1 }, cacheDir, maxResidentBytes: 0 })).close();
     for (const mode of ['memory', 'streamed'] as const) {
       const t0 = performance.now();
-      const sets = await prepareImageSets(ds, { size: { height: size, width: size, channels: 1 }, cacheDir, maxResidentBytes: mode === 'memory' ? Infinity : 0 });
+      const sets = await prepareImageSets(ds, {
+        size: { height: size, width: size, channels: 1 },
+        cacheDir,
+        maxResidentBytes: mode === 'memory' ? Infinity : 0,
+      });
       const ready = (performance.now() - t0) / 1000;
       try {
         const train = sets.train;
-        const order = shuffle(Array.from({ length: train.count }, (_, i) => i), rng(1));
+        const order = shuffle(
+          Array.from({ length: train.count }, (_, i) => i),
+          rng(1),
+        );
         const buf = new Uint8Array(128 * size * size);
         let batches = 0;
         const t1 = performance.now();
         for (let s = 0; s + 128 <= order.length; s += 128, batches++) readRows(train, order.slice(s, s + 128), buf);
         const seconds = (performance.now() - t1) / 1000;
-        const row = { size, mode, residentMB: sets.streamed ? 0 : sets.pixelBytes / 2 ** 20, readySeconds: ready, rowsPerSecond: (batches * 128) / seconds, batches };
+        const row = {
+          size,
+          mode,
+          residentMB: sets.streamed ? 0 : sets.pixelBytes / 2 ** 20,
+          readySeconds: ready,
+          rowsPerSecond: (batches * 128) / seconds,
+          batches,
+        };
         rows.push(row);
-        opts.log?.(`${size}×${size} ${mode.padEnd(8)}: ready in ${ready.toFixed(2)} s, ${row.residentMB.toFixed(0)} MB resident, ${Math.round(row.rowsPerSecond)} rows/s in shuffled batches of 128`);
+        opts.log?.(
+          `${size}×${size} ${mode.padEnd(8)}: ready in ${ready.toFixed(2)} s, ${row.residentMB.toFixed(0)} MB resident, ${Math.round(row.rowsPerSecond)} rows/s in shuffled batches of 128`,
+        );
       } finally {
         sets.close();
       }

@@ -38,7 +38,13 @@ async function benchModel(dir: string): Promise<string> {
   return join(dir, 'model');
 }
 
-const benchPng = () => encodePng(28, 28, 1, Uint8Array.from({ length: 784 }, (_, i) => (i * 37) % 256));
+const benchPng = () =>
+  encodePng(
+    28,
+    28,
+    1,
+    Uint8Array.from({ length: 784 }, (_, i) => (i * 37) % 256),
+  );
 
 /**
  * The prediction server end to end: HTTP on 127.0.0.1, JSON + base64, the prediction process.
@@ -77,8 +83,22 @@ export async function benchServer(opts: { requests?: number; clients?: number } 
     );
     const seconds = (performance.now() - t0) / 1000;
     return [
-      { backend: client.backend ?? '?', case: 'server, 1 client (sequential)', images: n, p50Ms: quantile(sequential, 0.5), p95Ms: quantile(sequential, 0.95), imagesPerSec: n / (sequential.reduce((a, b) => a + b, 0) / 1000) },
-      { backend: client.backend ?? '?', case: `server, ${clients} concurrent clients`, images: concurrent.length, p50Ms: quantile(concurrent, 0.5), p95Ms: quantile(concurrent, 0.95), imagesPerSec: concurrent.length / seconds },
+      {
+        backend: client.backend ?? '?',
+        case: 'server, 1 client (sequential)',
+        images: n,
+        p50Ms: quantile(sequential, 0.5),
+        p95Ms: quantile(sequential, 0.95),
+        imagesPerSec: n / (sequential.reduce((a, b) => a + b, 0) / 1000),
+      },
+      {
+        backend: client.backend ?? '?',
+        case: `server, ${clients} concurrent clients`,
+        images: concurrent.length,
+        p50Ms: quantile(concurrent, 0.5),
+        p95Ms: quantile(concurrent, 0.95),
+        imagesPerSec: concurrent.length / seconds,
+      },
     ];
   } finally {
     await server.close();
@@ -115,8 +135,22 @@ export async function benchInference(opts: { backend?: BackendPreference; runs?:
     predictor.dispose();
     const name = `${info.name}${info.threads ? ` ×${info.threads}` : ''}`;
     return [
-      { backend: name, case: 'single image (decode + predict)', images: 1, p50Ms: quantile(single, 0.5), p95Ms: quantile(single, 0.95), imagesPerSec: 1000 / quantile(single, 0.5) },
-      { backend: name, case: `batch of ${batch}`, images: batch, p50Ms: quantile(batched, 0.5), p95Ms: quantile(batched, 0.95), imagesPerSec: (batch * 1000) / quantile(batched, 0.5) },
+      {
+        backend: name,
+        case: 'single image (decode + predict)',
+        images: 1,
+        p50Ms: quantile(single, 0.5),
+        p95Ms: quantile(single, 0.95),
+        imagesPerSec: 1000 / quantile(single, 0.5),
+      },
+      {
+        backend: name,
+        case: `batch of ${batch}`,
+        images: batch,
+        p50Ms: quantile(batched, 0.5),
+        p95Ms: quantile(batched, 0.95),
+        imagesPerSec: (batch * 1000) / quantile(batched, 0.5),
+      },
     ];
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -175,7 +175,16 @@ async function main(): Promise<void> {
     const rows = await benchImport({ workDir: DATA, log: (l) => console.log(`  ${l}`) });
     const text = table(
       ['dataset', 'phase', 'images', 'open s', 'prepare s', 'total s', 'images/s', 'CPU s'],
-      rows.map((r) => [r.dataset, r.phase, r.images, r.openSeconds.toFixed(2), r.prepareSeconds.toFixed(2), r.totalSeconds.toFixed(2), Math.round(r.imagesPerSecond), r.cpuSeconds.toFixed(2)]),
+      rows.map((r) => [
+        r.dataset,
+        r.phase,
+        r.images,
+        r.openSeconds.toFixed(2),
+        r.prepareSeconds.toFixed(2),
+        r.totalSeconds.toFixed(2),
+        Math.round(r.imagesPerSecond),
+        r.cpuSeconds.toFixed(2),
+      ]),
     );
     console.log(text + '\n');
     sections.push(`### Import into the image cache (Fashion-MNIST, 70,000 images 28×28)\n${text}`);
@@ -192,8 +201,24 @@ async function main(): Promise<void> {
 
   if (parts.has('train')) {
     console.log('## Training throughput of the reference networks (28×28×1, images/s)');
-    console.log(['net'.padEnd(10), 'batch'.padStart(5), 'back.'.padEnd(5), 'threads'.padStart(7), 'kernels'.padEnd(8), 'images/s'.padStart(9), 'ms/step'.padStart(8), 'steps'.padStart(6)].join('  '));
-    const rows = await benchTrainThroughput({ seconds: values.seconds ? Number(values.seconds) : undefined, childEntry: __filename, cpu: true, onRow: (r) => console.log(formatRow(r)) });
+    console.log(
+      [
+        'net'.padEnd(10),
+        'batch'.padStart(5),
+        'back.'.padEnd(5),
+        'threads'.padStart(7),
+        'kernels'.padEnd(8),
+        'images/s'.padStart(9),
+        'ms/step'.padStart(8),
+        'steps'.padStart(6),
+      ].join('  '),
+    );
+    const rows = await benchTrainThroughput({
+      seconds: values.seconds ? Number(values.seconds) : undefined,
+      childEntry: __filename,
+      cpu: true,
+      onRow: (r) => console.log(formatRow(r)),
+    });
     const text = table(
       ['net', 'batch', 'backend', 'threads', 'kernels', 'images/s', 'ms/step'],
       rows.map((r) => [r.net, r.batch, r.backend, r.threads, r.kernels, r.imagesPerSec.toFixed(1), r.msPerStep.toFixed(0)]),
@@ -205,7 +230,10 @@ async function main(): Promise<void> {
   if (parts.has('infer')) {
     console.log('## Inference (2-conv network, 28×28×1, decode + predict; the server adds HTTP, JSON and base64)');
     const rows = [...(await benchInference()), ...(await benchServer())];
-    const text = table(['backend', 'case', 'p50 ms', 'p95 ms', 'images/s'], rows.map((r) => [r.backend, r.case, r.p50Ms.toFixed(2), r.p95Ms.toFixed(2), Math.round(r.imagesPerSec)]));
+    const text = table(
+      ['backend', 'case', 'p50 ms', 'p95 ms', 'images/s'],
+      rows.map((r) => [r.backend, r.case, r.p50Ms.toFixed(2), r.p95Ms.toFixed(2), Math.round(r.imagesPerSec)]),
+    );
     console.log(text + '\n');
     sections.push(`### Inference (2-conv network, 28×28×1, decode + predict)\n${text}`);
   }
@@ -214,7 +242,10 @@ async function main(): Promise<void> {
     const title = 'Webview message-to-paint (training panel, one live epoch, headless Chromium)';
     console.log(`## ${title}`);
     const rows = await benchWebviewPaint();
-    const text = table(['history', 'points drawn', 'samples', 'p50 ms', 'p95 ms'], rows.map((r) => [r.case, r.pointsDrawn, r.samples, r.p50Ms.toFixed(1), r.p95Ms.toFixed(1)]));
+    const text = table(
+      ['history', 'points drawn', 'samples', 'p50 ms', 'p95 ms'],
+      rows.map((r) => [r.case, r.pointsDrawn, r.samples, r.p50Ms.toFixed(1), r.p95Ms.toFixed(1)]),
+    );
     console.log(text + '\n');
     sections.push(`### ${title}\n${text}`);
   }
@@ -246,7 +277,18 @@ async function main(): Promise<void> {
     console.log(
       table(
         ['strategy', 'backend', 'budget', 'test accuracy', 'macro AUC', 'macro AP', 'trials', 'wall', 'peak RSS', 'train img/s'],
-        results.map(({ strategy, r }) => [strategyText(strategy, r), r.backend, `${budget} min`, pct(r.testAccuracy), pct(r.macroAuc), pct(r.macroAveragePrecision), r.trials, `${(r.elapsedSeconds / 60).toFixed(1)} min`, `${r.peakRssMB ?? '?'} MB`, r.trainImagesPerSec ?? '?']),
+        results.map(({ strategy, r }) => [
+          strategyText(strategy, r),
+          r.backend,
+          `${budget} min`,
+          pct(r.testAccuracy),
+          pct(r.macroAuc),
+          pct(r.macroAveragePrecision),
+          r.trials,
+          `${(r.elapsedSeconds / 60).toFixed(1)} min`,
+          `${r.peakRssMB ?? '?'} MB`,
+          r.trainImagesPerSec ?? '?',
+        ]),
       ),
     );
     if (!values['no-record']) recordRows(rows);
@@ -254,13 +296,22 @@ async function main(): Promise<void> {
   if (parts.has('photos')) {
     const title = `Photos: hymenoptera (ants/bees; TRAIN = its train/, TEST = its val/), ${budget ?? 5} min, from scratch and with each nsfwjs backbone`;
     console.log(`## ${title}`);
-    const text = await benchPhotos({ root: ROOT, data: DATA, minutes: budget ?? 5, train: (csv, minutes, extra) => runTrain(csv, minutes, false, extra), table });
+    const text = await benchPhotos({
+      root: ROOT,
+      data: DATA,
+      minutes: budget ?? 5,
+      train: (csv, minutes, extra) => runTrain(csv, minutes, false, extra),
+      table,
+    });
     console.log(text + '\n');
     sections.push(`### ${title}\n${text}`);
   }
   if (!values['no-record'] && sections.length) {
     ensureBenchmarksFile();
-    appendFileSync(BENCHMARKS, `\n## Micro-benchmarks, ${new Date().toISOString().slice(0, 10)}: ${m.cores} cores ${m.cpu}, GPU ${m.gpu} (\`${command}\`)\n\n${sections.join('\n\n')}\n`);
+    appendFileSync(
+      BENCHMARKS,
+      `\n## Micro-benchmarks, ${new Date().toISOString().slice(0, 10)}: ${m.cores} cores ${m.cpu}, GPU ${m.gpu} (\`${command}\`)\n\n${sections.join('\n\n')}\n`,
+    );
   }
   if (!values['no-record'] && (sections.length || parts.has('automl'))) console.log(`\nRecorded in ${BENCHMARKS}`);
 }

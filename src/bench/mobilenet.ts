@@ -88,13 +88,18 @@ async function main(): Promise<void> {
   const modes = arg('modes', 'project').split(',') as Mode[];
   const info = await initBackend({ preference: 'wasm' });
   console.log(info.reasons[info.reasons.length - 1]);
-  const dir = await extractNsfwjsModel('mobilenet_v2', join(process.env.AUTOML_BENCH_DIR ?? mkdtempSync(join(tmpdir(), 'automl-mobilenet-')), 'nsfwjs-mobilenet_v2'));
+  const dir = await extractNsfwjsModel(
+    'mobilenet_v2',
+    join(process.env.AUTOML_BENCH_DIR ?? mkdtempSync(join(tmpdir(), 'automl-mobilenet-')), 'nsfwjs-mobilenet_v2'),
+  );
   const bb = await loadBackbone(dir, 'auto', { size: 224 });
   const folded = featureExtractor(bb).model;
   const plain = featureExtractor(bb, { fold: false }).model;
   const modelOf = (m: Mode): tfl.LayersModel => (m === 'project' ? folded : plain);
-  console.log(`MobileNetV2 (nsfwjs) at 224×224×3: ${(bb.info.flops / 1e9).toFixed(2)} GFLOP an image, taps ${bb.info.taps.join(', ')}, batch ${batch}; ` +
-    `${plain.layers.length} layers, ${folded.layers.length} folded`);
+  console.log(
+    `MobileNetV2 (nsfwjs) at 224×224×3: ${(bb.info.flops / 1e9).toFixed(2)} GFLOP an image, taps ${bb.info.taps.join(', ')}, batch ${batch}; ` +
+      `${plain.layers.length} layers, ${folded.layers.length} folded`,
+  );
   const x = tf.randomUniform([batch, 224, 224, 3], 0, 255, 'float32');
   let model = folded;
   const setMode = (m: Mode): void => {
@@ -137,7 +142,12 @@ async function main(): Promise<void> {
   }
   for (const m of modes) {
     const t = median(ms.get(m)!);
-    console.log(`${m.padEnd(8)} ${(batch / (t / 1000)).toFixed(1)} images/s (median of ${ms.get(m)!.length} batches: ${t.toFixed(0)} ms; all: ${ms.get(m)!.map((v) => v.toFixed(0)).join(' ')})`);
+    console.log(
+      `${m.padEnd(8)} ${(batch / (t / 1000)).toFixed(1)} images/s (median of ${ms.get(m)!.length} batches: ${t.toFixed(0)} ms; all: ${ms
+        .get(m)!
+        .map((v) => v.toFixed(0))
+        .join(' ')})`,
+    );
   }
   const byShape = process.argv.includes('--by-shape');
   if (process.argv.includes('--profile') || byShape) {
@@ -150,7 +160,9 @@ async function main(): Promise<void> {
       const total = [...times.values()].reduce((a, e) => a + e.ms, 0);
       console.log(`\nprofile, ${m}: ${wall.toFixed(0)} ms a batch, ${total.toFixed(0)} ms in kernels`);
       for (const [name, e] of [...times].sort((a, b) => b[1].ms - a[1].ms).slice(0, byShape ? 60 : 14)) {
-        console.log(`  ${name.padEnd(byShape ? 56 : 28)} ${e.ms.toFixed(1).padStart(8)} ms ${((100 * e.ms) / wall).toFixed(1).padStart(5)} %  ${String(e.calls).padStart(4)} calls`);
+        console.log(
+          `  ${name.padEnd(byShape ? 56 : 28)} ${e.ms.toFixed(1).padStart(8)} ms ${((100 * e.ms) / wall).toFixed(1).padStart(5)} %  ${String(e.calls).padStart(4)} calls`,
+        );
       }
     }
   }

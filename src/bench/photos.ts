@@ -25,7 +25,10 @@ export function hymenopteraDir(root: string): string | null {
 export function writeHymenopteraCsv(photos: string, outDir: string): string {
   mkdirSync(outDir, { recursive: true });
   const lines: string[] = [];
-  for (const [folder, partition] of [['train', 'TRAIN'], ['val', 'TEST']] as const) {
+  for (const [folder, partition] of [
+    ['train', 'TRAIN'],
+    ['val', 'TEST'],
+  ] as const) {
     for (const label of readdirSync(join(photos, folder)).sort()) {
       for (const f of readdirSync(join(photos, folder, label)).sort()) lines.push(`${partition},${resolve(photos, folder, label, f)},${label}`);
     }
@@ -75,11 +78,17 @@ export async function linearProbe(csv: string, backboneDir: string, size: number
   const test = await embed(sets.test, false);
   const embedSeconds = (Date.now() - t0) / 1000;
   extractor.dispose();
-  const labels = Int32Array.from({ length: train.count }, (_, i) => (i < sets.train.count ? sets.train.labels[i] : sets.validation.labels[i - sets.train.count]));
+  const labels = Int32Array.from({ length: train.count }, (_, i) =>
+    i < sets.train.count ? sets.train.labels[i] : sets.validation.labels[i - sets.train.count],
+  );
   const features = { plain: train.plain, mirror: train.mirror, labels, n: train.count, width: train.dim, k: sets.classes.length, blocks };
   const choice = chooseCutAndPenalty(features, { seed: 1, fitter: LINEAR_HEAD });
   const data = blockData(features, choice.layer);
-  const all = rowsOf(data, Int32Array.from({ length: data.n }, (_, i) => i), true);
+  const all = rowsOf(
+    data,
+    Int32Array.from({ length: data.n }, (_, i) => i),
+    true,
+  );
   const head = fitLinearHead(all.x, all.y, all.n, data.d, data.k, { l2: choice.l2 });
   const block = blocks.find((b) => b.layer === choice.layer)!;
   const scores = predictLinearHead(head, blockColumns(test.plain, test.count, test.dim, block), test.count);
@@ -125,13 +134,30 @@ export async function benchPhotos(o: {
   const pct = (x: number | null) => (x === null ? 'n/a' : `${(x * 100).toFixed(2)} %`);
   const rows: (string | number)[][] = [];
   const scratch = await o.train(csv, o.minutes, []);
-  rows.push(['from scratch', `train, ${o.minutes} min`, pct(scratch.testAccuracy), scratch.trials, scratch.trainImagesPerSec ?? '?', `${scratch.peakRssMB ?? '?'} MB`]);
-  for (const [model, size] of [['mobilenet_v2', 224], ['inception_v3', 299]] as const) {
+  rows.push([
+    'from scratch',
+    `train, ${o.minutes} min`,
+    pct(scratch.testAccuracy),
+    scratch.trials,
+    scratch.trainImagesPerSec ?? '?',
+    `${scratch.peakRssMB ?? '?'} MB`,
+  ]);
+  for (const [model, size] of [
+    ['mobilenet_v2', 224],
+    ['inception_v3', 299],
+  ] as const) {
     const backbone = await nsfwjsBackbone(model, join(dir, 'backbones'));
     const r = await o.train(csv, o.minutes, ['--backbone', backbone]);
     rows.push([`nsfwjs ${model}`, `train, ${o.minutes} min`, pct(r.testAccuracy), r.trials, r.trainImagesPerSec ?? '?', `${r.peakRssMB ?? '?'} MB`]);
     const p = await linearProbe(csv, backbone, size, join(dir, 'probe-cache'));
-    rows.push([`nsfwjs ${model}`, `linear probe at ${p.layer} (L2 ${p.l2}, CV ${pct(p.cvAccuracy)})`, pct(p.testAccuracy), '–', `embed ${p.embedImagesPerSec.toFixed(1)}`, '–']);
+    rows.push([
+      `nsfwjs ${model}`,
+      `linear probe at ${p.layer} (L2 ${p.l2}, CV ${pct(p.cvAccuracy)})`,
+      pct(p.testAccuracy),
+      '–',
+      `embed ${p.embedImagesPerSec.toFixed(1)}`,
+      '–',
+    ]);
   }
   return o.table(['model', 'how', 'TEST accuracy', 'trials', 'images/s', 'peak RSS'], rows);
 }

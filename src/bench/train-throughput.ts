@@ -64,7 +64,11 @@ const CLASSES = 10;
 async function measure(net: string, batch: number, seconds: number, minSteps: number, warmup: number): Promise<{ ips: number; ms: number; steps: number }> {
   const model = buildReferenceNet(net, INPUT_SHAPE, CLASSES, { seed: 1 });
   const step = new TrainStep(model, {
-    optimizer: 'adamw', learningRate: 1e-3, weightDecay: 1e-4, labelSmoothing: 0.1, multiLabel: false,
+    optimizer: 'adamw',
+    learningRate: 1e-3,
+    weightDecay: 1e-4,
+    labelSmoothing: 0.1,
+    multiLabel: false,
   });
   const x = tf.randomNormal([batch, ...INPUT_SHAPE] as number[]) as tf.Tensor as tf.Tensor4D;
   const y = tf.tidy(() => tf.cast(tf.oneHot(tf.randomUniform([batch], 0, CLASSES, 'int32'), CLASSES), 'float32')) as tf.Tensor2D;
@@ -100,8 +104,15 @@ async function childMain(job: ChildJob, emit: (row: Row) => void): Promise<void>
         // The stock kernels are slow: fewer warm-up and minimum steps.
         const r = await measure(net, batch, job.seconds, kernels === 'stock' ? 2 : 3, kernels === 'stock' ? 1 : 2);
         emit({
-          net, batch, backend: 'wasm', threads: info.threads, kernels,
-          imagesPerSec: r.ips, msPerStep: r.ms, steps: r.steps, notes: info.notes,
+          net,
+          batch,
+          backend: 'wasm',
+          threads: info.threads,
+          kernels,
+          imagesPerSec: r.ips,
+          msPerStep: r.ms,
+          steps: r.steps,
+          notes: info.notes,
         });
       }
     }
@@ -165,8 +176,14 @@ export async function benchTrainThroughput(opts: BenchOptions = {}): Promise<Row
 
 export function formatRow(r: Row): string {
   return [
-    r.net.padEnd(11), String(r.batch).padStart(5), r.backend.padEnd(5), String(r.threads).padStart(7),
-    r.kernels.padEnd(8), r.imagesPerSec.toFixed(1).padStart(9), r.msPerStep.toFixed(0).padStart(8), String(r.steps).padStart(6),
+    r.net.padEnd(11),
+    String(r.batch).padStart(5),
+    r.backend.padEnd(5),
+    String(r.threads).padStart(7),
+    r.kernels.padEnd(8),
+    r.imagesPerSec.toFixed(1).padStart(9),
+    r.msPerStep.toFixed(0).padStart(8),
+    String(r.steps).padStart(6),
   ].join('  ');
 }
 

@@ -15,7 +15,6 @@ export interface PaintRow {
   p95Ms: number;
 }
 
-
 type Init = Extract<HostToWebview, { type: 'init'; panel: 'training' }>;
 
 /** The init message with `trials` extra finished trials of `epochs` epochs each in the history. */

@@ -4,7 +4,10 @@
 import type { RawImage } from './png';
 
 export class BmpError extends Error {
-  constructor(message: string, readonly code: 'corrupt-image' | 'unsupported-format') {
+  constructor(
+    message: string,
+    readonly code: 'corrupt-image' | 'unsupported-format',
+  ) {
     super(message);
   }
 }
@@ -27,7 +30,11 @@ export function decodeBmp(buf: Uint8Array): RawImage {
   if (buf.length < 26 || !isBmp(buf)) throw new BmpError('not a BMP file', 'corrupt-image');
   const dataOffset = dv.getUint32(10, true);
   const headerSize = dv.getUint32(14, true);
-  let width: number, height: number, bpp: number, compression = 0, colorsUsed = 0;
+  let width: number,
+    height: number,
+    bpp: number,
+    compression = 0,
+    colorsUsed = 0;
   let paletteEntrySize = 4;
   if (headerSize === 12) {
     width = dv.getUint16(18, true);
@@ -92,7 +99,8 @@ export function decodeBmp(buf: Uint8Array): RawImage {
   const ch = hasAlpha ? 4 : 3;
   const out = new Uint8Array(width * height * ch);
   const mi = masks?.map(maskInfo);
-  const scale = (v: number, m: { shift: number; bits: number }) => (m.bits === 0 ? 0 : Math.round((((v >>> m.shift) & ((1 << m.bits) - 1)) * 255) / ((1 << m.bits) - 1)));
+  const scale = (v: number, m: { shift: number; bits: number }) =>
+    m.bits === 0 ? 0 : Math.round((((v >>> m.shift) & ((1 << m.bits) - 1)) * 255) / ((1 << m.bits) - 1));
 
   for (let y = 0; y < height; y++) {
     const row = dataOffset + (topDown ? y : height - 1 - y) * stride;

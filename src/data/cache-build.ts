@@ -5,8 +5,24 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  CACHE_FORMAT, CacheFile, CacheHeader, DECODER_VERSION, HEADER_SIZE, META_SIZE, MetaWriter, STATUS_NOT_DECODED,
-  defaultCacheDir, imagesKey, itemKey, pointerName, readFully, readPointer, specName, touch, writeFully, writeHeader,
+  CACHE_FORMAT,
+  CacheFile,
+  CacheHeader,
+  DECODER_VERSION,
+  HEADER_SIZE,
+  META_SIZE,
+  MetaWriter,
+  STATUS_NOT_DECODED,
+  defaultCacheDir,
+  imagesKey,
+  itemKey,
+  pointerName,
+  readFully,
+  readPointer,
+  specName,
+  touch,
+  writeFully,
+  writeHeader,
 } from './cache-file';
 import { DecodeSpec, rawToTarget, sha1Hex } from './decode';
 import { readIdxFile } from './idx';
@@ -70,7 +86,14 @@ interface Build {
   done: Uint8Array;
 }
 
-async function buildCache(dataset: Dataset, spec: DecodeSpec | null, key: string, dir: string, file: string, options: ImageCacheOptions): Promise<EnsureResult> {
+async function buildCache(
+  dataset: Dataset,
+  spec: DecodeSpec | null,
+  key: string,
+  dir: string,
+  file: string,
+  options: ImageCacheOptions,
+): Promise<EnsureResult> {
   const items = dataset.items;
   const count = items.length;
   const rowBytes = spec ? spec.height * spec.width * spec.channels : 0;
@@ -102,7 +125,15 @@ async function buildCache(dataset: Dataset, spec: DecodeSpec | null, key: string
     const idxTodo = todo.filter((i) => items[i].ref.kind === 'idx');
     const otherTodo = todo.filter((i) => items[i].ref.kind !== 'idx');
     if (idxTodo.length > 0) {
-      decoded += decodeIdxItems(dataset, idxTodo, spec, meta, (indices, pixels) => writeRows(b, indices, pixels), (n) => progress(n), options.signal);
+      decoded += decodeIdxItems(
+        dataset,
+        idxTodo,
+        spec,
+        meta,
+        (indices, pixels) => writeRows(b, indices, pixels),
+        (n) => progress(n),
+        options.signal,
+      );
     }
     if (otherTodo.length > 0) {
       throwIfAborted(options.signal);
@@ -184,7 +215,12 @@ function writeRows(b: Build, indices: number[], pixels: Uint8Array | null): void
 
 /** Decodes `todo` on the pool in batches, writing records and rows as they come; returns how many were decoded. */
 async function decodeOnPool(
-  b: Build, pool: DecodePool, todo: number[], alreadyFinished: number, progress: (n: number) => void, signal?: AbortSignal,
+  b: Build,
+  pool: DecodePool,
+  todo: number[],
+  alreadyFinished: number,
+  progress: (n: number) => void,
+  signal?: AbortSignal,
 ): Promise<number> {
   const items = b.dataset.items;
   // Several batches per thread, so that progress moves and cancelling is prompt on small sets.
@@ -242,11 +278,25 @@ function finishFile(b: Build, key: string): void {
   const imagesOffset = notesOffset + notesBuf.length;
   writeFully(fd, imagesBuf, imagesOffset);
   const header: CacheHeader = {
-    format: CACHE_FORMAT, decoder: DECODER_VERSION, key,
-    height: spec?.height ?? 0, width: spec?.width ?? 0, channels: spec?.channels ?? 0,
-    fit: spec?.fit ?? '', background: spec?.background ?? '',
-    count, rowBytes, metaOffset: HEADER_SIZE, pixelOffset, notesOffset, notesLength: notesBuf.length, imagesOffset, imagesLength: imagesBuf.length,
-    formats: meta.formats, source: dataset.source, created: new Date().toISOString(),
+    format: CACHE_FORMAT,
+    decoder: DECODER_VERSION,
+    key,
+    height: spec?.height ?? 0,
+    width: spec?.width ?? 0,
+    channels: spec?.channels ?? 0,
+    fit: spec?.fit ?? '',
+    background: spec?.background ?? '',
+    count,
+    rowBytes,
+    metaOffset: HEADER_SIZE,
+    pixelOffset,
+    notesOffset,
+    notesLength: notesBuf.length,
+    imagesOffset,
+    imagesLength: imagesBuf.length,
+    formats: meta.formats,
+    source: dataset.source,
+    created: new Date().toISOString(),
   };
   writeHeader(fd, header);
 }
@@ -281,8 +331,13 @@ function makeBatches(dataset: Dataset, todo: number[], maxCount: number): number
 
 /** IDX images: one read (and inflate) per file, then slices. */
 function decodeIdxItems(
-  dataset: Dataset, todo: number[], spec: DecodeSpec | null, meta: MetaWriter,
-  writeRows: (indices: number[], pixels: Uint8Array | null) => void, progress: (n: number) => void, signal?: AbortSignal,
+  dataset: Dataset,
+  todo: number[],
+  spec: DecodeSpec | null,
+  meta: MetaWriter,
+  writeRows: (indices: number[], pixels: Uint8Array | null) => void,
+  progress: (n: number) => void,
+  signal?: AbortSignal,
 ): number {
   const byFile = new Map<string, number[]>();
   for (const i of todo) {
@@ -310,7 +365,13 @@ function decodeIdxItems(
         const ref = dataset.items[i].ref as Extract<ImageRef, { kind: 'idx' }>;
         const size = ref.width * ref.height;
         if (!data || (ref.index + 1) * size > data.length) {
-          meta.set(i, { width: 0, height: 0, channels: 0, format: 'idx', error: { code: 'corrupt-image', message: failure ?? `image ${ref.index} lies beyond the end of ${path.basename(file)}` } });
+          meta.set(i, {
+            width: 0,
+            height: 0,
+            channels: 0,
+            format: 'idx',
+            error: { code: 'corrupt-image', message: failure ?? `image ${ref.index} lies beyond the end of ${path.basename(file)}` },
+          });
           return;
         }
         const px = data.subarray(ref.index * size, (ref.index + 1) * size);

@@ -98,7 +98,10 @@ export function specName(spec: DecodeSpec | null): string {
 }
 
 export function pointerName(source: string, spec: DecodeSpec | null): string {
-  return `latest-${createHash('sha1').update(`${source}\n${specName(spec)}`).digest('hex').slice(0, 24)}`;
+  return `latest-${createHash('sha1')
+    .update(`${source}\n${specName(spec)}`)
+    .digest('hex')
+    .slice(0, 24)}`;
 }
 
 function readHeader(fd: number): CacheHeader | undefined {

@@ -49,8 +49,13 @@ export async function openImageCache(dataset: Dataset, options: PrepareOptions):
   const { cache, decoded } = await ensureCache(dataset, spec, options);
   const parts = usableByPartition(dataset, cache.meta());
   const rows: Rows = {
-    dataset, spec, classIndex: new Map(dataset.classes.map((c, i) => [c, i])),
-    fd: cache.fd, rowBytes: cache.header.rowBytes, pixelOffset: cache.header.pixelOffset, runBuf: Buffer.alloc(0),
+    dataset,
+    spec,
+    classIndex: new Map(dataset.classes.map((c, i) => [c, i])),
+    fd: cache.fd,
+    rowBytes: cache.header.rowBytes,
+    pixelOffset: cache.header.pixelOffset,
+    runBuf: Buffer.alloc(0),
   };
 
   const reader: ImageCacheReader = {
@@ -82,9 +87,20 @@ export async function openImageCache(dataset: Dataset, options: PrepareOptions):
     streamed(p) {
       const ids = parts[p];
       return {
-        height: spec.height, width: spec.width, channels: spec.channels, count: ids.length,
-        labels: labelArray(dataset, ids, rows.classIndex), itemIds: Int32Array.from(ids),
-        rows: { read: (positions, out) => readRowsInto(rows, Array.from(positions, (q) => ids[q]), out) },
+        height: spec.height,
+        width: spec.width,
+        channels: spec.channels,
+        count: ids.length,
+        labels: labelArray(dataset, ids, rows.classIndex),
+        itemIds: Int32Array.from(ids),
+        rows: {
+          read: (positions, out) =>
+            readRowsInto(
+              rows,
+              Array.from(positions, (q) => ids[q]),
+              out,
+            ),
+        },
       };
     },
     close: () => cache.close(),
@@ -119,7 +135,11 @@ function labelArray(dataset: Dataset, indices: ArrayLike<number>, classIndex: Ma
 function tensorSet(rows: Rows, indices: number[], pixels: Uint8Array): ImageTensorSet {
   const { spec } = rows;
   return {
-    height: spec.height, width: spec.width, channels: spec.channels, count: indices.length, pixels,
+    height: spec.height,
+    width: spec.width,
+    channels: spec.channels,
+    count: indices.length,
+    pixels,
     labels: labelArray(rows.dataset, indices, rows.classIndex),
     itemIds: Int32Array.from(indices),
   };
@@ -172,7 +192,9 @@ function readSparse(rows: Rows, indices: number[], onRows?: (n: number) => void)
 
 /** All three partitions in memory, in one sequential pass over the file. */
 function readAllPartitions(
-  rows: Rows, parts: Record<Partition, number[]>, onProgress?: (done: number, total: number) => void,
+  rows: Rows,
+  parts: Record<Partition, number[]>,
+  onProgress?: (done: number, total: number) => void,
 ): Record<Partition, ImageTensorSet> {
   const { dataset, fd, rowBytes, pixelOffset } = rows;
   const out = {} as Record<Partition, ImageTensorSet>;

@@ -73,7 +73,12 @@ export function parseCsv(text: string, delimiter = ','): ParsedCsv {
         }
         if (!closed) {
           acc += text.slice(start, i);
-          issues.push({ line: fLine, column: fCol, message: 'a quoted field is never closed: the quote opened here runs to the end of the file. Add the closing " (write "" for a quote inside a quoted field).' });
+          issues.push({
+            line: fLine,
+            column: fCol,
+            message:
+              'a quoted field is never closed: the quote opened here runs to the end of the file. Add the closing " (write "" for a quote inside a quoted field).',
+          });
         }
         value = acc;
         if (i < n) {
@@ -85,7 +90,11 @@ export function parseCsv(text: string, delimiter = ','): ParsedCsv {
               if (c === delim || c === LF || c === CR) break;
               i++;
             }
-            issues.push({ line, column: s - lineStart + 1, message: `text after a closing quote ("${text.slice(s, i)}") was appended to the field. Quote the whole field, or write "" for a quote inside it.` });
+            issues.push({
+              line,
+              column: s - lineStart + 1,
+              message: `text after a closing quote ("${text.slice(s, i)}") was appended to the field. Quote the whole field, or write "" for a quote inside it.`,
+            });
             value += text.slice(s, i);
           }
         }
@@ -100,7 +109,12 @@ export function parseCsv(text: string, delimiter = ','): ParsedCsv {
         }
         value = text.slice(s, i);
         if (quoteAt >= 0) {
-          issues.push({ line, column: quoteAt - lineStart + 1, message: 'a quote inside an unquoted field was read as text. If the field contains commas or quotes, quote the whole field and double the inner quotes ("").' });
+          issues.push({
+            line,
+            column: quoteAt - lineStart + 1,
+            message:
+              'a quote inside an unquoted field was read as text. If the field contains commas or quotes, quote the whole field and double the inner quotes ("").',
+          });
         }
       }
       rec.fields.push(value);

@@ -17,8 +17,7 @@ export interface CsvSource {
 }
 
 export type ResolvedImage =
-  | { ok: true; ref: ImageRef; stamp?: string; missing?: Omit<Finding, 'file' | 'line' | 'column' | 'image'> }
-  | { ok: false; code: string; message: string };
+  { ok: true; ref: ImageRef; stamp?: string; missing?: Omit<Finding, 'file' | 'line' | 'column' | 'image'> } | { ok: false; code: string; message: string };
 
 export interface CsvRead {
   items: DatasetItem[];
@@ -34,14 +33,53 @@ const PARTITION_VALUES: Record<string, Partition | 'UNASSIGNED'> = {
 
 /** Spellings people use for partitions; suggested in the "unknown partition" finding. */
 const PARTITION_GUESSES: Record<string, string> = {
-  TRAINING: 'TRAIN', TRAINSET: 'TRAIN', VAL: 'VALIDATION', VALID: 'VALIDATION', DEV: 'VALIDATION', EVAL: 'VALIDATION',
-  VALIDATE: 'VALIDATION', TESTING: 'TEST', TESTSET: 'TEST', HOLDOUT: 'TEST', NONE: 'UNASSIGNED', '': 'UNASSIGNED',
+  TRAINING: 'TRAIN',
+  TRAINSET: 'TRAIN',
+  VAL: 'VALIDATION',
+  VALID: 'VALIDATION',
+  DEV: 'VALIDATION',
+  EVAL: 'VALIDATION',
+  VALIDATE: 'VALIDATION',
+  TESTING: 'TEST',
+  TESTSET: 'TEST',
+  HOLDOUT: 'TEST',
+  NONE: 'UNASSIGNED',
+  '': 'UNASSIGNED',
 };
 
 const HEADER_WORDS = new Set([
-  'set', 'split', 'partition', 'ml_use', 'mluse', 'dataset', 'subset', 'path', 'image', 'images', 'image_path', 'imagepath',
-  'file', 'files', 'filename', 'file_name', 'filepath', 'file_path', 'uri', 'url', 'gcs_file_path', 'image_uri', 'gcs_uri',
-  'label', 'labels', 'class', 'classes', 'category', 'target', 'annotation', 'display_name', 'name',
+  'set',
+  'split',
+  'partition',
+  'ml_use',
+  'mluse',
+  'dataset',
+  'subset',
+  'path',
+  'image',
+  'images',
+  'image_path',
+  'imagepath',
+  'file',
+  'files',
+  'filename',
+  'file_name',
+  'filepath',
+  'file_path',
+  'uri',
+  'url',
+  'gcs_file_path',
+  'image_uri',
+  'gcs_uri',
+  'label',
+  'labels',
+  'class',
+  'classes',
+  'category',
+  'target',
+  'annotation',
+  'display_name',
+  'name',
 ]);
 
 /** A local CSV: paths relative to its folder, absolute, file:// or gs:// (through the prefix map). */
@@ -126,10 +164,20 @@ export function readCsv(bytes: Uint8Array, source: CsvSource, options: OpenDatas
   for (const rec of parsed.records) readRow(rec, state, source, options, add);
 
   if (state.firstMultiLine !== undefined) {
-    add({ severity: 'info', code: 'multi-label', line: state.firstMultiLine, message: `Line ${state.firstMultiLine} has several labels, so the dataset is multi-label: an image can belong to several classes.` });
+    add({
+      severity: 'info',
+      code: 'multi-label',
+      line: state.firstMultiLine,
+      message: `Line ${state.firstMultiLine} has several labels, so the dataset is multi-label: an image can belong to several classes.`,
+    });
   }
   if (!state.sawData) {
-    add({ severity: 'error', code: 'no-images', line: 1, message: 'The CSV has no rows. Write one row per image: [TRAIN|VALIDATION|TEST|UNASSIGNED,]path,label.' });
+    add({
+      severity: 'error',
+      code: 'no-images',
+      line: 1,
+      message: 'The CSV has no rows. Write one row per image: [TRAIN|VALIDATION|TEST|UNASSIGNED,]path,label.',
+    });
   }
   return { items: state.items, multiLabel: state.multiLabel };
 }
@@ -148,10 +196,18 @@ function decodeCsvText(bytes: Uint8Array, add: AddFinding): string {
       });
     }
     if (decoded.invalidLines > decoded.invalid.length) {
-      add({ severity: 'warning', code: 'csv-encoding', message: `${decoded.invalidLines - decoded.invalid.length} more lines are not valid UTF-8. Save the CSV as UTF-8.` });
+      add({
+        severity: 'warning',
+        code: 'csv-encoding',
+        message: `${decoded.invalidLines - decoded.invalid.length} more lines are not valid UTF-8. Save the CSV as UTF-8.`,
+      });
     }
   } else if (decoded.encoding === 'utf-16le' || decoded.encoding === 'utf-16be') {
-    add({ severity: 'info', code: 'csv-encoding', message: `The CSV is ${decoded.encoding.toUpperCase()}; read it as such. AutoML Vision itself requires UTF-8.` });
+    add({
+      severity: 'info',
+      code: 'csv-encoding',
+      message: `The CSV is ${decoded.encoding.toUpperCase()}; read it as such. AutoML Vision itself requires UTF-8.`,
+    });
   }
   return decoded.text;
 }
@@ -170,7 +226,13 @@ function parseCsvText(text: string, add: AddFinding): ParsedCsv {
   const parsed = parseCsv(text, delimiter);
   for (const issue of parsed.issues) {
     const unterminated = issue.message.startsWith('a quoted field is never closed');
-    add({ severity: unterminated ? 'error' : 'warning', code: 'csv-syntax', line: issue.line, column: issue.column, message: issue.message.charAt(0).toUpperCase() + issue.message.slice(1) });
+    add({
+      severity: unterminated ? 'error' : 'warning',
+      code: 'csv-syntax',
+      line: issue.line,
+      column: issue.column,
+      message: issue.message.charAt(0).toUpperCase() + issue.message.slice(1),
+    });
   }
   return parsed;
 }
@@ -193,7 +255,12 @@ function readRow(rec: CsvRecord, state: RowsRead, source: CsvSource, options: Op
     state.sawData = true;
     const lower = fields.map((f) => f.trim().toLowerCase());
     if (!fields.some(looksLikePath) && lower.some((f) => HEADER_WORDS.has(f))) {
-      add({ severity: 'info', code: 'csv-header', line, message: `Line ${line} looks like a header row (${fields.map((f) => f.trim()).join(', ')}) and was skipped.` });
+      add({
+        severity: 'info',
+        code: 'csv-header',
+        line,
+        message: `Line ${line} looks like a header row (${fields.map((f) => f.trim()).join(', ')}) and was skipped.`,
+      });
       return;
     }
   }
@@ -204,7 +271,13 @@ function readRow(rec: CsvRecord, state: RowsRead, source: CsvSource, options: Op
 
   const rawPath = fields[pathIdx] ?? '';
   if (rawPath.trim() === '') {
-    add({ severity: 'error', code: 'empty-path', line, column: col(pathIdx) ?? col(0), message: `the image path is empty. Write the image's path, or remove the row.` });
+    add({
+      severity: 'error',
+      code: 'empty-path',
+      line,
+      column: col(pathIdx) ?? col(0),
+      message: `the image path is empty. Write the image's path, or remove the row.`,
+    });
     return;
   }
 
@@ -257,7 +330,10 @@ function readRow(rec: CsvRecord, state: RowsRead, source: CsvSource, options: Op
 
 /** Where the path field is and the row's partition (undefined: not assigned); null when the row is skipped. */
 function rowPartition(
-  fields: string[], line: number, col: (k: number) => number | undefined, add: AddFinding,
+  fields: string[],
+  line: number,
+  col: (k: number) => number | undefined,
+  add: AddFinding,
 ): { pathIdx: number; partition: Partition | undefined } | null {
   const first = fields[0].trim();
   const known = PARTITION_VALUES[first.toUpperCase()];
@@ -319,7 +395,14 @@ function mergeDuplicateRow(
   if (multiLabel) {
     for (const l of labels) if (!prev.labels.includes(l)) prev.labels.push(l);
     if (!samePartition) {
-      add({ severity: 'warning', code: 'duplicate-row', line, column: col(0), image: rawPath.trim(), message: `${rawPath.trim()} is also on line ${prevLine} with another partition; its labels were merged and the partition of line ${prevLine} kept.` });
+      add({
+        severity: 'warning',
+        code: 'duplicate-row',
+        line,
+        column: col(0),
+        image: rawPath.trim(),
+        message: `${rawPath.trim()} is also on line ${prevLine} with another partition; its labels were merged and the partition of line ${prevLine} kept.`,
+      });
     }
   } else if (!sameLabels) {
     add({

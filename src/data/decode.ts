@@ -53,9 +53,11 @@ export function sniffFormat(b: Uint8Array): string | undefined {
   if (isPng(b)) return 'png';
   if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'jpeg';
   if (b.length >= 6 && b[0] === 0x47 && b[1] === 0x49 && b[2] === 0x46 && b[3] === 0x38) return 'gif';
-  if (b.length >= 12 && b[0] === 0x52 && b[1] === 0x49 && b[2] === 0x46 && b[3] === 0x46 && b[8] === 0x57 && b[9] === 0x45 && b[10] === 0x42 && b[11] === 0x50) return 'webp';
+  if (b.length >= 12 && b[0] === 0x52 && b[1] === 0x49 && b[2] === 0x46 && b[3] === 0x46 && b[8] === 0x57 && b[9] === 0x45 && b[10] === 0x42 && b[11] === 0x50)
+    return 'webp';
   if (isBmp(b) && b.length >= 18) return 'bmp';
-  if (b.length >= 4 && ((b[0] === 0x49 && b[1] === 0x49 && b[2] === 0x2a && b[3] === 0) || (b[0] === 0x4d && b[1] === 0x4d && b[2] === 0 && b[3] === 0x2a))) return 'tiff';
+  if (b.length >= 4 && ((b[0] === 0x49 && b[1] === 0x49 && b[2] === 0x2a && b[3] === 0) || (b[0] === 0x4d && b[1] === 0x4d && b[2] === 0 && b[3] === 0x2a)))
+    return 'tiff';
   if (b.length >= 12 && b[4] === 0x66 && b[5] === 0x74 && b[6] === 0x79 && b[7] === 0x70) {
     const brand = String.fromCharCode(b[8], b[9], b[10], b[11]);
     return /^avi[fs]$/.test(brand) ? 'avif' : 'heif';
@@ -128,7 +130,12 @@ async function decodeWithSharp(bytes: Uint8Array, sniffed: string, hash: string,
     sharp = loadSharp();
   } catch (e) {
     // PNG, BMP and IDX decode without sharp; other formats need it.
-    return fail('unsupported-format', `${sniffed.toUpperCase()} needs the sharp image library, which failed to load (${(e as Error).message.split('\n')[0]}); reinstall the extension or convert the images to PNG`, sniffed, hash);
+    return fail(
+      'unsupported-format',
+      `${sniffed.toUpperCase()} needs the sharp image library, which failed to load (${(e as Error).message.split('\n')[0]}); reinstall the extension or convert the images to PNG`,
+      sniffed,
+      hash,
+    );
   }
   const input = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let meta: SharpMetadata;
@@ -160,7 +167,8 @@ async function decodeWithSharp(bytes: Uint8Array, sniffed: string, hash: string,
     if (!spec) return data;
     const n = spec.width * spec.height;
     if (out.width !== spec.width || out.height !== spec.height) throw new Error(`unexpected output size ${out.width}×${out.height}`);
-    let px: Uint8Array = out.channels === 3 ? data : toChannels({ width: out.width, height: out.height, channels: out.channels as 1 | 2 | 3 | 4, data }, 3, spec.background);
+    let px: Uint8Array =
+      out.channels === 3 ? data : toChannels({ width: out.width, height: out.height, channels: out.channels as 1 | 2 | 3 | 4, data }, 3, spec.background);
     if (spec.channels === 1) px = rgbToGray(px, n);
     return px;
   };
@@ -180,14 +188,21 @@ async function decodeWithSharp(bytes: Uint8Array, sniffed: string, hash: string,
 }
 
 function cleanSharpMessage(m: string): string {
-  return m.replace(/\s+/g, ' ').replace(/^Input buffer (has corrupt header|contains unsupported image format): ?/i, '').trim();
+  return m
+    .replace(/\s+/g, ' ')
+    .replace(/^Input buffer (has corrupt header|contains unsupported image format): ?/i, '')
+    .trim();
 }
 
 function sharpFailure(e: Error, format: string, hash: string): Decoded {
   const msg = cleanSharpMessage(e.message);
-  if (/exceeds pixel limit/i.test(e.message)) return fail('unsupported-format', `the image is over the ${MAX_INPUT_PIXELS / 1e6}-megapixel limit; downscale it`, format, hash);
+  if (/exceeds pixel limit/i.test(e.message))
+    return fail('unsupported-format', `the image is over the ${MAX_INPUT_PIXELS / 1e6}-megapixel limit; downscale it`, format, hash);
   if (/unsupported image format/i.test(e.message) || format === 'heif') {
-    const what = format === 'heif' ? 'HEIC/HEIF images are not supported by the bundled decoder; convert them to JPEG or PNG' : `this ${format} image cannot be decoded (${msg})`;
+    const what =
+      format === 'heif'
+        ? 'HEIC/HEIF images are not supported by the bundled decoder; convert them to JPEG or PNG'
+        : `this ${format} image cannot be decoded (${msg})`;
     return fail('unsupported-format', what, format, hash);
   }
   return fail('corrupt-image', `the image is damaged or incomplete (${msg}); re-export or remove it`, format, hash);

@@ -38,7 +38,12 @@ export function readFolder(root: string, findings: FindingCollector): DatasetIte
     try {
       entries = fs.readdirSync(dir, { withFileTypes: true });
     } catch (e) {
-      findings.add({ severity: 'error', code: 'unreadable-folder', file: dir, message: `Cannot read folder ${dir}: ${(e as Error).message}. Check its permissions.` });
+      findings.add({
+        severity: 'error',
+        code: 'unreadable-folder',
+        file: dir,
+        message: `Cannot read folder ${dir}: ${(e as Error).message}. Check its permissions.`,
+      });
       return;
     }
     for (const e of entries) {

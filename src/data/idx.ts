@@ -24,7 +24,11 @@ export interface IdxHeader {
 
 function parseHeader(buf: Uint8Array, file: string): IdxHeader {
   if (buf.length < 4 || buf[0] !== 0 || buf[1] !== 0) {
-    throw new DatasetError(`${file} is not an IDX file (it should start with two zero bytes). Check that it is the MNIST-format file, not an HTML page or a partial download.`, file, 'idx-format');
+    throw new DatasetError(
+      `${file} is not an IDX file (it should start with two zero bytes). Check that it is the MNIST-format file, not an HTML page or a partial download.`,
+      file,
+      'idx-format',
+    );
   }
   const dtype = buf[2];
   const nd = buf[3];
@@ -69,7 +73,11 @@ export function readIdxFile(file: string): { header: IdxHeader; data: Buffer } {
   const expected = header.dims.reduce((a, b) => a * b, 1);
   const data = buf.subarray(header.dataOffset);
   if (data.length < expected) {
-    throw new DatasetError(`${file} is cut short: its header announces ${expected} bytes of data but it holds ${data.length}. Download it again.`, file, 'idx-format');
+    throw new DatasetError(
+      `${file} is cut short: its header announces ${expected} bytes of data but it holds ${data.length}. Download it again.`,
+      file,
+      'idx-format',
+    );
   }
   return { header, data: data.subarray(0, expected) };
 }
@@ -121,7 +129,12 @@ export function readIdxDataset(target: string, isFile: boolean, options: OpenDat
         if (label === '') {
           if (unnamed < 0) {
             unnamed = v;
-            findings.add({ severity: 'error', code: 'idx-labels-file', file: classNames.file!, message: `${base} uses label ${v} (image ${i}), but the class-names file has no name on line ${v + 1}. Name every label, one per line.` });
+            findings.add({
+              severity: 'error',
+              code: 'idx-labels-file',
+              file: classNames.file!,
+              message: `${base} uses label ${v} (image ${i}), but the class-names file has no name on line ${v + 1}. Name every label, one per line.`,
+            });
           }
           label = String(v);
         }
@@ -140,7 +153,12 @@ export function readIdxDataset(target: string, isFile: boolean, options: OpenDat
   }
   if (pairs.size === 0 || items.length === 0) {
     if (!findings.result().some((f) => f.severity === 'error')) {
-      findings.add({ severity: 'error', code: 'no-images', file: target, message: `No IDX image/label file pairs found in ${dir}. Expected e.g. train-images-idx3-ubyte.gz with train-labels-idx1-ubyte.gz.` });
+      findings.add({
+        severity: 'error',
+        code: 'no-images',
+        file: target,
+        message: `No IDX image/label file pairs found in ${dir}. Expected e.g. train-images-idx3-ubyte.gz with train-labels-idx1-ubyte.gz.`,
+      });
     }
   }
   return items;
@@ -178,19 +196,40 @@ function readClassNames(dir: string, names: string[], options: OpenDatasetOption
   }
   if (namesFile) {
     try {
-      const lines = fs.readFileSync(namesFile, 'utf8').replace(/^\uFEFF/, '').split(/\r\n|\r|\n/).map((l) => l.trim());
+      const lines = fs
+        .readFileSync(namesFile, 'utf8')
+        .replace(/^\uFEFF/, '')
+        .split(/\r\n|\r|\n/)
+        .map((l) => l.trim());
       while (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
       names2 = lines;
       const blank = lines.findIndex((l) => l === '');
       if (blank >= 0) {
-        findings.add({ severity: 'error', code: 'idx-labels-file', file: namesFile, line: blank + 1, message: `Line ${blank + 1} of the class-names file is empty. Write one class name per line (line 1 names label 0).` });
+        findings.add({
+          severity: 'error',
+          code: 'idx-labels-file',
+          file: namesFile,
+          line: blank + 1,
+          message: `Line ${blank + 1} of the class-names file is empty. Write one class name per line (line 1 names label 0).`,
+        });
       }
       const dup = lines.findIndex((l, i) => l !== '' && lines.indexOf(l) !== i);
       if (dup >= 0) {
-        findings.add({ severity: 'error', code: 'idx-labels-file', file: namesFile, line: dup + 1, message: `Line ${dup + 1} repeats the class name "${lines[dup]}" of line ${lines.indexOf(lines[dup]) + 1}. Each label needs its own name.` });
+        findings.add({
+          severity: 'error',
+          code: 'idx-labels-file',
+          file: namesFile,
+          line: dup + 1,
+          message: `Line ${dup + 1} repeats the class name "${lines[dup]}" of line ${lines.indexOf(lines[dup]) + 1}. Each label needs its own name.`,
+        });
       }
     } catch (e) {
-      findings.add({ severity: 'error', code: 'idx-labels-file', file: namesFile, message: `Cannot read the class-names file ${namesFile}: ${(e as Error).message}.` });
+      findings.add({
+        severity: 'error',
+        code: 'idx-labels-file',
+        file: namesFile,
+        message: `Cannot read the class-names file ${namesFile}: ${(e as Error).message}.`,
+      });
     }
   }
   return { names: names2, file: namesFile };
@@ -198,14 +237,26 @@ function readClassNames(dir: string, names: string[], options: OpenDatasetOption
 
 /** Checks a pair's headers and sizes and reads its labels; undefined (with findings) when it cannot be used. */
 function openIdxPair(
-  prefix: string, p: IdxPair, findings: FindingCollector,
+  prefix: string,
+  p: IdxPair,
+  findings: FindingCollector,
 ): { images: string; labels: Buffer; n: number; rows: number; cols: number; partition: Partition } | undefined {
   if (!p.images) {
-    findings.add({ severity: 'warning', code: 'idx-missing-images', file: p.labels!, message: `${path.basename(p.labels!)} has no matching images file (${prefix}-images-idx3-ubyte[.gz]); ignored.` });
+    findings.add({
+      severity: 'warning',
+      code: 'idx-missing-images',
+      file: p.labels!,
+      message: `${path.basename(p.labels!)} has no matching images file (${prefix}-images-idx3-ubyte[.gz]); ignored.`,
+    });
     return undefined;
   }
   if (!p.labels) {
-    findings.add({ severity: 'error', code: 'idx-missing-labels', file: p.images, message: `${path.basename(p.images)} has no matching labels file; put ${prefix}-labels-idx1-ubyte[.gz] next to it.` });
+    findings.add({
+      severity: 'error',
+      code: 'idx-missing-labels',
+      file: p.images,
+      message: `${path.basename(p.images)} has no matching labels file; put ${prefix}-labels-idx1-ubyte[.gz] next to it.`,
+    });
     return undefined;
   }
   let h: IdxHeader;
@@ -220,30 +271,55 @@ function openIdxPair(
     return undefined;
   }
   if (h.dtype !== 0x08 || h.dims.length !== 3) {
-    findings.add({ severity: 'error', code: 'idx-format', file: p.images, message: `${path.basename(p.images)} holds ${h.dims.length}-D data of type 0x${h.dtype.toString(16)}; only unsigned-byte images (type 0x08, count × rows × columns) are supported.` });
+    findings.add({
+      severity: 'error',
+      code: 'idx-format',
+      file: p.images,
+      message: `${path.basename(p.images)} holds ${h.dims.length}-D data of type 0x${h.dtype.toString(16)}; only unsigned-byte images (type 0x08, count × rows × columns) are supported.`,
+    });
     return undefined;
   }
   if (lh.dtype !== 0x08 || lh.dims.length !== 1) {
-    findings.add({ severity: 'error', code: 'idx-format', file: p.labels, message: `${path.basename(p.labels)} is not a labels file (expected 1-D unsigned bytes, found ${lh.dims.length}-D of type 0x${lh.dtype.toString(16)}).` });
+    findings.add({
+      severity: 'error',
+      code: 'idx-format',
+      file: p.labels,
+      message: `${path.basename(p.labels)} is not a labels file (expected 1-D unsigned bytes, found ${lh.dims.length}-D of type 0x${lh.dtype.toString(16)}).`,
+    });
     return undefined;
   }
   const [count, rows, cols] = h.dims;
   let n = count;
   if (labels.length !== count) {
     n = Math.min(count, labels.length);
-    findings.add({ severity: 'error', code: 'idx-count-mismatch', file: p.labels, message: `${path.basename(p.images)} has ${count} images but ${path.basename(p.labels)} has ${labels.length} labels; they must match. Only the first ${n} are used.` });
+    findings.add({
+      severity: 'error',
+      code: 'idx-count-mismatch',
+      file: p.labels,
+      message: `${path.basename(p.images)} has ${count} images but ${path.basename(p.labels)} has ${labels.length} labels; they must match. Only the first ${n} are used.`,
+    });
   }
   if (!p.images.toLowerCase().endsWith('.gz')) {
     const size = fs.statSync(p.images).size;
     if (size < h.dataOffset + count * rows * cols) {
-      findings.add({ severity: 'error', code: 'idx-format', file: p.images, message: `${path.basename(p.images)} is cut short: ${size} bytes for ${count} images of ${rows}×${cols}. Download it again.` });
+      findings.add({
+        severity: 'error',
+        code: 'idx-format',
+        file: p.images,
+        message: `${path.basename(p.images)} is cut short: ${size} bytes for ${count} images of ${rows}×${cols}. Download it again.`,
+      });
       return undefined;
     }
   }
   let partition = partitionOfPrefix(prefix);
   if (!partition) {
     partition = 'TRAIN';
-    findings.add({ severity: 'info', code: 'idx-partition', file: p.images, message: `${path.basename(p.images)}: the name says neither train nor test (t10k), so its images are used for training.` });
+    findings.add({
+      severity: 'info',
+      code: 'idx-partition',
+      file: p.images,
+      message: `${path.basename(p.images)}: the name says neither train nor test (t10k), so its images are used for training.`,
+    });
   }
   return { images: p.images, labels, n, rows, cols, partition };
 }

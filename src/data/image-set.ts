@@ -59,7 +59,11 @@ export function readRange(set: ImageSet, start: number, count: number, out?: Uin
     out.set(view);
     return out;
   }
-  return readRows(set, Int32Array.from({ length: count }, (_, i) => start + i), out);
+  return readRows(
+    set,
+    Int32Array.from({ length: count }, (_, i) => start + i),
+    out,
+  );
 }
 
 /**
@@ -100,7 +104,10 @@ export function concatSets(a: ImageSet, b: ImageSet): ImageSet {
             slotB.push(k);
           }
         }
-        for (const [set, pos, slots] of [[a, inA, slotA], [b, inB, slotB]] as const) {
+        for (const [set, pos, slots] of [
+          [a, inA, slotA],
+          [b, inB, slotB],
+        ] as const) {
           if (pos.length === 0) continue;
           const rows = readRows(set, pos);
           for (let j = 0; j < slots.length; j++) out.set(rows.subarray(j * rowBytes, (j + 1) * rowBytes), slots[j] * rowBytes);

@@ -57,7 +57,12 @@ export function itemsFromLayout(files: LayoutFile[], file: string, describe: (re
   const sorted = files.filter((f) => !isJunkPath(f.rel)).sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
   const { list, root } = stepIntoWrappers(sorted);
   if (root) {
-    findings.add({ severity: 'info', code: 'wrapper-folder', file, message: `Everything is inside ${describe(root)}, so that folder was used as the dataset's root.` });
+    findings.add({
+      severity: 'info',
+      code: 'wrapper-folder',
+      file,
+      message: `Everything is inside ${describe(root)}, so that folder was used as the dataset's root.`,
+    });
   }
 
   const nonImages = list.filter((f) => !isImagePath(f.rel));
@@ -104,8 +109,14 @@ function reportNonImages(nonImages: LayoutFile[], file: string, describe: (rel: 
     const ext = m ? '.' + m[1].toLowerCase() : '(no extension)';
     byExt.set(ext, (byExt.get(ext) ?? 0) + 1);
   }
-  const summary = [...byExt].sort((a, b) => b[1] - a[1]).map(([e, n]) => `${e} ×${n}`).join(', ');
-  const examples = nonImages.slice(0, 3).map((f) => f.rel).join(', ');
+  const summary = [...byExt]
+    .sort((a, b) => b[1] - a[1])
+    .map(([e, n]) => `${e} ×${n}`)
+    .join(', ');
+  const examples = nonImages
+    .slice(0, 3)
+    .map((f) => f.rel)
+    .join(', ');
   const csvs = nonImages.filter((f) => /\.csv$/i.test(f.rel));
   findings.add({
     severity: 'info',

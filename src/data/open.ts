@@ -37,7 +37,11 @@ export function detectFormat(target: string): DatasetFormat {
     fs.closeSync(fd);
   }
   if (head.readUInt32LE(0) === 0x04034b50) return 'zip';
-  throw new DatasetError(`${abs} is neither a CSV, a zip, nor an IDX file. Point at a CSV (path,label rows), a folder of class folders, a .zip of either, or MNIST IDX files.`, abs, 'unknown-format');
+  throw new DatasetError(
+    `${abs} is neither a CSV, a zip, nor an IDX file. Point at a CSV (path,label rows), a folder of class folders, a .zip of either, or MNIST IDX files.`,
+    abs,
+    'unknown-format',
+  );
 }
 
 export async function openDataset(target: string, options: OpenDatasetOptions = {}): Promise<Dataset> {
@@ -117,7 +121,10 @@ function finishSplits(items: DatasetItem[], seed: number, format: DatasetFormat,
     return n;
   };
   if (items.length > 0 && count('VALIDATION') === 0 && count('TRAIN') > 1) {
-    const { moved, small } = holdOutValidation(items.filter((it) => it.partition === 'TRAIN'), seed);
+    const { moved, small } = holdOutValidation(
+      items.filter((it) => it.partition === 'TRAIN'),
+      seed,
+    );
     if (moved > 0) {
       findings.add({
         severity: 'info',
@@ -140,7 +147,10 @@ function finishSplits(items: DatasetItem[], seed: number, format: DatasetFormat,
 /** "Class "a" has" / "3 classes ("a", "b", "c") have", naming at most 10. */
 function smallClasses(names: string[]): string {
   if (names.length === 1) return `Class "${names[0]}" has`;
-  const shown = names.slice(0, 10).map((c) => `"${c}"`).join(', ');
+  const shown = names
+    .slice(0, 10)
+    .map((c) => `"${c}"`)
+    .join(', ');
   return `${names.length} classes (${shown}${names.length > 10 ? `, … ${names.length - 10} more` : ''}) have`;
 }
 

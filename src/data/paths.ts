@@ -9,7 +9,20 @@ import { fileURLToPath } from 'node:url';
  * that they are reported as unsupported instead of silently ignored.
  */
 export const IMAGE_EXTENSIONS = new Set([
-  '.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.webp', '.gif', '.bmp', '.dib', '.tif', '.tiff', '.avif', '.heic', '.heif',
+  '.jpg',
+  '.jpeg',
+  '.jpe',
+  '.jfif',
+  '.png',
+  '.webp',
+  '.gif',
+  '.bmp',
+  '.dib',
+  '.tif',
+  '.tiff',
+  '.avif',
+  '.heic',
+  '.heif',
 ]);
 
 export function isImagePath(p: string): boolean {
@@ -37,9 +50,7 @@ export function statOrUndefined(p: string): fs.Stats | undefined {
   }
 }
 
-export type PathResolution =
-  | { ok: true; path: string; via?: string }
-  | { ok: false; code: string; message: string };
+export type PathResolution = { ok: true; path: string; via?: string } | { ok: false; code: string; message: string };
 
 /**
  * Resolves a path written in a CSV to a local path (existence is checked by the caller):
@@ -50,7 +61,11 @@ export function resolveCsvPath(raw: string, baseDir: string, gcsPrefixMap: Recor
   if (/^gs:\/\//i.test(p)) {
     const mapped = mapGcsPath(p, baseDir, gcsPrefixMap);
     if (mapped) return { ok: true, path: mapped, via: p };
-    const bucketDir = p.replace(/^gs:\/\//i, '').split('/').slice(0, -1).join('/');
+    const bucketDir = p
+      .replace(/^gs:\/\//i, '')
+      .split('/')
+      .slice(0, -1)
+      .join('/');
     const prefix = `gs://${bucketDir}`;
     return {
       ok: false,
@@ -62,7 +77,11 @@ export function resolveCsvPath(raw: string, baseDir: string, gcsPrefixMap: Recor
     };
   }
   if (/^https?:\/\//i.test(p)) {
-    return { ok: false, code: 'remote-path', message: `${p} is a web address; images must be local files. Download them and write their local paths in the CSV.` };
+    return {
+      ok: false,
+      code: 'remote-path',
+      message: `${p} is a web address; images must be local files. Download them and write their local paths in the CSV.`,
+    };
   }
   if (/^file:\/\//i.test(p)) {
     try {

@@ -78,7 +78,10 @@ export function decodePngFast(b: Uint8Array): RawImage | null {
 /** Walks the chunks (checking each CRC) up to IEND; null when sharp should decode the file. */
 function readChunks(b: Uint8Array): PngChunks | null {
   let o = 8;
-  let width = 0, height = 0, depth = 0, type = -1;
+  let width = 0,
+    height = 0,
+    depth = 0,
+    type = -1;
   let palette: Uint8Array | undefined;
   let trns: Uint8Array | undefined;
   const idat: Uint8Array[] = [];
@@ -99,7 +102,8 @@ function readChunks(b: Uint8Array): PngChunks | null {
     } else if (t === 'PLTE') palette = data;
     else if (t === 'tRNS') trns = data;
     else if (t === 'IDAT') idat.push(data);
-    else if (t === 'eXIf') return null; // orientation: let sharp apply it
+    else if (t === 'eXIf')
+      return null; // orientation: let sharp apply it
     else if (t === 'IEND') {
       ended = true;
       break;
@@ -178,7 +182,11 @@ function sampleReader(raw: Buffer, stride: number, depth: number, type: number):
 
 /** Palette indices to RGB (RGBA with a tRNS chunk); null on an index outside the palette. */
 function expandPalette(
-  width: number, height: number, sampleAt: (y: number, idx: number) => number, palette: Uint8Array, trns: Uint8Array | undefined,
+  width: number,
+  height: number,
+  sampleAt: (y: number, idx: number) => number,
+  palette: Uint8Array,
+  trns: Uint8Array | undefined,
 ): RawImage | null {
   const n = width * height;
   const hasAlpha = !!trns && trns.length > 0;
@@ -201,8 +209,14 @@ function expandPalette(
 
 /** Gray/RGB(+alpha) rows to 8-bit interleaved samples; a tRNS colour key (`trns` of a gray or RGB image) adds an alpha channel. */
 function toSamples(
-  width: number, height: number, samples: number, raw: Buffer, stride: number, depth: number,
-  sampleAt: (y: number, idx: number) => number, trns: Uint8Array | undefined,
+  width: number,
+  height: number,
+  samples: number,
+  raw: Buffer,
+  stride: number,
+  depth: number,
+  sampleAt: (y: number, idx: number) => number,
+  trns: Uint8Array | undefined,
 ): RawImage {
   const n = width * height;
   const keyed = !!trns;

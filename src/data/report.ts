@@ -59,9 +59,21 @@ export function formatReport(dataset: Dataset, stats: DatasetStats | undefined, 
     lines.push(`Images:  ${n(im.decoded)} decoded${im.failed ? `, ${n(im.failed)} failed` : ''}`);
     lines.push(`Size:    width min/median/max ${sz(im.width)} px, height ${sz(im.height)} px`);
     const ch = im.channels;
-    const chParts = [['gray', ch.gray], ['gray+alpha', ch.grayAlpha], ['RGB', ch.rgb], ['RGBA', ch.rgba]].filter(([, c]) => (c as number) > 0);
+    const chParts = [
+      ['gray', ch.gray],
+      ['gray+alpha', ch.grayAlpha],
+      ['RGB', ch.rgb],
+      ['RGBA', ch.rgba],
+    ].filter(([, c]) => (c as number) > 0);
     lines.push(`Channels: ${chParts.map(([k, c]) => `${k} ${n(c as number)}`).join(', ') || 'none'}`);
-    lines.push(`Formats: ${Object.entries(im.formats).sort((a, b) => b[1] - a[1]).map(([k, c]) => `${k} ${n(c)}`).join(', ') || 'none'}`);
+    lines.push(
+      `Formats: ${
+        Object.entries(im.formats)
+          .sort((a, b) => b[1] - a[1])
+          .map(([k, c]) => `${k} ${n(c)}`)
+          .join(', ') || 'none'
+      }`,
+    );
     if (stats.duplicates) {
       const d = stats.duplicates;
       lines.push(

@@ -103,9 +103,21 @@ function taps(inSize: number, x0: number, len: number, out: number): Taps {
 
 /** Resamples the source rectangle (floats) of `src` into a dw×dh block of `dst` at (ox, oy) with stride `dstW`. */
 function resampleRect(
-  src: Uint8Array, sw: number, sh: number, c: number,
-  rx: number, ry: number, rw: number, rh: number,
-  dst: Uint8Array, dstOffset: number, dstW: number, ox: number, oy: number, dw: number, dh: number,
+  src: Uint8Array,
+  sw: number,
+  sh: number,
+  c: number,
+  rx: number,
+  ry: number,
+  rw: number,
+  rh: number,
+  dst: Uint8Array,
+  dstOffset: number,
+  dstW: number,
+  ox: number,
+  oy: number,
+  dw: number,
+  dh: number,
 ): void {
   const tx = taps(sw, rx, rw, dw);
   const ty = taps(sh, ry, rh, dh);

@@ -7,7 +7,10 @@ import type { ImageRef } from './types';
 import { readZipEntry, ZipEntryError } from './zip';
 
 export class ImageReadError extends Error {
-  constructor(message: string, readonly code: string) {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
     super(message);
   }
 }

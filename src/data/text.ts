@@ -37,7 +37,6 @@ export function decodeText(bytes: Uint8Array, maxIssues = 5): DecodedText {
   return latin1Fallback(buf, maxIssues, 0);
 }
 
-
 function latin1Fallback(buf: Buffer, maxIssues: number, lineByteOffset0: number): DecodedText {
   const { issues, lines } = findInvalidUtf8(buf, maxIssues, lineByteOffset0);
   let text: string;

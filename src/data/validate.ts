@@ -46,7 +46,10 @@ export function perClassCounts(dataset: Dataset, onlyPresent = false): Map<strin
  */
 export function noValidationMessage(dataset: Dataset): string {
   const few = [...perClassCounts(dataset)].filter(([, r]) => r.TRAIN < 2);
-  const named = few.slice(0, 20).map(([c, r]) => `"${c}" (${plural(r.TRAIN, 'image')})`).join(', ');
+  const named = few
+    .slice(0, 20)
+    .map(([c, r]) => `"${c}" (${plural(r.TRAIN, 'image')})`)
+    .join(', ');
   const more = few.length > 20 ? `, … ${few.length - 20} more` : '';
   return (
     `The dataset has no VALIDATION images, so nothing can tell the trials apart: a class needs at least 2 images to lend one to VALIDATION. ` +
@@ -63,12 +66,22 @@ export function validateStructure(dataset: Dataset, options: { maxFindingsPerCod
 
   if (dataset.items.length === 0) {
     if (!dataset.findings.some((f) => f.code === 'no-images')) {
-      out.add({ severity: 'error', code: 'no-images', file: src, message: 'The dataset has no labelled images. Add images with labels (see the findings above for rows or files that were skipped).' });
+      out.add({
+        severity: 'error',
+        code: 'no-images',
+        file: src,
+        message: 'The dataset has no labelled images. Add images with labels (see the findings above for rows or files that were skipped).',
+      });
     }
     return out.result();
   }
   if (present.length === 0) {
-    out.add({ severity: 'error', code: 'no-images', file: src, message: `None of the ${plural(dataset.items.length, 'image')} can be found. Check the paths (see the missing-file findings).` });
+    out.add({
+      severity: 'error',
+      code: 'no-images',
+      file: src,
+      message: `None of the ${plural(dataset.items.length, 'image')} can be found. Check the paths (see the missing-file findings).`,
+    });
   }
 
   if (dataset.classes.length === 1) {
@@ -196,7 +209,12 @@ export function imageFindings(dataset: Dataset, scan: ImageScan, options: { size
           message: `${where(it)} is labelled "${it.labels.join(', ')}" but the identical image ${where(first)} is labelled "${first.labels.join(', ')}". Keep one copy with the right label.`,
         });
       } else {
-        out.add({ severity: 'info', code: 'duplicate-image', ...loc, message: `${where(it)} is identical to ${where(first)}; the copy counts twice in training. Remove it unless that is intended.` });
+        out.add({
+          severity: 'info',
+          code: 'duplicate-image',
+          ...loc,
+          message: `${where(it)} is identical to ${where(first)}; the copy counts twice in training. Remove it unless that is intended.`,
+        });
       }
     }
   }
@@ -254,4 +272,3 @@ export function datasetFingerprint(dataset: Dataset): string {
   h.update(dataset.multiLabel ? 'multi' : 'single');
   return h.digest('hex').slice(0, 32);
 }
-

@@ -43,7 +43,13 @@ export function listZip(zipPath: string): Promise<ZipEntryInfo[]> {
   return new Promise((resolve, reject) => {
     yauzl.open(zipPath, { lazyEntries: true, autoClose: false, decodeStrings: true, strictFileNames: false }, (err, zf) => {
       if (err || !zf) {
-        reject(new DatasetError(`${zipPath} cannot be read as a zip: ${err?.message ?? 'unknown error'}. Check that the file is a complete .zip (re-download or re-create it).`, zipPath, 'corrupt-zip'));
+        reject(
+          new DatasetError(
+            `${zipPath} cannot be read as a zip: ${err?.message ?? 'unknown error'}. Check that the file is a complete .zip (re-download or re-create it).`,
+            zipPath,
+            'corrupt-zip',
+          ),
+        );
         return;
       }
       const out: ZipEntryInfo[] = [];
@@ -52,7 +58,13 @@ export function listZip(zipPath: string): Promise<ZipEntryInfo[]> {
           out.push({
             name: e.fileName,
             encrypted: e.isEncrypted(),
-            at: { offset: e.relativeOffsetOfLocalHeader, compressedSize: e.compressedSize, size: e.uncompressedSize, method: e.compressionMethod, crc32: e.crc32 },
+            at: {
+              offset: e.relativeOffsetOfLocalHeader,
+              compressedSize: e.compressedSize,
+              size: e.uncompressedSize,
+              method: e.compressionMethod,
+              crc32: e.crc32,
+            },
           });
         }
         zf.readEntry();
@@ -71,7 +83,10 @@ export function listZip(zipPath: string): Promise<ZipEntryInfo[]> {
 }
 
 export class ZipEntryError extends Error {
-  constructor(message: string, readonly code: string) {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
     super(message);
   }
 }
@@ -88,7 +103,10 @@ const mib = (n: number): string => `${(n / 2 ** 20).toFixed(n < 2 ** 20 ? 2 : 0)
  */
 export function readZipEntry(fd: number, at: ZipEntryLocation, name: string, maxSize = MAX_ZIP_ENTRY_BYTES): Buffer {
   if (at.size > maxSize || at.compressedSize > maxSize) {
-    throw new ZipEntryError(`the zip entry ${name} declares ${mib(Math.max(at.size, at.compressedSize))}, over the ${mib(maxSize)} limit for one entry; it was not read`, 'unsupported-format');
+    throw new ZipEntryError(
+      `the zip entry ${name} declares ${mib(Math.max(at.size, at.compressedSize))}, over the ${mib(maxSize)} limit for one entry; it was not read`,
+      'unsupported-format',
+    );
   }
   const head = Buffer.alloc(30);
   if (fs.readSync(fd, head, 0, 30, at.offset) !== 30 || head.readUInt32LE(0) !== 0x04034b50) {
@@ -107,12 +125,18 @@ export function readZipEntry(fd: number, at: ZipEntryLocation, name: string, max
       data = zlib.inflateRawSync(raw, { maxOutputLength: Math.max(1, at.size) });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
-        throw new ZipEntryError(`the zip entry ${name} inflates past its declared size of ${at.size} bytes (a decompression bomb, or a damaged zip); it was not read further`, 'corrupt-image');
+        throw new ZipEntryError(
+          `the zip entry ${name} inflates past its declared size of ${at.size} bytes (a decompression bomb, or a damaged zip); it was not read further`,
+          'corrupt-image',
+        );
       }
       throw new ZipEntryError(`the zip entry ${name} cannot be inflated (${(e as Error).message}): the zip is damaged`, 'corrupt-image');
     }
   } else {
-    throw new ZipEntryError(`the zip entry ${name} uses compression method ${at.method}, which is not supported; re-create the zip with standard (deflate) compression`, 'unsupported-format');
+    throw new ZipEntryError(
+      `the zip entry ${name} uses compression method ${at.method}, which is not supported; re-create the zip with standard (deflate) compression`,
+      'unsupported-format',
+    );
   }
   const crc32 = (zlib as unknown as { crc32?: (d: Uint8Array) => number }).crc32;
   if (data.length !== at.size || (crc32 && crc32(data) >>> 0 !== at.crc32 >>> 0)) {
@@ -125,7 +149,11 @@ export function zipStamp(at: ZipEntryLocation): string {
   return `${(at.crc32 >>> 0).toString(16)}-${at.size}`;
 }
 
-export async function readZipDataset(zipPath: string, options: OpenDatasetOptions, findings: FindingCollector): Promise<{ items: DatasetItem[]; multiLabel: boolean }> {
+export async function readZipDataset(
+  zipPath: string,
+  options: OpenDatasetOptions,
+  findings: FindingCollector,
+): Promise<{ items: DatasetItem[]; multiLabel: boolean }> {
   const entries = (await listZip(zipPath)).filter((e) => !isJunkPath(e.name));
   const encrypted = entries.filter((e) => e.encrypted);
   if (encrypted.length > 0) {
@@ -159,7 +187,12 @@ export async function readZipDataset(zipPath: string, options: OpenDatasetOption
     } finally {
       fs.closeSync(fd);
     }
-    findings.add({ severity: 'info', code: 'zip-csv', file: zipPath, message: `Labels are read from ${csv.name} inside the zip; its relative paths point into the zip.` });
+    findings.add({
+      severity: 'info',
+      code: 'zip-csv',
+      file: zipPath,
+      message: `Labels are read from ${csv.name} inside the zip; its relative paths point into the zip.`,
+    });
     const read = readCsv(
       bytes,
       {
@@ -192,7 +225,12 @@ export async function readZipDataset(zipPath: string, options: OpenDatasetOption
     return read;
   }
   if (topCsvs.length > 1) {
-    findings.add({ severity: 'info', code: 'zip-csv', file: zipPath, message: `The zip has several CSVs (${topCsvs.map((e) => e.name).join(', ')}), so none was used: labels come from the class folders.` });
+    findings.add({
+      severity: 'info',
+      code: 'zip-csv',
+      file: zipPath,
+      message: `The zip has several CSVs (${topCsvs.map((e) => e.name).join(', ')}), so none was used: labels come from the class folders.`,
+    });
   }
   const files: LayoutFile[] = usable.map((e) => ({ rel: e.name, ref: refOf(e), stamp: zipStamp(e.at) }));
   return { items: itemsFromLayout(files, zipPath, (rel) => `${path.basename(zipPath)}: ${rel}`, findings).items, multiLabel: options.multiLabel === true };

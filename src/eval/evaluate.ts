@@ -7,7 +7,18 @@ import { loadModel } from '../engine/model/io';
 import { predictScores } from '../engine/training/loop';
 import type { TestMetrics } from '../shared/protocol';
 import { writeJsonAtomic } from '../store/files';
-import { accuracy, bestF1Thresholds, confusionMatrix, logLoss, macroAuc, macroAveragePrecision, mostConfusedPairs, multiLabelMetrics, perClass, topKAccuracy } from './metrics';
+import {
+  accuracy,
+  bestF1Thresholds,
+  confusionMatrix,
+  logLoss,
+  macroAuc,
+  macroAveragePrecision,
+  mostConfusedPairs,
+  multiLabelMetrics,
+  perClass,
+  topKAccuracy,
+} from './metrics';
 
 export async function evaluateModel(
   modelDir: string,
@@ -27,7 +38,14 @@ export async function evaluateModel(
       const md = { n: set.count, k, scores, truth: set.labels };
       const m = multiLabelMetrics(md);
       // For multi-label data "accuracy" is the per-label accuracy at 0.5 (1 − Hamming loss).
-      metrics = { partition, count: set.count, accuracy: m.labelAccuracy, macroAuc: m.macroAuc, macroAveragePrecision: m.macroAveragePrecision, loss: m.hammingLoss };
+      metrics = {
+        partition,
+        count: set.count,
+        accuracy: m.labelAccuracy,
+        macroAuc: m.macroAuc,
+        macroAveragePrecision: m.macroAveragePrecision,
+        loss: m.hammingLoss,
+      };
       details = {
         confusion: [],
         perClass: { auc: m.auc, averagePrecision: m.averagePrecision, support: m.support },

@@ -56,7 +56,7 @@ export function rocAuc(scores: ArrayLike<number>, positive: ArrayLike<boolean | 
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[a] - scores[b]);
   let pos = 0;
   let rankSum = 0;
-  for (let i = 0; i < n; ) {
+  for (let i = 0; i < n;) {
     let j = i;
     while (j + 1 < n && scores[order[j + 1]] === scores[order[i]]) j++;
     const avgRank = (i + j) / 2 + 1;
@@ -105,7 +105,7 @@ export function prCurve(scores: ArrayLike<number>, positive: ArrayLike<boolean |
   const out: PrPoint[] = [];
   let tp = 0;
   let fp = 0;
-  for (let i = 0; i < n; ) {
+  for (let i = 0; i < n;) {
     let j = i;
     while (j + 1 < n && scores[order[j + 1]] === scores[order[i]]) j++;
     for (let t = i; t <= j; t++) {

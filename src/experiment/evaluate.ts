@@ -30,7 +30,9 @@ export async function evaluate(ctx: PlannedContext, chosen: FinalModel): Promise
   // On TEST (or VALIDATION when there is no TEST).
   const evalSet = data.test.count > 0 ? data.test : data.validation;
   const test = await evaluateModel(join(finalDir, 'model'), evalSet, data.test.count > 0 ? 'TEST' : 'VALIDATION', data.classes, data.multiLabel, finalDir);
-  log(`${test.partition}: accuracy ${(test.accuracy * 100).toFixed(2)} %, macro AUC ${fmt(test.macroAuc)}, macro AP ${fmt(test.macroAveragePrecision)} (${test.count} images)`);
+  log(
+    `${test.partition}: accuracy ${(test.accuracy * 100).toFixed(2)} %, macro AUC ${fmt(test.macroAuc)}, macro AP ${fmt(test.macroAveragePrecision)} (${test.count} images)`,
+  );
   if (plainSource && evalSet.count > 0) {
     // What the mirror image bought, so that its doubled prediction time can be weighed.
     const plainScores = await scoresOf(loadModel(plainSource), evalSet);

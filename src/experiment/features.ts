@@ -91,7 +91,9 @@ export async function features(ctx: FeaturesContext): Promise<void> {
   trial.endedAt = new Date().toISOString();
   ctx.store.writeTrial(trial);
   ctx.emit({ type: 'trialEnded', trial: { ...trial } });
-  log(`Trial head: ${trial.bestValAccuracy === null ? 'no VALIDATION images' : `${pct(trial.bestValAccuracy)} on VALIDATION`} (cross-validated ${pct(choice.cvAccuracy)})`);
+  log(
+    `Trial head: ${trial.bestValAccuracy === null ? 'no VALIDATION images' : `${pct(trial.bestValAccuracy)} on VALIDATION`} (cross-validated ${pct(choice.cvAccuracy)})`,
+  );
   // The same head on every labelled image, for the final fit.
   const everything = rowsOf(blockData(blocked, choice.layer), range(all.count), true);
   const final = fitLinearHead(everything.x, everything.y, everything.n, block.dim, data.classes.length, { l2: choice.l2 });

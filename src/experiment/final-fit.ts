@@ -83,7 +83,9 @@ function headFinalFit(ctx: PlannedContext, head: TrialRecord, index: number): Fi
   renameSync(store.file(HEAD_FINAL), store.modelDir('final'));
   store.writeTrial(fit);
   emit({ type: 'trialEnded', trial: { ...fit } });
-  log(`Final fit: the linear head of ${head.id} (${describeConfig(head.config)}) refitted on TRAIN+VALIDATION (${ctx.data.train.count + ctx.data.validation.count} images and their mirror images)`);
+  log(
+    `Final fit: the linear head of ${head.id} (${describeConfig(head.config)}) refitted on TRAIN+VALIDATION (${ctx.data.train.count + ctx.data.validation.count} images and their mirror images)`,
+  );
   return { finalModel: { kind: 'final-fit', trials: ['final'], valAccuracy: null }, finalFitOf: head.id };
 }
 
@@ -124,7 +126,14 @@ async function trainFinalFit(
     // and the model kept is the last, annealed one.
     { ...ctx.trialCtx, train: trainVal, validation: data.validation, checkpoint: 'last' },
     fit,
-    { fromEpochs: 0, toEpochs: plannedEpochs, continueFrom: false, mayContinue: false, deadline: ctx.deadline - ctx.plan.reserveSeconds * 1000, annealByTime: true },
+    {
+      fromEpochs: 0,
+      toEpochs: plannedEpochs,
+      continueFrom: false,
+      mayContinue: false,
+      deadline: ctx.deadline - ctx.plan.reserveSeconds * 1000,
+      annealByTime: true,
+    },
   );
   fit.status = outcome.status === 'done' ? 'done' : outcome.status;
   fit.error = outcome.error;
@@ -135,14 +144,19 @@ async function trainFinalFit(
   const complete = outcome.status === 'done' && outcome.annealed === true;
   // The final model saw VALIDATION, so it must at least fit it as well as the best trial did.
   if (complete && fit.hasModel && (outcome.valAccuracy ?? 0) >= (best.bestValAccuracy ?? 0)) return true;
-  log(`Final fit not used (${complete ? 'it fits VALIDATION worse than the best trial' : `it did not finish: ${outcome.status}${outcome.error ? `, ${outcome.error}` : ''}`}); keeping ${best.id}`, 'warn');
+  log(
+    `Final fit not used (${complete ? 'it fits VALIDATION worse than the best trial' : `it did not finish: ${outcome.status}${outcome.error ? `, ${outcome.error}` : ''}`}); keeping ${best.id}`,
+    'warn',
+  );
   return false;
 }
 
 /** The time left would not train longer than the best trial did: it goes to the search instead. */
 async function searchOn(ctx: PlannedContext, finalSeconds: number): Promise<void> {
   const { store, plan, log } = ctx;
-  log(`No final fit (${ctx.hasValidation ? 'too little time to train longer than the best trial' : 'no VALIDATION images to add'}): searching for the ${Math.round(finalSeconds)} s left`);
+  log(
+    `No final fit (${ctx.hasValidation ? 'too little time to train longer than the best trial' : 'no VALIDATION images to add'}): searching for the ${Math.round(finalSeconds)} s left`,
+  );
   const search = await runSearch(
     {
       ...ctx.searchOptions,

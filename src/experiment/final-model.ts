@@ -64,7 +64,12 @@ export async function chooseFinalModel(ctx: PlannedContext, fitted: FinalFitResu
     const tta = judgeDir
       ? await flipTtaFor({
           judgeDir,
-          judgedAs: finalModel.kind === 'final-fit' ? `${finalFitOf}'s checkpoint, the final fit's configuration` : finalModel.kind === 'ensemble' ? 'the ensemble' : `${finalModel.trials[0]}'s checkpoint`,
+          judgedAs:
+            finalModel.kind === 'final-fit'
+              ? `${finalFitOf}'s checkpoint, the final fit's configuration`
+              : finalModel.kind === 'ensemble'
+                ? 'the ensemble'
+                : `${finalModel.trials[0]}'s checkpoint`,
           modelDir: source,
           outDir: store.file('tta'),
           validation: data.validation,
@@ -129,7 +134,9 @@ async function ensembleOfTopTrials(o: {
   if (!choice) return null;
   const members = choice.members.map((m) => `${m.id}×${m.count}`).join(' + ');
   if (!choice.better) {
-    o.log(`Ensemble not used: ${members} reaches ${pctOf(choice.accuracy)} on VALIDATION, not enough over ${choice.single.id} alone (${pctOf(choice.single.accuracy)})`);
+    o.log(
+      `Ensemble not used: ${members} reaches ${pctOf(choice.accuracy)} on VALIDATION, not enough over ${choice.single.id} alone (${pctOf(choice.single.accuracy)})`,
+    );
     return null;
   }
   const model = await buildEnsembleModel(choice.members.map((m) => ({ dir: o.store.modelDir(m.id), weight: m.count })));
@@ -172,7 +179,12 @@ async function flipTtaFor(o: {
   const judge = await buildFlipTtaModel(o.judgeDir);
   let wrapped: tfl.LayersModel | undefined;
   try {
-    const d = judgeFlipTta(plainScores, await predictScores(judge, o.validation), (s) => scoreSet(s, o.validation, o.numClasses, o.multiLabel), o.validation.count);
+    const d = judgeFlipTta(
+      plainScores,
+      await predictScores(judge, o.validation),
+      (s) => scoreSet(s, o.validation, o.numClasses, o.multiLabel),
+      o.validation.count,
+    );
     const figures = `${pctOf(d.flipped.accuracy)} on VALIDATION with the mirror image averaged in, ${pctOf(d.plain.accuracy)} without (${o.judgedAs})`;
     if (!d.use) {
       o.log(`Test-time augmentation not used: ${figures}`);

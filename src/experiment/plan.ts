@@ -90,7 +90,10 @@ export function plan(ctx: PreparedContext): Planned {
     },
     maxTrials: ctx.run.overrides?.maxTrials,
     // Configurations the final fit could not train long enough are not screened.
-    finalFit: finalFit && hasValidation ? { seconds: searchPlan.finalSeconds, trainImages: data.train.count + data.validation.count, minEpochs: MIN_SEARCH_EPOCHS } : undefined,
+    finalFit:
+      finalFit && hasValidation
+        ? { seconds: searchPlan.finalSeconds, trainImages: data.train.count + data.validation.count, minEpochs: MIN_SEARCH_EPOCHS }
+        : undefined,
   };
   const hooks = searchHooks(ctx, trialCtx);
   const mode = decideMode(ctx, imagesPerSec);
@@ -101,7 +104,21 @@ export function plan(ctx: PreparedContext): Planned {
         `${finalFit ? `${Math.round(searchPlan.finalSeconds)} s for the final fit` : 'no final fit (setting)'}, ${Math.round(searchPlan.reserveSeconds)} s for evaluation`,
     );
   }
-  return { mode, finalFit, hasValidation, imagesPerSec, plan: searchPlan, separable, transfer, ensembleSeconds, searchDeadline, searchOptions, hooks, trialCtx, previousTrials };
+  return {
+    mode,
+    finalFit,
+    hasValidation,
+    imagesPerSec,
+    plan: searchPlan,
+    separable,
+    transfer,
+    ensembleSeconds,
+    searchDeadline,
+    searchOptions,
+    hooks,
+    trialCtx,
+    previousTrials,
+  };
 }
 
 /**
@@ -112,7 +129,12 @@ export function plan(ctx: PreparedContext): Planned {
 function decideMode(ctx: PreparedContext, imagesPerSec: number): Mode {
   if (ctx.spec.strategy === 'fixed') return 'fixed';
   const { data } = ctx;
-  const whole = planSearch({ remainingSeconds: ctx.budgetSeconds, trainImages: data.train.count, evalImages: data.validation.count + data.test.count, imagesPerSec });
+  const whole = planSearch({
+    remainingSeconds: ctx.budgetSeconds,
+    trainImages: data.train.count,
+    evalImages: data.validation.count + data.test.count,
+    imagesPerSec,
+  });
   if (whole.searchWorthwhile) return 'search';
   // A budget too short to compare configurations trains the best-known one instead (the baseline's path).
   ctx.log(
@@ -138,8 +160,11 @@ function trialContext(ctx: PreparedContext, hasValidation: boolean): TrialContex
     memoryLimit,
     isCancelled: ctx.isCancelled,
     onEpoch: (rec: EpochRecord) => emit({ type: 'epochEnded', record: rec }),
-    onBatch: throttle((p: { trialId: string; epoch: number; batch: number; batches: number; loss: number; imagesPerSec: number }) =>
-      ctx.run.emit({ type: 'batchProgress', ...p }), 500),
+    onBatch: throttle(
+      (p: { trialId: string; epoch: number; batch: number; batches: number; loss: number; imagesPerSec: number }) =>
+        ctx.run.emit({ type: 'batchProgress', ...p }),
+      500,
+    ),
     modelMetadata: ctx.modelMetadata,
     backbone: ctx.backbone,
   };
@@ -158,11 +183,19 @@ function searchHooks(ctx: PreparedContext, trialCtx: TrialContext): SearchHooks 
     log: (m) => log(m),
     runTrial: async (trial, seg) => {
       emit({ type: 'trialStarted', trial: { ...trial } });
-      const span = seg.annealByTime ? `until ${Math.round((seg.deadline - Date.now()) / 1000)} s from now (annealed to the deadline)` : `epochs ${seg.fromEpochs} → ${seg.toEpochs}`;
+      const span = seg.annealByTime
+        ? `until ${Math.round((seg.deadline - Date.now()) / 1000)} s from now (annealed to the deadline)`
+        : `epochs ${seg.fromEpochs} → ${seg.toEpochs}`;
       log(`Trial ${trial.id} (${trial.origin}): ${describeConfig(trial.config)}, ${span}`);
       const outcome = await runTrialSegment(trialCtx, trial, seg);
       // The search updates the record after this hook returns: report the outcome's figures now.
-      const ended: TrialRecord = { ...trial, status: outcome.status, error: outcome.error, epochsDone: outcome.epochsDone, imagesPerSec: outcome.imagesPerSec || trial.imagesPerSec };
+      const ended: TrialRecord = {
+        ...trial,
+        status: outcome.status,
+        error: outcome.error,
+        epochsDone: outcome.epochsDone,
+        imagesPerSec: outcome.imagesPerSec || trial.imagesPerSec,
+      };
       emit({ type: 'trialEnded', trial: ended });
       if (outcome.error) log(`Trial ${trial.id} failed: ${outcome.error}`, 'warn');
       store.writeLeaderboard(leaderboard(store.readTrials()));

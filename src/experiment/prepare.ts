@@ -19,7 +19,6 @@ import type { BackendInfo } from '../shared/protocol';
 import { PRODUCT_VERSION } from '../shared/version';
 import type { ExperimentContext } from './context';
 
-
 /** The pretrained backbone of `transfer` trials, as the trials take it. */
 export interface BackboneUse {
   dir: string;
@@ -56,7 +55,8 @@ export async function prepare(ctx: ExperimentContext): Promise<Prepared> {
   const probe = await probeImages(dataset);
   const { input, backbone, backboneFlops, backboneHeadInputs } = await chooseInputAndBackbone(ctx, backend, probe, dataset.multiLabel);
   log(`Input ${input.size}×${input.size}×${input.channels}: ${input.why}`);
-  if (!probe.color && probe.grayStoredAsColor) log(`${probe.grayStoredAsColor} of ${probe.probed} sampled images are stored as colour but gray: trained in grayscale`);
+  if (!probe.color && probe.grayStoredAsColor)
+    log(`${probe.grayStoredAsColor} of ${probe.probed} sampled images are stored as colour but gray: trained in grayscale`);
   const { data, fingerprint } = await validateAndDecode(ctx, dataset, input);
   const { mean, std } = pixelStats(data.train);
   const shape: ModelShape = {
@@ -109,8 +109,9 @@ async function chooseInputAndBackbone(
   // A fixed-size backbone keeps its size unless the user set one (it is cut before any fixed-size
   // pooling, so any size works); one that takes any size gets the size chosen from the data.
   const native = backboneInputSize(dir) ?? entry?.size ?? null;
-  const size = spec.imageSize && spec.imageSize > 0 ? spec.imageSize : native ?? input.size;
-  if (spec.imageSize && native && native !== spec.imageSize) log(`Backbone ${source}: trained at ${native}×${native}, run at ${spec.imageSize}×${spec.imageSize} (setting)`);
+  const size = spec.imageSize && spec.imageSize > 0 ? spec.imageSize : (native ?? input.size);
+  if (spec.imageSize && native && native !== spec.imageSize)
+    log(`Backbone ${source}: trained at ${native}×${native}, run at ${spec.imageSize}×${spec.imageSize} (setting)`);
   // The user's range beats the catalogue's, which beats the model's metadata.
   const userRange = spec.backboneRange && spec.backboneRange !== 'auto' ? spec.backboneRange : undefined;
   const range: BackboneRange = userRange ?? entry?.range ?? 'auto';
@@ -165,11 +166,10 @@ async function chooseBackbone(
     if (earlier) {
       source = earlier;
     } else {
-      const choice = await resolveAutoBackbone(
-        { color: probe.color, medianSide: probe.medianSide, multiLabel, strategy: spec.strategy },
-        cacheDir,
-        { onProgress, onMessage },
-      );
+      const choice = await resolveAutoBackbone({ color: probe.color, medianSide: probe.medianSide, multiLabel, strategy: spec.strategy }, cacheDir, {
+        onProgress,
+        onMessage,
+      });
       log(choice.message);
       store.updateRecord({ backbone: choice.entry?.name ?? 'none' });
       return choice.entry && choice.dir ? { dir: choice.dir, source: choice.entry.name, entry: choice.entry } : undefined;
@@ -188,7 +188,8 @@ async function chooseBackbone(
 async function validateAndDecode(ctx: ExperimentContext, dataset: Dataset, input: InputChoice): Promise<{ data: PreparedSets; fingerprint: string }> {
   const { spec, log } = ctx;
   const size = { height: input.size, width: input.size, channels: input.channels };
-  const onProgress = (p: { phase: string; done: number; total: number }) => ctx.run.emit({ type: 'dataProgress', phase: p.phase, done: p.done, total: p.total });
+  const onProgress = (p: { phase: string; done: number; total: number }) =>
+    ctx.run.emit({ type: 'dataProgress', phase: p.phase, done: p.done, total: p.total });
   const validation = await validateDataset(dataset, { level: 'images', size, fit: spec.fit, cacheDir: spec.cacheDir, onProgress });
   const errors = validation.findings.filter((f) => f.severity === 'error');
   for (const f of validation.findings.filter((x) => x.severity === 'warning').slice(0, 20)) {
@@ -196,7 +197,9 @@ async function validateAndDecode(ctx: ExperimentContext, dataset: Dataset, input
   }
   if (errors.length) {
     const lines = errors.slice(0, 10).map((f) => `${f.file}${f.line ? `:${f.line}` : ''}: ${f.message}`);
-    throw new Error(`The dataset has ${errors.length} error${errors.length > 1 ? 's' : ''}:\n${lines.join('\n')}${errors.length > 10 ? `\n… and ${errors.length - 10} more (run \`automl validate\`)` : ''}`);
+    throw new Error(
+      `The dataset has ${errors.length} error${errors.length > 1 ? 's' : ''}:\n${lines.join('\n')}${errors.length > 10 ? `\n… and ${errors.length - 10} more (run \`automl validate\`)` : ''}`,
+    );
   }
   const maxResidentBytes = dataMemoryBytes(spec.dataMemoryMB);
   const data = await prepareImageSets(dataset, { size, fit: spec.fit, cacheDir: spec.cacheDir, maxResidentBytes, onProgress });
@@ -217,8 +220,7 @@ export function dataMemoryBytes(settingMB: number | undefined): number {
   return settingMB && settingMB > 0 ? settingMB * 2 ** 20 : Math.floor(totalmem() / 4);
 }
 
-const mb = (bytes: number) =>
-  bytes < 2 ** 20 ? `${Math.round(bytes / 1024)} KB` : `${Math.round(bytes / 2 ** 20).toLocaleString('en-US')} MB`;
+const mb = (bytes: number) => (bytes < 2 ** 20 ? `${Math.round(bytes / 1024)} KB` : `${Math.round(bytes / 2 ** 20).toLocaleString('en-US')} MB`);
 
 /** Mean and standard deviation of the training pixels (0–255), from a sample of at most 2,000 images. */
 export function pixelStats(set: ImageSet): { mean: number; std: number } {

@@ -17,7 +17,8 @@ export async function search(ctx: PlannedContext): Promise<SearchResult> {
         await runSearch(
           {
             ...searchOptions,
-            portfolio: mode === 'short-budget' ? [shortBudgetConfig({ separable: ctx.separable, transfer: ctx.transfer })] : searchOptions.portfolio.slice(0, 1),
+            portfolio:
+              mode === 'short-budget' ? [shortBudgetConfig({ separable: ctx.separable, transfer: ctx.transfer })] : searchOptions.portfolio.slice(0, 1),
             minResource: 1e6,
             maxResource: 1e6,
             maxTrials: 1,
@@ -26,6 +27,8 @@ export async function search(ctx: PlannedContext): Promise<SearchResult> {
           },
           hooks,
         );
-  ctx.log(`${mode === 'short-budget' ? 'Training' : mode === 'fixed' ? 'Fixed baseline' : 'Search'} ended (${result.stoppedBy}) after ${result.trials.length} trials`);
+  ctx.log(
+    `${mode === 'short-budget' ? 'Training' : mode === 'fixed' ? 'Fixed baseline' : 'Search'} ended (${result.stoppedBy}) after ${result.trials.length} trials`,
+  );
   return result;
 }

@@ -56,7 +56,10 @@ export function trainDataset(ctx: Ctx) {
       const first = errors[0];
       const where = `${basename(first.file)}${first.line ? `:${first.line}` : ''}`;
       void vscode.window
-        .showErrorMessage(`AutoML: ${basename(dataset)} has ${errors.length} error${errors.length > 1 ? 's' : ''} (first: ${where}: ${first.message})`, 'Show Problems')
+        .showErrorMessage(
+          `AutoML: ${basename(dataset)} has ${errors.length} error${errors.length > 1 ? 's' : ''} (first: ${where}: ${first.message})`,
+          'Show Problems',
+        )
         .then((pick) => pick && vscode.commands.executeCommand('workbench.actions.view.problems'));
       return undefined;
     }
@@ -179,11 +182,14 @@ export function predictImage(ctx: Ctx): Cmd {
     if (files.length === 1 && statSync(files[0]).isDirectory()) {
       const folder = files[0];
       const csv = `${folder.replace(/[\\/]+$/, '')}-predictions.csv`;
-      const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `AutoML: predicting ${basename(folder)}` }, (progress) =>
-        predictFolder(ctx.predictor, dir, folder, csv, { onProgress: (done, total) => progress.report({ message: `${done}/${total} images` }) }),
+      const r = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `AutoML: predicting ${basename(folder)}` },
+        (progress) => predictFolder(ctx.predictor, dir, folder, csv, { onProgress: (done, total) => progress.report({ message: `${done}/${total} images` }) }),
       );
       await vscode.window.showTextDocument(vscode.Uri.file(r.csv));
-      void vscode.window.showInformationMessage(`AutoML: predicted ${r.images} images${r.failed ? ` (${r.failed} could not be used: see the error column)` : ''}.`);
+      void vscode.window.showInformationMessage(
+        `AutoML: predicted ${r.images} images${r.failed ? ` (${r.failed} could not be used: see the error column)` : ''}.`,
+      );
       return;
     }
     if (files.length) await ctx.panels.predictFiles(dir, files);
@@ -234,8 +240,16 @@ export function exportModel(ctx: Ctx): Cmd {
       (
         await vscode.window.showQuickPick(
           [
-            { label: 'TF.js layers model', description: 'model.json + weights, labels, preprocessing; plain @tensorflow/tfjs in a browser or Node', format: 'tfjs' as const },
-            { label: 'TensorFlow SavedModel', description: 'for Python TensorFlow / TF Serving; needs `pip install tensorflowjs` (its converter)', format: 'savedmodel' as const },
+            {
+              label: 'TF.js layers model',
+              description: 'model.json + weights, labels, preprocessing; plain @tensorflow/tfjs in a browser or Node',
+              format: 'tfjs' as const,
+            },
+            {
+              label: 'TensorFlow SavedModel',
+              description: 'for Python TensorFlow / TF Serving; needs `pip install tensorflowjs` (its converter)',
+              format: 'savedmodel' as const,
+            },
           ],
           { title: 'AutoML: export format' },
         )
@@ -251,12 +265,13 @@ export function exportModel(ctx: Ctx): Cmd {
     if (!target?.[0]) return undefined;
     const outDir = join(target[0].fsPath, `${basename(dir)}-${format}`);
     try {
-      const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `AutoML: exporting ${basename(dir)} (${format})` }, () =>
-        exportFinalModel(new ExperimentStore(dir), outDir, format, { onOutput: (line) => ctx.output.appendLine(`[export] ${line}`) }),
+      const result = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `AutoML: exporting ${basename(dir)} (${format})` },
+        () => exportFinalModel(new ExperimentStore(dir), outDir, format, { onOutput: (line) => ctx.output.appendLine(`[export] ${line}`) }),
       );
-      void vscode.window.showInformationMessage(`AutoML: exported the model to ${outDir}`, 'Reveal').then(
-        (pick) => pick && vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(join(outDir, 'README.md'))),
-      );
+      void vscode.window
+        .showInformationMessage(`AutoML: exported the model to ${outDir}`, 'Reveal')
+        .then((pick) => pick && vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(join(outDir, 'README.md'))));
       return result.dir;
     } catch (e) {
       void vscode.window.showErrorMessage(`AutoML: export failed: ${e instanceof Error ? e.message : String(e)}`);

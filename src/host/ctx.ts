@@ -67,10 +67,12 @@ export class Ctx {
   /** True in a trusted workspace; otherwise says why not and offers to manage trust. */
   requireTrust(what: string): boolean {
     if (vscode.workspace.isTrusted) return true;
-    void vscode.window.showErrorMessage(
-      `AutoML does not ${what} in an untrusted workspace: training runs code on your data. Trust this folder to ${what}.`,
-      'Manage Workspace Trust',
-    ).then((pick) => pick && vscode.commands.executeCommand('workbench.trust.manage'));
+    void vscode.window
+      .showErrorMessage(
+        `AutoML does not ${what} in an untrusted workspace: training runs code on your data. Trust this folder to ${what}.`,
+        'Manage Workspace Trust',
+      )
+      .then((pick) => pick && vscode.commands.executeCommand('workbench.trust.manage'));
     return false;
   }
 }

@@ -78,7 +78,9 @@ function logEvent(output: vscode.OutputChannel, dir: string, e: WorkerEvent): vo
       output.appendLine(`${tag} error: ${e.message}`);
       break;
     case 'experimentEnded':
-      output.appendLine(`${tag} ${e.experiment.status}${e.experiment.test ? `: ${e.experiment.test.partition} accuracy ${(e.experiment.test.accuracy * 100).toFixed(2)}%` : ''}`);
+      output.appendLine(
+        `${tag} ${e.experiment.status}${e.experiment.test ? `: ${e.experiment.test.partition} accuracy ${(e.experiment.test.accuracy * 100).toFixed(2)}%` : ''}`,
+      );
       break;
     default:
       break;

@@ -30,10 +30,10 @@ export function experimentDir(node: ExperimentNode | TrialNode | string | undefi
 export async function pickDataset(datasets: DatasetTreeProvider): Promise<string | undefined> {
   const found = datasets.list();
   const browse = { label: '$(folder-opened) Browse…', detail: 'A CSV, a folder of class folders, a zip or a folder of IDX files' };
-  const pick = await vscode.window.showQuickPick(
-    [...found.map((d) => ({ label: d.label, description: d.detail, path: d.path })), browse],
-    { title: 'AutoML: dataset to train on', placeHolder: 'Choose a dataset' },
-  );
+  const pick = await vscode.window.showQuickPick([...found.map((d) => ({ label: d.label, description: d.detail, path: d.path })), browse], {
+    title: 'AutoML: dataset to train on',
+    placeHolder: 'Choose a dataset',
+  });
   if (!pick) return undefined;
   if ('path' in pick) return pick.path;
   const uris = await vscode.window.showOpenDialog({ canSelectFiles: true, canSelectFolders: true, canSelectMany: false, openLabel: 'Train on this' });

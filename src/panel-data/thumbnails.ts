@@ -57,7 +57,10 @@ export class ThumbnailCache {
   ) {}
 
   fileFor(item: DatasetItem): string {
-    const h = createHash('sha1').update(`${refKey(item.ref)}|${item.stamp ?? ''}|${this.size}`).digest('hex').slice(0, 20);
+    const h = createHash('sha1')
+      .update(`${refKey(item.ref)}|${item.stamp ?? ''}|${this.size}`)
+      .digest('hex')
+      .slice(0, 20);
     return join(this.dir, `${h}.png`);
   }
 

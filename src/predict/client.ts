@@ -37,7 +37,9 @@ export class PredictorClient {
       else p.resolve(m.results);
     });
     child.on('exit', (code, signal) => {
-      const why = new Error(`the prediction process ${signal ? `was killed by ${signal}` : `exited with code ${code}`}${stderr ? `: ${stderr.trim().split('\n').slice(-2).join(' ')}` : ''}`);
+      const why = new Error(
+        `the prediction process ${signal ? `was killed by ${signal}` : `exited with code ${code}`}${stderr ? `: ${stderr.trim().split('\n').slice(-2).join(' ')}` : ''}`,
+      );
       for (const p of this.pending.values()) p.reject(why);
       this.pending.clear();
       if (this.child === child) this.child = undefined;

@@ -114,7 +114,11 @@ class Batcher {
     if (!batch.length) return;
     this.inFlight = true;
     this.predictor
-      .predictBytes(this.model, batch.map((b, i) => ({ name: `request-${i}`, bytes: b.bytes })), this.topK)
+      .predictBytes(
+        this.model,
+        batch.map((b, i) => ({ name: `request-${i}`, bytes: b.bytes })),
+        this.topK,
+      )
       .then(
         (results) => batch.forEach((b, i) => b.resolve(results[i])),
         (e: Error) => batch.forEach((b) => b.reject(e)),
@@ -184,7 +188,11 @@ export async function startPredictionServer(o: ServerOptions): Promise<RunningSe
   const send = (res: ServerResponse, status: number, body: unknown) => {
     if (res.headersSent) return;
     const text = JSON.stringify(body);
-    const headers: Record<string, string | number> = { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' };
+    const headers: Record<string, string | number> = {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(text),
+      'cache-control': 'no-store',
+    };
     // A refused body may still be arriving: close the connection rather than read it all.
     if (status === 413) headers.connection = 'close';
     res.writeHead(status, headers);
@@ -196,7 +204,10 @@ export async function startPredictionServer(o: ServerOptions): Promise<RunningSe
     const host = String(req.headers.host ?? '').toLowerCase();
     if (!allowedHosts.has(host)) {
       req.resume();
-      throw new HttpError(421, `This server answers only requests for ${[...allowedHosts].join(', ')}${host ? `, not "${host}"` : ' (the request has no Host header)'}.`);
+      throw new HttpError(
+        421,
+        `This server answers only requests for ${[...allowedHosts].join(', ')}${host ? `, not "${host}"` : ' (the request has no Host header)'}.`,
+      );
     }
     if (req.method === 'OPTIONS') {
       // A CORS preflight: answered, and granting nothing (no Access-Control-Allow-* headers), so

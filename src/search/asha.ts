@@ -18,8 +18,7 @@ export interface RungEntry {
 }
 
 export type AshaDecision =
-  | { kind: 'new'; rung: 0; resource: number }
-  | { kind: 'promote'; trialId: string; rung: number; resource: number; fromResource: number };
+  { kind: 'new'; rung: 0; resource: number } | { kind: 'promote'; trialId: string; rung: number; resource: number; fromResource: number };
 
 export class Asha {
   readonly rungs: RungEntry[][];

@@ -80,7 +80,12 @@ export function chooseFinalFit(
     if (!curve.length) curve.push({ epochs: Math.max(1e-3, t.epochsDone), accuracy: t.bestValAccuracy! });
     const { accuracy, alpha } = extrapolate(curve, epochs);
     const choice = { trial: t, epochs, predicted: accuracy, alpha };
-    if (!best || choice.predicted > best.predicted + 1e-12 || (Math.abs(choice.predicted - best.predicted) <= 1e-12 && t.bestValAccuracy! > best.trial.bestValAccuracy!)) best = choice;
+    if (
+      !best ||
+      choice.predicted > best.predicted + 1e-12 ||
+      (Math.abs(choice.predicted - best.predicted) <= 1e-12 && t.bestValAccuracy! > best.trial.bestValAccuracy!)
+    )
+      best = choice;
   }
   return best;
 }

@@ -71,7 +71,10 @@ export function stratifiedFolds(labels: ArrayLike<number>, n: number, folds: num
 }
 
 /** Chooses the penalty by k-fold cross-validation (k = 5, fewer when a class has fewer images). */
-export function chooseHeadPenalty<H extends { theta: Float64Array }>(data: HeadData, o: { seed: number; fitter: HeadFitter<H>; penalties?: number[]; deadline?: number }): HeadChoice {
+export function chooseHeadPenalty<H extends { theta: Float64Array }>(
+  data: HeadData,
+  o: { seed: number; fitter: HeadFitter<H>; penalties?: number[]; deadline?: number },
+): HeadChoice {
   const counts = new Map<number, number>();
   for (let i = 0; i < data.n; i++) counts.set(data.labels[i], (counts.get(data.labels[i]) ?? 0) + 1);
   const folds = Math.max(2, Math.min(5, ...counts.values()));
@@ -139,11 +142,21 @@ export function blockColumns(x: Float32Array, n: number, width: number, b: { off
 export function blockData(f: BlockedFeatures, layer: string): HeadData {
   const b = f.blocks.find((x) => x.layer === layer);
   if (!b) throw new Error(`no features from layer ${layer}`);
-  return { plain: blockColumns(f.plain, f.n, f.width, b), mirror: f.mirror ? blockColumns(f.mirror, f.n, f.width, b) : null, labels: f.labels, n: f.n, d: b.dim, k: f.k };
+  return {
+    plain: blockColumns(f.plain, f.n, f.width, b),
+    mirror: f.mirror ? blockColumns(f.mirror, f.n, f.width, b) : null,
+    labels: f.labels,
+    n: f.n,
+    d: b.dim,
+    k: f.k,
+  };
 }
 
 /** The cut point and penalty with the lowest cross-validated log loss. */
-export function chooseCutAndPenalty<H extends { theta: Float64Array }>(f: BlockedFeatures, o: { seed: number; fitter: HeadFitter<H>; deadline?: number }): CutChoice {
+export function chooseCutAndPenalty<H extends { theta: Float64Array }>(
+  f: BlockedFeatures,
+  o: { seed: number; fitter: HeadFitter<H>; deadline?: number },
+): CutChoice {
   const perBlock = f.blocks.map((b) => ({ layer: b.layer, ...chooseHeadPenalty(blockData(f, b.layer), o) }));
   const best = perBlock.reduce((a, b) => (b.cvLoss < a.cvLoss ? b : a), perBlock[perBlock.length - 1]);
   return { ...best, perBlock };

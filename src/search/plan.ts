@@ -81,7 +81,16 @@ export function planSearch(opts: {
   // Keep whole rungs: the top rung is the largest r0·ηᵏ within maxResource.
   let top = minResource;
   while (top * eta <= maxResource + 1e-9) top = Math.round(top * eta * 100) / 100;
-  return { searchSeconds, finalSeconds, reserveSeconds, minResource, maxResource: top, eta, affordableEpochs: affordable, searchWorthwhile: affordable >= MIN_SEARCH_EPOCHS };
+  return {
+    searchSeconds,
+    finalSeconds,
+    reserveSeconds,
+    minResource,
+    maxResource: top,
+    eta,
+    affordableEpochs: affordable,
+    searchWorthwhile: affordable >= MIN_SEARCH_EPOCHS,
+  };
 }
 
 /** Inference runs about this many times faster than training (no backward pass, large batches). */

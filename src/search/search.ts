@@ -128,7 +128,8 @@ interface Search {
 
 export async function runSearch(o: SearchOptions, hooks: SearchHooks): Promise<SearchResult> {
   const s: Search = {
-    o, hooks,
+    o,
+    hooks,
     asha: new Asha({ minResource: o.minResource, maxResource: o.maxResource, eta: o.eta }),
     trials: [],
     seen: new Set<string>(),
@@ -252,13 +253,22 @@ async function startNewTrial(s: Search, resource: number, remaining: number): Pr
   const index = trials.length;
   const choice = chooseNewConfig(s, resource, remaining);
   if (!choice.chosen) {
-    hooks.log(`Search phase over: no new trial would fit in the ${Math.round(remaining)} s left${choice.skipped ? ' and train long enough in the final fit' : ''}`);
+    hooks.log(
+      `Search phase over: no new trial would fit in the ${Math.round(remaining)} s left${choice.skipped ? ' and train long enough in the final fit' : ''}`,
+    );
     return false;
   }
   const { config, origin } = choice.chosen;
   const tooLong = !(secondsFor(s, config, resource) <= remaining);
   s.seen.add(configKey(config));
-  const trial = newTrialRecord({ id: `t${String(index + 1).padStart(3, '0')}`, index, config, origin, epochs: resource, startedAt: new Date(hooks.now()).toISOString() });
+  const trial = newTrialRecord({
+    id: `t${String(index + 1).padStart(3, '0')}`,
+    index,
+    config,
+    origin,
+    epochs: resource,
+    startedAt: new Date(hooks.now()).toISOString(),
+  });
   trials.push(trial);
   if (tooLong) hooks.log(`Budget is short: ${trial.id} trains for the ${Math.round(remaining)} s left`);
   await runSegment(s, trial, { fromEpochs: 0, toEpochs: resource, continueFrom: false, annealByTime: tooLong });
@@ -278,9 +288,7 @@ function chooseNewConfig(s: Search, resource: number, remaining: number): { chos
     .map((p) => completeConfig(o.space, p, rng(deriveSeed(o.seed, `portfolio-${index}`))))
     .filter((c) => !seen.has(configKey(c)))
     .map((config) => ({ config, origin: 'portfolio' }));
-  const observations: Observation[] = trials
-    .filter((t) => t.rungScores.length > 0)
-    .map((t) => ({ config: t.config, score: t.rungScores[0] }));
+  const observations: Observation[] = trials.filter((t) => t.rungScores.length > 0).map((t) => ({ config: t.config, score: t.rungScores[0] }));
   const fits = (c: TrialConfig) => secondsFor(s, c, resource) <= remaining;
   const floor = o.finalFit && trials.length ? Math.min(o.finalFit.minEpochs, Math.max(...trials.map((t) => finalEpochs(s, t.config))) / 3) : 0;
   const slow = (c: TrialConfig) => finalEpochs(s, c) < floor;
@@ -297,7 +305,9 @@ function chooseNewConfig(s: Search, resource: number, remaining: number): { chos
   for (const c of skipped.filter((c) => c.origin === 'portfolio')) {
     // A portfolio entry is skipped once and for all; proposals are drawn again next time.
     seen.add(configKey(c.config));
-    hooks.log(`Not trying ${describeConfig(c.config)} (portfolio): the final fit could train it for ${finalEpochs(s, c.config).toFixed(1)} epochs, fewer than ${floor.toFixed(1)}`);
+    hooks.log(
+      `Not trying ${describeConfig(c.config)} (portfolio): the final fit could train it for ${finalEpochs(s, c.config).toFixed(1)} epochs, fewer than ${floor.toFixed(1)}`,
+    );
   }
   if (skipped.length > 0 && skipped.some((c) => c.origin !== 'portfolio')) {
     const n = skipped.filter((c) => c.origin !== 'portfolio').length;

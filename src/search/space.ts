@@ -108,9 +108,7 @@ export function sampleParam(p: Param, random: () => number): ParamValue {
     case 'float':
       return p.log ? Math.exp(Math.log(p.low) + random() * (Math.log(p.high) - Math.log(p.low))) : p.low + random() * (p.high - p.low);
     case 'int': {
-      const v = p.log
-        ? Math.exp(Math.log(p.low) + random() * (Math.log(p.high + 1) - Math.log(p.low)))
-        : p.low + random() * (p.high + 1 - p.low);
+      const v = p.log ? Math.exp(Math.log(p.low) + random() * (Math.log(p.high + 1) - Math.log(p.low))) : p.low + random() * (p.high + 1 - p.low);
       return Math.min(p.high, Math.floor(v));
     }
   }

@@ -27,7 +27,12 @@ export function looksLikeAutomlCsv(file: string): boolean {
     fd = openSync(file, 'r');
     const buf = Buffer.alloc(4096);
     const n = readSync(fd, buf, 0, buf.length, 0);
-    const lines = buf.subarray(0, n).toString('utf8').replace(/^\uFEFF/, '').split(/\r?\n/).filter((l) => l.trim());
+    const lines = buf
+      .subarray(0, n)
+      .toString('utf8')
+      .replace(/^\uFEFF/, '')
+      .split(/\r?\n/)
+      .filter((l) => l.trim());
     return lines.slice(0, 3).some((line) => {
       const fields = line.split(',').map((f) => f.trim().replace(/^"|"$/g, ''));
       if (fields.length < 2) return false;

@@ -250,7 +250,6 @@ export function isPersistedEvent(e: WorkerEvent): boolean {
 //      with one `response` {id, ok, result | error}.
 // Section owned by the panels; the parts above belong to the engine.
 
-
 export type PanelKind = 'dataset' | 'training' | 'evaluation' | 'predict';
 
 /** A picture the host can show: a webview URI once the thumbnail exists. */

@@ -13,14 +13,7 @@
 // any moment leaves an experiment that reads back, and `resume` carries on from it.
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type {
-  EpochRecord,
-  ExperimentRecord,
-  ExperimentSpec,
-  LeaderboardRow,
-  TrialRecord,
-  WorkerEvent,
-} from '../shared/protocol';
+import type { EpochRecord, ExperimentRecord, ExperimentSpec, LeaderboardRow, TrialRecord, WorkerEvent } from '../shared/protocol';
 import { isPersistedEvent } from '../shared/protocol';
 import { appendJsonLine, readJson, readJsonLines, writeJsonAtomic } from './files';
 
@@ -153,6 +146,11 @@ export function newExperimentId(datasetPath: string, now = new Date()): string {
   const pad = (n: number) => String(n).padStart(2, '0');
   const stamp = `${now.getFullYear()}${pad(now.getMonth() + 1)}${pad(now.getDate())}-${pad(now.getHours())}${pad(now.getMinutes())}${pad(now.getSeconds())}`;
   const base = datasetPath.split(/[\\/]/).filter(Boolean).pop() ?? 'dataset';
-  const name = base.replace(/\.(csv|zip)$/i, '').replace(/[^A-Za-z0-9_-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'dataset';
+  const name =
+    base
+      .replace(/\.(csv|zip)$/i, '')
+      .replace(/[^A-Za-z0-9_-]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 40) || 'dataset';
   return `${stamp}-${name}`;
 }

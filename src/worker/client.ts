@@ -165,7 +165,10 @@ export class WorkerClient extends EventEmitter {
  * Loads a backend in a worker process of its own (`worker.js --probe`) and returns its report;
  * rejects with the reason it cannot load. Used to verify a runtime install.
  */
-export function probeBackend(backend: string, opts: { workerPath?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<import('../shared/protocol').BackendInfo> {
+export function probeBackend(
+  backend: string,
+  opts: { workerPath?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<import('../shared/protocol').BackendInfo> {
   return new Promise((resolvePromise, reject) => {
     const child = fork(opts.workerPath ?? defaultWorkerPath(), ['--probe', backend], {
       env: { ...process.env, ...opts.env },

@@ -62,14 +62,19 @@ export function verifyWorkerPid(pid: unknown, id: WorkerIdentity, platform: Node
     }
     if (!argv.includes(workerPath)) return { ok: false, reason: `process ${pid} does not run ${workerPath}` };
     if (argValue(argv, '--experiment') !== dir) return { ok: false, reason: `process ${pid} does not train ${dir}` };
-    if (id.token !== undefined && argValue(argv, '--token') !== id.token) return { ok: false, reason: `process ${pid} was not started with worker.json's token` };
+    if (id.token !== undefined && argValue(argv, '--token') !== id.token)
+      return { ok: false, reason: `process ${pid} was not started with worker.json's token` };
     return { ok: true };
   }
   if (platform === 'darwin') {
     if (id.token === undefined) return { ok: false, reason: 'worker.json has no token' };
     let command: string;
     try {
-      command = execFileSync('ps', ['-ww', '-o', 'command=', '-p', String(pid)], { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+      command = execFileSync('ps', ['-ww', '-o', 'command=', '-p', String(pid)], {
+        encoding: 'utf8',
+        timeout: 5000,
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim();
     } catch {
       return { ok: false, reason: `no process ${pid}` };
     }

@@ -126,7 +126,10 @@ function predictor(): void {
         }
         const model = await p;
         const results = m.images
-          ? await model.predictBytes(m.images.map((i) => ({ name: i.name, bytes: Buffer.from(i.base64, 'base64') })), m.topK)
+          ? await model.predictBytes(
+              m.images.map((i) => ({ name: i.name, bytes: Buffer.from(i.base64, 'base64') })),
+              m.topK,
+            )
           : await model.predictFiles(m.paths ?? [], m.topK);
         send({ type: 'predictions', id: m.id, results, backend: backendName });
       } catch (e) {

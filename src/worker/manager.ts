@@ -68,13 +68,7 @@ export class ExperimentManager implements ExperimentFeed {
       if (this.runs.has(dir) || (record.status !== 'running' && record.status !== 'queued')) continue;
       const beat = readJson<WorkerHeartbeat>(join(dir, 'worker.json'));
       const identity = this.identity(dir, beat?.token);
-      if (
-        beat &&
-        !beat.endedAt &&
-        Date.now() - Date.parse(beat.heartbeatAt) < HEARTBEAT_STALE_MS &&
-        identity &&
-        verifyWorkerPid(beat.pid, identity).ok
-      ) {
+      if (beat && !beat.endedAt && Date.now() - Date.parse(beat.heartbeatAt) < HEARTBEAT_STALE_MS && identity && verifyWorkerPid(beat.pid, identity).ok) {
         const follower = new EventFollower(join(dir, 'events.jsonl'), (e) => this.fire(dir, e));
         const run: Run = { dir, follower, pid: beat.pid, identity };
         this.runs.set(dir, run);
@@ -84,7 +78,10 @@ export class ExperimentManager implements ExperimentFeed {
       } else {
         const store = new ExperimentStore(dir);
         for (const t of store.readTrials()) if (t.status === 'running') store.writeTrial({ ...t, status: 'interrupted' });
-        store.updateRecord({ status: 'interrupted', error: 'The training worker is no longer running (the window or machine was closed). Resume to continue.' });
+        store.updateRecord({
+          status: 'interrupted',
+          error: 'The training worker is no longer running (the window or machine was closed). Resume to continue.',
+        });
       }
     }
     return followed;

@@ -16,10 +16,14 @@ describe('Dataset CSV diagnostics', function () {
     const doc = await vscode.workspace.openTextDocument(uri);
     await vscode.window.showTextDocument(doc);
     await doc.save();
-    const diags = await waitFor('diagnostics on broken-rows.csv', () => {
-      const d = vscode.languages.getDiagnostics(uri);
-      return d.length >= 3 ? d : undefined;
-    }, 30_000);
+    const diags = await waitFor(
+      'diagnostics on broken-rows.csv',
+      () => {
+        const d = vscode.languages.getDiagnostics(uri);
+        return d.length >= 3 ? d : undefined;
+      },
+      30_000,
+    );
     const errorLines = diags.filter((d) => d.severity === vscode.DiagnosticSeverity.Error).map((d) => d.range.start.line + 1);
     for (const line of [2, 3, 4]) assert.ok(errorLines.includes(line), `no error on line ${line}: ${JSON.stringify(errorLines)}`);
     // Line 1 is a good row: nothing may blame its image (dataset-wide findings such as "a single
@@ -46,13 +50,20 @@ describe('Dataset CSV diagnostics', function () {
         .join('\n');
       await editor.edit((e) => e.replace(new vscode.Range(0, 0, doc.lineCount, 0), fixed));
       await doc.save();
-      const diags = await waitFor('row errors cleared', () => {
-        const d = vscode.languages.getDiagnostics(uri);
-        const rowErrors = d.filter((x) => x.severity === vscode.DiagnosticSeverity.Error && /TRIAN|not found|empty/.test(x.message));
-        return rowErrors.length === 0 ? d : undefined;
-      }, 30_000);
+      const diags = await waitFor(
+        'row errors cleared',
+        () => {
+          const d = vscode.languages.getDiagnostics(uri);
+          const rowErrors = d.filter((x) => x.severity === vscode.DiagnosticSeverity.Error && /TRIAN|not found|empty/.test(x.message));
+          return rowErrors.length === 0 ? d : undefined;
+        },
+        30_000,
+      );
       // The unlabelled row is still reported, now on line 3.
-      assert.ok(diags.some((d) => d.range.start.line === 2 && d.severity === vscode.DiagnosticSeverity.Warning), JSON.stringify(diags.map((d) => [d.range.start.line, d.message])));
+      assert.ok(
+        diags.some((d) => d.range.start.line === 2 && d.severity === vscode.DiagnosticSeverity.Warning),
+        JSON.stringify(diags.map((d) => [d.range.start.line, d.message])),
+      );
     } finally {
       await editor.edit((e) => e.replace(new vscode.Range(0, 0, doc.lineCount, 0), original));
       await doc.save();

@@ -33,7 +33,9 @@ describe('AutoML extension', () => {
     const m = manifest();
     const declared = new Set(m.contributes.commands.map((c) => c.command));
     // VS Code adds <view id>.focus, .resetViewLocation, … for every contributed view.
-    const viewIds = Object.values(m.contributes.views).flat().map((v) => v.id);
+    const viewIds = Object.values(m.contributes.views)
+      .flat()
+      .map((v) => v.id);
     const extra = (await vscode.commands.getCommands(true)).filter(
       (id) => id.startsWith('automl.') && !declared.has(id) && !INTERNAL_COMMANDS.includes(id) && !viewIds.some((v) => id.startsWith(`${v}.`)),
     );
@@ -94,7 +96,6 @@ describe('AutoML extension', () => {
     it('runs trusted in this test window (the harness disables workspace trust)', () => {
       assert.equal(vscode.workspace.isTrusted, true);
     });
-
   });
 
   // Runs in test/vscode/run-suite.ts's second pass: a fresh window with workspace trust on and the test
@@ -111,7 +112,7 @@ describe('AutoML extension', () => {
       assert.equal(typeof api.experimentsRoot, 'function');
     });
 
-    it('ignores the folder\'s values of restricted settings', () => {
+    it("ignores the folder's values of restricted settings", () => {
       const automl = vscode.workspace.getConfiguration('automl');
       assert.equal(automl.get('experimentsFolder'), '.automl/experiments', 'automl.experimentsFolder from an untrusted folder was applied');
       assert.equal(automl.get('backend'), 'auto', 'automl.backend from an untrusted folder was applied');

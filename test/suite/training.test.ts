@@ -32,10 +32,15 @@ describe('Training through automl.trainDataset', function () {
     assert.ok(dir!.startsWith(api.experimentsRoot()!), `experiment ${dir} is not under ${api.experimentsRoot()}`);
     assert.equal(readRecord(dir!)?.spec.budgetMinutes, BUDGET_MIN);
 
-    const rec = await waitFor('the experiment to end', () => {
-      const r = readRecord(dir!);
-      return r && ENDED.has(r.status) && !api.manager.isRunning(dir!) ? r : undefined;
-    }, BUDGET_MIN * 60_000 + 150_000, 1000);
+    const rec = await waitFor(
+      'the experiment to end',
+      () => {
+        const r = readRecord(dir!);
+        return r && ENDED.has(r.status) && !api.manager.isRunning(dir!) ? r : undefined;
+      },
+      BUDGET_MIN * 60_000 + 150_000,
+      1000,
+    );
 
     assert.equal(rec.status, 'done', `experiment ended ${rec.status}: ${rec.error ?? '(no error recorded)'}; see ${join(dir!, 'worker.log')}`);
     assert.deepEqual(rec.classes?.length, 10, 'the sample has 10 classes');
@@ -45,7 +50,10 @@ describe('Training through automl.trainDataset', function () {
     assert.ok(rec.finalModel, 'no final model recorded');
     assert.ok(rec.test, 'no test metrics recorded');
     // 10 balanced classes: chance is 0.10. A minute on 2 cores learns far more than that.
-    const epochs = trials.map((t) => readTrial(dir!, t)).map((t) => `${t?.id} ${t?.epochsDone?.toFixed(2)} ep`).join(', ');
+    const epochs = trials
+      .map((t) => readTrial(dir!, t))
+      .map((t) => `${t?.id} ${t?.epochsDone?.toFixed(2)} ep`)
+      .join(', ');
     assert.ok(rec.test.accuracy > 0.25, `test accuracy ${rec.test.accuracy} is barely above chance (trials: ${epochs})`);
     assert.ok(existsSync(join(dir!, 'final')), 'no final/ folder');
     trained = dir;

@@ -15,7 +15,13 @@ export const REPO = resolve(__dirname, '../../..');
 export const FIXTURES = join(REPO, 'test/fixtures/webview');
 export const SHOTS = join(REPO, 'test-artifacts/screenshots');
 
-const TYPES: Record<string, string> = { '.js': 'text/javascript', '.css': 'text/css', '.png': 'image/png', '.map': 'application/json', '.json': 'application/json' };
+const TYPES: Record<string, string> = {
+  '.js': 'text/javascript',
+  '.css': 'text/css',
+  '.png': 'image/png',
+  '.map': 'application/json',
+  '.json': 'application/json',
+};
 
 export class Harness {
   private server!: Server;
@@ -65,7 +71,15 @@ export class Harness {
     this.browser = await chromium.launch({
       executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-dev-shm-usage',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
     });
   }
 
@@ -75,7 +89,11 @@ export class Harness {
   }
 
   /** Opens a panel page in a theme; `state` is what getState() returns (a restored panel). */
-  async open(kind: PanelKind, theme: ThemeName, opts: { state?: unknown; width?: number; height?: number; responders?: Record<string, unknown> } = {}): Promise<PanelPage> {
+  async open(
+    kind: PanelKind,
+    theme: ThemeName,
+    opts: { state?: unknown; width?: number; height?: number; responders?: Record<string, unknown> } = {},
+  ): Promise<PanelPage> {
     const page = await this.browser.newPage({ viewport: { width: opts.width ?? 1100, height: opts.height ?? 760 }, deviceScaleFactor: 1 });
     page.setDefaultTimeout(10_000);
     const t = THEMES[theme];
@@ -131,7 +149,10 @@ export class Harness {
 
   /** A fixture with image paths turned into URLs the page may load. */
   fixture<T>(name: string): T {
-    const text = readFileSync(join(FIXTURES, name), 'utf8').replace(/"(?:fixture:)?(images\/[0-9a-f]+\.png)"/g, (_, p: string) => `"${this.origin}/fixtures/${p}"`);
+    const text = readFileSync(join(FIXTURES, name), 'utf8').replace(
+      /"(?:fixture:)?(images\/[0-9a-f]+\.png)"/g,
+      (_, p: string) => `"${this.origin}/fixtures/${p}"`,
+    );
     return JSON.parse(text) as T;
   }
 }

@@ -74,7 +74,15 @@ describe('panels: host classes (fake vscode)', function () {
     const context = { extensionUri: fake.Uri.file('/ext'), globalStorageUri: fake.Uri.file(join(root, 'global')), subscriptions };
     api = panels.registerPanelSerializers(context as never, {
       feed,
-      predict: async (_dir, paths): Promise<ImagePrediction[]> => paths.map((p) => ({ path: p, scores: [{ label: 'cat', score: 0.2 }, { label: 'dog', score: 0.8 }], ms: 3 })),
+      predict: async (_dir, paths): Promise<ImagePrediction[]> =>
+        paths.map((p) => ({
+          path: p,
+          scores: [
+            { label: 'cat', score: 0.2 },
+            { label: 'dog', score: 0.8 },
+          ],
+          ms: 3,
+        })),
     });
   });
 
@@ -127,7 +135,11 @@ describe('panels: host classes (fake vscode)', function () {
     await tick(250);
     const batches = sent(p).filter((m) => m.type === 'events') as Extract<HostToWebview, { type: 'events' }>[];
     assert.equal(batches.length, 1, 'one message for the burst');
-    assert.deepEqual(batches[0].events.map((e) => e.type), ['batchProgress', 'log'], 'batch progress reduced to the latest');
+    assert.deepEqual(
+      batches[0].events.map((e) => e.type),
+      ['batchProgress', 'log'],
+      'batch progress reduced to the latest',
+    );
     assert.equal((batches[0].events[0] as { batch: number }).batch, 4);
     assert.equal(api.showTraining(store.dir), panel);
     assert.equal(fake.fake.panels.length, 1);
@@ -180,9 +192,32 @@ describe('panels: host classes (fake vscode)', function () {
   it('evaluation: init with item names, thumbnails answered then pushed, images opened', async () => {
     const ds = await openDataset(csv, { seed: 1 });
     const test = ds.items.filter((i) => i.partition === 'TEST');
-    writeJsonAtomic(store.file('final', 'evaluation.json'), { partition: 'TEST', count: 4, accuracy: 1, macroAuc: 1, macroAveragePrecision: 1, loss: 0.1, classes: ['cat', 'dog'], confusion: [[2, 0], [0, 2]], perClass: { auc: [1, 1], averagePrecision: [1, 1], support: [2, 2] } });
-    writeJsonAtomic(store.file('final', 'predictions.json'), { partition: 'TEST', classes: ['cat', 'dog'], itemIds: test.map((i) => i.id), labels: test.map((i) => (i.labels[0] === 'cat' ? 0 : 1)), scores: test.flatMap((i) => (i.labels[0] === 'cat' ? [0.9, 0.1] : [0.2, 0.8])) });
-    store.updateRecord({ status: 'done', test: { partition: 'TEST', count: 4, accuracy: 1, macroAuc: 1, macroAveragePrecision: 1, loss: 0.1 }, finalModel: { kind: 'trial', trials: ['t0'], valAccuracy: 1 } });
+    writeJsonAtomic(store.file('final', 'evaluation.json'), {
+      partition: 'TEST',
+      count: 4,
+      accuracy: 1,
+      macroAuc: 1,
+      macroAveragePrecision: 1,
+      loss: 0.1,
+      classes: ['cat', 'dog'],
+      confusion: [
+        [2, 0],
+        [0, 2],
+      ],
+      perClass: { auc: [1, 1], averagePrecision: [1, 1], support: [2, 2] },
+    });
+    writeJsonAtomic(store.file('final', 'predictions.json'), {
+      partition: 'TEST',
+      classes: ['cat', 'dog'],
+      itemIds: test.map((i) => i.id),
+      labels: test.map((i) => (i.labels[0] === 'cat' ? 0 : 1)),
+      scores: test.flatMap((i) => (i.labels[0] === 'cat' ? [0.9, 0.1] : [0.2, 0.8])),
+    });
+    store.updateRecord({
+      status: 'done',
+      test: { partition: 'TEST', count: 4, accuracy: 1, macroAuc: 1, macroAveragePrecision: 1, loss: 0.1 },
+      finalModel: { kind: 'trial', trials: ['t0'], valAccuracy: 1 },
+    });
     api.showEvaluation(store.dir);
     const p = fake.fake.panels[0];
     p.webview.fromPage({ type: 'ready' });
@@ -193,8 +228,21 @@ describe('panels: host classes (fake vscode)', function () {
     const keys = test.map((i) => String(i.id));
     const first = await request(p, 1, 'thumbnails', { keys: [...keys, '999999'] });
     assert.deepEqual(first, { type: 'response', id: 1, ok: true, result: {} }, 'nothing made yet; unknown keys ignored');
-    for (let i = 0; i < 100 && sent(p).filter((m) => m.type === 'images').flatMap((m) => Object.keys((m as { images: object }).images)).length < 4; i++) await tick(20);
-    const pushed = Object.assign({}, ...sent(p).filter((m) => m.type === 'images').map((m) => (m as { images: object }).images)) as Record<string, string>;
+    for (
+      let i = 0;
+      i < 100 &&
+      sent(p)
+        .filter((m) => m.type === 'images')
+        .flatMap((m) => Object.keys((m as { images: object }).images)).length < 4;
+      i++
+    )
+      await tick(20);
+    const pushed = Object.assign(
+      {},
+      ...sent(p)
+        .filter((m) => m.type === 'images')
+        .map((m) => (m as { images: object }).images),
+    ) as Record<string, string>;
     assert.deepEqual(Object.keys(pushed).sort(), [...keys].sort());
     assert.ok(Object.values(pushed).every((u) => u.startsWith('https://fake.vscode-cdn.net') && u.includes('/thumbnails/')));
     const again = await request(p, 2, 'thumbnails', { keys });
@@ -216,12 +264,23 @@ describe('panels: host classes (fake vscode)', function () {
     const init = sent(p).find((m) => m.type === 'init') as Extract<HostToWebview, { type: 'init'; panel: 'dataset' }>;
     // Each class with two or more unassigned images keeps one for VALIDATION (data/split.ts): one cat, one dog.
     assert.deepEqual(init.data.stats?.totals, { train: 7, validation: 2, test: 4, total: 13 });
-    assert.deepEqual(init.data.samples.map((x) => x.label), ['cat', 'dog']);
+    assert.deepEqual(
+      init.data.samples.map((x) => x.label),
+      ['cat', 'dog'],
+    );
     const missing = init.data.findings.find((f) => f.code === 'missing-file')!;
     assert.ok(missing.line, 'the finding has a line');
-    const images = Object.assign({}, ...sent(p).filter((m) => m.type === 'images').map((m) => (m as { images: object }).images)) as Record<string, string>;
+    const images = Object.assign(
+      {},
+      ...sent(p)
+        .filter((m) => m.type === 'images')
+        .map((m) => (m as { images: object }).images),
+    ) as Record<string, string>;
     assert.ok(Object.keys(images).length > 0);
-    assert.ok(Object.values(images).every((u) => u.includes('/global/thumbnails/')), 'thumbnails in the global storage');
+    assert.ok(
+      Object.values(images).every((u) => u.includes('/global/thumbnails/')),
+      'thumbnails in the global storage',
+    );
     const opened = await request(p, 1, 'openFile', { path: missing.file, line: missing.line, column: 2 });
     assert.equal(opened.ok, true);
     const doc = fake.fake.shownDocuments.at(-1)!;

@@ -28,7 +28,10 @@ function multiLabel(r: Recording): HostToWebview {
     labels[i * k + p.labels[i]] = 1;
     Object.values(GROUPS).forEach((members, g) => {
       const col = single.length + g;
-      scores[i * k + col] = Math.min(1, members.reduce((a, m) => a + p.scores[i * single.length + single.indexOf(m)], 0));
+      scores[i * k + col] = Math.min(
+        1,
+        members.reduce((a, m) => a + p.scores[i * single.length + single.indexOf(m)], 0),
+      );
       if (members.includes(single[p.labels[i]])) labels[i * k + col] = 1;
     });
   }
@@ -74,7 +77,9 @@ describe('multi-label evaluation panel (headless Chromium)', function () {
     page!.page.evaluate(() => ({
       macroF1: document.querySelector('[data-metric="f1"] .metric-value')?.textContent,
       exact: document.querySelector('[data-metric="exact"] .metric-value')?.textContent,
-      rows: [...document.querySelectorAll('vscode-data-grid-row:not([row-type="header"])')].map((row) => [...row.querySelectorAll('vscode-data-grid-cell')].map((c) => c.textContent ?? '')),
+      rows: [...document.querySelectorAll('vscode-data-grid-row:not([row-type="header"])')].map((row) =>
+        [...row.querySelectorAll('vscode-data-grid-cell')].map((c) => c.textContent ?? ''),
+      ),
     }));
 
   it('shows per-label metrics that a threshold recomputes, one for all or per label (best F1), with no round trip', async () => {
@@ -88,7 +93,10 @@ describe('multi-label evaluation panel (headless Chromium)', function () {
     assert.match(await page.page.innerText('.cards'), new RegExp((ev.accuracy * 100).toFixed(2)));
     const before = await read();
     assert.equal(before.rows.length, 12, '10 classes + 2 group labels');
-    assert.ok(before.rows.every((row) => row[1] === '0.50'), 'one threshold of 0.50 for all labels');
+    assert.ok(
+      before.rows.every((row) => row[1] === '0.50'),
+      'one threshold of 0.50 for all labels',
+    );
     for (const row of before.rows) for (const cell of row) assert.doesNotMatch(cell, /NaN|undefined/);
     const requests = (await page.posted()).filter((m) => m.type === 'request' && m.method !== 'thumbnails').length;
 
@@ -98,16 +106,24 @@ describe('multi-label evaluation panel (headless Chromium)', function () {
     await page.settle();
     const low = await read();
     assert.ok(low.rows.every((row) => row[1] === '0.20'));
-    assert.notDeepEqual(low.rows.map((row) => row[3]), before.rows.map((row) => row[3]), 'labels given (Predicted) change');
+    assert.notDeepEqual(
+      low.rows.map((row) => row[3]),
+      before.rows.map((row) => row[3]),
+      'labels given (Predicted) change',
+    );
     assert.notEqual(low.macroF1, before.macroF1);
 
     // Per label: each label's best-F1 threshold, from the evaluation file.
     await page.page.click('.segmented button[data-value="per-label"]');
     await page.settle();
     const per = await read();
-    assert.deepEqual(per.rows.map((row) => row[1]), ev.multiLabelMetrics!.bestF1Thresholds.map((t) => t.toFixed(2)));
+    assert.deepEqual(
+      per.rows.map((row) => row[1]),
+      ev.multiLabelMetrics!.bestF1Thresholds.map((t) => t.toFixed(2)),
+    );
     const f1 = (s: string) => Number(s.replace('%', ''));
-    for (let c = 0; c < 12; c++) if (per.rows[c][6] !== 'n/a') assert.ok(f1(per.rows[c][6]) >= f1(before.rows[c][6]) - 1e-9, `label ${c}: best-F1 threshold must not do worse than 0.5`);
+    for (let c = 0; c < 12; c++)
+      if (per.rows[c][6] !== 'n/a') assert.ok(f1(per.rows[c][6]) >= f1(before.rows[c][6]) - 1e-9, `label ${c}: best-F1 threshold must not do worse than 0.5`);
     assert.equal((await page.state())?.thresholdMode, 'per-label');
     assert.equal((await page.posted()).filter((m) => m.type === 'request' && m.method !== 'thumbnails').length, requests, 'no round trip to the host');
     await page.screenshot('evaluation-multilabel-light');

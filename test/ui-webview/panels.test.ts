@@ -48,7 +48,9 @@ describe('webview panels (headless Chromium)', function () {
       const file = await p.screenshot(`${name}-${p.theme}-viewport`, false);
       mkdirSync(README_SHOTS, { recursive: true });
       // Palette PNGs: a third of the size, for the README
-      await sharp(file).png({ palette: true, quality: 90, compressionLevel: 9 }).toFile(join(README_SHOTS, `${name}-${p.theme}.png`));
+      await sharp(file)
+        .png({ palette: true, quality: 90, compressionLevel: 9 })
+        .toFile(join(README_SHOTS, `${name}-${p.theme}.png`));
     }
   }
 
@@ -115,7 +117,9 @@ describe('webview panels (headless Chromium)', function () {
           coverage: document.querySelector('[data-metric="coverage"] .metric-value')?.textContent,
           precision: document.querySelector('[data-metric="precision"] .metric-value')?.textContent,
           recall: document.querySelector('[data-metric="recall"] .metric-value')?.textContent,
-          rows: [...document.querySelectorAll('vscode-data-grid-row:not([row-type="header"])')].map((row) => [...row.querySelectorAll('vscode-data-grid-cell')].map((c) => c.textContent)),
+          rows: [...document.querySelectorAll('vscode-data-grid-row:not([row-type="header"])')].map((row) =>
+            [...row.querySelectorAll('vscode-data-grid-cell')].map((c) => c.textContent),
+          ),
           below: [...document.querySelectorAll('table.matrix td.cell[data-col="10"]')].map((c) => c.textContent).join(','),
         }));
       const before = await read();
@@ -126,8 +130,16 @@ describe('webview panels (headless Chromium)', function () {
       await page.settle();
       const after = await read();
       assert.notEqual(after.coverage, before.coverage, 'coverage changes');
-      assert.notDeepEqual(after.rows.map((r) => r[3]), before.rows.map((r) => r[3]), 'per-class precision changes');
-      assert.notDeepEqual(after.rows.map((r) => r[4]), before.rows.map((r) => r[4]), 'per-class recall changes');
+      assert.notDeepEqual(
+        after.rows.map((r) => r[3]),
+        before.rows.map((r) => r[3]),
+        'per-class precision changes',
+      );
+      assert.notDeepEqual(
+        after.rows.map((r) => r[4]),
+        before.rows.map((r) => r[4]),
+        'per-class recall changes',
+      );
       assert.notEqual(after.below, before.below, 'the "below threshold" column of the matrix changes');
       assert.equal(after.rows.length, 10);
       for (const row of after.rows) for (const cell of row) assert.doesNotMatch(cell ?? '', /NaN|undefined/);
@@ -172,7 +184,10 @@ describe('webview panels (headless Chromium)', function () {
 
     it('evaluation: a reloaded panel restores threshold, tab and cell from getState', async () => {
       const r = messages('evaluation.json');
-      page = await harness.open('evaluation', 'light', { responders: { thumbnails: r.images }, state: { kind: 'evaluation', target: '/x', threshold: 0.3, tab: 'matrix', cell: [0, 6], normalise: true } });
+      page = await harness.open('evaluation', 'light', {
+        responders: { thumbnails: r.images },
+        state: { kind: 'evaluation', target: '/x', threshold: 0.3, tab: 'matrix', cell: [0, 6], normalise: true },
+      });
       await page.post(...r.messages);
       await page.page.waitForSelector('table.matrix td.cell.selected');
       assert.equal(await page.page.inputValue('#threshold'), '0.3');
@@ -247,7 +262,10 @@ describe('webview panels (headless Chromium)', function () {
       assert.equal(s1.replaced.length, 0, 'a log line rebuilt leaderboard rows');
       assert.ok(s1.legendKept && s1.points === s0.points);
       // Batch progress: the activity line.
-      await page.post({ type: 'events', events: [{ type: 'batchProgress', trialId: running.id, epoch: Math.floor(last.epoch), batch: 7, batches: 40, loss: 0.5, imagesPerSec: 600 }] });
+      await page.post({
+        type: 'events',
+        events: [{ type: 'batchProgress', trialId: running.id, epoch: Math.floor(last.epoch), batch: 7, batches: 40, loss: 0.5, imagesPerSec: 600 }],
+      });
       await page.page.waitForFunction(() => /batch 7\/40/.test(document.querySelector('.activity')?.textContent ?? ''));
       assert.equal((await state()).replaced.length, 0, 'batch progress rebuilt leaderboard rows');
       // An epoch of the running trial: its row and the curves change, the other rows are kept.
@@ -263,7 +281,10 @@ describe('webview panels (headless Chromium)', function () {
     it('training: failed, stopped and interrupted experiments say so', async () => {
       const r = harness.fixture<TrainingRecording>('training.json');
       const done = r.done as Extract<HostToWebview, { type: 'init'; panel: 'training' }>;
-      const variant = (patch: Record<string, unknown>, running = false): HostToWebview => ({ ...done, data: { ...done.data, running, experiment: { ...done.data.experiment, ...patch } } });
+      const variant = (patch: Record<string, unknown>, running = false): HostToWebview => ({
+        ...done,
+        data: { ...done.data, running, experiment: { ...done.data.experiment, ...patch } },
+      });
       page = await harness.open('training', 'light');
       await page.post(variant({ status: 'failed', error: 'The dataset has 2 errors:\ndataset.csv:41: image not found', test: undefined }));
       await page.page.waitForSelector('.banner-error');
@@ -280,7 +301,10 @@ describe('webview panels (headless Chromium)', function () {
       // A finished experiment whose final model averages in the mirror image says so, and what it bought.
       await page.post(variant({ status: 'done', finalModel: { kind: 'final-fit', trials: ['final'], valAccuracy: null, tta: 'flip', plainAccuracy: 0.7732 } }));
       await page.page.waitForSelector('.banner-success');
-      assert.match(await page.page.innerText('.banner-success'), /final model: final fit on TRAIN\+VALIDATION, averaged with its mirror image \(77\.32% without\)/);
+      assert.match(
+        await page.page.innerText('.banner-success'),
+        /final model: final fit on TRAIN\+VALIDATION, averaged with its mirror image \(77\.32% without\)/,
+      );
       await page.screenshot('training-tta-light');
     });
 

@@ -64,13 +64,19 @@ async function record(experimentDir: string): Promise<void> {
   const dataset = await openDataset(rec.spec.dataset, { seed: rec.spec.seed, multiLabel: rec.spec.multiLabel });
   const result = await validateDataset(dataset, { level: 'structure' });
   const dsData = datasetPanelData(rec.spec.dataset, { dataset, stats: computeStats(dataset, result), findings: [...result] }, 6);
-  const dsImages = await imageMap(dataset, dsData.samples.flatMap((s) => s.images.map((i) => i.key)));
+  const dsImages = await imageMap(
+    dataset,
+    dsData.samples.flatMap((s) => s.images.map((i) => i.key)),
+  );
   save('dataset.json', anonymise({ images: dsImages, messages: [{ type: 'init', panel: 'dataset', data: dsData }] }));
 
   // Training panel: done, and a replay from 40 % of the events
   const done = readTrainingData(experimentDir, false);
   const events = store.readEvents();
-  const split = Math.max(1, Math.floor(events.findIndex((e) => e.type === 'trialEnded') + (events.length - events.findIndex((e) => e.type === 'trialEnded')) * 0.35));
+  const split = Math.max(
+    1,
+    Math.floor(events.findIndex((e) => e.type === 'trialEnded') + (events.length - events.findIndex((e) => e.type === 'trialEnded')) * 0.35),
+  );
   const init = replay(rec, events.slice(0, split));
   const batches: HostToWebview[] = [];
   let batch: WorkerEvent[] = [];
@@ -105,10 +111,25 @@ async function record(experimentDir: string): Promise<void> {
       const it = dataset.items[p.itemIds[i]];
       const scores = p.classes.map((label, c) => ({ label, score: p.scores[i * k + c] })).sort((a, b) => b.score - a.score);
       const thumb = evImages[String(p.itemIds[i])];
-      predictions.push({ path: it?.display ?? `item ${p.itemIds[i]}`, name: basename(it?.display ?? `item-${p.itemIds[i]}.png`), scores, ms: 12 + i % 7, preview: thumb ? `fixture:${thumb}` : undefined });
+      predictions.push({
+        path: it?.display ?? `item ${p.itemIds[i]}`,
+        name: basename(it?.display ?? `item-${p.itemIds[i]}.png`),
+        scores,
+        ms: 12 + (i % 7),
+        preview: thumb ? `fixture:${thumb}` : undefined,
+      });
     }
   }
-  save('predict.json', anonymise({ images: {}, messages: [{ type: 'init', panel: 'predict', data: pd }, { type: 'predictions', results: predictions }] }));
+  save(
+    'predict.json',
+    anonymise({
+      images: {},
+      messages: [
+        { type: 'init', panel: 'predict', data: pd },
+        { type: 'predictions', results: predictions },
+      ],
+    }),
+  );
   console.log(`recorded ${experimentDir} into ${FIXTURES}`);
 }
 
@@ -134,7 +155,11 @@ async function recordProblems(): Promise<void> {
   const dir = join(SYNTH_ROOT, 'problems');
   rmSync(dir, { recursive: true, force: true });
   const rows: string[] = ['set,path,label'];
-  const classes: [string, number][] = [['cat', 14], ['dog', 12], ['fox', 3]];
+  const classes: [string, number][] = [
+    ['cat', 14],
+    ['dog', 12],
+    ['fox', 3],
+  ];
   for (const [ci, [label, n]] of classes.entries()) {
     mkdirSync(join(dir, 'images', label), { recursive: true });
     for (let i = 0; i < n; i++) {
@@ -158,7 +183,10 @@ async function recordProblems(): Promise<void> {
   const dataset = await openDataset(csv, { seed: 1 });
   const result = await validateDataset(dataset, { level: 'structure' });
   const data = datasetPanelData(csv, { dataset, stats: computeStats(dataset, result), findings: [...result] }, 6);
-  const images = await imageMap(dataset, data.samples.flatMap((x) => x.images.map((i) => i.key)));
+  const images = await imageMap(
+    dataset,
+    data.samples.flatMap((x) => x.images.map((i) => i.key)),
+  );
   save('dataset-problems.json', anonymise({ images, messages: [{ type: 'init', panel: 'dataset', data }] }));
   console.log(`recorded ${csv}: ${data.findings.length} findings`);
 }
@@ -223,7 +251,6 @@ const SYNTH_ROOT = '/tmp/automl-webview-fixture';
 const CLASSES = ['tshirt', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag', 'ankle_boot'];
 const CONFUSABLE: Record<number, number[]> = { 0: [6, 2], 2: [4, 6], 4: [2, 6], 6: [0, 2, 4], 5: [7, 9], 7: [5, 9], 9: [7, 5], 3: [4, 0], 1: [3], 8: [] };
 
-
 /** The shared state of the synthetic experiment: its random numbers, store, simulated clock and events. */
 interface Synth {
   gauss: () => number;
@@ -260,13 +287,20 @@ async function synthesize(): Promise<string> {
   };
   const backend = {
     name: 'wasm' as const,
-    reasons: ['tensorflow-gpu: no CUDA 11.2 runtime found (run "AutoML: Install GPU Runtime")', 'tensorflow: @tensorflow/tfjs-node is not installed for this platform'],
+    reasons: [
+      'tensorflow-gpu: no CUDA 11.2 runtime found (run "AutoML: Install GPU Runtime")',
+      'tensorflow: @tensorflow/tfjs-node is not installed for this platform',
+    ],
     threads: 2,
     versions: { 'tfjs-core': '4.22.0', 'automl-vscode': '0.1.0', node: '20.19.0' },
   };
   emit({ type: 'backend', backend });
   emit({ type: 'log', level: 'info', message: 'Input 28×28×1: the images are 28×28 gray' });
-  const counts = { TRAIN: dataset.items.filter((i) => i.partition === 'TRAIN' && i.stamp).length, VALIDATION: dataset.items.filter((i) => i.partition === 'VALIDATION').length, TEST: dataset.items.filter((i) => i.partition === 'TEST').length };
+  const counts = {
+    TRAIN: dataset.items.filter((i) => i.partition === 'TRAIN' && i.stamp).length,
+    VALIDATION: dataset.items.filter((i) => i.partition === 'VALIDATION').length,
+    TEST: dataset.items.filter((i) => i.partition === 'TEST').length,
+  };
   emit({ type: 'experimentStarted', experimentId: spec.id, classes: CLASSES, counts, budgetSeconds: 120, resumed: false }, 1.5);
   emit({ type: 'log', level: 'info', message: 'Plan: 84 s of search (rungs from 1 to 9 epochs, η=3), 24 s for the final fit, 12 s for evaluation' });
   emit({ type: 'log', level: 'warn', message: `${join(dsDir, 'dataset.csv')}:41: images/coat/missing-0001.png does not exist` });
@@ -325,13 +359,71 @@ function writeSyntheticDataset(): { dsDir: string; gauss: () => number } {
 
 /** Six search trials (one failed, some pruned) with learning curves, written the way the worker writes them. */
 function synthTrials({ gauss, store, at, emit }: Synth): TrialRecord[] {
-  const configs: { config: TrialConfig; origin: string; acc: number; tau: number; epochs: number; status: TrialRecord['status']; params: number; error?: string }[] = [
-    { config: { family: 'convnet', 'convnet/blocks': 2, 'convnet/filters': 32, 'convnet/batchnorm': true, 'convnet/head': 'gap' }, origin: 'portfolio', acc: 0.8, tau: 1.6, epochs: 3, status: 'done', params: 29354 },
-    { config: { family: 'resnet', 'resnet/depth': 14, 'resnet/width': 16 }, origin: 'portfolio', acc: 0.74, tau: 2.2, epochs: 3, status: 'pruned', params: 175258 },
-    { config: { family: 'mobilenet', 'mobilenet/width': 0.5, 'mobilenet/blocks_per_stage': 1 }, origin: 'portfolio', acc: 0.66, tau: 2.5, epochs: 1, status: 'failed', params: 81210, error: 'Out of memory: the model needs about 2.3 GB for batch 128; try a smaller batch or image size.' },
-    { config: { family: 'convnet', 'convnet/blocks': 3, 'convnet/filters': 24, 'convnet/batchnorm': false, 'convnet/head': 'flatten' }, origin: 'tpe', acc: 0.77, tau: 1.8, epochs: 3, status: 'pruned', params: 61450 },
-    { config: { family: 'convnet', 'convnet/blocks': 2, 'convnet/filters': 48, 'convnet/batchnorm': true, 'convnet/head': 'gap' }, origin: 'tpe', acc: 0.83, tau: 1.5, epochs: 3, status: 'done', params: 62218 },
-    { config: { family: 'convnet', 'convnet/blocks': 2, 'convnet/filters': 48, 'convnet/batchnorm': true, 'convnet/head': 'gap' }, origin: 'promotion of t4', acc: 0.86, tau: 2.4, epochs: 9, status: 'done', params: 62218 },
+  const configs: {
+    config: TrialConfig;
+    origin: string;
+    acc: number;
+    tau: number;
+    epochs: number;
+    status: TrialRecord['status'];
+    params: number;
+    error?: string;
+  }[] = [
+    {
+      config: { family: 'convnet', 'convnet/blocks': 2, 'convnet/filters': 32, 'convnet/batchnorm': true, 'convnet/head': 'gap' },
+      origin: 'portfolio',
+      acc: 0.8,
+      tau: 1.6,
+      epochs: 3,
+      status: 'done',
+      params: 29354,
+    },
+    {
+      config: { family: 'resnet', 'resnet/depth': 14, 'resnet/width': 16 },
+      origin: 'portfolio',
+      acc: 0.74,
+      tau: 2.2,
+      epochs: 3,
+      status: 'pruned',
+      params: 175258,
+    },
+    {
+      config: { family: 'mobilenet', 'mobilenet/width': 0.5, 'mobilenet/blocks_per_stage': 1 },
+      origin: 'portfolio',
+      acc: 0.66,
+      tau: 2.5,
+      epochs: 1,
+      status: 'failed',
+      params: 81210,
+      error: 'Out of memory: the model needs about 2.3 GB for batch 128; try a smaller batch or image size.',
+    },
+    {
+      config: { family: 'convnet', 'convnet/blocks': 3, 'convnet/filters': 24, 'convnet/batchnorm': false, 'convnet/head': 'flatten' },
+      origin: 'tpe',
+      acc: 0.77,
+      tau: 1.8,
+      epochs: 3,
+      status: 'pruned',
+      params: 61450,
+    },
+    {
+      config: { family: 'convnet', 'convnet/blocks': 2, 'convnet/filters': 48, 'convnet/batchnorm': true, 'convnet/head': 'gap' },
+      origin: 'tpe',
+      acc: 0.83,
+      tau: 1.5,
+      epochs: 3,
+      status: 'done',
+      params: 62218,
+    },
+    {
+      config: { family: 'convnet', 'convnet/blocks': 2, 'convnet/filters': 48, 'convnet/batchnorm': true, 'convnet/head': 'gap' },
+      origin: 'promotion of t4',
+      acc: 0.86,
+      tau: 2.4,
+      epochs: 9,
+      status: 'done',
+      params: 62218,
+    },
   ];
   const trials: TrialRecord[] = [];
   configs.forEach((c, index) => {
@@ -396,13 +488,38 @@ function synthTrials({ gauss, store, at, emit }: Synth): TrialRecord[] {
 function synthFinalFit({ gauss, store, at, emit }: Synth, trials: TrialRecord[]): { best: TrialRecord; fit: TrialRecord } {
   emit({ type: 'log', level: 'info', message: 'Search ended (budget) after 6 trials' });
   const best = trials[5];
-  const fit: TrialRecord = { ...best, id: 'final', index: 6, origin: `final fit of ${best.id}`, trainOn: 'TRAIN+VALIDATION', epochs: 9, epochsDone: 0, startedAt: at(0.2), status: 'running', bestValAccuracy: null, bestValLoss: null, bestEpoch: null, rungScores: [], hasModel: false };
+  const fit: TrialRecord = {
+    ...best,
+    id: 'final',
+    index: 6,
+    origin: `final fit of ${best.id}`,
+    trainOn: 'TRAIN+VALIDATION',
+    epochs: 9,
+    epochsDone: 0,
+    startedAt: at(0.2),
+    status: 'running',
+    bestValAccuracy: null,
+    bestValLoss: null,
+    bestEpoch: null,
+    rungScores: [],
+    hasModel: false,
+  };
   emit({ type: 'trialStarted', trial: { ...fit } });
   let elapsed = 0;
   for (let e = 1; e <= 9; e++) {
     elapsed += 0.9;
     const a = 0.9 * (1 - Math.exp(-e / 2)) + 0.1 * Math.exp(-e / 2);
-    const r: EpochRecord = { trialId: 'final', epoch: e, loss: -Math.log(a) * 1.05, accuracy: a, valLoss: -Math.log(a + 0.02) * 1.05, valAccuracy: Math.min(0.99, a + 0.02), lr: 0.002, imagesPerSec: 300 + gauss() * 6, elapsed };
+    const r: EpochRecord = {
+      trialId: 'final',
+      epoch: e,
+      loss: -Math.log(a) * 1.05,
+      accuracy: a,
+      valLoss: -Math.log(a + 0.02) * 1.05,
+      valAccuracy: Math.min(0.99, a + 0.02),
+      lr: 0.002,
+      imagesPerSec: 300 + gauss() * 6,
+      elapsed,
+    };
     store.appendHistory(r);
     emit({ type: 'epochEnded', record: r }, 0.9);
   }
@@ -430,13 +547,35 @@ function synthEvaluation({ gauss, store, emit }: Synth, dataset: Dataset, trials
     labels.push(y);
   }
   const d = { n: test.length, k, scores, labels };
-  const metrics = { partition: 'TEST' as const, count: test.length, accuracy: accuracy(d), top5Accuracy: topKAccuracy(d, 5), macroAuc: macroAuc(d), macroAveragePrecision: macroAveragePrecision(d), loss: logLoss(d) };
+  const metrics = {
+    partition: 'TEST' as const,
+    count: test.length,
+    accuracy: accuracy(d),
+    top5Accuracy: topKAccuracy(d, 5),
+    macroAuc: macroAuc(d),
+    macroAveragePrecision: macroAveragePrecision(d),
+    loss: logLoss(d),
+  };
   writeJsonAtomic(store.file('final', 'evaluation.json'), { ...metrics, classes: CLASSES, confusion: confusionMatrix(d), perClass: perClass(d) });
   writeJsonAtomic(store.file('final', 'predictions.json'), { partition: 'TEST', classes: CLASSES, itemIds: test.map((i) => i.id), labels, scores });
   mkdirSync(store.file('final', 'model'), { recursive: true });
-  emit({ type: 'log', level: 'info', message: `TEST: accuracy ${(metrics.accuracy * 100).toFixed(2)} %, macro AUC ${metrics.macroAuc?.toFixed(4)}, macro AP ${metrics.macroAveragePrecision?.toFixed(4)} (${test.length} images)` });
+  emit({
+    type: 'log',
+    level: 'info',
+    message: `TEST: accuracy ${(metrics.accuracy * 100).toFixed(2)} %, macro AUC ${metrics.macroAuc?.toFixed(4)}, macro AP ${metrics.macroAveragePrecision?.toFixed(4)} (${test.length} images)`,
+  });
   const board: LeaderboardRow[] = trials
-    .map((t) => ({ trialId: t.id, status: t.status, family: describeConfig(t.config), valAccuracy: t.trainOn === 'TRAIN' ? t.bestValAccuracy : null, valLoss: t.trainOn === 'TRAIN' ? t.bestValLoss : null, epochs: t.epochsDone, params: t.params, seconds: Math.round((t.seconds ?? 0) * 10) / 10, origin: t.origin }))
+    .map((t) => ({
+      trialId: t.id,
+      status: t.status,
+      family: describeConfig(t.config),
+      valAccuracy: t.trainOn === 'TRAIN' ? t.bestValAccuracy : null,
+      valLoss: t.trainOn === 'TRAIN' ? t.bestValLoss : null,
+      epochs: t.epochsDone,
+      params: t.params,
+      seconds: Math.round((t.seconds ?? 0) * 10) / 10,
+      origin: t.origin,
+    }))
     .sort((a, b) => (b.valAccuracy ?? -1) - (a.valAccuracy ?? -1));
   store.writeLeaderboard(board);
   return { board, metrics };
@@ -451,7 +590,11 @@ if (require.main === module) {
     if (dir) await record(dir);
     if (args.includes('--problems')) await recordProblems();
     thumbs.dispose();
-    console.log(readdirSync(FIXTURES).map((f) => relative(process.cwd(), join(FIXTURES, f))).join('\n'));
+    console.log(
+      readdirSync(FIXTURES)
+        .map((f) => relative(process.cwd(), join(FIXTURES, f)))
+        .join('\n'),
+    );
   })().catch((e) => {
     console.error(e);
     process.exit(1);

@@ -19,7 +19,18 @@ export function makeSmallExperiment(root: string): { csv: string; store: Experim
   rows.push('TRAIN,dog/missing.png,dog');
   const csv = join(root, 'data', 'labels.csv');
   writeFileSync(csv, rows.join('\n') + '\n');
-  const spec: ExperimentSpec = { id: 'e1', name: 'pets', dataset: csv, budgetMinutes: 1, backend: 'cpu', seed: 1, imageSize: 0, fit: 'pad', cacheDir: join(root, 'cache'), createdAt: new Date().toISOString() };
+  const spec: ExperimentSpec = {
+    id: 'e1',
+    name: 'pets',
+    dataset: csv,
+    budgetMinutes: 1,
+    backend: 'cpu',
+    seed: 1,
+    imageSize: 0,
+    fit: 'pad',
+    cacheDir: join(root, 'cache'),
+    createdAt: new Date().toISOString(),
+  };
   const store = ExperimentStore.create(join(root, 'experiments'), spec);
   return { csv, store };
 }

@@ -82,7 +82,10 @@ describe('AutoML in the VS Code workbench', function () {
     await showAutoml();
     const exp = experimentRow();
     await exp.waitFor({ timeout: 30_000 });
-    await w.page.locator('.part.statusbar .statusbar-item', { hasText: /AutoML \d/ }).first().waitFor({ timeout: 30_000 });
+    await w.page
+      .locator('.part.statusbar .statusbar-item', { hasText: /AutoML \d/ })
+      .first()
+      .waitFor({ timeout: 30_000 });
     await w.shot('experiment-running');
 
     // Its trials appear under it as the search runs.
@@ -110,10 +113,14 @@ describe('AutoML in the VS Code workbench', function () {
     for (const name of ['Loss per epoch', 'Accuracy per epoch']) {
       const canvas = view.locator(`canvas[aria-label^="${name}"]`);
       await canvas.waitFor();
-      const n = await waitFor(`${name} curves to be drawn`, async () => {
-        const px = await colouredPixels(canvas);
-        return px > 300 ? px : undefined;
-      }, 20_000);
+      const n = await waitFor(
+        `${name} curves to be drawn`,
+        async () => {
+          const px = await colouredPixels(canvas);
+          return px > 300 ? px : undefined;
+        },
+        20_000,
+      );
       assert.ok(n > 300, `${name}: only ${n} coloured pixels`);
     }
     await w.shot('training-panel');
@@ -133,10 +140,14 @@ describe('AutoML in the VS Code workbench', function () {
     // As a user with the keyboard: focus the slider, End moves it to the highest threshold.
     await slider.focus();
     await slider.press('End');
-    const after = await waitFor('precision/recall to follow the threshold', async () => {
-      const a = { precision: await precision.innerText(), recall: await recall.innerText() };
-      return a.recall !== before.recall ? a : undefined;
-    }, 10_000);
+    const after = await waitFor(
+      'precision/recall to follow the threshold',
+      async () => {
+        const a = { precision: await precision.innerText(), recall: await recall.innerText() };
+        return a.recall !== before.recall ? a : undefined;
+      },
+      10_000,
+    );
     const pctOf = (s: string) => Number(s.replace('%', ''));
     assert.ok(pctOf(after.recall) < pctOf(before.recall), `recall did not drop at the highest threshold: ${before.recall} → ${after.recall}`);
     assert.notEqual(after.precision, before.precision, 'precision did not change with the threshold');
@@ -185,8 +196,14 @@ describe('AutoML in the VS Code workbench', function () {
     const problems = w.page.locator('.markers-panel .monaco-list-row');
     await problems.filter({ hasText: 'TRIAN' }).first().waitFor({ timeout: 30_000 });
     const texts = await problems.allInnerTexts();
-    assert.ok(texts.some((t) => /not found|does-not-exist/i.test(t)), `no missing-image problem in: ${texts.join(' | ')}`);
-    assert.ok(texts.some((t) => /path is empty/i.test(t)), `no empty-path problem in: ${texts.join(' | ')}`);
+    assert.ok(
+      texts.some((t) => /not found|does-not-exist/i.test(t)),
+      `no missing-image problem in: ${texts.join(' | ')}`,
+    );
+    assert.ok(
+      texts.some((t) => /path is empty/i.test(t)),
+      `no empty-path problem in: ${texts.join(' | ')}`,
+    );
     await w.shot('problems-panel');
   });
 });

@@ -188,11 +188,16 @@ export async function startCodeServer(opts: CodeServerOptions): Promise<CodeServ
   const authority = `127.0.0.1:${port}`;
   const origin = `http://${authority}`;
   const args = [
-    '--auth', 'none',
-    '--bind-addr', authority,
-    '--config', join(home, 'config.yaml'),
-    '--user-data-dir', userDataDir,
-    '--extensions-dir', extensionsDir,
+    '--auth',
+    'none',
+    '--bind-addr',
+    authority,
+    '--config',
+    join(home, 'config.yaml'),
+    '--user-data-dir',
+    userDataDir,
+    '--extensions-dir',
+    extensionsDir,
     '--disable-telemetry',
     '--disable-update-check',
     ...(opts.untrusted ? [] : ['--disable-workspace-trust']),

@@ -113,7 +113,7 @@ async function runPass(args: Args, untrusted: boolean): Promise<number> {
       code = result;
     }
   } catch (e) {
-    console.error(`test:vscode: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+    console.error(`test:vscode: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
     if (server) console.error(`--- code-server output (tail) ---\n${server.output().slice(-4000)}`);
     code = 1;
   } finally {
@@ -126,7 +126,10 @@ async function runPass(args: Args, untrusted: boolean): Promise<number> {
 
 export async function runSuite(argv: string[]): Promise<number> {
   const args = parseArgs(argv);
-  for (const [what, p] of [['extension', join(args.extensionDevelopmentPath, 'package.json')], ['tests', args.extensionTestsPath]]) {
+  for (const [what, p] of [
+    ['extension', join(args.extensionDevelopmentPath, 'package.json')],
+    ['tests', args.extensionTestsPath],
+  ]) {
     if (!existsSync(p)) {
       console.error(`test:vscode: ${what} not found: ${p} (run "npm run build" and "npx tsc -p test/vscode" first)`);
       return 2;

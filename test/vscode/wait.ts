@@ -1,7 +1,12 @@
 // Polling with a deadline, for the extension-host suite and the UI scenarios alike (no `vscode` import).
 
 /** Polls `probe` until it returns something other than undefined/null/false; throws after `timeoutMs`. */
-export async function waitFor<T>(what: string, probe: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs: number, everyMs = 500): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => T | undefined | null | false | Promise<T | undefined | null | false>,
+  timeoutMs: number,
+  everyMs = 500,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();

@@ -78,7 +78,18 @@ function plantDecoyWorker(ws: string): void {
   const dir = join(ws, DECOY_EXPERIMENT);
   mkdirSync(dir, { recursive: true });
   const now = new Date().toISOString();
-  const spec = { id: 'decoy-worker', name: 'decoy-worker', dataset: join(ws, SAMPLE_CSV), budgetMinutes: 1, backend: 'cpu', seed: 1, imageSize: 0, fit: 'pad', cacheDir: join(ws, '.cache'), createdAt: now };
+  const spec = {
+    id: 'decoy-worker',
+    name: 'decoy-worker',
+    dataset: join(ws, SAMPLE_CSV),
+    budgetMinutes: 1,
+    backend: 'cpu',
+    seed: 1,
+    imageSize: 0,
+    fit: 'pad',
+    cacheDir: join(ws, '.cache'),
+    createdAt: now,
+  };
   writeFileSync(join(dir, 'experiment.json'), JSON.stringify({ spec, status: 'running', secondsUsed: 0, startedAt: now }, null, 2));
   // A heartbeat an hour ahead looks fresh whenever the window opens.
   const beat = { pid: sleep.pid, startedAt: now, heartbeatAt: new Date(Date.now() + 3600_000).toISOString() };

@@ -54,7 +54,8 @@ export async function resolveBackbone(
     );
   }
   const dir = statSync(path).isDirectory() ? path : dirname(path);
-  if (!existsSync(join(dir, 'model.json'))) throw new Error(`Backbone ${source}: no model.json in ${dir} (a TF.js layers model is a folder with model.json and its weight files)`);
+  if (!existsSync(join(dir, 'model.json')))
+    throw new Error(`Backbone ${source}: no model.json in ${dir} (a TF.js layers model is a folder with model.json and its weight files)`);
   checkLayersModel(JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as tf.io.ModelJSON, source);
   return dir;
 }
@@ -160,7 +161,7 @@ export async function loadBackbone(dir: string, range: BackboneRange = 'auto', o
     const cut = (features.sourceLayer as tfl.layers.Layer).name.slice(BACKBONE_PREFIX.length);
     model.dispose();
     model = await load(cut, opts.size);
-    features = (model.getLayer(`${BACKBONE_PREFIX}${cut}`).output as SymbolicTensor);
+    features = model.getLayer(`${BACKBONE_PREFIX}${cut}`).output as SymbolicTensor;
   }
   const layers = model.layers;
   const input = model.inputs[0];
@@ -178,7 +179,10 @@ export async function loadBackbone(dir: string, range: BackboneRange = 'auto', o
   for (const l of layers) if (!feeding.has(l)) l.dispose();
   let flops = 0;
   for (const l of layers) if (feeding.has(l)) flops += layerFlops(l);
-  const taps = featureTaps(features, layers.filter((l) => feeding.has(l)));
+  const taps = featureTaps(
+    features,
+    layers.filter((l) => feeding.has(l)),
+  );
   return {
     info: {
       dir,
@@ -205,7 +209,9 @@ function findFeatures(model: tfl.LayersModel, cut: string | null, dir: string): 
   const layers = model.layers;
   if (layers.some((l) => 'layers' in l)) {
     model.dispose();
-    throw new Error(`Backbone ${dir}: it holds whole models (an ensemble, or a model with test-time augmentation); use one trained network, e.g. a trial's model folder (trials/<id>/model)`);
+    throw new Error(
+      `Backbone ${dir}: it holds whole models (an ensemble, or a model with test-time augmentation); use one trained network, e.g. a trial's model folder (trials/<id>/model)`,
+    );
   }
   if (cut) {
     const out = layers.find((l) => l.name === cut)?.output;
@@ -233,7 +239,13 @@ function findFeatures(model: tfl.LayersModel, cut: string | null, dir: string): 
   const source = features.sourceLayer as tfl.layers.Layer;
   const cls = source.getClassName();
   const pooledIn = source.input as SymbolicTensor;
-  if ((cls === 'AveragePooling2D' || cls === 'MaxPooling2D') && features.shape[1] === 1 && features.shape[2] === 1 && !Array.isArray(pooledIn) && (pooledIn.shape[1] ?? 0) > 1) {
+  if (
+    (cls === 'AveragePooling2D' || cls === 'MaxPooling2D') &&
+    features.shape[1] === 1 &&
+    features.shape[2] === 1 &&
+    !Array.isArray(pooledIn) &&
+    (pooledIn.shape[1] ?? 0) > 1
+  ) {
     features = pooledIn;
   }
   return features;
@@ -247,7 +259,7 @@ export function truncateAt(json: tf.io.ModelJSON, cut: string): tf.io.ModelJSON 
   const copy = JSON.parse(JSON.stringify(json)) as tf.io.ModelJSON;
   const top = copy.modelTopology as JsonRoot;
   const root = top.model_config ?? top;
-  const nameOf = (l: JsonLayer) => (l.name ?? (l.config.name as string | undefined)) ?? '';
+  const nameOf = (l: JsonLayer) => l.name ?? (l.config.name as string | undefined) ?? '';
   if (root.class_name === 'Sequential') {
     const layers = Array.isArray(root.config) ? root.config : root.config?.layers;
     const at = layers?.findIndex((l) => nameOf(l) === cut) ?? -1;

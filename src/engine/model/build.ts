@@ -42,14 +42,10 @@ export function buildModel(config: TrialConfig, shape: ModelShape, seed = 0, bac
   const ids = { n: 0 };
   const init = () => tfl.initializers.heNormal({ seed: seed + ids.n++ });
   const input = tfl.input({ shape: shape.inputShape, name: 'image' });
-  let x = tfl.layers
-    .rescaling({ scale: 1 / shape.std, offset: -shape.mean / shape.std, name: 'normalise' })
-    .apply(input) as SymbolicTensor;
+  let x = tfl.layers.rescaling({ scale: 1 / shape.std, offset: -shape.mean / shape.std, name: 'normalise' }).apply(input) as SymbolicTensor;
 
   const conv = (t: SymbolicTensor, filters: number, kernel: number, strides = 1, useBias = false) =>
-    tfl.layers
-      .conv2d({ filters, kernelSize: kernel, strides, padding: 'same', useBias, kernelInitializer: init() })
-      .apply(t) as SymbolicTensor;
+    tfl.layers.conv2d({ filters, kernelSize: kernel, strides, padding: 'same', useBias, kernelInitializer: init() }).apply(t) as SymbolicTensor;
   const bn = (t: SymbolicTensor) => tfl.layers.batchNormalization({ momentum: 0.9, epsilon: 1e-5 }).apply(t) as SymbolicTensor;
   const relu = (t: SymbolicTensor) => tfl.layers.activation({ activation: 'relu' }).apply(t) as SymbolicTensor;
 
@@ -147,7 +143,6 @@ export function logitsModel(model: tfl.LayersModel): tfl.LayersModel {
   const layer = model.getLayer('logits');
   return tfl.model({ inputs: model.inputs, outputs: layer.output as SymbolicTensor, name: `${model.name}_logits` });
 }
-
 
 /**
  * Estimates the memory a training step of the model needs, in bytes: weights, the trainable ones'

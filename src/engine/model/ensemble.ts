@@ -18,7 +18,8 @@ export async function buildEnsembleModel(members: EnsembleMember[]): Promise<tfl
   const shape = models[0].inputs[0].shape.slice(1) as number[];
   for (const [i, m] of models.entries()) {
     const other = m.inputs[0].shape.slice(1);
-    if (JSON.stringify(other) !== JSON.stringify(shape)) throw new Error(`Ensemble member ${members[i].dir} takes ${JSON.stringify(other)}, not ${JSON.stringify(shape)}`);
+    if (JSON.stringify(other) !== JSON.stringify(shape))
+      throw new Error(`Ensemble member ${members[i].dir} takes ${JSON.stringify(other)}, not ${JSON.stringify(shape)}`);
   }
   const input = tfl.input({ shape, name: 'image' });
   const weighted = models.map((m, i) => {

@@ -35,7 +35,10 @@ interface FoldedSpec {
 class FoldedConv extends tfl.layers.Layer {
   static readonly className = 'AutomlFoldedConv';
 
-  constructor(private readonly spec: FoldedSpec, name: string) {
+  constructor(
+    private readonly spec: FoldedSpec,
+    name: string,
+  ) {
     super({ name, trainable: false });
   }
 
@@ -185,18 +188,42 @@ function chainFrom(l: Layer, soleNext: (l: Layer) => Layer | null): Chain | null
  */
 function paddingOf(pad: Layer, conv: Layer): FoldedSpec['pad'] | null {
   const p = config(pad).padding as [[number, number], [number, number]] | [number, number] | number;
-  const [[t, b], [left, r]] = typeof p === 'number' ? [[p, p], [p, p]] : typeof p[0] === 'number' ? [[p[0], p[0]], [p[1] as number, p[1] as number]] : (p as [[number, number], [number, number]]);
+  const [[t, b], [left, r]] =
+    typeof p === 'number'
+      ? [
+          [p, p],
+          [p, p],
+        ]
+      : typeof p[0] === 'number'
+        ? [
+            [p[0], p[0]],
+            [p[1] as number, p[1] as number],
+          ]
+        : (p as [[number, number], [number, number]]);
   const xShape = pad.inboundNodes[0]!.inputTensors[0]!.shape;
   const wShape = conv.getWeights()[0]!.shape;
   const cc = config(conv);
   if (xShape.length === 4 && xShape.slice(1).every((d) => typeof d === 'number') && wShape.length === 4) {
     const info = tf.backend_util.computeConv2DInfo(
-      [1, ...(xShape.slice(1) as number[])] as [number, number, number, number], wShape as [number, number, number, number],
-      pair(cc.strides), pair(cc.dilationRate), 'same', undefined, conv.getClassName() === 'DepthwiseConv2D');
+      [1, ...(xShape.slice(1) as number[])] as [number, number, number, number],
+      wShape as [number, number, number, number],
+      pair(cc.strides),
+      pair(cc.dilationRate),
+      'same',
+      undefined,
+      conv.getClassName() === 'DepthwiseConv2D',
+    );
     const { top, bottom, left: l0, right } = info.padInfo;
     if (top === t && bottom === b && l0 === left && right === r) return 'same';
   }
-  return conv.getClassName() === 'Conv2D' ? [[0, 0], [t, b], [left, r], [0, 0]] : null;
+  return conv.getClassName() === 'Conv2D'
+    ? [
+        [0, 0],
+        [t, b],
+        [left, r],
+        [0, 0],
+      ]
+    : null;
 }
 
 function foldedSpec(c: Chain, outShape: tfl.Shape): FoldedSpec {

@@ -42,7 +42,8 @@ export async function saveModel(model: tfl.LayersModel, dir: string, extra?: Rec
  * leaves the folder (`../…`) is refused: a model.json from elsewhere must not read other files.
  */
 export function weightsFile(dir: string, p: string): string {
-  const leaves = (): Error => new Error(`${join(dir, 'model.json')}: the weights path "${p}" leaves the model's folder; weight files must lie inside it (e.g. "weights.bin")`);
+  const leaves = (): Error =>
+    new Error(`${join(dir, 'model.json')}: the weights path "${p}" leaves the model's folder; weight files must lie inside it (e.g. "weights.bin")`);
   if (typeof p !== 'string' || p === '' || p.includes('\0') || isAbsolute(p) || win32.isAbsolute(p)) throw leaves();
   const root = resolve(dir);
   const file = resolve(root, p);

@@ -57,10 +57,16 @@ function autokeras(inputShape: number[], numClasses: number, init: Init, dropout
   let first = true;
   for (const filters of [32, 64, 128]) {
     for (let i = 0; i < convsPerBlock; i++) {
-      layers.push(tfl.layers.conv2d({
-        ...(first ? { inputShape } : {}),
-        filters, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: init.he(),
-      }));
+      layers.push(
+        tfl.layers.conv2d({
+          ...(first ? { inputShape } : {}),
+          filters,
+          kernelSize: 3,
+          padding: 'same',
+          useBias: false,
+          kernelInitializer: init.he(),
+        }),
+      );
       first = false;
       layers.push(tfl.layers.batchNormalization({ momentum: 0.99, epsilon: 1e-3 }));
       layers.push(tfl.layers.activation({ activation: 'relu' }));
@@ -78,21 +84,39 @@ function autokeras(inputShape: number[], numClasses: number, init: Init, dropout
 function resnet8(inputShape: number[], numClasses: number, init: Init): tfl.LayersModel {
   const input = tfl.input({ shape: inputShape });
   const convBn = (x: tfl.SymbolicTensor, filters: number, strides: number, relu: boolean): tfl.SymbolicTensor => {
-    let y = tfl.layers.conv2d({
-      filters, kernelSize: 3, strides, padding: 'same', useBias: false, kernelInitializer: init.he(),
-    }).apply(x) as tfl.SymbolicTensor;
+    let y = tfl.layers
+      .conv2d({
+        filters,
+        kernelSize: 3,
+        strides,
+        padding: 'same',
+        useBias: false,
+        kernelInitializer: init.he(),
+      })
+      .apply(x) as tfl.SymbolicTensor;
     y = tfl.layers.batchNormalization({ momentum: 0.99, epsilon: 1e-3 }).apply(y) as tfl.SymbolicTensor;
     if (relu) y = tfl.layers.activation({ activation: 'relu' }).apply(y) as tfl.SymbolicTensor;
     return y;
   };
   let x = convBn(input, 16, 1, true);
-  for (const [filters, strides] of [[16, 1], [32, 2], [64, 2]] as const) {
+  for (const [filters, strides] of [
+    [16, 1],
+    [32, 2],
+    [64, 2],
+  ] as const) {
     const y = convBn(convBn(x, filters, strides, true), filters, 1, false);
     let shortcut = x;
     if (strides !== 1 || (x.shape[3] as number) !== filters) {
-      shortcut = tfl.layers.conv2d({
-        filters, kernelSize: 1, strides, padding: 'same', useBias: false, kernelInitializer: init.he(),
-      }).apply(x) as tfl.SymbolicTensor;
+      shortcut = tfl.layers
+        .conv2d({
+          filters,
+          kernelSize: 1,
+          strides,
+          padding: 'same',
+          useBias: false,
+          kernelInitializer: init.he(),
+        })
+        .apply(x) as tfl.SymbolicTensor;
     }
     x = tfl.layers.add().apply([y, shortcut]) as tfl.SymbolicTensor;
     x = tfl.layers.activation({ activation: 'relu' }).apply(x) as tfl.SymbolicTensor;
@@ -111,10 +135,15 @@ export function buildReferenceNet(
 ): tfl.LayersModel {
   const init = new Init(opts.seed);
   switch (name) {
-    case '2-conv': return twoConv(inputShape, numClasses, init);
-    case 'autokeras': return autokeras(inputShape, numClasses, init, opts.dropout ?? 0.25, 1);
-    case 'autokeras-2': return autokeras(inputShape, numClasses, init, opts.dropout ?? 0.25, 2);
-    case 'resnet8': return resnet8(inputShape, numClasses, init);
-    default: throw new Error(`unknown reference net "${name}" (known: ${REFERENCE_NET_NAMES.join(', ')})`);
+    case '2-conv':
+      return twoConv(inputShape, numClasses, init);
+    case 'autokeras':
+      return autokeras(inputShape, numClasses, init, opts.dropout ?? 0.25, 1);
+    case 'autokeras-2':
+      return autokeras(inputShape, numClasses, init, opts.dropout ?? 0.25, 2);
+    case 'resnet8':
+      return resnet8(inputShape, numClasses, init);
+    default:
+      throw new Error(`unknown reference net "${name}" (known: ${REFERENCE_NET_NAMES.join(', ')})`);
   }
 }

@@ -77,7 +77,9 @@ export function runtimePackageFor(
 function nativeRuntimeFor(variant: InstallOptions['variant'], gpu: GpuState): { backend: 'tensorflow-gpu' | 'tensorflow'; pkg: string; note?: string } {
   if (variant === 'gpu') {
     const note = gpu.driver
-      ? gpu.missing.length ? `tfjs-node-gpu will install but will not load until this is fixed: ${gpu.missing.join('; ')}` : undefined
+      ? gpu.missing.length
+        ? `tfjs-node-gpu will install but will not load until this is fixed: ${gpu.missing.join('; ')}`
+        : undefined
       : 'no NVIDIA driver found: tfjs-node-gpu will install but will not load on this machine';
     return { backend: 'tensorflow-gpu', pkg: RUNTIME_PACKAGES['tensorflow-gpu'], note };
   }
@@ -91,7 +93,10 @@ export function explainInstallFailure(pkg: string, log: string[], code: number |
   if (spawnError && /ENOENT/.test(spawnError)) {
     return `npm was not found. The native runtime is installed with npm: install Node.js (which brings npm), or run \`npm install ${pkg}@${version}\` yourself in the runtime folder.`;
   }
-  if (/storage\.googleapis\.com|libtensorflow|tfjs_binding|node-pre-gyp/i.test(text) && /(ENOTFOUND|ECONNREFUSED|ETIMEDOUT|EAI_AGAIN|getaddrinfo|socket hang up|403|404)/i.test(text)) {
+  if (
+    /storage\.googleapis\.com|libtensorflow|tfjs_binding|node-pre-gyp/i.test(text) &&
+    /(ENOTFOUND|ECONNREFUSED|ETIMEDOUT|EAI_AGAIN|getaddrinfo|socket hang up|403|404)/i.test(text)
+  ) {
     return `${pkg} was downloaded, but its install script could not download libtensorflow from storage.googleapis.com (no access to that host from this machine). Allow that host (or a proxy), or install on a machine with internet access and copy the runtime folder. The wasm backend keeps working meanwhile.`;
   }
   if (/(ENOTFOUND|ECONNREFUSED|ETIMEDOUT|EAI_AGAIN|ECONNRESET|getaddrinfo|network)/i.test(text)) {
@@ -99,7 +104,11 @@ export function explainInstallFailure(pkg: string, log: string[], code: number |
   }
   if (/EACCES|EPERM/.test(text)) return `npm could not write the runtime folder (permission denied). Check the folder's permissions.`;
   if (/ENOSPC/.test(text)) return `The disk is full: ${pkg} with libtensorflow needs about 1 GB.`;
-  const last = log.filter((l) => /ERR!|error/i.test(l)).slice(-3).join(' ').trim();
+  const last = log
+    .filter((l) => /ERR!|error/i.test(l))
+    .slice(-3)
+    .join(' ')
+    .trim();
   return `npm failed to install ${pkg} (exit code ${code})${last ? `: ${last}` : ''}.`;
 }
 
@@ -110,7 +119,10 @@ export async function installRuntime(o: InstallOptions): Promise<InstallResult> 
   mkdirSync(o.runtimeDir, { recursive: true });
   const manifest = join(o.runtimeDir, 'package.json');
   if (!existsSync(manifest)) {
-    writeFileSync(manifest, JSON.stringify({ name: 'automl-vscode-runtime', private: true, description: 'Native tfjs runtime installed by AutoML for VS Code' }, null, 2));
+    writeFileSync(
+      manifest,
+      JSON.stringify({ name: 'automl-vscode-runtime', private: true, description: 'Native tfjs runtime installed by AutoML for VS Code' }, null, 2),
+    );
   }
   const args = [
     'install',

@@ -52,7 +52,12 @@ export function fusedKernelsAvailable(): boolean {
 }
 
 export function adamwUpdate(
-  fused: boolean, param: tf.Tensor, grad: tf.Tensor, m: tf.Tensor, v: tf.Tensor, h: AdamWHyper,
+  fused: boolean,
+  param: tf.Tensor,
+  grad: tf.Tensor,
+  m: tf.Tensor,
+  v: tf.Tensor,
+  h: AdamWHyper,
 ): { param: tf.Tensor; m: tf.Tensor; v: tf.Tensor } {
   if (fused) {
     // In place on m and v; returns the new θ.
@@ -78,9 +83,7 @@ export function adamwUpdate(
   });
 }
 
-export function sgdUpdate(
-  fused: boolean, param: tf.Tensor, grad: tf.Tensor, buf: tf.Tensor, h: SgdHyper,
-): { param: tf.Tensor; m: tf.Tensor } {
+export function sgdUpdate(fused: boolean, param: tf.Tensor, grad: tf.Tensor, buf: tf.Tensor, h: SgdHyper): { param: tf.Tensor; m: tf.Tensor } {
   if (fused) {
     const out = tf.engine().runKernel(SGD_KERNEL, { param, grad, buf }, { ...h }) as tf.Tensor;
     return { param: out, m: buf };
@@ -88,7 +91,11 @@ export function sgdUpdate(
   if (splitKernelsAvailable()) {
     const e = tf.engine();
     const b2 = e.runKernel(MOMENT_KERNEL, { s: buf, g: grad }, { decay: h.momentum, scale: 1, square: false }) as tf.Tensor;
-    const p2 = e.runKernel(SGD_PARAM_KERNEL, { p: param, g: grad, b: b2 }, { lr: h.lr, momentum: h.momentum, nesterov: h.nesterov, weightDecay: h.weightDecay }) as tf.Tensor;
+    const p2 = e.runKernel(
+      SGD_PARAM_KERNEL,
+      { p: param, g: grad, b: b2 },
+      { lr: h.lr, momentum: h.momentum, nesterov: h.nesterov, weightDecay: h.weightDecay },
+    ) as tf.Tensor;
     return { param: p2, m: b2 };
   }
   return tf.tidy(() => {

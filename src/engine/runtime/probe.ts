@@ -82,8 +82,14 @@ function libraryDirs(): string[] {
 /** The CUDA runtime and cuDNN libraries tfjs-node-gpu 4.22 (libtensorflow 2.9.1) loads. */
 const GPU_LIBS =
   process.platform === 'win32'
-    ? [{ file: 'cudart64_110.dll', what: 'the CUDA 11 runtime' }, { file: 'cudnn64_8.dll', what: 'cuDNN 8' }]
-    : [{ file: 'libcudart.so.11.0', what: 'the CUDA 11 runtime' }, { file: 'libcudnn.so.8', what: 'cuDNN 8' }];
+    ? [
+        { file: 'cudart64_110.dll', what: 'the CUDA 11 runtime' },
+        { file: 'cudnn64_8.dll', what: 'cuDNN 8' },
+      ]
+    : [
+        { file: 'libcudart.so.11.0', what: 'the CUDA 11 runtime' },
+        { file: 'libcudnn.so.8', what: 'cuDNN 8' },
+      ];
 
 /**
  * Other major versions of the CUDA runtime and cuDNN that the loader can see (e.g. `libcudart.so.13`,

@@ -54,7 +54,9 @@ export function featureExtractor(backbone: LoadedBackbone, opts: { fold?: boolea
 /** Identifies a backbone's files (model.json and its weights), for cache keys. */
 export function backboneKey(dir: string): string {
   const h = createHash('sha256');
-  for (const name of readdirSync(dir).filter((n) => n !== 'source.txt' && n !== 'checksums.json').sort()) {
+  for (const name of readdirSync(dir)
+    .filter((n) => n !== 'source.txt' && n !== 'checksums.json')
+    .sort()) {
     const p = join(dir, name);
     if (!statSync(p).isFile()) continue;
     h.update(`${name}\n`);
@@ -88,7 +90,13 @@ export interface EmbedOptions {
 export async function embedSet(extractor: tfl.LayersModel, set: ImageSet, o: EmbedOptions): Promise<FeatureSet & { cached: boolean }> {
   const dim = extractor.outputs[0].shape[1] as number;
   const dir = join(o.cacheDir, 'features');
-  const file = join(dir, `${createHash('sha256').update(`${o.extractorKey}/${setKey(set)}/${o.mirror ? 'mirror' : 'plain'}`).digest('hex').slice(0, 32)}.f32`);
+  const file = join(
+    dir,
+    `${createHash('sha256')
+      .update(`${o.extractorKey}/${setKey(set)}/${o.mirror ? 'mirror' : 'plain'}`)
+      .digest('hex')
+      .slice(0, 32)}.f32`,
+  );
   const views = set.count * dim;
   if (existsSync(file) && statSync(file).size === 4 * views * (o.mirror ? 2 : 1)) {
     const b = readFileSync(file);

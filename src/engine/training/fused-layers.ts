@@ -69,9 +69,7 @@ export function fusedBatchNormAvailable(): boolean {
  * y = BN(x) with batch statistics, as one differentiable op; also returns the
  * batch mean and (biased) variance, which the caller must dispose.
  */
-export function fusedBatchNormTrain(
-  x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number,
-): { y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } {
+export function fusedBatchNormTrain(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): { y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } {
   let mean: tf.Tensor | null = null;
   let variance: tf.Tensor | null = null;
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
@@ -85,9 +83,7 @@ export function fusedBatchNormTrain(
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sx, sg, sm, si] = saved;
-        return tf.engine().runKernel(
-          BN_TRAIN_GRAD_KERNEL, { dy, x: sx, mean: sm, invstd: si, gamma: sg }, {},
-        ) as tf.Tensor[];
+        return tf.engine().runKernel(BN_TRAIN_GRAD_KERNEL, { dy, x: sx, mean: sm, invstd: si, gamma: sg }, {}) as tf.Tensor[];
       },
     };
   });
@@ -129,7 +125,9 @@ function patchBatchNorm(layer: BatchNormLike): void {
     const plain = layer.center && layer.scale;
     if (!training || !lastAxis || x.dtype !== 'float32' || (plain && !fusedBatchNormAvailable())) return original(inputs, kwargs);
     return tf.tidy(() => {
-      const { y, mean, variance } = fusedBatchNormAvailable() ? fusedBatchNormTrain(x, gamma(), beta(), layer.epsilon) : momentsBatchNorm(x, gamma(), beta(), layer.epsilon);
+      const { y, mean, variance } = fusedBatchNormAvailable()
+        ? fusedBatchNormTrain(x, gamma(), beta(), layer.epsilon)
+        : momentsBatchNorm(x, gamma(), beta(), layer.epsilon);
       movingAverage(layer.movingMean, mean, layer.momentum);
       movingAverage(layer.movingVariance, variance, layer.momentum);
       mean.dispose();
@@ -165,8 +163,12 @@ function patchFirstConv(layer: Conv2DLike): void {
     return tf.tidy(() => {
       const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
       let y: tf.Tensor = tf.conv2d(
-        x, layer.kernel.read() as tf.Tensor4D, layer.strides as [number, number], layer.padding as 'same' | 'valid',
-        'NHWC', layer.dilationRate as [number, number],
+        x,
+        layer.kernel.read() as tf.Tensor4D,
+        layer.strides as [number, number],
+        layer.padding as 'same' | 'valid',
+        'NHWC',
+        layer.dilationRate as [number, number],
       );
       if (layer.bias !== null && layer.bias !== undefined) y = tf.add(y, layer.bias.read());
       return layer.activation.apply(y);
@@ -195,7 +197,14 @@ function patchDropout(layer: DropoutLike): void {
   const original = layer.call.bind(layer);
   layer.call = (inputs, kwargs) => {
     const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor;
-    if (!kwargs?.training || !(layer.rate > 0 && layer.rate < 1) || layer.seed === undefined || layer.seed === null || layer.noiseShape != null || x.dtype !== 'float32') {
+    if (
+      !kwargs?.training ||
+      !(layer.rate > 0 && layer.rate < 1) ||
+      layer.seed === undefined ||
+      layer.seed === null ||
+      layer.noiseShape != null ||
+      x.dtype !== 'float32'
+    ) {
       return original(inputs, kwargs);
     }
     const backend = tf.getBackend();
@@ -221,15 +230,17 @@ function patchDropout(layer: DropoutLike): void {
 function fedByModelInput(layer: { inboundNodes: LayerNodeLike[] }, depth = 0): boolean {
   const nodes = layer.inboundNodes ?? [];
   if (nodes.length === 0 || depth > 16) return false;
-  return nodes.every((n) => n.inboundLayers.every((l) =>
-    l.getClassName() === 'InputLayer' || (l.trainableWeights.length === 0 && fedByModelInput(l, depth + 1))));
+  return nodes.every((n) =>
+    n.inboundLayers.every((l) => l.getClassName() === 'InputLayer' || (l.trainableWeights.length === 0 && fedByModelInput(l, depth + 1))),
+  );
 }
 
 function visit(layers: unknown[], fn: (l: unknown, className: string) => void): void {
   for (const l of layers) {
     const c = l as ContainerLike;
     const name = c.getClassName();
-    if (Array.isArray(c.layers) && name !== 'BatchNormalization') visit(c.layers, fn); // nested Sequential / Model
+    if (Array.isArray(c.layers) && name !== 'BatchNormalization')
+      visit(c.layers, fn); // nested Sequential / Model
     else fn(l, name);
   }
 }

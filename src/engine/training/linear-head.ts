@@ -211,7 +211,7 @@ export function predictLinearHead(head: LinearHead, x: Float32Array, n: number):
     let max = -Infinity;
     for (let c = 0; c < k; c++) max = Math.max(max, logits[c]);
     let sum = 0;
-    for (let c = 0; c < k; c++) sum += (logits[c] = Math.exp(logits[c] - max));
+    for (let c = 0; c < k; c++) sum += logits[c] = Math.exp(logits[c] - max);
     for (let c = 0; c < k; c++) out[i * k + c] = logits[c] / sum;
   }
   return out;

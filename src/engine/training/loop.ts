@@ -102,7 +102,12 @@ export async function predictScores(model: tfl.LayersModel, set: ImageSet, batch
 }
 
 /** Validation loss and accuracy from scores (top-1 for single-label, per-label at 0.5 for multi-label). */
-export function scoreSet(scores: Float32Array, set: Pick<ImageSet, 'count' | 'labels'>, numClasses: number, multiLabel: boolean): { loss: number; accuracy: number } {
+export function scoreSet(
+  scores: Float32Array,
+  set: Pick<ImageSet, 'count' | 'labels'>,
+  numClasses: number,
+  multiLabel: boolean,
+): { loss: number; accuracy: number } {
   const n = set.count;
   if (n === 0) return { loss: 0, accuracy: 0 };
   let loss = 0;
@@ -191,7 +196,13 @@ export async function trainSegment(o: SegmentOptions): Promise<SegmentResult> {
     if (await endEpoch(o, s, run)) break;
   }
   await scoreUnscoredLast(o, s);
-  return { epochsDone: round3(s.epochsDone), stoppedBy: s.stoppedBy, best: s.best, last: s.last, imagesPerSec: s.imagesTotal / Math.max(1e-3, s.trainTime / 1000) };
+  return {
+    epochsDone: round3(s.epochsDone),
+    stoppedBy: s.stoppedBy,
+    best: s.best,
+    last: s.last,
+    imagesPerSec: s.imagesTotal / Math.max(1e-3, s.trainTime / 1000),
+  };
 }
 
 /**
@@ -203,7 +214,10 @@ async function runEpochBatches(o: SegmentOptions, s: Loop): Promise<EpochRun | n
   const { shape } = s;
   const rowBytes = shape.height * shape.width * shape.channels;
   const progressEvery = 10;
-  const order = shuffle(Array.from({ length: train.count }, (_, i) => i), s.random);
+  const order = shuffle(
+    Array.from({ length: train.count }, (_, i) => i),
+    s.random,
+  );
   const stepsThisEpoch = Math.min(s.stepsPerEpoch, s.totalSteps - s.step);
   let seen = 0;
   let ran = 0;
@@ -226,9 +240,7 @@ async function runEpochBatches(o: SegmentOptions, s: Loop): Promise<EpochRun | n
       return null;
     }
     for (let d = 0; d < s.dropouts.length; d++) s.dropouts[d].seed = (o.seed * 7919 + s.step * 31 + d) >>> 0;
-    const progress = o.annealByTime
-      ? Math.max(s.step / s.totalSteps, (Date.now() - s.started) / Math.max(1, o.deadline - s.started))
-      : s.step / s.totalSteps;
+    const progress = o.annealByTime ? Math.max(s.step / s.totalSteps, (Date.now() - s.started) / Math.max(1, o.deadline - s.started)) : s.step / s.totalSteps;
     s.lastLr = learningRateAt(progress, o.schedule);
     o.stepper.setLearningRate(s.lastLr);
     const idx = order.slice(b * o.batchSize, (b + 1) * o.batchSize);
@@ -248,7 +260,13 @@ async function runEpochBatches(o: SegmentOptions, s: Loop): Promise<EpochRun | n
     s.step++;
     if (o.onBatch && (b % progressEvery === progressEvery - 1 || b === stepsThisEpoch - 1)) {
       const loss = (await r.loss.data())[0];
-      o.onBatch({ epoch: o.epochOffset + s.epochsDone + 1, batch: b + 1, batches: stepsThisEpoch, loss, imagesPerSec: s.imagesTotal / Math.max(1e-3, s.trainTime / 1000) });
+      o.onBatch({
+        epoch: o.epochOffset + s.epochsDone + 1,
+        batch: b + 1,
+        batches: stepsThisEpoch,
+        loss,
+        imagesPerSec: s.imagesTotal / Math.max(1e-3, s.trainTime / 1000),
+      });
     }
     await yieldToEvents();
   }

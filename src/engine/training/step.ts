@@ -60,9 +60,7 @@ interface ParamState {
 }
 
 /** Loss and correct count from logits (shared with the reference implementation in the tests). */
-export function lossAndCorrect(
-  logits: tf.Tensor2D, y: tf.Tensor2D, labelSmoothing: number, multiLabel: boolean,
-): { loss: tf.Scalar; correct: tf.Scalar } {
+export function lossAndCorrect(logits: tf.Tensor2D, y: tf.Tensor2D, labelSmoothing: number, multiLabel: boolean): { loss: tf.Scalar; correct: tf.Scalar } {
   return tf.tidy(() => {
     const k = y.shape[1];
     if (multiLabel) {
@@ -99,7 +97,10 @@ export class TrainStep {
   constructor(model: LayersModel, options: TrainStepOptions) {
     this.model = model;
     this.opts = {
-      beta1: 0.9, beta2: 0.999, epsilon: 1e-7, decayAllParameters: false,
+      beta1: 0.9,
+      beta2: 0.999,
+      epsilon: 1e-7,
+      decayAllParameters: false,
       ...options,
       momentum: options.momentum ?? 0.9,
       nesterov: options.nesterov ?? false,
@@ -221,7 +222,12 @@ export class TrainStep {
         if (p.m === null) p.m = tf.keep(tf.zerosLike(p.variable));
         if (p.v === null) p.v = tf.keep(tf.zerosLike(p.variable));
         const r = adamwUpdate(fused, p.variable, g, p.m, p.v, {
-          lr: this.lr, beta1: o.beta1, beta2: o.beta2, epsilon: o.epsilon, weightDecay: wd, step: this.t,
+          lr: this.lr,
+          beta1: o.beta1,
+          beta2: o.beta2,
+          epsilon: o.epsilon,
+          weightDecay: wd,
+          step: this.t,
         });
         p.variable.assign(r.param);
         r.param.dispose();
@@ -236,7 +242,10 @@ export class TrainStep {
       } else {
         if (p.m === null) p.m = tf.keep(tf.zerosLike(p.variable));
         const r = sgdUpdate(fused, p.variable, g, p.m, {
-          lr: this.lr, momentum: o.momentum, nesterov: o.nesterov, weightDecay: wd,
+          lr: this.lr,
+          momentum: o.momentum,
+          nesterov: o.nesterov,
+          weightDecay: wd,
         });
         p.variable.assign(r.param);
         r.param.dispose();

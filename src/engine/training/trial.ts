@@ -65,7 +65,15 @@ interface Live {
 }
 
 /** One `trainSegment` call of a segment: its epochs, learning rate and schedule. */
-type Part = (p: { epochs: number; epochOffset: number; lr: number; warmup: number; annealByTime?: boolean; deadline?: number; seedKey: string }) => Promise<SegmentResult>;
+type Part = (p: {
+  epochs: number;
+  epochOffset: number;
+  lr: number;
+  warmup: number;
+  annealByTime?: boolean;
+  deadline?: number;
+  seedKey: string;
+}) => Promise<SegmentResult>;
 
 export async function runTrialSegment(ctx: TrialContext, trial: TrialRecord, seg: SegmentRequest): Promise<TrialOutcome> {
   const { store } = ctx;
@@ -113,7 +121,9 @@ export async function runTrialSegment(ctx: TrialContext, trial: TrialRecord, seg
 async function buildTrialModel(ctx: TrialContext, trial: TrialRecord): Promise<tfl.LayersModel> {
   // A transfer trial's backbone is loaded fresh (its layers become the model's); buildModel refuses a transfer trial without one.
   const backbone =
-    trial.config.family === 'transfer' && ctx.backbone ? await loadBackbone(ctx.backbone.dir, ctx.backbone.range, { size: ctx.backbone.size, cut: ctx.backbone.cut }) : undefined;
+    trial.config.family === 'transfer' && ctx.backbone
+      ? await loadBackbone(ctx.backbone.dir, ctx.backbone.range, { size: ctx.backbone.size, cut: ctx.backbone.cut })
+      : undefined;
   return buildModel(trial.config, ctx.shape, deriveSeed(ctx.seed, trial.id), backbone);
 }
 

@@ -71,7 +71,8 @@ export class EvaluationPanel extends PanelBase {
     if (method === 'openItem') {
       const it = this.item((params as WebviewRequests['openItem']['params']).key);
       if (!it) throw new RequestError('The dataset could not be read, so this image cannot be opened.');
-      if (it.ref.kind !== 'file') throw new RequestError(`${it.display} lies inside ${it.ref.kind === 'zip' ? it.ref.zip : it.ref.file}; it cannot be opened on its own.`);
+      if (it.ref.kind !== 'file')
+        throw new RequestError(`${it.display} lies inside ${it.ref.kind === 'zip' ? it.ref.zip : it.ref.file}; it cannot be opened on its own.`);
       await openFileAt(it.ref.path);
       return undefined;
     }

@@ -28,7 +28,10 @@ export class TrainingPanel extends PanelBase {
   private constructor(panel: vscode.WebviewPanel, deps: PanelDeps, experimentDir: string) {
     super('training', experimentDir, panel, deps, [vscode.Uri.file(experimentDir)]);
     panel.title = title(experimentDir);
-    this.disposables.push(deps.feed.onEvent(experimentDir, (e) => this.onEvent(e)), { dispose: () => this.timer && clearTimeout(this.timer) });
+    this.disposables.push(
+      deps.feed.onEvent(experimentDir, (e) => this.onEvent(e)),
+      { dispose: () => this.timer && clearTimeout(this.timer) },
+    );
   }
 
   protected async load(): Promise<PanelInit> {

@@ -7,10 +7,18 @@ import { cleanupTemp, pngBytes, tempDir, write, writePng } from '../data/helpers
 
 const CLI = path.join(__dirname, '..', '..', '..', 'src', 'cli.js');
 
-function validate(dataset: string, cache: string, ...flags: string[]): { code: number | null; findings: { code: string; severity: string; message: string }[]; stderr: string } {
+function validate(
+  dataset: string,
+  cache: string,
+  ...flags: string[]
+): { code: number | null; findings: { code: string; severity: string; message: string }[]; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, 'validate', dataset, '--json', ...flags], { encoding: 'utf8', env: { ...process.env, AUTOML_CACHE_DIR: cache } });
   const last = r.stdout.trim().split('\n').pop() ?? '{}';
-  return { code: r.status, findings: r.stdout ? (JSON.parse(last) as { findingsList: { code: string; severity: string; message: string }[] }).findingsList : [], stderr: r.stderr };
+  return {
+    code: r.status,
+    findings: r.stdout ? (JSON.parse(last) as { findingsList: { code: string; severity: string; message: string }[] }).findingsList : [],
+    stderr: r.stderr,
+  };
 }
 
 describe('cli: validate', function () {
@@ -36,6 +44,9 @@ describe('cli: validate', function () {
 
     const quick = validate(path.join(d, 'data'), path.join(d, 'cache'), '--quick');
     assert.equal(quick.code, 0, quick.stderr);
-    assert.deepEqual(quick.findings.filter((f) => f.severity === 'error'), []);
+    assert.deepEqual(
+      quick.findings.filter((f) => f.severity === 'error'),
+      [],
+    );
   });
 });

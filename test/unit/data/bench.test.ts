@@ -28,7 +28,10 @@ describe('bench/import', () => {
   it('measures cold and warm imports for PNG+CSV, PNG folders and IDX', async () => {
     const workDir = tempDir();
     const rows = await benchImport({ workDir, count: 100, fashionMnistDir: fakeFashionMnist(), workers: 1 });
-    assert.deepEqual(rows.map((r) => `${r.dataset}/${r.phase}`), ['png-csv/cold', 'png-csv/warm', 'png-folder/cold', 'png-folder/warm', 'idx/cold', 'idx/warm']);
+    assert.deepEqual(
+      rows.map((r) => `${r.dataset}/${r.phase}`),
+      ['png-csv/cold', 'png-csv/warm', 'png-folder/cold', 'png-folder/warm', 'idx/cold', 'idx/warm'],
+    );
     for (const r of rows) {
       assert.equal(r.images, 100);
       assert.ok(r.imagesPerSecond > 0 && Number.isFinite(r.imagesPerSecond));

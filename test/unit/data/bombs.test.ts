@@ -33,7 +33,7 @@ describe('data: decompression bombs', () => {
     assert.ok(maxRss < GB, `peak RSS ${(maxRss / 2 ** 20).toFixed(0)} MiB`);
   });
 
-  it('refuses PNG data that inflates even one byte past the header\'s size; exactly the size still decodes', async () => {
+  it("refuses PNG data that inflates even one byte past the header's size; exactly the size still decodes", async () => {
     const rows = (extra: number) => Buffer.concat([Buffer.alloc(4 * (1 + 4), 0), Buffer.alloc(extra)]);
     const { deflateSync } = await import('node:zlib');
     const exact = await decodeImage(pngWithIdat(4, 4, deflateSync(rows(0))), null);
@@ -61,9 +61,15 @@ describe('data: decompression bombs', () => {
   });
 
   it('refuses a JPEG declaring 20000×20000 px (over 100 megapixels) with the file named, without decoding it', async () => {
-    const jpeg = await sharp({ create: { width: 16, height: 16, channels: 3, background: { r: 200, g: 10, b: 10 } } }).jpeg().toBuffer();
+    const jpeg = await sharp({ create: { width: 16, height: 16, channels: 3, background: { r: 200, g: 10, b: 10 } } })
+      .jpeg()
+      .toBuffer();
     let sof = -1;
-    for (let i = 2; i < jpeg.length - 1; i++) if (jpeg[i] === 0xff && jpeg[i + 1] >= 0xc0 && jpeg[i + 1] <= 0xc2) { sof = i; break; }
+    for (let i = 2; i < jpeg.length - 1; i++)
+      if (jpeg[i] === 0xff && jpeg[i + 1] >= 0xc0 && jpeg[i + 1] <= 0xc2) {
+        sof = i;
+        break;
+      }
     assert.ok(sof > 0);
     jpeg.writeUInt16BE(20000, sof + 5);
     jpeg.writeUInt16BE(20000, sof + 7);

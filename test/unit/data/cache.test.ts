@@ -124,7 +124,10 @@ describe('data/cache', () => {
     assert.deepEqual(Array.from(data.train.itemIds), [0]);
     const scan = await scanImages(ds, { cacheDir });
     assert.equal(scan.cached, true);
-    assert.deepEqual(scan.images.map((i) => i?.error?.code), [undefined, 'empty-file', 'unsupported-format', undefined, undefined]);
+    assert.deepEqual(
+      scan.images.map((i) => i?.error?.code),
+      [undefined, 'empty-file', 'unsupported-format', undefined, undefined],
+    );
     assert.equal(scan.images[3], undefined);
   });
 
@@ -134,7 +137,12 @@ describe('data/cache', () => {
     for (let i = 0; i < 40; i++) {
       const name = `img/${i}.${i % 4 === 0 ? 'jpg' : 'png'}`;
       const px = Buffer.from(pattern(9, 7, 3, i));
-      const bytes = i % 4 === 0 ? await sharp(px, { raw: { width: 9, height: 7, channels: 3 } }).jpeg().toBuffer() : pngBytes(9, 7, 3, i);
+      const bytes =
+        i % 4 === 0
+          ? await sharp(px, { raw: { width: 9, height: 7, channels: 3 } })
+              .jpeg()
+              .toBuffer()
+          : pngBytes(9, 7, 3, i);
       write(path.join(d, name), bytes);
       rows.push(`${name},${i % 3}`);
     }
@@ -167,7 +175,10 @@ describe('data/cache', () => {
       assert.deepEqual(Array.from(part.itemIds), Array.from(all.train.itemIds.subarray(3, 7)));
       assert.deepEqual(part.pixels, all.train.pixels.subarray(3 * 36, 7 * 36));
       const at = reader.readAt('TRAIN', [5, 0, 2]);
-      assert.deepEqual(Array.from(at.itemIds), [5, 0, 2].map((q) => all.train.itemIds[q]));
+      assert.deepEqual(
+        Array.from(at.itemIds),
+        [5, 0, 2].map((q) => all.train.itemIds[q]),
+      );
       assert.deepEqual(at.pixels.subarray(36, 72), rowOf(all.train, 0));
       const seen: number[] = [];
       let batches = 0;
@@ -177,7 +188,10 @@ describe('data/cache', () => {
         seen.push(...b.itemIds);
       }
       assert.equal(batches, Math.ceil(all.train.count / 4));
-      assert.deepEqual([...seen].sort((a, b) => a - b), Array.from(all.train.itemIds).sort((a, b) => a - b));
+      assert.deepEqual(
+        [...seen].sort((a, b) => a - b),
+        Array.from(all.train.itemIds).sort((a, b) => a - b),
+      );
       assert.notDeepEqual(seen, Array.from(all.train.itemIds));
       assert.throws(() => reader.readAt('TEST', [999]), /outside TEST/);
     } finally {
@@ -223,7 +237,10 @@ describe('data/cache', () => {
     const ds = await openDataset(d);
     const data = await prepareImages(ds, { size: { height: 4, width: 4, channels: 1 }, cacheDir: path.join(d, 'cache') });
     const id = data.train.itemIds[0];
-    assert.deepEqual(Array.from(rowOf(data.train, 0)), Array.from({ length: 16 }, (_, k) => (id + k * 3) & 255));
+    assert.deepEqual(
+      Array.from(rowOf(data.train, 0)),
+      Array.from({ length: 16 }, (_, k) => (id + k * 3) & 255),
+    );
     const big = await prepareImages(ds, { size: { height: 8, width: 8, channels: 3 }, cacheDir: path.join(d, 'cache') });
     assert.equal(big.train.pixels.length, big.train.count * 8 * 8 * 3);
 
@@ -238,10 +255,13 @@ describe('data/cache', () => {
 
   it('reads images out of a zip into the cache', async () => {
     const d = tempDir();
-    const zip = write(path.join(d, 'z.zip'), zipBytes([
-      { name: 'cats/a.png', data: pngBytes(8, 8, 1, 1) },
-      { name: 'dogs/b.png', data: pngBytes(8, 8, 1, 2) },
-    ]));
+    const zip = write(
+      path.join(d, 'z.zip'),
+      zipBytes([
+        { name: 'cats/a.png', data: pngBytes(8, 8, 1, 1) },
+        { name: 'dogs/b.png', data: pngBytes(8, 8, 1, 2) },
+      ]),
+    );
     const ds = await openDataset(zip);
     const data = await prepareImages(ds, { size: SIZE, cacheDir: path.join(d, 'cache') });
     const all = [data.train, data.validation, data.test].reduce((s, x) => s + x.count, 0);
@@ -258,7 +278,10 @@ describe('data/cache', () => {
       prepareImages(ds, { size: SIZE, cacheDir, workers: 0, signal: ac.signal, onProgress: (p) => p.done > 0 && ac.abort() }),
       (e: Error) => e.name === 'AbortError',
     );
-    assert.deepEqual(fs.readdirSync(cacheDir).filter((f) => f.includes('.amlc')), []);
+    assert.deepEqual(
+      fs.readdirSync(cacheDir).filter((f) => f.includes('.amlc')),
+      [],
+    );
   });
 
   it('rebuilds a damaged cache file', async () => {
@@ -278,7 +301,14 @@ describe('data/cache', () => {
     await prepareImages(ds, { size: SIZE, cacheDir });
     const scan = await scanImages(ds, { cacheDir });
     assert.equal(scan.cached, true);
-    assert.deepEqual(scan.images.map((i) => [i?.width, i?.height, i?.format]), [[8, 8, 'png'], [8, 8, 'png'], [8, 8, 'png']]);
+    assert.deepEqual(
+      scan.images.map((i) => [i?.width, i?.height, i?.format]),
+      [
+        [8, 8, 'png'],
+        [8, 8, 'png'],
+        [8, 8, 'png'],
+      ],
+    );
   });
 });
 

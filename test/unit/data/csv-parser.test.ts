@@ -6,8 +6,17 @@ describe('data/csv-parser', () => {
   it('splits plain rows and records each field position', () => {
     const { records, issues } = parseCsv('a,b,c\nd,e\n');
     assert.deepEqual(issues, []);
-    assert.deepEqual(records.map((r) => r.fields), [['a', 'b', 'c'], ['d', 'e']]);
-    assert.deepEqual(records.map((r) => r.line), [1, 2]);
+    assert.deepEqual(
+      records.map((r) => r.fields),
+      [
+        ['a', 'b', 'c'],
+        ['d', 'e'],
+      ],
+    );
+    assert.deepEqual(
+      records.map((r) => r.line),
+      [1, 2],
+    );
     assert.deepEqual(records[0].fieldColumns, [1, 3, 5]);
   });
 
@@ -20,19 +29,30 @@ describe('data/csv-parser', () => {
     // The record after a two-line record starts on line 4, and its third field's line/column are exact.
     assert.equal(records[1].line, 2);
     assert.equal(records[1].fieldLines![2], 3);
-    assert.equal(records[0].fieldLines, undefined, "single-line records carry no per-field lines");
+    assert.equal(records[0].fieldLines, undefined, 'single-line records carry no per-field lines');
     assert.equal(records[1].fieldColumns[2], 11);
     assert.equal(records[2].line, 4);
   });
 
   it('counts CRLF, LF and lone CR as one line break each', () => {
     const { records } = parseCsv('a\r\nb\rc\nd');
-    assert.deepEqual(records.map((r) => [r.fields[0], r.line]), [['a', 1], ['b', 2], ['c', 3], ['d', 4]]);
+    assert.deepEqual(
+      records.map((r) => [r.fields[0], r.line]),
+      [
+        ['a', 1],
+        ['b', 2],
+        ['c', 3],
+        ['d', 4],
+      ],
+    );
   });
 
   it('keeps a trailing empty field, and blank lines as single empty fields', () => {
     const { records } = parseCsv('a,b,\n\nc');
-    assert.deepEqual(records.map((r) => r.fields), [['a', 'b', ''], [''], ['c']]);
+    assert.deepEqual(
+      records.map((r) => r.fields),
+      [['a', 'b', ''], [''], ['c']],
+    );
     assert.deepEqual(parseCsv('a,').records[0].fields, ['a', '']);
   });
 
@@ -49,7 +69,13 @@ describe('data/csv-parser', () => {
     const { records, issues } = parseCsv('ab"c,d\n"x"y,z\n');
     assert.deepEqual(records[0].fields, ['ab"c', 'd']);
     assert.deepEqual(records[1].fields, ['xy', 'z']);
-    assert.deepEqual(issues.map((i) => [i.line, i.column]), [[1, 3], [2, 4]]);
+    assert.deepEqual(
+      issues.map((i) => [i.line, i.column]),
+      [
+        [1, 3],
+        [2, 4],
+      ],
+    );
   });
 
   it('sniffs tab and semicolon delimiters only when the first line has no comma', () => {

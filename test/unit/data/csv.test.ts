@@ -26,9 +26,15 @@ describe('data/csv (AutoML Vision CSV)', () => {
     assert.equal(ds.multiLabel, false);
     assert.deepEqual(partitionsOf(ds), { 'img/a.png': 'TRAIN', 'img/b.png': 'VALIDATION', './img/c.png': 'TEST', [abs]: 'TRAIN' });
     assert.ok(ds.items.every((it) => it.assigned && it.stamp !== undefined));
-    assert.deepEqual(ds.items.map((it) => it.origin.line), [1, 2, 3, 4]);
+    assert.deepEqual(
+      ds.items.map((it) => it.origin.line),
+      [1, 2, 3, 4],
+    );
     assert.deepEqual(ds.items[0].ref, { kind: 'file', path: path.join(d, 'img/a.png') });
-    assert.deepEqual(ds.findings.filter((f) => f.severity !== 'info'), []);
+    assert.deepEqual(
+      ds.findings.filter((f) => f.severity !== 'info'),
+      [],
+    );
   });
 
   it('tolerates a BOM, CRLF, blank lines and a header row, keeping line numbers exact', async () => {
@@ -130,10 +136,19 @@ describe('data/csv (AutoML Vision CSV)', () => {
     const csv = write(path.join(d, 'data.csv'), 'TRAIN,a.png,cat\nVAL,b.png,cat\ntraining,c.png,dog\n');
     const ds = await openDataset(csv);
     const bad = ds.findings.filter((f) => f.code === 'unknown-partition');
-    assert.deepEqual(bad.map((f) => [f.line, f.column, f.severity]), [[2, 1, 'error'], [3, 1, 'error']]);
+    assert.deepEqual(
+      bad.map((f) => [f.line, f.column, f.severity]),
+      [
+        [2, 1, 'error'],
+        [3, 1, 'error'],
+      ],
+    );
     assert.match(bad[0].message, /"VAL".*did you mean VALIDATION\?/);
     assert.match(bad[1].message, /did you mean TRAIN\?/);
-    assert.deepEqual(ds.items.map((it) => it.display), ['a.png']);
+    assert.deepEqual(
+      ds.items.map((it) => it.display),
+      ['a.png'],
+    );
   });
 
   it('reports a row with a path and no label as unlabelled (warning) and leaves it out', async () => {
@@ -141,9 +156,18 @@ describe('data/csv (AutoML Vision CSV)', () => {
     const csv = write(path.join(d, 'data.csv'), 'TRAIN,a.png,cat\nTRAIN,b.png\nTRAIN,c.png, ,\n');
     const ds = await openDataset(csv);
     const un = ds.findings.filter((f) => f.code === 'unlabelled');
-    assert.deepEqual(un.map((f) => [f.line, f.severity, f.image]), [[2, 'warning', 'b.png'], [3, 'warning', 'c.png']]);
+    assert.deepEqual(
+      un.map((f) => [f.line, f.severity, f.image]),
+      [
+        [2, 'warning', 'b.png'],
+        [3, 'warning', 'c.png'],
+      ],
+    );
     assert.match(un[0].message, /no label.*unlabelled/);
-    assert.deepEqual(ds.items.map((it) => it.display), ['a.png']);
+    assert.deepEqual(
+      ds.items.map((it) => it.display),
+      ['a.png'],
+    );
   });
 
   it('warns about an empty label between labels, and reads several labels as multi-label', async () => {
@@ -156,7 +180,10 @@ describe('data/csv (AutoML Vision CSV)', () => {
     assert.equal(empty.severity, 'warning');
     assert.equal(ds.multiLabel, true);
     assert.equal(only(ds.findings, 'multi-label').line, 2);
-    assert.deepEqual(ds.items.map((it) => it.labels), [['cat'], ['cat', 'dog'], ['dog']]);
+    assert.deepEqual(
+      ds.items.map((it) => it.labels),
+      [['cat'], ['cat', 'dog'], ['dog']],
+    );
   });
 
   it('is multi-label with the option even when every row has one label', async () => {
@@ -182,7 +209,10 @@ describe('data/csv (AutoML Vision CSV)', () => {
   it('merges the labels of repeated rows of a multi-label dataset', async () => {
     const d = tempDir();
     const ds = await openDataset(write(path.join(d, 'data.csv'), 'a.png,cat,dog\na.png,bird\n'));
-    assert.deepEqual(ds.items.map((it) => it.labels), [['cat', 'dog', 'bird']]);
+    assert.deepEqual(
+      ds.items.map((it) => it.labels),
+      [['cat', 'dog', 'bird']],
+    );
   });
 
   it('reads a non-UTF-8 CSV as Windows-1252 and names the line and byte', async () => {

@@ -6,7 +6,14 @@ import { decodePngFast, encodePng } from '../../../src/data/png';
 import { resizeInto } from '../../../src/data/resize';
 import { bmpBytes, pattern } from './helpers';
 
-const spec = (h: number, w: number, channels: 1 | 3, more: Partial<DecodeSpec> = {}): DecodeSpec => ({ height: h, width: w, channels, fit: 'pad', background: 'white', ...more });
+const spec = (h: number, w: number, channels: 1 | 3, more: Partial<DecodeSpec> = {}): DecodeSpec => ({
+  height: h,
+  width: w,
+  channels,
+  fit: 'pad',
+  background: 'white',
+  ...more,
+});
 
 /** A noisy image, so that PNG encoders use every filter type. */
 function noisy(w: number, h: number, c: number, seed: number): Buffer {
@@ -43,13 +50,18 @@ describe('data/decode', () => {
     it('matches libpng for palette PNGs (8-bit and 1-bit) and 16-bit PNGs', async () => {
       const raw = noisy(20, 9, 3, 9);
       for (const colours of [256, 2]) {
-        const png = await sharp(raw, { raw: { width: 20, height: 9, channels: 3 } }).png({ palette: true, colours, dither: 0 }).toBuffer();
+        const png = await sharp(raw, { raw: { width: 20, height: 9, channels: 3 } })
+          .png({ palette: true, colours, dither: 0 })
+          .toBuffer();
         const fast = decodePngFast(png)!;
         const ref = await sharpRaw(png);
         assert.equal(fast.channels, ref.channels);
         assert.deepEqual(Buffer.from(fast.data), ref.data);
       }
-      const png16 = await sharp(raw, { raw: { width: 20, height: 9, channels: 3 } }).toColourspace('rgb16').png().toBuffer();
+      const png16 = await sharp(raw, { raw: { width: 20, height: 9, channels: 3 } })
+        .toColourspace('rgb16')
+        .png()
+        .toBuffer();
       assert.equal((await sharp(png16).metadata()).depth, 'ushort');
       const fast = decodePngFast(png16)!;
       const ref8 = await sharp(png16).toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer();
@@ -60,7 +72,9 @@ describe('data/decode', () => {
 
     it('leaves interlaced PNGs and bad checksums to sharp (which still decodes or reports them)', async () => {
       const raw = noisy(16, 16, 3, 1);
-      const interlaced = await sharp(raw, { raw: { width: 16, height: 16, channels: 3 } }).png({ progressive: true }).toBuffer();
+      const interlaced = await sharp(raw, { raw: { width: 16, height: 16, channels: 3 } })
+        .png({ progressive: true })
+        .toBuffer();
       assert.equal(decodePngFast(interlaced), null);
       const d = await decodeImage(interlaced, spec(16, 16, 3));
       assert.deepEqual(Buffer.from(d.pixels!), raw);
@@ -80,7 +94,9 @@ describe('data/decode', () => {
   describe('formats', () => {
     const rgb = noisy(12, 10, 3, 4);
     const make = (f: 'jpeg' | 'webp' | 'gif' | 'tiff') =>
-      sharp(rgb, { raw: { width: 12, height: 10, channels: 3 } }).toFormat(f, f === 'webp' ? { lossless: true } : f === 'tiff' ? { compression: 'lzw' } : {}).toBuffer();
+      sharp(rgb, { raw: { width: 12, height: 10, channels: 3 } })
+        .toFormat(f, f === 'webp' ? { lossless: true } : f === 'tiff' ? { compression: 'lzw' } : {})
+        .toBuffer();
 
     for (const f of ['jpeg', 'webp', 'gif', 'tiff'] as const) {
       it(`decodes ${f}, reporting size, format and a content hash`, async () => {
@@ -110,7 +126,10 @@ describe('data/decode', () => {
       for (let i = 0; i < 35; i++) gray[3 * i] = gray[3 * i + 1] = gray[3 * i + 2] = (i * 7) & 255;
       const d8 = await decodeImage(bmpBytes(7, 5, gray, 8), spec(5, 7, 1));
       assert.equal(d8.info.format, 'bmp');
-      assert.deepEqual(Array.from(d8.pixels!), Array.from({ length: 35 }, (_, i) => (i * 7) & 255));
+      assert.deepEqual(
+        Array.from(d8.pixels!),
+        Array.from({ length: 35 }, (_, i) => (i * 7) & 255),
+      );
     });
 
     it('reports RLE BMPs as unsupported and truncated BMPs as damaged', async () => {
@@ -126,11 +145,18 @@ describe('data/decode', () => {
     it('takes the first frame of an animated GIF', async () => {
       const frames = Buffer.concat([Buffer.alloc(4 * 4 * 4, 255), Buffer.alloc(4 * 4 * 4, 0)]);
       for (let i = 3; i < frames.length; i += 4) frames[i] = 255;
-      const gif = await sharp(frames, { raw: { width: 4, height: 8, channels: 4 } }).gif({ loop: 0 }).toBuffer();
-      const anim = await sharp(frames, { raw: { width: 4, height: 8, channels: 4, pageHeight: 4 } as never }).gif().toBuffer();
+      const gif = await sharp(frames, { raw: { width: 4, height: 8, channels: 4 } })
+        .gif({ loop: 0 })
+        .toBuffer();
+      const anim = await sharp(frames, { raw: { width: 4, height: 8, channels: 4, pageHeight: 4 } as never })
+        .gif()
+        .toBuffer();
       const d = await decodeImage(anim, spec(4, 4, 1));
       assert.equal(d.info.height, 4);
-      assert.ok(d.pixels!.every((v) => v === 255), 'first (white) frame');
+      assert.ok(
+        d.pixels!.every((v) => v === 255),
+        'first (white) frame',
+      );
       assert.ok(gif.length > 0);
     });
 
@@ -153,7 +179,10 @@ describe('data/decode', () => {
       // 8×4: left half black, right half white.
       const px = Buffer.alloc(8 * 4 * 3);
       for (let y = 0; y < 4; y++) for (let x = 4; x < 8; x++) px.fill(255, (y * 8 + x) * 3, (y * 8 + x) * 3 + 3);
-      const jpg = await sharp(px, { raw: { width: 8, height: 4, channels: 3 } }).jpeg({ quality: 100 }).withMetadata({ orientation: 6 }).toBuffer();
+      const jpg = await sharp(px, { raw: { width: 8, height: 4, channels: 3 } })
+        .jpeg({ quality: 100 })
+        .withMetadata({ orientation: 6 })
+        .toBuffer();
       const d = await decodeImage(jpg, spec(8, 4, 1));
       assert.deepEqual([d.info.width, d.info.height], [4, 8]);
       // Rotated clockwise, the right (white) half is at the bottom.
@@ -165,7 +194,9 @@ describe('data/decode', () => {
     it('composites transparent pixels on white by default, on black when asked (fast path and sharp)', async () => {
       const rgba = Buffer.from([255, 0, 0, 0, 0, 0, 255, 255]); // transparent red, opaque blue
       const png = encodePng(2, 1, 4, rgba);
-      const webp = await sharp(rgba, { raw: { width: 2, height: 1, channels: 4 } }).webp({ lossless: true }).toBuffer();
+      const webp = await sharp(rgba, { raw: { width: 2, height: 1, channels: 4 } })
+        .webp({ lossless: true })
+        .toBuffer();
       for (const bytes of [png, webp]) {
         const white = await decodeImage(bytes, spec(1, 2, 3));
         assert.deepEqual(Array.from(white.pixels!), [255, 255, 255, 0, 0, 255]);
@@ -178,7 +209,9 @@ describe('data/decode', () => {
     it('converts RGB to gray with Rec. 601 luma and gray to RGB by replication (fast path and sharp)', async () => {
       const rgb = Buffer.from([255, 0, 0, 0, 255, 0, 0, 0, 255, 100, 100, 100]);
       const png = encodePng(4, 1, 3, rgb);
-      const tiff = await sharp(rgb, { raw: { width: 4, height: 1, channels: 3 } }).tiff({ compression: 'lzw' }).toBuffer();
+      const tiff = await sharp(rgb, { raw: { width: 4, height: 1, channels: 3 } })
+        .tiff({ compression: 'lzw' })
+        .toBuffer();
       for (const bytes of [png, tiff]) {
         assert.deepEqual(Array.from((await decodeImage(bytes, spec(1, 4, 1))).pixels!), [76, 150, 29, 100]);
       }
@@ -200,7 +233,10 @@ describe('data/decode', () => {
       // The centre 4×4: columns 2..5 → white, gray, gray, white.
       assert.deepEqual(Array.from(crop.subarray(0, 4)), [255, 100, 100, 255]);
       // Sharp's pad agrees on where the bars are.
-      const tiff = await sharp(Buffer.from(px), { raw: { width: 8, height: 4, channels: 1 } }).toColourspace('b-w').tiff({ compression: 'lzw' }).toBuffer();
+      const tiff = await sharp(Buffer.from(px), { raw: { width: 8, height: 4, channels: 1 } })
+        .toColourspace('b-w')
+        .tiff({ compression: 'lzw' })
+        .toBuffer();
       const sp = (await decodeImage(tiff, spec(4, 4, 1, { fit: 'pad' }))).pixels!;
       assert.deepEqual(Array.from(sp.subarray(0, 4)), [0, 0, 0, 0]);
       assert.ok(sp[4] > 150);
@@ -211,7 +247,10 @@ describe('data/decode', () => {
       for (let i = 0; i < 64; i++) checker[i] = ((i >> 3) + i) % 2 ? 255 : 0;
       const out = new Uint8Array(4 * 4);
       resizeInto(checker, 8, 8, 1, out, 0, 4, 4, 'pad');
-      assert.ok(out.every((v) => Math.abs(v - 127.5) < 40), `averaged: ${Array.from(out)}`);
+      assert.ok(
+        out.every((v) => Math.abs(v - 127.5) < 40),
+        `averaged: ${Array.from(out)}`,
+      );
       const up = new Uint8Array(16);
       resizeInto(Uint8Array.from([0, 200, 0, 200]), 2, 2, 1, up, 0, 4, 4, 'pad');
       assert.deepEqual(Array.from(up.subarray(0, 4)), [0, 50, 150, 200]);

@@ -127,11 +127,14 @@ describe('data/folder (class folders)', () => {
     fs.symlinkSync(path.join(store, 'cats'), path.join(d, 'cats'));
     fs.symlinkSync(d, path.join(d, 'dogs/loop'));
     const ds = await openDataset(d);
-    assert.deepEqual(ds.items.map((it) => it.display), ['cats/a.png', 'dogs/b.png']);
+    assert.deepEqual(
+      ds.items.map((it) => it.display),
+      ['cats/a.png', 'dogs/b.png'],
+    );
     assert.match(only(ds.findings, 'link-inside-dataset').message, /^dogs\/loop is a symbolic link to the dataset folder itself: not followed/);
   });
 
-  it('does not follow a link from one class folder to another (c0/other -> ../c1): each image keeps its own folder\'s label', async function () {
+  it("does not follow a link from one class folder to another (c0/other -> ../c1): each image keeps its own folder's label", async function () {
     if (process.platform === 'win32') this.skip();
     const d = tempDir();
     for (let i = 0; i < 3; i++) {
@@ -142,10 +145,14 @@ describe('data/folder (class folders)', () => {
     fs.symlinkSync('../c1', path.join(d, 'c0/a-link'));
     const ds = await openDataset(d);
     assert.deepEqual(ds.classes, ['c0', 'c1']);
-    assert.deepEqual(
-      ds.items.map((it) => `${it.labels[0]}:${it.display}`).sort(),
-      ['c0:c0/a0.png', 'c0:c0/a1.png', 'c0:c0/a2.png', 'c1:c1/b0.png', 'c1:c1/b1.png', 'c1:c1/b2.png'],
-    );
+    assert.deepEqual(ds.items.map((it) => `${it.labels[0]}:${it.display}`).sort(), [
+      'c0:c0/a0.png',
+      'c0:c0/a1.png',
+      'c0:c0/a2.png',
+      'c1:c1/b0.png',
+      'c1:c1/b1.png',
+      'c1:c1/b2.png',
+    ]);
     const f = only(ds.findings, 'link-inside-dataset');
     assert.equal(f.severity, 'warning');
     assert.equal(f.file, path.join(d, 'c0', 'a-link'));

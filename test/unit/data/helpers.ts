@@ -208,7 +208,10 @@ export function pngWithIdat(w: number, h: number, zlibData: Uint8Array): Buffer 
  * its findings and that process's peak RSS in bytes: a peak measured here would include
  * whatever earlier tests in this process allocated.
  */
-export function validateInChild(target: string, cacheDir: string): { findings: { code: string; severity: string; message: string; file?: string }[]; maxRss: number } {
+export function validateInChild(
+  target: string,
+  cacheDir: string,
+): { findings: { code: string; severity: string; message: string; file?: string }[]; maxRss: number } {
   const src = path.join(__dirname, '..', '..', '..', 'src', 'data');
   const script = `
     const { openDataset } = require(${JSON.stringify(path.join(src, 'open.js'))});

@@ -30,7 +30,10 @@ describe('data: hymenoptera photos (if present)', function () {
     const cacheDir = tempDir();
     const size = { height: 32, width: 32, channels: 3 as const };
     const result = await validateDataset(ds, { level: 'images', size, cacheDir });
-    assert.deepEqual(result.filter((f) => f.severity === 'error'), []);
+    assert.deepEqual(
+      result.filter((f) => f.severity === 'error'),
+      [],
+    );
     const stats = computeStats(ds, result);
     assert.equal(stats.images!.decoded, ds.items.length);
     assert.ok(stats.images!.formats.jpeg > 300);

@@ -19,14 +19,20 @@ describe('data/idx (MNIST files)', () => {
     assert.deepEqual([n('TRAIN'), n('VALIDATION'), n('TEST')], [91, 9, 12]);
     const val = ds.items.filter((it) => it.partition === 'VALIDATION');
     // 34/33/33 TRAIN images per label → round(3.4) = round(3.3) = 3 held out of each.
-    assert.deepEqual(['one', 'two', 'zero'].map((l) => val.filter((it) => it.labels[0] === l).length), [3, 3, 3]);
+    assert.deepEqual(
+      ['one', 'two', 'zero'].map((l) => val.filter((it) => it.labels[0] === l).length),
+      [3, 3, 3],
+    );
     assert.ok(val.every((it) => !it.assigned));
     const first = ds.items[0];
     assert.equal(first.display, 't10k-images-idx3-ubyte#0');
     assert.deepEqual(first.ref, { kind: 'idx', file: path.join(d, 't10k-images-idx3-ubyte'), index: 0, width: 4, height: 4 });
     assert.deepEqual(first.labels, ['zero']);
     const again = await openDataset(d, { seed: 3 });
-    assert.deepEqual(again.items.map((it) => it.partition), ds.items.map((it) => it.partition));
+    assert.deepEqual(
+      again.items.map((it) => it.partition),
+      ds.items.map((it) => it.partition),
+    );
   });
 
   it('names classes "0".."9" without a labels file (natural order)', async () => {

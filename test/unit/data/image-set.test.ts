@@ -6,7 +6,15 @@ import type { ImageTensorSet } from '../../../src/data/types';
 function memorySet(n: number, base: number): ImageTensorSet {
   const pixels = new Uint8Array(n * 4);
   for (let i = 0; i < n; i++) pixels.fill(base + i, i * 4, i * 4 + 4);
-  return { height: 2, width: 2, channels: 1, count: n, pixels, labels: Int32Array.from({ length: n }, (_, i) => i % 3), itemIds: Int32Array.from({ length: n }, (_, i) => base + i) };
+  return {
+    height: 2,
+    width: 2,
+    channels: 1,
+    count: n,
+    pixels,
+    labels: Int32Array.from({ length: n }, (_, i) => i % 3),
+    itemIds: Int32Array.from({ length: n }, (_, i) => base + i),
+  };
 }
 
 function streamedSet(n: number, base: number): StreamedImageSet & { calls: number[][] } {

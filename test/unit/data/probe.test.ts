@@ -21,7 +21,13 @@ describe('data/probe', () => {
     const colour = await probeImages(await openDataset(path.join(d, 'c')));
     assert.deepEqual(colour, { medianSide: 16, color: true, grayStoredAsColor: 0, probed: 2 });
 
-    const zip = write(path.join(d, 'z.zip'), zipBytes([{ name: 'a/x.png', data: pngBytes(12, 30, 3, 1) }, { name: 'b/y.png', data: pngBytes(12, 30, 3, 2) }]));
+    const zip = write(
+      path.join(d, 'z.zip'),
+      zipBytes([
+        { name: 'a/x.png', data: pngBytes(12, 30, 3, 1) },
+        { name: 'b/y.png', data: pngBytes(12, 30, 3, 2) },
+      ]),
+    );
     assert.deepEqual(await probeImages(await openDataset(zip)), { medianSide: 30, color: true, grayStoredAsColor: 0, probed: 2 });
 
     writeIdxPair(path.join(d, 'idx'), 'train', 10, (i) => i % 2, true, 5, 7);
@@ -38,7 +44,12 @@ describe('data/probe', () => {
     };
     for (let i = 0; i < 6; i++) write(path.join(d, 'g', `k${i % 2}`, `${i}.png`), encodePng(24, 24, 3, grayRgb(i + 1)));
     for (let i = 0; i < 4; i++) {
-      write(path.join(d, 'g', `k${i % 2}`, `${i}.jpg`), await loadSharp()(Buffer.from(grayRgb(i + 9)), { raw: { width: 24, height: 24, channels: 3 } }).jpeg({ quality: 80 }).toBuffer());
+      write(
+        path.join(d, 'g', `k${i % 2}`, `${i}.jpg`),
+        await loadSharp()(Buffer.from(grayRgb(i + 9)), { raw: { width: 24, height: 24, channels: 3 } })
+          .jpeg({ quality: 80 })
+          .toBuffer(),
+      );
     }
     const gray = await probeImages(await openDataset(path.join(d, 'g')));
     assert.deepEqual(gray, { medianSide: 24, color: false, grayStoredAsColor: 10, probed: 10 });

@@ -48,13 +48,19 @@ describe('data/split: small classes', () => {
     rows.push('TEST,c0/t.png,c0');
     const ds = await openDataset(write(path.join(d, 'd.csv'), rows.join('\n')));
     assert.deepEqual(counts(ds), { TRAIN: 10, VALIDATION: 5, TEST: 1 });
-    assert.match(only(ds.findings, 'validation-holdout').message, /5 classes \("c0", "c1", "c2", "c3", "c4"\) have too few TRAIN images for 10 %: one each was held out/);
+    assert.match(
+      only(ds.findings, 'validation-holdout').message,
+      /5 classes \("c0", "c1", "c2", "c3", "c4"\) have too few TRAIN images for 10 %: one each was held out/,
+    );
   });
 
   it('names the classes with too few images when VALIDATION is still empty', async () => {
     const d = tempDir();
     const ds = await openDataset(write(path.join(d, 'd.csv'), ',a/0.png,a\n,b/0.png,b\n,c/0.png,c'));
     assert.equal(counts(ds).VALIDATION, 0);
-    assert.match(noValidationMessage(ds), /no VALIDATION images.*at least 2 images.*Classes with too few images: "a" \(1 image\), "b" \(1 image\), "c" \(1 image\)\. Add images/);
+    assert.match(
+      noValidationMessage(ds),
+      /no VALIDATION images.*at least 2 images.*Classes with too few images: "a" \(1 image\), "b" \(1 image\), "c" \(1 image\)\. Add images/,
+    );
   });
 });

@@ -12,7 +12,10 @@ describe('data/stats and report', () => {
   it('summarises a distribution with a histogram', () => {
     const d = distribution([10, 20, 20, 30, 100]);
     assert.deepEqual([d.min, d.median, d.max, d.mean], [10, 20, 100, 36]);
-    assert.equal(d.histogram.counts.reduce((a, b) => a + b, 0), 5);
+    assert.equal(
+      d.histogram.counts.reduce((a, b) => a + b, 0),
+      5,
+    );
     assert.equal(d.histogram.edges[0], 10);
     assert.equal(d.histogram.edges[d.histogram.edges.length - 1], 100);
     assert.equal(d.histogram.counts[d.histogram.counts.length - 1], 1);
@@ -26,7 +29,10 @@ describe('data/stats and report', () => {
     writePng(path.join(d, 'c.png'), 50, 60, 4, 3);
     write(path.join(d, 'dup.png'), pngBytes(10, 20, 1, 1));
     write(path.join(d, 'bad.png'), 'x');
-    const csv = write(path.join(d, 'd.csv'), 'TRAIN,a.png,cat\nTRAIN,b.png,dog\nVALIDATION,c.png,dog\nTEST,dup.png,cat\nTRAIN,bad.png,dog\nTRAIN,gone.png,cat\n');
+    const csv = write(
+      path.join(d, 'd.csv'),
+      'TRAIN,a.png,cat\nTRAIN,b.png,dog\nVALIDATION,c.png,dog\nTEST,dup.png,cat\nTRAIN,bad.png,dog\nTRAIN,gone.png,cat\n',
+    );
     const ds = await openDataset(csv);
     const result = await validateDataset(ds, { level: 'images', cacheDir: path.join(d, 'cache') });
     const s = computeStats(ds, result);
@@ -59,7 +65,11 @@ describe('data/stats and report', () => {
     for (let i = 0; i < 12; i++) writePng(path.join(d, `i${i}.png`), 8, 8, 1, i + 1);
     const csv = write(
       path.join(d, 'd.csv'),
-      [...Array.from({ length: 12 }, (_, i) => `${i < 8 ? 'TRAIN' : i < 10 ? 'VALIDATION' : 'TEST'},i${i}.png,${i % 2 ? 'dog' : 'cat'}`), 'TRAIN,missing.png,dog', 'WHAT,i1.png,cat'].join('\n'),
+      [
+        ...Array.from({ length: 12 }, (_, i) => `${i < 8 ? 'TRAIN' : i < 10 ? 'VALIDATION' : 'TEST'},i${i}.png,${i % 2 ? 'dog' : 'cat'}`),
+        'TRAIN,missing.png,dog',
+        'WHAT,i1.png,cat',
+      ].join('\n'),
     );
     const ds = await openDataset(csv);
     const result = await validateDataset(ds, { level: 'images', cacheDir: path.join(d, 'cache') });

@@ -34,7 +34,7 @@ describe('data/validate', () => {
       assert.match(f.message, /"dog" has no TRAIN images \(1 VALIDATION, 1 TEST\)/);
     });
 
-    it('a warning under 10 images per class, a note under 100 (AutoML\'s advice)', async () => {
+    it("a warning under 10 images per class, a note under 100 (AutoML's advice)", async () => {
       const d = tempDir();
       const ds = await openDataset(write(path.join(d, 'd.csv'), rows({ few: 9, some: 50, many: 100 })));
       const findings = validateStructure(ds);
@@ -63,7 +63,7 @@ describe('data/validate', () => {
       assert.match(f.message, /"b" has no VALIDATION images/);
     });
 
-    it('carries the dataset\'s own findings (rows, files) and says when nothing is usable', async () => {
+    it("carries the dataset's own findings (rows, files) and says when nothing is usable", async () => {
       const d = tempDir();
       const ds = await openDataset(write(path.join(d, 'd.csv'), 'a.png,cat\nb.png,dog\n'));
       const findings = validateStructure(ds);
@@ -93,7 +93,7 @@ describe('data/validate', () => {
       const page = only(result, 'unsupported-format');
       assert.equal(page.line, 15);
       assert.match(page.message, /starts with the text "<html>404<\/html>"/);
-      assert.equal(result.findings, result, "the result is the findings array, also as .findings");
+      assert.equal(result.findings, result, 'the result is the findings array, also as .findings');
     });
 
     it('finds leakage (same bytes in two partitions), conflicting duplicates and plain duplicates', async () => {
@@ -106,7 +106,10 @@ describe('data/validate', () => {
       writePng(path.join(d, 'b.png'), 8, 8, 1, 8);
       writePng(path.join(d, 'v.png'), 8, 8, 1, 9);
       // v.png: a VALIDATION image, so that no TRAIN image is held out for validation.
-      const csv = write(path.join(d, 'd.csv'), 'TRAIN,a.png,cat\nTEST,copy-in-test.png,cat\nTRAIN,copy-other-label.png,dog\nTRAIN,copy-same.png,cat\nTRAIN,b.png,dog\nVALIDATION,b.png,dog\nVALIDATION,v.png,dog\n');
+      const csv = write(
+        path.join(d, 'd.csv'),
+        'TRAIN,a.png,cat\nTEST,copy-in-test.png,cat\nTRAIN,copy-other-label.png,dog\nTRAIN,copy-same.png,cat\nTRAIN,b.png,dog\nVALIDATION,b.png,dog\nVALIDATION,v.png,dog\n',
+      );
       const ds = await openDataset(csv);
       const result = await validateDataset(ds, { level: 'images', cacheDir: path.join(d, 'cache'), workers: 0 });
       const leak = only(result, 'leakage');
@@ -126,10 +129,16 @@ describe('data/validate', () => {
       const csv = write(path.join(d, 'd.csv'), 'wide.png,a\nbig.png,b\nfine.png,a\n');
       const ds = await openDataset(csv);
       const noSize = await validateDataset(ds, { level: 'images', cacheDir: path.join(d, 'cache') });
-      assert.deepEqual(noSize.filter((f) => f.code === 'oversized-image').map((f) => f.line), [1]);
+      assert.deepEqual(
+        noSize.filter((f) => f.code === 'oversized-image').map((f) => f.line),
+        [1],
+      );
       const withSize = await validateDataset(ds, { level: 'images', cacheDir: path.join(d, 'cache'), size: { height: 6, width: 6, channels: 1 } });
       const big = withSize.filter((f) => f.code === 'oversized-image');
-      assert.deepEqual(big.map((f) => f.line), [1, 2]);
+      assert.deepEqual(
+        big.map((f) => f.line),
+        [1, 2],
+      );
       assert.match(big[1].message, /100×100 px, 17× the training size 6×6/);
       // The pass with a size filled the pixel cache: preparing that size decodes nothing.
       const r = await openImageCache(ds, { size: { height: 6, width: 6, channels: 1 }, cacheDir: path.join(d, 'cache') });

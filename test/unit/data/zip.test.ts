@@ -22,7 +22,10 @@ describe('data/zip', () => {
     const ds = await openDataset(zip);
     assert.equal(ds.format, 'zip');
     assert.deepEqual(ds.classes, ['cats', 'dogs']);
-    assert.deepEqual(ds.items.map((it) => it.display), ['cats/a.png', 'cats/b.png', 'dogs/c.png']);
+    assert.deepEqual(
+      ds.items.map((it) => it.display),
+      ['cats/a.png', 'cats/b.png', 'dogs/c.png'],
+    );
     const ref = ds.items[1].ref;
     assert.equal(ref.kind, 'zip');
     if (ref.kind === 'zip') {
@@ -32,7 +35,14 @@ describe('data/zip', () => {
     assert.match(ds.items[0].stamp!, /^[0-9a-f]+-\d+$/);
     // Entries decode straight from the zip (stored and deflated).
     const scan = await scanImages(ds, { cacheDir: path.join(d, 'cache'), workers: 0 });
-    assert.deepEqual(scan.images.map((i) => [i?.width, i?.format, i?.error]), [[4, 'png', undefined], [4, 'png', undefined], [4, 'png', undefined]]);
+    assert.deepEqual(
+      scan.images.map((i) => [i?.width, i?.format, i?.error]),
+      [
+        [4, 'png', undefined],
+        [4, 'png', undefined],
+        [4, 'png', undefined],
+      ],
+    );
   });
 
   it('reads a zip with a CSV whose paths point into the zip, with partitions', async () => {
@@ -47,11 +57,14 @@ describe('data/zip', () => {
       ]),
     );
     const ds = await openDataset(zip);
-    assert.deepEqual(ds.items.map((it) => [it.display, it.partition, it.labels[0]]), [
-      ['images/a.png', 'TRAIN', 'cat'],
-      ['images/b.png', 'TEST', 'dog'],
-      ['images/nope.png', 'VALIDATION', 'dog'],
-    ]);
+    assert.deepEqual(
+      ds.items.map((it) => [it.display, it.partition, it.labels[0]]),
+      [
+        ['images/a.png', 'TRAIN', 'cat'],
+        ['images/b.png', 'TEST', 'dog'],
+        ['images/nope.png', 'VALIDATION', 'dog'],
+      ],
+    );
     const missing = only(ds.findings, 'missing-file');
     assert.equal(missing.file, zip);
     assert.equal(missing.line, 3);

@@ -13,7 +13,10 @@ const labels = new Int32Array([2, 0]);
 describe('augmentation', () => {
   it('without augmentation copies pixels and one-hot labels', () => {
     const b = makeBatch(pixels, labels, [1, 0], shape, 3, false, NO_AUGMENTATION, rng(1));
-    assert.deepEqual(Array.from(b.x.subarray(16)), Array.from({ length: 16 }, (_, i) => i));
+    assert.deepEqual(
+      Array.from(b.x.subarray(16)),
+      Array.from({ length: 16 }, (_, i) => i),
+    );
     assert.ok(b.x.subarray(0, 16).every((v) => v === 200));
     assert.deepEqual(Array.from(b.y), [1, 0, 0, 0, 0, 1]);
   });

@@ -16,7 +16,16 @@ const maxDiff = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.s
 describe('pretrained backbone (transfer learning)', () => {
   let dir: string;
   const shape = { inputShape: [12, 12, 3] as [number, number, number], numClasses: 5, multiLabel: false, mean: 100, std: 60 };
-  const convnet = { family: 'convnet', 'convnet/blocks': 2, 'convnet/filters': 4, 'convnet/convs_per_block': 1, 'convnet/batchnorm': true, 'convnet/head': 'gap', 'convnet/dense': 0, 'convnet/dropout': 0 };
+  const convnet = {
+    family: 'convnet',
+    'convnet/blocks': 2,
+    'convnet/filters': 4,
+    'convnet/convs_per_block': 1,
+    'convnet/batchnorm': true,
+    'convnet/head': 'gap',
+    'convnet/dense': 0,
+    'convnet/dropout': 0,
+  };
   let own: tfl.LayersModel;
   before(async () => {
     await tf.setBackend('cpu');
@@ -96,7 +105,10 @@ describe('pretrained backbone (transfer learning)', () => {
   it('builds a transfer model with a new head: the backbone frozen, then its top opened by fraction', async () => {
     const bb = await loadBackbone(join(dir, 'own'));
     const cfg = { family: 'transfer', 'transfer/unfreeze': 0.5, 'transfer/dropout': 0.1 };
-    assert.throws(() => buildModel(cfg, { ...shape, numClasses: 3 }, 7), /A transfer-learning trial needs a pretrained backbone \(setting automl\.backbone, --backbone\)/);
+    assert.throws(
+      () => buildModel(cfg, { ...shape, numClasses: 3 }, 7),
+      /A transfer-learning trial needs a pretrained backbone \(setting automl\.backbone, --backbone\)/,
+    );
     const model = buildModel(cfg, { ...shape, numClasses: 3 }, 7, bb);
     assert.deepEqual(model.outputs[0].shape, [null, 3]);
     const backboneLayers = model.layers.filter((l) => l.name.startsWith(BACKBONE_PREFIX) && l.countParams() > 0);
@@ -105,7 +117,10 @@ describe('pretrained backbone (transfer learning)', () => {
     // Only the new head (its feature normalisation and the logits) trains at first.
     assert.deepEqual(model.trainableWeights.map((w) => w.originalName).sort(), ['head_norm/beta', 'head_norm/gamma', 'logits/bias', 'logits/kernel']);
     setBackboneTrainable(model, 0.5);
-    assert.deepEqual(backboneLayers.map((l) => l.trainable), [false, false, true, true]);
+    assert.deepEqual(
+      backboneLayers.map((l) => l.trainable),
+      [false, false, true, true],
+    );
     // The backbone's weights are the pretrained ones.
     const pre = own.layers.find((l) => l.getClassName() === 'Conv2D')!.getWeights()[0];
     const got = backboneLayers.find((l) => l.getClassName() === 'Conv2D')!.getWeights()[0];
@@ -115,7 +130,10 @@ describe('pretrained backbone (transfer learning)', () => {
     const back = await loadModel(join(dir, 'transfer'));
     const x = tf.randomUniform([2, 12, 12, 3], 0, 255, 'float32', 3);
     assert.ok(maxDiff(back.predict(x) as tf.Tensor, model.predict(x) as tf.Tensor) < 1e-6);
-    assert.deepEqual(back.layers.filter((l) => l.name.startsWith(BACKBONE_PREFIX) && l.countParams() > 0).map((l) => l.trainable), [false, false, true, true]);
+    assert.deepEqual(
+      back.layers.filter((l) => l.name.startsWith(BACKBONE_PREFIX) && l.countParams() > 0).map((l) => l.trainable),
+      [false, false, true, true],
+    );
     tf.dispose(x);
     model.dispose();
     back.dispose();
@@ -211,7 +229,9 @@ describe('pretrained backbone: range, cut and size', () => {
   });
 
   it('reads the range from the saved metadata', async () => {
-    const m = tfl.sequential({ layers: [tfl.layers.conv2d({ inputShape: [6, 6, 1], filters: 2, kernelSize: 3 }), tfl.layers.flatten(), tfl.layers.dense({ units: 2 })] });
+    const m = tfl.sequential({
+      layers: [tfl.layers.conv2d({ inputShape: [6, 6, 1], filters: 2, kernelSize: 3 }), tfl.layers.flatten(), tfl.layers.dense({ units: 2 })],
+    });
     await saveModel(m, join(dir, 'stated'), { input: { range: '0-1' } });
     const bb = await loadBackbone(join(dir, 'stated'));
     assert.equal(bb.info.range, '0-1');
@@ -256,7 +276,10 @@ describe('pretrained backbone: range, cut and size', () => {
     // The truncated JSON loads (weights of the dropped layers ignored) and computes b.
     const trunk = await loadModel(join(dir, 'branch'), { transform: (j) => truncateAt(j, 'b'), strict: false });
     assert.deepEqual(trunk.outputs[0].shape, [null, 8, 8, 3]);
-    assert.deepEqual(trunk.layers.map((l) => l.name), ['in', 'a', 'b']);
+    assert.deepEqual(
+      trunk.layers.map((l) => l.name),
+      ['in', 'a', 'b'],
+    );
     const x = tf.randomUniform([2, 8, 8, 3], 0, 1, 'float32', 4);
     const want = tfl.model({ inputs: m.inputs, outputs: b });
     assert.ok(maxDiff(trunk.predict(x) as tf.Tensor, want.predict(x) as tf.Tensor) < 1e-5);

@@ -17,7 +17,15 @@ describe('ensemble model', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   const shape = { inputShape: [8, 8, 1] as [number, number, number], numClasses: 3, multiLabel: false, mean: 60, std: 70 };
-  const convnet = { family: 'convnet', 'convnet/blocks': 1, 'convnet/filters': 4, 'convnet/convs_per_block': 1, 'convnet/head': 'flatten', 'convnet/dense': 8, 'convnet/dropout': 0 };
+  const convnet = {
+    family: 'convnet',
+    'convnet/blocks': 1,
+    'convnet/filters': 4,
+    'convnet/convs_per_block': 1,
+    'convnet/head': 'flatten',
+    'convnet/dense': 8,
+    'convnet/dropout': 0,
+  };
   const resnet = { family: 'resnet', 'resnet/depth': 8, 'resnet/width': 4, 'resnet/dropout': 0 };
 
   it('averages its members with their weights, and saves and loads as one plain model', async () => {
@@ -51,7 +59,13 @@ describe('ensemble model', () => {
   it('refuses members with different inputs, and a single member', async () => {
     const c = buildModel(convnet, { ...shape, inputShape: [10, 10, 1] }, 3);
     await saveModel(c, join(dir, 'c'));
-    await assert.rejects(buildEnsembleModel([{ dir: join(dir, 'a'), weight: 1 }, { dir: join(dir, 'c'), weight: 1 }]), /takes \[10,10,1\], not \[8,8,1\]/);
+    await assert.rejects(
+      buildEnsembleModel([
+        { dir: join(dir, 'a'), weight: 1 },
+        { dir: join(dir, 'c'), weight: 1 },
+      ]),
+      /takes \[10,10,1\], not \[8,8,1\]/,
+    );
     await assert.rejects(buildEnsembleModel([{ dir: join(dir, 'a'), weight: 1 }]), /at least two members/);
     c.dispose();
   });

@@ -19,14 +19,26 @@ describe('export', () => {
   afterEach(() => rmSync(root, { recursive: true, force: true }));
 
   const spec: ExperimentSpec = {
-    id: 'e1', name: 'shapes.csv', dataset: '/d/shapes.csv', budgetMinutes: 1, backend: 'cpu', seed: 1, imageSize: 0, fit: 'pad', cacheDir: '/tmp/c',
+    id: 'e1',
+    name: 'shapes.csv',
+    dataset: '/d/shapes.csv',
+    budgetMinutes: 1,
+    backend: 'cpu',
+    seed: 1,
+    imageSize: 0,
+    fit: 'pad',
+    cacheDir: '/tmp/c',
     createdAt: '2026-01-01T00:00:00Z',
   };
 
   async function trained(): Promise<{ store: ExperimentStore; model: ReturnType<typeof buildModel> }> {
     const store = ExperimentStore.create(root, spec);
     store.updateRecord({ status: 'done', classes: ['circle', 'square'], inputShape: [8, 8, 1] });
-    const model = buildModel({ family: 'convnet', 'convnet/blocks': 1, 'convnet/filters': 4 }, { inputShape: [8, 8, 1], numClasses: 2, multiLabel: false, mean: 10, std: 20 }, 3);
+    const model = buildModel(
+      { family: 'convnet', 'convnet/blocks': 1, 'convnet/filters': 4 },
+      { inputShape: [8, 8, 1], numClasses: 2, multiLabel: false, mean: 10, std: 20 },
+      3,
+    );
     await saveModel(model, store.file('final', 'model'), { classes: ['circle', 'square'], input: { height: 8, width: 8, channels: 1, fit: 'pad' } });
     return { store, model };
   }
@@ -46,7 +58,11 @@ describe('export', () => {
     assert.deepEqual(Array.from(a), Array.from(b));
     // The model.json uses only standard layer classes (a browser's plain tfjs can read it).
     const topology = JSON.parse(readFileSync(join(out, 'model.json'), 'utf8')).modelTopology.config.layers as { class_name: string }[];
-    for (const l of topology) assert.ok(['InputLayer', 'Rescaling', 'Conv2D', 'Activation', 'MaxPooling2D', 'Flatten', 'Dense', 'Dropout', 'GlobalAveragePooling2D'].includes(l.class_name), l.class_name);
+    for (const l of topology)
+      assert.ok(
+        ['InputLayer', 'Rescaling', 'Conv2D', 'Activation', 'MaxPooling2D', 'Flatten', 'Dense', 'Dropout', 'GlobalAveragePooling2D'].includes(l.class_name),
+        l.class_name,
+      );
   });
 
   it('says what to do when there is no model yet', async () => {

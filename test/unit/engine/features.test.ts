@@ -21,10 +21,19 @@ const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
 function imageSet(count: number, H: number, W: number, C: number, seed: number): ImageTensorSet {
   const random = rng(seed);
   const pixels = Uint8Array.from({ length: count * H * W * C }, () => Math.floor(random() * 256));
-  return { height: H, width: W, channels: C, count, pixels, labels: Int32Array.from({ length: count }, (_, i) => i % 2), itemIds: Int32Array.from({ length: count }, (_, i) => i) };
+  return {
+    height: H,
+    width: W,
+    channels: C,
+    count,
+    pixels,
+    labels: Int32Array.from({ length: count }, (_, i) => i % 2),
+    itemIds: Int32Array.from({ length: count }, (_, i) => i),
+  };
 }
 
-const featureFiles = (cacheDir: string) => (existsSync(join(cacheDir, 'features')) ? readdirSync(join(cacheDir, 'features')).filter((f) => f.endsWith('.f32')) : []);
+const featureFiles = (cacheDir: string) =>
+  existsSync(join(cacheDir, 'features')) ? readdirSync(join(cacheDir, 'features')).filter((f) => f.endsWith('.f32')) : [];
 
 describe('bottleneck features', () => {
   let dir: string;
@@ -56,8 +65,7 @@ describe('bottleneck features', () => {
         // image 0, row 1
         50, 51, 40, 41, 30, 31,
         // image 1
-        120, 121, 110, 111, 100, 101,
-        150, 151, 140, 141, 130, 131,
+        120, 121, 110, 111, 100, 101, 150, 151, 140, 141, 130, 131,
       ],
     );
     // One channel, one image: only the columns move.
@@ -74,7 +82,9 @@ describe('bottleneck features', () => {
     before(() => {
       // Conv then flatten and dense: not mirror-symmetric, so the mirror half is a real check.
       const input = tfl.input({ shape: [H, W, C] });
-      const conv = tfl.layers.conv2d({ filters: 2, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: tfl.initializers.glorotUniform({ seed: 1 }) }).apply(input) as tfl.SymbolicTensor;
+      const conv = tfl.layers
+        .conv2d({ filters: 2, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: tfl.initializers.glorotUniform({ seed: 1 }) })
+        .apply(input) as tfl.SymbolicTensor;
       const flat = tfl.layers.flatten().apply(conv) as tfl.SymbolicTensor;
       const dense = tfl.layers.dense({ units: 4, kernelInitializer: tfl.initializers.glorotUniform({ seed: 2 }) }).apply(flat) as tfl.SymbolicTensor;
       model = tfl.model({ inputs: input, outputs: dense });
@@ -96,7 +106,11 @@ describe('bottleneck features', () => {
       assert.equal(first.cached, false);
       assert.equal(first.dim, 4);
       assert.equal(first.count, 5);
-      assert.deepEqual(progress, [[2, 5], [4, 5], [5, 5]]);
+      assert.deepEqual(progress, [
+        [2, 5],
+        [4, 5],
+        [5, 5],
+      ]);
       assert.equal(first.plain.length, 5 * 4);
       assert.equal(first.mirror!.length, 5 * 4);
       const plain = predict(set.pixels, 5, false);
@@ -205,7 +219,10 @@ describe('bottleneck features', () => {
       ]);
       const width = model.outputs[0].shape[1] as number;
       assert.equal(width, 28);
-      assert.equal(blocks.reduce((s, b) => s + b.dim, 0), width);
+      assert.equal(
+        blocks.reduce((s, b) => s + b.dim, 0),
+        width,
+      );
       blocks.forEach((b, i) => assert.equal(b.offset, i === 0 ? 0 : blocks[i - 1].offset + blocks[i - 1].dim));
 
       // Each block is the spatial mean of the source model's layer on raw pixels.
@@ -245,7 +262,7 @@ describe('bottleneck features', () => {
       m.dispose();
     });
 
-    it("keys a backbone by its files: a changed weight file changes the key, source.txt does not", async () => {
+    it('keys a backbone by its files: a changed weight file changes the key, source.txt does not', async () => {
       const key = backboneKey(bbDir);
       assert.match(key, /^[0-9a-f]{24}$/);
       assert.equal(backboneKey(bbDir), key);

@@ -33,7 +33,15 @@ describe('flip test-time augmentation model', () => {
   });
 
   const shape = { inputShape: [6, 8, 3] as [number, number, number], numClasses: 4, multiLabel: false, mean: 60, std: 70 };
-  const convnet = { family: 'convnet', 'convnet/blocks': 1, 'convnet/filters': 4, 'convnet/convs_per_block': 1, 'convnet/head': 'flatten', 'convnet/dense': 8, 'convnet/dropout': 0 };
+  const convnet = {
+    family: 'convnet',
+    'convnet/blocks': 1,
+    'convnet/filters': 4,
+    'convnet/convs_per_block': 1,
+    'convnet/head': 'flatten',
+    'convnet/dense': 8,
+    'convnet/dropout': 0,
+  };
 
   it('averages the scores of the image and its mirror image, and saves and loads as one plain model', async () => {
     const m = buildModel(convnet, shape, 1);
@@ -59,7 +67,10 @@ describe('flip test-time augmentation model', () => {
     const b = buildModel(convnet, shape, 3);
     await saveModel(a, join(dir, 'a'));
     await saveModel(b, join(dir, 'b'));
-    const ens = await buildEnsembleModel([{ dir: join(dir, 'a'), weight: 1 }, { dir: join(dir, 'b'), weight: 1 }]);
+    const ens = await buildEnsembleModel([
+      { dir: join(dir, 'a'), weight: 1 },
+      { dir: join(dir, 'b'), weight: 1 },
+    ]);
     await saveModel(ens, join(dir, 'ens'));
     const tta = await buildFlipTtaModel(join(dir, 'ens'));
     const x = tf.randomUniform([3, 6, 8, 3], 0, 255, 'float32', 9);

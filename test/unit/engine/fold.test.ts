@@ -11,7 +11,15 @@ import { ensureWasm, onBackend, rand } from './wasm-test-utils';
 function network(): tfl.LayersModel {
   const input = tfl.input({ shape: [12, 12, 3] });
   const bn = (name: string) => tfl.layers.batchNormalization({ name, epsilon: 1e-3 });
-  let x = tfl.layers.zeroPadding2d({ padding: [[0, 1], [0, 1]], name: 'stem_pad' }).apply(input) as tfl.SymbolicTensor;
+  let x = tfl.layers
+    .zeroPadding2d({
+      padding: [
+        [0, 1],
+        [0, 1],
+      ],
+      name: 'stem_pad',
+    })
+    .apply(input) as tfl.SymbolicTensor;
   x = tfl.layers.conv2d({ filters: 16, kernelSize: 3, strides: 2, padding: 'valid', useBias: false, name: 'stem' }).apply(x) as tfl.SymbolicTensor;
   x = bn('stem_bn').apply(x) as tfl.SymbolicTensor;
   x = tfl.layers.reLU({ maxValue: 6, name: 'stem_relu' }).apply(x) as tfl.SymbolicTensor;
@@ -26,7 +34,15 @@ function network(): tfl.LayersModel {
   y = bn('project_bn').apply(y) as tfl.SymbolicTensor;
   y = tfl.layers.add({ name: 'add' }).apply([shortcut, y]) as tfl.SymbolicTensor;
   // A padded stride-2 depthwise layer ('same' padding for this size) and a plain ReLU.
-  y = tfl.layers.zeroPadding2d({ padding: [[0, 1], [0, 1]], name: 'down_pad' }).apply(y) as tfl.SymbolicTensor;
+  y = tfl.layers
+    .zeroPadding2d({
+      padding: [
+        [0, 1],
+        [0, 1],
+      ],
+      name: 'down_pad',
+    })
+    .apply(y) as tfl.SymbolicTensor;
   y = tfl.layers.depthwiseConv2d({ kernelSize: 3, strides: 2, padding: 'valid', useBias: false, name: 'down' }).apply(y) as tfl.SymbolicTensor;
   y = bn('down_bn').apply(y) as tfl.SymbolicTensor;
   y = tfl.layers.activation({ activation: 'relu', name: 'down_relu' }).apply(y) as tfl.SymbolicTensor;

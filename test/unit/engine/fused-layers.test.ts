@@ -31,7 +31,11 @@ describe('dropout masks from a hash', () => {
     assert.deepEqual(dropoutMask(n, 0.25, 42), dropoutMask(n, 0.25, 42));
     const agree = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + ((v === 0) === (b[i] === 0) ? 1 : 0), 0) / a.length;
     // Two independent masks that keep 75 % agree on 0.75² + 0.25² = 62.5 % of the units.
-    for (const [s, t] of [[42, 43], [0, 1], [1000, 2000]]) {
+    for (const [s, t] of [
+      [42, 43],
+      [0, 1],
+      [1000, 2000],
+    ]) {
       const a = agree(dropoutMask(n, 0.25, s), dropoutMask(n, 0.25, t));
       assert.ok(Math.abs(a - 0.625) < 0.01, `seeds ${s}, ${t}: agree on ${a}`);
     }

@@ -47,8 +47,29 @@ describe('linear head (L2 logistic regression by L-BFGS)', () => {
   // Feature 0 is in the thousands around 5000, feature 1 in the thousandths, feature 2 near −300.
   const scale3 = [1000, 0.001, 20];
   const offset3 = [5000, 0.5, -300];
-  const two = blobs(1, [[-2, 1, 0], [2, -1, 0.5]], 60, 0.4, scale3, offset3);
-  const three = blobs(2, [[-3, 0, 0], [3, 0, 0], [0, 3, 1]], 50, 0.4, scale3, offset3);
+  const two = blobs(
+    1,
+    [
+      [-2, 1, 0],
+      [2, -1, 0.5],
+    ],
+    60,
+    0.4,
+    scale3,
+    offset3,
+  );
+  const three = blobs(
+    2,
+    [
+      [-3, 0, 0],
+      [3, 0, 0],
+      [0, 3, 1],
+    ],
+    50,
+    0.4,
+    scale3,
+    offset3,
+  );
 
   it('fits separable 2- and 3-class blobs on raw features of very different scales to 100 % training accuracy', () => {
     for (const s of [two, three]) {
@@ -146,7 +167,18 @@ describe('linear head (L2 logistic regression by L-BFGS)', () => {
 
   it('warm-starts from a previous theta to the same solution as a cold start', () => {
     // Overlapping blobs, so the optimum is finite and well defined for each penalty.
-    const s = blobs(5, [[-0.5, 0.3, 0], [0.5, -0.3, 0.2], [0, 0.6, -0.4]], 60, 1, scale3, offset3);
+    const s = blobs(
+      5,
+      [
+        [-0.5, 0.3, 0],
+        [0.5, -0.3, 0.2],
+        [0, 0.6, -0.4],
+      ],
+      60,
+      1,
+      scale3,
+      offset3,
+    );
     const previous = fitLinearHead(s.x, s.y, s.n, s.d, s.k, { l2: 1 });
     const warm = fitLinearHead(s.x, s.y, s.n, s.d, s.k, { l2: 0.03, init: previous.theta });
     const cold = fitLinearHead(s.x, s.y, s.n, s.d, s.k, { l2: 0.03 });

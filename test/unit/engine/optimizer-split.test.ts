@@ -4,7 +4,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as assert from 'node:assert/strict';
-import { ADAMW_PARAM_KERNEL, MOMENT_KERNEL, SGD_PARAM_KERNEL, adamwUpdate, sgdUpdate, splitKernelsAvailable } from '../../../src/engine/runtime/optimizer-update';
+import {
+  ADAMW_PARAM_KERNEL,
+  MOMENT_KERNEL,
+  SGD_PARAM_KERNEL,
+  adamwUpdate,
+  sgdUpdate,
+  splitKernelsAvailable,
+} from '../../../src/engine/runtime/optimizer-update';
 
 type Backend = { data: { get(id: object): { values: Float32Array } }; makeTensorInfo(shape: number[], dtype: 'float32', values: Float32Array): tf.TensorInfo };
 const vals = (b: Backend, t: tf.TensorInfo) => b.data.get(t.dataId).values;

@@ -8,7 +8,11 @@ import { describeAdapter } from '../../../src/engine/runtime/webgpu/backend';
 import { buildModel } from '../../../src/engine/model/build';
 import { AUTO_ORDER, initBackend } from '../../../src/engine/runtime/runtime';
 import {
-  describeMissingGpuLibraries, expectedBackend, missingGpuPrerequisites, otherCudaLibraries, resolveRuntimePackage,
+  describeMissingGpuLibraries,
+  expectedBackend,
+  missingGpuPrerequisites,
+  otherCudaLibraries,
+  resolveRuntimePackage,
 } from '../../../src/engine/runtime/probe';
 
 /** A stand-in for tfjs-node in a runtime folder: it requires `@tensorflow/tfjs` (as the real one
@@ -57,15 +61,27 @@ describe('runtime manager', function () {
     ].join('\n');
     // The wanted libcudnn.so.8 is not an "other" version; the sub-libraries and unversioned names are not listed.
     assert.deepEqual(otherCudaLibraries([cuda, join(root, 'absent')], cache), ['libcudart.so.13', 'libcudnn.so.9']);
-    const missing = [{ file: 'libcudart.so.11.0', what: 'the CUDA 11 runtime' }, { file: 'libcudnn.so.8', what: 'cuDNN 8' }];
+    const missing = [
+      { file: 'libcudart.so.11.0', what: 'the CUDA 11 runtime' },
+      { file: 'libcudnn.so.8', what: 'cuDNN 8' },
+    ];
     const msg = describeMissingGpuLibraries(missing, ['libcudart.so.13', 'libcudnn.so.9']);
-    assert.match(msg, /^the CUDA 11 runtime \(libcudart\.so\.11\.0\) and cuDNN 8 \(libcudnn\.so\.8\) not found: tfjs-node-gpu 4\.22 is built against CUDA 11\.2 and cuDNN 8\.1\./);
+    assert.match(
+      msg,
+      /^the CUDA 11 runtime \(libcudart\.so\.11\.0\) and cuDNN 8 \(libcudnn\.so\.8\) not found: tfjs-node-gpu 4\.22 is built against CUDA 11\.2 and cuDNN 8\.1\./,
+    );
     assert.match(msg, /This machine has libcudart\.so\.13, libcudnn\.so\.9, which it cannot load: install the CUDA 11\.2 and cuDNN 8\.1 libraries beside them/);
-    assert.match(describeMissingGpuLibraries(missing.slice(1), []), /^cuDNN 8 \(libcudnn\.so\.8\) not found: .* Install the CUDA 11\.2 and cuDNN 8\.1 libraries\.$/);
+    assert.match(
+      describeMissingGpuLibraries(missing.slice(1), []),
+      /^cuDNN 8 \(libcudnn\.so\.8\) not found: .* Install the CUDA 11\.2 and cuDNN 8\.1 libraries\.$/,
+    );
   });
 
   it('says why WebGPU is not used: Dawn not installed, no adapter, or only a software one', async () => {
-    await assert.rejects(initBackend({ preference: 'webgpu', runtimeDir: root }), /webgpu not used: the `webgpu` package \(Dawn\) is not installed \(run `automl install-runtime --webgpu`\)/);
+    await assert.rejects(
+      initBackend({ preference: 'webgpu', runtimeDir: root }),
+      /webgpu not used: the `webgpu` package \(Dawn\) is not installed \(run `automl install-runtime --webgpu`\)/,
+    );
     // A stand-in for the npm `webgpu` package (an ES module like the real one) whose GPU finds what `adapter` says.
     // (One runtime folder each: an ES module is loaded once per path.)
     const fakeDawn = (name: string, adapter: string) => {
@@ -78,8 +94,14 @@ describe('runtime manager', function () {
       return runtimeDir;
     };
     await assert.rejects(initBackend({ preference: 'webgpu', runtimeDir: fakeDawn('none', 'null') }), /Dawn found no GPU adapter/);
-    const software = fakeDawn('software', `({ info: { vendor: 'google', device: 'swiftshader device', description: 'SwiftShader', isFallbackAdapter: true } })`);
-    await assert.rejects(initBackend({ preference: 'webgpu', runtimeDir: software }), /only a software adapter \(google, swiftshader device, SwiftShader\), slower than wasm/);
+    const software = fakeDawn(
+      'software',
+      `({ info: { vendor: 'google', device: 'swiftshader device', description: 'SwiftShader', isFallbackAdapter: true } })`,
+    );
+    await assert.rejects(
+      initBackend({ preference: 'webgpu', runtimeDir: software }),
+      /only a software adapter \(google, swiftshader device, SwiftShader\), slower than wasm/,
+    );
     // auto tries WebGPU after tfjs-node-gpu and before tfjs-node and wasm; the host expects it where Dawn is installed.
     assert.deepEqual(AUTO_ORDER, ['tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu']);
     assert.equal(expectedBackend(software).name, 'webgpu');
@@ -87,8 +109,10 @@ describe('runtime manager', function () {
   });
 
   it('describes WebGPU adapters and tells hardware from software ones', () => {
-    assert.deepEqual(describeAdapter({ info: { vendor: 'nvidia', architecture: '', device: 'nvidia-h100-80gb-hbm3', description: 'NVIDIA: 580.159.04 580.159.4.0' } }),
-      { text: 'nvidia, nvidia-h100-80gb-hbm3, NVIDIA: 580.159.04 580.159.4.0', software: false });
+    assert.deepEqual(
+      describeAdapter({ info: { vendor: 'nvidia', architecture: '', device: 'nvidia-h100-80gb-hbm3', description: 'NVIDIA: 580.159.04 580.159.4.0' } }),
+      { text: 'nvidia, nvidia-h100-80gb-hbm3, NVIDIA: 580.159.04 580.159.4.0', software: false },
+    );
     assert.equal(describeAdapter({ info: { vendor: 'mesa', description: 'llvmpipe (LLVM 15.0.6, 256 bits)' } }).software, true);
     assert.equal(describeAdapter({ isFallbackAdapter: true }).software, true);
     assert.equal(describeAdapter({}).text, 'unnamed adapter');
@@ -103,7 +127,11 @@ describe('runtime manager', function () {
     assert.match(info.reasons.join(' '), /using tensorflow: @tensorflow\/tfjs-node@4\.22\.0/);
     // The package registered its backend in *this* tfjs: models built here run on it.
     assert.equal(tf.getBackend(), 'tensorflow');
-    const model = buildModel({ family: 'convnet', 'convnet/blocks': 1, 'convnet/filters': 4 }, { inputShape: [8, 8, 1], numClasses: 3, multiLabel: false, mean: 0, std: 1 }, 1);
+    const model = buildModel(
+      { family: 'convnet', 'convnet/blocks': 1, 'convnet/filters': 4 },
+      { inputShape: [8, 8, 1], numClasses: 3, multiLabel: false, mean: 0, std: 1 },
+      1,
+    );
     const y = model.predict(tf.zeros([2, 8, 8, 1])) as tf.Tensor;
     assert.deepEqual(y.shape, [2, 3]);
     model.dispose();

@@ -8,9 +8,36 @@ import { SimdPool } from '../../../src/engine/runtime/wasm/simd/threads';
 import { rand } from './wasm-test-utils';
 import { f32Bits } from '../../../src/engine/runtime/wasm/conv-forward';
 
-interface Case { B: number; H: number; W: number; Cin: number; Cout: number; KH: number; KW: number; sh: number; sw: number; dh: number; dw: number; top: number; left: number; OH: number; OW: number }
+interface Case {
+  B: number;
+  H: number;
+  W: number;
+  Cin: number;
+  Cout: number;
+  KH: number;
+  KW: number;
+  sh: number;
+  sw: number;
+  dh: number;
+  dw: number;
+  top: number;
+  left: number;
+  OH: number;
+  OW: number;
+}
 
-function caseOf(B: number, H: number, W: number, Cin: number, Cout: number, k: [number, number], s: [number, number], d: [number, number], pad: [number, number], out?: [number, number]): Case {
+function caseOf(
+  B: number,
+  H: number,
+  W: number,
+  Cin: number,
+  Cout: number,
+  k: [number, number],
+  s: [number, number],
+  d: [number, number],
+  pad: [number, number],
+  out?: [number, number],
+): Case {
   const [KH, KW] = k;
   const OH = out?.[0] ?? Math.floor((H + 2 * pad[0] - (d[0] * (KH - 1) + 1)) / s[0]) + 1;
   const OW = out?.[1] ?? Math.floor((W + 2 * pad[1] - (d[1] * (KW - 1) + 1)) / s[1]) + 1;
@@ -19,17 +46,20 @@ function caseOf(B: number, H: number, W: number, Cin: number, Cout: number, k: [
 
 function byDefinition(c: Case, x: Float32Array, dy: Float32Array, b0: number, b1: number): Float64Array {
   const acc = new Float64Array(c.KH * c.KW * c.Cin * c.Cout);
-  for (let b = b0; b < b1; b++) for (let oh = 0; oh < c.OH; oh++) for (let ow = 0; ow < c.OW; ow++) {
-    for (let kh = 0; kh < c.KH; kh++) for (let kw = 0; kw < c.KW; kw++) {
-      const ih = oh * c.sh + kh * c.dh - c.top;
-      const iw = ow * c.sw + kw * c.dw - c.left;
-      if (ih < 0 || ih >= c.H || iw < 0 || iw >= c.W) continue;
-      for (let ci = 0; ci < c.Cin; ci++) {
-        const xv = x[((b * c.H + ih) * c.W + iw) * c.Cin + ci];
-        for (let co = 0; co < c.Cout; co++) acc[((kh * c.KW + kw) * c.Cin + ci) * c.Cout + co] += xv * dy[((b * c.OH + oh) * c.OW + ow) * c.Cout + co];
+  for (let b = b0; b < b1; b++)
+    for (let oh = 0; oh < c.OH; oh++)
+      for (let ow = 0; ow < c.OW; ow++) {
+        for (let kh = 0; kh < c.KH; kh++)
+          for (let kw = 0; kw < c.KW; kw++) {
+            const ih = oh * c.sh + kh * c.dh - c.top;
+            const iw = ow * c.sw + kw * c.dw - c.left;
+            if (ih < 0 || ih >= c.H || iw < 0 || iw >= c.W) continue;
+            for (let ci = 0; ci < c.Cin; ci++) {
+              const xv = x[((b * c.H + ih) * c.W + iw) * c.Cin + ci];
+              for (let co = 0; co < c.Cout; co++) acc[((kh * c.KW + kw) * c.Cin + ci) * c.Cout + co] += xv * dy[((b * c.OH + oh) * c.OW + ow) * c.Cout + co];
+            }
+          }
       }
-    }
-  }
   return acc;
 }
 
@@ -64,8 +94,29 @@ function layout(memory: WebAssembly.Memory, c: Case, seed: number) {
   F.fill(0, acc0 / 4, acc1 / 4 + aN);
   I.set(ranges(c.KW, c.W, c.OW, c.sw, c.dw, c.left), owAt / 4);
   I.set(ranges(c.KH, c.H, c.OH, c.sh, c.dh, c.top), ohAt / 4);
-  const args = (acc: number, b0: number, b1: number): number[] =>
-    [xAt, dyAt, acc, b0, b1, c.H, c.W, c.Cin, c.OH, c.OW, c.Cout, c.KW, c.sh, c.dh, c.top, c.sw, c.dw, c.left, owAt, ohAt, c.KH];
+  const args = (acc: number, b0: number, b1: number): number[] => [
+    xAt,
+    dyAt,
+    acc,
+    b0,
+    b1,
+    c.H,
+    c.W,
+    c.Cin,
+    c.OH,
+    c.OW,
+    c.Cout,
+    c.KW,
+    c.sh,
+    c.dh,
+    c.top,
+    c.sw,
+    c.dw,
+    c.left,
+    owAt,
+    ohAt,
+    c.KH,
+  ];
   return { x, dy, aN, acc0, acc1, args, F: () => new Float32Array(memory.buffer) };
 }
 
@@ -132,13 +183,18 @@ describe('SIMD filter-gradient programs', () => {
 /** out = act(bias + conv(xPadded, w)) by the definition, for a padded input (every tap inside). */
 function forwardByDefinition(c: Case, Hp: number, Wp: number, xp: Float32Array, w: Float32Array, bias: Float32Array, relu: boolean): Float64Array {
   const out = new Float64Array(c.B * c.OH * c.OW * c.Cout);
-  for (let b = 0; b < c.B; b++) for (let oh = 0; oh < c.OH; oh++) for (let ow = 0; ow < c.OW; ow++) for (let co = 0; co < c.Cout; co++) {
-    let v = bias[co];
-    for (let kh = 0; kh < c.KH; kh++) for (let kw = 0; kw < c.KW; kw++) for (let ci = 0; ci < c.Cin; ci++) {
-      v += xp[((b * Hp + oh * c.sh + kh * c.dh) * Wp + ow * c.sw + kw * c.dw) * c.Cin + ci] * w[((kh * c.KW + kw) * c.Cin + ci) * c.Cout + co];
-    }
-    out[((b * c.OH + oh) * c.OW + ow) * c.Cout + co] = relu ? Math.max(0, v) : v;
-  }
+  for (let b = 0; b < c.B; b++)
+    for (let oh = 0; oh < c.OH; oh++)
+      for (let ow = 0; ow < c.OW; ow++)
+        for (let co = 0; co < c.Cout; co++) {
+          let v = bias[co];
+          for (let kh = 0; kh < c.KH; kh++)
+            for (let kw = 0; kw < c.KW; kw++)
+              for (let ci = 0; ci < c.Cin; ci++) {
+                v += xp[((b * Hp + oh * c.sh + kh * c.dh) * Wp + ow * c.sw + kw * c.dw) * c.Cin + ci] * w[((kh * c.KW + kw) * c.Cin + ci) * c.Cout + co];
+              }
+          out[((b * c.OH + oh) * c.OW + ow) * c.Cout + co] = relu ? Math.max(0, v) : v;
+        }
   return out;
 }
 
@@ -174,12 +230,36 @@ describe('SIMD forward-convolution programs', () => {
             // The filter packed per block of the tile's output channels.
             let k = wAt / 4;
             for (let ob = 0; ob < c.Cout; ob += tile.tileOut) {
-              for (let t = 0; t < c.KH * c.KW; t++) for (let ci = 0; ci < c.Cin; ci++) for (let o = 0; o < tile.tileOut; o++) F[k++] = w[(t * c.Cin + ci) * c.Cout + ob + o];
+              for (let t = 0; t < c.KH * c.KW; t++)
+                for (let ci = 0; ci < c.Cin; ci++) for (let o = 0; o < tile.tileOut; o++) F[k++] = w[(t * c.Cin + ci) * c.Cout + ob + o];
             }
             F.fill(NaN, oAt / 4, oAt / 4 + oN);
             const rows = c.B * c.OH;
             const call = (r0: number, r1: number, c0: number, c1: number): void =>
-              fn(xAt, wAt, bAt, oAt, r0, r1, c.H, c.W, c.Cin, c.OH, c.OW, c.Cout, c.KH, c.KW, c.sh, c.sw, c.dh, c.dw, f32Bits(relu ? 0 : -Infinity), f32Bits(Infinity), c0, c1);
+              fn(
+                xAt,
+                wAt,
+                bAt,
+                oAt,
+                r0,
+                r1,
+                c.H,
+                c.W,
+                c.Cin,
+                c.OH,
+                c.OW,
+                c.Cout,
+                c.KH,
+                c.KW,
+                c.sh,
+                c.sw,
+                c.dh,
+                c.dw,
+                f32Bits(relu ? 0 : -Infinity),
+                f32Bits(Infinity),
+                c0,
+                c1,
+              );
             const want = forwardByDefinition(c, c.H, c.W, x, w, bias, relu);
             // In two calls over row ranges, as the pool splits a convolution…
             call(0, Math.floor(rows / 3), 0, c.Cout);
@@ -201,16 +281,37 @@ describe('SIMD forward-convolution programs', () => {
 describe('SIMD helper-thread pool', () => {
   // fill(at, n, v): n floats at byte offset `at` set to v (a trap when out of bounds).
   const fill: FnDef = {
-    name: 'fill', params: [i32, i32, i32], locals: [i32],
+    name: 'fill',
+    params: [i32, i32, i32],
+    locals: [i32],
     body: [
-      ...op.i32c(0), ...op.set(3),
-      0x02, 0x40, 0x03, 0x40,
-      ...op.get(3), ...op.get(1), ...op.i32geS, 0x0d, 1,
-      ...op.get(0), ...op.get(3), ...op.i32c(2), ...op.i32shl, ...op.i32add,
-      ...op.get(2), 0xb2, // f32.convert_i32_s
+      ...op.i32c(0),
+      ...op.set(3),
+      0x02,
+      0x40,
+      0x03,
+      0x40,
+      ...op.get(3),
+      ...op.get(1),
+      ...op.i32geS,
+      0x0d,
+      1,
+      ...op.get(0),
+      ...op.get(3),
+      ...op.i32c(2),
+      ...op.i32shl,
+      ...op.i32add,
+      ...op.get(2),
+      0xb2, // f32.convert_i32_s
       ...op.f32store(),
-      ...op.get(3), ...op.i32c(1), ...op.i32add, ...op.set(3),
-      0x0c, 0, 0x0b, 0x0b,
+      ...op.get(3),
+      ...op.i32c(1),
+      ...op.i32add,
+      ...op.set(3),
+      0x0c,
+      0,
+      0x0b,
+      0x0b,
     ],
   };
   const module = new WebAssembly.Module(assemble([fill], true));
@@ -223,7 +324,10 @@ describe('SIMD helper-thread pool', () => {
       const F = new Float32Array(memory.buffer);
       for (let round = 1; round <= 50; round++) {
         // Four lists on three threads: the fourth runs on the calling thread after its own.
-        pool.run('fill', [0, 1, 2, 3].map((p) => [p * 4000, 1000, round * 10 + p]));
+        pool.run(
+          'fill',
+          [0, 1, 2, 3].map((p) => [p * 4000, 1000, round * 10 + p]),
+        );
         for (let p = 0; p < 4; p++) {
           assert.equal(F[p * 1000], round * 10 + p, `round ${round}, list ${p}: first`);
           assert.equal(F[p * 1000 + 999], round * 10 + p, `round ${round}, list ${p}: last`);
@@ -238,9 +342,26 @@ describe('SIMD helper-thread pool', () => {
     const memory = new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true });
     const pool = new SimdPool(module, memory, 2);
     try {
-      assert.throws(() => pool.run('fill', [[0, 10, 1], [65536 - 8, 10, 2]]), /fill failed on a helper thread/);
-      assert.throws(() => pool.run('fill', [[65536 - 8, 10, 2], [0, 10, 1]]), /out of bounds/);
-      pool.run('fill', [[0, 10, 5], [40, 10, 6]]);
+      assert.throws(
+        () =>
+          pool.run('fill', [
+            [0, 10, 1],
+            [65536 - 8, 10, 2],
+          ]),
+        /fill failed on a helper thread/,
+      );
+      assert.throws(
+        () =>
+          pool.run('fill', [
+            [65536 - 8, 10, 2],
+            [0, 10, 1],
+          ]),
+        /out of bounds/,
+      );
+      pool.run('fill', [
+        [0, 10, 5],
+        [40, 10, 6],
+      ]);
       const F = new Float32Array(memory.buffer);
       assert.deepEqual([F[0], F[9], F[10], F[19]], [5, 5, 6, 6]);
     } finally {
@@ -253,7 +374,10 @@ describe('SIMD helper-thread pool', () => {
     const memory = new WebAssembly.Memory({ initial: 1 });
     const pool = new SimdPool(plain, memory, 4);
     assert.equal(pool.size, 1);
-    pool.run('fill', [[0, 4, 3], [16, 4, 4]]);
+    pool.run('fill', [
+      [0, 4, 3],
+      [16, 4, 4],
+    ]);
     assert.deepEqual(Array.from(new Float32Array(memory.buffer, 0, 8)), [3, 3, 3, 3, 4, 4, 4, 4]);
     pool.close();
   });

@@ -18,7 +18,7 @@ function batch(n: number, classes: number, seed: number, inputShape = [28, 28, 1
     if (multiLabel) {
       for (let k = 0; k < classes; k++) y[i * classes + k] = r[i * classes + k] > 0.6 ? 1 : 0;
     } else {
-      y[i * classes + Math.floor(r[i] * classes) % classes] = 1;
+      y[i * classes + (Math.floor(r[i] * classes) % classes)] = 1;
     }
   }
   return { x, y: { shape: [n, classes], data: y } };
@@ -69,16 +69,16 @@ describe('wasm training: whole models and TrainStep', function () {
   }
 
   /** The reference step: tfjs losses + tfjs optimizers + decoupled decay applied by hand. */
-  function referenceStep(
-    model: tfl.LayersModel, opt: tf.Optimizer, o: TrainStepOptions, x: tf.Tensor4D, y: tf.Tensor2D,
-  ): void {
+  function referenceStep(model: tfl.LayersModel, opt: tf.Optimizer, o: TrainStepOptions, x: tf.Tensor4D, y: tf.Tensor2D): void {
     tf.tidy(() => {
       const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
       const { grads } = tf.variableGrads(() => {
         const logits = model.apply(x, { training: true }) as tf.Tensor2D;
-        return (o.multiLabel
-          ? tf.losses.sigmoidCrossEntropy(y, logits, undefined, o.labelSmoothing)
-          : tf.losses.softmaxCrossEntropy(y, logits, undefined, o.labelSmoothing)) as tf.Scalar;
+        return (
+          o.multiLabel
+            ? tf.losses.sigmoidCrossEntropy(y, logits, undefined, o.labelSmoothing)
+            : tf.losses.softmaxCrossEntropy(y, logits, undefined, o.labelSmoothing)
+        ) as tf.Scalar;
       }, vars);
       for (const v of vars) {
         if (v.rank >= 2 && o.weightDecay !== 0) v.assign(tf.sub(v, tf.mul(v, o.learningRate * o.weightDecay)));
@@ -111,9 +111,10 @@ describe('wasm training: whole models and TrainStep', function () {
 
       await onBackend('cpu', () => {
         const eps = o.epsilon ?? 1e-7;
-        const opt = o.optimizer === 'adamw'
-          ? tf.train.adam(o.learningRate, o.beta1 ?? 0.9, o.beta2 ?? 0.999, eps)
-          : tf.train.momentum(o.learningRate, o.momentum ?? 0.9, o.nesterov ?? false);
+        const opt =
+          o.optimizer === 'adamw'
+            ? tf.train.adam(o.learningRate, o.beta1 ?? 0.9, o.beta2 ?? 0.999, eps)
+            : tf.train.momentum(o.learningRate, o.momentum ?? 0.9, o.nesterov ?? false);
         for (let s = 0; s < steps; s++) {
           const [x, y] = tensors(s);
           referenceStep(ref, opt, o, x, y);
@@ -122,7 +123,10 @@ describe('wasm training: whole models and TrainStep', function () {
         opt.dispose();
       });
 
-      for (const [backend, model] of [['cpu', onCpu], ['wasm', onWasm]] as const) {
+      for (const [backend, model] of [
+        ['cpu', onCpu],
+        ['wasm', onWasm],
+      ] as const) {
         await onBackend(backend, async () => {
           const step = new TrainStep(model, o);
           let before = -1;

@@ -29,15 +29,31 @@ function toyData(seed: number): ImageTensorSet {
 }
 
 const config = {
-  family: 'convnet', 'convnet/blocks': 1, 'convnet/filters': 4, 'convnet/convs_per_block': 1, 'convnet/head': 'flatten',
-  'convnet/dense': 8, 'convnet/dropout': 0.3, 'train/optimizer': 'adamw', 'train/lr': 3e-3, 'train/weight_decay': 1e-4,
+  family: 'convnet',
+  'convnet/blocks': 1,
+  'convnet/filters': 4,
+  'convnet/convs_per_block': 1,
+  'convnet/head': 'flatten',
+  'convnet/dense': 8,
+  'convnet/dropout': 0.3,
+  'train/optimizer': 'adamw',
+  'train/lr': 3e-3,
+  'train/weight_decay': 1e-4,
 };
 
 /** The same images with their pixels read on demand, counting the rows read. */
 function streamedToy(seed: number): { set: StreamedImageSet; rowsRead: () => number } {
   const { pixels, ...rest } = toyData(seed);
   let read = 0;
-  const set: StreamedImageSet = { ...rest, rows: { read: (positions, out) => { read += positions.length; readRows({ ...rest, pixels }, positions, out); } } };
+  const set: StreamedImageSet = {
+    ...rest,
+    rows: {
+      read: (positions, out) => {
+        read += positions.length;
+        readRows({ ...rest, pixels }, positions, out);
+      },
+    },
+  };
   return { set, rowsRead: () => read };
 }
 
@@ -47,11 +63,30 @@ function toySetup() {
   const model = buildModel(config, { inputShape: [8, 8, 1], numClasses: 3, multiLabel: false, mean: 60, std: 70 }, 1);
   const stepper = createStepper(model, config, false);
   const common = {
-    trialId: 't', model, stepper, train: data, validation: data, numClasses: 3, multiLabel: false, batchSize: 16, epochs: 50,
-    epochOffset: 0, schedule: { name: 'onecycle' as const, lr: 3e-3, warmup: 0.3 }, augment: NO_AUGMENTATION, seed: 1, patience: 0,
+    trialId: 't',
+    model,
+    stepper,
+    train: data,
+    validation: data,
+    numClasses: 3,
+    multiLabel: false,
+    batchSize: 16,
+    epochs: 50,
+    epochOffset: 0,
+    schedule: { name: 'onecycle' as const, lr: 3e-3, warmup: 0.3 },
+    augment: NO_AUGMENTATION,
+    seed: 1,
+    patience: 0,
     onEpoch: () => undefined,
   };
-  return { stepper, common, dispose: () => { stepper.dispose(); model.dispose(); } };
+  return {
+    stepper,
+    common,
+    dispose: () => {
+      stepper.dispose();
+      model.dispose();
+    },
+  };
 }
 
 async function train(seed: number, epochs = 3, data: ImageSet = toyData(1)) {
@@ -59,9 +94,23 @@ async function train(seed: number, epochs = 3, data: ImageSet = toyData(1)) {
   const stepper = createStepper(model, config, false);
   const records: number[] = [];
   const result = await trainSegment({
-    trialId: 't', model, stepper, train: data, validation: data, numClasses: 3, multiLabel: false, batchSize: 16,
-    epochs, epochOffset: 0, schedule: { name: 'onecycle', lr: 3e-3, warmup: 0.3 }, augment: NO_AUGMENTATION, seed,
-    patience: 0, deadline: Date.now() + 600_000, isCancelled: () => false, onEpoch: (r) => void records.push(r.loss),
+    trialId: 't',
+    model,
+    stepper,
+    train: data,
+    validation: data,
+    numClasses: 3,
+    multiLabel: false,
+    batchSize: 16,
+    epochs,
+    epochOffset: 0,
+    schedule: { name: 'onecycle', lr: 3e-3, warmup: 0.3 },
+    augment: NO_AUGMENTATION,
+    seed,
+    patience: 0,
+    deadline: Date.now() + 600_000,
+    isCancelled: () => false,
+    onEpoch: (r) => void records.push(r.loss),
   });
   const weights = model.getWeights().map((w) => Array.from(w.dataSync()));
   const dropoutSeed = (model.layers.find((l) => l.getClassName() === 'Dropout') as unknown as { seed: number }).seed;
@@ -119,13 +168,26 @@ describe('training loop', () => {
     const records: { epoch: number; lr: number }[] = [];
     try {
       const result = await trainSegment({
-        ...common, batchSize: 4,
-        deadline: now + 180, annealByTime: true, isCancelled: () => false,
+        ...common,
+        batchSize: 4,
+        deadline: now + 180,
+        annealByTime: true,
+        isCancelled: () => false,
         onEpoch: (r) => void records.push({ epoch: r.epoch, lr: r.lr }),
-        stepper: { setLearningRate: (lr) => stepper.setLearningRate(lr), run: (x, y) => { now += 10; return stepper.run(x, y); }, takeMetrics: () => stepper.takeMetrics() },
+        stepper: {
+          setLearningRate: (lr) => stepper.setLearningRate(lr),
+          run: (x, y) => {
+            now += 10;
+            return stepper.run(x, y);
+          },
+          takeMetrics: () => stepper.takeMetrics(),
+        },
       });
       assert.equal(result.stoppedBy, 'deadline');
-      assert.deepEqual(records.map((r) => r.epoch), [1, 1.5]);
+      assert.deepEqual(
+        records.map((r) => r.epoch),
+        [1, 1.5],
+      );
       assert.equal(result.epochsDone, 1.5);
       assert.equal(result.last?.epoch, 1.5);
       // The last step ran at 17/18 of the time: the one-cycle's tail, under 2 % of the peak rate.
@@ -142,7 +204,12 @@ describe('training loop', () => {
       const epochs: number[] = [];
       // A record of 100 % before the segment: no epoch can improve on it.
       await trainSegment({
-        ...common, epochs: 3, deadline: Date.now() + 600_000, isCancelled: () => false, bestSoFar: 1, checkpoint,
+        ...common,
+        epochs: 3,
+        deadline: Date.now() + 600_000,
+        isCancelled: () => false,
+        bestSoFar: 1,
+        checkpoint,
         onBest: async (_acc, epoch) => void epochs.push(epoch),
       });
       return epochs;
@@ -162,7 +229,12 @@ describe('training loop', () => {
     const saved: (number | null)[] = [];
     try {
       const result = await trainSegment({
-        ...common, epochs: 3, validation: set, deadline: Date.now() + 600_000, isCancelled: () => false, checkpoint: 'last',
+        ...common,
+        epochs: 3,
+        validation: set,
+        deadline: Date.now() + 600_000,
+        isCancelled: () => false,
+        checkpoint: 'last',
         onEpoch: (r) => void vals.push(r.valAccuracy),
         onBest: async (acc) => void saved.push(acc),
       });
@@ -190,13 +262,26 @@ describe('training loop', () => {
     const saved: (number | null)[] = [];
     try {
       const result = await trainSegment({
-        ...common, batchSize: 4, epochs: 4, checkpoint: 'last', deadline: start + 500, annealByTime: true, isCancelled: () => false,
+        ...common,
+        batchSize: 4,
+        epochs: 4,
+        checkpoint: 'last',
+        deadline: start + 500,
+        annealByTime: true,
+        isCancelled: () => false,
         onEpoch: (r) => {
           vals.push(r.valAccuracy);
           if (r.epoch === 2) now = start + 1000;
         },
         onBest: async (acc) => void saved.push(acc),
-        stepper: { setLearningRate: (lr) => stepper.setLearningRate(lr), run: (x, y) => { now += 10; return stepper.run(x, y); }, takeMetrics: () => stepper.takeMetrics() },
+        stepper: {
+          setLearningRate: (lr) => stepper.setLearningRate(lr),
+          run: (x, y) => {
+            now += 10;
+            return stepper.run(x, y);
+          },
+          takeMetrics: () => stepper.takeMetrics(),
+        },
       });
       assert.equal(result.stoppedBy, 'deadline');
       assert.equal(result.epochsDone, 2);
@@ -222,17 +307,27 @@ describe('training loop', () => {
     const applied: number[] = [];
     let lastSet = 0;
     const timed = await trainSegment({
-      ...common, annealByTime: true, deadline: Date.now() + 400, isCancelled: () => false,
+      ...common,
+      annealByTime: true,
+      deadline: Date.now() + 400,
+      isCancelled: () => false,
       onEpoch: (r) => {
         reported.push(r.lr);
         applied.push(lastSet);
       },
-      stepper: { setLearningRate: (lr: number) => { lastSet = lr; stepper.setLearningRate(lr); }, run: (x, y) => stepper.run(x, y), takeMetrics: () => stepper.takeMetrics() },
+      stepper: {
+        setLearningRate: (lr: number) => {
+          lastSet = lr;
+          stepper.setLearningRate(lr);
+        },
+        run: (x, y) => stepper.run(x, y),
+        takeMetrics: () => stepper.takeMetrics(),
+      },
     });
     assert.equal(timed.stoppedBy, 'deadline');
     assert.ok(reported.length >= 2, `${reported.length} epochs in 0.4 s`);
     assert.deepEqual(reported, applied);
-    assert.ok(Math.max(...reported) > 3e-3 / 25 * 2, `rates ${reported.join(', ')} never left the warm-up's start`);
+    assert.ok(Math.max(...reported) > (3e-3 / 25) * 2, `rates ${reported.join(', ')} never left the warm-up's start`);
     const late = await trainSegment({ ...common, deadline: Date.now() - 1, isCancelled: () => false });
     assert.equal(late.stoppedBy, 'deadline');
     assert.equal(late.epochsDone, 0);

@@ -14,28 +14,42 @@ import { arr, assertClose, compareKernel, CONV_CASES, convOutShape, ensureWasm, 
  */
 function depthwiseByDefinition(
   c: { x: number[]; k: number; mult: number; stride: number; pad: 'same' | 'valid'; dil: number },
-  other: Arr, dy: Arr, filterShape: number[], wrt: 'filter' | 'input',
+  other: Arr,
+  dy: Arr,
+  filterShape: number[],
+  wrt: 'filter' | 'input',
 ): Arr {
   const info = tf.backend_util.computeConv2DInfo(
-    c.x as [number, number, number, number], filterShape as [number, number, number, number], c.stride, c.dil, c.pad, undefined, true);
+    c.x as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    c.stride,
+    c.dil,
+    c.pad,
+    undefined,
+    true,
+  );
   const [B, H, W, C] = c.x;
   const M = c.mult;
   const { outHeight: OH, outWidth: OW } = info;
   const out = new Float64Array(wrt === 'filter' ? c.k * c.k * C * M : B * H * W * C);
-  for (let b = 0; b < B; b++) for (let oh = 0; oh < OH; oh++) for (let ow = 0; ow < OW; ow++) {
-    for (let kh = 0; kh < c.k; kh++) for (let kw = 0; kw < c.k; kw++) {
-      const ih = oh * c.stride + kh * c.dil - info.padInfo.top;
-      const iw = ow * c.stride + kw * c.dil - info.padInfo.left;
-      if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
-      for (let ch = 0; ch < C; ch++) for (let q = 0; q < M; q++) {
-        const g = dy.data[((b * OH + oh) * OW + ow) * C * M + ch * M + q];
-        const xi = ((b * H + ih) * W + iw) * C + ch;
-        const wi = ((kh * c.k + kw) * C + ch) * M + q;
-        if (wrt === 'filter') out[wi] += other.data[xi] * g;
-        else out[xi] += other.data[wi] * g;
+  for (let b = 0; b < B; b++)
+    for (let oh = 0; oh < OH; oh++)
+      for (let ow = 0; ow < OW; ow++) {
+        for (let kh = 0; kh < c.k; kh++)
+          for (let kw = 0; kw < c.k; kw++) {
+            const ih = oh * c.stride + kh * c.dil - info.padInfo.top;
+            const iw = ow * c.stride + kw * c.dil - info.padInfo.left;
+            if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+            for (let ch = 0; ch < C; ch++)
+              for (let q = 0; q < M; q++) {
+                const g = dy.data[((b * OH + oh) * OW + ow) * C * M + ch * M + q];
+                const xi = ((b * H + ih) * W + iw) * C + ch;
+                const wi = ((kh * c.k + kw) * C + ch) * M + q;
+                if (wrt === 'filter') out[wi] += other.data[xi] * g;
+                else out[xi] += other.data[wi] * g;
+              }
+          }
       }
-    }
-  }
   return { shape: wrt === 'filter' ? filterShape : c.x, data: Float32Array.from(out) };
 }
 
@@ -52,9 +66,16 @@ describe('wasm training kernels: convolutions', function () {
     CONV_CASES.forEach((c, i) => {
       it(`x ${c.x} k ${c.k} cout ${c.cout} stride ${c.stride} pad ${c.pad}`, async () => {
         const dyShape = convOutShape(c);
-        await compareKernel('Conv2DBackpropFilter', { x: arr(c.x, 10 + i), dy: arr(dyShape, 100 + i) }, {
-          strides: c.stride, pad: c.pad, dataFormat: 'NHWC', filterShape: [...c.k, c.x[3], c.cout],
-        });
+        await compareKernel(
+          'Conv2DBackpropFilter',
+          { x: arr(c.x, 10 + i), dy: arr(dyShape, 100 + i) },
+          {
+            strides: c.stride,
+            pad: c.pad,
+            dataFormat: 'NHWC',
+            filterShape: [...c.k, c.x[3], c.cout],
+          },
+        );
       });
     });
   });
@@ -68,9 +89,17 @@ describe('wasm training kernels: convolutions', function () {
     for (const c of cases) {
       it(`x ${c.x} k ${c.k} cout ${c.cout} stride ${c.stride} pad ${c.pad}`, async () => {
         const dyShape = convOutShape(c);
-        const want = await runKernelOn('cpu', 'Conv2DBackpropFilter', { x: arr(c.x, 41), dy: arr(dyShape, 42) }, {
-          strides: c.stride, pad: c.pad, dataFormat: 'NHWC', filterShape: [...c.k, c.x[3], c.cout],
-        });
+        const want = await runKernelOn(
+          'cpu',
+          'Conv2DBackpropFilter',
+          { x: arr(c.x, 41), dy: arr(dyShape, 42) },
+          {
+            strides: c.stride,
+            pad: c.pad,
+            dataFormat: 'NHWC',
+            filterShape: [...c.k, c.x[3], c.cout],
+          },
+        );
         const got = await onBackend('wasm', () => {
           const backend = tf.backend() as unknown as BackendWasm;
           const x = tf.tensor(arr(c.x, 41).data, c.x);
@@ -117,7 +146,11 @@ describe('wasm training kernels: convolutions', function () {
       it(`x ${c.x} k ${c.k} cout ${c.cout} stride ${c.stride} pad ${c.pad}${c.dil ? ` dilation ${c.dil}` : ''} ${c.activation}${c.bias ? ' + bias' : ''}`, async () => {
         const filter = arr([...c.k, c.x[3], c.cout], 500 + i);
         const attrs = { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', dilations: c.dil ?? 1 };
-        await compareKernel('FusedConv2D', { x: arr(c.x, 400 + i), filter, ...(c.bias ? { bias: arr([c.cout], 600 + i) } : {}) }, { ...attrs, activation: c.activation });
+        await compareKernel(
+          'FusedConv2D',
+          { x: arr(c.x, 400 + i), filter, ...(c.bias ? { bias: arr([c.cout], 600 + i) } : {}) },
+          { ...attrs, activation: c.activation },
+        );
         await compareKernel('Conv2D', { x: arr(c.x, 700 + i), filter }, attrs);
       });
     });
@@ -150,9 +183,16 @@ describe('wasm training kernels: convolutions', function () {
     CONV_CASES.forEach((c, i) => {
       it(`x ${c.x} k ${c.k} cout ${c.cout} stride ${c.stride} pad ${c.pad}`, async () => {
         const dyShape = convOutShape(c);
-        await compareKernel('Conv2DBackpropInput', { dy: arr(dyShape, 200 + i), filter: arr([...c.k, c.x[3], c.cout], 300 + i) }, {
-          strides: c.stride, pad: c.pad, dataFormat: 'NHWC', inputShape: c.x,
-        });
+        await compareKernel(
+          'Conv2DBackpropInput',
+          { dy: arr(dyShape, 200 + i), filter: arr([...c.k, c.x[3], c.cout], 300 + i) },
+          {
+            strides: c.stride,
+            pad: c.pad,
+            dataFormat: 'NHWC',
+            inputShape: c.x,
+          },
+        );
       });
     });
   });
@@ -171,8 +211,12 @@ describe('wasm training kernels: convolutions', function () {
     cases.forEach((c, i) => {
       const name = `x ${c.x} k ${c.k} mult ${c.mult} stride ${c.stride} pad ${c.pad} dilation ${c.dil}`;
       const filterShape = [c.k, c.k, c.x[3], c.mult];
-      const outShape = (): number[] => tf.tidy(() => tf.depthwiseConv2d(
-        tf.zeros(c.x) as tf.Tensor as tf.Tensor4D, tf.zeros(filterShape) as tf.Tensor as tf.Tensor4D, c.stride, c.pad, 'NHWC', c.dil).shape);
+      const outShape = (): number[] =>
+        tf.tidy(
+          () =>
+            tf.depthwiseConv2d(tf.zeros(c.x) as tf.Tensor as tf.Tensor4D, tf.zeros(filterShape) as tf.Tensor as tf.Tensor4D, c.stride, c.pad, 'NHWC', c.dil)
+              .shape,
+        );
       // The cpu backend ignores dilation in these two kernels (tfjs does not
       // differentiate dilated depthwise convolutions); dilated cases are checked
       // against loops written from the definition instead.

@@ -29,7 +29,12 @@ describe('wasm training kernels: fused', function () {
     });
 
     it('BatchNorm training forward and backward', async () => {
-      for (const [i, shape] of [[4, 5, 6, 8], [3, 7], [2, 3, 3, 1], [3, 50, 12]].entries()) {
+      for (const [i, shape] of [
+        [4, 5, 6, 8],
+        [3, 7],
+        [2, 3, 3, 1],
+        [3, 50, 12],
+      ].entries()) {
         const C = shape[shape.length - 1];
         const x = arr(shape, 1800 + i, -2, 3);
         const gamma = arr([C], 1810 + i, 0.5, 1.5);
@@ -86,8 +91,17 @@ describe('wasm training kernels: fused', function () {
     });
 
     it('dropout mask: SIMD and JS give the mask of dropout-mask.ts exactly, tail included', async () => {
-      for (const [shape, rate, seed] of [[[3, 7, 5], 0.25, 9], [[64, 3136], 0.5, 123456], [[2], 0.1, 0], [[4, 4], 0.9, 4294967295]] as const) {
-        const want = dropoutMask(shape.reduce((a, b) => a * b, 1), rate, seed);
+      for (const [shape, rate, seed] of [
+        [[3, 7, 5], 0.25, 9],
+        [[64, 3136], 0.5, 123456],
+        [[2], 0.1, 0],
+        [[4, 4], 0.9, 4294967295],
+      ] as const) {
+        const want = dropoutMask(
+          shape.reduce((a, b) => a * b, 1),
+          rate,
+          seed,
+        );
         for (const simd of [true, false]) {
           setSimdEnabled(simd);
           const [w] = await runKernelOn('wasm', DROPOUT_MASK_KERNEL, {}, { shape, rate, seed });
@@ -98,19 +112,23 @@ describe('wasm training kernels: fused', function () {
       }
     });
 
-    it('dropout layer in training: the SIMD mask on the project kernels, tfjs\'s own dropout on the stock ones', async () => {
+    it("dropout layer in training: the SIMD mask on the project kernels, tfjs's own dropout on the stock ones", async () => {
       const input = tfl.input({ shape: [10, 6] });
       const layer = tfl.layers.dropout({ rate: 0.4 });
       const model = tfl.model({ inputs: input, outputs: layer.apply(input) as tfl.SymbolicTensor });
       enableFusedLayers(model);
       (layer as unknown as { seed: number }).seed = 77;
       const x = arr([3, 10, 6], 2100, 0.5, 1.5); // no zeros: a zero output is a dropped unit
-      const run = () => onBackend('wasm', () => {
-        const out = model.apply(tf.tensor(x.data, x.shape), { training: true }) as tf.Tensor;
-        return out.dataSync().slice();
-      });
+      const run = () =>
+        onBackend('wasm', () => {
+          const out = model.apply(tf.tensor(x.data, x.shape), { training: true }) as tf.Tensor;
+          return out.dataSync().slice();
+        });
       const mask = dropoutMask(x.data.length, 0.4, 77);
-      assert.deepEqual(Array.from(await run()), Array.from(x.data, (v, i) => Math.fround(v * mask[i])));
+      assert.deepEqual(
+        Array.from(await run()),
+        Array.from(x.data, (v, i) => Math.fround(v * mask[i])),
+      );
       try {
         useWasmKernelSet('stock');
         const own = await run();
@@ -145,7 +163,7 @@ describe('wasm training kernels: fused', function () {
       const bc2 = 1 - Math.pow(h.beta2, h.step);
       const wantM = m.data.map((mi, i) => h.beta1 * mi + (1 - h.beta1) * g.data[i]);
       const wantV = v.data.map((vi, i) => h.beta2 * vi + (1 - h.beta2) * g.data[i] * g.data[i]);
-      const wantP = p.data.map((pi, i) => pi - h.lr * ((wantM[i] / bc1) / (Math.sqrt(wantV[i] / bc2) + h.epsilon) + h.weightDecay * pi));
+      const wantP = p.data.map((pi, i) => pi - h.lr * (wantM[i] / bc1 / (Math.sqrt(wantV[i] / bc2) + h.epsilon) + h.weightDecay * pi));
       assertClose({ shape: [15], data: res[0] }, { shape: [15], data: Float32Array.from(wantP) }, 1e-6, 'adamw param');
       assertClose({ shape: [15], data: res[1] }, { shape: [15], data: Float32Array.from(wantM) }, 1e-6, 'adamw m');
       assertClose({ shape: [15], data: res[2] }, { shape: [15], data: Float32Array.from(wantV) }, 1e-6, 'adamw v');

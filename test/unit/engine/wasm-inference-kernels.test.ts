@@ -19,7 +19,13 @@ describe('wasm inference kernels', function () {
 
   // Small (one thread), large enough to split between threads, channels not a multiple of 4
   // (the stock kernel), a size with a tail that is not a whole vector.
-  const shapes = [[2, 3, 3, 8], [4, 24, 24, 16], [2, 5, 5, 6], [3, 7, 5, 12], [1, 1, 1, 4]];
+  const shapes = [
+    [2, 3, 3, 8],
+    [4, 24, 24, 16],
+    [2, 5, 5, 6],
+    [3, 7, 5, 12],
+    [1, 1, 1, 4],
+  ];
 
   describe('FusedBatchNorm', () => {
     shapes.forEach((shape, i) => {
@@ -69,10 +75,34 @@ describe('wasm inference kernels', function () {
 
   describe('FusedConv2D with ReLU6 (the SIMD loop clamps as it stores)', () => {
     const cases: { x: number[]; k: number; cout: number; stride: number; pad: unknown; bias: boolean }[] = [
-      { x: [2, 9, 9, 3], k: 3, cout: 32, stride: 2, pad: [[0, 0], [0, 1], [0, 1], [0, 0]], bias: true }, // MobileNetV2's first layer
+      {
+        x: [2, 9, 9, 3],
+        k: 3,
+        cout: 32,
+        stride: 2,
+        pad: [
+          [0, 0],
+          [0, 1],
+          [0, 1],
+          [0, 0],
+        ],
+        bias: true,
+      }, // MobileNetV2's first layer
       { x: [3, 7, 7, 24], k: 1, cout: 48, stride: 1, pad: 'valid', bias: true }, // pointwise
       { x: [2, 6, 5, 16], k: 1, cout: 8, stride: 1, pad: 'same', bias: false },
-      { x: [2, 8, 8, 8], k: 3, cout: 16, stride: 1, pad: [[0, 0], [1, 2], [2, 0], [0, 0]], bias: true },
+      {
+        x: [2, 8, 8, 8],
+        k: 3,
+        cout: 16,
+        stride: 1,
+        pad: [
+          [0, 0],
+          [1, 2],
+          [2, 0],
+          [0, 0],
+        ],
+        bias: true,
+      },
     ];
     cases.forEach((c, i) => {
       it(`x ${c.x} k ${c.k} cout ${c.cout} stride ${c.stride} pad ${JSON.stringify(c.pad)}`, async () => {
@@ -90,7 +120,12 @@ describe('wasm inference kernels', function () {
     setInferenceKernelsEnabled(false);
     try {
       await compareKernel('Relu6', { x: arr([4, 24, 24, 16], 2800, -9, 9) }, {}, 0);
-      await compareKernel('FusedBatchNorm', { x: arr([2, 4, 4, 8], 2801), mean: arr([8], 2802), variance: arr([8], 2803, 0.1, 2) }, { varianceEpsilon: 1e-3 }, 1e-5);
+      await compareKernel(
+        'FusedBatchNorm',
+        { x: arr([2, 4, 4, 8], 2801), mean: arr([8], 2802), variance: arr([8], 2803, 0.1, 2) },
+        { varianceEpsilon: 1e-3 },
+        1e-5,
+      );
     } finally {
       setInferenceKernelsEnabled(true);
     }

@@ -43,9 +43,16 @@ describe('wasm training kernels', function () {
       // Stock kernels whose setup never ran while ours were registered must work.
       await compareKernel('BatchMatMul', { a: arr([3, 5], 1), b: arr([4, 5], 2) }, { transposeA: false, transposeB: true });
       await compareKernel('Sum', { x: arr([4, 3, 8], 3) }, { axis: [0, 1], keepDims: false });
-      await compareKernel('Conv2DBackpropFilter', { x: arr([2, 6, 6, 3], 4), dy: arr([2, 3, 3, 5], 5) }, {
-        strides: 2, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 3, 5],
-      });
+      await compareKernel(
+        'Conv2DBackpropFilter',
+        { x: arr([2, 6, 6, 3], 4), dy: arr([2, 3, 3, 5], 5) },
+        {
+          strides: 2,
+          pad: 'same',
+          dataFormat: 'NHWC',
+          filterShape: [3, 3, 3, 5],
+        },
+      );
     } finally {
       registerWasmTrainingKernels();
     }
@@ -59,12 +66,26 @@ describe('wasm training kernels', function () {
       it('Conv2DBackpropFilter / Input with SIMD-friendly sizes', async () => {
         const c = { x: [4, 9, 9, 8], k: [3, 3] as [number, number], cout: 8, stride: 2, pad: 'same' as const };
         const dyShape = convOutShape(c);
-        await compareKernel('Conv2DBackpropFilter', { x: arr(c.x, 1), dy: arr(dyShape, 2) }, {
-          strides: c.stride, pad: c.pad, dataFormat: 'NHWC', filterShape: [...c.k, c.x[3], c.cout],
-        });
-        await compareKernel('Conv2DBackpropInput', { dy: arr(dyShape, 3), filter: arr([...c.k, c.x[3], c.cout], 4) }, {
-          strides: c.stride, pad: c.pad, dataFormat: 'NHWC', inputShape: c.x,
-        });
+        await compareKernel(
+          'Conv2DBackpropFilter',
+          { x: arr(c.x, 1), dy: arr(dyShape, 2) },
+          {
+            strides: c.stride,
+            pad: c.pad,
+            dataFormat: 'NHWC',
+            filterShape: [...c.k, c.x[3], c.cout],
+          },
+        );
+        await compareKernel(
+          'Conv2DBackpropInput',
+          { dy: arr(dyShape, 3), filter: arr([...c.k, c.x[3], c.cout], 4) },
+          {
+            strides: c.stride,
+            pad: c.pad,
+            dataFormat: 'NHWC',
+            inputShape: c.x,
+          },
+        );
       });
       it('MaxPoolGrad 2×2, Sum, Mean with channels a multiple of 4', async () => {
         const x = arr([2, 6, 7, 8], 5, -3, 1);
@@ -80,7 +101,6 @@ describe('wasm training kernels', function () {
       });
     });
   }
-
 
   describe('MaxPoolGrad / AvgPoolGrad', () => {
     const cases: Array<{ x: number[]; f: number; s: number; pad: 'same' | 'valid' }> = [

@@ -48,13 +48,19 @@ export interface Arr {
 }
 
 export function arr(shape: number[], seed: number, lo = -1, hi = 1): Arr {
-  return { shape, data: rand(shape.reduce((a, b) => a * b, 1), seed, lo, hi) };
+  return {
+    shape,
+    data: rand(
+      shape.reduce((a, b) => a * b, 1),
+      seed,
+      lo,
+      hi,
+    ),
+  };
 }
 
 /** Runs one kernel on a backend with fresh input tensors; returns the outputs' values. */
-export async function runKernelOn(
-  backend: string, kernel: string, inputs: Record<string, Arr>, attrs: Record<string, unknown> = {},
-): Promise<Arr[]> {
+export async function runKernelOn(backend: string, kernel: string, inputs: Record<string, Arr>, attrs: Record<string, unknown> = {}): Promise<Arr[]> {
   return onBackend(backend, () => {
     const ts: Record<string, tf.Tensor> = {};
     for (const [k, v] of Object.entries(inputs)) ts[k] = tf.tensor(v.data, v.shape, v.dtype ?? 'float32');
@@ -87,16 +93,11 @@ export function assertClose(actual: Arr, expected: Arr, tol = 1e-4, what = ''): 
     }
   }
   const scale = Math.max(1, maxAbs(expected.data));
-  assert.ok(
-    diff <= tol * scale,
-    `${what}: max abs diff ${diff} at ${at} (got ${actual.data[at]}, want ${expected.data[at]}) > ${tol} × ${scale}`,
-  );
+  assert.ok(diff <= tol * scale, `${what}: max abs diff ${diff} at ${at} (got ${actual.data[at]}, want ${expected.data[at]}) > ${tol} × ${scale}`);
 }
 
 /** Runs a kernel on wasm and cpu and compares every output. */
-export async function compareKernel(
-  kernel: string, inputs: Record<string, Arr>, attrs: Record<string, unknown> = {}, tol = 1e-4,
-): Promise<void> {
+export async function compareKernel(kernel: string, inputs: Record<string, Arr>, attrs: Record<string, unknown> = {}, tol = 1e-4): Promise<void> {
   const [w, c] = [await runKernelOn('wasm', kernel, inputs, attrs), await runKernelOn('cpu', kernel, inputs, attrs)];
   assert.equal(w.length, c.length);
   w.forEach((o, i) => assertClose(o, c[i], tol, `${kernel} ${JSON.stringify(attrs)} output ${i}`));
@@ -145,5 +146,9 @@ export const CONV_CASES: ConvCase[] = [
 
 /** The output shape of a case's forward convolution (dy's shape). */
 export function convOutShape(c: ConvCase): number[] {
-  return tf.tidy(() => tf.conv2d(tf.zeros(c.x) as tf.Tensor as tf.Tensor4D, tf.zeros([...c.k, c.x[3], c.cout]) as tf.Tensor as tf.Tensor4D, c.stride as [number, number], c.pad).shape);
+  return tf.tidy(
+    () =>
+      tf.conv2d(tf.zeros(c.x) as tf.Tensor as tf.Tensor4D, tf.zeros([...c.k, c.x[3], c.cout]) as tf.Tensor as tf.Tensor4D, c.stride as [number, number], c.pad)
+        .shape,
+  );
 }

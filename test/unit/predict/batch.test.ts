@@ -14,7 +14,10 @@ describe('batch prediction of a folder', () => {
   afterEach(() => rmSync(root, { recursive: true, force: true }));
 
   it('finds the images under a folder, recursively, skipping other files and hidden ones', () => {
-    assert.deepEqual(listImages(root).map((p) => p.slice(root.length + 1)), ['1.png', 'a/2.jpg', 'a/b/3,odd.webp']);
+    assert.deepEqual(
+      listImages(root).map((p) => p.slice(root.length + 1)),
+      ['1.png', 'a/2.jpg', 'a/b/3,odd.webp'],
+    );
   });
 
   it('writes one CSV row per image with its top labels, quoting fields and reporting errors', async () => {
@@ -25,7 +28,13 @@ describe('batch prediction of a folder', () => {
         return paths.map((p) =>
           p.endsWith('2.jpg')
             ? { path: p, scores: [], error: 'corrupt image' }
-            : { path: p, scores: [{ label: 'cat', score: 0.9 }, { label: 'dog', score: 0.1 }].slice(0, topK) },
+            : {
+                path: p,
+                scores: [
+                  { label: 'cat', score: 0.9 },
+                  { label: 'dog', score: 0.1 },
+                ].slice(0, topK),
+              },
         );
       },
     };
@@ -39,6 +48,9 @@ describe('batch prediction of a folder', () => {
       'a/2.jpg,,,,,corrupt image',
       '"a/b/3,odd.webp",cat,0.90000,dog,0.10000,',
     ]);
-    await assert.rejects(predictFolder(predictor, '/model', join(root, 'a', 'b', '..', '..', 'a', 'b', 'x'), csv).catch((e) => Promise.reject(e)), /ENOENT|no images/);
+    await assert.rejects(
+      predictFolder(predictor, '/model', join(root, 'a', 'b', '..', '..', 'a', 'b', 'x'), csv).catch((e) => Promise.reject(e)),
+      /ENOENT|no images/,
+    );
   });
 });

@@ -20,7 +20,12 @@ interface Reply {
   body: { error?: { message: string }; payload?: { displayName: string; classification: { score: number } }[]; models?: { name: string; classes: string[] }[] };
 }
 
-function call(s: RunningServer, method: string, path: string, opts: { token?: string | null; body?: string | Buffer; headers?: Record<string, string> } = {}): Promise<Reply> {
+function call(
+  s: RunningServer,
+  method: string,
+  path: string,
+  opts: { token?: string | null; body?: string | Buffer; headers?: Record<string, string> } = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { ...opts.headers };
     if (opts.token !== null) headers.authorization = `Bearer ${opts.token ?? s.token}`;
@@ -39,7 +44,13 @@ function call(s: RunningServer, method: string, path: string, opts: { token?: st
 }
 
 const payload = (bytes: Uint8Array) => JSON.stringify({ payload: { image: { imageBytes: Buffer.from(bytes).toString('base64') } } });
-const png = (seed: number) => encodePng(8, 8, 1, Uint8Array.from({ length: 64 }, (_, i) => (i * 31 + seed * 17) % 256));
+const png = (seed: number) =>
+  encodePng(
+    8,
+    8,
+    1,
+    Uint8Array.from({ length: 64 }, (_, i) => (i * 31 + seed * 17) % 256),
+  );
 
 describe('prediction server', function () {
   this.timeout(120_000);
@@ -52,7 +63,15 @@ describe('prediction server', function () {
         batches.push(images.length);
         await new Promise((r) => setTimeout(r, 25)); // the time a model takes
         return images.map((img): ImagePrediction =>
-          img.bytes[0] === 0x89 ? { path: img.name, scores: [{ label: 'cat', score: 0.75 }, { label: 'dog', score: 0.25 }] } : { path: img.name, scores: [], error: 'not an image (unknown format)' },
+          img.bytes[0] === 0x89
+            ? {
+                path: img.name,
+                scores: [
+                  { label: 'cat', score: 0.75 },
+                  { label: 'dog', score: 0.25 },
+                ],
+              }
+            : { path: img.name, scores: [], error: 'not an image (unknown format)' },
         );
       },
     };
@@ -143,7 +162,10 @@ describe('prediction server', function () {
       batches.length = 0;
       const replies = await Promise.all(Array.from({ length: 12 }, (_, i) => call(server, 'POST', '/v1/models/pets:predict', { body: payload(png(i)) })));
       assert.ok(replies.every((r) => r.status === 200));
-      assert.equal(batches.reduce((a, b) => a + b, 0), 12);
+      assert.equal(
+        batches.reduce((a, b) => a + b, 0),
+        12,
+      );
       assert.ok(Math.max(...batches) > 1, `no batching: ${batches.join(',')}`);
     });
   });
@@ -155,7 +177,11 @@ describe('prediction server', function () {
     before(async () => {
       await tf.setBackend('cpu');
       dir = mkdtempSync(join(tmpdir(), 'automl-serve-'));
-      const model = buildModel({ family: 'convnet', 'convnet/blocks': 1, 'convnet/filters': 4 }, { inputShape: [8, 8, 1], numClasses: 3, multiLabel: false, mean: 100, std: 50 }, 1);
+      const model = buildModel(
+        { family: 'convnet', 'convnet/blocks': 1, 'convnet/filters': 4 },
+        { inputShape: [8, 8, 1], numClasses: 3, multiLabel: false, mean: 100, std: 50 },
+        1,
+      );
       await saveModel(model, join(dir, 'model'), { classes: ['a', 'b', 'c'], multiLabel: false, input: { height: 8, width: 8, channels: 1, fit: 'pad' } });
       model.dispose();
       client = new PredictorClient({ workerPath: WORKER, env: { AUTOML_BACKEND: 'wasm' } });

@@ -36,7 +36,14 @@ describe('ensemble selection', () => {
     const a = model(labels, (i) => i % 3 !== 0);
     const b = model(labels, (i) => i % 3 !== 1);
     const c = model(labels, (i) => i % 3 !== 2);
-    const r = selectEnsemble([{ id: 'a', scores: a }, { id: 'b', scores: b }, { id: 'c', scores: c }], scorer(labels))!;
+    const r = selectEnsemble(
+      [
+        { id: 'a', scores: a },
+        { id: 'b', scores: b },
+        { id: 'c', scores: c },
+      ],
+      scorer(labels),
+    )!;
     assert.ok(Math.abs(r.single.accuracy - 2 / 3) < 1e-9);
     assert.equal(r.accuracy, 1);
     assert.equal(r.better, true);
@@ -46,7 +53,13 @@ describe('ensemble selection', () => {
   it('keeps the single model when the others only repeat its mistakes', () => {
     const a = model(labels, (i) => i % 4 !== 0);
     const worse = model(labels, (i) => i % 4 !== 0 && i % 5 !== 0);
-    const r = selectEnsemble([{ id: 'worse', scores: worse }, { id: 'a', scores: a }], scorer(labels))!;
+    const r = selectEnsemble(
+      [
+        { id: 'worse', scores: worse },
+        { id: 'a', scores: a },
+      ],
+      scorer(labels),
+    )!;
     assert.equal(r.single.id, 'a');
     assert.equal(r.better, false);
     assert.deepEqual(r.members, [{ id: 'a', count: 1 }]);
@@ -55,7 +68,10 @@ describe('ensemble selection', () => {
   it('weights by repeats, stops at the pick limit, and is deterministic', () => {
     const strong = model(labels, (i) => i % 10 !== 0);
     const weak = model(labels, (i) => i % 10 === 0 || i % 3 === 0);
-    const cands = [{ id: 'strong', scores: strong }, { id: 'weak', scores: weak }];
+    const cands = [
+      { id: 'strong', scores: strong },
+      { id: 'weak', scores: weak },
+    ];
     const r1 = selectEnsemble(cands, scorer(labels), { maxPicks: 4 })!;
     const r2 = selectEnsemble(cands, scorer(labels), { maxPicks: 4 })!;
     assert.deepEqual(r1, r2);

@@ -3,7 +3,17 @@ import { chooseFinalFit, extrapolate, learningCurve } from '../../../src/search/
 import { newTrialRecord } from '../../../src/search/search';
 import type { EpochRecord, TrialRecord } from '../../../src/shared/protocol';
 
-const rec = (trialId: string, epoch: number, valAccuracy: number | null): EpochRecord => ({ trialId, epoch, loss: 1, accuracy: 0.5, valLoss: 1, valAccuracy, lr: 1e-3, imagesPerSec: 1, elapsed: 1 });
+const rec = (trialId: string, epoch: number, valAccuracy: number | null): EpochRecord => ({
+  trialId,
+  epoch,
+  loss: 1,
+  accuracy: 0.5,
+  valLoss: 1,
+  valAccuracy,
+  lr: 1e-3,
+  imagesPerSec: 1,
+  elapsed: 1,
+});
 
 function trial(id: string, imagesPerSec: number, curve: [number, number][]): { t: TrialRecord; h: EpochRecord[] } {
   const t = newTrialRecord({ id, index: 0, config: { family: 'convnet' }, origin: 'portfolio', epochs: 1, startedAt: '' });
@@ -38,22 +48,43 @@ describe('final fit choice', () => {
     // Fewer epochs than already trained: what the curve reached, never worse.
     assert.equal(extrapolate(curve, 1).accuracy, 0.8825);
     // A runaway exponent is clamped.
-    assert.equal(extrapolate([{ epochs: 1, accuracy: 0.1 }, { epochs: 2, accuracy: 0.99 }], 4).alpha, 0.7);
+    assert.equal(
+      extrapolate(
+        [
+          { epochs: 1, accuracy: 0.1 },
+          { epochs: 2, accuracy: 0.99 },
+        ],
+        4,
+      ).alpha,
+      0.7,
+    );
   });
 
   it('retrains the fast network that can train ten times longer, not the slow one that led at equal epochs', () => {
     // The 60-minute Fashion-MNIST search: a 2-conv net (650 images/s) and a ResNet-20 (56 images/s).
-    const fast = trial('t001', 650, [[0.48, 0.8315], [1.44, 0.8825]]);
-    const slow = trial('t005', 56, [[0.48, 0.839], [1.44, 0.8942]]);
+    const fast = trial('t001', 650, [
+      [0.48, 0.8315],
+      [1.44, 0.8825],
+    ]);
+    const slow = trial('t005', 56, [
+      [0.48, 0.839],
+      [1.44, 0.8942],
+    ]);
     const weak = trial('t004', 2000, [[0.48, 0.7197]]); // fast but far behind: not a candidate
     const hist = new Map([fast, slow, weak].map((x) => [x.t.id, x.h]));
     const c = chooseFinalFit([slow.t, fast.t, weak.t], (id) => hist.get(id)!, { seconds: 2138, trainImages: 60000 });
     assert.equal(c?.trial.id, 't001');
     assert.ok(Math.abs(c!.epochs - (0.9 * 2138 * 650) / 60000) < 1e-9);
     // At equal speed the better curve wins.
-    const even = trial('t001', 56, [[0.48, 0.8315], [1.44, 0.8825]]);
+    const even = trial('t001', 56, [
+      [0.48, 0.8315],
+      [1.44, 0.8825],
+    ]);
     assert.equal(chooseFinalFit([slow.t, even.t], (id) => (id === 't001' ? even.h : slow.h), { seconds: 2138, trainImages: 60000 })?.trial.id, 't005');
     // Nothing usable: null.
-    assert.equal(chooseFinalFit([{ ...fast.t, hasModel: false }], () => [], { seconds: 10, trainImages: 10 }), null);
+    assert.equal(
+      chooseFinalFit([{ ...fast.t, hasModel: false }], () => [], { seconds: 10, trainImages: 10 }),
+      null,
+    );
   });
 });

@@ -51,7 +51,10 @@ describe('linear head search (cross-validated penalty and cut)', () => {
         const parts = stratifiedFolds(labels, n, folds, 4);
         assert.equal(parts.length, folds);
         const all = parts.flat().sort((a, b) => a - b);
-        assert.deepEqual(all, Array.from({ length: n }, (_, i) => i));
+        assert.deepEqual(
+          all,
+          Array.from({ length: n }, (_, i) => i),
+        );
         for (const c of [0, 1, 2]) {
           const perFold = parts.map((p) => p.filter((i) => labels[i] === c).length);
           assert.ok(Math.max(...perFold) - Math.min(...perFold) <= 1, `class ${c} over ${folds} folds: ${perFold}`);
@@ -85,10 +88,7 @@ describe('linear head search (cross-validated penalty and cut)', () => {
       const r = rowsOf(data, [2, 0, 3], true);
       assert.equal(r.n, 6);
       assert.deepEqual([...r.y], [2, 1, 1, 2, 1, 1]);
-      assert.deepEqual(
-        [...r.x],
-        [20, 21, 22, 0, 1, 2, 30, 31, 32, -20.5, -21.5, -22.5, -0.5, -1.5, -2.5, -30.5, -31.5, -32.5],
-      );
+      assert.deepEqual([...r.x], [20, 21, 22, 0, 1, 2, 30, 31, 32, -20.5, -21.5, -22.5, -0.5, -1.5, -2.5, -30.5, -31.5, -32.5]);
     });
 
     it('leaves the mirror rows out when asked, or when there are none', () => {
@@ -116,7 +116,10 @@ describe('linear head search (cross-validated penalty and cut)', () => {
       assert.ok(weakest.loss > a.cvLoss, `weakest ${weakest.loss} vs chosen ${a.cvLoss}`);
       for (const c of [a, b]) {
         assert.equal(c.folds, 5);
-        assert.deepEqual(c.tried.map((t) => t.l2), HEAD_PENALTIES);
+        assert.deepEqual(
+          c.tried.map((t) => t.l2),
+          HEAD_PENALTIES,
+        );
         for (const t of c.tried) {
           assert.ok(t.accuracy >= 0 && t.accuracy <= 1, `accuracy ${t.accuracy}`);
           assert.ok(Number.isFinite(t.loss) && t.loss > 0);
@@ -138,16 +141,25 @@ describe('linear head search (cross-validated penalty and cut)', () => {
       const data: HeadData = { ...base, labels, k: 3 };
       const c = chooseHeadPenalty(data, { fitter: LINEAR_HEAD, seed: 2, penalties: [1, 0.1] });
       assert.equal(c.folds, 3);
-      assert.deepEqual(c.tried.map((t) => t.l2), [1, 0.1]);
+      assert.deepEqual(
+        c.tried.map((t) => t.l2),
+        [1, 0.1],
+      );
       assert.ok(c.tried.every((t) => t.accuracy >= 0 && t.accuracy <= 1 && Number.isFinite(t.loss)));
       // Plenty of images in every class: five folds.
-      const many = chooseHeadPenalty({ ...base, labels: Int32Array.from({ length: 30 }, (_, i) => i % 3), k: 3 }, { fitter: LINEAR_HEAD, seed: 2, penalties: [1] });
+      const many = chooseHeadPenalty(
+        { ...base, labels: Int32Array.from({ length: 30 }, (_, i) => i % 3), k: 3 },
+        { fitter: LINEAR_HEAD, seed: 2, penalties: [1] },
+      );
       assert.equal(many.folds, 5);
     });
 
     it('is reproducible for a seed', () => {
       const data = headData(4, 40, 20, 2, 2);
-      assert.deepEqual(chooseHeadPenalty(data, { fitter: LINEAR_HEAD, seed: 3, penalties: [3, 0.3, 0.03] }), chooseHeadPenalty(data, { fitter: LINEAR_HEAD, seed: 3, penalties: [3, 0.3, 0.03] }));
+      assert.deepEqual(
+        chooseHeadPenalty(data, { fitter: LINEAR_HEAD, seed: 3, penalties: [3, 0.3, 0.03] }),
+        chooseHeadPenalty(data, { fitter: LINEAR_HEAD, seed: 3, penalties: [3, 0.3, 0.03] }),
+      );
     });
   });
 
@@ -193,7 +205,10 @@ describe('linear head search (cross-validated penalty and cut)', () => {
       const n = 60;
       const signal = headData(5, n, 6, 3, 3);
       const noise = headData(6, n, 10, 0, 0);
-      for (const order of [['signal', 'noise'], ['noise', 'signal']]) {
+      for (const order of [
+        ['signal', 'noise'],
+        ['noise', 'signal'],
+      ]) {
         const dims: Record<string, number> = { signal: 6, noise: 10 };
         const src: Record<string, HeadData> = { signal, noise };
         const width = 16;
@@ -214,7 +229,10 @@ describe('linear head search (cross-validated penalty and cut)', () => {
         const f: BlockedFeatures = { plain, mirror, labels: signal.labels, n, width, k: 2, blocks };
         const c = chooseCutAndPenalty(f, { fitter: LINEAR_HEAD, seed: 7 });
         assert.equal(c.layer, 'signal', `blocks in order ${order}`);
-        assert.deepEqual(c.perBlock.map((b) => b.layer), order);
+        assert.deepEqual(
+          c.perBlock.map((b) => b.layer),
+          order,
+        );
         const s = c.perBlock.find((b) => b.layer === 'signal')!;
         const z = c.perBlock.find((b) => b.layer === 'noise')!;
         assert.ok(s.cvLoss < z.cvLoss);

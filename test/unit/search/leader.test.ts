@@ -32,7 +32,11 @@ describe('the leading trial', () => {
 
   it('is never the feature head for the final fit by extrapolated learning curves (it has no epochs)', () => {
     const trials = [head(0.95), trial('t001', 0.7)];
-    const choice = chooseFinalFit(trials, () => [{ trialId: 't001', epoch: 1, loss: 1, accuracy: 0.6, valLoss: 1, valAccuracy: 0.7, lr: 0.001, elapsed: 1, imagesPerSec: 100 }], { seconds: 100, trainImages: 100 });
+    const choice = chooseFinalFit(
+      trials,
+      () => [{ trialId: 't001', epoch: 1, loss: 1, accuracy: 0.6, valLoss: 1, valAccuracy: 0.7, lr: 0.001, elapsed: 1, imagesPerSec: 100 }],
+      { seconds: 100, trainImages: 100 },
+    );
     assert.equal(choice?.trial.id, 't001');
   });
 });

@@ -37,7 +37,7 @@ function fake(opts: { killAfterSegments?: number } = {}): FakeRun {
       segments.push({ id: trial.id, from: seg.fromEpochs, to: seg.toEpochs });
       const seconds = (seg.toEpochs - seg.fromEpochs) * 2;
       const end = Math.min(seg.deadline, clock.t + seconds * 1000);
-      const done = seg.fromEpochs + ((end - clock.t) / 1000) / 2;
+      const done = seg.fromEpochs + (end - clock.t) / 1000 / 2;
       clock.t = end;
       const acc = accuracyAfter(trial.config, done);
       trial.hasModel = true;
@@ -69,7 +69,10 @@ describe('search engine', () => {
     const first = res.trials.slice(0, 3).map((t) => t.origin.split(',')[0]);
     assert.deepEqual(first, ['portfolio', 'portfolio', 'portfolio']);
     assert.ok(res.trials.length > 6, `only ${res.trials.length} trials`);
-    assert.ok(res.trials.some((t) => t.rung >= 1), 'nothing was promoted');
+    assert.ok(
+      res.trials.some((t) => t.rung >= 1),
+      'nothing was promoted',
+    );
     assert.ok(res.trials.slice(3).some((t) => t.origin === 'tpe' || t.origin === 'random'));
     // The best is a promoted trial: more epochs give higher accuracy here.
     assert.ok(res.best && res.best.rung >= 1);
@@ -96,10 +99,16 @@ describe('search engine', () => {
       return { res, logs };
     };
     const plain = await run();
-    assert.ok(plain.res.trials.some((t) => t.config.family === 'resnet'), 'without a final fit the portfolio ResNet is tried');
+    assert.ok(
+      plain.res.trials.some((t) => t.config.family === 'resnet'),
+      'without a final fit the portfolio ResNet is tried',
+    );
     const guarded = await run({ seconds: 40, trainImages: 100, minEpochs: 8 });
     assert.equal(guarded.res.trials.filter((t) => t.config.family === 'resnet').length, 0);
-    assert.ok(guarded.logs.some((m) => /Not trying resnet-8 w16 \(portfolio\): the final fit could train it for 1\.8 epochs, fewer than 6\.0/.test(m)), guarded.logs.join('\n'));
+    assert.ok(
+      guarded.logs.some((m) => /Not trying resnet-8 w16 \(portfolio\): the final fit could train it for 1\.8 epochs, fewer than 6\.0/.test(m)),
+      guarded.logs.join('\n'),
+    );
     // The time went to configurations it could train: more trials than with the slow ResNets.
     assert.ok(guarded.res.trials.length > plain.res.trials.length, `${guarded.res.trials.length} vs ${plain.res.trials.length} trials`);
   });

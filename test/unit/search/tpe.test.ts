@@ -44,8 +44,14 @@ describe('TPE', () => {
   }
 
   it('is deterministic for a seed', () => {
-    assert.deepEqual(runTpe(7, 25).map((o) => configKey(o.config)), runTpe(7, 25).map((o) => configKey(o.config)));
-    assert.notDeepEqual(runTpe(7, 10).map((o) => configKey(o.config)), runTpe(8, 10).map((o) => configKey(o.config)));
+    assert.deepEqual(
+      runTpe(7, 25).map((o) => configKey(o.config)),
+      runTpe(7, 25).map((o) => configKey(o.config)),
+    );
+    assert.notDeepEqual(
+      runTpe(7, 10).map((o) => configKey(o.config)),
+      runTpe(8, 10).map((o) => configKey(o.config)),
+    );
   });
 
   it('concentrates on the good region better than random sampling', () => {

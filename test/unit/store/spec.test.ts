@@ -22,7 +22,10 @@ describe('makeSpec', () => {
   });
 
   it('keeps the options that were chosen', () => {
-    const spec = makeSpec({ ...base, multiLabel: true, strategy: 'fixed', dataMemoryMB: 512, finalFit: false, tta: false, backbone: ' /m ', backboneRange: '0-1' }, now);
+    const spec = makeSpec(
+      { ...base, multiLabel: true, strategy: 'fixed', dataMemoryMB: 512, finalFit: false, tta: false, backbone: ' /m ', backboneRange: '0-1' },
+      now,
+    );
     assert.equal(spec.multiLabel, true);
     assert.equal(spec.strategy, 'fixed');
     assert.equal(spec.dataMemoryMB, 512);

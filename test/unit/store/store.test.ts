@@ -30,18 +30,32 @@ describe('experiment store', () => {
     ExperimentStore.create(root, spec('b', '2026-02-01T00:00:00Z'));
     a.updateRecord({ status: 'running', secondsUsed: 12 });
     assert.equal(a.readRecord().secondsUsed, 12);
-    assert.deepEqual(listExperiments(root).map((e) => e.record.spec.id), ['b', 'a']);
+    assert.deepEqual(
+      listExperiments(root).map((e) => e.record.spec.id),
+      ['b', 'a'],
+    );
     assert.deepEqual(readdirSync(a.dir), ['experiment.json']);
   });
 
   it('gives two experiments created in the same second two folders (a suffix, not a shared folder)', () => {
     const now = new Date(2026, 10, 22, 9, 5, 7);
-    const specs = [0, 1, 2].map(() => makeSpec({ dataset: '/x/digits.csv', budgetMinutes: 1, backend: 'auto', seed: 1, imageSize: 0, fit: 'pad', cacheDir: '/tmp/c' }, now));
+    const specs = [0, 1, 2].map(() =>
+      makeSpec({ dataset: '/x/digits.csv', budgetMinutes: 1, backend: 'auto', seed: 1, imageSize: 0, fit: 'pad', cacheDir: '/tmp/c' }, now),
+    );
     assert.equal(specs[0].id, specs[1].id);
     const stores = specs.map((s) => ExperimentStore.create(root, s));
-    assert.deepEqual(stores.map((s) => s.dir), [join(root, '20261122-090507-digits'), join(root, '20261122-090507-digits-2'), join(root, '20261122-090507-digits-3')]);
-    assert.deepEqual(specs.map((s) => s.id), ['20261122-090507-digits', '20261122-090507-digits-2', '20261122-090507-digits-3']);
-    assert.deepEqual(stores.map((s) => s.readRecord().spec.id), specs.map((s) => s.id));
+    assert.deepEqual(
+      stores.map((s) => s.dir),
+      [join(root, '20261122-090507-digits'), join(root, '20261122-090507-digits-2'), join(root, '20261122-090507-digits-3')],
+    );
+    assert.deepEqual(
+      specs.map((s) => s.id),
+      ['20261122-090507-digits', '20261122-090507-digits-2', '20261122-090507-digits-3'],
+    );
+    assert.deepEqual(
+      stores.map((s) => s.readRecord().spec.id),
+      specs.map((s) => s.id),
+    );
     assert.equal(listExperiments(root).length, 3);
   });
 
@@ -53,7 +67,10 @@ describe('experiment store', () => {
     appendFileSync(s.file('events.jsonl'), '{"type":"log","lev');
     const events = s.readEvents();
     // batch progress is not persisted; the torn line is skipped.
-    assert.deepEqual(events.map((e) => (e.type === 'log' ? e.message : e.type)), ['one', 'two']);
+    assert.deepEqual(
+      events.map((e) => (e.type === 'log' ? e.message : e.type)),
+      ['one', 'two'],
+    );
     assert.equal(readJsonLines(join(root, 'missing.jsonl')).length, 0);
   });
 

@@ -89,7 +89,18 @@ describe('worker identity (pid checks before following or signalling)', function
   });
 
   it('a worker started by WorkerClient records the token of its command line in worker.json', async () => {
-    const spec = { id: 'token', name: 'token', dataset: join(root, 'missing.csv'), budgetMinutes: 1, backend: 'cpu', seed: 1, imageSize: 0, fit: 'pad', cacheDir: join(root, 'cache'), createdAt: new Date().toISOString() } as ExperimentSpec;
+    const spec = {
+      id: 'token',
+      name: 'token',
+      dataset: join(root, 'missing.csv'),
+      budgetMinutes: 1,
+      backend: 'cpu',
+      seed: 1,
+      imageSize: 0,
+      fit: 'pad',
+      cacheDir: join(root, 'cache'),
+      createdAt: new Date().toISOString(),
+    } as ExperimentSpec;
     const store = ExperimentStore.create(join(root, 'token-exps'), spec);
     const client = WorkerClient.start({ experimentDir: store.dir, spec, resume: false, workerPath: WORKER });
     assert.match(client.token, /^[0-9a-f]{32}$/);
@@ -101,11 +112,26 @@ describe('worker identity (pid checks before following or signalling)', function
 
   describe('ExperimentManager.reattach / stop', () => {
     function crafted(name: string, pid: number | undefined, token?: string): string {
-      const spec = { id: name, name, dataset: join(root, 'none.csv'), budgetMinutes: 1, backend: 'cpu', seed: 1, imageSize: 0, fit: 'pad', createdAt: new Date().toISOString() } as ExperimentSpec;
+      const spec = {
+        id: name,
+        name,
+        dataset: join(root, 'none.csv'),
+        budgetMinutes: 1,
+        backend: 'cpu',
+        seed: 1,
+        imageSize: 0,
+        fit: 'pad',
+        createdAt: new Date().toISOString(),
+      } as ExperimentSpec;
       const store = ExperimentStore.create(join(root, 'experiments'), spec);
       store.updateRecord({ status: 'running' });
       // A heartbeat in the future: what a crafted file would say to look fresh.
-      const beat: WorkerHeartbeat = { pid: pid ?? -1, ...(token ? { token } : {}), startedAt: new Date().toISOString(), heartbeatAt: new Date(Date.now() + 3600_000).toISOString() };
+      const beat: WorkerHeartbeat = {
+        pid: pid ?? -1,
+        ...(token ? { token } : {}),
+        startedAt: new Date().toISOString(),
+        heartbeatAt: new Date(Date.now() + 3600_000).toISOString(),
+      };
       writeFileSync(join(store.dir, 'worker.json'), JSON.stringify(beat));
       return store.dir;
     }
@@ -136,7 +162,10 @@ describe('worker identity (pid checks before following or signalling)', function
         const a = idleWorker(dirA, tokenA);
         children.push(a);
         await new Promise((r) => a.once('message', r));
-        writeFileSync(join(dirA, 'worker.json'), JSON.stringify({ pid: a.pid, token: tokenA, startedAt: new Date().toISOString(), heartbeatAt: new Date().toISOString() }));
+        writeFileSync(
+          join(dirA, 'worker.json'),
+          JSON.stringify({ pid: a.pid, token: tokenA, startedAt: new Date().toISOString(), heartbeatAt: new Date().toISOString() }),
+        );
         const followed = manager.reattach(join(root, 'experiments'));
         assert.deepEqual(followed, [dirA]);
         assert.equal(manager.stop(dirA), undefined);
@@ -149,7 +178,10 @@ describe('worker identity (pid checks before following or signalling)', function
         const b = idleWorker(dirB, tokenB);
         children.push(b);
         await new Promise((r) => b.once('message', r));
-        writeFileSync(join(dirB, 'worker.json'), JSON.stringify({ pid: b.pid, token: tokenB, startedAt: new Date().toISOString(), heartbeatAt: new Date().toISOString() }));
+        writeFileSync(
+          join(dirB, 'worker.json'),
+          JSON.stringify({ pid: b.pid, token: tokenB, startedAt: new Date().toISOString(), heartbeatAt: new Date().toISOString() }),
+        );
         assert.ok(manager.reattach(join(root, 'experiments')).includes(dirB));
         b.kill('SIGKILL');
         await exited(b);

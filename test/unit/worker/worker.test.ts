@@ -151,11 +151,22 @@ describe('training worker (child process)', function () {
 
   it('trains a multi-label dataset (several labels on a row) and evaluates it per label', async () => {
     // The same images with a second label on footwear and tops: "TRAIN,images/sneaker/0001.png,sneaker,footwear".
-    const groups: Record<string, string> = { ankle_boot: 'footwear', sandal: 'footwear', sneaker: 'footwear', coat: 'top', pullover: 'top', shirt: 'top', tshirt_top: 'top' };
-    const rows = readFileSync(csv, 'utf8').trim().split('\n').map((line) => {
-      const label = line.split(',')[2];
-      return groups[label] ? `${line},${groups[label]}` : line;
-    });
+    const groups: Record<string, string> = {
+      ankle_boot: 'footwear',
+      sandal: 'footwear',
+      sneaker: 'footwear',
+      coat: 'top',
+      pullover: 'top',
+      shirt: 'top',
+      tshirt_top: 'top',
+    };
+    const rows = readFileSync(csv, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => {
+        const label = line.split(',')[2];
+        return groups[label] ? `${line},${groups[label]}` : line;
+      });
     const multiCsv = join(root, 'data', 'multi.csv');
     writeFileSync(multiCsv, rows.join('\n') + '\n');
     const { store, spec } = newExperiment(0.5);
@@ -181,7 +192,15 @@ describe('training worker (child process)', function () {
     const backboneDir = join(root, 'backbone');
     await tf.setBackend('cpu');
     const net = buildModel(
-      { family: 'convnet', 'convnet/blocks': 2, 'convnet/filters': 16, 'convnet/convs_per_block': 1, 'convnet/head': 'flatten', 'convnet/dense': 64, 'convnet/dropout': 0 },
+      {
+        family: 'convnet',
+        'convnet/blocks': 2,
+        'convnet/filters': 16,
+        'convnet/convs_per_block': 1,
+        'convnet/head': 'flatten',
+        'convnet/dense': 64,
+        'convnet/dropout': 0,
+      },
       { inputShape: [28, 28, 1], numClasses: 4, multiLabel: false, mean: 70, std: 80 },
       5,
     );
@@ -189,7 +208,10 @@ describe('training worker (child process)', function () {
     net.dispose();
     const { store, spec } = newExperiment(0.4, 4);
     const { rec, logs } = await runDone(store, { ...spec, backbone: backboneDir });
-    assert.ok(logs.some((m) => m.startsWith(`Backbone ${backboneDir}: 3 layers with weights, features 64`) && m.includes('0-255 (the model says it takes raw pixels')), logs.join('\n'));
+    assert.ok(
+      logs.some((m) => m.startsWith(`Backbone ${backboneDir}: 3 layers with weights, features 64`) && m.includes('0-255 (the model says it takes raw pixels')),
+      logs.join('\n'),
+    );
     const first = store.readTrials()[0];
     assert.equal(first.config.family, 'transfer');
     assert.ok(first.hasModel, `t001: ${first.status} ${first.error ?? ''}`);
@@ -197,8 +219,14 @@ describe('training worker (child process)', function () {
     assert.ok(checkpoint.includes('"backbone_dense'), 'the backbone is part of the trained model');
     assert.ok(rec.test && rec.test.accuracy > 0.3, `test accuracy ${rec.test?.accuracy}`);
     // The features phase: cached features, a linear head chosen by cross-validation, the trial `head`.
-    assert.ok(logs.some((m) => m.startsWith('Features: ') && m.includes('mirror images')), logs.join('\n'));
-    assert.ok(logs.some((m) => /^Linear head, \d-fold cross-validation on TRAIN\+VALIDATION: .*chosen: /.test(m)), logs.join('\n'));
+    assert.ok(
+      logs.some((m) => m.startsWith('Features: ') && m.includes('mirror images')),
+      logs.join('\n'),
+    );
+    assert.ok(
+      logs.some((m) => /^Linear head, \d-fold cross-validation on TRAIN\+VALIDATION: .*chosen: /.test(m)),
+      logs.join('\n'),
+    );
     const head = store.readTrials().find((t) => t.id === 'head');
     assert.ok(head?.hasModel && head.bestValAccuracy !== null && head.config['transfer/head'] === 'linear', JSON.stringify(head));
     assert.ok(readFileSync(join(store.modelDir('head'), 'model.json'), 'utf8').includes('"backbone_'), 'the head model holds the cut backbone');
@@ -208,7 +236,10 @@ describe('training worker (child process)', function () {
     const { store, spec } = newExperiment(0.3, 2);
     // 580 images of 28×28: 444 KB of pixels, more than the 102 KB given.
     const { rec, logs } = await runDone(store, { ...spec, dataMemoryMB: 0.1 });
-    assert.ok(logs.some((m) => /^Images: 444 KB of pixels, more than the 102 KB given to data in memory: training reads each batch from the image cache/.test(m)), logs.join('\n'));
+    assert.ok(
+      logs.some((m) => /^Images: 444 KB of pixels, more than the 102 KB given to data in memory: training reads each batch from the image cache/.test(m)),
+      logs.join('\n'),
+    );
     assert.ok(rec.test && rec.test.accuracy > 0.3, `test accuracy ${rec.test?.accuracy}`);
     assert.equal(rec.test?.count, 100);
   });
@@ -216,9 +247,15 @@ describe('training worker (child process)', function () {
   it('without a final fit, searches for the whole budget and weighs an ensemble of the top trials on VALIDATION', async () => {
     const { store, spec } = newExperiment(0.75, 4);
     const { rec, logs } = await runDone(store, { ...spec, finalFit: false });
-    assert.ok(logs.some((m) => /no final fit \(setting\)/.test(m)), logs.join('\n'));
+    assert.ok(
+      logs.some((m) => /no final fit \(setting\)/.test(m)),
+      logs.join('\n'),
+    );
     const trials = store.readTrials();
-    assert.ok(trials.every((t) => t.trainOn === 'TRAIN'), 'no final fit');
+    assert.ok(
+      trials.every((t) => t.trainOn === 'TRAIN'),
+      'no final fit',
+    );
     assert.ok(trials.filter((t) => t.hasModel).length >= 2, `${trials.length} trials`);
     // Either verdict is logged with both VALIDATION accuracies; the final model follows it.
     const verdict = logs.find((m) => /^(Final model: the ensemble|Ensemble not used)/.test(m));
@@ -259,7 +296,9 @@ describe('training worker (child process)', function () {
     // Wait until one trial has finished and another is running, then kill -9.
     await waitForEvent(first.events, (e) => e.type === 'trialEnded');
     await waitForEvent(first.events, (e) => e.type === 'trialStarted' && first.events.filter((x) => x.type === 'trialStarted').length >= 2);
-    await waitForEvent(first.events, (e) => e.type === 'batchProgress' && first.events.filter((x) => x.type === 'trialStarted').length >= 2, 60_000).catch(() => undefined);
+    await waitForEvent(first.events, (e) => e.type === 'batchProgress' && first.events.filter((x) => x.type === 'trialStarted').length >= 2, 60_000).catch(
+      () => undefined,
+    );
     first.client.kill('SIGKILL');
     const exit = await first.client.done;
     assert.equal(exit.signal, 'SIGKILL');

@@ -9,9 +9,7 @@ import { availableParallelism, cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { registerWasmTrainingKernels } from './kernels';
 import { rememberWasmMemory } from './kernel-utils';
-import {
-  instantiateThreaded, PINNED_WASM_VERSION, prepareThreadedScripts, THREADED_BINARY, unrefWorkers,
-} from './threaded-loader';
+import { instantiateThreaded, PINNED_WASM_VERSION, prepareThreadedScripts, THREADED_BINARY, unrefWorkers } from './threaded-loader';
 
 export interface WasmBackendInfo {
   threads: number;
@@ -105,7 +103,7 @@ async function doInit(opts: WasmBackendOptions): Promise<WasmBackendInfo> {
   const notes: string[] = [];
   registerWasmTrainingKernels();
   const requested = opts.threads === undefined || opts.threads === 'auto' ? logicalCores() : Math.max(1, Math.floor(opts.threads));
-  const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT') as boolean;
+  const simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) as boolean;
   const engine = tf.engine();
 
   if (engine.registry.wasm !== undefined) {

@@ -99,8 +99,16 @@ type Simd = NonNullable<ReturnType<typeof simdFor>>;
  * when |mean| ≫ std.
  */
 function batchNormTrainSimd(
-  backend: BackendWasm, simd: Simd, x: TensorInfo, gamma: TensorInfo, beta: TensorInfo, eps: number,
-  y: TensorInfo, mean: TensorInfo, variance: TensorInfo, invstd: TensorInfo,
+  backend: BackendWasm,
+  simd: Simd,
+  x: TensorInfo,
+  gamma: TensorInfo,
+  beta: TensorInfo,
+  eps: number,
+  y: TensorInfo,
+  mean: TensorInfo,
+  variance: TensorInfo,
+  invstd: TensorInfo,
 ): void {
   const C = x.shape[x.shape.length - 1];
   const R = f32(backend, x).length / C;
@@ -121,8 +129,16 @@ function batchNormTrainSimd(
 }
 
 function batchNormTrainGradSimd(
-  backend: BackendWasm, simd: Simd, dy: TensorInfo, x: TensorInfo, mean: TensorInfo, invstd: TensorInfo,
-  gamma: TensorInfo, dx: TensorInfo, dgamma: TensorInfo, dbeta: TensorInfo,
+  backend: BackendWasm,
+  simd: Simd,
+  dy: TensorInfo,
+  x: TensorInfo,
+  mean: TensorInfo,
+  invstd: TensorInfo,
+  gamma: TensorInfo,
+  dx: TensorInfo,
+  dgamma: TensorInfo,
+  dbeta: TensorInfo,
 ): void {
   const C = x.shape[x.shape.length - 1];
   const R = f32(backend, x).length / C;
@@ -146,9 +162,15 @@ function batchNormTrainGradSimd(
  * none): mean, biased variance and 1/√(var+ε) into their tensors, and y = x·scale + shift.
  */
 function forwardCoefficients(
-  backend: BackendWasm, R: number, s1: ArrayLike<number>, s2: ArrayLike<number>, k: ArrayLike<number> | null, eps: number,
+  backend: BackendWasm,
+  R: number,
+  s1: ArrayLike<number>,
+  s2: ArrayLike<number>,
+  k: ArrayLike<number> | null,
+  eps: number,
   t: { gamma: TensorInfo; beta: TensorInfo; mean: TensorInfo; variance: TensorInfo; invstd: TensorInfo },
-  scale: Float32Array, shift: Float32Array,
+  scale: Float32Array,
+  shift: Float32Array,
 ): void {
   const mv = f32(backend, t.mean);
   const vv = f32(backend, t.variance);
@@ -173,9 +195,14 @@ function forwardCoefficients(
  * coefficients of dx = k1·dy + k2·x + k3.
  */
 function gradCoefficients(
-  backend: BackendWasm, R: number, sdy: ArrayLike<number>, sdyxc: ArrayLike<number>,
+  backend: BackendWasm,
+  R: number,
+  sdy: ArrayLike<number>,
+  sdyxc: ArrayLike<number>,
   t: { mean: TensorInfo; invstd: TensorInfo; gamma: TensorInfo; dgamma: TensorInfo; dbeta: TensorInfo },
-  k1: Float32Array, k2: Float32Array, k3: Float32Array,
+  k1: Float32Array,
+  k2: Float32Array,
+  k3: Float32Array,
 ): void {
   const mv = f32(backend, t.mean);
   const iv = f32(backend, t.invstd);

@@ -4,8 +4,18 @@
 // (batch-chunked); plus the plain-loop reference.
 import { backend_util, type TensorInfo } from '@tensorflow/tfjs-core';
 import {
-  alloc, byteOffset, convInfoOf, f32, forEachConvTap, free, Scratch, sizeOf, xnnConv2d, xnnMatMul,
-  type BackendWasm, type KernelArgs,
+  alloc,
+  byteOffset,
+  convInfoOf,
+  f32,
+  forEachConvTap,
+  free,
+  Scratch,
+  sizeOf,
+  xnnConv2d,
+  xnnMatMul,
+  type BackendWasm,
+  type KernelArgs,
 } from './kernel-utils';
 import { swapOuter, swapOuterAndInner } from './layout';
 import { convKernelsFor, type ConvKernels } from './simd';
@@ -74,17 +84,45 @@ export function filterGradByTransposedConv(backend: BackendWasm, x: TensorInfo, 
       input = swapOuterAndInner(backend, dys, bc, OH * OW, Cout); // [Cout, OH, OW, bc]
       filter = swapOuter(backend, xs, bc, H * W, Cin); // [H, W, bc, Cin]
       out = xnnConv2d(backend, {
-        x: input, filter, batch: Cout, inH: OH, inW: OW, inC: bc, outC: Cin,
-        fh: H, fw: W, padTop: pt, padBottom: pb, padLeft: pl, padRight: pr,
-        strideH: 1, strideW: 1, dilationH: 1, dilationW: 1,
+        x: input,
+        filter,
+        batch: Cout,
+        inH: OH,
+        inW: OW,
+        inC: bc,
+        outC: Cin,
+        fh: H,
+        fw: W,
+        padTop: pt,
+        padBottom: pb,
+        padLeft: pl,
+        padRight: pr,
+        strideH: 1,
+        strideW: 1,
+        dilationH: 1,
+        dilationW: 1,
       });
     } else {
       input = swapOuterAndInner(backend, xs, bc, H * W, Cin); // [Cin, H, W, bc]
       filter = swapOuter(backend, dys, bc, OH * OW, Cout); // [OH, OW, bc, Cout]
       out = xnnConv2d(backend, {
-        x: input, filter, batch: Cin, inH: H, inW: W, inC: bc, outC: Cout,
-        fh: OH, fw: OW, padTop: top, padBottom: bottom, padLeft: left, padRight: right,
-        strideH: 1, strideW: 1, dilationH: sh, dilationW: sw,
+        x: input,
+        filter,
+        batch: Cin,
+        inH: H,
+        inW: W,
+        inC: bc,
+        outC: Cout,
+        fh: OH,
+        fw: OW,
+        padTop: top,
+        padBottom: bottom,
+        padLeft: left,
+        padRight: right,
+        strideH: 1,
+        strideW: 1,
+        dilationH: sh,
+        dilationW: sw,
       });
     }
     if (!whole) {
@@ -186,7 +224,12 @@ function filterGradByIm2col(backend: BackendWasm, x: TensorInfo, dy: TensorInfo,
  * (broadcast) a multiple of 4; null when the SIMD kernels are unavailable.
  */
 export function filterGradBySimdTaps(
-  backend: BackendWasm, x: TensorInfo, dy: TensorInfo, ci: Conv2DInfo, mode: 'depthwise' | 'broadcast', maxParts = Infinity,
+  backend: BackendWasm,
+  x: TensorInfo,
+  dy: TensorInfo,
+  ci: Conv2DInfo,
+  mode: 'depthwise' | 'broadcast',
+  maxParts = Infinity,
 ): TensorInfo | null {
   const kernels = convKernelsFor(backend);
   if (kernels === null) return null;
@@ -197,12 +240,36 @@ export function filterGradBySimdTaps(
   const xAt = byteOffset(backend, x);
   const dyAt = byteOffset(backend, dy);
   return filterGradOnThreads(
-    backend, kernels, mode === 'depthwise' ? 'depthwiseFilterGrad' : 'broadcastFilterGrad',
-    mode === 'depthwise' ? [KH, KW, Cin, 1] : [KH, KW, Cin, Cout], B, maxParts, 8, [validRanges(KW, W, OW, sw, dw, left)],
+    backend,
+    kernels,
+    mode === 'depthwise' ? 'depthwiseFilterGrad' : 'broadcastFilterGrad',
+    mode === 'depthwise' ? [KH, KW, Cin, 1] : [KH, KW, Cin, Cout],
+    B,
+    maxParts,
+    8,
+    [validRanges(KW, W, OW, sw, dw, left)],
     (accAt, b0, b1, [rangeAt]) => [
-      xAt + 4 * b0 * H * W * Cin, dyAt + 4 * b0 * OH * OW * C, accAt, b1 - b0, H, W, 4 * C, OH, OW, KH, KW,
-      sh, dh, top, sw, dw, left, rangeAt!, ...(mode === 'broadcast' ? [Cin] : []),
-    ]);
+      xAt + 4 * b0 * H * W * Cin,
+      dyAt + 4 * b0 * OH * OW * C,
+      accAt,
+      b1 - b0,
+      H,
+      W,
+      4 * C,
+      OH,
+      OW,
+      KH,
+      KW,
+      sh,
+      dh,
+      top,
+      sw,
+      dw,
+      left,
+      rangeAt!,
+      ...(mode === 'broadcast' ? [Cin] : []),
+    ],
+  );
 }
 
 /**
@@ -212,8 +279,15 @@ export function filterGradBySimdTaps(
  * ranges), passed to `args` by byte offset with the accumulator and the images [b0, b1).
  */
 function filterGradOnThreads(
-  backend: BackendWasm, kernels: ConvKernels, fn: string, shape: number[], B: number, maxParts: number,
-  accBytes: 4 | 8, tables: number[][], args: (accAt: number, b0: number, b1: number, tableAts: number[]) => number[],
+  backend: BackendWasm,
+  kernels: ConvKernels,
+  fn: string,
+  shape: number[],
+  B: number,
+  maxParts: number,
+  accBytes: 4 | 8,
+  tables: number[][],
+  args: (accAt: number, b0: number, b1: number, tableAts: number[]) => number[],
 ): TensorInfo {
   const slots = sizeOf(shape);
   const parts = Math.max(1, Math.min(kernels.pool.size, B, maxParts));
@@ -229,8 +303,14 @@ function filterGradOnThreads(
     const tableAts = tables.map((t) => scratch.f32(t.length)[0]);
     const heap = new Int32Array(f32(backend, dW).buffer);
     tables.forEach((t, i) => heap.set(t, tableAts[i]! / 4));
-    kernels.pool.run(fn, accs.map(([at], p) => args(at, ...splitRange(B, parts, p), tableAts)));
-    sumInto(f32(backend, dW), accs.map(([, v]) => v));
+    kernels.pool.run(
+      fn,
+      accs.map(([at], p) => args(at, ...splitRange(B, parts, p), tableAts)),
+    );
+    sumInto(
+      f32(backend, dW),
+      accs.map(([, v]) => v),
+    );
   } catch (e) {
     free(backend, dW);
     throw e;
@@ -276,11 +356,16 @@ export function filterGradByTiles(backend: BackendWasm, x: TensorInfo, dy: Tenso
   const xAt = byteOffset(backend, x);
   const dyAt = byteOffset(backend, dy);
   return filterGradOnThreads(
-    backend, kernels, tile.name, [KH, KW, Cin, Cout], B, maxParts, 4,
+    backend,
+    kernels,
+    tile.name,
+    [KH, KW, Cin, Cout],
+    B,
+    maxParts,
+    4,
     [validRanges(KW, W, OW, sw, dw, left), validRanges(KH, H, OH, sh, dh, top)],
-    (accAt, b0, b1, [owAt, ohAt]) => [
-      xAt, dyAt, accAt, b0, b1, H, W, Cin, OH, OW, Cout, KW, sh, dh, top, sw, dw, left, owAt!, ohAt!, KH,
-    ]);
+    (accAt, b0, b1, [owAt, ohAt]) => [xAt, dyAt, accAt, b0, b1, H, W, Cin, OH, OW, Cout, KW, sh, dh, top, sw, dw, left, owAt!, ohAt!, KH],
+  );
 }
 
 export function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
@@ -318,4 +403,3 @@ export function naiveConv2DBackpropFilter(args: KernelArgs): TensorInfo {
   f32(backend, dW).set(acc);
   return dW;
 }
-

@@ -2,10 +2,7 @@
 // convolution of dy with the flipped filter (the SIMD loop or XNNPACK); strided, one
 // stride-1 convolution per output phase instead of a zero-dilated dy.
 import { backend_util, type TensorInfo } from '@tensorflow/tfjs-core';
-import {
-  alloc, byteOffset, convInfoOf, f32, forEachConvTap, free, xnnConv2d,
-  type BackendWasm, type KernelArgs,
-} from './kernel-utils';
+import { alloc, byteOffset, convInfoOf, f32, forEachConvTap, free, xnnConv2d, type BackendWasm, type KernelArgs } from './kernel-utils';
 import { scatterPhase } from './layout';
 import { simdFor } from './simd';
 import { convByTiles, packFlippedSwappedFilter } from './conv-forward';
@@ -42,8 +39,17 @@ export function zeroDilate(backend: BackendWasm, dy: TensorInfo, sh: number, sw:
   if (simd !== null) {
     const row = 4 * C;
     for (let b = 0; b < B; b++) {
-      simd.copyRows(byteOffset(backend, out) + b * Hd * Wd * row, byteOffset(backend, dy) + b * OH * OW * row,
-        OH, OW, row, sh * Wd * row, sw * row, OW * row, row);
+      simd.copyRows(
+        byteOffset(backend, out) + b * Hd * Wd * row,
+        byteOffset(backend, dy) + b * OH * OW * row,
+        OH,
+        OW,
+        row,
+        sh * Wd * row,
+        sw * row,
+        OW * row,
+        row,
+      );
     }
     return out;
   }
@@ -98,9 +104,23 @@ export function conv2DBackpropInputFromInfo(backend: BackendWasm, dy: TensorInfo
   const wT = flippedSwappedFilter(backend, filter);
   const input = sh === 1 && sw === 1 ? dy : zeroDilate(backend, dy, sh, sw);
   const dx = xnnConv2d(backend, {
-    x: input, filter: wT, batch: B, inH: Hd, inW: Wd, inC: Cout, outC: Cin,
-    fh: KH, fw: KW, padTop, padBottom, padLeft, padRight,
-    strideH: 1, strideW: 1, dilationH: 1, dilationW: 1,
+    x: input,
+    filter: wT,
+    batch: B,
+    inH: Hd,
+    inW: Wd,
+    inC: Cout,
+    outC: Cin,
+    fh: KH,
+    fw: KW,
+    padTop,
+    padBottom,
+    padLeft,
+    padRight,
+    strideH: 1,
+    strideW: 1,
+    dilationH: 1,
+    dilationW: 1,
   });
   if (input !== dy) free(backend, input);
   free(backend, wT);
@@ -167,9 +187,23 @@ function conv2DBackpropInputByPhases(backend: BackendWasm, dy: TensorInfo, filte
         }
       }
       const part = xnnConv2d(backend, {
-        x: dy, filter: sub, batch: B, inH: OH, inW: OW, inC: Cout, outC: Cin,
-        fh: r.taps, fw: c.taps, padTop: r.padA, padBottom: r.padB, padLeft: c.padA, padRight: c.padB,
-        strideH: 1, strideW: 1, dilationH: 1, dilationW: 1,
+        x: dy,
+        filter: sub,
+        batch: B,
+        inH: OH,
+        inW: OW,
+        inC: Cout,
+        outC: Cin,
+        fh: r.taps,
+        fw: c.taps,
+        padTop: r.padA,
+        padBottom: r.padB,
+        padLeft: c.padA,
+        padRight: c.padB,
+        strideH: 1,
+        strideW: 1,
+        dilationH: 1,
+        dilationW: 1,
       });
       free(backend, sub);
       scatterPhase(backend, dx, part, r.p, c.p, sh, sw);
@@ -184,16 +218,42 @@ function conv2DBackpropInputByPhases(backend: BackendWasm, dy: TensorInfo, filte
  * convolved with the flipped, channel-swapped filter. Null when that loop does not apply.
  */
 export function inputGradByTiles(
-  backend: BackendWasm, dy: TensorInfo, filter: TensorInfo, ci: Conv2DInfo, opts: { anyBuild?: boolean; maxParts?: number } = {},
+  backend: BackendWasm,
+  dy: TensorInfo,
+  filter: TensorInfo,
+  ci: Conv2DInfo,
+  opts: { anyBuild?: boolean; maxParts?: number } = {},
 ): TensorInfo | null {
   const { batchSize: B, inHeight: H, inWidth: W, inChannels: Cin, outHeight: OH, outWidth: OW, outChannels: Cout } = ci;
   const { filterHeight: KH, filterWidth: KW } = ci;
   const top = KH - 1 - ci.padInfo.top;
   const left = KW - 1 - ci.padInfo.left;
   if (ci.strideHeight !== 1 || ci.strideWidth !== 1 || ci.dilationHeight !== 1 || ci.dilationWidth !== 1 || top < 0 || left < 0) return null;
-  return convByTiles(backend, dy, {
-    B, H: OH, W: OW, Cin: Cout, OH: H, OW: W, Cout: Cin, KH, KW, sh: 1, sw: 1, dh: 1, dw: 1, top, left,
-  }, packFlippedSwappedFilter(backend, filter, KH, KW, Cin, Cout), null, false, opts);
+  return convByTiles(
+    backend,
+    dy,
+    {
+      B,
+      H: OH,
+      W: OW,
+      Cin: Cout,
+      OH: H,
+      OW: W,
+      Cout: Cin,
+      KH,
+      KW,
+      sh: 1,
+      sw: 1,
+      dh: 1,
+      dw: 1,
+      top,
+      left,
+    },
+    packFlippedSwappedFilter(backend, filter, KH, KW, Cin, Cout),
+    null,
+    false,
+    opts,
+  );
 }
 
 export function conv2DBackpropInput(args: KernelArgs): TensorInfo {
@@ -211,4 +271,3 @@ export function conv2DBackpropInput(args: KernelArgs): TensorInfo {
   }
   return conv2DBackpropInputFromInfo(backend, dy, filter, ci);
 }
-

@@ -80,16 +80,40 @@ export function packFlippedSwappedFilter(backend: BackendWasm, w: TensorInfo, KH
 
 /** A convolution as the loop sees it (pads on the top and left; the rest is implied). */
 export interface TileConv {
-  B: number; H: number; W: number; Cin: number; OH: number; OW: number; Cout: number;
-  KH: number; KW: number; sh: number; sw: number; dh: number; dw: number;
-  top: number; left: number;
+  B: number;
+  H: number;
+  W: number;
+  Cin: number;
+  OH: number;
+  OW: number;
+  Cout: number;
+  KH: number;
+  KW: number;
+  sh: number;
+  sw: number;
+  dh: number;
+  dw: number;
+  top: number;
+  left: number;
 }
 
 export function tileConvOf(ci: Conv2DInfo): TileConv {
   return {
-    B: ci.batchSize, H: ci.inHeight, W: ci.inWidth, Cin: ci.inChannels, OH: ci.outHeight, OW: ci.outWidth,
-    Cout: ci.outChannels, KH: ci.filterHeight, KW: ci.filterWidth, sh: ci.strideHeight, sw: ci.strideWidth,
-    dh: ci.dilationHeight, dw: ci.dilationWidth, top: ci.padInfo.top, left: ci.padInfo.left,
+    B: ci.batchSize,
+    H: ci.inHeight,
+    W: ci.inWidth,
+    Cin: ci.inChannels,
+    OH: ci.outHeight,
+    OW: ci.outWidth,
+    Cout: ci.outChannels,
+    KH: ci.filterHeight,
+    KW: ci.filterWidth,
+    sh: ci.strideHeight,
+    sw: ci.strideWidth,
+    dh: ci.dilationHeight,
+    dw: ci.dilationWidth,
+    top: ci.padInfo.top,
+    left: ci.padInfo.left,
   };
 }
 
@@ -98,9 +122,7 @@ export function tileConvOf(ci: Conv2DInfo): TileConv {
  * does not apply: no tile divides the channels, no SIMD kernels, or no fused multiply-add
  * (unless `anyBuild`, for tests: without it XNNPACK's forward convolution is as fast).
  */
-export function forwardTiles(
-  backend: BackendWasm, Cout: number, anyBuild = false,
-): { tile: (typeof FORWARD_TILES)[number]; kernels: ConvKernels } | null {
+export function forwardTiles(backend: BackendWasm, Cout: number, anyBuild = false): { tile: (typeof FORWARD_TILES)[number]; kernels: ConvKernels } | null {
   const tile = FORWARD_TILES.find((t) => Cout % t.tileOut === 0);
   if (tile === undefined) return null;
   const kernels = convKernelsFor(backend);
@@ -123,7 +145,12 @@ export const f32Bits = (v: number): number => new Int32Array(new Float32Array([v
  * threads (tests).
  */
 export function convByTiles(
-  backend: BackendWasm, x: TensorInfo, c: TileConv, pack: PackFilter, bias: TensorInfo | null, act: boolean | Clamp,
+  backend: BackendWasm,
+  x: TensorInfo,
+  c: TileConv,
+  pack: PackFilter,
+  bias: TensorInfo | null,
+  act: boolean | Clamp,
   opts: { anyBuild?: boolean; maxParts?: number } = {},
 ): TensorInfo | null {
   const loop = forwardTiles(backend, c.Cout, opts.anyBuild);
@@ -152,7 +179,7 @@ export function convByTiles(
       const cols = Math.min(W, Wp - left) * Cin;
       for (let b = 0; b < B; b++) {
         for (let h = 0; h < rows; h++) {
-          const src = ((b * H + h) * W) * Cin;
+          const src = (b * H + h) * W * Cin;
           pv.set(xv.subarray(src, src + cols), ((b * Hp + h + top) * Wp + left) * Cin);
         }
       }
@@ -164,11 +191,14 @@ export function convByTiles(
     const byRows = rows >= Math.min(kernels.pool.size, opts.maxParts ?? Infinity) || blocks < rows;
     const parts = Math.max(1, Math.min(kernels.pool.size, byRows ? rows : blocks, opts.maxParts ?? Infinity));
     const oAt = byteOffset(backend, out);
-    kernels.pool.run(tile.name, Array.from({ length: parts }, (_, p) => {
-      const [r0, r1] = byRows ? splitRange(rows, parts, p) : [0, rows];
-      const [c0, c1] = byRows ? [0, Cout] : splitRange(blocks, parts, p).map((k) => k * tile.tileOut);
-      return [pAt, wAt, bAt, oAt, r0, r1, Hp, Wp, Cin, OH, OW, Cout, KH, KW, sh, sw, dh, dw, f32Bits(lo), f32Bits(hi), c0!, c1!];
-    }));
+    kernels.pool.run(
+      tile.name,
+      Array.from({ length: parts }, (_, p) => {
+        const [r0, r1] = byRows ? splitRange(rows, parts, p) : [0, rows];
+        const [c0, c1] = byRows ? [0, Cout] : splitRange(blocks, parts, p).map((k) => k * tile.tileOut);
+        return [pAt, wAt, bAt, oAt, r0, r1, Hp, Wp, Cin, OH, OW, Cout, KH, KW, sh, sw, dh, dw, f32Bits(lo), f32Bits(hi), c0!, c1!];
+      }),
+    );
   } catch (e) {
     backend.disposeData(out.dataId);
     throw e;
@@ -180,13 +210,41 @@ export function convByTiles(
 
 /** out [M, N] = a [M, K] · (b [K, N], or [N, K] when bTransposed) as a 1×1 convolution of M pixels. */
 export function matMulByTiles(
-  backend: BackendWasm, a: TensorInfo, b: TensorInfo, M: number, K: number, N: number, bTransposed: boolean,
+  backend: BackendWasm,
+  a: TensorInfo,
+  b: TensorInfo,
+  M: number,
+  K: number,
+  N: number,
+  bTransposed: boolean,
   opts: { anyBuild?: boolean; maxParts?: number } = {},
 ): TensorInfo | null {
   const pack = bTransposed ? packTransposed(backend, b, K, N) : packFilter(backend, b, 1, 1, K, N);
-  const out = convByTiles(backend, a, {
-    B: 1, H: 1, W: M, Cin: K, OH: 1, OW: M, Cout: N, KH: 1, KW: 1, sh: 1, sw: 1, dh: 1, dw: 1, top: 0, left: 0,
-  }, pack, null, false, opts);
+  const out = convByTiles(
+    backend,
+    a,
+    {
+      B: 1,
+      H: 1,
+      W: M,
+      Cin: K,
+      OH: 1,
+      OW: M,
+      Cout: N,
+      KH: 1,
+      KW: 1,
+      sh: 1,
+      sw: 1,
+      dh: 1,
+      dw: 1,
+      top: 0,
+      left: 0,
+    },
+    pack,
+    null,
+    false,
+    opts,
+  );
   if (out !== null) out.shape = [M, N];
   return out;
 }
@@ -197,12 +255,20 @@ function forward(args: KernelArgs, kernel: string): TensorInfo {
   const attrs = args.attrs ?? {};
   const activation = (attrs.activation as string | undefined) ?? 'linear';
   const clamp = CLAMPS[activation];
-  const covered = clamp !== undefined && preluActivationWeights === undefined &&
-    x!.dtype === 'float32' && ((attrs.dataFormat as string | undefined) ?? 'NHWC') === 'NHWC';
+  const covered =
+    clamp !== undefined && preluActivationWeights === undefined && x!.dtype === 'float32' && ((attrs.dataFormat as string | undefined) ?? 'NHWC') === 'NHWC';
   const ci = covered ? convInfoOf(x!.shape, filter!.shape, attrs) : null;
-  const ours = ci === null
-    ? null
-    : convByTiles(backend, x!, tileConvOf(ci), packFilter(backend, filter!, ci.filterHeight, ci.filterWidth, ci.inChannels, ci.outChannels), bias ?? null, clamp!);
+  const ours =
+    ci === null
+      ? null
+      : convByTiles(
+          backend,
+          x!,
+          tileConvOf(ci),
+          packFilter(backend, filter!, ci.filterHeight, ci.filterWidth, ci.inChannels, ci.outChannels),
+          bias ?? null,
+          clamp!,
+        );
   if (ours !== null) return ours;
   const inputs: Record<string, TensorInfo> = {};
   for (const [k, v] of Object.entries(args.inputs)) if (v !== undefined) inputs[k] = v;

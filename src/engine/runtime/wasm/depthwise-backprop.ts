@@ -66,9 +66,23 @@ export function depthwiseConv2dNativeBackpropInput(args: KernelArgs): TensorInfo
     }
     const input = sh === 1 && sw === 1 ? dy : zeroDilate(backend, dy, sh, sw);
     const dx = xnnDepthwiseConv2d(backend, {
-      x: input, filter: flipped, batch: B, inH: Hd, inW: Wd, inC: C, outC: C,
-      fh: KH, fw: KW, padTop, padBottom, padLeft, padRight,
-      strideH: 1, strideW: 1, dilationH: dh, dilationW: dw,
+      x: input,
+      filter: flipped,
+      batch: B,
+      inH: Hd,
+      inW: Wd,
+      inC: C,
+      outC: C,
+      fh: KH,
+      fw: KW,
+      padTop,
+      padBottom,
+      padLeft,
+      padRight,
+      strideH: 1,
+      strideW: 1,
+      dilationH: dh,
+      dilationW: dw,
     });
     if (input !== dy) free(backend, input);
     free(backend, flipped);
@@ -90,4 +104,3 @@ export function depthwiseConv2dNativeBackpropInput(args: KernelArgs): TensorInfo
   });
   return dx;
 }
-

@@ -52,10 +52,13 @@ export function clampByThreads(backend: BackendWasm, x: TensorInfo, lo: number, 
   const xAt = byteOffset(backend, x);
   const oAt = byteOffset(backend, out);
   try {
-    kernels.pool.run('clampRange', Array.from({ length: parts }, (_, p) => {
-      const [v0, v1] = splitRange(vectors, parts, p);
-      return [xAt, oAt, 16 * v0, 16 * v1, f32Bits(lo), f32Bits(hi)];
-    }));
+    kernels.pool.run(
+      'clampRange',
+      Array.from({ length: parts }, (_, p) => {
+        const [v0, v1] = splitRange(vectors, parts, p);
+        return [xAt, oAt, 16 * v0, 16 * v1, f32Bits(lo), f32Bits(hi)];
+      }),
+    );
   } catch (e) {
     backend.disposeData(out.dataId);
     throw e;
@@ -73,7 +76,13 @@ export function clampByThreads(backend: BackendWasm, x: TensorInfo, lo: number, 
  * when the SIMD pass does not apply. `scale`, `shift` are plain per-channel arrays.
  */
 export function affineByThreads(
-  backend: BackendWasm, x: TensorInfo, scale: Float32Array, shift: Float32Array, lo = -Infinity, hi = Infinity, maxParts = Infinity,
+  backend: BackendWasm,
+  x: TensorInfo,
+  scale: Float32Array,
+  shift: Float32Array,
+  lo = -Infinity,
+  hi = Infinity,
+  maxParts = Infinity,
 ): TensorInfo | null {
   const C = x.shape[x.shape.length - 1] ?? 1;
   const kernels = kernelsFor(backend, x);
@@ -90,10 +99,13 @@ export function affineByThreads(
     const xAt = byteOffset(backend, x);
     const oAt = byteOffset(backend, out);
     const parts = Math.max(1, Math.min(kernels.pool.size, maxParts, n < MIN_SPLIT ? 1 : rows));
-    kernels.pool.run('affineClampRows', Array.from({ length: parts }, (_, p) => {
-      const [r0, r1] = splitRange(rows, parts, p);
-      return [xAt, oAt, sAt, tAt, r0, r1, 4 * C, f32Bits(lo), f32Bits(hi)];
-    }));
+    kernels.pool.run(
+      'affineClampRows',
+      Array.from({ length: parts }, (_, p) => {
+        const [r0, r1] = splitRange(rows, parts, p);
+        return [xAt, oAt, sAt, tAt, r0, r1, 4 * C, f32Bits(lo), f32Bits(hi)];
+      }),
+    );
   } catch (e) {
     backend.disposeData(out.dataId);
     throw e;

@@ -66,9 +66,7 @@ function cFunctions(backend: BackendWasm): WasmCFunctions {
       // Same signatures as the stock kernels' `setupFunc` (tfjs-backend-wasm 4.22).
       conv2d: cwrap('Conv2D', null, NUMBERS(19)),
       depthwiseConv2d: cwrap('DepthwiseConv2dNative', null, NUMBERS(19)),
-      batchMatMul: cwrap('BatchMatMul', null, [
-        'number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number',
-      ]),
+      batchMatMul: cwrap('BatchMatMul', null, ['number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number']),
     };
     cFunctionCache.set(module, fns);
   }
@@ -112,7 +110,10 @@ export class Scratch {
   private readonly t: TensorInfo;
   private readonly base: number;
   private used = 0;
-  constructor(private readonly backend: BackendWasm, bytes: number) {
+  constructor(
+    private readonly backend: BackendWasm,
+    bytes: number,
+  ) {
     this.t = alloc(backend, [Math.ceil(bytes / 4) + 4]);
     this.base = (byteOffset(backend, this.t) + 15) & ~15;
   }
@@ -149,9 +150,7 @@ export class Scratch {
  * The geometry of an NHWC convolution (or depthwise one) from a kernel's shapes and attributes,
  * as tfjs computes it; throws for NCHW, which the project's kernels do not handle.
  */
-export function convInfoOf(
-  xShape: number[], filterShape: number[], attrs: Record<string, unknown>, depthwise = false,
-): backend_util.Conv2DInfo {
+export function convInfoOf(xShape: number[], filterShape: number[], attrs: Record<string, unknown>, depthwise = false): backend_util.Conv2DInfo {
   const dataFormat = (attrs.dataFormat as 'NHWC' | 'NCHW' | undefined) ?? 'NHWC';
   if (dataFormat !== 'NHWC') throw new Error(`wasm conv gradients support NHWC only, got ${dataFormat}`);
   return backend_util.computeConv2DInfo(
@@ -274,11 +273,25 @@ function xnnConv(backend: BackendWasm, c: ConvCall, fn: 'conv2d' | 'depthwiseCon
   const outW = convOutSize(c.inW, c.padLeft, c.padRight, c.fw, c.strideW, c.dilationW);
   const out = alloc(backend, [c.batch, outH, outW, c.outC]);
   cFunctions(backend)[fn](
-    tensorId(backend, c.x), c.batch, c.inH, c.inW,
-    tensorId(backend, c.filter), c.fh, c.fw,
-    c.padTop, c.padRight, c.padBottom, c.padLeft, 0 /* explicit padding */,
-    c.dilationH, c.dilationW, c.strideH, c.strideW,
-    c.inC, c.outC, tensorId(backend, out),
+    tensorId(backend, c.x),
+    c.batch,
+    c.inH,
+    c.inW,
+    tensorId(backend, c.filter),
+    c.fh,
+    c.fw,
+    c.padTop,
+    c.padRight,
+    c.padBottom,
+    c.padLeft,
+    0 /* explicit padding */,
+    c.dilationH,
+    c.dilationW,
+    c.strideH,
+    c.strideW,
+    c.inC,
+    c.outC,
+    tensorId(backend, out),
   );
   return out;
 }
@@ -290,14 +303,8 @@ const int32Bytes = (a: number[]): Uint8Array => new Uint8Array(new Int32Array(a)
  * path of the stock BatchMatMul: no transposes, batch 1). `b` is packed as the
  * "weights" on every call. Writes into `out` ([m, n], preallocated).
  */
-export function xnnMatMulInto(
-  backend: BackendWasm, a: TensorInfo, b: TensorInfo, m: number, k: number, n: number, out: TensorInfo,
-): void {
-  cFunctions(backend).batchMatMul(
-    tensorId(backend, a), int32Bytes([1, m, k]), 3,
-    tensorId(backend, b), int32Bytes([1, k, n]), 3,
-    0, 0, tensorId(backend, out),
-  );
+export function xnnMatMulInto(backend: BackendWasm, a: TensorInfo, b: TensorInfo, m: number, k: number, n: number, out: TensorInfo): void {
+  cFunctions(backend).batchMatMul(tensorId(backend, a), int32Bytes([1, m, k]), 3, tensorId(backend, b), int32Bytes([1, k, n]), 3, 0, 0, tensorId(backend, out));
 }
 
 /** Like `xnnMatMulInto`, allocating the [m, n] output. */

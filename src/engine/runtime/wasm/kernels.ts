@@ -37,10 +37,25 @@
 // Switching is cheap and can happen at any time: the engine looks kernels up in
 // the global registry on every call. Kernels are registered for 'wasm' only.
 import {
-  AvgPoolGrad, BatchMatMul, Conv2D, Conv2DBackpropFilter, FusedConv2D, Conv2DBackpropInput, engine,
-  DepthwiseConv2dNativeBackpropFilter, DepthwiseConv2dNativeBackpropInput,
-  getKernel, Identity, MaxPoolGrad, Mean, registerKernel, Sum, Tile, unregisterKernel,
-  type KernelConfig, type KernelFunc,
+  AvgPoolGrad,
+  BatchMatMul,
+  Conv2D,
+  Conv2DBackpropFilter,
+  FusedConv2D,
+  Conv2DBackpropInput,
+  engine,
+  DepthwiseConv2dNativeBackpropFilter,
+  DepthwiseConv2dNativeBackpropInput,
+  getKernel,
+  Identity,
+  MaxPoolGrad,
+  Mean,
+  registerKernel,
+  Sum,
+  Tile,
+  unregisterKernel,
+  type KernelConfig,
+  type KernelFunc,
 } from '@tensorflow/tfjs-core';
 import { conv2D, fusedConv2D } from './conv-forward';
 import { conv2DBackpropFilter, naiveConv2DBackpropFilter } from './conv-backprop-filter';

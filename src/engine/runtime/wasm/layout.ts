@@ -37,9 +37,7 @@ export function swapOuter(backend: BackendWasm, x: TensorInfo, A: number, M: num
  * Writes src [B, U, V, C] into dst [B, H, W, C] at rows i0 + si·u and
  * columns j0 + sj·v (one phase of a strided output).
  */
-export function scatterPhase(
-  backend: BackendWasm, dst: TensorInfo, src: TensorInfo, i0: number, j0: number, si: number, sj: number,
-): void {
+export function scatterPhase(backend: BackendWasm, dst: TensorInfo, src: TensorInfo, i0: number, j0: number, si: number, sj: number): void {
   const [B, H, W, C] = dst.shape;
   const [, U, V] = src.shape;
   const simd = C % 4 === 0 ? simdFor(backend) : null;
@@ -48,10 +46,7 @@ export function scatterPhase(
     const d0 = byteOffset(backend, dst);
     const s0 = byteOffset(backend, src);
     for (let b = 0; b < B; b++) {
-      simd.copyRows(
-        d0 + ((b * H + i0) * W + j0) * row, s0 + b * U * V * row,
-        U, V, row, si * W * row, sj * row, V * row, row,
-      );
+      simd.copyRows(d0 + ((b * H + i0) * W + j0) * row, s0 + b * U * V * row, U, V, row, si * W * row, sj * row, V * row, row);
     }
     return;
   }

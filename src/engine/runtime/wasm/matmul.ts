@@ -15,10 +15,7 @@
 // cost less than packing b (K·N): the dense layer's input gradient
 // dY·Wᵀ then packs dYᵀ (K·M = 128·64) instead of Wᵀ (128·3136).
 import { broadcast_util, type TensorInfo } from '@tensorflow/tfjs-core';
-import {
-  alloc, free, sizeOf, transpose, xnnMatMulInto, withShape,
-  type BackendWasm, type KernelArgs,
-} from './kernel-utils';
+import { alloc, free, sizeOf, transpose, xnnMatMulInto, withShape, type BackendWasm, type KernelArgs } from './kernel-utils';
 import { subTensorView, disposeView } from './views';
 import { transpose2d, transpose2dNs } from './layout';
 import { forwardTiles, matMulByTiles } from './conv-forward';
@@ -42,8 +39,7 @@ export function multiplyTransposed(M: number, K: number, N: number, transposeA: 
     return swapped < direct;
   }
   const direct = PACK_NS * K * N + (transposeA ? transpose2dNs(K, M) : 0) + (transposeB ? transpose2dNs(N, K) : 0);
-  const swapped = PACK_NS * K * M + (transposeA ? 0 : transpose2dNs(M, K)) + (transposeB ? 0 : transpose2dNs(K, N)) +
-    transpose2dNs(N, M);
+  const swapped = PACK_NS * K * M + (transposeA ? 0 : transpose2dNs(M, K)) + (transposeB ? 0 : transpose2dNs(K, N)) + transpose2dNs(N, M);
   return swapped < direct;
 }
 
@@ -52,7 +48,14 @@ export function multiplyTransposed(M: number, K: number, N: number, transposeA: 
  * transposed (see multiplyTransposed); null when the loop does not apply.
  */
 export function matMulByTilesEitherWay(
-  backend: BackendWasm, a: TensorInfo, b: TensorInfo, M: number, K: number, N: number, transposeA: boolean, transposeB: boolean,
+  backend: BackendWasm,
+  a: TensorInfo,
+  b: TensorInfo,
+  M: number,
+  K: number,
+  N: number,
+  transposeA: boolean,
+  transposeB: boolean,
   opts: { anyBuild?: boolean; maxParts?: number; swap?: boolean } = {},
 ): TensorInfo | null {
   const swap = opts.swap ?? multiplyTransposed(M, K, N, transposeA, transposeB, true);

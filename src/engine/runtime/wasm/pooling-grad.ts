@@ -51,8 +51,10 @@ export function maxPoolGrad(args: KernelArgs): TensorInfo {
   const { top, left } = ci.padInfo;
   const dx = alloc(backend, x.shape);
   // The common 2×2 / stride 2 / unpadded case: branch-free SIMD, one pass.
-  const simd = C % 4 === 0 && FH === 2 && FW === 2 && sh === 2 && sw === 2 && top === 0 && left === 0 &&
-    OH === Math.floor(H / 2) && OW === Math.floor(W / 2) ? simdFor(backend) : null;
+  const simd =
+    C % 4 === 0 && FH === 2 && FW === 2 && sh === 2 && sw === 2 && top === 0 && left === 0 && OH === Math.floor(H / 2) && OW === Math.floor(W / 2)
+      ? simdFor(backend)
+      : null;
   if (simd !== null) {
     // Rows/columns outside every window (odd sizes) get no gradient.
     if (H % 2 === 1 || W % 2 === 1) f32(backend, dx).fill(0);

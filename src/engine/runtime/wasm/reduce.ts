@@ -73,9 +73,7 @@ function reduction(kind: 'Sum' | 'Mean') {
     const backend = args.backend as BackendWasm;
     const x = args.inputs.x!;
     const attrs = args.attrs ?? {};
-    const blk = x.dtype === 'float32'
-      ? contiguousBlocks(x.shape, attrs.axis as number | number[], Boolean(attrs.keepDims))
-      : null;
+    const blk = x.dtype === 'float32' ? contiguousBlocks(x.shape, attrs.axis as number | number[], Boolean(attrs.keepDims)) : null;
     if (blk === null) return runStock(kind, backend, { x }, attrs);
     return reduceRows(backend, x, blk, kind === 'Mean' ? 1 / blk.R : 1);
   };
@@ -91,10 +89,14 @@ function typedView(backend: BackendWasm, t: TensorInfo): Typed {
   const n = sizeOf(t.shape);
   const buf = heapBuffer(backend);
   switch (t.dtype) {
-    case 'float32': return new Float32Array(buf, memoryOffset, n);
-    case 'int32': return new Int32Array(buf, memoryOffset, n);
-    case 'bool': return new Uint8Array(buf, memoryOffset, n);
-    default: throw new Error(`Tile: unsupported dtype ${t.dtype}`);
+    case 'float32':
+      return new Float32Array(buf, memoryOffset, n);
+    case 'int32':
+      return new Int32Array(buf, memoryOffset, n);
+    case 'bool':
+      return new Uint8Array(buf, memoryOffset, n);
+    default:
+      throw new Error(`Tile: unsupported dtype ${t.dtype}`);
   }
 }
 

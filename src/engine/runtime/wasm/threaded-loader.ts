@@ -129,9 +129,7 @@ export interface ThreadedInstance {
 }
 
 /** Instantiates the threaded-SIMD module with `threads` XNNPACK threads in mind. */
-export async function instantiateThreaded(
-  scripts: ThreadedScripts, wasmBinaryPath: string, threads: number, timeoutMs = 30000,
-): Promise<ThreadedInstance> {
+export async function instantiateThreaded(scripts: ThreadedScripts, wasmBinaryPath: string, threads: number, timeoutMs = 30000): Promise<ThreadedInstance> {
   const factory = createRequire(scripts.mainScript)(scripts.mainScript) as (cfg: object) => Promise<ThreadedModule>;
   if (typeof factory !== 'function') throw new Error('patched threaded script did not export a factory');
   // Shared memory created here so that we always hold the live buffer (HEAP

@@ -30,17 +30,40 @@ export function webgpuBatchNormKernels(mod: WebgpuModule): KernelConfig[] {
         const C = x.shape[x.shape.length - 1];
         const c: Ctx = { backendName: 'webgpu', backend: b, temps: [] };
         const mean = perChannel(c, 'Mean', x, C);
-        const sq = b.runWebGPUProgram(program(x.shape, ['X', 'Mean'], ['C : i32'],
-          `let d = X[index] - Mean[index % uniforms.C];
-          setOutputAtIndex(index, d * d);`, 'automl_bn_sqdev'), [x, mean], 'float32', [i(C)]);
+        const sq = b.runWebGPUProgram(
+          program(
+            x.shape,
+            ['X', 'Mean'],
+            ['C : i32'],
+            `let d = X[index] - Mean[index % uniforms.C];
+          setOutputAtIndex(index, d * d);`,
+            'automl_bn_sqdev',
+          ),
+          [x, mean],
+          'float32',
+          [i(C)],
+        );
         c.temps.push(sq);
         const variance = perChannel(c, 'Mean', sq, C);
-        const invstd = b.runWebGPUProgram(program([C], ['V'], ['eps'],
-          'setOutputAtIndex(index, inverseSqrt(V[index] + uniforms.eps));', 'automl_bn_invstd'), [variance], 'float32', [f(attrs?.epsilon)]);
-        const y = b.runWebGPUProgram(program(x.shape, ['X', 'Mean', 'Invstd', 'Gamma', 'Beta'], ['C : i32'],
-          `let c = index % uniforms.C;
-          setOutputAtIndex(index, (X[index] - Mean[c]) * Invstd[c] * Gamma[c] + Beta[c]);`, 'automl_bn_forward'),
-        [x, mean, invstd, gamma, beta], 'float32', [i(C)]);
+        const invstd = b.runWebGPUProgram(
+          program([C], ['V'], ['eps'], 'setOutputAtIndex(index, inverseSqrt(V[index] + uniforms.eps));', 'automl_bn_invstd'),
+          [variance],
+          'float32',
+          [f(attrs?.epsilon)],
+        );
+        const y = b.runWebGPUProgram(
+          program(
+            x.shape,
+            ['X', 'Mean', 'Invstd', 'Gamma', 'Beta'],
+            ['C : i32'],
+            `let c = index % uniforms.C;
+          setOutputAtIndex(index, (X[index] - Mean[c]) * Invstd[c] * Gamma[c] + Beta[c]);`,
+            'automl_bn_forward',
+          ),
+          [x, mean, invstd, gamma, beta],
+          'float32',
+          [i(C)],
+        );
         release(c, [mean, variance]);
         return [y, mean, variance, invstd];
       },
@@ -55,17 +78,35 @@ export function webgpuBatchNormKernels(mod: WebgpuModule): KernelConfig[] {
         const R = util.sizeFromShape(x.shape) / C;
         const c: Ctx = { backendName: 'webgpu', backend: b, temps: [] };
         const dbeta = perChannel(c, 'Sum', dy, C);
-        const dyxhat = b.runWebGPUProgram(program(x.shape, ['DY', 'X', 'Mean', 'Invstd'], ['C : i32'],
-          `let c = index % uniforms.C;
-          setOutputAtIndex(index, DY[index] * (X[index] - Mean[c]) * Invstd[c]);`, 'automl_bn_dyxhat'),
-        [dy, x, mean, invstd], 'float32', [i(C)]);
+        const dyxhat = b.runWebGPUProgram(
+          program(
+            x.shape,
+            ['DY', 'X', 'Mean', 'Invstd'],
+            ['C : i32'],
+            `let c = index % uniforms.C;
+          setOutputAtIndex(index, DY[index] * (X[index] - Mean[c]) * Invstd[c]);`,
+            'automl_bn_dyxhat',
+          ),
+          [dy, x, mean, invstd],
+          'float32',
+          [i(C)],
+        );
         c.temps.push(dyxhat);
         const dgamma = perChannel(c, 'Sum', dyxhat, C);
-        const dx = b.runWebGPUProgram(program(x.shape, ['DY', 'X', 'Mean', 'Invstd', 'Gamma', 'DB', 'DG'], ['C : i32', 'invR'],
-          `let c = index % uniforms.C;
+        const dx = b.runWebGPUProgram(
+          program(
+            x.shape,
+            ['DY', 'X', 'Mean', 'Invstd', 'Gamma', 'DB', 'DG'],
+            ['C : i32', 'invR'],
+            `let c = index % uniforms.C;
           let xhat = (X[index] - Mean[c]) * Invstd[c];
-          setOutputAtIndex(index, Gamma[c] * Invstd[c] * (DY[index] - DB[c] * uniforms.invR - xhat * DG[c] * uniforms.invR));`, 'automl_bn_dx'),
-        [dy, x, mean, invstd, gamma, dbeta, dgamma], 'float32', [i(C), f(1 / R)]);
+          setOutputAtIndex(index, Gamma[c] * Invstd[c] * (DY[index] - DB[c] * uniforms.invR - xhat * DG[c] * uniforms.invR));`,
+            'automl_bn_dx',
+          ),
+          [dy, x, mean, invstd, gamma, dbeta, dgamma],
+          'float32',
+          [i(C), f(1 / R)],
+        );
         release(c, [dbeta, dgamma]);
         return [dx, dgamma, dbeta];
       },

@@ -62,15 +62,22 @@ export function imagesPerChunk(b: number, OH: number, OW: number): number {
 
 /** dW [KH, KW, Cin, Cout] of a 2-D convolution, from x [B, H, W, Cin] and dy [B, OH, OW, Cout]. */
 export function conv2dBackpropFilterComposed(
-  backendName: string, backend: KernelBackend, x: TensorInfo, dy: TensorInfo, attrs: Record<string, unknown>,
+  backendName: string,
+  backend: KernelBackend,
+  x: TensorInfo,
+  dy: TensorInfo,
+  attrs: Record<string, unknown>,
   maxPatchElements = MAX_PATCH_ELEMENTS,
 ): TensorInfo {
   const dataFormat = (attrs.dataFormat as string | undefined) ?? 'NHWC';
   if (dataFormat !== 'NHWC') throw new Error(`Conv2DBackpropFilter (composed) supports NHWC only, got ${dataFormat}`);
   const filterShape = attrs.filterShape as [number, number, number, number];
   const ci = backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number], filterShape, attrs.strides as number | [number, number],
-    (attrs.dilations as number | [number, number] | undefined) ?? 1, attrs.pad as Pad,
+    x.shape as [number, number, number, number],
+    filterShape,
+    attrs.strides as number | [number, number],
+    (attrs.dilations as number | [number, number] | undefined) ?? 1,
+    attrs.pad as Pad,
     attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
   );
   const { batchSize: B, inChannels: Cin, outHeight: OH, outWidth: OW, outChannels: Cout } = ci;
@@ -89,9 +96,23 @@ export function conv2dBackpropFilterComposed(
       const b = Math.min(piece, B - b0);
       const xs = b === B ? x : run(c, 'Slice', { x }, { begin: [b0, 0, 0, 0], size: [b, x.shape[1], x.shape[2], Cin] });
       const dys = b === B ? dy : run(c, 'Slice', { x: dy }, { begin: [b0, 0, 0, 0], size: [b, OH, OW, Cout] });
-      const padded = top || bottom || left || right
-        ? run(c, 'PadV2', { x: xs }, { paddings: [[0, 0], [Math.max(0, top), Math.max(0, bottom)], [Math.max(0, left), Math.max(0, right)], [0, 0]], constantValue: 0 })
-        : xs;
+      const padded =
+        top || bottom || left || right
+          ? run(
+              c,
+              'PadV2',
+              { x: xs },
+              {
+                paddings: [
+                  [0, 0],
+                  [Math.max(0, top), Math.max(0, bottom)],
+                  [Math.max(0, left), Math.max(0, right)],
+                  [0, 0],
+                ],
+                constantValue: 0,
+              },
+            )
+          : xs;
       // One [b·OH·OW, 1, Cin] slab per tap, concatenated to the patches [b·OH·OW, T·Cin] (tap-major,
       // the filter's own [KH, KW, Cin] order).
       const slabs: TensorInfo[] = [];
@@ -99,10 +120,21 @@ export function conv2dBackpropFilterComposed(
         for (let kw = 0; kw < KW; kw++) {
           const h0 = kh * dh;
           const w0 = kw * dw;
-          const s = run(c, 'StridedSlice', { x: padded }, {
-            begin: [0, h0, w0, 0], end: [b, h0 + (OH - 1) * sh + 1, w0 + (OW - 1) * sw + 1, Cin], strides: [1, sh, sw, 1],
-            beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0,
-          });
+          const s = run(
+            c,
+            'StridedSlice',
+            { x: padded },
+            {
+              begin: [0, h0, w0, 0],
+              end: [b, h0 + (OH - 1) * sh + 1, w0 + (OW - 1) * sw + 1, Cin],
+              strides: [1, sh, sw, 1],
+              beginMask: 0,
+              endMask: 0,
+              ellipsisMask: 0,
+              newAxisMask: 0,
+              shrinkAxisMask: 0,
+            },
+          );
           slabs.push(reshape(c, s, [b * OH * OW, 1, Cin]));
         }
       }
@@ -130,6 +162,12 @@ export function composedConv2dBackpropFilterKernel(backendName: string): KernelC
     kernelName: 'Conv2DBackpropFilter',
     backendName,
     kernelFunc: ({ inputs, backend, attrs }) =>
-      conv2dBackpropFilterComposed(backendName, backend as KernelBackend, inputs.x as TensorInfo, inputs.dy as TensorInfo, (attrs ?? {}) as Record<string, unknown>),
+      conv2dBackpropFilterComposed(
+        backendName,
+        backend as KernelBackend,
+        inputs.x as TensorInfo,
+        inputs.dy as TensorInfo,
+        (attrs ?? {}) as Record<string, unknown>,
+      ),
   };
 }

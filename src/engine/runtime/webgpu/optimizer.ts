@@ -61,10 +61,15 @@ export function webgpuOptimizerKernels(mod: WebgpuModule): KernelConfig[] {
       kernelFunc: ({ inputs, backend, attrs }) => {
         const { s, g } = inputs as { s: TensorInfo; g: TensorInfo };
         const square = Boolean(attrs?.square);
-        const program = elementwise(mod, s.shape, ['S', 'G'], ['decay', 'scale'],
+        const program = elementwise(
+          mod,
+          s.shape,
+          ['S', 'G'],
+          ['decay', 'scale'],
           `let g = G[index];
           setOutputAtIndex(index, uniforms.decay * S[index] + uniforms.scale * ${square ? 'g * g' : 'g'});`,
-          `automl_moment_${square}`);
+          `automl_moment_${square}`,
+        );
         return (backend as unknown as WebgpuBackendLike).runWebGPUProgram(program, [s, g], 'float32', [f(attrs?.decay), f(attrs?.scale)]);
       },
     },
@@ -74,14 +79,24 @@ export function webgpuOptimizerKernels(mod: WebgpuModule): KernelConfig[] {
       backendName: 'webgpu',
       kernelFunc: ({ inputs, backend, attrs }) => {
         const { p, m, v } = inputs as { p: TensorInfo; m: TensorInfo; v: TensorInfo };
-        const program = elementwise(mod, p.shape, ['P', 'M', 'V'], ['lr', 'bc1', 'bc2', 'eps', 'wd'],
+        const program = elementwise(
+          mod,
+          p.shape,
+          ['P', 'M', 'V'],
+          ['lr', 'bc1', 'bc2', 'eps', 'wd'],
           `let p = P[index];
           let step = (M[index] / uniforms.bc1) / (sqrt(V[index] / uniforms.bc2) + uniforms.eps) + uniforms.wd * p;
           setOutputAtIndex(index, p - uniforms.lr * step);`,
-          'automl_adamw_param');
+          'automl_adamw_param',
+        );
         const a = attrs ?? {};
-        return (backend as unknown as WebgpuBackendLike).runWebGPUProgram(program, [p, m, v], 'float32',
-          [f(a.lr), f(a.bc1), f(a.bc2), f(a.epsilon), f(a.weightDecay)]);
+        return (backend as unknown as WebgpuBackendLike).runWebGPUProgram(program, [p, m, v], 'float32', [
+          f(a.lr),
+          f(a.bc1),
+          f(a.bc2),
+          f(a.epsilon),
+          f(a.weightDecay),
+        ]);
       },
     },
     {
@@ -91,11 +106,16 @@ export function webgpuOptimizerKernels(mod: WebgpuModule): KernelConfig[] {
       kernelFunc: ({ inputs, backend, attrs }) => {
         const { p, g, b } = inputs as { p: TensorInfo; g: TensorInfo; b: TensorInfo };
         const nesterov = Boolean(attrs?.nesterov);
-        const program = elementwise(mod, p.shape, ['P', 'G', 'B'], ['lr', 'mu', 'wd'],
+        const program = elementwise(
+          mod,
+          p.shape,
+          ['P', 'G', 'B'],
+          ['lr', 'mu', 'wd'],
           `let p = P[index];
           let d = ${nesterov ? 'G[index] + uniforms.mu * B[index]' : 'B[index]'};
           setOutputAtIndex(index, p - uniforms.lr * (d + uniforms.wd * p));`,
-          `automl_sgd_param_${nesterov}`);
+          `automl_sgd_param_${nesterov}`,
+        );
         const a = attrs ?? {};
         return (backend as unknown as WebgpuBackendLike).runWebGPUProgram(program, [p, g, b], 'float32', [f(a.lr), f(a.momentum), f(a.weightDecay)]);
       },

@@ -99,11 +99,9 @@ export const op = {
   i32x4add: simd(0xae),
   i32x4mul: simd(0xb5),
   /** v128.const of four i32 lanes. */
-  i32x4const: (a: number, b: number, c: number, d: number): Code =>
-    [...simd(0x0c), ...Array.from(new Uint8Array(new Int32Array([a, b, c, d]).buffer))],
+  i32x4const: (a: number, b: number, c: number, d: number): Code => [...simd(0x0c), ...Array.from(new Uint8Array(new Int32Array([a, b, c, d]).buffer))],
   /** i8x16.shuffle selecting f32 lanes (0–3: first operand, 4–7: second). */
-  shuffle32: (a: number, b: number, c: number, d: number): Code =>
-    [...simd(0x0d), ...[a, b, c, d].flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3])],
+  shuffle32: (a: number, b: number, c: number, d: number): Code => [...simd(0x0d), ...[a, b, c, d].flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3])],
   /** i8x16.shuffle of the two operands: moves f32 lanes 2, 3 of the first to lanes 0, 1. */
   highHalfToLow: [...simd(0x0d), 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15],
   drop: [0x1a],
@@ -119,15 +117,7 @@ export const br = (depth: number): Code => [0x0c, ...uleb(depth)];
 
 /** for (i = start; i < end; i += step) body — `i`, `end` are i32 locals; start/step constants. */
 export function forLoop(i: number, start: Code, end: number, step: number, ...body: Code[]): Code {
-  return [
-    ...start, ...op.set(i),
-    ...block(loop(
-      op.get(i), op.get(end), op.i32geS, brIf(1),
-      ...body,
-      op.get(i), op.i32c(step), op.i32add, op.set(i),
-      br(0),
-    )),
-  ];
+  return [...start, ...op.set(i), ...block(loop(op.get(i), op.get(end), op.i32geS, brIf(1), ...body, op.get(i), op.i32c(step), op.i32add, op.set(i), br(0)))];
 }
 
 export interface FnDef {
@@ -170,7 +160,14 @@ export function assemble(fns: FnDef[], sharedMemory: boolean): Uint8Array<ArrayB
     return [...uleb(body.length), ...body];
   });
   return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00,
     ...section(1, vec(types)),
     ...section(2, imports),
     ...section(3, funcs),
