@@ -151,6 +151,18 @@ function recordRows(rows: string[]): void {
   writeFileSync(BENCHMARKS, insertAutomlRows(readFileSync(BENCHMARKS, 'utf8'), rows));
 }
 
+type Options = { budget?: number; baseline?: boolean; baselineOnly?: boolean; seconds?: number; record: boolean; command: string };
+
+/** The parts, in the order they run: each prints its tables and returns the sections to record. */
+const PARTS: [string, (o: Options) => Promise<string[]>][] = [
+  ['import', importPart],
+  ['train', trainPart],
+  ['infer', inferPart],
+  ['webview', webviewPart],
+  ['automl', automlPart],
+  ['photos', photosPart],
+];
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -165,155 +177,180 @@ async function main(): Promise<void> {
   });
   const budget = values.budget ? Number(values.budget) : undefined;
   const parts = new Set((values.parts ?? (budget ? 'import,train,infer,webview,automl' : 'import,train,infer,webview')).split(','));
+  if (parts.has('automl') && !budget) throw new Error('--parts automl needs --budget <minutes>');
   const m = machine();
-  const sections: string[] = [];
   const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  const o: Options = {
+    budget,
+    baseline: values.baseline,
+    baselineOnly: values['baseline-only'],
+    seconds: values.seconds ? Number(values.seconds) : undefined,
+    record: !values['no-record'],
+    command,
+  };
   console.log(`# AutoML for VS Code benchmarks — ${new Date().toISOString().slice(0, 10)}, ${m.cores} cores (${m.cpu}), ${m.memGiB} GiB, GPU: ${m.gpu}\n`);
-
-  if (parts.has('import')) {
-    console.log('## Import into the image cache (Fashion-MNIST, 70,000 images 28×28)');
-    const rows = await benchImport({ workDir: DATA, log: (l) => console.log(`  ${l}`) });
-    const text = table(
-      ['dataset', 'phase', 'images', 'open s', 'prepare s', 'total s', 'images/s', 'CPU s'],
-      rows.map((r) => [
-        r.dataset,
-        r.phase,
-        r.images,
-        r.openSeconds.toFixed(2),
-        r.prepareSeconds.toFixed(2),
-        r.totalSeconds.toFixed(2),
-        Math.round(r.imagesPerSecond),
-        r.cpuSeconds.toFixed(2),
-      ]),
-    );
-    console.log(text + '\n');
-    sections.push(`### Import into the image cache (Fashion-MNIST, 70,000 images 28×28)\n${text}`);
-    const title = 'Shuffled training batches from the image cache: in memory vs streamed from the file (Fashion-MNIST IDX, one epoch of TRAIN)';
-    console.log(`## ${title}`);
-    const reads = await benchBatchReads({ workDir: DATA, log: (l) => console.log(`  ${l}`) });
-    const readText = table(
-      ['size', 'pixels', 'resident MB', 'ready s', 'rows/s (batches of 128)'],
-      reads.map((r) => [`${r.size}×${r.size}`, r.mode, r.residentMB.toFixed(0), r.readySeconds.toFixed(2), Math.round(r.rowsPerSecond)]),
-    );
-    console.log(readText + '\n');
-    sections.push(`### ${title}\n${readText}`);
-  }
-
-  if (parts.has('train')) {
-    console.log('## Training throughput of the reference networks (28×28×1, images/s)');
-    console.log(
-      [
-        'net'.padEnd(10),
-        'batch'.padStart(5),
-        'back.'.padEnd(5),
-        'threads'.padStart(7),
-        'kernels'.padEnd(8),
-        'images/s'.padStart(9),
-        'ms/step'.padStart(8),
-        'steps'.padStart(6),
-      ].join('  '),
-    );
-    const rows = await benchTrainThroughput({
-      seconds: values.seconds ? Number(values.seconds) : undefined,
-      childEntry: __filename,
-      cpu: true,
-      onRow: (r) => console.log(formatRow(r)),
-    });
-    const text = table(
-      ['net', 'batch', 'backend', 'threads', 'kernels', 'images/s', 'ms/step'],
-      rows.map((r) => [r.net, r.batch, r.backend, r.threads, r.kernels, r.imagesPerSec.toFixed(1), r.msPerStep.toFixed(0)]),
-    );
-    sections.push(`### Training throughput (28×28×1, steady state)\n${text}`);
-    console.log('');
-  }
-
-  if (parts.has('infer')) {
-    console.log('## Inference (2-conv network, 28×28×1, decode + predict; the server adds HTTP, JSON and base64)');
-    const rows = [...(await benchInference()), ...(await benchServer())];
-    const text = table(
-      ['backend', 'case', 'p50 ms', 'p95 ms', 'images/s'],
-      rows.map((r) => [r.backend, r.case, r.p50Ms.toFixed(2), r.p95Ms.toFixed(2), Math.round(r.imagesPerSec)]),
-    );
-    console.log(text + '\n');
-    sections.push(`### Inference (2-conv network, 28×28×1, decode + predict)\n${text}`);
-  }
-
-  if (parts.has('webview')) {
-    const title = 'Webview message-to-paint (training panel, one live epoch, headless Chromium)';
-    console.log(`## ${title}`);
-    const rows = await benchWebviewPaint();
-    const text = table(
-      ['history', 'points drawn', 'samples', 'p50 ms', 'p95 ms'],
-      rows.map((r) => [r.case, r.pointsDrawn, r.samples, r.p50Ms.toFixed(1), r.p95Ms.toFixed(1)]),
-    );
-    console.log(text + '\n');
-    sections.push(`### ${title}\n${text}`);
-  }
-
-  if (parts.has('automl')) {
-    if (!budget) throw new Error('--parts automl needs --budget <minutes>');
-    const dir = join(DATA, 'fashion-mnist-automl');
-    const csv = join(dir, 'dataset.csv');
-    if (!existsSync(csv)) {
-      console.log(`  writing Fashion-MNIST as 70,000 PNG files in ${dir} …`);
-      writeFashionMnistCsv(dir, { train: 5400, validation: 600, test: 1000 }, 1);
-    }
-    const runs: [string, boolean][] = values['baseline-only'] ? [] : [['search', false]];
-    if (values.baseline || values['baseline-only']) runs.push(['fixed baseline', true]);
-    const results: { strategy: string; r: TrainJson }[] = [];
-    for (const [strategy, fixed] of runs) {
-      console.log(`## AutoML on Fashion-MNIST, ${budget} min, ${strategy}`);
-      const r = await runTrain(csv, budget, fixed);
-      results.push({ strategy, r });
-    }
-    const pct = (x: number | null) => (x === null ? 'n/a' : `${(x * 100).toFixed(2)} %`);
-    const date = new Date().toISOString().slice(0, 10);
-    const machineText = `${m.cores} cores ${m.cpu.replace(/\|/g, '/')}, GPU ${m.gpu}`;
-    const rows = results.map(
-      ({ strategy, r }) =>
-        `| ${date} | ${machineText} | ${r.backend} | ${budget} min | ${strategyText(strategy, r)} | ${pct(r.testAccuracy)} | ${pct(r.macroAuc)} | ${pct(r.macroAveragePrecision)} | ${r.trials} | ${(r.elapsedSeconds / 60).toFixed(1)} min | ${r.peakRssMB ?? '?'} MB | ${r.trainImagesPerSec ?? '?'} | \`${command}\` |`,
-    );
-    console.log('\n' + ANCHORS);
-    console.log(
-      table(
-        ['strategy', 'backend', 'budget', 'test accuracy', 'macro AUC', 'macro AP', 'trials', 'wall', 'peak RSS', 'train img/s'],
-        results.map(({ strategy, r }) => [
-          strategyText(strategy, r),
-          r.backend,
-          `${budget} min`,
-          pct(r.testAccuracy),
-          pct(r.macroAuc),
-          pct(r.macroAveragePrecision),
-          r.trials,
-          `${(r.elapsedSeconds / 60).toFixed(1)} min`,
-          `${r.peakRssMB ?? '?'} MB`,
-          r.trainImagesPerSec ?? '?',
-        ]),
-      ),
-    );
-    if (!values['no-record']) recordRows(rows);
-  }
-  if (parts.has('photos')) {
-    const title = `Photos: hymenoptera (ants/bees; TRAIN = its train/, TEST = its val/), ${budget ?? 5} min, from scratch and with each nsfwjs backbone`;
-    console.log(`## ${title}`);
-    const text = await benchPhotos({
-      root: ROOT,
-      data: DATA,
-      minutes: budget ?? 5,
-      train: (csv, minutes, extra) => runTrain(csv, minutes, false, extra),
-      table,
-    });
-    console.log(text + '\n');
-    sections.push(`### ${title}\n${text}`);
-  }
-  if (!values['no-record'] && sections.length) {
+  const sections: string[] = [];
+  for (const [name, run] of PARTS) if (parts.has(name)) sections.push(...(await run(o)));
+  if (o.record && sections.length) {
     ensureBenchmarksFile();
     appendFileSync(
       BENCHMARKS,
       `\n## Micro-benchmarks, ${new Date().toISOString().slice(0, 10)}: ${m.cores} cores ${m.cpu}, GPU ${m.gpu} (\`${command}\`)\n\n${sections.join('\n\n')}\n`,
     );
   }
-  if (!values['no-record'] && (sections.length || parts.has('automl'))) console.log(`\nRecorded in ${BENCHMARKS}`);
+  if (o.record && (sections.length || parts.has('automl'))) console.log(`\nRecorded in ${BENCHMARKS}`);
+}
+
+async function importPart(): Promise<string[]> {
+  const out: string[] = [];
+  console.log('## Import into the image cache (Fashion-MNIST, 70,000 images 28×28)');
+  const rows = await benchImport({ workDir: DATA, log: (l) => console.log(`  ${l}`) });
+  const text = table(
+    ['dataset', 'phase', 'images', 'open s', 'prepare s', 'total s', 'images/s', 'CPU s'],
+    rows.map((r) => [
+      r.dataset,
+      r.phase,
+      r.images,
+      r.openSeconds.toFixed(2),
+      r.prepareSeconds.toFixed(2),
+      r.totalSeconds.toFixed(2),
+      Math.round(r.imagesPerSecond),
+      r.cpuSeconds.toFixed(2),
+    ]),
+  );
+  console.log(text + '\n');
+  out.push(`### Import into the image cache (Fashion-MNIST, 70,000 images 28×28)\n${text}`);
+  const title = 'Shuffled training batches from the image cache: in memory vs streamed from the file (Fashion-MNIST IDX, one epoch of TRAIN)';
+  console.log(`## ${title}`);
+  const reads = await benchBatchReads({ workDir: DATA, log: (l) => console.log(`  ${l}`) });
+  const readText = table(
+    ['size', 'pixels', 'resident MB', 'ready s', 'rows/s (batches of 128)'],
+    reads.map((r) => [`${r.size}×${r.size}`, r.mode, r.residentMB.toFixed(0), r.readySeconds.toFixed(2), Math.round(r.rowsPerSecond)]),
+  );
+  console.log(readText + '\n');
+  out.push(`### ${title}\n${readText}`);
+  return out;
+}
+
+async function trainPart({ seconds }: Options): Promise<string[]> {
+  const out: string[] = [];
+  console.log('## Training throughput of the reference networks (28×28×1, images/s)');
+  console.log(
+    [
+      'net'.padEnd(10),
+      'batch'.padStart(5),
+      'back.'.padEnd(5),
+      'threads'.padStart(7),
+      'kernels'.padEnd(8),
+      'images/s'.padStart(9),
+      'ms/step'.padStart(8),
+      'steps'.padStart(6),
+    ].join('  '),
+  );
+  const rows = await benchTrainThroughput({
+    seconds: seconds,
+    childEntry: __filename,
+    cpu: true,
+    onRow: (r) => console.log(formatRow(r)),
+  });
+  const text = table(
+    ['net', 'batch', 'backend', 'threads', 'kernels', 'images/s', 'ms/step'],
+    rows.map((r) => [r.net, r.batch, r.backend, r.threads, r.kernels, r.imagesPerSec.toFixed(1), r.msPerStep.toFixed(0)]),
+  );
+  out.push(`### Training throughput (28×28×1, steady state)\n${text}`);
+  console.log('');
+  return out;
+}
+
+async function inferPart(): Promise<string[]> {
+  const out: string[] = [];
+  console.log('## Inference (2-conv network, 28×28×1, decode + predict; the server adds HTTP, JSON and base64)');
+  const rows = [...(await benchInference()), ...(await benchServer())];
+  const text = table(
+    ['backend', 'case', 'p50 ms', 'p95 ms', 'images/s'],
+    rows.map((r) => [r.backend, r.case, r.p50Ms.toFixed(2), r.p95Ms.toFixed(2), Math.round(r.imagesPerSec)]),
+  );
+  console.log(text + '\n');
+  out.push(`### Inference (2-conv network, 28×28×1, decode + predict)\n${text}`);
+  return out;
+}
+
+async function webviewPart(): Promise<string[]> {
+  const out: string[] = [];
+  const title = 'Webview message-to-paint (training panel, one live epoch, headless Chromium)';
+  console.log(`## ${title}`);
+  const rows = await benchWebviewPaint();
+  const text = table(
+    ['history', 'points drawn', 'samples', 'p50 ms', 'p95 ms'],
+    rows.map((r) => [r.case, r.pointsDrawn, r.samples, r.p50Ms.toFixed(1), r.p95Ms.toFixed(1)]),
+  );
+  console.log(text + '\n');
+  out.push(`### ${title}\n${text}`);
+  return out;
+}
+
+/** AutoML on Fashion-MNIST (and the fixed baseline): rows into the results table of BENCHMARKS.md. */
+async function automlPart(o: Options): Promise<string[]> {
+  if (!o.budget) return [];
+  const m = machine();
+  const { command } = o;
+  const dir = join(DATA, 'fashion-mnist-automl');
+  const csv = join(dir, 'dataset.csv');
+  if (!existsSync(csv)) {
+    console.log(`  writing Fashion-MNIST as 70,000 PNG files in ${dir} …`);
+    writeFashionMnistCsv(dir, { train: 5400, validation: 600, test: 1000 }, 1);
+  }
+  const runs: [string, boolean][] = o.baselineOnly ? [] : [['search', false]];
+  if (o.baseline || o.baselineOnly) runs.push(['fixed baseline', true]);
+  const results: { strategy: string; r: TrainJson }[] = [];
+  for (const [strategy, fixed] of runs) {
+    console.log(`## AutoML on Fashion-MNIST, ${o.budget} min, ${strategy}`);
+    const r = await runTrain(csv, o.budget, fixed);
+    results.push({ strategy, r });
+  }
+  const pct = (x: number | null) => (x === null ? 'n/a' : `${(x * 100).toFixed(2)} %`);
+  const date = new Date().toISOString().slice(0, 10);
+  const machineText = `${m.cores} cores ${m.cpu.replace(/\|/g, '/')}, GPU ${m.gpu}`;
+  const rows = results.map(
+    ({ strategy, r }) =>
+      `| ${date} | ${machineText} | ${r.backend} | ${o.budget} min | ${strategyText(strategy, r)} | ${pct(r.testAccuracy)} | ${pct(r.macroAuc)} | ${pct(r.macroAveragePrecision)} | ${r.trials} | ${(r.elapsedSeconds / 60).toFixed(1)} min | ${r.peakRssMB ?? '?'} MB | ${r.trainImagesPerSec ?? '?'} | \`${command}\` |`,
+  );
+  console.log('\n' + ANCHORS);
+  console.log(
+    table(
+      ['strategy', 'backend', 'budget', 'test accuracy', 'macro AUC', 'macro AP', 'trials', 'wall', 'peak RSS', 'train img/s'],
+      results.map(({ strategy, r }) => [
+        strategyText(strategy, r),
+        r.backend,
+        `${o.budget} min`,
+        pct(r.testAccuracy),
+        pct(r.macroAuc),
+        pct(r.macroAveragePrecision),
+        r.trials,
+        `${(r.elapsedSeconds / 60).toFixed(1)} min`,
+        `${r.peakRssMB ?? '?'} MB`,
+        r.trainImagesPerSec ?? '?',
+      ]),
+    ),
+  );
+  if (o.record) recordRows(rows);
+  return [];
+}
+
+async function photosPart({ budget }: Options): Promise<string[]> {
+  const out: string[] = [];
+  const title = `Photos: hymenoptera (ants/bees; TRAIN = its train/, TEST = its val/), ${budget ?? 5} min, from scratch and with each nsfwjs backbone`;
+  console.log(`## ${title}`);
+  const text = await benchPhotos({
+    root: ROOT,
+    data: DATA,
+    minutes: budget ?? 5,
+    train: (csv, minutes, extra) => runTrain(csv, minutes, false, extra),
+    table,
+  });
+  console.log(text + '\n');
+  out.push(`### ${title}\n${text}`);
+  return out;
 }
 
 if (isTrainBenchChild()) {
