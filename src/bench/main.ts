@@ -81,13 +81,13 @@ function strategyText(strategy: string, r: TrainJson): string {
 }
 
 /** Runs the CLI like a user: `automl train <csv> --time N --json`, streaming its output. */
-function runTrain(csv: string, minutes: number, fixed: boolean, extra: string[] = []): Promise<TrainJson> {
+function runTrain(csv: string, minutes: number, fixed: boolean, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<TrainJson> {
   return new Promise((resolvePromise, reject) => {
     const args = [join(ROOT, 'dist', 'cli.js'), 'train', csv, '--time', String(minutes), '--out', join(DATA, 'experiments'), '--json', ...extra];
     // The benchmarks' "from scratch" rows stay from scratch now that `auto` is the CLI's default.
     if (!extra.includes('--backbone')) args.push('--backbone', 'none');
     if (fixed) args.push('--fixed');
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
     let last = '';
     let buf = '';
     child.stdout.on('data', (d: Buffer) => {
