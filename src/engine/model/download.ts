@@ -114,6 +114,8 @@ export interface DownloadOptions {
   sizeHint?: number;
   /** Names the model in errors (a catalogue name, else the URL). */
   label: string;
+  /** A download that receives nothing for this long is given up (default 30 s): a network that drops packets would hang it. */
+  stallMs?: number;
 }
 
 /**
@@ -125,30 +127,50 @@ export async function downloadModel(url: string, dir: string, o: DownloadOptions
   let total = o.sizeHint ?? 0;
   const report = (file: string) => o.onProgress?.({ done, total: Math.max(total, done), file });
   const get = async (u: string, file: string): Promise<Buffer> => {
-    let res: Response;
-    try {
-      res = await o.fetchImpl(u);
-    } catch (e) {
-      throw new Error(
-        `Backbone ${u}: download failed (${e instanceof Error ? (e.cause instanceof Error ? e.cause.message : e.message) : String(e)}); check the URL and the network, or download the model folder and give its path`,
+    // Aborted when nothing arrives for stallMs: the timer restarts with the answer and every chunk.
+    const stallMs = o.stallMs ?? 30_000;
+    const controller = new AbortController();
+    let timer = setTimeout(() => controller.abort(), stallMs);
+    const alive = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => controller.abort(), stallMs);
+    };
+    const failed = (e: unknown) =>
+      new Error(
+        `Backbone ${u}: download failed (${controller.signal.aborted ? `nothing received for ${stallMs / 1000} s` : e instanceof Error ? (e.cause instanceof Error ? e.cause.message : e.message) : String(e)}); check the URL and the network, or download the model folder and give its path`,
       );
-    }
-    if (!res.ok) throw new Error(`Backbone ${u}: the server answered ${res.status} ${res.statusText}`);
-    const length = Number(res.headers.get('content-length') ?? NaN);
-    // Without a size from the manifest, a file's Content-Length raises the total when it exceeds it.
-    if (Number.isFinite(length) && done + length > total) total = done + length;
     const chunks: Buffer[] = [];
-    if (res.body) {
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        chunks.push(Buffer.from(chunk));
-        done += chunk.byteLength;
-        report(file);
+    try {
+      let res: Response;
+      try {
+        res = await o.fetchImpl(u, { signal: controller.signal });
+      } catch (e) {
+        throw failed(e);
       }
-    } else {
-      const b = Buffer.from(await res.arrayBuffer());
-      chunks.push(b);
-      done += b.byteLength;
-      report(file);
+      alive();
+      if (!res.ok) throw new Error(`Backbone ${u}: the server answered ${res.status} ${res.statusText}`);
+      const length = Number(res.headers.get('content-length') ?? NaN);
+      // Without a size from the manifest, a file's Content-Length raises the total when it exceeds it.
+      if (Number.isFinite(length) && done + length > total) total = done + length;
+      try {
+        if (res.body) {
+          for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+            alive();
+            chunks.push(Buffer.from(chunk));
+            done += chunk.byteLength;
+            report(file);
+          }
+        } else {
+          const b = Buffer.from(await res.arrayBuffer());
+          chunks.push(b);
+          done += b.byteLength;
+          report(file);
+        }
+      } catch (e) {
+        throw failed(e);
+      }
+    } finally {
+      clearTimeout(timer);
     }
     const bytes = Buffer.concat(chunks);
     const want = o.expected?.[file];
