@@ -32,7 +32,10 @@ describe('backbone download that stalls', () => {
     it(`gives up when nothing arrives for a while (${path}), saying so, and caches nothing`, async () => {
       const started = Date.now();
       const target = join(dir, path);
-      await assert.rejects(downloadModel(`${base}/${path}/model.json`, target, { fetchImpl: fetch, label: path, stallMs: 300 }), /download failed \(nothing received for 0.3 s\)/);
+      await assert.rejects(
+        downloadModel(`${base}/${path}/model.json`, target, { fetchImpl: fetch, label: path, stallMs: 300 }),
+        /download failed \(nothing received for 0.3 s\)/,
+      );
       assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
       assert.equal(existsSync(target), false);
     });
