@@ -7,11 +7,11 @@ import { labelColumn, multiLabelDecisions, type MultiLabelDecisions, type MultiS
 import type { EvaluationPanelData, PanelViewState } from '../src/shared/protocol';
 import { patchViewState, request } from './bridge';
 import { ChartBox } from './charts';
-import { banner, card, cards, errorKindControl, ImageBook, imageTile, section, showGallery, thresholdSlider } from './common';
+import { banner, errorKindControl, ImageBook, imageTile, section, showGallery, thresholdSlider } from './common';
 import { button, dataGrid, dropdown, type GridHandle, segmented, type SliderHandle, tabs } from './components';
 import { coalesce, h, replaceChildren } from './dom';
-import { clamp01, metric, naCell, prChartConfig } from './evaluation-shared';
-import { int, num, pct, plural } from './format';
+import { clamp01, metric, multiLabelSummaryCards, naCell, prChartConfig } from './evaluation-shared';
+import { int, pct, plural } from './format';
 
 interface LabelRow {
   index: number;
@@ -73,6 +73,30 @@ export class MultiLabelEvaluation {
   }
 
   render(head: HTMLElement, st: MultiLabelState): void {
+    const ev = this.data.evaluation!;
+    this.scoreAndRestore(st);
+    const k = this.classes.length;
+    const summary = multiLabelSummaryCards(ev, k);
+    const toolbar = this.thresholdBar();
+    const labelOptions = this.classes.map((c, i) => ({ value: String(i), label: c }));
+    const metricsTab = this.metricsTab(labelOptions);
+    const errorsTab = this.errorsTab(labelOptions);
+    const t = tabs(
+      [
+        { id: 'metrics', label: 'Metrics', content: metricsTab },
+        { id: 'errors', label: 'Errors per label', content: errorsTab },
+      ],
+      st.tab === 'errors' ? 'errors' : 'metrics',
+      (id) => patchViewState({ tab: id }),
+    );
+    const notes = this.notes(ev.partition);
+    replaceChildren(this.root, head, summary, ...notes, toolbar, t.el);
+    this.renderThresholdControls();
+    this.update();
+  }
+
+  /** The scores and PR curves of the predictions, and the thresholds and choices saved in the view state (when they still apply). */
+  private scoreAndRestore(st: MultiLabelState): void {
     const p = this.data.predictions!;
     const ev = this.data.evaluation!;
     this.classes = p.classes;
@@ -94,17 +118,10 @@ export class MultiLabelEvaluation {
     this.prClass = st.prClass !== undefined && st.prClass < k ? st.prClass : -1;
     this.galleryClass = st.galleryClass !== undefined && st.galleryClass < k ? st.galleryClass : 0;
     this.galleryMode = st.galleryMode ?? 'fp';
+  }
 
-    const m = ev.multiLabelMetrics;
-    const summary = cards(
-      card('Label accuracy', pct(ev.accuracy, 2), 'decisions at 0.5 that are right', '1 − Hamming loss, over every (image, label) pair'),
-      card('Exact match', m ? pct(m.exactMatch, 2) : 'n/a', 'whole label set right, at 0.5'),
-      card('Micro F1', m ? pct(m.microF1, 2) : 'n/a', 'at 0.5, all labels pooled'),
-      card('Macro AUC', num(ev.macroAuc, 4), 'ROC, per label', 'Mean over labels present in the set'),
-      card('Macro AP', num(ev.macroAveragePrecision, 4), 'average precision'),
-      card('Images', int(ev.count), `${ev.partition} · ${plural(k, 'label')}`),
-    );
-
+  /** The threshold mode (one for all labels, or one per label) and the sliders, with the live summary. */
+  private thresholdBar(): HTMLElement {
     this.globalSlider = thresholdSlider('Score threshold (all labels)', this.threshold, 'threshold', (v) => {
       this.threshold = v;
       patchViewState({ threshold: v });
@@ -126,8 +143,11 @@ export class MultiLabelEvaluation {
     );
     this.labelSlider = h('div.label-threshold');
     this.info = h('div.threshold-info', { 'aria-live': 'polite' });
-    const toolbar = h('div.threshold-bar', { role: 'region', 'aria-label': 'Score thresholds' }, modeSeg.el, this.globalSlider.el, this.labelSlider, this.info);
+    return h('div.threshold-bar', { role: 'region', 'aria-label': 'Score thresholds' }, modeSeg.el, this.globalSlider.el, this.labelSlider, this.info);
+  }
 
+  /** Metrics tab: the per-label table and the PR curves. */
+  private metricsTab(labelOptions: { value: string; label: string }[]): HTMLElement {
     this.grid = dataGrid<LabelRow>(
       'Metrics per label at its threshold',
       [
@@ -161,7 +181,6 @@ export class MultiLabelEvaluation {
       ],
       { rowClass: (r) => (r.support === 0 ? 'muted-row' : undefined) },
     );
-    const labelOptions = this.classes.map((c, i) => ({ value: String(i), label: c }));
     const prDd = dropdown('Label', [{ value: '-1', label: 'All labels (micro-average)' }, ...labelOptions], String(this.prClass), (v) => {
       this.prClass = Number(v);
       patchViewState({ prClass: this.prClass });
@@ -181,13 +200,16 @@ export class MultiLabelEvaluation {
         }),
       { height: 360 },
     );
-    const metricsTab = h(
+    return h(
       'div.two-col',
       null,
       h('div.col', null, this.grid.el),
       h('div.col', null, h('div.toolbar', null, h('h3', null, 'Precision–recall'), prDd.el), this.prChart.el),
     );
+  }
 
+  /** Errors tab: false positives or negatives of one label. */
+  private errorsTab(labelOptions: { value: string; label: string }[]): HTMLElement {
     const galleryDd = dropdown('Label', labelOptions, String(this.galleryClass), (v) => {
       this.galleryClass = Number(v);
       this.galleryLimit = PAGE;
@@ -202,28 +224,22 @@ export class MultiLabelEvaluation {
     });
     this.galleryHead = h('div.gallery-head');
     this.galleryEl = h('div.tiles.gallery', { 'aria-live': 'polite' });
-    const errorsTab = section('Images', h('div.toolbar', null, galleryDd.el, galleryMode.el), this.galleryHead, this.galleryEl);
-    const t = tabs(
-      [
-        { id: 'metrics', label: 'Metrics', content: metricsTab },
-        { id: 'errors', label: 'Errors per label', content: errorsTab },
-      ],
-      st.tab === 'errors' ? 'errors' : 'metrics',
-      (id) => patchViewState({ tab: id }),
-    );
+    return section('Images', h('div.toolbar', null, galleryDd.el, galleryMode.el), this.galleryHead, this.galleryEl);
+  }
+
+  /** The banners above the panel: what multi-label means, and the labels absent from the set. */
+  private notes(partition: string): HTMLElement[] {
     const notes: HTMLElement[] = [banner('info', 'Multi-label:', 'each image may have several labels; a label is given when its score reaches its threshold.')];
     const absent = this.classes.filter((_, c) => !this.curves[c]);
     if (absent.length)
       notes.push(
         banner(
           'info',
-          `${plural(absent.length, 'label')} without ${ev.partition} images:`,
+          `${plural(absent.length, 'label')} without ${partition} images:`,
           `${absent.slice(0, 6).join(', ')}${absent.length > 6 ? ', …' : ''}. Their AUC and AP are n/a.`,
         ),
       );
-    replaceChildren(this.root, head, summary, ...notes, toolbar, t.el);
-    this.renderThresholdControls();
-    this.update();
+    return notes;
   }
 
   private thresholdOf(c: number): number {

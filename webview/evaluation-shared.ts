@@ -1,10 +1,66 @@
-// What the single- and multi-label evaluation views share: cells and metric chips, and the
-// precision-recall chart with its operating point.
+// What the single- and multi-label evaluation views share: the panel's title bar and the headline
+// cards of each, cells and metric chips, and the precision-recall chart with its operating point.
 import type { ChartConfiguration, ChartDataset } from 'chart.js';
 import type { PrPoint } from '../src/eval/metrics';
+import type { EvaluationPanelData } from '../src/shared/protocol';
+import { request } from './bridge';
+import { card, cards, header } from './common';
+import { button, pill } from './components';
 import { h } from './dom';
-import { num, pct } from './format';
+import { int, num, plural, pct } from './format';
 import { alpha, chartColors, seriesColor } from './theme';
+
+/** The panel's title bar: experiment, partition and size, and the actions. */
+export function evaluationHeader(data: EvaluationPanelData): HTMLElement {
+  const e = data.experiment;
+  const actions = [
+    button('Open Training', { appearance: 'secondary', onClick: () => void request('openPanel', { kind: 'training' }) }).el,
+    button('Predict…', { appearance: 'secondary', onClick: () => void request('openPanel', { kind: 'predict' }) }).el,
+  ];
+  const p = data.predictions;
+  const ev = data.evaluation;
+  return header(
+    `Evaluation · ${e.spec.name || e.spec.id}`,
+    h(
+      'span.muted',
+      null,
+      ev
+        ? `${ev.partition} · ${plural(ev.count, 'image')} · ${e.multiLabel || p?.multiLabel ? plural(ev.classes.length, 'label') : plural(ev.classes.length, 'class', 'classes')}`
+        : e.spec.dataset,
+    ),
+    ev ? [pill(ev.partition, 'info', 'Partition the final model was evaluated on (never seen in training or model selection)')] : [],
+    actions,
+  );
+}
+
+/** The headline metrics of a single-label evaluation. */
+export function summaryCards(ev: NonNullable<EvaluationPanelData['evaluation']>, k: number): HTMLElement {
+  return cards(
+    card('Accuracy', pct(ev.accuracy, 2), 'top class, any score'),
+    card('Macro AUC', num(ev.macroAuc, 4), 'ROC, one-vs-rest', 'Mean over the classes present in the set'),
+    card('Macro AP', num(ev.macroAveragePrecision, 4), 'average precision'),
+    card(
+      'Top-5 accuracy',
+      ev.top5Accuracy === undefined ? 'n/a' : pct(ev.top5Accuracy, 2),
+      ev.top5Accuracy === undefined ? '5 classes or fewer' : 'true label in the top 5',
+    ),
+    card('Log loss', num(ev.loss, 4)),
+    card('Images', int(ev.count), `${ev.partition} · ${plural(k, 'class', 'classes')}`),
+  );
+}
+
+/** The headline metrics of a multi-label evaluation (at the default threshold 0.5). */
+export function multiLabelSummaryCards(ev: NonNullable<EvaluationPanelData['evaluation']>, k: number): HTMLElement {
+  const m = ev.multiLabelMetrics;
+  return cards(
+    card('Label accuracy', pct(ev.accuracy, 2), 'decisions at 0.5 that are right', '1 − Hamming loss, over every (image, label) pair'),
+    card('Exact match', m ? pct(m.exactMatch, 2) : 'n/a', 'whole label set right, at 0.5'),
+    card('Micro F1', m ? pct(m.microF1, 2) : 'n/a', 'at 0.5, all labels pooled'),
+    card('Macro AUC', num(ev.macroAuc, 4), 'ROC, per label', 'Mean over labels present in the set'),
+    card('Macro AP', num(ev.macroAveragePrecision, 4), 'average precision'),
+    card('Images', int(ev.count), `${ev.partition} · ${plural(k, 'label')}`),
+  );
+}
 
 export function clamp01(x: number): number {
   return Number.isFinite(x) ? Math.max(0, Math.min(1, x)) : 0.5;

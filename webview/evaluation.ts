@@ -1,19 +1,20 @@
 // Panel 3: evaluation. Summary metrics of the final model on TEST; a score threshold that
 // recomputes precision, recall, F1 and the confusion matrix in the webview from the
 // per-example scores (sent once, no round trip); PR curves with the threshold marked; a
-// keyboard-usable confusion matrix whose cells filter the gallery of images.
+// keyboard-usable confusion matrix whose cells filter the gallery of images (evaluation-gallery.ts).
 import type { ChartConfiguration } from 'chart.js';
 import { argmaxRow, atThreshold, type PrPoint, prCurve, type Scored, type ThresholdMetrics } from '../src/eval/metrics';
 import type { EvaluationPanelData, HostToWebview, PanelViewState } from '../src/shared/protocol';
-import { patchViewState, request } from './bridge';
+import { patchViewState } from './bridge';
 import { ChartBox } from './charts';
-import { banner, card, cards, errorKindControl, header, ImageBook, imageTile, section, showGallery, thresholdSlider } from './common';
-import { button, dataGrid, dropdown, type DropdownHandle, type GridHandle, pill, segmented, tabs } from './components';
+import { banner, errorKindControl, ImageBook, section, showGallery, thresholdSlider } from './common';
+import { button, dataGrid, dropdown, type DropdownHandle, type GridHandle, segmented, tabs } from './components';
 import { confusionTable } from './confusion-matrix';
 import { coalesce, h, replaceChildren } from './dom';
+import { galleryRows, type GallerySelection, galleryTile } from './evaluation-gallery';
 import { MultiLabelEvaluation } from './evaluation-multilabel';
-import { clamp01, metric, naCell, prChartConfig } from './evaluation-shared';
-import { int, num, pct, plural } from './format';
+import { clamp01, evaluationHeader, metric, naCell, prChartConfig, summaryCards } from './evaluation-shared';
+import { int, pct, plural } from './format';
 
 interface ClassRow {
   index: number;
@@ -449,39 +450,18 @@ export class EvaluationView {
   // ------------------------------------------------------------------------------------------
   // Gallery
 
-  private galleryRows(): { rows: number[]; title: string } {
-    const d = this.d!;
-    const k = d.k;
-    const t = this.threshold;
-    const out: number[] = [];
-    let title: string;
-    const covered = (i: number) => this.top[i] >= t;
-    if (this.cell) {
-      const [r, c] = this.cell;
-      for (let i = 0; i < d.n; i++) if (d.labels[i] === r && (c < k ? covered(i) && this.pred[i] === c : !covered(i))) out.push(i);
-      title = `True ${this.classes[r]}, ${c < k ? `predicted ${this.classes[c]}` : 'below the threshold'}`;
-    } else {
-      const g = this.galleryClass;
-      if (this.galleryMode === 'fp') {
-        for (let i = 0; i < d.n; i++) if (covered(i) && this.pred[i] !== d.labels[i] && (g < 0 || this.pred[i] === g)) out.push(i);
-        title = g < 0 ? 'False positives: wrong predictions' : `False positives of ${this.classes[g]}: predicted ${this.classes[g]}, labelled otherwise`;
-      } else {
-        for (let i = 0; i < d.n; i++) if (!(covered(i) && this.pred[i] === d.labels[i]) && (g < 0 || d.labels[i] === g)) out.push(i);
-        title =
-          g < 0
-            ? 'False negatives: images not predicted as their label'
-            : `False negatives of ${this.classes[g]}: labelled ${this.classes[g]}, not predicted so`;
-      }
-    }
-    out.sort((a, b) => this.top[b] - this.top[a]);
-    return { rows: out, title };
+  /** What the gallery shows now (see evaluation-gallery.ts). */
+  private selection(): GallerySelection {
+    const { d, classes, pred, top, threshold, cell, galleryClass, galleryMode } = this;
+    return { d: d!, classes, pred, top, threshold, cell, galleryClass, galleryMode };
   }
 
   private renderGallery(): void {
     if (!this.d || !this.data?.predictions) return;
-    const { rows, title } = this.galleryRows();
+    const g = this.selection();
+    const { rows, title } = galleryRows(g);
     const p = this.data.predictions;
-    const k = this.d.k;
+    const names = this.data.itemNames;
     this.galleryClassDd.setValue(String(this.galleryClass));
     this.modeSeg.setValue(this.cell ? ('none' as 'fp') : this.galleryMode);
     const clear = this.cell ? button('Clear cell filter', { appearance: 'secondary', onClick: () => this.selectCell(-1, -1) }).el : null;
@@ -491,28 +471,7 @@ export class EvaluationView {
       clear,
     );
     const shown = rows.slice(0, this.galleryLimit);
-    const tiles = shown.map((i) => {
-      const key = String(p.itemIds[i]);
-      const name = this.data!.itemNames[key] ?? `item ${key}`;
-      const y = this.d!.labels[i];
-      const c = this.pred[i];
-      const isCovered = this.top[i] >= this.threshold;
-      const right = isCovered && c === y;
-      return imageTile(
-        key,
-        `${name}: labelled ${this.classes[y]}, predicted ${isCovered ? this.classes[c] : 'nothing'} (score ${this.top[i].toFixed(3)})`,
-        [
-          h('span.tile-line', null, h('span.muted', null, 'true '), this.classes[y]),
-          h(`span.tile-line.${right ? 'good' : 'bad'}`, null, h('span.muted', null, 'pred '), isCovered ? this.classes[c] : `(${this.classes[c]})`),
-          h('span.tile-line.score', null, this.top[i].toFixed(3), !isCovered ? h('span.muted', null, ' < thr') : null),
-        ],
-        {
-          title: `${name}\nscore ${this.top[i].toFixed(4)}${k > 1 ? ` · true-class score ${this.d!.scores[i * k + y].toFixed(4)}` : ''}`,
-          onClick: () => void request('openItem', { key }),
-          className: right ? 'tile-right' : 'tile-wrong',
-        },
-      );
-    });
+    const tiles = shown.map((i) => galleryTile(g, i, p.itemIds, names));
     showGallery(this.galleryEl, this.images, {
       tiles,
       total: rows.length,
@@ -524,43 +483,4 @@ export class EvaluationView {
       },
     });
   }
-}
-
-/** The panel's title bar: experiment, partition and size, and the actions. */
-function evaluationHeader(data: EvaluationPanelData): HTMLElement {
-  const e = data.experiment;
-  const actions = [
-    button('Open Training', { appearance: 'secondary', onClick: () => void request('openPanel', { kind: 'training' }) }).el,
-    button('Predict…', { appearance: 'secondary', onClick: () => void request('openPanel', { kind: 'predict' }) }).el,
-  ];
-  const p = data.predictions;
-  const ev = data.evaluation;
-  return header(
-    `Evaluation · ${e.spec.name || e.spec.id}`,
-    h(
-      'span.muted',
-      null,
-      ev
-        ? `${ev.partition} · ${plural(ev.count, 'image')} · ${e.multiLabel || p?.multiLabel ? plural(ev.classes.length, 'label') : plural(ev.classes.length, 'class', 'classes')}`
-        : e.spec.dataset,
-    ),
-    ev ? [pill(ev.partition, 'info', 'Partition the final model was evaluated on (never seen in training or model selection)')] : [],
-    actions,
-  );
-}
-
-/** The headline metrics of a single-label evaluation. */
-function summaryCards(ev: NonNullable<EvaluationPanelData['evaluation']>, k: number): HTMLElement {
-  return cards(
-    card('Accuracy', pct(ev.accuracy, 2), 'top class, any score'),
-    card('Macro AUC', num(ev.macroAuc, 4), 'ROC, one-vs-rest', 'Mean over the classes present in the set'),
-    card('Macro AP', num(ev.macroAveragePrecision, 4), 'average precision'),
-    card(
-      'Top-5 accuracy',
-      ev.top5Accuracy === undefined ? 'n/a' : pct(ev.top5Accuracy, 2),
-      ev.top5Accuracy === undefined ? '5 classes or fewer' : 'true label in the top 5',
-    ),
-    card('Log loss', num(ev.loss, 4)),
-    card('Images', int(ev.count), `${ev.partition} · ${plural(k, 'class', 'classes')}`),
-  );
 }

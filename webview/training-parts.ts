@@ -1,12 +1,12 @@
 // The training view's parts: which worker events change which part, and the builders that
-// depend only on their arguments (the summary cards, the learning-curve chart configuration,
-// the final-model and backend descriptions).
+// depend only on their arguments (the summary cards, the leaderboard's columns, the learning-curve
+// chart configuration, the final-model and backend descriptions).
 import type { ChartConfiguration, ChartDataset } from 'chart.js';
-import type { BackendInfo, EpochRecord, ExperimentRecord, TrialRecord, WorkerEvent } from '../src/shared/protocol';
+import type { BackendInfo, EpochRecord, ExperimentRecord, LeaderboardRow, TrialRecord, WorkerEvent } from '../src/shared/protocol';
 import { describeConfig } from '../src/search/space';
-import { card, cards } from './common';
+import { card, cards, statusPill } from './common';
 import { h } from './dom';
-import { pill } from './components';
+import { type Column, pill } from './components';
 import { compact, duration, int, num, pct } from './format';
 import { alpha, chartColors } from './theme';
 
@@ -83,6 +83,29 @@ export function summaryCards(o: {
         )
       : null,
   );
+}
+
+/** The leaderboard's columns; `errorOf` gives a failed trial's error (the status pill's tooltip). */
+export function leaderboardColumns(errorOf: (trialId: string) => string | undefined): Column<LeaderboardRow>[] {
+  return [
+    { title: 'Trial', width: '70px', render: (r) => h('span.mono', null, r.trialId) },
+    { title: 'Model', width: 'minmax(150px, 2fr)', render: (r) => r.family },
+    {
+      title: 'Val acc',
+      align: 'right',
+      width: '90px',
+      description: 'Best validation accuracy (the final fit trains on VALIDATION too, so it has none)',
+      render: (r) =>
+        r.valAccuracy === null
+          ? h('span.muted', { title: r.trialId === 'final' ? 'Trained on TRAIN+VALIDATION' : 'No validation score yet' }, '—')
+          : pct(r.valAccuracy, 2),
+    },
+    { title: 'Epochs', align: 'right', width: '84px', render: (r) => num(r.epochs, Number.isInteger(r.epochs) ? 0 : 1) },
+    { title: 'Params', align: 'right', width: '90px', render: (r) => compact(r.params) },
+    { title: 'Time', align: 'right', width: '90px', render: (r) => duration(r.seconds) },
+    { title: 'Status', width: '110px', render: (r) => statusPill(r.status, errorOf(r.trialId)) },
+    { title: 'Origin', width: 'minmax(110px, 1fr)', render: (r) => h('span.muted', null, r.origin) },
+  ];
 }
 
 /** The learning curves (training solid, validation dashed) of the shown trials for one metric. */

@@ -16,20 +16,13 @@ import { leaderboard } from '../src/search/leaderboard';
 import { describeConfig } from '../src/search/space';
 import { getViewState, patchViewState, request } from './bridge';
 import { ChartBox } from './charts';
-import { banner, emptyState, header, section, statusPill } from './common';
-import { button, type ButtonHandle, dataGrid, type GridHandle, meter, type MeterHandle, progressRing, segmented } from './components';
+import { emptyState, header, section, statusPill } from './common';
+import { button, type ButtonHandle, dataGrid, type GridHandle, meter, type MeterHandle, segmented } from './components';
 import { coalesce, h, replaceChildren } from './dom';
-import { compact, duration, int, num, pct, plural } from './format';
+import { duration, pct } from './format';
 import { seriesColor, seriesCss } from './theme';
-import { ALL_PARTS, curveConfig, describeFinal, latestIps, type Part, PARTS_OF, summaryCards } from './training-parts';
-
-interface Progress {
-  trialId: string;
-  epoch: number;
-  batch: number;
-  batches: number;
-  imagesPerSec: number;
-}
+import { ALL_PARTS, curveConfig, latestIps, leaderboardColumns, type Part, PARTS_OF, summaryCards } from './training-parts';
+import { activity, type DataProgress, type Progress, renderLog, statusBanner } from './training-status';
 
 const MAX_LOG = 400;
 
@@ -45,7 +38,7 @@ export class TrainingView {
   private counts: Record<string, number> | undefined;
   private log: { level: LogLevel; message: string }[] = [];
   private progress: Progress | null = null;
-  private dataProgress: { phase: string; done: number; total: number } | null = null;
+  private dataProgress: DataProgress | null = null;
   private stopping = false;
 
   // UI parts updated in place
@@ -253,25 +246,7 @@ export class TrainingView {
     );
     this.board = dataGrid<LeaderboardRow>(
       'Leaderboard',
-      [
-        { title: 'Trial', width: '70px', render: (r) => h('span.mono', null, r.trialId) },
-        { title: 'Model', width: 'minmax(150px, 2fr)', render: (r) => r.family },
-        {
-          title: 'Val acc',
-          align: 'right',
-          width: '90px',
-          description: 'Best validation accuracy (the final fit trains on VALIDATION too, so it has none)',
-          render: (r) =>
-            r.valAccuracy === null
-              ? h('span.muted', { title: r.trialId === 'final' ? 'Trained on TRAIN+VALIDATION' : 'No validation score yet' }, '—')
-              : pct(r.valAccuracy, 2),
-        },
-        { title: 'Epochs', align: 'right', width: '84px', render: (r) => num(r.epochs, Number.isInteger(r.epochs) ? 0 : 1) },
-        { title: 'Params', align: 'right', width: '90px', render: (r) => compact(r.params) },
-        { title: 'Time', align: 'right', width: '90px', render: (r) => duration(r.seconds) },
-        { title: 'Status', width: '110px', render: (r) => statusPill(r.status, this.trials.get(r.trialId)?.error) },
-        { title: 'Origin', width: 'minmax(110px, 1fr)', render: (r) => h('span.muted', null, r.origin) },
-      ],
+      leaderboardColumns((id) => this.trials.get(id)?.error),
       { empty: 'No trial has started yet.', rowClass: (r) => (r.trialId === this.experiment.bestTrialId ? 'best-row' : undefined) },
     );
     this.logSummary = h('summary');
@@ -401,41 +376,7 @@ export class TrainingView {
   }
 
   private renderBanner(): void {
-    const e = this.experiment;
-    let b: HTMLElement | null = null;
-    const evalBtn = () => button('Open Evaluation', { appearance: 'secondary', onClick: () => void request('openPanel', { kind: 'evaluation' }) }).el;
-    if (this.running) {
-      b = null;
-    } else if (e.status === 'done') {
-      b = banner(
-        'success',
-        'Finished.',
-        e.test
-          ? `${e.test.partition} accuracy ${pct(e.test.accuracy, 2)} on ${plural(e.test.count, 'image')} · final model: ${describeFinal(e)} · ${duration(e.secondsUsed)} used.`
-          : `Final model: ${describeFinal(e)}.`,
-        e.test ? [evalBtn()] : [],
-      );
-    } else if (e.status === 'failed') {
-      b = banner('error', 'The experiment failed.', e.error ?? 'See the log below.');
-    } else if (e.status === 'cancelled') {
-      b = banner(
-        'warning',
-        'Stopped before the budget ran out.',
-        e.finalModel
-          ? `The best model so far (${describeFinal(e)}) was kept${e.test ? ` and scores ${pct(e.test.accuracy, 2)} on ${e.test.partition}` : ''}.`
-          : 'No trial had finished, so there is no model.',
-        e.test ? [evalBtn()] : [],
-      );
-    } else if (e.status === 'interrupted' || e.status === 'running') {
-      b = banner(
-        'warning',
-        'Interrupted.',
-        'The training process ended without finishing (closed window, crash or out of memory). Resume it from the Experiments view: finished trials are kept.',
-      );
-    } else if (e.status === 'queued') {
-      b = banner('info', 'Waiting to start…');
-    }
-    replaceChildren(this.bannerEl, b);
+    replaceChildren(this.bannerEl, statusBanner(this.experiment, this.running));
   }
 
   private renderCards(): void {
@@ -490,39 +431,14 @@ export class TrainingView {
       replaceChildren(this.activityEl);
       return;
     }
-    if (this.progress) {
-      const p = this.progress;
-      const t = this.trials.get(p.trialId);
-      this.batchMeter.set(p.batches ? p.batch / p.batches : null, `batch ${p.batch} of ${p.batches}`);
-      replaceChildren(
-        this.activityEl,
-        progressRing('Training'),
-        h(
-          'span',
-          null,
-          `Trial ${p.trialId}${t ? ` (${t.origin})` : ''} · epoch ${p.epoch + 1}${t ? ` of ${num(t.epochs, Number.isInteger(t.epochs) ? 0 : 1)}` : ''} · batch ${p.batch}/${p.batches}`,
-        ),
-        this.batchMeter.el,
-      );
-    } else if (this.dataProgress) {
-      const d = this.dataProgress;
-      this.batchMeter.set(d.total ? d.done / d.total : null, `${d.done} of ${d.total}`);
-      // The backbone's download counts bytes; the other phases count images.
-      const mb = (b: number) => (b / 2 ** 20).toFixed(1);
-      const text =
-        d.phase === 'backbone' ? `Downloading the backbone: ${mb(d.done)} of ${mb(d.total)} MB` : `Preparing data: ${d.phase} ${int(d.done)} / ${int(d.total)}`;
-      replaceChildren(this.activityEl, progressRing('Preparing data'), h('span', null, text), this.batchMeter.el);
-    } else {
-      const running = this.sortedTrials().find((t) => t.status === 'running');
-      const text = running
-        ? running.epochsDone > 0
-          ? `Trial ${running.id} (${running.origin}) · epoch ${num(running.epochsDone, Number.isInteger(running.epochsDone) ? 0 : 1)} of ${num(running.epochs, Number.isInteger(running.epochs) ? 0 : 1)} done`
-          : `Trial ${running.id} (${running.origin}) is starting…`
-        : this.trials.size
-          ? 'Choosing the next trial…'
-          : 'Starting: backend and data…';
-      replaceChildren(this.activityEl, progressRing('Working'), h('span', null, text));
-    }
+    const children = activity({
+      progress: this.progress,
+      dataProgress: this.dataProgress,
+      trials: this.trials,
+      sortedTrials: () => this.sortedTrials(),
+      meter: this.batchMeter,
+    });
+    replaceChildren(this.activityEl, ...children);
   }
 
   private renderLegend(): void {
@@ -564,14 +480,6 @@ export class TrainingView {
   }
 
   private renderLog(): void {
-    const warn = this.log.filter((l) => l.level === 'warn' || l.level === 'error').length;
-    replaceChildren(this.logSummary, `Log (${plural(this.log.length, 'line')}${warn ? `, ${plural(warn, 'warning')}` : ''})`);
-    const last = this.log.slice(-200);
-    replaceChildren(
-      this.logEl,
-      last.map((l) =>
-        h(`li.log-${l.level}`, null, l.level === 'info' ? null : h('span.log-level', null, l.level === 'warn' ? 'warning ' : `${l.level} `), l.message),
-      ),
-    );
+    renderLog(this.logSummary, this.logEl, this.log);
   }
 }
