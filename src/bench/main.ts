@@ -345,7 +345,7 @@ async function photosPart({ budget }: Options): Promise<string[]> {
     root: ROOT,
     data: DATA,
     minutes: budget ?? 5,
-    train: (csv, minutes, extra) => runTrain(csv, minutes, false, extra),
+    train: (csv, minutes, extra, env) => runTrain(csv, minutes, false, extra, env),
     table,
   });
   console.log(text + '\n');
