@@ -113,15 +113,19 @@ function printEvent(e: WorkerEvent, spec: ExperimentSpec): void {
       );
       break;
     case 'dataProgress':
-      // A backbone's download: one line on stderr, rewritten as the bytes come.
-      if (e.phase === 'backbone' && e.total > 0) {
+      // A backbone's download: one line on a terminal's stderr, rewritten as the bytes come (the worker's
+      // log reports each quarter anyway, which is what a log file gets).
+      if (e.phase === 'backbone' && e.total > 0 && process.stderr.isTTY) {
         const mb = (b: number) => (b / 2 ** 20).toFixed(1);
         const line = `Backbone download: ${mb(e.done)} of ${mb(e.total)} MB`;
         if (line !== lastProgressLine) process.stderr.write(`\r${line}${e.done >= e.total ? '\n' : ''}`);
-        lastProgressLine = line;
+        lastProgressLine = e.done >= e.total ? '' : line;
       }
       break;
     case 'log':
+      // A download that stopped short leaves its progress line open: close it first.
+      if (lastProgressLine) process.stderr.write('\n');
+      lastProgressLine = '';
       if (e.level !== 'debug') out(e.level === 'warn' || e.level === 'error' ? `warning: ${e.message}` : e.message);
       break;
     case 'error':
