@@ -146,6 +146,25 @@ describe('data/validate', () => {
       assert.equal(r.decoded, 0);
     });
 
+    it('warns about images too small to learn from (under 8 px on a side), naming the file', async () => {
+      const d = tempDir();
+      writePng(path.join(d, 'dot.png'), 1, 1, 1, 1);
+      writePng(path.join(d, 'strip.png'), 40, 4, 1, 2);
+      writePng(path.join(d, 'fine.png'), 8, 8, 1, 3);
+      const csv = write(path.join(d, 'd.csv'), 'dot.png,a\nstrip.png,b\nfine.png,a\n');
+      const ds = await openDataset(csv);
+      const tiny = (await validateDataset(ds, { level: 'images', cacheDir: path.join(d, 'cache'), workers: 0 })).filter((f) => f.code === 'tiny-image');
+      assert.deepEqual(
+        tiny.map((f) => [f.severity, f.line]),
+        [
+          ['warning', 1],
+          ['warning', 2],
+        ],
+      );
+      assert.match(tiny[0].message, /^dot\.png \(line 1\): image is 1×1 px: too small to learn from/);
+      assert.match(tiny[1].message, /strip\.png \(line 2\): image is 40×4 px/);
+    });
+
     it('names the image file itself for folder datasets', async () => {
       const d = tempDir();
       for (let i = 0; i < 3; i++) writePng(path.join(d, 'a', `${i}.png`), 8, 8, 1, i + 1);
