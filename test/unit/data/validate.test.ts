@@ -92,7 +92,8 @@ describe('data/validate', () => {
       assert.match(empty.message, /0 bytes\)\. Replace it/);
       const page = only(result, 'unsupported-format');
       assert.equal(page.line, 15);
-      assert.match(page.message, /starts with the text "<html>404<\/html>"/);
+      assert.match(page.message, /\(an HTML page, 16 bytes: a web page saved instead of the image\?\)/);
+      assert.doesNotMatch(page.message, /404/, "the file's content is not quoted");
       assert.equal(result.findings, result, 'the result is the findings array, also as .findings');
     });
 
