@@ -56,7 +56,7 @@ export async function runWorker(store: ExperimentStore, spec: ExperimentSpec, is
         testAccuracy: record?.test?.accuracy ?? null,
         macroAuc: record?.test?.macroAuc ?? null,
         macroAveragePrecision: record?.test?.macroAveragePrecision ?? null,
-        trials: board.length,
+        trials: finishedTrials(store),
         elapsedSeconds: Math.round(elapsed * 10) / 10,
         peakRssMB: record?.peakRssMB ?? null,
         trainImagesPerSec: bestThroughput(store),
@@ -73,6 +73,19 @@ export async function runWorker(store: ExperimentStore, spec: ExperimentSpec, is
     return 1;
   }
   return record?.status === 'done' || record?.status === 'cancelled' ? 0 : 1;
+}
+
+/**
+ * Trials that ended (done, pruned, failed or cancelled), read from the store rather than from the
+ * events seen: a worker killed before `experimentEnded` sends no leaderboard, yet its finished
+ * trials are on disk. A trial left `running` or `interrupted` by the kill is not counted.
+ */
+export function finishedTrials(store: ExperimentStore): number {
+  try {
+    return store.readTrials().filter((t) => t.status !== 'running' && t.status !== 'interrupted').length;
+  } catch {
+    return 0;
+  }
 }
 
 /** Training throughput of the final model's trial (images/s), as measured in its last segment. */

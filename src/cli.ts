@@ -13,7 +13,7 @@
 //
 // With --json the last line printed is one JSON object. The exit code is non-zero on any error.
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { out, runWorker } from './cli-train';
 import { defaultCacheDir } from './data/cache';
@@ -23,6 +23,7 @@ import { installRuntime } from './engine/runtime/install';
 import { defaultRuntimeDir } from './engine/runtime/probe';
 import { predictFolder } from './predict/batch';
 import { PredictorClient } from './predict/client';
+import { resolvePredictionModel } from './predict/resolve';
 import { startPredictionServer } from './predict/server';
 import { probeBackend } from './worker/client';
 import type { BackendPreference, ExperimentSpec } from './shared/protocol';
@@ -256,7 +257,9 @@ async function list(args: string[]): Promise<number> {
 async function predict(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { json: { type: 'boolean' }, top: { type: 'string' }, backend: { type: 'string' }, out: { type: 'string' } });
   if (positionals.length < 2) throw new UsageError('predict takes an experiment (or model) folder and at least one image (or a folder of images)');
-  const model = resolve(positionals[0]);
+  const resolved = resolvePredictionModel(resolve(positionals[0]));
+  if (resolved.note) process.stderr.write(`${resolved.note}\n`);
+  const model = resolved.dir;
   const images = positionals.slice(1).map((p) => resolve(p));
   const topK = Math.floor(positiveNumber(values.top, 'top', 5));
   const client = new PredictorClient({ env: values.backend ? { AUTOML_BACKEND: String(values.backend) } : {} });
@@ -293,15 +296,14 @@ async function serve(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { port: { type: 'string' }, name: { type: 'string' }, json: { type: 'boolean' } });
   if (positionals.length !== 1) throw new UsageError('serve takes one experiment (or model) folder');
   const path = resolve(positionals[0]);
-  if (!existsSync(join(path, 'model.json')) && !existsSync(join(path, 'final', 'model', 'model.json'))) {
-    throw new Error(`${path}: no trained model (looked for model.json and final/model/model.json)`);
-  }
+  const resolved = resolvePredictionModel(path);
+  if (resolved.note) process.stderr.write(`${resolved.note}\n`);
   const name = String(values.name ?? path.split(/[\\/]/).filter(Boolean).pop() ?? 'model').replace(/[^A-Za-z0-9_.-]+/g, '-');
   const port = values.port === undefined ? 0 : Math.floor(positiveNumber(values.port, 'port', 0));
   const client = new PredictorClient();
   // The token comes from the environment when set (scripts), else a random one is made.
   const server = await startPredictionServer({
-    models: [{ name, path }],
+    models: [{ name, path: resolved.dir }],
     predictor: client,
     port,
     token: process.env.AUTOML_SERVE_TOKEN || undefined,

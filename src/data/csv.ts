@@ -17,7 +17,15 @@ export interface CsvSource {
 }
 
 export type ResolvedImage =
-  { ok: true; ref: ImageRef; stamp?: string; missing?: Omit<Finding, 'file' | 'line' | 'column' | 'image'> } | { ok: false; code: string; message: string };
+  | {
+      ok: true;
+      ref: ImageRef;
+      stamp?: string;
+      missing?: Omit<Finding, 'file' | 'line' | 'column' | 'image'>;
+      /** A finding that does not stop the row from being used (a relative path that leaves the CSV's folder). */
+      warning?: Omit<Finding, 'file' | 'line' | 'column' | 'image'>;
+    }
+  | { ok: false; code: string; message: string };
 
 export interface CsvRead {
   items: DatasetItem[];
@@ -91,9 +99,28 @@ export function localCsvSource(csvFile: string, options: OpenDatasetOptions): Cs
     resolve(field) {
       const r = resolveCsvPath(field, baseDir, options.gcsPrefixMap);
       if (!r.ok) return r;
-      return resolveLocalFile(r.path, field, r.via, hints);
+      const resolved = resolveLocalFile(r.path, field, r.via, hints);
+      if (resolved.ok && resolved.ref.kind === 'file' && !r.via && leavesFolder(field, baseDir, resolved.ref.path)) {
+        resolved.warning = {
+          severity: 'warning',
+          code: 'path-outside-dataset',
+          message: `${field.trim()} → ${resolved.ref.path}: path leaves the dataset's folder (${baseDir}). Move the image into the dataset's folder, or write its absolute path if it is meant to be elsewhere.`,
+        };
+      }
+      return resolved;
     },
   };
+}
+
+/**
+ * Whether a relative CSV path resolves outside the CSV's folder (`../../etc/passwd`). Absolute
+ * paths and file:// URLs are allowed anywhere by the format, so they are never flagged.
+ */
+function leavesFolder(field: string, baseDir: string, resolved: string): boolean {
+  const p = field.trim();
+  if (path.isAbsolute(p) || /^[a-z][a-z0-9+.-]*:\/\//i.test(p) || /^[a-zA-Z]:[\\/]/.test(p) || p.startsWith('\\')) return false;
+  const rel = path.relative(baseDir, resolved);
+  return rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel);
 }
 
 export function resolveLocalFile(p: string, field: string, via: string | undefined, hints: MissingFileHints): ResolvedImage {
@@ -306,6 +333,7 @@ function readRow(rec: CsvRecord, state: RowsRead, source: CsvSource, options: Op
   if (r.missing) {
     add({ ...r.missing, line, column: col(pathIdx), image: r.ref.kind === 'file' ? r.ref.path : rawPath.trim(), message: `${r.missing.message}` });
   }
+  if (r.warning) add({ ...r.warning, line, column: col(pathIdx), image: r.ref.kind === 'file' ? r.ref.path : rawPath.trim() });
 
   const key = refKey(r.ref);
   const prev = state.byRef.get(key);

@@ -107,16 +107,22 @@ export async function decodeImage(bytes: Uint8Array, spec: DecodeSpec | null): P
       return fail(code, `cannot decode this BMP: ${(e as Error).message}`, 'bmp', hash);
     }
   } else if (format === undefined) {
-    const head = Array.from(bytes.subarray(0, 8), (x) => x.toString(16).padStart(2, '0')).join(' ');
-    const text = /^[\t\n\r\x20-\x7e]{8}/.test(Buffer.from(bytes.subarray(0, 8)).toString('latin1'));
-    return fail(
-      'unsupported-format',
-      `not a JPEG, PNG, WebP, GIF, BMP or TIFF image (it starts with ${text ? `the text "${Buffer.from(bytes.subarray(0, 24)).toString('latin1').replace(/\s+/g, ' ').trim()}"` : `bytes ${head}`})`,
-      'unknown',
-      hash,
-    );
+    // What the file is, never its content: an error message is shown, logged and pasted into
+    // issues, and a CSV path can point at any file (`../../etc/passwd`).
+    return fail('unsupported-format', `not a JPEG, PNG, WebP, GIF, BMP or TIFF image (${describeUnknown(bytes)})`, 'unknown', hash);
   }
   return decodeWithSharp(bytes, format ?? 'unknown', hash, spec);
+}
+
+/** The kind and size of a file that is no image format we know, without quoting any of its bytes. */
+export function describeUnknown(bytes: Uint8Array): string {
+  const size = `${bytes.length} bytes`;
+  const head = Buffer.from(bytes.subarray(0, 512)).toString('latin1');
+  if (/^\s*(<!doctype html|<html)/i.test(head)) return `an HTML page, ${size}: a web page saved instead of the image?`;
+  if (/^\s*<(\?xml|svg)/i.test(head)) return `XML or SVG, ${size}: vector images are not supported`;
+  if (/^\s*[[{]/.test(head) && /^[\t\n\r\x20-\x7e]*$/.test(head)) return `JSON-like text, ${size}`;
+  if (head.length > 0 && /^[\t\n\r\x20-\x7e]*$/.test(head)) return `a text file, ${size}`;
+  return `an unknown format, ${size}`;
 }
 
 function fromRaw(img: RawImage, format: string, hash: string, spec: DecodeSpec | null): Decoded {

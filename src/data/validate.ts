@@ -15,6 +15,8 @@ export const MAX_IMBALANCE = 100;
 /** A side longer than this costs decode time and memory for nothing at training sizes. */
 export const OVERSIZED_SIDE = 4096;
 export const OVERSIZED_FACTOR = 16;
+/** A side shorter than this holds too little to learn from (a 1×1 pixel, a thumbnail icon). */
+export const TINY_SIDE = 8;
 
 /** Where a finding about an item points: its CSV line, or the image file itself. */
 export function itemLocation(dataset: Dataset, it: DatasetItem): Pick<Finding, 'file' | 'line' | 'image'> {
@@ -180,6 +182,14 @@ export function imageFindings(dataset: Dataset, scan: ImageScan, options: { size
         code: 'oversized-image',
         ...loc,
         message: `${where(it)} is ${info.width}×${info.height} px, ${side > OVERSIZED_SIDE ? `over ${OVERSIZED_SIDE} px on a side` : `${Math.round(factor)}× the training size ${size!.width}×${size!.height}`}: decoding it costs time and memory for detail the model never sees. Downscale such images (e.g. to ≤ ${size ? Math.max(size.width, size.height) * 4 : 1024} px).`,
+      });
+    }
+    if (Math.min(info.width, info.height) < TINY_SIDE) {
+      out.add({
+        severity: 'warning',
+        code: 'tiny-image',
+        ...loc,
+        message: `${where(it)}: image is ${info.width}×${info.height} px: too small to learn from (under ${TINY_SIDE} px on a side). Replace it with a larger image or remove it.`,
       });
     }
     if (info.hash) {

@@ -5,11 +5,45 @@ import { dirname } from 'node:path';
 
 let tmpCounter = 0;
 
+const ERRNO_TEXT: Record<string, string> = {
+  ENOSPC: 'No space left on device',
+  EDQUOT: 'Disk quota exceeded',
+  EROFS: 'Read-only file system',
+  EACCES: 'Permission denied',
+  EPERM: 'Operation not permitted',
+  ENOTDIR: 'Not a directory',
+  EISDIR: 'Is a directory',
+  EMFILE: 'Too many open files',
+  EIO: 'Input/output error',
+};
+
+/**
+ * A store write error that names the file (`No space left on device writing <path> (ENOSPC)`):
+ * Node's own message (`ENOSPC: no space left on device, write`) does not say which file, so a
+ * full disk left a record nobody could explain. The original `code` is kept on the error.
+ */
+export function writeError(e: unknown, path: string): Error {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  const text = (code && ERRNO_TEXT[code]) ?? (e instanceof Error ? e.message : String(e));
+  const err = new Error(`${text} writing ${path}${code ? ` (${code})` : ''}`, { cause: e }) as NodeJS.ErrnoException;
+  if (code) err.code = code;
+  return err;
+}
+
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
-  mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${process.pid}-${tmpCounter++}`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, path);
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(tmp, data);
+    renameSync(tmp, path);
+  } catch (e) {
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      // The folder itself is unusable (ENOTDIR): there is no temp file to remove.
+    }
+    throw writeError(e, path);
+  }
 }
 
 export function writeJsonAtomic(path: string, value: unknown): void {
@@ -23,8 +57,12 @@ export function readJson<T>(path: string): T | undefined {
 
 /** Appends one JSON value as a line. A line is written with one `write` call, so a kill leaves at most one torn last line. */
 export function appendJsonLine(path: string, value: unknown): void {
-  mkdirSync(dirname(path), { recursive: true });
-  appendFileSync(path, JSON.stringify(value) + '\n');
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+    appendFileSync(path, JSON.stringify(value) + '\n');
+  } catch (e) {
+    throw writeError(e, path);
+  }
 }
 
 /** Reads a JSON-lines file, skipping a torn last line (what a kill in the middle of a write leaves). */

@@ -67,6 +67,23 @@ export class ExperimentStore {
     return rec;
   }
 
+  /**
+   * Marks a running (or queued) experiment failed with `message`, when the record can still be
+   * written; returns whether it did. For an error that escaped the experiment (a write to a full
+   * disk): the record then says why, instead of "running" or "stopped unexpectedly (code 0)".
+   */
+  markFailedIfRunning(message: string): boolean {
+    try {
+      const rec = this.readRecord();
+      if (rec.status !== 'running' && rec.status !== 'queued') return false;
+      this.writeRecord({ ...rec, status: 'failed', error: message, endedAt: new Date().toISOString() });
+      return true;
+    } catch {
+      // The disk is still full (or the record unreadable): the host marks it interrupted when the worker exits.
+      return false;
+    }
+  }
+
   appendEvent(e: WorkerEvent): void {
     if (isPersistedEvent(e)) appendJsonLine(this.file('events.jsonl'), { time: new Date().toISOString(), ...e });
   }

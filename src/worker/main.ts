@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { runDataWorkerIfRequested } from '../data/decode-pool';
 import type { BackendPreference, HostToWorker, WorkerEvent, WorkerHeartbeat } from '../shared/protocol';
 import { writeJsonAtomic } from '../store/files';
+import { ExperimentStore } from '../store/store';
 import { argValue } from './identity';
 
 function send(e: WorkerEvent): void {
@@ -77,11 +78,20 @@ function trainer(): void {
           .then(({ runExperiment }) =>
             runExperiment({ experimentDir: m.experimentDir, spec: m.spec, resume: m.resume, emit: send, isCancelled: () => cancelled }),
           )
-          .catch((e) => send({ type: 'error', message: e instanceof Error ? e.message : String(e) }))
-          .finally(() => {
+          .then(
+            () => 0,
+            (e: unknown) => {
+              const message = e instanceof Error ? e.message : String(e);
+              send({ type: 'error', message });
+              // An error that escaped the experiment (a write to a full disk, say): the record says failed, with it.
+              new ExperimentStore(m.experimentDir).markFailedIfRunning(message);
+              return 1;
+            },
+          )
+          .then((code) => {
             stopHeartbeat();
             // Let the last messages drain, then leave.
-            setTimeout(() => process.exit(0), 50);
+            setTimeout(() => process.exit(code), 50);
           });
         break;
       }

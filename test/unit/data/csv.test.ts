@@ -251,6 +251,30 @@ describe('data/csv (AutoML Vision CSV)', () => {
     assert.equal(only(ds.findings, 'not-a-file').line, 3);
   });
 
+  it("warns (naming the line) about a relative path that leaves the CSV's folder, not about absolute paths", async () => {
+    const d = tempDir();
+    writePng(path.join(d, 'set/img/a.png'), 8, 8, 1, 1);
+    const outside = writePng(path.join(d, 'outside/b.png'), 8, 8, 1, 2);
+    writePng(path.join(d, 'set/c.png'), 8, 8, 1, 3);
+    const csv = write(
+      path.join(d, 'set/data.csv'),
+      `img/a.png,dog\n../outside/b.png,cat\n${outside},cat\nimg/../c.png,dog\n../../../../../../etc/passwd,cat\n`,
+    );
+    const ds = await openDataset(csv);
+    const leaving = ds.findings.filter((f) => f.code === 'path-outside-dataset');
+    assert.deepEqual(
+      leaving.map((f) => [f.severity, f.line]),
+      [
+        ['warning', 2],
+        ['warning', 5],
+      ],
+    );
+    assert.match(leaving[0].message, /^\.\.\/outside\/b\.png → .*outside\/b\.png: path leaves the dataset's folder/);
+    assert.equal(leaving[0].image, outside);
+    // The row is still read (absolute paths are allowed by the format; this is only a warning).
+    assert.ok(ds.items.some((it) => it.display === '../outside/b.png'));
+  });
+
   it('reports an unterminated quote as a syntax error on its line', async () => {
     const d = tempDir();
     const ds = await openDataset(write(path.join(d, 'data.csv'), 'a.png,cat\n"b.png,dog\nc.png,cat\n'));

@@ -170,7 +170,16 @@ describe('data/decode', () => {
       assert.equal(cut.pixels, undefined);
       const html = await decodeImage(Buffer.from('<!DOCTYPE html><html>Not Found</html>'), null);
       assert.equal(html.info.error?.code, 'unsupported-format');
-      assert.match(html.info.error!.message, /starts with the text "<!DOCTYPE html>/);
+      assert.match(html.info.error!.message, /\(an HTML page, 37 bytes/);
+      assert.doesNotMatch(html.info.error!.message, /Not Found/);
+      // A CSV row can point at any file: the error says what it is, never what it holds.
+      const secret = await decodeImage(Buffer.from('root:x:0:0:root:/root:/bin/bash\n'), null);
+      assert.equal(secret.info.error?.code, 'unsupported-format');
+      assert.match(secret.info.error!.message, /\(a text file, 32 bytes\)/);
+      assert.doesNotMatch(secret.info.error!.message, /root/);
+      const binary = await decodeImage(Uint8Array.from([0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5]), null);
+      assert.match(binary.info.error!.message, /\(an unknown format, 9 bytes\)/);
+      assert.doesNotMatch(binary.info.error!.message, /de ad|dead/i);
     });
   });
 

@@ -92,7 +92,8 @@ describe('data/validate', () => {
       assert.match(empty.message, /0 bytes\)\. Replace it/);
       const page = only(result, 'unsupported-format');
       assert.equal(page.line, 15);
-      assert.match(page.message, /starts with the text "<html>404<\/html>"/);
+      assert.match(page.message, /\(an HTML page, 16 bytes: a web page saved instead of the image\?\)/);
+      assert.doesNotMatch(page.message, /404/, "the file's content is not quoted");
       assert.equal(result.findings, result, 'the result is the findings array, also as .findings');
     });
 
@@ -144,6 +145,25 @@ describe('data/validate', () => {
       const r = await openImageCache(ds, { size: { height: 6, width: 6, channels: 1 }, cacheDir: path.join(d, 'cache') });
       r.close();
       assert.equal(r.decoded, 0);
+    });
+
+    it('warns about images too small to learn from (under 8 px on a side), naming the file', async () => {
+      const d = tempDir();
+      writePng(path.join(d, 'dot.png'), 1, 1, 1, 1);
+      writePng(path.join(d, 'strip.png'), 40, 4, 1, 2);
+      writePng(path.join(d, 'fine.png'), 8, 8, 1, 3);
+      const csv = write(path.join(d, 'd.csv'), 'dot.png,a\nstrip.png,b\nfine.png,a\n');
+      const ds = await openDataset(csv);
+      const tiny = (await validateDataset(ds, { level: 'images', cacheDir: path.join(d, 'cache'), workers: 0 })).filter((f) => f.code === 'tiny-image');
+      assert.deepEqual(
+        tiny.map((f) => [f.severity, f.line]),
+        [
+          ['warning', 1],
+          ['warning', 2],
+        ],
+      );
+      assert.match(tiny[0].message, /^dot\.png \(line 1\): image is 1×1 px: too small to learn from/);
+      assert.match(tiny[1].message, /strip\.png \(line 2\): image is 40×4 px/);
     });
 
     it('names the image file itself for folder datasets', async () => {

@@ -1,11 +1,11 @@
 import * as assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readJsonLines } from '../../../src/store/files';
+import { readJsonLines, writeError } from '../../../src/store/files';
 import { makeSpec } from '../../../src/store/spec';
 import { ExperimentStore, listExperiments, newExperimentId } from '../../../src/store/store';
-import type { ExperimentSpec } from '../../../src/shared/protocol';
+import type { EpochRecord, ExperimentSpec, TrialRecord } from '../../../src/shared/protocol';
 
 const spec = (id: string, createdAt: string): ExperimentSpec => ({
   id,
@@ -77,5 +77,38 @@ describe('experiment store', () => {
   it('makes folder-safe experiment ids', () => {
     const id = newExperimentId('/x/My Data (v2).csv', new Date(2026, 10, 22, 9, 5, 7));
     assert.equal(id, '20261122-090507-My-Data-v2');
+  });
+
+  it('names the file in a write error and keeps its code; an escaped error marks a running record failed', () => {
+    const a = ExperimentStore.create(root, spec('a', '2026-01-01T00:00:00Z'));
+    writeFileSync(join(a.dir, 'trials'), 'a file where the trials folder should be');
+    const target = join(a.dir, 'trials', 't000', 'trial.json');
+    assert.throws(
+      () => a.writeTrial({ id: 't000' } as TrialRecord),
+      (e: NodeJS.ErrnoException) => {
+        assert.match(e.message, /^(Not a directory|.*EEXIST.*) writing /);
+        assert.ok(e.message.includes(`writing ${target} (${e.code})`), e.message);
+        assert.ok(e.code === 'ENOTDIR' || e.code === 'EEXIST', e.code);
+        return true;
+      },
+    );
+    assert.throws(
+      () => a.appendHistory({ trialId: 't000' } as EpochRecord),
+      (e: Error) => e.message.includes(`writing ${join(a.dir, 'trials', 't000', 'history.jsonl')}`),
+    );
+    const full = writeError(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }), '/x/experiment.json');
+    assert.equal(full.message, 'No space left on device writing /x/experiment.json (ENOSPC)');
+    assert.equal((full as NodeJS.ErrnoException).code, 'ENOSPC');
+    assert.deepEqual(
+      readdirSync(a.dir).filter((f) => f.includes('.tmp-')),
+      [],
+    );
+
+    a.updateRecord({ status: 'running' });
+    assert.equal(a.markFailedIfRunning(full.message), true);
+    const rec = a.readRecord();
+    assert.equal(rec.status, 'failed');
+    assert.equal(rec.error, 'No space left on device writing /x/experiment.json (ENOSPC)');
+    assert.equal(a.markFailedIfRunning('again'), false, 'a record that has ended is left as it is');
   });
 });
