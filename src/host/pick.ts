@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { expectedBackend } from '../engine/runtime/probe';
+import { budgetChoices } from '../search/plan';
 import type { BackendPreference } from '../shared/protocol';
 import { listExperiments } from '../store/store';
 import type { ExperimentManager } from '../worker/manager';
@@ -42,15 +43,9 @@ export async function pickDataset(datasets: DatasetTreeProvider): Promise<string
 
 export async function pickBudget(defaultMinutes: number, backend: BackendPreference, runtime: string): Promise<number | undefined> {
   const expected = backend === 'auto' ? expectedBackend(runtime) : { name: backend, why: 'set in automl.backend' };
-  const items: (vscode.QuickPickItem & { minutes?: number })[] = [
-    { label: 'Quick', description: '10 minutes', minutes: 10 },
-    { label: 'Standard', description: '1 hour', minutes: 60 },
-    { label: 'Thorough', description: '8 hours', minutes: 480 },
-    { label: `Default`, description: `${defaultMinutes} minutes (automl.timeBudgetMinutes)`, minutes: defaultMinutes },
-    { label: 'Custom…', description: 'any number of minutes' },
-  ];
+  const items: (vscode.QuickPickItem & { minutes?: number })[] = budgetChoices(defaultMinutes);
   const pick = await vscode.window.showQuickPick(items, {
-    title: `AutoML: time budget — backend: ${expected.name} (${expected.why})`,
+    title: `AutoML: time budget · backend ${expected.name}: ${expected.why}`,
     placeHolder: 'How long may the search and training take?',
   });
   if (!pick) return undefined;

@@ -114,3 +114,32 @@ export function finalFitEpochs(opts: { seconds: number; imagesPerSec: number; tr
   const epochs = Math.floor(epochsIn(opts.seconds, opts.imagesPerSec, opts.trainImages));
   return epochs >= Math.max(1, opts.bestTrialEpochs) ? epochs : 0;
 }
+
+/** A time budget the user can pick (the budget quick pick). */
+export interface BudgetChoice {
+  label: string;
+  description: string;
+  /** Absent for the row that asks for any number of minutes. */
+  minutes?: number;
+}
+
+/** Presets like AutoML Vision's node hours, plus a first look of a few minutes. */
+const BUDGET_PRESETS: BudgetChoice[] = [
+  { label: 'Try it', description: '3 minutes: a first look, the best-known network without a search', minutes: 3 },
+  { label: 'Quick', description: '10 minutes', minutes: 10 },
+  { label: 'Standard', description: '1 hour', minutes: 60 },
+  { label: 'Thorough', description: '8 hours', minutes: 480 },
+];
+
+/**
+ * The budget choices: the presets, the one equal to the default (setting automl.timeBudgetMinutes)
+ * marked as such, or the default as a row of its own when no preset equals it; then any number.
+ */
+export function budgetChoices(defaultMinutes: number): BudgetChoice[] {
+  const mark = ' · default (automl.timeBudgetMinutes)';
+  const presets = BUDGET_PRESETS.map((p) => (p.minutes === defaultMinutes ? { ...p, description: p.description + mark } : { ...p }));
+  const own = presets.some((p) => p.minutes === defaultMinutes)
+    ? []
+    : [{ label: 'Default', description: `${defaultMinutes} minutes (automl.timeBudgetMinutes)`, minutes: defaultMinutes }];
+  return [...own, ...presets, { label: 'Custom…', description: 'any number of minutes' }];
+}

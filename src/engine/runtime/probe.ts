@@ -183,5 +183,5 @@ export function expectedBackend(runtimeDir: string): { name: string; why: string
       ? 'GPU present without the CUDA 11.2 / cuDNN 8.1 that tfjs-node-gpu needs: "AutoML: Install GPU Runtime" installs WebGPU for it'
       : 'GPU present: install the GPU runtime for native speed'
     : 'no NVIDIA GPU';
-  return { name: 'wasm', why: `WebAssembly with the project's kernels (${gpuNote})` };
+  return { name: 'wasm', why: `WebAssembly with the project's kernels; ${gpuNote}` };
 }
