@@ -78,7 +78,8 @@ export function activity(o: {
       h(
         'span',
         null,
-        `Trial ${p.trialId}${t ? ` (${t.origin})` : ''} · epoch ${p.epoch + 1}${t ? ` of ${num(t.epochs, Number.isInteger(t.epochs) ? 0 : 1)}` : ''} · batch ${p.batch}/${p.batches}`,
+        // Whole epochs: a segment planned at 3.2 epochs runs a 4th, partial one.
+        `Trial ${p.trialId}${t ? ` (${t.origin})` : ''} · epoch ${p.epoch + 1}${t ? ` of ${Math.max(p.epoch + 1, Math.ceil(t.epochs))}` : ''} · batch ${p.batch}/${p.batches}`,
       ),
       o.meter.el,
     ];

@@ -278,6 +278,24 @@ describe('webview panels (headless Chromium)', function () {
       assert.equal(s2.kept.length, s0.kept.length - 1);
     });
 
+    it('training: the activity line counts whole epochs (a segment of 3.2 epochs runs its 4th one partly)', async () => {
+      const r = harness.fixture<TrainingRecording>('training.json');
+      page = await harness.open('training', 'light');
+      const init = r.live.init as Extract<HostToWebview, { type: 'init'; panel: 'training' }>;
+      const running = init.data.trials.find((t) => t.status === 'running')!;
+      const trials = init.data.trials.map((t) => (t.id === running.id ? { ...t, epochs: 3.2 } : t));
+      await page.post({ ...init, data: { ...init.data, trials, asOf: new Date().toISOString() } });
+      await page.page.waitForSelector('.chart-box[data-points]');
+      await page.post({
+        type: 'events',
+        events: [{ type: 'batchProgress', trialId: running.id, epoch: 1, batch: 3, batches: 40, loss: 0.5, imagesPerSec: 600 }],
+      });
+      await page.page.waitForFunction(() => /batch 3\/40/.test(document.querySelector('.activity')?.textContent ?? ''));
+      const activity = await page.page.innerText('.activity');
+      assert.match(activity, /epoch 2 of 4 ·/);
+      assert.doesNotMatch(activity, /3\.2/);
+    });
+
     it('training: failed, stopped and interrupted experiments say so', async () => {
       const r = harness.fixture<TrainingRecording>('training.json');
       const done = r.done as Extract<HostToWebview, { type: 'init'; panel: 'training' }>;
