@@ -11,6 +11,7 @@ import { type ImageSet, concatSets, openDataset, prepareImageSets } from '../dat
 import { loadBackbone } from '../engine/model/backbone';
 import { backboneKey, embedSet, featureExtractor } from '../engine/training/features';
 import { LINEAR_HEAD, fitLinearHead, predictLinearHead } from '../engine/training/linear-head';
+import { scoreSet } from '../engine/training/loop';
 import { type NsfwjsModel, extractNsfwjsModel } from '../engine/model/nsfwjs';
 import { initBackend } from '../engine/runtime/runtime';
 import { blockColumns, blockData, chooseCutAndPenalty, rowsOf } from '../search/head-search';
@@ -74,14 +75,12 @@ export async function linearProbe(csv: string, backboneDir: string, size: number
     if (!f.cached) embedded += set.count * (mirror ? 2 : 1);
     return f;
   };
-  const train = await embed(concatSets(sets.train, sets.validation), true);
+  const trainVal = concatSets(sets.train, sets.validation);
+  const train = await embed(trainVal, true);
   const test = await embed(sets.test, false);
   const embedSeconds = (Date.now() - t0) / 1000;
   extractor.dispose();
-  const labels = Int32Array.from({ length: train.count }, (_, i) =>
-    i < sets.train.count ? sets.train.labels[i] : sets.validation.labels[i - sets.train.count],
-  );
-  const features = { plain: train.plain, mirror: train.mirror, labels, n: train.count, width: train.dim, k: sets.classes.length, blocks };
+  const features = { plain: train.plain, mirror: train.mirror, labels: trainVal.labels, n: train.count, width: train.dim, k: sets.classes.length, blocks };
   const choice = chooseCutAndPenalty(features, { seed: 1, fitter: LINEAR_HEAD });
   const data = blockData(features, choice.layer);
   const all = rowsOf(
@@ -92,7 +91,7 @@ export async function linearProbe(csv: string, backboneDir: string, size: number
   const head = fitLinearHead(all.x, all.y, all.n, data.d, data.k, { l2: choice.l2 });
   const block = blocks.find((b) => b.layer === choice.layer)!;
   const scores = predictLinearHead(head, blockColumns(test.plain, test.count, test.dim, block), test.count);
-  const right = countRight(scores, sets.test.labels, test.count, data.k);
+  const testAccuracy = scoreSet(scores, sets.test, data.k, false).accuracy;
   sets.close();
   tf.disposeVariables();
   return {
@@ -101,7 +100,7 @@ export async function linearProbe(csv: string, backboneDir: string, size: number
     layer: choice.layer,
     l2: choice.l2,
     cvAccuracy: choice.cvAccuracy,
-    testAccuracy: right / Math.max(1, test.count),
+    testAccuracy,
     embedImagesPerSec: embedded ? embedded / embedSeconds : NaN,
     seconds: (Date.now() - started) / 1000,
   };
@@ -172,14 +171,4 @@ export async function benchPhotos(o: {
     ]);
   }
   return o.table(['model', 'how', 'TEST accuracy', 'trials', 'images/s', 'peak RSS'], rows);
-}
-
-function countRight(scores: Float32Array, labels: ArrayLike<number>, n: number, k: number): number {
-  let right = 0;
-  for (let i = 0; i < n; i++) {
-    let best = 0;
-    for (let c = 1; c < k; c++) if (scores[i * k + c] > scores[i * k + best]) best = c;
-    if (best === labels[i]) right++;
-  }
-  return right;
 }

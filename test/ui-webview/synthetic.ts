@@ -7,6 +7,7 @@ import { basename, join } from 'node:path';
 import { type Dataset, encodePng, openDataset } from '../../src/data';
 import { accuracy, confusionMatrix, logLoss, macroAuc, macroAveragePrecision, perClass, topKAccuracy } from '../../src/eval/metrics';
 import { newTrialRecord } from '../../src/search/search';
+import { leaderboard } from '../../src/search/leaderboard';
 import { describeConfig } from '../../src/search/space';
 import type { EpochRecord, ExperimentSpec, LeaderboardRow, TestMetrics, TrialConfig, TrialRecord, WorkerEvent } from '../../src/shared/protocol';
 import { rng } from '../../src/shared/random';
@@ -341,19 +342,7 @@ export function synthEvaluation({ gauss, store, emit }: Synth, dataset: Dataset,
     level: 'info',
     message: `TEST: accuracy ${(metrics.accuracy * 100).toFixed(2)} %, macro AUC ${metrics.macroAuc?.toFixed(4)}, macro AP ${metrics.macroAveragePrecision?.toFixed(4)} (${test.length} images)`,
   });
-  const board: LeaderboardRow[] = trials
-    .map((t) => ({
-      trialId: t.id,
-      status: t.status,
-      family: describeConfig(t.config),
-      valAccuracy: t.trainOn === 'TRAIN' ? t.bestValAccuracy : null,
-      valLoss: t.trainOn === 'TRAIN' ? t.bestValLoss : null,
-      epochs: t.epochsDone,
-      params: t.params,
-      seconds: Math.round((t.seconds ?? 0) * 10) / 10,
-      origin: t.origin,
-    }))
-    .sort((a, b) => (b.valAccuracy ?? -1) - (a.valAccuracy ?? -1));
+  const board = leaderboard(trials);
   store.writeLeaderboard(board);
   return { board, metrics };
 }
