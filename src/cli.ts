@@ -6,7 +6,7 @@
 //   automl evaluate <experiment> [--json]
 //   automl predict <experiment|model> <image…> [--json]
 //   automl serve <experiment|model> [--port N]
-//   automl export <experiment> --format tfjs|savedmodel --out <dir>
+//   automl export <experiment> --format tfjs|savedmodel|onnx --out <dir>
 //   automl list [--out <dir>] [--json]
 //   automl install-runtime [--gpu|--cpu|--webgpu] [--dir <dir>]
 //   automl --version
@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { out, runWorker } from './cli-train';
 import { defaultCacheDir } from './data/cache';
 import { runDataWorkerIfRequested } from './data/decode-pool';
-import { exportModel } from './engine/model/export';
+import { EXPORT_FORMATS, type ExportFormat, exportModel } from './engine/model/export';
 import { installRuntime } from './engine/runtime/install';
 import { defaultRuntimeDir } from './engine/runtime/probe';
 import { predictFolder } from './predict/batch';
@@ -62,7 +62,7 @@ Commands:
   predict <experiment|model> <folder>   every image under the folder into a CSV (--out file.csv)
   serve <experiment|model>   local prediction server (127.0.0.1, bearer token; AutoML Vision's predict API)
       --port <n>             port (default: a free one); --name <name> model name in the URL
-  export <experiment> --format tfjs|savedmodel --out <dir>
+  export <experiment> --format tfjs|savedmodel|onnx --out <dir>
   list                       experiments in --out
   install-runtime [--gpu|--cpu|--webgpu]  install tfjs-node(-gpu), or Dawn for the WebGPU backend
   --version                  print the version
@@ -332,9 +332,9 @@ async function exportCmd(args: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('export takes one experiment folder');
   if (!values.out) throw new UsageError('export needs --out <dir>');
   const format = String(values.format ?? 'tfjs');
-  if (format !== 'tfjs' && format !== 'savedmodel') throw new UsageError('--format must be tfjs or savedmodel');
+  if (!EXPORT_FORMATS.includes(format as ExportFormat)) throw new UsageError(`--format must be ${EXPORT_FORMATS.join(', ')}`);
   const store = openExperiment(positionals[0]);
-  const result = await exportModel(store, resolve(String(values.out)), format, { onOutput: (line) => process.stderr.write(`  ${line}\n`) });
+  const result = await exportModel(store, resolve(String(values.out)), format as ExportFormat, { onOutput: (line) => process.stderr.write(`  ${line}\n`) });
   if (values.json) out(JSON.stringify(result));
   else out(`Exported ${result.format} model to ${result.dir}: ${result.files.join(', ')}`);
   return 0;

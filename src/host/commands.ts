@@ -3,7 +3,7 @@
 import { rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import * as vscode from 'vscode';
-import { exportModel as exportFinalModel } from '../engine/model/export';
+import { type ExportFormat, exportModel as exportFinalModel } from '../engine/model/export';
 import { installRuntime } from '../engine/runtime/install';
 import { predictFolder } from '../predict/batch';
 import { startPredictionServer } from '../predict/server';
@@ -232,7 +232,7 @@ export function refresh(ctx: Ctx): Cmd {
 }
 
 export function exportModel(ctx: Ctx): Cmd {
-  return async (node?: ExperimentNode | string, formatArg?: 'tfjs' | 'savedmodel') => {
+  return async (node?: ExperimentNode | string, formatArg?: ExportFormat) => {
     const dir = experimentDir(node) ?? (await pickExperiment(ctx.manager, 'evaluated'));
     if (!dir) return undefined;
     const format =
@@ -244,6 +244,11 @@ export function exportModel(ctx: Ctx): Cmd {
               label: 'TF.js layers model',
               description: 'model.json + weights, labels, preprocessing; plain @tensorflow/tfjs in a browser or Node',
               format: 'tfjs' as const,
+            },
+            {
+              label: 'ONNX model',
+              description: 'model.onnx with labels and preprocessing in its metadata; ONNX Runtime in Python, C#, C++, Java, the browser',
+              format: 'onnx' as const,
             },
             {
               label: 'TensorFlow SavedModel',
@@ -260,7 +265,7 @@ export function exportModel(ctx: Ctx): Cmd {
       canSelectFolders: true,
       canSelectMany: false,
       openLabel: 'Export here',
-      title: `AutoML: folder for the ${format === 'tfjs' ? 'TF.js model (model.json, weights' : 'SavedModel (saved_model.pb, variables'}, labels.json, preprocessing.json, README)`,
+      title: `AutoML: folder for the ${format === 'tfjs' ? 'TF.js model (model.json, weights' : format === 'onnx' ? 'ONNX model (model.onnx' : 'SavedModel (saved_model.pb, variables'}, labels.json, preprocessing.json, README)`,
     });
     if (!target?.[0]) return undefined;
     const outDir = join(target[0].fsPath, `${basename(dir)}-${format}`);

@@ -16,6 +16,8 @@ export interface ResolvedModel {
 /** The model to predict with, or throws naming where it looked. */
 export function resolvePredictionModel(path: string): ResolvedModel {
   if (existsSync(join(path, 'model.json'))) return { dir: path };
+  // An ONNX export (a folder with model.onnx, or the file): run by ONNX Runtime when it is installed.
+  if (existsSync(join(path, 'model.onnx')) || (path.endsWith('.onnx') && existsSync(path))) return { dir: path };
   const final = join(path, 'final', 'model');
   if (existsSync(join(final, 'model.json'))) return { dir: final };
   if (ExperimentStore.exists(path)) {
@@ -27,5 +29,5 @@ export function resolvePredictionModel(path: string): ResolvedModel {
       return { dir: store.modelDir(best.id), note: `no final model; using trial ${best.id}'s checkpoint${val}` };
     }
   }
-  throw new Error(`${path}: no trained model (looked for model.json, final/model/model.json and the trials' checkpoints)`);
+  throw new Error(`${path}: no trained model (looked for model.json, model.onnx, final/model/model.json and the trials' checkpoints)`);
 }

@@ -141,7 +141,7 @@ function predictor(): void {
               m.topK,
             )
           : await model.predictFiles(m.paths ?? [], m.topK);
-        send({ type: 'predictions', id: m.id, results, backend: backendName });
+        send({ type: 'predictions', id: m.id, results, backend: model.engine === 'onnxruntime' ? 'onnxruntime (cpu)' : backendName });
       } catch (e) {
         send({ type: 'predictions', id: m.id, error: e instanceof Error ? e.message : String(e) });
       }

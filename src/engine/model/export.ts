@@ -5,14 +5,22 @@
 // A TF SavedModel: tfjs (tfjs-node included) can read SavedModels but not write them, so the TF.js
 // export is converted by TensorFlow's own converter, `tensorflowjs_converter` from the Python package
 // `tensorflowjs`, when the user has it (`pip install tensorflowjs`); otherwise the error says so.
+//
+// ONNX: converted here, in TypeScript (onnx/), with the preprocessing in the model's metadata; a copy
+// is kept in the experiment (final/model.onnx) for the prediction server to run in ONNX Runtime.
 import { spawn } from 'node:child_process';
 import { accessSync, constants, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { ExperimentStore } from '../../store/store';
+import { PRODUCT_VERSION } from '../../shared/version';
+import { EXPERIMENT_ONNX, type OnnxModelInfo, onnxModelBytes } from './onnx/export-onnx';
+
+export type ExportFormat = 'tfjs' | 'savedmodel' | 'onnx';
+export const EXPORT_FORMATS: readonly ExportFormat[] = ['tfjs', 'savedmodel', 'onnx'];
 
 export interface ExportResult {
-  format: 'tfjs' | 'savedmodel';
+  format: ExportFormat;
   dir: string;
   files: string[];
 }
@@ -24,8 +32,9 @@ export interface ExportOptions {
   onOutput?: (line: string) => void;
 }
 
-export async function exportModel(store: ExperimentStore, outDir: string, format: 'tfjs' | 'savedmodel', opts: ExportOptions = {}): Promise<ExportResult> {
+export async function exportModel(store: ExperimentStore, outDir: string, format: ExportFormat, opts: ExportOptions = {}): Promise<ExportResult> {
   if (format === 'savedmodel') return exportSavedModel(store, outDir, opts);
+  if (format === 'onnx') return exportOnnx(store, outDir);
   return exportTfjs(store, outDir);
 }
 
@@ -116,16 +125,19 @@ function finalModelDir(store: ExperimentStore): string {
   return modelDir;
 }
 
-async function exportTfjs(store: ExperimentStore, outDir: string): Promise<ExportResult> {
+interface ModelFacts {
+  classes: string[];
+  input: { height: number; width: number; channels: number; fit: string } | undefined;
+  preprocessing: { input: number[] | undefined; layout: string; dtype: string; range: string; resize: string; channels: string; output: string };
+}
+
+/** What the final model takes and gives, from its metadata (and the record for older models). */
+function modelFacts(store: ExperimentStore, modelDir: string): ModelFacts {
   const rec = store.readRecord();
-  const modelDir = finalModelDir(store);
   const json = JSON.parse(readFileSync(join(modelDir, 'model.json'), 'utf8')) as { userDefinedMetadata?: Record<string, unknown> };
   const meta = json.userDefinedMetadata ?? {};
   const classes = (meta.classes as string[] | undefined) ?? rec.classes ?? [];
-  const input = meta.input as { height: number; width: number; channels: number; fit: string } | undefined;
-  mkdirSync(outDir, { recursive: true });
-  cpSync(modelDir, outDir, { recursive: true });
-  writeFileSync(join(outDir, 'labels.json'), JSON.stringify(classes, null, 2) + '\n');
+  const input = meta.input as ModelFacts['input'];
   const preprocessing = {
     input: input ? [input.height, input.width, input.channels] : rec.inputShape,
     layout: 'NHWC',
@@ -135,6 +147,67 @@ async function exportTfjs(store: ExperimentStore, outDir: string): Promise<Expor
     channels: input?.channels === 1 ? 'grayscale' : 'RGB (alpha composited on white)',
     output: rec.multiLabel ? 'sigmoid score per label' : 'softmax probabilities over labels.json',
   };
+  return { classes, input, preprocessing };
+}
+
+/** model.onnx (+ labels, preprocessing, README) in `outDir`, and the experiment's copy for the prediction server. */
+async function exportOnnx(store: ExperimentStore, outDir: string): Promise<ExportResult> {
+  const rec = store.readRecord();
+  const modelDir = finalModelDir(store);
+  const { classes, input, preprocessing } = modelFacts(store, modelDir);
+  if (!preprocessing.input) throw new Error(`${join(modelDir, 'model.json')} does not say its input size (no AutoML metadata); it cannot be exported to ONNX`);
+  const [h, w, c] = preprocessing.input;
+  const info: OnnxModelInfo = {
+    name: rec.spec.name,
+    experimentId: rec.spec.id,
+    classes,
+    input: { height: h, width: w, channels: c === 1 ? 1 : 3, fit: input?.fit === 'crop' ? 'crop' : 'pad' },
+    multiLabel: rec.multiLabel === true,
+    version: PRODUCT_VERSION,
+  };
+  const bytes = onnxModelBytes(modelDir, info);
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, 'model.onnx'), bytes);
+  writeFileSync(join(store.dir, EXPERIMENT_ONNX), bytes);
+  writeFileSync(join(outDir, 'labels.json'), JSON.stringify(classes, null, 2) + '\n');
+  writeFileSync(join(outDir, 'preprocessing.json'), JSON.stringify(preprocessing, null, 2) + '\n');
+  writeFileSync(join(outDir, 'README.md'), onnxReadme(rec.spec.name, rec.spec.id, info));
+  return { format: 'onnx', dir: outDir, files: readdirSync(outDir).sort() };
+}
+
+function onnxReadme(name: string, id: string, info: OnnxModelInfo): string {
+  const { height: h, width: w, channels: c, fit } = info.input;
+  const resize = fit === 'crop' ? `ImageOps.fit(img, (${w}, ${h}), Image.BILINEAR)` : `ImageOps.pad(img, (${w}, ${h}), Image.BILINEAR, color=0)`;
+  return `# ${name}: image classifier exported by AutoML for VS Code (ONNX)
+
+- Experiment: \`${id}\`; opset 13, runs in ONNX Runtime (Python, C#, C++, Java, JavaScript) or any ONNX runtime.
+- Input \`image\`: float32 [N, ${h}, ${w}, ${c}] (NHWC), ${c === 1 ? 'grayscale' : 'RGB'}, raw pixel values 0–255 (no scaling: the model normalises itself); ${fit === 'crop' ? 'resize to cover and centre-crop' : 'resize to fit inside and pad with black'}.
+- Output \`scores\`: ${info.multiLabel ? 'a sigmoid score per label' : 'softmax probabilities'}; label names in \`labels.json\` and in the model's metadata (\`labels\`).
+
+## Python
+
+\`\`\`python
+import json, numpy as np, onnxruntime as ort
+from PIL import Image, ImageOps
+sess = ort.InferenceSession('model.onnx')
+labels = json.loads(sess.get_modelmeta().custom_metadata_map['labels'])
+img = ${resize.replace('img', `Image.open('x.jpg').convert('${c === 1 ? 'L' : 'RGB'}')`)}
+x = np.asarray(img, dtype=np.float32).reshape(1, ${h}, ${w}, ${c})
+scores = sess.run(None, {'image': x})[0][0]
+print(labels[int(scores.argmax())], float(scores.max()))
+\`\`\`
+
+See docs/onnx.md in the AutoML for VS Code repository for C# and the metadata keys.
+`;
+}
+
+async function exportTfjs(store: ExperimentStore, outDir: string): Promise<ExportResult> {
+  const rec = store.readRecord();
+  const modelDir = finalModelDir(store);
+  const { classes, preprocessing } = modelFacts(store, modelDir);
+  mkdirSync(outDir, { recursive: true });
+  cpSync(modelDir, outDir, { recursive: true });
+  writeFileSync(join(outDir, 'labels.json'), JSON.stringify(classes, null, 2) + '\n');
   writeFileSync(join(outDir, 'preprocessing.json'), JSON.stringify(preprocessing, null, 2) + '\n');
   const [h, w, c] = (preprocessing.input as number[] | undefined) ?? [0, 0, 0];
   writeFileSync(

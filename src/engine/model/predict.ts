@@ -1,6 +1,7 @@
 // Inference with a saved model: decodes images exactly as the training cache did (same size,
 // channels, fit and alpha handling, read from the model's metadata) and returns the labels with
-// their scores. Runs in a worker process (never the extension host).
+// their scores. Runs in a worker process (never the extension host). With ONNX Runtime installed, an
+// exported ONNX model (onnx-runtime.ts) is run there instead of the TF.js model.
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { readFileSync } from 'node:fs';
@@ -9,6 +10,7 @@ import { decodeImage } from '../../data/decode';
 import type { FitMode } from '../../data/types';
 import type { ImagePrediction } from '../../shared/protocol';
 import { loadModel, readModelMetadata } from './io';
+import { type OnnxSession, onnxModelFor, openOnnxSession } from './onnx-runtime';
 
 export interface ModelInput {
   height: number;
@@ -19,14 +21,33 @@ export interface ModelInput {
 
 export class Predictor {
   private constructor(
-    readonly model: tfl.LayersModel,
+    /** The TF.js model; null when ONNX Runtime runs the model. */
+    readonly model: tfl.LayersModel | null,
     readonly classes: string[],
     readonly input: ModelInput,
     readonly multiLabel: boolean,
+    private readonly onnx: OnnxSession | null = null,
   ) {}
 
-  /** Loads `<experiment>/final/model`, or a model folder given directly. */
+  /** What runs the model. */
+  get engine(): 'tfjs' | 'onnxruntime' {
+    return this.onnx ? 'onnxruntime' : 'tfjs';
+  }
+
+  /**
+   * Loads `<experiment>/final/model`, or a model folder given directly; with ONNX Runtime installed,
+   * its exported ONNX model when there is a current one, or an ONNX model (folder or file) given directly.
+   */
   static async load(experimentOrModelDir: string): Promise<Predictor> {
+    const onnx = onnxModelFor(experimentOrModelDir) ?? onnxModelFor(join(experimentOrModelDir, 'final', 'model'));
+    if (onnx) {
+      const m = onnx.metadata;
+      const [height, width, channels] = JSON.parse(m.input_shape ?? 'null') as [number, number, 1 | 3];
+      const classes = JSON.parse(m.labels ?? 'null') as string[] | null;
+      if (!height || !classes) throw new Error(`${experimentOrModelDir}: the ONNX model has no AutoML metadata (labels, input_shape)`);
+      const input: ModelInput = { height, width, channels, fit: m.input_fit === 'crop' ? 'crop' : 'pad' };
+      return new Predictor(null, classes, input, m.multi_label === 'true', await openOnnxSession(onnx.bytes));
+    }
     let dir = experimentOrModelDir;
     try {
       readFileSync(join(dir, 'model.json'));
@@ -61,9 +82,7 @@ export class Predictor {
     const started = Date.now();
     const x = new Float32Array(ok.length * size);
     ok.forEach(({ d }, j) => x.set(d.pixels!, j * size));
-    const scores = tf.tidy(() => this.model.predict(tf.tensor4d(x, [ok.length, height, width, channels])) as tf.Tensor2D);
-    const data = await scores.data();
-    scores.dispose();
+    const data = await this.scores(x, [ok.length, height, width, channels]);
     const ms = (Date.now() - started) / ok.length;
     const k = this.classes.length;
     ok.forEach(({ i }, j) => {
@@ -72,6 +91,15 @@ export class Predictor {
       results[i] = { path: images[i].name, scores: row.slice(0, Math.min(topK, k)), ms };
     });
     return results;
+  }
+
+  private async scores(x: Float32Array, shape: [number, number, number, number]): Promise<Float32Array> {
+    if (this.onnx) return this.onnx.run(x, shape);
+    const model = this.model!;
+    const scores = tf.tidy(() => model.predict(tf.tensor4d(x, shape)) as tf.Tensor2D);
+    const data = (await scores.data()) as Float32Array;
+    scores.dispose();
+    return data;
   }
 
   async predictFiles(paths: string[], topK = 5): Promise<ImagePrediction[]> {
@@ -90,6 +118,7 @@ export class Predictor {
   }
 
   dispose(): void {
-    this.model.dispose();
+    this.model?.dispose();
+    void this.onnx?.release();
   }
 }
