@@ -8,7 +8,7 @@
 //   automl serve <experiment|model> [--port N]
 //   automl export <experiment> --format tfjs|savedmodel|onnx --out <dir>
 //   automl list [--out <dir>] [--json]
-//   automl install-runtime [--gpu|--cpu|--webgpu] [--dir <dir>]
+//   automl install-runtime [--gpu|--cpu|--webgpu|--onnx] [--dir <dir>]
 //   automl --version
 //
 // With --json the last line printed is one JSON object. The exit code is non-zero on any error.
@@ -19,6 +19,7 @@ import { out, runWorker } from './cli-train';
 import { defaultCacheDir } from './data/cache';
 import { runDataWorkerIfRequested } from './data/decode-pool';
 import { EXPORT_FORMATS, type ExportFormat, exportModel } from './engine/model/export';
+import { loadOnnxRuntime } from './engine/model/onnx-runtime';
 import { installRuntime } from './engine/runtime/install';
 import { defaultRuntimeDir } from './engine/runtime/probe';
 import { predictFolder } from './predict/batch';
@@ -63,8 +64,11 @@ Commands:
   serve <experiment|model>   local prediction server (127.0.0.1, bearer token; AutoML Vision's predict API)
       --port <n>             port (default: a free one); --name <name> model name in the URL
   export <experiment> --format tfjs|savedmodel|onnx --out <dir>
+                             onnx: model.onnx, labels and preprocessing in its metadata (Python, C#, … ONNX Runtime)
   list                       experiments in --out
-  install-runtime [--gpu|--cpu|--webgpu]  install tfjs-node(-gpu), or Dawn for the WebGPU backend
+  install-runtime [--gpu|--cpu|--webgpu|--onnx]
+                             install tfjs-node(-gpu), Dawn for the WebGPU backend, or ONNX Runtime (--onnx: predict
+                             and serve then run the experiment's ONNX export, or an export folder, in it)
   --version                  print the version
 
 A dataset is an AutoML Vision CSV ([TRAIN|VALIDATION|TEST|UNASSIGNED,]path,label[,label…]),
@@ -345,17 +349,23 @@ async function installRuntimeCmd(args: string[]): Promise<number> {
     gpu: { type: 'boolean' },
     cpu: { type: 'boolean' },
     webgpu: { type: 'boolean' },
+    onnx: { type: 'boolean' },
     dir: { type: 'string' },
     json: { type: 'boolean' },
   });
   const runtimeDir = resolve(String(values.dir ?? defaultRuntimeDir()));
-  const variant = values.gpu ? 'gpu' : values.cpu ? 'cpu' : values.webgpu ? 'webgpu' : 'auto';
+  const variant = values.gpu ? 'gpu' : values.cpu ? 'cpu' : values.webgpu ? 'webgpu' : values.onnx ? 'onnx' : 'auto';
   out(`Installing the native runtime (${variant}) into ${runtimeDir}…`);
   const result = await installRuntime({
     runtimeDir,
     variant,
     onOutput: (line) => process.stderr.write(`  ${line}\n`),
     verify: async (backend) => {
+      if (backend === 'onnxruntime') {
+        const { mod, why } = loadOnnxRuntime(runtimeDir);
+        if (!mod) throw new Error(why);
+        return why;
+      }
       const info = await probeBackend(backend, { env: { AUTOML_RUNTIME_DIR: runtimeDir } });
       return info.reasons[info.reasons.length - 1];
     },

@@ -6,12 +6,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type * as Ort from 'onnxruntime-node';
+import { ONNXRUNTIME_PACKAGE } from '../runtime/onnx-package';
 import { defaultRuntimeDir, resolveRuntimePackage } from '../runtime/probe';
 import { modelSourceHash, readOnnxMetadata } from './onnx/export-onnx';
-
-export const ONNXRUNTIME_PACKAGE = 'onnxruntime-node';
-/** The version `install-runtime --onnx` installs. */
-export const ONNXRUNTIME_VERSION = '1.31.1';
 
 let cached: { mod: typeof Ort | null; why: string } | undefined;
 

@@ -10,14 +10,16 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RUNTIME_PACKAGES, TFJS_VERSION, missingGpuPrerequisites, nvidiaDriver } from './probe';
 import { WEBGPU_PACKAGE, WEBGPU_VERSION } from './webgpu/package';
+import { ONNXRUNTIME_PACKAGE, ONNXRUNTIME_VERSION } from './onnx-package';
 
 export interface InstallOptions {
   runtimeDir: string;
   /**
    * 'auto': tfjs-node-gpu with an NVIDIA driver and CUDA 11, Dawn (WebGPU) with an NVIDIA driver
-   * and a newer CUDA only, else tfjs-node; 'webgpu': Dawn (the npm `webgpu` package).
+   * and a newer CUDA only, else tfjs-node; 'webgpu': Dawn (the npm `webgpu` package); 'onnx': ONNX
+   * Runtime (onnxruntime-node, CPU binaries bundled), which runs exported ONNX models for prediction.
    */
-  variant: 'auto' | 'gpu' | 'cpu' | 'webgpu';
+  variant: 'auto' | 'gpu' | 'cpu' | 'webgpu' | 'onnx';
   /** npm executable (default `npm` on the PATH). */
   npm?: string;
   /** Extra npm arguments, e.g. `--registry=…` (tests). */
@@ -25,7 +27,7 @@ export interface InstallOptions {
   onOutput?: (line: string) => void;
   signal?: AbortSignal;
   /** Loads the installed backend in a separate process; resolves with its report or rejects with why. */
-  verify?: (backend: 'tensorflow-gpu' | 'tensorflow' | 'webgpu') => Promise<string>;
+  verify?: (backend: 'tensorflow-gpu' | 'tensorflow' | 'webgpu' | 'onnxruntime') => Promise<string>;
   timeoutMs?: number;
   /** The machine's GPU state (default: probed); tests pass one. */
   gpu?: GpuState;
@@ -60,8 +62,9 @@ export function gpuState(): GpuState {
 export function runtimePackageFor(
   variant: InstallOptions['variant'],
   gpu: GpuState = gpuState(),
-): { backend: 'tensorflow-gpu' | 'tensorflow' | 'webgpu'; pkg: string; version: string; note?: string } {
+): { backend: 'tensorflow-gpu' | 'tensorflow' | 'webgpu' | 'onnxruntime'; pkg: string; version: string; note?: string } {
   if (variant === 'webgpu') return { backend: 'webgpu', pkg: WEBGPU_PACKAGE, version: WEBGPU_VERSION };
+  if (variant === 'onnx') return { backend: 'onnxruntime', pkg: ONNXRUNTIME_PACKAGE, version: ONNXRUNTIME_VERSION };
   if (variant === 'auto' && gpu.driver && gpu.missing.length) {
     return {
       backend: 'webgpu',
@@ -148,7 +151,8 @@ export async function installRuntime(o: InstallOptions): Promise<InstallResult> 
   const { code, spawnError } = await new Promise<{ code: number | null; spawnError?: string }>((resolve) => {
     const child = spawn(o.npm ?? (process.platform === 'win32' ? 'npm.cmd' : 'npm'), args, {
       cwd: o.runtimeDir,
-      env: { ...process.env, npm_config_yes: 'true', npm_config_update_notifier: 'false' },
+      // onnxruntime-node's install script would fetch CUDA libraries from nuget.org; its CPU binaries are in the package.
+      env: { ...process.env, npm_config_yes: 'true', npm_config_update_notifier: 'false', ONNXRUNTIME_NODE_INSTALL: 'skip' },
       signal: o.signal,
       shell: process.platform === 'win32',
     });

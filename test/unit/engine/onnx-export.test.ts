@@ -167,6 +167,18 @@ describe('ONNX export, checked by onnxruntime-node', function () {
     for (const op of ['Pad', 'Clip', 'Concat', 'AveragePool']) assert.ok(ops.has(op), op);
   });
 
+  it('names the model file and the layer it cannot convert', async () => {
+    const input = tfl.input({ shape: [4, 4, 1] });
+    const up = tfl.layers.upSampling2d({ size: [2, 2], name: 'grow' }).apply(input) as tfl.SymbolicTensor;
+    const m = tfl.model({ inputs: input, outputs: tfl.layers.dense({ units: 2 }).apply(tfl.layers.flatten().apply(up)) as tfl.SymbolicTensor });
+    await saveModel(m, join(dir, 'unsupported'));
+    m.dispose();
+    assert.throws(
+      () => convertLayersModel(join(dir, 'unsupported')),
+      /unsupported[/\\]model\.json: layer grow \(UpSampling2D\) is of a type the ONNX export does not convert \(it converts .*Conv2D/,
+    );
+  });
+
   it("a transfer model on nsfwjs's real MobileNetV2 (at 96 px)", async function () {
     if (!nsfwjsRoot()) this.skip();
     const bbDir = await extractNsfwjsModel('mobilenet_v2', join(dir, 'nsfwjs-mobilenet-v2'));

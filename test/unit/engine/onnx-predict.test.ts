@@ -12,6 +12,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { buildModel } from '../../../src/engine/model/build';
 import { exportModel } from '../../../src/engine/model/export';
 import { saveModel } from '../../../src/engine/model/io';
+import { runtimePackageFor } from '../../../src/engine/runtime/install';
 import { readOnnxMetadata } from '../../../src/engine/model/onnx/export-onnx';
 import { Predictor } from '../../../src/engine/model/predict';
 import { PredictorClient } from '../../../src/predict/client';
@@ -96,7 +97,7 @@ describe('ONNX export and prediction with ONNX Runtime', function () {
     assert.equal(meta.input_fit, 'pad');
     assert.equal(meta.multi_label, 'false');
     assert.match(readFileSync(join(out, 'README.md'), 'utf8'), /onnxruntime as ort[\s\S]*ImageOps\.pad\(.*\(28, 28\)/);
-    assert.ok(existsSync(join(store.dir, 'final', 'model.onnx')), "the experiment keeps a copy for the prediction server");
+    assert.ok(existsSync(join(store.dir, 'final', 'model.onnx')), 'the experiment keeps a copy for the prediction server');
   });
 
   it('predicts with ONNX Runtime from the experiment and from the export folder, with the scores TF.js gives', async () => {
@@ -139,8 +140,19 @@ describe('ONNX export and prediction with ONNX Runtime', function () {
     }
   });
 
+  it('installs, through the runtime manager, the ONNX Runtime version the tests check', () => {
+    const r = runtimePackageFor('onnx');
+    assert.equal(r.pkg, 'onnxruntime-node');
+    const installed = JSON.parse(readFileSync(join(require.resolve('onnxruntime-node'), '..', '..', 'package.json'), 'utf8')) as { version: string };
+    assert.equal(r.version, installed.version);
+  });
+
   it('goes back to TF.js when the final model changed after the export', async () => {
-    const model = buildModel({ family: 'convnet', 'convnet/blocks': 1, 'convnet/filters': 4 }, { inputShape: [28, 28, 1], numClasses: CLASSES.length, multiLabel: false, mean: 72, std: 90 }, 9);
+    const model = buildModel(
+      { family: 'convnet', 'convnet/blocks': 1, 'convnet/filters': 4 },
+      { inputShape: [28, 28, 1], numClasses: CLASSES.length, multiLabel: false, mean: 72, std: 90 },
+      9,
+    );
     await saveModel(model, store.file('final', 'model'), { classes: CLASSES, multiLabel: false, input: { height: 28, width: 28, channels: 1, fit: 'pad' } });
     model.dispose();
     const p = await Predictor.load(store.dir);

@@ -116,7 +116,7 @@ function convertLayer(ctx: LayerContext, layer: KerasLayer, inputs: Value[]): Va
   const convert = CONVERTERS[layer.className];
   if (!convert) {
     throw new Error(
-      `${ctx.where}: layer ${layer.name} is a ${layer.className}, which the ONNX export does not convert (it converts ${CONVERTED_LAYERS.join(', ')})`,
+      `${ctx.where}: layer ${layer.name} (${layer.className}) is of a type the ONNX export does not convert (it converts ${CONVERTED_LAYERS.join(', ')})`,
     );
   }
   return convert(ctx, layer, inputs);
