@@ -2,7 +2,8 @@
 // starts one: `automl.trainDataset(uri, { budgetMinutes, openPanel: false })` (src/extension.ts TrainOptions),
 // so no quick pick is shown. Runs the real worker (dist/worker.js) in a child process of the extension host.
 import * as assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { activated, readRecord, readTrial, waitFor, wsFile } from './helpers';
@@ -80,5 +81,30 @@ describe('Training through automl.trainDataset', function () {
     assert.ok(Math.abs(body.payload.reduce((a, p) => a + p.classification.score, 0) - 1) < 1e-3);
     await vscode.commands.executeCommand('automl.stopServer');
     await assert.rejects(fetch(`${s.url}/v1/models`, { headers: auth }), 'the server must be closed after Stop Prediction Server');
+  });
+
+  it('exports the trained model to ONNX through automl.exportModel (the folder asked for, then model.onnx with its labels)', async function () {
+    if (!trained) this.skip();
+    const target = mkdtempSync(join(tmpdir(), 'automl-export-onnx-'));
+    const win = vscode.window as { showOpenDialog: typeof vscode.window.showOpenDialog };
+    const original = win.showOpenDialog;
+    const asked: (string | undefined)[] = [];
+    win.showOpenDialog = async (o) => {
+      asked.push(o?.title);
+      return [vscode.Uri.file(target)];
+    };
+    try {
+      const out = await vscode.commands.executeCommand<string | undefined>('automl.exportModel', trained, 'onnx');
+      assert.equal(out, join(target, `${trained!.split(/[\\/]/).pop()}-onnx`));
+      assert.match(asked[0] ?? '', /ONNX model \(model\.onnx/);
+      assert.deepEqual(readdirSync(out!).sort(), ['README.md', 'labels.json', 'model.onnx', 'preprocessing.json']);
+      assert.equal((JSON.parse(readFileSync(join(out!, 'labels.json'), 'utf8')) as string[]).length, 10);
+      // The labels are in the model's own metadata too (a protobuf string field: readable in the bytes).
+      assert.ok(readFileSync(join(out!, 'model.onnx')).includes('"ankle_boot"'));
+      assert.ok(existsSync(join(trained!, 'final', 'model.onnx')), 'the experiment keeps a copy for its prediction server');
+    } finally {
+      win.showOpenDialog = original;
+      rmSync(target, { recursive: true, force: true });
+    }
   });
 });
