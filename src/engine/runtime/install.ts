@@ -136,7 +136,8 @@ export async function installRuntime(o: InstallOptions): Promise<InstallResult> 
     '--no-package-lock',
     '--foreground-scripts',
     // npm ≥ 11 skips dependency install scripts unless allowed; tfjs-node's downloads libtensorflow.
-    `--allow-scripts=${pkg}`,
+    // onnxruntime-node needs none (its CPU binaries are in the package; the script fetches CUDA libraries).
+    backend === 'onnxruntime' ? '--ignore-scripts' : `--allow-scripts=${pkg}`,
     ...(o.npmArgs ?? []),
   ];
   const log: string[] = [];

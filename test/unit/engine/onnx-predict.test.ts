@@ -3,7 +3,7 @@
 // and through the worker and the REST server) with the same scores as TF.js, and TF.js again once
 // the final model changed after the export.
 import * as assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +12,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { buildModel } from '../../../src/engine/model/build';
 import { exportModel } from '../../../src/engine/model/export';
 import { saveModel } from '../../../src/engine/model/io';
-import { runtimePackageFor } from '../../../src/engine/runtime/install';
+import { installRuntime, runtimePackageFor } from '../../../src/engine/runtime/install';
 import { readOnnxMetadata } from '../../../src/engine/model/onnx/export-onnx';
 import { Predictor } from '../../../src/engine/model/predict';
 import { PredictorClient } from '../../../src/predict/client';
@@ -140,11 +140,21 @@ describe('ONNX export and prediction with ONNX Runtime', function () {
     }
   });
 
-  it('installs, through the runtime manager, the ONNX Runtime version the tests check', () => {
+  it('installs ONNX Runtime through the runtime manager: the version the tests check, without install scripts (no CUDA download)', async () => {
     const r = runtimePackageFor('onnx');
     assert.equal(r.pkg, 'onnxruntime-node');
     const installed = JSON.parse(readFileSync(join(require.resolve('onnxruntime-node'), '..', '..', 'package.json'), 'utf8')) as { version: string };
     assert.equal(r.version, installed.version);
+    // A stand-in npm records how it was called.
+    const npm = join(root, 'npm-stand-in.sh');
+    writeFileSync(npm, `#!/bin/sh\necho "$@ ONNXRUNTIME_NODE_INSTALL=$ONNXRUNTIME_NODE_INSTALL" > "${join(root, 'npm-args.txt')}"\n`);
+    chmodSync(npm, 0o755);
+    const result = await installRuntime({ runtimeDir: join(root, 'runtime'), variant: 'onnx', npm });
+    assert.equal(result.ok, true, result.message);
+    const args = readFileSync(join(root, 'npm-args.txt'), 'utf8');
+    assert.match(args, /^install onnxruntime-node@1\.31\.1 .*--ignore-scripts/);
+    assert.doesNotMatch(args, /--allow-scripts/);
+    assert.match(args, /ONNXRUNTIME_NODE_INSTALL=skip/);
   });
 
   it('goes back to TF.js when the final model changed after the export', async () => {
