@@ -42,6 +42,8 @@ export function onnxFileFor(dir: string): { file: string; requiresMatch: boolean
 export interface OnnxModel {
   bytes: Uint8Array;
   metadata: Record<string, string>;
+  /** Whether the TF.js model it was exported from is there to fall back on. */
+  hasTfjs: boolean;
 }
 
 /**
@@ -61,7 +63,7 @@ export function onnxModelFor(dir: string, env: NodeJS.ProcessEnv = process.env):
   const bytes = new Uint8Array(readFileSync(found.file));
   const metadata = readOnnxMetadata(bytes);
   if (found.requiresMatch && metadata.source_sha256 !== modelSourceHash(dir)) return null;
-  return { bytes, metadata };
+  return { bytes, metadata, hasTfjs: found.requiresMatch };
 }
 
 export interface OnnxSession {

@@ -46,7 +46,12 @@ export class Predictor {
       const classes = JSON.parse(m.labels ?? 'null') as string[] | null;
       if (!height || !classes) throw new Error(`${experimentOrModelDir}: the ONNX model has no AutoML metadata (labels, input_shape)`);
       const input: ModelInput = { height, width, channels, fit: m.input_fit === 'crop' ? 'crop' : 'pad' };
-      return new Predictor(null, classes, input, m.multi_label === 'true', await openOnnxSession(onnx.bytes));
+      try {
+        return new Predictor(null, classes, input, m.multi_label === 'true', await openOnnxSession(onnx.bytes));
+      } catch (e) {
+        // An ONNX Runtime that cannot run the export (too old, a broken install): TF.js, when the model is there.
+        if (!onnx.hasTfjs) throw e;
+      }
     }
     let dir = experimentOrModelDir;
     try {

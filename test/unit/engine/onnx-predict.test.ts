@@ -14,6 +14,7 @@ import { exportModel } from '../../../src/engine/model/export';
 import { saveModel } from '../../../src/engine/model/io';
 import { installRuntime, runtimePackageFor } from '../../../src/engine/runtime/install';
 import { readOnnxMetadata } from '../../../src/engine/model/onnx/export-onnx';
+import { decodeModel } from '../../../src/engine/model/onnx/proto';
 import { Predictor } from '../../../src/engine/model/predict';
 import { PredictorClient } from '../../../src/predict/client';
 import { startPredictionServer } from '../../../src/predict/server';
@@ -96,6 +97,17 @@ describe('ONNX export and prediction with ONNX Runtime', function () {
     assert.equal(meta.input_range, '0-255');
     assert.equal(meta.input_fit, 'pad');
     assert.equal(meta.multi_label, 'false');
+    const proto = decodeModel(readFileSync(join(out, 'model.onnx')));
+    assert.equal(proto.irVersion, 7);
+    assert.deepEqual(
+      proto.opsetImport.map((o) => [o.domain ?? '', o.version]),
+      [['', 13]],
+    );
+    const dims = (v: (typeof proto.graph.input)[number]) => v.type.tensorType.shape.dim.map((d) => ('dimValue' in d ? d.dimValue : d.dimParam));
+    assert.equal(proto.graph.input[0].name, 'image');
+    assert.deepEqual(dims(proto.graph.input[0]), ['N', 28, 28, 1]);
+    assert.equal(proto.graph.output[0].name, 'scores');
+    assert.deepEqual(dims(proto.graph.output[0]), ['N', CLASSES.length]);
     assert.match(readFileSync(join(out, 'README.md'), 'utf8'), /onnxruntime as ort[\s\S]*ImageOps\.pad\(.*\(28, 28\)/);
     assert.ok(existsSync(join(store.dir, 'final', 'model.onnx')), 'the experiment keeps a copy for the prediction server');
   });
