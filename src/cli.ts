@@ -63,7 +63,7 @@ Commands:
   serve <experiment|model>   local prediction server (127.0.0.1, bearer token; AutoML Vision's predict API)
       --port <n>             port (default: a free one); --name <name> model name in the URL
   export <experiment> --format tfjs|savedmodel --out <dir>
-  list                       experiments in --out
+  list                       experiments in --out (default .automl/experiments)
   install-runtime [--gpu|--cpu|--webgpu]  install tfjs-node(-gpu), or Dawn for the WebGPU backend
   --version                  print the version
 
