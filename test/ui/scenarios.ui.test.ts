@@ -219,6 +219,10 @@ describe('AutoML in the VS Code workbench', function () {
 
     const csv = await w.revealInExplorer('examples/fashion-sample/dataset.csv');
     await w.contextMenu(csv, 'Show Dataset');
+    // The dataset panel's Samples tab (its page, not the evaluation page that is going away).
+    const samplesTab = w.webview().locator('vscode-panel-tab#tab-samples');
+    await samplesTab.waitFor({ timeout: 60_000 });
+    await samplesTab.click();
     const samples = await loadedTiles(w.webview(), 4);
     assert.ok(samples.length >= 1, 'no sample image in the dataset panel');
     for (const t of samples) assert.ok(t.width > 0, `thumbnail not loaded: ${t.src}`);
