@@ -65,7 +65,7 @@ Commands:
       --port <n>             port (default: a free one); --name <name> model name in the URL
   export <experiment> --format tfjs|savedmodel|onnx --out <dir>
                              onnx: model.onnx, labels and preprocessing in its metadata (Python, C#, … ONNX Runtime)
-  list                       experiments in --out
+  list                       experiments in --out (default .automl/experiments)
   install-runtime [--gpu|--cpu|--webgpu|--onnx]
                              install tfjs-node(-gpu), Dawn for the WebGPU backend, or ONNX Runtime (--onnx: predict
                              and serve then run the experiment's ONNX export, or an export folder, in it)

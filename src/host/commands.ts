@@ -334,13 +334,19 @@ export function startServer(ctx: Ctx): Cmd {
     const server = await startPredictionServer({ models: [{ name, path: dir }], predictor: ctx.predictor, log: (l) => ctx.output.appendLine(`[server] ${l}`) });
     ctx.server = server;
     await vscode.commands.executeCommand('setContext', 'automl.serverRunning', true);
-    const curl = `curl -s -H "Authorization: Bearer ${server.token}" -d '{"payload":{"image":{"imageBytes":"'"$(base64 -w0 image.png)"'"}}}' ${server.url}/v1/models/${name}:predict`;
-    ctx.output.appendLine(`[server] serving ${name} on ${server.url} (token in the notification; POST /v1/models/${name}:predict)`);
-    void vscode.window.showInformationMessage(`AutoML: serving ${name} on ${server.url} (127.0.0.1 only).`, 'Copy Token', 'Copy curl Example').then((pick) => {
+    // The address the user's machine can reach: the same URL locally; a forwarded port or code-server's /proxy/<port>/
+    // when the extension host is remote (VS Code Remote, Codespaces, code-server). The server accepts that Host too.
+    const external = await vscode.env.asExternalUri(vscode.Uri.parse(server.url));
+    const url = external.toString(true).replace(/\/$/, '');
+    if (url !== server.url) server.allowHost(external.authority);
+    const where = url === server.url ? '127.0.0.1 only' : `forwarded from ${server.url}`;
+    const curl = `curl -s -H "Authorization: Bearer ${server.token}" -d '{"payload":{"image":{"imageBytes":"'"$(base64 -w0 image.png)"'"}}}' ${url}/v1/models/${name}:predict`;
+    ctx.output.appendLine(`[server] serving ${name} on ${url} (${where}; token in the notification; POST /v1/models/${name}:predict)`);
+    void vscode.window.showInformationMessage(`AutoML: serving ${name} on ${url} (${where}).`, 'Copy Token', 'Copy curl Example').then((pick) => {
       if (pick === 'Copy Token') void vscode.env.clipboard.writeText(ctx.server?.token ?? '');
       if (pick === 'Copy curl Example') void vscode.env.clipboard.writeText(curl);
     });
-    return { url: server.url, token: server.token, name };
+    return { url: server.url, externalUrl: url, token: server.token, name };
   };
 }
 

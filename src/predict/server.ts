@@ -47,6 +47,12 @@ export interface RunningServer {
   port: number;
   token: string;
   server: Server;
+  /**
+   * Also answers requests whose Host is `authority` (host[:port]): the address VS Code forwards the port to when the
+   * extension host is remote (asExternalUri: an SSH tunnel's local port, code-server's /proxy/<port>/). The token is
+   * still required.
+   */
+  allowHost(authority: string): void;
   close(): Promise<void>;
 }
 
@@ -268,6 +274,9 @@ export async function startPredictionServer(o: ServerOptions): Promise<RunningSe
     port,
     token,
     server,
+    allowHost: (authority: string) => {
+      if (authority) allowedHosts.add(authority.toLowerCase());
+    },
     close: () =>
       new Promise((resolve) => {
         server.close(() => resolve());

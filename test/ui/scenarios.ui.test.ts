@@ -3,7 +3,9 @@
 // training scenario leaves the experiment the later ones look at. Screenshots: test-artifacts/vscode/.
 //
 import * as assert from 'node:assert/strict';
-import type { Locator } from 'playwright-core';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FrameLocator, Locator } from 'playwright-core';
 import { waitFor } from '../vscode/wait';
 import { SAMPLE_IMAGE } from '../vscode/workspace';
 import { Workbench } from './workbench';
@@ -25,6 +27,35 @@ function colouredPixels(canvas: Locator): Promise<number> {
     }
     return n;
   });
+}
+
+/**
+ * Waits until the first `n` images of a webview's tile gallery have loaded (scrolled into view: they load lazily) and
+ * returns their natural widths and URLs. An image whose URL the webview may not load (outside localResourceRoots, or
+ * not an asWebviewUri of the remote host's file) never gets a natural width.
+ */
+async function loadedTiles(view: FrameLocator, n: number): Promise<{ width: number; src: string }[]> {
+  const imgs = view.locator('.tile-frame img');
+  await imgs.first().waitFor({ timeout: 60_000 });
+  const count = Math.min(n, await imgs.count());
+  const out: { width: number; src: string }[] = [];
+  for (let i = 0; i < count; i++) {
+    const img = imgs.nth(i);
+    await img.scrollIntoViewIfNeeded();
+    const loaded = await waitFor(
+      `thumbnail ${i + 1} to load`,
+      async () => {
+        const r = await img.evaluate((e: HTMLImageElement) => ({ done: e.complete, width: e.naturalWidth, src: e.currentSrc || e.src }));
+        return r.done && r.width > 0 ? r : undefined;
+      },
+      20_000,
+    ).catch(async (e: Error) => {
+      const src = await img.getAttribute('src');
+      throw new Error(`${e.message}: ${src}`);
+    });
+    out.push({ width: loaded.width, src: loaded.src });
+  }
+  return out;
 }
 
 describe('AutoML in the VS Code workbench', function () {
@@ -172,6 +203,87 @@ describe('AutoML in the VS Code workbench', function () {
     await wrong.click();
     await w.page.locator('.tabs-container .tab.active', { hasText: /\.png/ }).waitFor();
     await w.shot('misclassified-image');
+  });
+
+  it('loads the thumbnails of the evaluation gallery and the dataset panel from the (remote) extension host', async () => {
+    needTrained();
+    // code-server is VS Code Remote's split: the extension host (and the images) on the server, the webview in the
+    // browser, which gets the files only through asWebviewUri URLs inside the panel's localResourceRoots.
+    await showAutoml();
+    await w.contextMenu(experimentRow(), 'Open Evaluation');
+    await w.webview().locator('vscode-panel-tab#tab-matrix').click();
+    const gallery = await loadedTiles(w.webview(), 4);
+    assert.ok(gallery.length >= 1, 'no image in the errors gallery');
+    for (const t of gallery) assert.ok(t.width > 0 && !t.src.startsWith('file:'), `thumbnail not loaded: ${t.src}`);
+    await w.shot('evaluation-thumbnails');
+
+    const csv = await w.revealInExplorer('examples/fashion-sample/dataset.csv');
+    await w.contextMenu(csv, 'Show Dataset');
+    // The dataset panel's Samples tab (its page, not the evaluation page that is going away).
+    const samplesTab = w.webview().locator('vscode-panel-tab#tab-samples');
+    await samplesTab.waitFor({ timeout: 60_000 });
+    await samplesTab.click();
+    const samples = await loadedTiles(w.webview(), 4);
+    assert.ok(samples.length >= 1, 'no sample image in the dataset panel');
+    for (const t of samples) assert.ok(t.width > 0, `thumbnail not loaded: ${t.src}`);
+    await w.shot('dataset-thumbnails');
+  });
+
+  it('serves the model: the notification shows an address the browser can fetch (asExternalUri), and Stop ends it', async () => {
+    needTrained();
+    await w.page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: w.server.origin });
+    await showAutoml();
+    await w.contextMenu(experimentRow(), 'Start Prediction Server');
+    const pattern = /AutoML: serving (\S+) on (\S+) \(([^)]*)\)/;
+    const text = await waitFor('the server notification', async () => (await w.notifications()).find((n) => pattern.test(n)), 60_000);
+    const [, name, url, where] = pattern.exec(text)!;
+    await w.shot('server-notification');
+    // The extension host is remote to this browser: the address is VS Code's forwarded one, not the server's own.
+    assert.match(where, /forwarded from http:\/\/127\.0\.0\.1:\d+/, text);
+    type Answer = { status: number; body: string };
+    const fetchIn = (args: { url: string; token?: string; body?: string }) =>
+      w.page.evaluate(async ({ url, token, body }): Promise<Answer> => {
+        const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+        const r = await fetch(url, { method: body ? 'POST' : 'GET', headers, body });
+        return { status: r.status, body: await r.text() };
+      }, args);
+
+    // The browser reaches the server (its own 401, not a 421 for the forwarded Host, nor the proxy's error) …
+    const anonymous = await fetchIn({ url: `${url}/v1/models` });
+    assert.equal(anonymous.status, 401, anonymous.body);
+    assert.match(anonymous.body, /bearer token/i);
+    // … and with the token from the notification's "Copy Token", lists and predicts.
+    const toast = w.page.locator('.notifications-toasts .notification-list-item', { hasText: 'AutoML: serving' }).first();
+    await toast.locator('.monaco-button', { hasText: 'Copy Token' }).click();
+    const token = await waitFor(
+      'the token on the clipboard',
+      async () => {
+        const t = await w.page.evaluate(() => navigator.clipboard.readText()).catch(() => '');
+        return /^[0-9a-f]{64}$/.test(t) ? t : undefined;
+      },
+      10_000,
+    );
+    const models = await fetchIn({ url: `${url}/v1/models`, token });
+    assert.equal(models.status, 200, models.body);
+    assert.deepEqual(
+      (JSON.parse(models.body) as { models: { name: string }[] }).models.map((m) => m.name),
+      [name],
+    );
+    const imageBytes = readFileSync(join(w.workspace, SAMPLE_IMAGE)).toString('base64');
+    const predicted = await fetchIn({ url: `${url}/v1/models/${name}:predict`, token, body: JSON.stringify({ payload: { image: { imageBytes } } }) });
+    assert.equal(predicted.status, 200, predicted.body);
+    const top = (JSON.parse(predicted.body) as { payload: { displayName: string }[] }).payload[0];
+    assert.ok(CLASSES.includes(top.displayName), predicted.body);
+
+    await w.contextMenu(experimentRow(), 'Stop Prediction Server');
+    await waitFor(
+      'the server to stop answering',
+      async () => {
+        const r = await fetchIn({ url: `${url}/v1/models`, token }).catch(() => ({ status: 0, body: '' }));
+        return r.status !== 200 ? true : undefined;
+      },
+      20_000,
+    );
   });
 
   it('predicts an image from the Explorer with "Predict with AutoML Model"', async () => {

@@ -114,6 +114,17 @@ describe('prediction server', function () {
       }
     });
 
+    it('answers the Host of a forwarded address once allowed (VS Code Remote), and still wants the token', async () => {
+      const forwarded = 'Code-Server.example:8080';
+      assert.equal((await call(server, 'GET', '/v1/models', { headers: { host: forwarded.toLowerCase() } })).status, 421);
+      server.allowHost(forwarded);
+      assert.equal((await call(server, 'GET', '/v1/models', { headers: { host: forwarded.toLowerCase() } })).status, 200);
+      assert.equal((await call(server, 'GET', '/v1/models', { headers: { host: forwarded }, token: null })).status, 401);
+      // Only that authority: another port or name of the same host is still refused.
+      assert.equal((await call(server, 'GET', '/v1/models', { headers: { host: 'code-server.example:8081' } })).status, 421);
+      assert.equal((await call(server, 'GET', '/v1/models', { headers: { host: 'evil.code-server.example:8080' } })).status, 421);
+    });
+
     it('answers a CORS preflight without granting cross-origin access', async () => {
       const r = await call(server, 'OPTIONS', '/v1/models/pets:predict', {
         token: null,
