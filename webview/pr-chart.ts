@@ -111,7 +111,7 @@ export function prLegend(names: string[], microLabel: string, selected: number, 
     replaceChildren(
       el,
       [-1, ...names.map((_, i) => i)].map((ci) => {
-        const sw = h('span.swatch', { 'aria-hidden': 'true' });
+        const sw = h('span.pr-swatch', { 'aria-hidden': 'true' });
         sw.style.backgroundColor = ci === -1 ? 'var(--vscode-foreground)' : seriesCss(ci);
         const b = h(
           'button.chip',

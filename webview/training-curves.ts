@@ -135,9 +135,6 @@ export class LearningCurves {
       box.render();
       const datasets = box.chart?.data.datasets ?? [];
       box.el.setAttribute('data-points', String(datasets.reduce((n, ds) => n + ds.data.length, 0)));
-      box.el.setAttribute('data-series', datasets.map((ds) => ds.label).join('|'));
-      const x = box.chart?.scales.x;
-      if (x) box.el.setAttribute('data-x-max', String(x.max));
     }
   }
 
