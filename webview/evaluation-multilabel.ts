@@ -205,7 +205,7 @@ export class MultiLabelEvaluation {
         }),
       { height: 360 },
     );
-    return prLayout(this.grid.el, prDd.el, this.prChart.el, legend.el);
+    return prLayout(this.grid.el, prDd.el, this.prChart.el, legend.el, true);
   }
 
   /** Errors tab: false positives or negatives of one label. */

@@ -105,7 +105,7 @@ export interface ClassRow {
 /** The single-label metrics table's columns (narrow enough to sit beside the PR chart from about 1000 px). */
 export function classColumns(): Column<ClassRow>[] {
   return [
-    { title: 'Class', width: 'minmax(100px, 1.6fr)', render: (r) => r.name },
+    { title: 'Class', width: 'minmax(90px, 1fr)', render: (r) => r.name },
     { title: 'Support', align: 'right', width: 'minmax(64px, 1fr)', description: 'Images of this class in the set', render: (r) => int(r.support) },
     {
       title: 'Predicted',

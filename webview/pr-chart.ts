@@ -129,9 +129,9 @@ export function prLegend(names: string[], microLabel: string, selected: number, 
 }
 
 /** The per-class table beside the PR chart (title, class picker, chart, legend), the chart column sticky. */
-export function prLayout(table: HTMLElement, picker: HTMLElement, chart: HTMLElement, legend: HTMLElement): HTMLElement {
+export function prLayout(table: HTMLElement, picker: HTMLElement, chart: HTMLElement, legend: HTMLElement, manyColumns = false): HTMLElement {
   return h(
-    'div.pr-layout',
+    `div.pr-layout${manyColumns ? '.many-columns' : ''}`,
     null,
     h('div.col.pr-table', null, table),
     h('div.col.pr-side', null, h('div.toolbar', null, h('h3', null, 'Precision–recall'), picker), chart, legend),

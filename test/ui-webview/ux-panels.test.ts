@@ -89,7 +89,7 @@ describe('panels as a demanding user reads them (headless Chromium, 1400 px)', f
         assert.deepEqual(await cardRows(page), [3, 3]);
       });
 
-      it('evaluation: even cards; PR chart beside the table from 1000 px, coloured with a legend; errors stand out in the matrix', async () => {
+      it('evaluation: even cards; PR chart beside the table from 1050 px, coloured with a legend; errors stand out in the matrix', async () => {
         const r = harness.fixture<Recording>('evaluation.json');
         const classes = (r.messages[0] as Init<EvaluationPanelData>).data.evaluation!.classes;
         page = await harness.open('evaluation', theme, { width: 1400, height: 900, responders: { thumbnails: r.images } });
@@ -108,7 +108,7 @@ describe('panels as a demanding user reads them (headless Chromium, 1400 px)', f
         const series = (await attr(page, '.pr-side .chart-box', 'data-series'))!.split('|');
         assert.ok(series.includes(classes[2]) && series.some((s) => s.startsWith(`${classes[2]} at `)), `PR series: ${series.join(', ')}`);
         await page.screenshot(`ux-evaluation-1400-${theme}`);
-        for (const width of [1400, 1200, 1000]) {
+        for (const width of [1400, 1200, 1050]) {
           await page.page.setViewportSize({ width, height: 900 });
           await page.settle();
           const [table, chart] = await Promise.all(
@@ -116,6 +116,10 @@ describe('panels as a demanding user reads them (headless Chromium, 1400 px)', f
           );
           assert.ok(chart.left >= table.right, `${width} px: the PR chart (left ${chart.left}) is not beside the table (right ${table.right})`);
           assert.ok(chart.bottom <= 900, `${width} px: the PR chart ends below the viewport (${chart.bottom})`);
+          const cut: string[] = await page!.page.$$eval('.pr-table vscode-data-grid-cell', (els) =>
+            els.filter((e) => e.scrollWidth > e.clientWidth + 1).map((e) => `${(e as HTMLElement).innerText.trim()} (${e.scrollWidth} px in ${e.clientWidth})`),
+          );
+          assert.deepEqual(cut, [], `${width} px: numbers cut short beside the chart`);
         }
         await page.page.setViewportSize({ width: 1400, height: 900 });
         // The matrix: the diagonal in one hue by row share, errors in another, the worst error strong.
