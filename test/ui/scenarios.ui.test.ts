@@ -121,7 +121,11 @@ describe('AutoML in the VS Code workbench', function () {
     await showAutoml();
     await w.contextMenu(experimentRow(), 'Open Dashboard');
     const view = w.webview();
-    for (const name of ['Loss per epoch', 'Accuracy per epoch']) {
+    // The search trials' curves, and the final fit's on charts of their own when there is one.
+    const names = ['Loss per epoch of each search trial', 'Accuracy per epoch of each search trial'];
+    await view.locator(`canvas[aria-label^="${names[0]}"]`).waitFor();
+    if (await view.locator('.final-fit-curves:not([hidden])').count()) names.push('Loss per epoch of the final fit', 'Accuracy per epoch of the final fit');
+    for (const name of names) {
       const canvas = view.locator(`canvas[aria-label^="${name}"]`);
       await canvas.waitFor();
       const n = await waitFor(
