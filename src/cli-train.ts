@@ -116,7 +116,7 @@ function printEvent(e: WorkerEvent, spec: ExperimentSpec): void {
     case 'epochEnded': {
       const r = e.record;
       out(
-        `  ${r.trialId} epoch ${String(r.epoch).padEnd(5)} loss ${r.loss.toFixed(4)} acc ${pct(r.accuracy)} val_loss ${r.valLoss?.toFixed(4) ?? '  -  '} val_acc ${pct(r.valAccuracy)} ${Math.round(r.imagesPerSec)} img/s`,
+        `  ${r.trialId} epoch ${String(r.epoch).padEnd(5)} loss ${r.loss.toFixed(4)} acc ${pct(r.accuracy)} ${r.trialId === 'final' ? 'seen_val' : 'val'}_loss ${r.valLoss?.toFixed(4) ?? '  -  '} ${r.trialId === 'final' ? 'seen_val' : 'val'}_acc ${pct(r.valAccuracy)} ${Math.round(r.imagesPerSec)} img/s`,
       );
       break;
     }

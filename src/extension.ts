@@ -6,6 +6,7 @@ import * as commands from './host/commands';
 import { experimentsRoot } from './host/config';
 import { Ctx } from './host/ctx';
 import { onWorkerEnded, onWorkerEvent, reattachWorkers } from './host/events';
+import { serverActions, startServer, stopServer } from './host/server';
 import { PRODUCT_VERSION } from './shared/version';
 import type { ExperimentManager } from './worker/manager';
 
@@ -52,9 +53,10 @@ export function activate(context: vscode.ExtensionContext): AutomlApi {
   register('automl.validateDataset', commands.validateDataset(ctx));
   register('automl.exportModel', commands.exportModel(ctx));
   register('automl.installGpuRuntime', commands.installGpuRuntime(ctx));
-  register('automl.startServer', commands.startServer(ctx));
-  register('automl.stopServer', commands.stopServer(ctx));
-  context.subscriptions.push({ dispose: () => void commands.stopServer(ctx)() });
+  register('automl.startServer', startServer(ctx));
+  register('automl.stopServer', stopServer(ctx));
+  register('automl.serverActions', serverActions(ctx));
+  context.subscriptions.push({ dispose: () => void stopServer(ctx)() });
 
   reattachWorkers(ctx);
   return { manager: ctx.manager, experimentsRoot, version: PRODUCT_VERSION };

@@ -54,6 +54,15 @@ export class ChartBox<T extends ChartType> {
 
   /** Creates the chart on first call, then updates it from the factory's data. */
   render(): void {
+    this.draw();
+    // What is drawn, for tests and assistive tools: the series' names and the x axis' extent.
+    const datasets = this.chart?.data.datasets ?? [];
+    this.el.setAttribute('data-series', datasets.map((ds) => ds.label ?? '').join('|'));
+    const x = this.chart?.scales.x;
+    if (x && Number.isFinite(x.max)) this.el.setAttribute('data-x-max', String(x.max));
+  }
+
+  private draw(): void {
     if (!this.chart) {
       const cfg = this.factory();
       this.optionsKey = optionsKey(cfg.options);

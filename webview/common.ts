@@ -18,12 +18,23 @@ export function card(label: string, value: string | Node, detail?: string | Node
   return h('div.card', { title }, h('div.card-label', null, label), h('div.card-value', null, value), detail ? h('div.card-detail', null, detail) : null);
 }
 
+/**
+ * The summary cards in even rows: all on one row when the panel is wide enough, else two or three even
+ * rows (3×2 for six, 4+3 for seven), never one card alone on a row (styles.css, `.cards`).
+ */
 export function cards(...items: (HTMLElement | null)[]): HTMLElement {
-  return h(
-    'section.cards',
-    { 'aria-label': 'Summary' },
-    items.filter((x): x is HTMLElement => !!x),
-  );
+  const shown = items.filter((x): x is HTMLElement => !!x);
+  const { wide, mid } = cardColumns(shown.length);
+  const el = h(`section.cards${shown.length >= 7 && shown.length <= 8 ? '.cards-long' : ''}`, { 'aria-label': 'Summary', 'data-n': shown.length }, shown);
+  el.style.setProperty('--wide', String(wide));
+  el.style.setProperty('--mid', String(mid));
+  return el;
+}
+
+/** Columns of n cards on a wide panel and on a medium one. */
+export function cardColumns(n: number): { wide: number; mid: number } {
+  const mid = n <= 4 ? Math.max(1, n) : n === 5 || n === 6 || n === 9 ? 3 : 4;
+  return { wide: n <= 8 ? Math.max(1, n) : Math.ceil(n / 2), mid };
 }
 
 export type BannerKind = 'info' | 'warning' | 'error' | 'success';

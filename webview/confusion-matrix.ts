@@ -1,5 +1,6 @@
 // The confusion matrix of the evaluation view as a keyboard-usable grid: counts or row
-// shares, shaded by size, with a "below threshold" column when some top scores fall under it.
+// shares, the diagonal and the errors shaded in two hues, with a "below threshold" column when some
+// top scores fall under it.
 import { h } from './dom';
 import { int, pct, plural } from './format';
 
@@ -18,10 +19,13 @@ export function confusionTable(o: {
   const k = o.classes.length;
   const below = o.confusion.some((r) => r[k] > 0);
   const cols = below ? k + 1 : k;
-  let max = 0;
+  // Errors stand out: the diagonal is shaded (one hue) by the row's share that is right; each error
+  // (another hue) by its row share against the largest error's, so that the worst confusions are the
+  // strongest cells even when every error is small next to the diagonal.
+  let maxErr = 0;
   for (let r = 0; r < k; r++) {
     const rowSum = o.confusion[r].reduce((a, b) => a + b, 0);
-    for (let c = 0; c < cols; c++) max = Math.max(max, o.normalise ? (rowSum ? o.confusion[r][c] / rowSum : 0) : o.confusion[r][c]);
+    for (let c = 0; c < k; c++) if (c !== r && rowSum) maxErr = Math.max(maxErr, o.confusion[r][c] / rowSum);
   }
   const [fr, fc] = [Math.min(o.focusCell[0], k - 1), Math.min(o.focusCell[1], cols - 1)];
   const axisRow = h(
@@ -51,8 +55,6 @@ export function confusionTable(o: {
       Array.from({ length: cols }, (_, c) => {
         const count = o.confusion[r][c];
         const share = rowSum ? count / rowSum : 0;
-        const v = o.normalise ? share : count;
-        const intensity = max ? v / max : 0;
         const selected = !!o.cell && o.cell[0] === r && o.cell[1] === c;
         const diag = r === c;
         const td = h(
@@ -68,9 +70,12 @@ export function confusionTable(o: {
           },
           o.normalise ? (rowSum ? pct(share, share < 0.1 && share > 0 ? 1 : 0) : 'n/a') : int(count),
         );
-        if (count > 0)
-          td.style.backgroundColor = `color-mix(in srgb, var(--matrix-${diag ? 'good' : c === k ? 'none' : 'bad'}) ${Math.round(8 + intensity * 62)}%, transparent)`;
-        if (intensity > 0.55) td.classList.add('strong');
+        if (count > 0) {
+          const shade = cellShade(diag ? 'good' : c === k ? 'none' : 'bad', share, maxErr);
+          td.style.backgroundColor = `color-mix(in srgb, var(--matrix-${shade.hue}) ${shade.mix}%, transparent)`;
+          td.setAttribute('data-shade', `${shade.hue} ${shade.mix}`);
+          if (shade.mix > 55) td.classList.add('strong');
+        }
         return td;
       }),
     );
@@ -87,4 +92,15 @@ export function confusionTable(o: {
     h('tbody', null, body),
   );
   return { table, cols };
+}
+
+/**
+ * How strongly a cell is shaded (percent of its hue): the diagonal by its row share (10–75 %); an error by
+ * the square root of its share over the largest error's (15–75 %, so a rare error is still visible);
+ * "below threshold" by its share (10–60 %).
+ */
+export function cellShade(hue: 'good' | 'bad' | 'none', share: number, maxErr: number): { hue: 'good' | 'bad' | 'none'; mix: number } {
+  if (hue === 'good') return { hue, mix: Math.round(10 + share * 65) };
+  if (hue === 'bad') return { hue, mix: Math.round(15 + Math.sqrt(maxErr ? Math.min(1, share / maxErr) : 0) * 60) };
+  return { hue, mix: Math.round(10 + share * 50) };
 }

@@ -108,11 +108,14 @@ export class DatasetView {
       'Images per label and partition',
       () => {
         const c = chartColors();
-        const parts = [
-          { key: 'train', label: 'TRAIN', color: c.partition.TRAIN },
-          { key: 'validation', label: 'VALIDATION', color: c.partition.VALIDATION },
-          { key: 'test', label: 'TEST', color: c.partition.TEST },
-        ] as const;
+        // Empty partitions (no TEST rows, say) get no bar slot.
+        const parts = (
+          [
+            { key: 'train', label: 'TRAIN', color: c.partition.TRAIN },
+            { key: 'validation', label: 'VALIDATION', color: c.partition.VALIDATION },
+            { key: 'test', label: 'TEST', color: c.partition.TEST },
+          ] as const
+        ).filter((p) => counts.some((x) => x[p.key] > 0));
         return {
           type: 'bar',
           data: {
@@ -139,7 +142,8 @@ export class DatasetView {
       },
       { height: many ? Math.min(2400, 60 + counts.length * 22) : 300 },
     );
-    const max = Math.max(1, ...counts.map((c) => c.total));
+    // The share of all images: the bar's full width is 100 %, not the largest class.
+    const all = this.data?.stats?.totals.total || counts.reduce((n, c) => n + c.total, 0);
     const grid = dataGrid<LabelCounts>('Images per label', [
       { title: 'Label', width: 'minmax(140px, 2fr)', render: (r) => r.label },
       { title: 'TRAIN', align: 'right', render: (r) => int(r.train) },
@@ -148,11 +152,18 @@ export class DatasetView {
       { title: 'Total', align: 'right', render: (r) => int(r.total) },
       {
         title: 'Share',
-        width: 'minmax(120px, 1.5fr)',
+        width: 'minmax(150px, 1.5fr)',
+        description: 'Share of all images (the full bar is 100 %)',
         render: (r) => {
+          const share = all ? r.total / all : 0;
           const bar = h('span.inline-bar-fill');
-          bar.style.width = `${((r.total / max) * 100).toFixed(1)}%`;
-          return h('span.inline-bar', { title: pct(this.data?.stats?.totals.total ? r.total / this.data.stats.totals.total : null) }, bar);
+          bar.style.width = `${(share * 100).toFixed(1)}%`;
+          return h(
+            'span.share-cell',
+            null,
+            h('span.inline-bar', { title: `${pct(share)} of all images`, 'data-share': share.toFixed(4) }, bar),
+            h('span.share-pct', null, pct(share)),
+          );
         },
       },
     ]);

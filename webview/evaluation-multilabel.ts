@@ -10,7 +10,8 @@ import { ChartBox } from './charts';
 import { banner, errorKindControl, ImageBook, imageTile, section, showGallery, thresholdSlider } from './common';
 import { button, dataGrid, dropdown, type GridHandle, segmented, type SliderHandle, tabs } from './components';
 import { coalesce, h, replaceChildren } from './dom';
-import { clamp01, metric, multiLabelSummaryCards, naCell, prChartConfig } from './evaluation-shared';
+import { clamp01, metric, multiLabelSummaryCards, naCell } from './evaluation-shared';
+import { prChartConfig, prLayout, prLegend } from './pr-chart';
 import { int, pct, plural } from './format';
 
 interface LabelRow {
@@ -181,12 +182,16 @@ export class MultiLabelEvaluation {
       ],
       { rowClass: (r) => (r.support === 0 ? 'muted-row' : undefined) },
     );
-    const prDd = dropdown('Label', [{ value: '-1', label: 'All labels (micro-average)' }, ...labelOptions], String(this.prClass), (v) => {
-      this.prClass = Number(v);
-      patchViewState({ prClass: this.prClass });
+    const pick = (c: number) => {
+      this.prClass = c;
+      patchViewState({ prClass: c });
+      prDd.setValue(String(c));
+      legend.set(c);
       this.renderThresholdControls();
       this.prChart.render();
-    });
+    };
+    const prDd = dropdown('Label', [{ value: '-1', label: 'All labels (micro-average)' }, ...labelOptions], String(this.prClass), (v) => pick(Number(v)));
+    const legend = prLegend(this.classes, 'All labels (micro-average)', this.prClass, pick);
     this.prChart = new ChartBox<'line'>(
       'Precision-recall curves per label, with the operating point at its threshold marked',
       () =>
@@ -200,12 +205,7 @@ export class MultiLabelEvaluation {
         }),
       { height: 360 },
     );
-    return h(
-      'div.two-col',
-      null,
-      h('div.col', null, this.grid.el),
-      h('div.col', null, h('div.toolbar', null, h('h3', null, 'Precision–recall'), prDd.el), this.prChart.el),
-    );
+    return prLayout(this.grid.el, prDd.el, this.prChart.el, legend.el, true);
   }
 
   /** Errors tab: false positives or negatives of one label. */

@@ -1,14 +1,11 @@
 // What the single- and multi-label evaluation views share: the panel's title bar and the headline
-// cards of each, cells and metric chips, and the precision-recall chart with its operating point.
-import type { ChartConfiguration, ChartDataset } from 'chart.js';
-import type { PrPoint } from '../src/eval/metrics';
+// cards of each, cells and metric chips (the precision-recall chart is in pr-chart.ts).
 import type { EvaluationPanelData } from '../src/shared/protocol';
 import { request } from './bridge';
 import { card, cards, header } from './common';
-import { button, pill } from './components';
+import { button, type Column, pill } from './components';
 import { h } from './dom';
 import { int, num, plural, pct } from './format';
-import { alpha, chartColors, seriesColor } from './theme';
 
 /** The panel's title bar: experiment, partition and size, and the actions. */
 export function evaluationHeader(data: EvaluationPanelData): HTMLElement {
@@ -49,6 +46,23 @@ export function summaryCards(ev: NonNullable<EvaluationPanelData['evaluation']>,
   );
 }
 
+/**
+ * What the accuracy here means, next to the training panel's "best validation accuracy": this set chose
+ * nothing; VALIDATION chose the model (and the final fit may train on it).
+ */
+export function accuracyNote(partition: string, e: EvaluationPanelData['experiment']): HTMLElement {
+  const fit = e.finalModel?.kind === 'final-fit';
+  return h(
+    'p.accuracy-note.muted',
+    null,
+    h('strong', null, `${partition} accuracy`),
+    `: the final model on ${partition} images, used neither to train nor to choose it — the estimate for new images. `,
+    h('strong', null, 'Best validation accuracy'),
+    ' (training panel): the best search trial on VALIDATION, which chose the model',
+    fit ? '; the final model then retrained on TRAIN+VALIDATION for longer, so it can score higher here.' : '.',
+  );
+}
+
 /** The headline metrics of a multi-label evaluation (at the default threshold 0.5). */
 export function multiLabelSummaryCards(ev: NonNullable<EvaluationPanelData['evaluation']>, k: number): HTMLElement {
   const m = ev.multiLabelMetrics;
@@ -66,16 +80,6 @@ export function clamp01(x: number): number {
   return Number.isFinite(x) ? Math.max(0, Math.min(1, x)) : 0.5;
 }
 
-/** The one-vs-rest point of a PR curve at a score threshold: the lowest curve threshold ≥ t. */
-function operatingPoint(curve: PrPoint[], t: number): PrPoint | null {
-  let found: PrPoint | null = null;
-  for (const p of curve) {
-    if (p.threshold >= t) found = p;
-    else break;
-  }
-  return found;
-}
-
 export function naCell(x: number | null, why: string, digits?: number): HTMLElement | string {
   if (x === null || !Number.isFinite(x)) return h('span.muted', { title: why || 'Not defined' }, 'n/a');
   return digits ? num(x, digits) : pct(x, 1);
@@ -85,84 +89,57 @@ export function metric(label: string, value: string, title: string, id: string):
   return h('span.metric', { title, 'data-metric': id }, h('span.metric-label', null, label), h('span.metric-value', null, value));
 }
 
-/**
- * PR curves of every class (faint) with one focused (the selected class, or the micro-average when
- * `selected` is -1) and its operating point at its threshold marked. Shared by the single- and
- * multi-label views.
- */
-export function prChartConfig(o: {
-  curves: (PrPoint[] | null)[];
-  micro: PrPoint[] | null;
-  names: string[];
-  selected: number;
-  /** The threshold of a class (-1: the micro-average), or null for no marker. */
-  threshold: (c: number) => number | null;
-  microLabel: string;
-}): ChartConfiguration<'line'> {
-  const c = chartColors();
-  const datasets: ChartDataset<'line', { x: number; y: number }[]>[] = [];
-  const sel = o.selected;
-  const faint = alpha(c.foreground, 0.16);
-  const ring = alpha(c.background, 1);
-  const curve = (points: PrPoint[], label: string, color: string, width: number, order: number): ChartDataset<'line', { x: number; y: number }[]> => ({
-    label,
-    // Precision p_i holds over recall (r_{i-1}, r_i] (how AP sums it): vertical steps first.
-    data: [{ x: 0, y: points[0]?.precision ?? 1 }, ...points.map((p) => ({ x: p.recall, y: p.precision }))],
-    borderColor: color,
-    backgroundColor: color,
-    borderWidth: width,
-    pointRadius: 0,
-    pointHoverRadius: 0,
-    stepped: 'after',
-    order,
-    clip: 4,
-  });
-  const focusColor = seriesColor(0);
-  o.curves.forEach((points, ci) => {
-    if (points && ci !== sel) datasets.push(curve(points, o.names[ci], faint, 1, 2));
-  });
-  const focused = sel === -1 ? o.micro : o.curves[sel];
-  const focusLabel = sel === -1 ? o.microLabel : o.names[sel];
-  if (focused) {
-    datasets.push(curve(focused, focusLabel, focusColor, 2.5, 1));
-    const t = o.threshold(sel);
-    const op = t === null ? null : operatingPoint(focused, t);
-    if (op && t !== null) {
-      datasets.push({
-        label: `${focusLabel} at ${t.toFixed(2)}`,
-        data: [{ x: op.recall, y: op.precision }],
-        showLine: false,
-        pointRadius: 6,
-        pointHoverRadius: 7,
-        borderColor: ring,
-        backgroundColor: focusColor,
-        borderWidth: 2,
-        order: 0,
-        clip: 10,
-      });
-    }
-  }
-  return {
-    type: 'line',
-    data: { datasets },
-    options: {
-      parsing: false,
-      interaction: { mode: 'nearest', intersect: false },
-      plugins: {
-        legend: {
-          display: true,
-          position: 'bottom',
-          labels: { filter: (item) => item.text === focusLabel },
-        },
-        tooltip: {
-          filter: (it) => it.dataset.label?.includes(' at ') === true,
-          callbacks: { label: (it) => `${it.dataset.label}: precision ${pct(it.parsed.y, 1)}, recall ${pct(it.parsed.x, 1)}` },
-        },
-      },
-      scales: {
-        x: { type: 'linear', min: 0, max: 1, title: { display: true, text: 'recall', color: c.muted }, ticks: { callback: (v) => pct(Number(v), 0) } },
-        y: { type: 'linear', min: 0, max: 1, title: { display: true, text: 'precision', color: c.muted }, ticks: { callback: (v) => pct(Number(v), 0) } },
-      },
+/** A class's row of the single-label metrics table. */
+export interface ClassRow {
+  index: number;
+  name: string;
+  support: number;
+  predicted: number;
+  precision: number | null;
+  recall: number | null;
+  f1: number | null;
+  auc: number | null;
+  ap: number | null;
+}
+
+/** The single-label metrics table's columns (narrow enough to sit beside the PR chart from about 1000 px). */
+export function classColumns(): Column<ClassRow>[] {
+  return [
+    { title: 'Class', width: 'minmax(90px, 1fr)', render: (r) => r.name },
+    { title: 'Support', align: 'right', width: 'minmax(64px, 1fr)', description: 'Images of this class in the set', render: (r) => int(r.support) },
+    {
+      title: 'Predicted',
+      align: 'right',
+      width: 'minmax(64px, 1fr)',
+      description: 'Images predicted as this class at the threshold',
+      render: (r) => int(r.predicted),
     },
-  };
+    {
+      title: 'Precision',
+      align: 'right',
+      width: 'minmax(64px, 1fr)',
+      render: (r) => naCell(r.precision, r.predicted === 0 ? 'Nothing is predicted as this class at this threshold' : ''),
+    },
+    {
+      title: 'Recall',
+      align: 'right',
+      width: 'minmax(64px, 1fr)',
+      render: (r) => naCell(r.recall, r.support === 0 ? 'No image of this class in the set' : ''),
+    },
+    { title: 'F1', align: 'right', width: 'minmax(64px, 1fr)', render: (r) => naCell(r.f1, '') },
+    {
+      title: 'AUC',
+      align: 'right',
+      width: 'minmax(64px, 1fr)',
+      description: 'ROC AUC, one-vs-rest (threshold-free)',
+      render: (r) => naCell(r.auc, 'Undefined: the class is absent from the set', 4),
+    },
+    {
+      title: 'AP',
+      align: 'right',
+      width: 'minmax(64px, 1fr)',
+      description: 'Average precision (threshold-free)',
+      render: (r) => naCell(r.ap, 'Undefined: the class is absent from the set', 4),
+    },
+  ];
 }

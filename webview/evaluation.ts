@@ -13,20 +13,9 @@ import { confusionTable } from './confusion-matrix';
 import { coalesce, h, replaceChildren } from './dom';
 import { galleryRows, type GallerySelection, galleryTile } from './evaluation-gallery';
 import { MultiLabelEvaluation } from './evaluation-multilabel';
-import { clamp01, evaluationHeader, metric, naCell, prChartConfig, summaryCards } from './evaluation-shared';
-import { int, pct, plural } from './format';
-
-interface ClassRow {
-  index: number;
-  name: string;
-  support: number;
-  predicted: number;
-  precision: number | null;
-  recall: number | null;
-  f1: number | null;
-  auc: number | null;
-  ap: number | null;
-}
+import { accuracyNote, type ClassRow, classColumns, clamp01, evaluationHeader, metric, summaryCards } from './evaluation-shared';
+import { prChartConfig, prLayout, prLegend } from './pr-chart';
+import { pct, plural } from './format';
 
 const PAGE = 48;
 
@@ -138,7 +127,7 @@ export class EvaluationView {
       );
     if (e.status === 'cancelled')
       notes.push(banner('warning', 'The experiment was stopped early:', 'these are the metrics of the best model found before it stopped.'));
-    replaceChildren(this.root, head, summary, ...notes, toolbar, t.el);
+    replaceChildren(this.root, head, summary, accuracyNote(ev.partition, e), ...notes, toolbar, t.el);
     this.update();
   }
 
@@ -198,63 +187,23 @@ export class EvaluationView {
 
   /** Metrics tab: per-class table and PR curves. */
   private metricsTab(classOptions: { value: string; label: string }[]): HTMLElement {
-    this.grid = dataGrid<ClassRow>(
-      'Metrics per class at the threshold',
-      [
-        { title: 'Class', width: 'minmax(110px, 1.6fr)', render: (r) => r.name },
-        { title: 'Support', align: 'right', width: 'minmax(76px, 1fr)', description: 'Images of this class in the set', render: (r) => int(r.support) },
-        {
-          title: 'Predicted',
-          align: 'right',
-          width: 'minmax(76px, 1fr)',
-          description: 'Images predicted as this class at the threshold',
-          render: (r) => int(r.predicted),
-        },
-        {
-          title: 'Precision',
-          align: 'right',
-          width: 'minmax(76px, 1fr)',
-          render: (r) => naCell(r.precision, r.predicted === 0 ? 'Nothing is predicted as this class at this threshold' : ''),
-        },
-        {
-          title: 'Recall',
-          align: 'right',
-          width: 'minmax(76px, 1fr)',
-          render: (r) => naCell(r.recall, r.support === 0 ? 'No image of this class in the set' : ''),
-        },
-        { title: 'F1', align: 'right', width: 'minmax(76px, 1fr)', render: (r) => naCell(r.f1, '') },
-        {
-          title: 'AUC',
-          align: 'right',
-          width: 'minmax(76px, 1fr)',
-          description: 'ROC AUC, one-vs-rest (threshold-free)',
-          render: (r) => naCell(r.auc, 'Undefined: the class is absent from the set', 4),
-        },
-        {
-          title: 'AP',
-          align: 'right',
-          width: 'minmax(76px, 1fr)',
-          description: 'Average precision (threshold-free)',
-          render: (r) => naCell(r.ap, 'Undefined: the class is absent from the set', 4),
-        },
-      ],
-      { rowClass: (r) => (r.support === 0 ? 'muted-row' : undefined) },
-    );
-    const prOptions = [{ value: '-1', label: 'All classes (micro-average)' }, ...classOptions.slice(1)];
-    const prDd = dropdown('Class', prOptions, String(this.prClass), (v) => {
-      this.prClass = Number(v);
-      patchViewState({ prClass: this.prClass });
-      this.prChart?.render();
+    this.grid = dataGrid<ClassRow>('Metrics per class at the threshold', classColumns(), {
+      rowClass: (r) => (r.support === 0 ? 'muted-row' : undefined),
     });
+    const prOptions = [{ value: '-1', label: 'All classes (micro-average)' }, ...classOptions.slice(1)];
+    const pick = (c: number) => {
+      this.prClass = c;
+      patchViewState({ prClass: c });
+      prDd.setValue(String(c));
+      legend.set(c);
+      this.prChart?.render();
+    };
+    const prDd = dropdown('Class', prOptions, String(this.prClass), (v) => pick(Number(v)));
+    const legend = prLegend(this.classes, 'All classes (micro-average)', this.prClass, pick);
     this.prChart = new ChartBox<'line'>('Precision-recall curves per class, with the operating point at the threshold marked', () => this.prConfig(), {
       height: 360,
     });
-    return h(
-      'div.two-col',
-      null,
-      h('div.col', null, this.grid.el),
-      h('div.col', null, h('div.toolbar', null, h('h3', null, 'Precision–recall'), prDd.el), this.prChart.el),
-    );
+    return prLayout(this.grid.el, prDd.el, this.prChart.el, legend.el);
   }
 
   /** Matrix tab: confusion matrix and gallery. */

@@ -1,14 +1,12 @@
 // The training view's parts: which worker events change which part, and the builders that
 // depend only on their arguments (the summary cards, the leaderboard's columns, the learning-curve
 // chart configuration, the final-model and backend descriptions).
-import type { ChartConfiguration, ChartDataset } from 'chart.js';
 import type { BackendInfo, EpochRecord, ExperimentRecord, LeaderboardRow, TrialRecord, WorkerEvent } from '../src/shared/protocol';
 import { describeConfig } from '../src/search/space';
 import { card, cards, statusPill } from './common';
 import { h } from './dom';
 import { type Column, pill } from './components';
 import { compact, duration, int, num, pct } from './format';
-import { alpha, chartColors } from './theme';
 
 /** Parts of the panel, re-rendered only when an event changed what they show. */
 export type Part = 'status' | 'cards' | 'activity' | 'legend' | 'charts' | 'board' | 'log';
@@ -62,6 +60,7 @@ export function summaryCards(o: {
       'Best validation accuracy',
       o.best ? pct(o.best.bestValAccuracy, 2) : '—',
       o.best ? `trial ${o.best.id} · ${describeConfig(o.best.config)}` : 'no score yet',
+      'The best search trial on VALIDATION (images it did not train on): it chose the model. TEST accuracy, in the Evaluation panel, is the estimate for new images.',
     ),
     card(
       'Trials',
@@ -108,61 +107,25 @@ export function leaderboardColumns(errorOf: (trialId: string) => string | undefi
   ];
 }
 
-/** The learning curves (training solid, validation dashed) of the shown trials for one metric. */
-export function curveConfig(
-  shown: string[],
-  history: Map<string, Map<number, EpochRecord>>,
-  colorOf: (trialId: string) => string,
-  metric: 'loss' | 'accuracy',
-): ChartConfiguration<'line'> {
-  const c = chartColors();
-  const datasets: ChartDataset<'line', { x: number; y: number | null }[]>[] = [];
-  for (const id of shown) {
-    const recs = [...(history.get(id)?.values() ?? [])].sort((a, b) => a.epoch - b.epoch);
-    const color = colorOf(id);
-    const solid = alpha(color, 1);
-    const common = {
-      borderColor: solid,
-      backgroundColor: solid,
-      pointRadius: recs.length > 30 ? 0 : 2,
-      pointHoverRadius: 4,
-      borderWidth: 2,
-      tension: 0.2,
-      spanGaps: true,
-    };
-    datasets.push({ ...common, label: `${id} training`, data: recs.map((r) => ({ x: r.epoch, y: metric === 'loss' ? r.loss : r.accuracy })) });
-    if (recs.some((r) => (metric === 'loss' ? r.valLoss : r.valAccuracy) !== null)) {
-      datasets.push({
-        ...common,
-        label: `${id} validation`,
-        borderDash: [5, 4],
-        data: recs.map((r) => ({ x: r.epoch, y: metric === 'loss' ? r.valLoss : r.valAccuracy })),
-      });
-    }
-  }
-  return {
-    type: 'line',
-    data: { datasets },
-    options: {
-      responsive: true,
-      parsing: false,
-      normalized: true,
-      interaction: { mode: 'nearest', intersect: false },
-      plugins: {
-        legend: { display: false },
-        tooltip: {
-          callbacks: {
-            title: (items) => (items.length ? `epoch ${items[0].parsed.x}` : ''),
-            label: (item) => `${item.dataset.label}: ${metric === 'accuracy' ? pct(item.parsed.y, 2) : num(item.parsed.y, 4)}`,
-          },
-        },
-      },
-      scales: {
-        x: { type: 'linear', title: { display: true, text: 'epoch', color: c.muted }, ticks: { precision: 0 }, min: 0 },
-        y: metric === 'accuracy' ? { min: 0, max: 1, ticks: { callback: (v) => pct(Number(v), 0) } } : { beginAtZero: true },
-      },
-    },
-  };
+/**
+ * What the accuracies mean, under the cards: the best trial's validation accuracy chose the model;
+ * TEST is the unbiased estimate; the final fit has no validation score (it trains on VALIDATION).
+ */
+export function accuracyNote(e: ExperimentRecord, best: TrialRecord | undefined, finalFit: TrialRecord | undefined): HTMLElement | null {
+  if (!best && !e.test) return null;
+  return h(
+    'p.accuracy-note.muted',
+    null,
+    best ? [h('strong', null, 'Best validation accuracy'), ': the best search trial on VALIDATION, images it did not train on; it chose the model. '] : null,
+    e.test
+      ? [
+          h('strong', null, `${e.test.partition} accuracy ${pct(e.test.accuracy, 2)}`),
+          `: the final model on ${e.test.partition}, images used neither to train nor to choose it — what to expect on new images`,
+          finalFit ? ' (the final fit trained longer, on TRAIN+VALIDATION, so it may beat the search’s validation score). ' : '. ',
+        ]
+      : null,
+    finalFit ? 'The final fit has no validation score: it trains on VALIDATION.' : null,
+  );
 }
 
 /** What the final model is, in words. */

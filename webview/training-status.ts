@@ -2,9 +2,8 @@
 // activity line (what the worker is doing now: a batch, data preparation, a trial starting) and
 // the experiment's log. Builders that depend only on their arguments.
 import type { ExperimentRecord, LogLevel, TrialRecord } from '../src/shared/protocol';
-import { request } from './bridge';
 import { banner } from './common';
-import { button, type MeterHandle, progressRing } from './components';
+import { type MeterHandle, progressRing } from './components';
 import { h, replaceChildren } from './dom';
 import { duration, int, num, pct, plural } from './format';
 import { describeFinal } from './training-parts';
@@ -25,9 +24,11 @@ export interface DataProgress {
   total: number;
 }
 
-/** The banner under the header: how the experiment ended, or that it waits; none while it runs. */
+/**
+ * The banner under the header: how the experiment ended, or that it waits; none while it runs. (The
+ * header has the one "Open Evaluation" button.)
+ */
 export function statusBanner(e: ExperimentRecord, running: boolean): HTMLElement | null {
-  const evalBtn = () => button('Open Evaluation', { appearance: 'secondary', onClick: () => void request('openPanel', { kind: 'evaluation' }) }).el;
   if (running) return null;
   if (e.status === 'done') {
     return banner(
@@ -36,7 +37,6 @@ export function statusBanner(e: ExperimentRecord, running: boolean): HTMLElement
       e.test
         ? `${e.test.partition} accuracy ${pct(e.test.accuracy, 2)} on ${plural(e.test.count, 'image')} · final model: ${describeFinal(e)} · ${duration(e.secondsUsed)} used.`
         : `Final model: ${describeFinal(e)}.`,
-      e.test ? [evalBtn()] : [],
     );
   }
   if (e.status === 'failed') return banner('error', 'The experiment failed.', e.error ?? 'See the log below.');
@@ -47,7 +47,6 @@ export function statusBanner(e: ExperimentRecord, running: boolean): HTMLElement
       e.finalModel
         ? `The best model so far (${describeFinal(e)}) was kept${e.test ? ` and scores ${pct(e.test.accuracy, 2)} on ${e.test.partition}` : ''}.`
         : 'No trial had finished, so there is no model.',
-      e.test ? [evalBtn()] : [],
     );
   }
   if (e.status === 'interrupted' || e.status === 'running') {

@@ -13,15 +13,13 @@ import type {
   WorkerEvent,
 } from '../src/shared/protocol';
 import { leaderboard } from '../src/search/leaderboard';
-import { describeConfig } from '../src/search/space';
-import { getViewState, patchViewState, request } from './bridge';
-import { ChartBox } from './charts';
-import { emptyState, header, section, statusPill } from './common';
-import { button, type ButtonHandle, dataGrid, type GridHandle, meter, type MeterHandle, segmented } from './components';
+import { patchViewState, request } from './bridge';
+import { header, section, statusPill } from './common';
+import { button, type ButtonHandle, dataGrid, type GridHandle, meter, type MeterHandle } from './components';
 import { coalesce, h, replaceChildren } from './dom';
-import { duration, pct } from './format';
-import { seriesColor, seriesCss } from './theme';
-import { ALL_PARTS, curveConfig, latestIps, leaderboardColumns, type Part, PARTS_OF, summaryCards } from './training-parts';
+import { duration } from './format';
+import { LearningCurves } from './training-curves';
+import { accuracyNote, ALL_PARTS, latestIps, leaderboardColumns, type Part, PARTS_OF, summaryCards } from './training-parts';
 import { activity, type DataProgress, type Progress, renderLog, statusBanner } from './training-status';
 
 const MAX_LOG = 400;
@@ -46,18 +44,15 @@ export class TrainingView {
   private bannerEl!: HTMLElement;
   private cardsEl!: HTMLElement;
   private activityEl!: HTMLElement;
-  private legendEl!: HTMLElement;
   private logEl!: HTMLElement;
   private logSummary!: HTMLElement;
-  private lossChart: ChartBox<'line'> | undefined;
-  private accChart: ChartBox<'line'> | undefined;
+  private curves: LearningCurves | undefined;
   private board!: GridHandle<LeaderboardRow>;
   private stopBtn!: ButtonHandle;
   private budgetMeter!: MeterHandle;
   private batchMeter!: MeterHandle;
   private clock: number | undefined;
   private readonly dirty = new Set<Part>();
-  private legendKey = '';
   private readonly scheduleRender = coalesce(() => this.renderDirty());
 
   constructor(private readonly root: HTMLElement) {}
@@ -196,32 +191,11 @@ export class TrainingView {
     return this.trials.size ? leaderboard(this.sortedTrials()) : this.snapshotRows;
   }
 
-  /** Trials drawn on the curves. */
-  private shownTrials(): string[] {
-    const st = getViewState();
-    const all = this.sortedTrials();
-    if (st.selectedTrials) return st.selectedTrials.filter((id) => this.trials.has(id));
-    if (st.curveFilter === 'all') return all.map((t) => t.id);
-    const top = all
-      .filter((t) => t.trainOn === 'TRAIN' && t.bestValAccuracy !== null)
-      .sort((a, b) => (b.bestValAccuracy ?? 0) - (a.bestValAccuracy ?? 0))
-      .slice(0, 5)
-      .map((t) => t.id);
-    const live = all.filter((t) => t.status === 'running' || t.trainOn !== 'TRAIN').map((t) => t.id);
-    const set = new Set([...top, ...live]);
-    return all.filter((t) => set.has(t.id)).map((t) => t.id);
-  }
-
-  private colorOf(trialId: string): string {
-    return seriesColor(this.trials.get(trialId)?.index ?? 0);
-  }
-
   // ------------------------------------------------------------------------------------------
   // View
 
   private build(): void {
-    this.lossChart?.dispose();
-    this.accChart?.dispose();
+    this.curves?.dispose();
     this.headerEl = h('div');
     this.bannerEl = h('div.banner-slot', { 'aria-live': 'polite' });
     this.cardsEl = h('div');
@@ -233,17 +207,7 @@ export class TrainingView {
       title: 'Stop the experiment within one batch; the best model so far is kept and evaluated',
       onClick: () => this.stop(),
     });
-    this.legendEl = h('div.legend', { role: 'group', 'aria-label': 'Trials shown on the curves' });
-    this.lossChart = new ChartBox<'line'>(
-      'Loss per epoch, per trial: training (solid) and validation (dashed)',
-      () => curveConfig(this.shownTrials(), this.history, (id) => this.colorOf(id), 'loss'),
-      { height: 260 },
-    );
-    this.accChart = new ChartBox<'line'>(
-      'Accuracy per epoch, per trial: training (solid) and validation (dashed)',
-      () => curveConfig(this.shownTrials(), this.history, (id) => this.colorOf(id), 'accuracy'),
-      { height: 260 },
-    );
+    this.curves = new LearningCurves({ trials: () => this.sortedTrials(), history: this.history, running: () => this.running }, () => this.render());
     this.board = dataGrid<LeaderboardRow>(
       'Leaderboard',
       leaderboardColumns((id) => this.trials.get(id)?.error),
@@ -251,40 +215,13 @@ export class TrainingView {
     );
     this.logSummary = h('summary');
     this.logEl = h('ol.log', { 'aria-label': 'Experiment log' });
-    const filter = segmented<'top' | 'all'>(
-      'Trials on the curves',
-      [
-        { value: 'top', label: 'Top 5 + running' },
-        { value: 'all', label: 'All' },
-      ],
-      getViewState().selectedTrials ? ('custom' as 'top') : (getViewState().curveFilter ?? 'top'),
-      (v) => {
-        patchViewState({ curveFilter: v, selectedTrials: undefined });
-        this.render();
-      },
-    );
     replaceChildren(
       this.root,
       this.headerEl,
       this.bannerEl,
       this.cardsEl,
       this.activityEl,
-      section(
-        'Learning curves',
-        h(
-          'div.toolbar',
-          null,
-          filter.el,
-          h('span.legend-key.muted', { 'aria-hidden': 'true' }, h('span.key-solid'), 'training', h('span.key-dashed'), 'validation'),
-        ),
-        this.legendEl,
-        h(
-          'div.chart-pair',
-          null,
-          h('figure.chart-fig', null, h('figcaption', null, 'Loss'), this.lossChart.el),
-          h('figure.chart-fig', null, h('figcaption', null, 'Accuracy'), this.accChart.el),
-        ),
-      ),
+      section('Learning curves', this.curves.el),
       section('Leaderboard', this.board.el),
       h('details.log-details', null, this.logSummary, this.logEl),
     );
@@ -326,18 +263,8 @@ export class TrainingView {
     }
     if (d.has('cards')) this.renderCards();
     if (d.has('activity')) this.renderActivity();
-    if (d.has('legend')) this.renderLegend();
-    if (d.has('charts')) {
-      this.lossChart?.render();
-      this.accChart?.render();
-      for (const [box, el] of [
-        [this.lossChart, this.lossChart?.el],
-        [this.accChart, this.accChart?.el],
-      ] as const) {
-        const points = box?.chart?.data.datasets.reduce((n, ds) => n + ds.data.length, 0) ?? 0;
-        el?.setAttribute('data-points', String(points));
-      }
-    }
+    if (d.has('legend')) this.curves?.renderLegend();
+    if (d.has('charts')) this.curves?.renderCharts();
     if (d.has('board')) this.board.setRows(this.rows());
     if (d.has('log')) this.renderLog();
     d.clear();
@@ -409,6 +336,7 @@ export class TrainingView {
         counts: this.counts,
         meter: this.budgetMeter.el,
       }),
+      accuracyNote(e, best, finalFit),
     );
     if (backend?.reasons.length) {
       this.cardsEl.appendChild(
@@ -439,44 +367,6 @@ export class TrainingView {
       meter: this.batchMeter,
     });
     replaceChildren(this.activityEl, ...children);
-  }
-
-  private renderLegend(): void {
-    const shown = new Set(this.shownTrials());
-    const all = this.sortedTrials();
-    // The chips change when a trial appears, changes status or best score, or is shown or hidden.
-    const key = JSON.stringify(all.map((t) => [t.id, t.status, t.bestValAccuracy, shown.has(t.id), t.origin]));
-    if (key === this.legendKey && this.legendEl.childElementCount > 0) return;
-    this.legendKey = key;
-    if (!all.length) {
-      replaceChildren(this.legendEl, emptyState('No epochs yet.', this.running ? 'Curves appear as the first epoch ends.' : undefined));
-      return;
-    }
-    const chips = all.map((t) => {
-      const on = shown.has(t.id);
-      const sw = h('span.swatch', { 'aria-hidden': 'true' });
-      sw.style.backgroundColor = seriesCss(t.index);
-      const b = h(
-        'button.chip',
-        {
-          type: 'button',
-          'aria-pressed': on ? 'true' : 'false',
-          title: `${t.id}: ${describeConfig(t.config)} (${t.origin})${t.bestValAccuracy !== null ? ` · best val acc ${pct(t.bestValAccuracy, 2)}` : ''}`,
-        },
-        sw,
-        t.id,
-        t.status === 'running' ? h('span.chip-live', { 'aria-label': 'running' }, '●') : null,
-      );
-      b.addEventListener('click', () => {
-        const cur = new Set(this.shownTrials());
-        if (cur.has(t.id)) cur.delete(t.id);
-        else cur.add(t.id);
-        patchViewState({ selectedTrials: all.filter((x) => cur.has(x.id)).map((x) => x.id) });
-        this.render();
-      });
-      return b;
-    });
-    replaceChildren(this.legendEl, chips);
   }
 
   private renderLog(): void {

@@ -177,6 +177,10 @@ interface RowsRead {
   byRef: Map<string, DatasetItem>;
   multiLabel: boolean;
   firstMultiLine: number | undefined;
+  /** Rows with several labels (the first few, with their column) and rows with exactly one. */
+  multiRows: { line: number; column: number | undefined; labels: string[] }[];
+  multiCount: number;
+  singleCount: number;
   sawData: boolean;
 }
 
@@ -187,8 +191,18 @@ export function readCsv(bytes: Uint8Array, source: CsvSource, options: OpenDatas
 
   const text = decodeCsvText(bytes, add);
   const parsed = parseCsvText(text, add);
-  const state: RowsRead = { items: [], byRef: new Map(), multiLabel: options.multiLabel === true, firstMultiLine: undefined, sawData: false };
+  const state: RowsRead = {
+    items: [],
+    byRef: new Map(),
+    multiLabel: options.multiLabel === true,
+    firstMultiLine: undefined,
+    multiRows: [],
+    multiCount: 0,
+    singleCount: 0,
+    sawData: false,
+  };
   for (const rec of parsed.records) readRow(rec, state, source, options, add);
+  if (options.multiLabel !== true) strayMultiLabelRows(state, add);
 
   if (state.firstMultiLine !== undefined) {
     add({
@@ -207,6 +221,31 @@ export function readCsv(bytes: Uint8Array, source: CsvSource, options: OpenDatas
     });
   }
   return { items: state.items, multiLabel: state.multiLabel };
+}
+
+/** At most this many rows with several labels, under this share of the labelled rows, look like mistakes. */
+const STRAY_MULTI_MAX = 5;
+const STRAY_MULTI_SHARE = 0.05;
+
+/**
+ * A few rows with several labels among many with one (a stray comma, a pasted cell) silently make the
+ * whole dataset multi-label: a warning on each such row says so.
+ */
+function strayMultiLabelRows(state: RowsRead, add: AddFinding): void {
+  const n = state.multiCount;
+  if (n === 0 || n > STRAY_MULTI_MAX || n / (n + state.singleCount) >= STRAY_MULTI_SHARE) return;
+  const others = n > 1 ? ` (with ${n - 1} other row${n > 2 ? 's' : ''} like it)` : '';
+  for (const r of state.multiRows) {
+    add({
+      severity: 'warning',
+      code: 'stray-multi-label',
+      line: r.line,
+      column: r.column,
+      message:
+        `this row has ${r.labels.length} labels (${r.labels.join(', ')}) while ${state.singleCount} other rows have one: the dataset is treated as multi-label because of it${others}. ` +
+        `If that is a mistake, keep one label on this line; if an image can really belong to several classes, ignore this warning.`,
+    });
+  }
 }
 
 /** The CSV's text, with findings for bytes that are not UTF-8 (or a UTF-16 file). */
@@ -324,6 +363,8 @@ function readRow(rec: CsvRecord, state: RowsRead, source: CsvSource, options: Op
     state.multiLabel = true;
     state.firstMultiLine = line;
   }
+  if (labels.length === 1) state.singleCount++;
+  else if (state.multiCount++ < STRAY_MULTI_MAX) state.multiRows.push({ line, column: col(pathIdx + 2), labels });
 
   const r = source.resolve(rawPath);
   if (!r.ok) {

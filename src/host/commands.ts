@@ -6,7 +6,6 @@ import * as vscode from 'vscode';
 import { type ExportFormat, exportModel as exportFinalModel } from '../engine/model/export';
 import { installRuntime } from '../engine/runtime/install';
 import { predictFolder } from '../predict/batch';
-import { startPredictionServer } from '../predict/server';
 import type { BackendPreference } from '../shared/protocol';
 import { makeSpec } from '../store/spec';
 import { ExperimentStore } from '../store/store';
@@ -317,46 +316,5 @@ export function installGpuRuntime(ctx: Ctx): Cmd {
         return result;
       },
     );
-  };
-}
-
-// The prediction server: HTTP in the extension host (127.0.0.1, bearer token), inference in the
-// prediction process. One server at a time, serving the chosen experiment's final model.
-
-export function startServer(ctx: Ctx): Cmd {
-  const stop = stopServer(ctx);
-  return async (node?: ExperimentNode | string) => {
-    if (!ctx.requireTrust('serve models')) return undefined;
-    const dir = experimentDir(node) ?? (await pickExperiment(ctx.manager, 'evaluated'));
-    if (!dir) return undefined;
-    await stop();
-    const name = basename(dir).replace(/[^A-Za-z0-9_.-]+/g, '-');
-    const server = await startPredictionServer({ models: [{ name, path: dir }], predictor: ctx.predictor, log: (l) => ctx.output.appendLine(`[server] ${l}`) });
-    ctx.server = server;
-    await vscode.commands.executeCommand('setContext', 'automl.serverRunning', true);
-    // The address the user's machine can reach: the same URL locally; a forwarded port or code-server's /proxy/<port>/
-    // when the extension host is remote (VS Code Remote, Codespaces, code-server). The server accepts that Host too.
-    const external = await vscode.env.asExternalUri(vscode.Uri.parse(server.url));
-    const url = external.toString(true).replace(/\/$/, '');
-    if (url !== server.url) server.allowHost(external.authority);
-    const where = url === server.url ? '127.0.0.1 only' : `forwarded from ${server.url}`;
-    const curl = `curl -s -H "Authorization: Bearer ${server.token}" -d '{"payload":{"image":{"imageBytes":"'"$(base64 -w0 image.png)"'"}}}' ${url}/v1/models/${name}:predict`;
-    ctx.output.appendLine(`[server] serving ${name} on ${url} (${where}; token in the notification; POST /v1/models/${name}:predict)`);
-    void vscode.window.showInformationMessage(`AutoML: serving ${name} on ${url} (${where}).`, 'Copy Token', 'Copy curl Example').then((pick) => {
-      if (pick === 'Copy Token') void vscode.env.clipboard.writeText(ctx.server?.token ?? '');
-      if (pick === 'Copy curl Example') void vscode.env.clipboard.writeText(curl);
-    });
-    return { url: server.url, externalUrl: url, token: server.token, name };
-  };
-}
-
-export function stopServer(ctx: Ctx): () => Promise<void> {
-  return async () => {
-    const server = ctx.server;
-    if (!server) return;
-    await server.close();
-    ctx.output.appendLine(`[server] stopped ${server.url}`);
-    ctx.server = undefined;
-    await vscode.commands.executeCommand('setContext', 'automl.serverRunning', false);
   };
 }

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import * as vscode from 'vscode';
 import type { WorkerEvent } from '../shared/protocol';
+import { endedNotification, epochLine } from '../panel-data/host-text';
 import { ExperimentStore } from '../store/store';
 import type { WorkerExit } from '../worker/client';
 import { experimentsRoot } from './config';
@@ -26,9 +27,10 @@ export function onWorkerEnded(ctx: Ctx): (dir: string, exit: WorkerExit | undefi
     const rec = new ExperimentStore(dir).readRecord();
     const name = rec.spec.name;
     if (rec.status === 'done' || rec.status === 'cancelled') {
-      const acc = rec.test ? ` — ${rec.test.partition.toLowerCase()} accuracy ${(rec.test.accuracy * 100).toFixed(1)}%` : '';
-      void vscode.window.showInformationMessage(`AutoML: ${name} ${rec.status}${acc}`, 'Open Results').then((pick) => {
-        if (pick) void vscode.commands.executeCommand('automl.openDashboard', dir);
+      // "Open Results" goes to the evaluation: the training panel is usually the one on screen already.
+      const n = endedNotification(rec);
+      void vscode.window.showInformationMessage(n.message, n.action).then((pick) => {
+        if (pick) void vscode.commands.executeCommand(n.command, dir);
       });
     } else {
       const why = rec.error ?? (exit?.signal ? `worker killed by ${exit.signal}` : `worker exited with code ${exit?.code}`);
@@ -65,12 +67,9 @@ function logEvent(output: vscode.OutputChannel, dir: string, e: WorkerEvent): vo
     case 'backend':
       output.appendLine(`${tag} backend ${e.backend.name}: ${e.backend.reasons.join('; ')}`);
       break;
-    case 'epochEnded': {
-      const r = e.record;
-      const v = r.valAccuracy === null ? '' : ` val_acc ${(r.valAccuracy * 100).toFixed(2)}%`;
-      output.appendLine(`${tag} ${r.trialId} epoch ${r.epoch}: loss ${r.loss.toFixed(4)}${v} (${Math.round(r.imagesPerSec)} img/s)`);
+    case 'epochEnded':
+      output.appendLine(`${tag} ${epochLine(e.record)}`);
       break;
-    }
     case 'trialEnded':
       output.appendLine(`${tag} ${e.trial.id} ${e.trial.status}${e.trial.error ? `: ${e.trial.error}` : ''}`);
       break;

@@ -2,7 +2,7 @@
 // trials under them. Context actions are keyed on `viewItem` (see package.json menus).
 import * as vscode from 'vscode';
 import type { ExperimentRecord, TrialRecord } from '../shared/protocol';
-import { describeConfig } from '../search/space';
+import { experimentRowText, formatDuration, trialRowText } from '../panel-data/host-text';
 import { ExperimentStore, listExperiments } from '../store/store';
 import type { ExperimentManager } from '../worker/manager';
 
@@ -39,12 +39,6 @@ function icon(status: string): vscode.ThemeIcon {
 
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? '–' : `${(x * 100).toFixed(1)}%`);
 
-export function formatDuration(seconds: number): string {
-  if (seconds < 60) return `${Math.round(seconds)}s`;
-  if (seconds < 3600) return `${Math.floor(seconds / 60)}m ${String(Math.round(seconds % 60)).padStart(2, '0')}s`;
-  return `${Math.floor(seconds / 3600)}h ${String(Math.round((seconds % 3600) / 60)).padStart(2, '0')}m`;
-}
-
 export class ExperimentTreeProvider implements vscode.TreeDataProvider<Node> {
   private readonly changed = new vscode.EventEmitter<Node | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
@@ -69,25 +63,26 @@ export class ExperimentTreeProvider implements vscode.TreeDataProvider<Node> {
       const r = node.record;
       const live = this.manager.isRunning(node.dir);
       const status = live ? 'running' : r.status === 'running' ? 'interrupted' : r.status;
-      const item = new vscode.TreeItem(r.spec.name, vscode.TreeItemCollapsibleState.Collapsed);
+      const text = experimentRowText(r, status);
+      const item = new vscode.TreeItem(text.label, vscode.TreeItemCollapsibleState.Collapsed);
       item.id = node.dir;
       item.iconPath = icon(status);
-      const acc = r.test ? `test ${pct(r.test.accuracy)}` : '';
-      item.description = [status, acc, formatDuration(r.secondsUsed)].filter(Boolean).join(' · ');
+      item.description = text.description;
       item.contextValue = `experiment-${status}`;
       item.tooltip = experimentTooltip(node.dir, r, status);
       item.command = { command: 'automl.openDashboard', title: 'Open Dashboard', arguments: [node] };
       return item;
     }
     const t = node.trial;
-    const item = new vscode.TreeItem(`${t.id} ${describeConfig(t.config)}`, vscode.TreeItemCollapsibleState.None);
+    const text = trialRowText(t);
+    const item = new vscode.TreeItem(text.label, vscode.TreeItemCollapsibleState.None);
     item.id = `${node.experimentDir}#${t.id}`;
     item.iconPath = icon(t.status);
-    const acc = t.trainOn === 'TRAIN' ? `val ${pct(t.bestValAccuracy)}` : 'final fit';
-    item.description = `${acc} · ${t.epochsDone} ep · ${formatDuration(t.seconds ?? 0)}`;
+    item.description = text.description;
     item.contextValue = 'trial';
     const md = new vscode.MarkdownString(undefined, true);
-    md.appendMarkdown(`**${t.id}** — ${t.origin} — ${t.status}${t.error ? `: ${t.error}` : ''}\n\n`);
+    md.appendText(`${text.tooltip}${t.error ? `: ${t.error}` : ''}`);
+    md.appendMarkdown('\n\n');
     md.appendCodeblock(JSON.stringify(t.config, null, 2), 'json');
     item.tooltip = md;
     item.command = { command: 'automl.openDashboard', title: 'Open Dashboard', arguments: [node] };
@@ -112,7 +107,7 @@ export class ExperimentTreeProvider implements vscode.TreeDataProvider<Node> {
 
 function experimentTooltip(dir: string, r: ExperimentRecord, status: string): vscode.MarkdownString {
   const md = new vscode.MarkdownString(undefined, true);
-  md.appendMarkdown(`**${r.spec.name}** — ${status}\n\n`);
+  md.appendMarkdown(`**${r.spec.name}** — ${status}${r.test ? ` — ${r.test.partition} accuracy ${pct(r.test.accuracy)}` : ''}\n\n`);
   md.appendMarkdown(`- Dataset: \`${r.spec.dataset}\`\n`);
   md.appendMarkdown(`- Budget: ${r.spec.budgetMinutes} min, used ${formatDuration(r.secondsUsed)}\n`);
   if (r.backend) md.appendMarkdown(`- Backend: ${r.backend.name}${r.backend.threads ? ` (${r.backend.threads} threads)` : ''}\n`);

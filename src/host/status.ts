@@ -2,7 +2,7 @@
 // so far and the backend of the first one; a click opens its dashboard. Ticks once a second.
 import * as vscode from 'vscode';
 import type { ExperimentSpec, WorkerEvent } from '../shared/protocol';
-import { formatDuration } from './experiment-tree';
+import { formatDuration } from '../panel-data/host-text';
 
 interface LiveRun {
   best: number | null;

@@ -74,6 +74,10 @@ export interface EpochRecord {
   epoch: number;
   loss: number;
   accuracy: number;
+  /**
+   * Loss and accuracy on VALIDATION. For the final fit (trial `final`, trained on TRAIN+VALIDATION) these are
+   * on images it trains on: a sanity check, shown as "accuracy on seen VALIDATION", never as validation accuracy.
+   */
   valLoss: number | null;
   valAccuracy: number | null;
   lr: number;

@@ -2,8 +2,10 @@
 // examples/broken-rows.csv; test/vscode/workspace.ts (BROKEN_CSV_TEXT) documents its lines:
 //   1 good · 2 missing image · 3 partition "TRIAN" · 4 empty path · 5 no label (warning)
 import * as assert from 'node:assert/strict';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as vscode from 'vscode';
-import { activated, waitFor, wsFile } from './helpers';
+import { activated, waitFor, workspaceRoot, wsFile } from './helpers';
 
 const BROKEN_CSV = 'examples/broken-rows.csv';
 
@@ -67,6 +69,32 @@ describe('Dataset CSV diagnostics', function () {
     } finally {
       await editor.edit((e) => e.replace(new vscode.Range(0, 0, doc.lineCount, 0), original));
       await doc.save();
+    }
+  });
+
+  it('warns in the Problems panel on a stray row with two labels that makes a single-label CSV multi-label', async () => {
+    await activated();
+    // 40 rows of the sample, one of them (line 7) with a second label: a pasted cell, say.
+    const rows = readFileSync(wsFile('examples/fashion-sample/dataset.csv').fsPath, 'utf8').split('\n').filter(Boolean).slice(0, 40);
+    rows[6] = `${rows[6]},bag`;
+    const file = join(workspaceRoot(), 'examples/fashion-sample/stray-multi-label.csv');
+    writeFileSync(file, rows.join('\n') + '\n');
+    try {
+      const uri = vscode.Uri.file(file);
+      const doc = await vscode.workspace.openTextDocument(uri);
+      await vscode.window.showTextDocument(doc);
+      await doc.save();
+      const stray = await waitFor(
+        'the stray multi-label warning',
+        () => vscode.languages.getDiagnostics(uri).find((d) => /treated as multi-label because of it/.test(d.message)),
+        30_000,
+      );
+      assert.equal(stray.severity, vscode.DiagnosticSeverity.Warning);
+      assert.equal(stray.range.start.line, 6);
+      assert.match(stray.message, /this row has 2 labels/);
+    } finally {
+      await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+      rmSync(file, { force: true });
     }
   });
 });

@@ -129,11 +129,22 @@ describe('AutoML in the VS Code workbench', function () {
     await exp.filter({ hasText: /done/ }).waitFor({ timeout: BUDGET_MIN * 60_000 + 240_000 });
     // (How good the model is, is the extension-host suite's training test; here: that the user sees it.)
     const description = await exp.locator('.label-description').innerText();
-    assert.match(description, /done · test \d+(\.\d+)?%/, `no test accuracy in the experiment's row: "${description}"`);
+    // The key number first, so that a narrow side bar cuts the time rather than the accuracy.
+    assert.match(description, /^\d+(\.\d+)?% test · done · /, `no test accuracy first in the experiment's row: "${description}"`);
     assert.ok((await trialRows.count()) >= 1);
+    const trialDescription = await trialRows.first().locator('.label-description').innerText();
+    assert.match(trialDescription, /^(\d+(\.\d+)?% val|final fit)( · \w+)? · [\d.]+ ep · /, `trial row: "${trialDescription}"`);
     await waitFor('the "done" notification', async () => (await w.notifications()).find((n) => /AutoML: dataset\.csv done/.test(n)), 20_000);
     await w.shot('experiment-done');
     trained = true;
+    // Its "Open Results" opens the evaluation (the training panel may be on screen already).
+    await w.page
+      .locator('.notifications-toasts .notification-list-item', { hasText: 'AutoML: dataset.csv done' })
+      .locator('a.monaco-button', { hasText: 'Open Results' })
+      .click();
+    await w.webview().locator('input#threshold[type="range"]').waitFor({ timeout: 30_000 });
+    await w.page.locator('.tabs-container .tab.active', { hasText: /Evaluation/ }).waitFor();
+    await w.shot('open-results-evaluation');
   });
 
   it('opens the training panel and sees the loss and accuracy curves drawn', async () => {
@@ -141,7 +152,11 @@ describe('AutoML in the VS Code workbench', function () {
     await showAutoml();
     await w.contextMenu(experimentRow(), 'Open Dashboard');
     const view = w.webview();
-    for (const name of ['Loss per epoch', 'Accuracy per epoch']) {
+    // The search trials' curves, and the final fit's on charts of their own when there is one.
+    const names = ['Loss per epoch of each search trial', 'Accuracy per epoch of each search trial'];
+    await view.locator(`canvas[aria-label^="${names[0]}"]`).waitFor();
+    if (await view.locator('.final-fit-curves:not([hidden])').count()) names.push('Loss per epoch of the final fit', 'Accuracy per epoch of the final fit');
+    for (const name of names) {
       const canvas = view.locator(`canvas[aria-label^="${name}"]`);
       await canvas.waitFor();
       const n = await waitFor(
@@ -298,6 +313,21 @@ describe('AutoML in the VS Code workbench', function () {
     assert.ok(labels.length >= 1, 'no labels predicted');
     for (const l of labels) assert.ok(CLASSES.includes(l), `predicted label "${l}" is not a class of the dataset`);
     await w.shot('predict-panel');
+  });
+
+  it('serves the model: the notification names the predict URL; a status-bar item copies it or stops the server', async () => {
+    needTrained();
+    await w.runCommand('AutoML: Start Prediction Server');
+    const note = await waitFor('the server notification', async () => (await w.notifications()).find((n) => /AutoML: serving/.test(n)), 30_000);
+    assert.match(note, /POST http:\/\/127\.0\.0\.1:\d+(\/proxy\/\d+)?\/v1\/models\/[\w.-]+:predict/);
+    const item = w.page.locator('.part.statusbar .statusbar-item', { hasText: /AutoML serving/ }).first();
+    await item.waitFor({ timeout: 10_000 });
+    await w.shot('server-status-bar');
+    await item.click();
+    for (const label of ['Copy URL', 'Copy Token', 'Copy curl Example']) await w.quickPickRow(label).first().waitFor();
+    await w.shot('server-actions');
+    await w.pickQuickPick('Stop Prediction Server');
+    await item.waitFor({ state: 'hidden', timeout: 10_000 });
   });
 
   it('lists the broken rows of a CSV in the Problems panel', async () => {

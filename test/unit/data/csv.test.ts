@@ -186,6 +186,48 @@ describe('data/csv (AutoML Vision CSV)', () => {
     );
   });
 
+  it('warns on each of a few stray rows with several labels that make a single-label CSV multi-label', async () => {
+    const d = tempDir();
+    const rows = Array.from({ length: 60 }, (_, i) => `img${i}.png,${i % 2 ? 'cat' : 'dog'}`);
+    rows[10] = 'img10.png,dog,cat';
+    rows[41] = 'img41.png,cat,  dog';
+    const ds = await openDataset(write(path.join(d, 'data.csv'), rows.join('\n') + '\n'));
+    assert.equal(ds.multiLabel, true, 'still read as multi-label (the warning says so; it does not guess)');
+    const stray = ds.findings.filter((f) => f.code === 'stray-multi-label');
+    assert.deepEqual(
+      stray.map((f) => [f.severity, f.line, f.column]),
+      [
+        ['warning', 11, 15],
+        ['warning', 42, 15],
+      ],
+    );
+    assert.match(
+      stray[0].message,
+      /2 labels \(dog, cat\) while 58 other rows have one: the dataset is treated as multi-label because of it \(with 1 other row like it\)/,
+    );
+    assert.match(stray[0].message, /If that is a mistake, keep one label on this line/);
+  });
+
+  it('does not call many multi-label rows, or multi-label asked for, a mistake', async () => {
+    const d = tempDir();
+    const many = Array.from({ length: 60 }, (_, i) => (i % 4 === 0 ? `m${i}.png,cat,dog` : `m${i}.png,cat`));
+    const a = await openDataset(write(path.join(d, 'many.csv'), many.join('\n')));
+    assert.equal(a.multiLabel, true);
+    assert.deepEqual(
+      codes(a.findings).filter((c) => c === 'stray-multi-label'),
+      [],
+    );
+    const few = Array.from({ length: 60 }, (_, i) => (i === 3 ? `f${i}.png,cat,dog` : `f${i}.png,cat`));
+    const b = await openDataset(write(path.join(d, 'few.csv'), few.join('\n')), { multiLabel: true });
+    assert.deepEqual(
+      codes(b.findings).filter((c) => c === 'stray-multi-label'),
+      [],
+      'the user said multi-label',
+    );
+    const c = await openDataset(write(path.join(d, 'few2.csv'), few.join('\n')));
+    assert.equal(only(c.findings, 'stray-multi-label').line, 4);
+  });
+
   it('is multi-label with the option even when every row has one label', async () => {
     const d = tempDir();
     const ds = await openDataset(write(path.join(d, 'data.csv'), 'a.png,cat\nb.png,dog\n'), { multiLabel: true });
