@@ -182,6 +182,7 @@ async function main(): Promise<void> {
   if (values.peer !== undefined && values.peer !== 'torch') throw new Error(`--peer ${values.peer}: the only peer is torch`);
   const parts = new Set((values.parts ?? (budget ? 'import,train,infer,webview,automl' : 'import,train,infer,webview')).split(','));
   if (parts.has('automl') && !budget) throw new Error('--parts automl needs --budget <minutes>');
+  if (values.peer !== undefined && !parts.has('train')) throw new Error('--peer torch runs with the train part: add --parts train');
   const m = machine();
   const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
   const o: Options = {
