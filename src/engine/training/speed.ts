@@ -77,8 +77,8 @@ export interface SpeedEntry {
   measuredAt: string;
 }
 
-/** Measurements older than this are taken again (the engine, the machine or its load may have changed). */
-export const SPEED_MAX_AGE_DAYS = 30;
+/** Measurements older than this are taken again (the engine, the machine or its load may have changed: one taken on a busy machine does not stay for long). */
+export const SPEED_MAX_AGE_DAYS = 7;
 
 /** The cache key: what the speed depends on. */
 export function speedKey(k: { backend: string; threads?: number; inputShape: readonly number[]; config: TrialConfig; version: string }): string {

@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cachedSpeed, measureTrainingSpeed, speedKey } from '../../../src/engine/training/speed';
+import { SPEED_MAX_AGE_DAYS, cachedSpeed, measureTrainingSpeed, speedKey } from '../../../src/engine/training/speed';
 import type { ModelShape } from '../../../src/engine/model/build';
 import type { TrialConfig } from '../../../src/shared/protocol';
 
@@ -73,8 +73,8 @@ describe('training speed measurement (plan)', () => {
     assert.equal(calls, 2);
     assert.deepEqual(Object.keys(JSON.parse(readFileSync(file, 'utf8'))).sort(), [key, other].sort());
 
-    // 31 days later the entry is measured again
-    const later = () => new Date(Date.now() + 31 * 86_400_000);
+    // 8 days later (SPEED_MAX_AGE_DAYS 7) the entry is measured again
+    const later = () => new Date(Date.now() + (SPEED_MAX_AGE_DAYS + 1) * 86_400_000);
     assert.equal((await cachedSpeed(file, key, measure, later)).cached, false);
     assert.equal(calls, 3);
   });
