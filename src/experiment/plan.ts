@@ -162,9 +162,11 @@ async function trainingSpeed(ctx: PreparedContext, separable: boolean): Promise<
   const config = portfolio({ separable, transfer: false })[0];
   const key = speedKey({ backend: backend.name, threads: backend.threads, inputShape: shape.inputShape, config, version: PRODUCT_VERSION });
   const where = `${backend.name}${backend.threads ? ` (${backend.threads} threads)` : ''} at ${shape.inputShape.join('×')}`;
+  // 2 s of timed steps, less for a budget of a few minutes (a 30-second test budget: 0.3 s).
+  const seconds = Math.min(2, Math.max(0.3, ctx.budgetSeconds * 0.005));
   try {
     const t0 = Date.now();
-    const r = await cachedSpeed(join(ctx.spec.cacheDir, 'speed.json'), key, async () => (await measureTrainingSpeed(config, shape)).imagesPerSec);
+    const r = await cachedSpeed(join(ctx.spec.cacheDir, 'speed.json'), key, async () => (await measureTrainingSpeed(config, shape, { seconds })).imagesPerSec);
     const ips = Math.round(r.imagesPerSec * 10) / 10;
     ctx.log(
       `Speed: the portfolio's first network trains at ${Math.round(ips)} images/s on ${where} ` +

@@ -127,6 +127,12 @@ describe('training worker (child process)', function () {
     const logs = events.flatMap((e) => (e.type === 'log' ? [e.message] : []));
     const verdict = logs.find((m) => /^Test-time augmentation( not used| not tried)?:/.test(m));
     assert.ok(verdict, logs.join('\n'));
+    // The plan rested on a measured speed (issue 25), logged, kept in the record and cached for the next experiment.
+    assert.ok(rec.speed && rec.speed.imagesPerSec > 0 && ['measured', 'cache'].includes(rec.speed.source), JSON.stringify(rec.speed));
+    const speedLog = logs.find((m) => m.startsWith("Speed: the portfolio's first network trains at "));
+    assert.ok(speedLog?.includes(`${Math.round(rec.speed.imagesPerSec)} images/s on wasm`), logs.join('\n'));
+    const cached = Object.values(JSON.parse(readFileSync(join(spec.cacheDir, 'speed.json'), 'utf8')) as { imagesPerSec: number }[]);
+    assert.ok(cached.some((c) => Math.abs(c.imagesPerSec - rec.speed!.imagesPerSec) < 0.1));
     const finalJson = readFileSync(store.file('final', 'model', 'model.json'), 'utf8');
     if (/^Test-time augmentation:/.test(verdict)) {
       assert.equal(rec.finalModel?.tta, 'flip');
