@@ -327,7 +327,8 @@ describe('training worker (child process)', function () {
     assert.equal(rec.status, 'done', rec.error);
     assert.ok(rec.test && rec.test.accuracy > 0.2);
     // Finished trials were kept as they were, the interrupted one was run again first.
-    for (const [id, history] of historyBefore) assert.equal(JSON.stringify(store.readHistory(id)), history, `${id} was retrained`);
+    // (A promotion to a higher rung may continue one from its checkpoint: its history goes on from where it was.)
+    for (const [id, history] of historyBefore) assert.ok(JSON.stringify(store.readHistory(id)).startsWith(history.slice(0, -1)), `${id} was retrained`);
     const firstStarted = second.events.find((e) => e.type === 'trialStarted');
     assert.ok(firstStarted && firstStarted.type === 'trialStarted' && firstStarted.trial.id === interrupted[0].id);
     assert.equal(store.readTrials().find((t) => t.id === interrupted[0].id)?.status, 'done');
