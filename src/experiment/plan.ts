@@ -1,21 +1,25 @@
-// Phase 2, plan: a throughput guess, the time plan (search, final fit, evaluation), the search space
+// Phase 2, plan: the measured training speed, the time plan (search, final fit, evaluation), the search space
 // and options, the hooks through which the search runs trials, and the one decision on how the
 // experiment trains: its mode (search, fixed baseline, or short budget; see context.ts `Mode`) and
 // whether a final fit follows the search.
-// Reads: the spec (strategy, final fit, seed), the prepared images and shape, earlier trials when
-// resuming. Writes: nothing itself; logs the short-budget decision and the plan. Its hooks, when the
+// Reads: the spec (strategy, final fit, seed, cache folder), the prepared images and shape, earlier
+// trials when resuming; the cached speed of this machine (`<cacheDir>/speed.json`). Writes: that
+// cache when it measures, the record's `speed`; logs the speed, the short-budget decision and the plan. Its hooks, when the
 // search calls them, write trials, the record's secondsUsed and the leaderboard, and emit
 // `trialStarted`, `epochEnded`, `trialEnded` (and `batchProgress` to the host only).
 import { totalmem } from 'node:os';
+import { join } from 'node:path';
 import { type PreparedSets, residentBytes } from '../data';
 import { buildModel, modelFlops } from '../engine/model/build';
 import { type TrialContext, runTrialSegment } from '../engine/training/trial';
+import { cachedSpeed, measureTrainingSpeed, speedKey } from '../engine/training/speed';
 import { leaderboard } from '../search/leaderboard';
-import { MIN_SEARCH_EPOCHS, type SearchPlan, planSearch, scoringSeconds } from '../search/plan';
+import { MIN_SEARCH_EPOCHS, type SearchPlan, decideMode, planSearch, scoringSeconds } from '../search/plan';
 import { portfolio } from '../search/portfolio';
 import type { SearchHooks, SearchOptions } from '../search/search';
 import { buildSpace, describeConfig } from '../search/space';
 import type { BackendInfo, EpochRecord, TrialRecord } from '../shared/protocol';
+import { PRODUCT_VERSION } from '../shared/version';
 import { ENSEMBLE_CANDIDATES } from '../search/ensemble';
 import type { ExperimentContext, Mode } from './context';
 import type { Prepared } from './prepare';
@@ -29,7 +33,7 @@ export interface Planned {
   finalFit: boolean;
   /** The dataset has VALIDATION images: trials are selected on them, and ensembles and test-time augmentation judged. */
   hasValidation: boolean;
-  /** Throughput guess (images/s) before anything was measured, or the test override. */
+  /** Training speed (images/s) of the portfolio's first network, measured on this machine (or cached, or the test override). */
   imagesPerSec: number;
   plan: SearchPlan;
   /** Depthwise-separable convolutions are in the space (not on the cpu backend). */
@@ -50,17 +54,17 @@ export interface Planned {
 
 export type PlannedContext = PreparedContext & Planned;
 
-export function plan(ctx: PreparedContext): Planned {
-  const { spec, store, data, input, backend, deadline } = ctx;
+export async function plan(ctx: PreparedContext): Promise<Planned> {
+  const { spec, store, data, input, deadline, backend } = ctx;
   const hasValidation = data.validation.count > 0;
-  const imagesPerSec = ctx.run.overrides?.imagesPerSec ?? guessImagesPerSec(backend, input.size, input.channels);
+  const separable = backend.name !== 'cpu';
+  const imagesPerSec = await trainingSpeed(ctx, separable);
   const searchPlan = planSearch({
     remainingSeconds: (deadline - Date.now()) / 1000,
     trainImages: data.train.count,
     evalImages: data.validation.count + data.test.count,
     imagesPerSec,
   });
-  const separable = backend.name !== 'cpu';
   const transfer = ctx.backbone !== undefined;
   const trialCtx = trialContext(ctx, hasValidation);
   const previousTrials = ctx.run.resume ? store.readTrials() : [];
@@ -96,7 +100,7 @@ export function plan(ctx: PreparedContext): Planned {
         : undefined,
   };
   const hooks = searchHooks(ctx, trialCtx);
-  const mode = decideMode(ctx, imagesPerSec);
+  const mode = chooseMode(ctx, imagesPerSec);
   if (mode === 'search') {
     ctx.log(
       `Plan: ${Math.round(finalFit ? searchPlan.searchSeconds : searchPlan.searchSeconds + searchPlan.finalSeconds)} s of search ` +
@@ -121,27 +125,61 @@ export function plan(ctx: PreparedContext): Planned {
   };
 }
 
-/**
- * The mode: `fixed` when the setting says so; `short-budget` when the whole budget is too short to
- * compare configurations (decided on the whole budget, so that a resumed experiment keeps its first
- * decision), logged; else `search`.
- */
-function decideMode(ctx: PreparedContext, imagesPerSec: number): Mode {
-  if (ctx.spec.strategy === 'fixed') return 'fixed';
+/** The mode (search/plan.ts `decideMode`), with the short-budget decision logged. */
+function chooseMode(ctx: PreparedContext, imagesPerSec: number): Mode {
   const { data } = ctx;
-  const whole = planSearch({
-    remainingSeconds: ctx.budgetSeconds,
+  const { mode, plan: whole } = decideMode({
+    strategy: ctx.spec.strategy ?? 'search',
+    budgetSeconds: ctx.budgetSeconds,
     trainImages: data.train.count,
     evalImages: data.validation.count + data.test.count,
     imagesPerSec,
   });
-  if (whole.searchWorthwhile) return 'search';
   // A budget too short to compare configurations trains the best-known one instead (the baseline's path).
-  ctx.log(
-    `The budget affords about ${whole.affordableEpochs.toFixed(1)} epochs of a small network: too few to compare configurations ` +
-      `(a search needs ${MIN_SEARCH_EPOCHS}+). Training the portfolio's best-known network for the whole budget (without crop augmentation, which pays only over more epochs); give more time to search.`,
-  );
-  return 'short-budget';
+  if (mode === 'short-budget') {
+    ctx.log(
+      `The budget affords about ${whole.affordableEpochs.toFixed(1)} epochs of a small network at ${Math.round(imagesPerSec)} images/s: too few to compare configurations ` +
+        `(a search needs ${MIN_SEARCH_EPOCHS}+). Training the portfolio's best-known network for the whole budget (without crop augmentation, which pays only over more epochs); give more time to search.`,
+    );
+  }
+  return mode;
+}
+
+/**
+ * The training speed the plan rests on: the portfolio's first network from scratch (the small
+ * network whose epochs the plan counts; with a backbone too, since its head trains on cached
+ * features) timed for a few steps on this backend at this input shape, or that figure cached in
+ * `<cacheDir>/speed.json` by an earlier experiment on this machine. Logged and kept in the record.
+ * A measurement that fails (out of memory) falls back to a rough guess, with a warning.
+ */
+async function trainingSpeed(ctx: PreparedContext, separable: boolean): Promise<number> {
+  const { backend, shape, store } = ctx;
+  const override = ctx.run.overrides?.imagesPerSec;
+  if (override !== undefined) {
+    store.updateRecord({ speed: { imagesPerSec: override, source: 'override' } });
+    return override;
+  }
+  const config = portfolio({ separable, transfer: false })[0];
+  const key = speedKey({ backend: backend.name, threads: backend.threads, inputShape: shape.inputShape, config, version: PRODUCT_VERSION });
+  const where = `${backend.name}${backend.threads ? ` (${backend.threads} threads)` : ''} at ${shape.inputShape.join('×')}`;
+  // 2 s of timed steps, less for a budget of a few minutes (a 30-second test budget: 0.3 s).
+  const seconds = Math.min(2, Math.max(0.3, ctx.budgetSeconds * 0.005));
+  try {
+    const t0 = Date.now();
+    const r = await cachedSpeed(join(ctx.spec.cacheDir, 'speed.json'), key, async () => (await measureTrainingSpeed(config, shape, { seconds })).imagesPerSec);
+    const ips = Math.round(r.imagesPerSec * 10) / 10;
+    ctx.log(
+      `Speed: the portfolio's first network trains at ${Math.round(ips)} images/s on ${where} ` +
+        (r.cached ? `(measured ${r.measuredAt.slice(0, 10)}, cached)` : `(measured now, in ${((Date.now() - t0) / 1000).toFixed(1)} s)`),
+    );
+    store.updateRecord({ speed: { imagesPerSec: ips, source: r.cached ? 'cache' : 'measured' } });
+    return ips;
+  } catch (e) {
+    const guess = guessImagesPerSec(backend, shape.inputShape[0], shape.inputShape[2]);
+    ctx.log(`Speed: measuring it failed (${e instanceof Error ? e.message : String(e)}); planning with a guess of ${Math.round(guess)} images/s`, 'warn');
+    store.updateRecord({ speed: { imagesPerSec: guess, source: 'guess' } });
+    return guess;
+  }
 }
 
 /** What trials train with: the sets, the shape, the memory they may use, and the events they report. */
@@ -205,8 +243,8 @@ function searchHooks(ctx: PreparedContext, trialCtx: TrialContext): SearchHooks 
 }
 
 /**
- * A throughput guess (images/s) for a small network before anything was measured (webgpu: the 2-conv
- * network at batch 64 on an H100 with the project's WebGPU kernels made 2,974–3,639).
+ * A rough speed (images/s) for a small network, used only when measuring it failed (webgpu: the
+ * 2-conv network at batch 64 on an H100 with the project's WebGPU kernels made 2,974–3,639).
  */
 function guessImagesPerSec(backend: BackendInfo, size: number, channels: number): number {
   const base = { 'tensorflow-gpu': 5000, tensorflow: 1500, webgpu: 3000, wasm: 350, cpu: 2 }[backend.name];

@@ -22,7 +22,7 @@ export async function runExperiment(run: RunContext): Promise<ExperimentRecord> 
   try {
     const prepared = Object.assign(ctx, await prepare(ctx));
     await features(prepared);
-    const planned = Object.assign(prepared, plan(prepared));
+    const planned = Object.assign(prepared, await plan(prepared));
     const searched = await search(planned);
     const fitted = await finalFit(planned, searched);
     const chosen = await chooseFinalModel(planned, fitted);

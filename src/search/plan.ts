@@ -93,6 +93,38 @@ export function planSearch(opts: {
   };
 }
 
+/** How an experiment trains (experiment/context.ts `Mode` says what each does). */
+export type TrainingMode = 'search' | 'fixed' | 'short-budget';
+
+/**
+ * The mode, from the strategy setting and the speed a small network trains at (`imagesPerSec`,
+ * measured on this machine): `fixed` when the setting says so; `short-budget` when the whole budget
+ * affords fewer than MIN_SEARCH_EPOCHS epochs; else `search`. Decided on the whole budget (so that a
+ * resumed experiment keeps its first decision). Pure; `plan` is the whole budget's plan.
+ */
+export function decideMode(opts: { strategy: string; budgetSeconds: number; trainImages: number; evalImages: number; imagesPerSec: number }): {
+  mode: TrainingMode;
+  plan: SearchPlan;
+} {
+  const plan = planSearch({
+    remainingSeconds: opts.budgetSeconds,
+    trainImages: opts.trainImages,
+    evalImages: opts.evalImages,
+    imagesPerSec: opts.imagesPerSec,
+  });
+  if (opts.strategy === 'fixed') return { mode: 'fixed', plan };
+  return { mode: plan.searchWorthwhile ? 'search' : 'short-budget', plan };
+}
+
+/**
+ * About how many rung-0 trials the search phase of `plan` can screen at `imagesPerSec` (each trains
+ * `minResource` epochs of `trainImages`; promotions take some of that time, so this is an upper bound).
+ */
+export function rungZeroTrials(plan: SearchPlan, imagesPerSec: number, trainImages: number): number {
+  const trialSeconds = (plan.minResource * trainImages) / Math.max(1e-6, imagesPerSec);
+  return Math.floor(plan.searchSeconds / Math.max(1e-6, trialSeconds));
+}
+
 /** Inference runs about this many times faster than training (no backward pass, large batches). */
 export const INFERENCE_SPEEDUP = 4;
 

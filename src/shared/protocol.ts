@@ -153,6 +153,11 @@ export interface ExperimentRecord {
   endedAt?: string;
   /** Seconds of training wall time used so far, over all runs (resumes add up). */
   secondsUsed: number;
+  /**
+   * The training speed the plan rested on (images/s of the portfolio's first network on this machine):
+   * measured for this experiment, cached from an earlier one, a test override, or a guess when measuring failed.
+   */
+  speed?: { imagesPerSec: number; source: 'measured' | 'cache' | 'override' | 'guess' };
   bestTrialId?: string;
   /** What the final model is: a trial's checkpoint, a final fit or an ensemble. */
   finalModel?: {
