@@ -135,12 +135,18 @@ function predictor(): void {
           p.catch(() => loaded.delete(m.model));
         }
         const model = await p;
-        const results = m.images
-          ? await model.predictBytes(
+        const { results, signals } = m.images
+          ? await model.predictBytesWithSignals(
               m.images.map((i) => ({ name: i.name, bytes: Buffer.from(i.base64, 'base64') })),
               m.topK,
             )
-          : await model.predictFiles(m.paths ?? [], m.topK);
+          : await model.predictFilesWithSignals(m.paths ?? [], m.topK);
+        // Whether each image is unlike the training data (src/eval/ood.ts), against the model's `ood.json`.
+        const { assessImage, readOodCalibration } = await import('../eval/ood');
+        const calibration = readOodCalibration(model.dir);
+        signals.forEach((sig, i) => {
+          if (sig && !results[i].error) results[i].ood = assessImage(sig, calibration);
+        });
         send({ type: 'predictions', id: m.id, results, backend: backendName });
       } catch (e) {
         send({ type: 'predictions', id: m.id, error: e instanceof Error ? e.message : String(e) });

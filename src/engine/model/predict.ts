@@ -7,8 +7,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeImage } from '../../data/decode';
 import type { FitMode } from '../../data/types';
-import type { ImagePrediction } from '../../shared/protocol';
+import type { ImagePrediction, OodScoreKind } from '../../shared/protocol';
 import { loadModel, readModelMetadata } from './io';
+import { type ImageSignals, looksColourful, oodScoreKind, oodScores, withScoreOutputs } from './ood-score';
 
 export interface ModelInput {
   height: number;
@@ -18,12 +19,21 @@ export interface ModelInput {
 }
 
 export class Predictor {
+  /** The OOD score this model gives (src/engine/model/ood-score.ts), and the model that outputs what it needs. */
+  readonly scoreKind: OodScoreKind | undefined;
+  private readonly scoring: tfl.LayersModel;
+
   private constructor(
     readonly model: tfl.LayersModel,
     readonly classes: string[],
     readonly input: ModelInput,
     readonly multiLabel: boolean,
-  ) {}
+    /** The model's folder (`model.json` is in it). */
+    readonly dir: string,
+  ) {
+    this.scoreKind = oodScoreKind(model, multiLabel);
+    this.scoring = withScoreOutputs(model, this.scoreKind);
+  }
 
   /** Loads `<experiment>/final/model`, or a model folder given directly. */
   static async load(experimentOrModelDir: string): Promise<Predictor> {
@@ -43,11 +53,19 @@ export class Predictor {
     const classes = meta.classes as string[] | undefined;
     if (!input || !classes) throw new Error(`${dir}/model.json has no AutoML metadata (classes, input)`);
     const model = await loadModel(dir);
-    return new Predictor(model, classes, input, meta.multiLabel === true);
+    return new Predictor(model, classes, input, meta.multiLabel === true, dir);
   }
 
   /** Decodes and predicts a batch of encoded images; per-image errors do not fail the batch. */
   async predictBytes(images: { name: string; bytes: Uint8Array }[], topK = 5): Promise<ImagePrediction[]> {
+    return (await this.predictBytesWithSignals(images, topK)).results;
+  }
+
+  /** The predictions, and for each usable image what the out-of-distribution checks need (src/eval/ood.ts). */
+  async predictBytesWithSignals(
+    images: { name: string; bytes: Uint8Array }[],
+    topK = 5,
+  ): Promise<{ results: ImagePrediction[]; signals: (ImageSignals | undefined)[] }> {
     const { height, width, channels, fit } = this.input;
     const size = height * width * channels;
     const decoded = await Promise.all(images.map((img) => decodeImage(img.bytes, { height, width, channels, fit, background: 'white' })));
@@ -57,24 +75,42 @@ export class Predictor {
       scores: [],
       error: decoded[i].info.error?.message ?? (decoded[i].pixels ? undefined : 'the image could not be decoded'),
     }));
-    if (ok.length === 0) return results;
+    const signals: (ImageSignals | undefined)[] = images.map(() => undefined);
+    if (ok.length === 0) return { results, signals };
     const started = Date.now();
     const x = new Float32Array(ok.length * size);
     ok.forEach(({ d }, j) => x.set(d.pixels!, j * size));
-    const scores = tf.tidy(() => this.model.predict(tf.tensor4d(x, [ok.length, height, width, channels])) as tf.Tensor2D);
-    const data = await scores.data();
-    scores.dispose();
+    const outputs = tf.tidy(() => {
+      const y = this.scoring.predict(tf.tensor4d(x, [ok.length, height, width, channels]));
+      return Array.isArray(y) ? y : [y];
+    });
+    const [data, logits] = await Promise.all(outputs.map((t) => t.data()));
+    tf.dispose(outputs);
     const ms = (Date.now() - started) / ok.length;
     const k = this.classes.length;
-    ok.forEach(({ i }, j) => {
+    const ood = this.scoreKind ? oodScores(this.scoreKind === 'energy' ? logits : data, ok.length, k, this.scoreKind) : undefined;
+    for (const [j, { d, i }] of ok.entries()) {
       const row = Array.from(data.subarray(j * k, (j + 1) * k), (score, c) => ({ label: this.classes[c], score }));
       row.sort((a, b) => b.score - a.score);
       results[i] = { path: images[i].name, scores: row.slice(0, Math.min(topK, k)), ms };
-    });
-    return results;
+      const { width: w, height: h, channels: c } = d.info;
+      // A grayscale model given an image stored as colour: is it colour in fact (a small RGB copy)?
+      const colourful = channels === 1 && c >= 3 ? await this.isColourful(images[i].bytes) : undefined;
+      signals[i] = { width: w, height: h, channels: c, ...(colourful !== undefined ? { colourful } : {}), ...(ood ? { score: ood[j] } : {}) };
+    }
+    return { results, signals };
+  }
+
+  private async isColourful(bytes: Uint8Array): Promise<boolean> {
+    const small = await decodeImage(bytes, { height: 32, width: 32, channels: 3, fit: 'pad', background: 'white' });
+    return small.pixels ? looksColourful(small.pixels) : false;
   }
 
   async predictFiles(paths: string[], topK = 5): Promise<ImagePrediction[]> {
+    return (await this.predictFilesWithSignals(paths, topK)).results;
+  }
+
+  async predictFilesWithSignals(paths: string[], topK = 5): Promise<{ results: ImagePrediction[]; signals: (ImageSignals | undefined)[] }> {
     const images: { name: string; bytes: Uint8Array }[] = [];
     const errors = new Map<number, string>();
     paths.forEach((p, i) => {
@@ -85,8 +121,11 @@ export class Predictor {
         images.push({ name: p, bytes: new Uint8Array(0) });
       }
     });
-    const out = await this.predictBytes(images, topK);
-    return out.map((r, i) => (errors.has(i) ? { path: paths[i], scores: [], error: errors.get(i) } : r));
+    const out = await this.predictBytesWithSignals(images, topK);
+    return {
+      results: out.results.map((r, i) => (errors.has(i) ? { path: paths[i], scores: [], error: errors.get(i) } : r)),
+      signals: out.signals,
+    };
   }
 
   dispose(): void {
