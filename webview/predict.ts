@@ -211,7 +211,7 @@ function oodBanner(warnings: string[]): HTMLElement {
     h(
       'div.banner-text',
       null,
-      h('strong', null, 'Unlike the training data: the labels below may mean little.'),
+      h('strong', null, 'This image is not like the training images: the labels below may mean little.'),
       h(
         'ul.ood-reasons',
         null,
