@@ -359,7 +359,13 @@ async function photosPart({ budget }: Options): Promise<string[]> {
 async function oodPart({ budget }: Options): Promise<string[]> {
   const title = `Out-of-distribution warning at prediction: share of images flagged (models trained ${budget ?? 2} min by the CLI)`;
   console.log(`## ${title}`);
-  const text = await benchOod({ root: ROOT, data: DATA, minutes: budget ?? 2, train: (csv, minutes, extra) => runTrain(csv, minutes, false, extra ?? []), table });
+  const text = await benchOod({
+    root: ROOT,
+    data: DATA,
+    minutes: budget ?? 2,
+    train: (csv, minutes, extra) => runTrain(csv, minutes, false, extra ?? []),
+    table,
+  });
   console.log(text + '\n');
   return [`### ${title}\n${text}`];
 }

@@ -20,7 +20,11 @@ export interface OodBenchOptions {
   root: string;
   data: string;
   minutes: number;
-  train: (csv: string, minutes: number, extra?: string[]) => Promise<{ experiment: string; testAccuracy: number | null; finalModel: ExperimentRecord['finalModel'] | null }>;
+  train: (
+    csv: string,
+    minutes: number,
+    extra?: string[],
+  ) => Promise<{ experiment: string; testAccuracy: number | null; finalModel: ExperimentRecord['finalModel'] | null }>;
   table: (headers: string[], rows: (string | number)[][]) => string;
 }
 
@@ -105,13 +109,31 @@ export async function benchOod(o: OodBenchOptions): Promise<string> {
     const test = partitionPaths(csv, 'TEST');
     rows.push(await measure(client, fm, 'Fashion-MNIST', 'its VALIDATION (calibration)', 'calibration', partitionPaths(csv, 'VALIDATION')));
     rows.push(await measure(client, fm, 'Fashion-MNIST', 'its TEST', 'in distribution', test));
-    rows.push(await measure(client, fm, 'Fashion-MNIST', 'its TEST inverted (dark on white)', 'foreign', await grayscale28(test, join(o.data, 'ood-fashion-inverted'), true)));
+    rows.push(
+      await measure(
+        client,
+        fm,
+        'Fashion-MNIST',
+        'its TEST inverted (dark on white)',
+        'foreign',
+        await grayscale28(test, join(o.data, 'ood-fashion-inverted'), true),
+      ),
+    );
     const photos = hymenopteraDir(o.root);
     if (!photos) notes.push('hymenoptera rows skipped: no photos (set AUTOML_HYMENOPTERA to the folder with train/ and val/)');
     else {
       const val = photoPaths(photos);
       rows.push(await measure(client, fm, 'Fashion-MNIST', 'hymenoptera val/ photos (colour, ~500×375)', 'foreign', val));
-      rows.push(await measure(client, fm, 'Fashion-MNIST', 'hymenoptera val/ as 28×28 grayscale', 'foreign', await grayscale28(val, join(o.data, 'ood-hymenoptera-28'))));
+      rows.push(
+        await measure(
+          client,
+          fm,
+          'Fashion-MNIST',
+          'hymenoptera val/ as 28×28 grayscale',
+          'foreign',
+          await grayscale28(val, join(o.data, 'ood-hymenoptera-28')),
+        ),
+      );
       const bees = await o.train(writeHymenopteraCsv(photos, join(o.data, 'ood-hymenoptera')), o.minutes, ['--backbone', 'none']);
       const hm = join(bees.experiment, 'final', 'model');
       const beesRecord = JSON.parse(readFileSync(join(bees.experiment, 'experiment.json'), 'utf8')) as ExperimentRecord;
@@ -127,7 +149,16 @@ export async function benchOod(o: OodBenchOptions): Promise<string> {
   }
   const text = o.table(
     ['model', 'images predicted', 'kind', 'n', 'flagged', 'by size/colour', 'by score', 'median score'],
-    rows.map((r) => [r.model, r.set, r.kind, r.images, share(r.flagged, r.images), share(r.byMismatch, r.images), share(r.byScore, r.images), r.medianScore.toFixed(2)]),
+    rows.map((r) => [
+      r.model,
+      r.set,
+      r.kind,
+      r.images,
+      share(r.flagged, r.images),
+      share(r.byMismatch, r.images),
+      share(r.byScore, r.images),
+      r.medianScore.toFixed(2),
+    ]),
   );
   return `${text}\n\n${notes.map((n) => `- ${n}`).join('\n')}`;
 }

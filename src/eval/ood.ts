@@ -39,14 +39,28 @@ export function spreadOf(values: ArrayLike<number>): Spread {
 const round = (x: number) => Math.round(x * 1e4) / 1e4;
 
 /** The score check's calibration from VALIDATION scores: the threshold at `q` and the spread. */
-export function calibrateScores(scores: ArrayLike<number>, kind: OodScoreKind, seenInTraining: boolean, q = OOD_QUANTILE): NonNullable<OodCalibration['score']> {
+export function calibrateScores(
+  scores: ArrayLike<number>,
+  kind: OodScoreKind,
+  seenInTraining: boolean,
+  q = OOD_QUANTILE,
+): NonNullable<OodCalibration['score']> {
   if (scores.length === 0) throw new Error('No VALIDATION images to calibrate the out-of-distribution check on');
   const sorted = Float64Array.from(scores).sort();
   let sum = 0;
   for (const x of sorted) sum += x;
   // Not rounded: the threshold is compared with unrounded scores, and q of VALIDATION must pass exactly.
   const threshold = quantile(sorted, q);
-  return { kind, partition: 'VALIDATION', count: sorted.length, quantile: q, threshold, spread: spreadOf(sorted), mean: round(sum / sorted.length), seenInTraining };
+  return {
+    kind,
+    partition: 'VALIDATION',
+    count: sorted.length,
+    quantile: q,
+    threshold,
+    spread: spreadOf(sorted),
+    mean: round(sum / sorted.length),
+    seenInTraining,
+  };
 }
 
 /** The training images' sizes, shapes and the model's channels, from their decode pass. */
@@ -68,12 +82,12 @@ const sizeRange = (s: TrainingImageStats) =>
     ? px(s.width.min, s.height.min)
     : `between ${px(s.width.p01, s.height.p01)} and ${px(s.width.p99, s.height.p99)}`;
 
+const COLOUR_WARNING = 'a colour image, but the model was trained on grayscale images: it sees only the brightness';
+
 /** The mismatch checks: plain-language reasons an image's colour, size or shape is unlike the training images'. */
 export function mismatchWarnings(sig: Pick<ImageSignals, 'width' | 'height' | 'channels' | 'colourful'>, stats: TrainingImageStats): string[] {
   const out: string[] = [];
-  if (stats.channels === 1 && sig.colourful === true) {
-    out.push('a colour image, but the model was trained on grayscale images: it sees only the brightness');
-  }
+  if (stats.channels === 1 && sig.colourful === true) out.push(COLOUR_WARNING);
   const { width: w, height: h } = sig;
   if (w > 0 && h > 0) {
     // The longer and shorter sides against the training images' (1st to 99th percentile).
@@ -96,9 +110,12 @@ export function mismatchWarnings(sig: Pick<ImageSignals, 'width' | 'height' | 'c
 
 const fmtScore = (x: number) => (Math.abs(x) >= 100 ? x.toFixed(0) : x.toFixed(2));
 
-/** The verdict on one image: the mismatch checks, then the score check when the model is calibrated. */
-export function assessImage(sig: ImageSignals, calibration: OodCalibration | undefined): OutOfDistribution {
-  const warnings = calibration?.images ? mismatchWarnings(sig, calibration.images) : [];
+/**
+ * The verdict on one image: the mismatch checks, then the score check when the model is calibrated. A model
+ * from before the calibration gets the colour check alone, from its input's channels (`modelChannels`).
+ */
+export function assessImage(sig: ImageSignals, calibration: OodCalibration | undefined, modelChannels?: number): OutOfDistribution {
+  const warnings = calibration?.images ? mismatchWarnings(sig, calibration.images) : modelChannels === 1 && sig.colourful === true ? [COLOUR_WARNING] : [];
   const c = calibration?.score;
   let score: OutOfDistribution['score'];
   if (c && sig.score !== undefined && Number.isFinite(sig.score)) {

@@ -145,7 +145,7 @@ function predictor(): void {
         const { assessImage, readOodCalibration } = await import('../eval/ood');
         const calibration = readOodCalibration(model.dir);
         signals.forEach((sig, i) => {
-          if (sig && !results[i].error) results[i].ood = assessImage(sig, calibration);
+          if (sig && !results[i].error) results[i].ood = assessImage(sig, calibration, model.input.channels);
         });
         send({ type: 'predictions', id: m.id, results, backend: backendName });
       } catch (e) {

@@ -12,8 +12,7 @@ async function beePreview(): Promise<string> {
   const W = 120;
   const H = 90;
   const px = Buffer.alloc(W * H * 3);
-  for (let y = 0; y < H; y++)
-    for (let x = 0; x < W; x++) px.set(Math.floor((x + y) / 15) % 2 ? [245, 190, 30] : [40, 30, 20], 3 * (y * W + x));
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) px.set(Math.floor((x + y) / 15) % 2 ? [245, 190, 30] : [40, 30, 20], 3 * (y * W + x));
   const png = await sharp(px, { raw: { width: W, height: H, channels: 3 } })
     .png()
     .toBuffer();
@@ -85,7 +84,12 @@ describe('predict panel: images unlike the training data (headless Chromium)', f
       // It stands out: its border is the theme's warning colour, not the plain border.
       const colours = await banner.evaluate((el) => {
         const s = getComputedStyle(el);
-        return { left: s.borderLeftColor, width: s.borderLeftWidth, text: getComputedStyle(el.querySelector('strong')!).color, bg: getComputedStyle(document.body).backgroundColor };
+        return {
+          left: s.borderLeftColor,
+          width: s.borderLeftWidth,
+          text: getComputedStyle(el.querySelector('strong')!).color,
+          bg: getComputedStyle(document.body).backgroundColor,
+        };
       });
       assert.equal(colours.width, '4px');
       assert.notEqual(colours.left, colours.bg);

@@ -27,16 +27,32 @@ describe('cli: predict warns about images unlike the training data', function ()
     await tf.setBackend('cpu');
     d = tempDir('automl-cli-ood-');
     modelDir = path.join(d, 'model');
-    const model = buildModel({ family: 'convnet', 'convnet/blocks': 1, 'convnet/filters': 4 }, { inputShape: [8, 8, 1], numClasses: 2, multiLabel: false, mean: 100, std: 50 }, 1);
+    const model = buildModel(
+      { family: 'convnet', 'convnet/blocks': 1, 'convnet/filters': 4 },
+      { inputShape: [8, 8, 1], numClasses: 2, multiLabel: false, mean: 100, std: 50 },
+      1,
+    );
     await saveModel(model, modelDir, { classes: ['shirt', 'bag'], multiLabel: false, input: { height: 8, width: 8, channels: 1, fit: 'pad' } });
     model.dispose();
     // Trained on 8×8 gray images; a score threshold far above any score, so only the mismatch checks fire.
-    const calibration: OodCalibration = { version: 1, images: trainingImageStats([{ width: 8, height: 8 }], 1), score: calibrateScores([1e6], 'energy', false) };
+    const calibration: OodCalibration = {
+      version: 1,
+      images: trainingImageStats([{ width: 8, height: 8 }], 1),
+      score: calibrateScores([1e6], 'energy', false),
+    };
     writeFileSync(path.join(modelDir, 'ood.json'), JSON.stringify(calibration));
     gray = writePng(path.join(d, 'images', 'gray.png'), 8, 8, 1, 3);
     const W = 120;
     const H = 90;
-    bee = write(path.join(d, 'images', 'bee.png'), encodePng(W, H, 3, Uint8Array.from({ length: W * H * 3 }, (_, i) => [240, 190, 20][i % 3])));
+    bee = write(
+      path.join(d, 'images', 'bee.png'),
+      encodePng(
+        W,
+        H,
+        3,
+        Uint8Array.from({ length: W * H * 3 }, (_, i) => [240, 190, 20][i % 3]),
+      ),
+    );
   });
   after(cleanupTemp);
 
@@ -49,7 +65,7 @@ describe('cli: predict warns about images unlike the training data', function ()
     assert.ok(!lines.slice(0, at).some((l) => l.includes('warning')), 'the gray 8×8 image gets no warning');
     assert.equal(lines[at + 1], '  warning: a colour image, but the model was trained on grayscale images: it sees only the brightness');
     assert.match(lines[at + 2], /^ {2}warning: 120×90 px, far larger than the training images \(8×8 px\)/);
-    assert.match(lines[at + 3], /^ +\d+\.\d\d %  (shirt|bag)$/);
+    assert.match(lines[at + 3], /^ +\d+\.\d\d % {2}(shirt|bag)$/);
   });
 
   it('--json carries the verdict with the score check', () => {
@@ -70,7 +86,10 @@ describe('cli: predict warns about images unlike the training data', function ()
     assert.match(r.stdout, /Predicted 2 images \(0 could not be used, 1 unlike the training data: see the ood_warning column\)/);
     const rows = readFileSync(csv, 'utf8').trim().split('\n');
     assert.equal(rows[0], 'path,label_1,score_1,error,ood_warning,ood_score');
-    assert.match(rows[1], /^bee\.png,(shirt|bag),[\d.]+,,"a colour image, but the model was trained on grayscale images: it sees only the brightness; 120×90 px, far larger/);
+    assert.match(
+      rows[1],
+      /^bee\.png,(shirt|bag),[\d.]+,,"a colour image, but the model was trained on grayscale images: it sees only the brightness; 120×90 px, far larger/,
+    );
     assert.match(rows[2], /^gray\.png,(shirt|bag),[\d.]+,,,-?\d+(\.\d+)?$/);
   });
 });

@@ -54,7 +54,15 @@ describe('out-of-distribution check of a trained model', function () {
     dir = mkdtempSync(join(tmpdir(), 'automl-ood-model-'));
     const train = set(240, 1);
     const model = buildModel(
-      { family: 'convnet', 'convnet/blocks': 1, 'convnet/filters': 4, 'convnet/convs_per_block': 1, 'convnet/head': 'flatten', 'convnet/dense': 8, 'convnet/dropout': 0 },
+      {
+        family: 'convnet',
+        'convnet/blocks': 1,
+        'convnet/filters': 4,
+        'convnet/convs_per_block': 1,
+        'convnet/head': 'flatten',
+        'convnet/dense': 8,
+        'convnet/dropout': 0,
+      },
       { inputShape: [S, S, 1], numClasses: K, multiLabel: false, mean: 80, std: 75 },
       3,
     );
@@ -66,7 +74,10 @@ describe('out-of-distribution check of a trained model', function () {
     const modelDir = join(dir, 'model');
     await saveModel(model, modelDir, { classes: ['top', 'middle', 'bottom'], multiLabel: false, input: { height: S, width: S, channels: 1, fit: 'pad' } });
     model.dispose();
-    const images = trainingImageStats(Array.from({ length: train.count }, () => ({ width: S, height: S })), 1);
+    const images = trainingImageStats(
+      Array.from({ length: train.count }, () => ({ width: S, height: S })),
+      1,
+    );
     calibration = await calibrateOod(modelDir, set(150, 2), { multiLabel: false, seenInTraining: false, images });
     predictor = await Predictor.load(modelDir);
   });
@@ -131,7 +142,10 @@ describe('out-of-distribution check of a trained model', function () {
     const rgb = new Uint8Array(W * H * 3);
     for (let i = 0; i < W * H; i++) rgb.set([230, 180 - (i % 60), 30], 3 * i);
     const [sig] = (await predictor.predictBytesWithSignals([{ name: 'bee.png', bytes: encodePng(W, H, 3, rgb) }])).signals;
-    assert.deepEqual({ width: sig!.width, height: sig!.height, channels: sig!.channels, colourful: sig!.colourful }, { width: W, height: H, channels: 3, colourful: true });
+    assert.deepEqual(
+      { width: sig!.width, height: sig!.height, channels: sig!.channels, colourful: sig!.colourful },
+      { width: W, height: H, channels: 3, colourful: true },
+    );
     const v = assessImage(sig!, calibration);
     assert.equal(v.flagged, true);
     assert.match(v.warnings[0], /colour image, but the model was trained on grayscale images/);

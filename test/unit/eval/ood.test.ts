@@ -77,8 +77,13 @@ describe('out-of-distribution checks', () => {
       assert.throws(() => calibrateScores([], 'energy', false), /No VALIDATION images/);
     });
 
-    it('a model from before the calibration, or without a score, gets no score check', () => {
+    it('a model from before the calibration, or without a score, gets no score check; a grayscale one still the colour check', () => {
       assert.deepEqual(assessImage({ width: 10, height: 10, channels: 1, score: 100 }, undefined), { flagged: false, warnings: [] });
+      const colour = { width: 500, height: 375, channels: 3, colourful: true, score: 100 };
+      assert.deepEqual(assessImage(colour, undefined, 3), { flagged: false, warnings: [] });
+      assert.deepEqual(assessImage(colour, undefined, 1).warnings, [
+        'a colour image, but the model was trained on grayscale images: it sees only the brightness',
+      ]);
       const onlyImages: OodCalibration = { version: 1, images: trainingImageStats([{ width: 10, height: 10 }], 1) };
       assert.equal(assessImage({ width: 10, height: 10, channels: 1, score: 100 }, onlyImages).score, undefined);
     });
@@ -114,7 +119,10 @@ describe('out-of-distribution checks', () => {
 
     it('a colour photo to the grayscale 28×28 model: colour, size and shape, in plain language', () => {
       const w = mismatchWarnings({ width: 500, height: 375, channels: 3, colourful: true }, fashion);
-      assert.deepEqual(w, ['a colour image, but the model was trained on grayscale images: it sees only the brightness', '500×375 px, far larger than the training images (28×28 px): it is shrunk to the model\'s input and fine detail is lost']);
+      assert.deepEqual(w, [
+        'a colour image, but the model was trained on grayscale images: it sees only the brightness',
+        "500×375 px, far larger than the training images (28×28 px): it is shrunk to the model's input and fine detail is lost",
+      ]);
       const wide = mismatchWarnings({ width: 600, height: 200, channels: 1 }, fashion);
       assert.equal(wide.length, 2);
       assert.equal(wide[1], '3.00:1 wide, while the training images are square');

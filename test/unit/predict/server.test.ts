@@ -244,7 +244,12 @@ describe('prediction server', function () {
     it('says beside the AutoML payload when an image is unlike the training data, with the reasons', async () => {
       const W = 64;
       const H = 48;
-      const colour = encodePng(W, H, 3, Uint8Array.from({ length: W * H * 3 }, (_, i) => (i % 3 === 0 ? 230 : i % 3 === 1 ? 120 : 20)));
+      const colour = encodePng(
+        W,
+        H,
+        3,
+        Uint8Array.from({ length: W * H * 3 }, (_, i) => (i % 3 === 0 ? 230 : i % 3 === 1 ? 120 : 20)),
+      );
       const [like, unlike] = await Promise.all([
         call(server, 'POST', '/v1/models/calibrated:predict', { body: payload(png(3)) }),
         call(server, 'POST', '/v1/models/calibrated:predict', { body: payload(colour) }),
@@ -261,7 +266,10 @@ describe('prediction server', function () {
       // Same size and colour as the training images: only the score check fires.
       assert.equal(like.body.outOfDistribution!.flagged, true);
       assert.equal(like.body.outOfDistribution!.warnings.length, 1);
-      assert.match(like.body.outOfDistribution!.warnings[0], /^unlike the training data \(OOD score -?\d+\.\d+; 95 % of validation images score below -1000000\)$/);
+      assert.match(
+        like.body.outOfDistribution!.warnings[0],
+        /^unlike the training data \(OOD score -?\d+\.\d+; 95 % of validation images score below -1000000\)$/,
+      );
       // A colour image 8× larger than the 8×8 gray training images: colour and size, then the score.
       const w = unlike.body.outOfDistribution!.warnings;
       assert.equal(w.length, 3, w.join('\n'));
