@@ -148,7 +148,7 @@ export async function benchOod(o: OodBenchOptions): Promise<string> {
     client.dispose();
   }
   const text = o.table(
-    ['model', 'images predicted', 'kind', 'n', 'flagged', 'by size/colour', 'by score', 'median score'],
+    ['model', 'images predicted', 'kind', 'n', 'flagged', 'by size/colour/edges', 'by score', 'median score'],
     rows.map((r) => [
       r.model,
       r.set,

@@ -1,6 +1,8 @@
 // Whether an image given to a model is unlike its training data, two ways:
-//   - mismatch checks, at once: a colour image to a model trained on grayscale images, or an image
-//     far larger or smaller, or of a much wider or taller shape, than the training images;
+//   - mismatch checks, at once: a colour image to a model trained on grayscale images, an image far
+//     larger or smaller, or of a much wider or taller shape, than the training images, or one whose
+//     edges (its background, mostly) are much lighter or darker than theirs (dark clothes photographed
+//     on white paper for a Fashion-MNIST model, which learnt light on black: the score misses those);
 //   - a score check calibrated on VALIDATION: at the end of an experiment every VALIDATION image's
 //     OOD score (src/engine/model/ood-score.ts) is computed with the final model and the threshold
 //     is the score 95 % of them stay at or below (a 5 % false-alarm rate there); an image scoring
@@ -19,6 +21,8 @@ export const OOD_QUANTILE = 0.95;
 export const SIZE_FACTOR = 4;
 /** An aspect ratio more than this factor outside the training images' range is "very different". */
 export const ASPECT_FACTOR = 1.5;
+/** Brightness levels (of 255) an image's edges may lie outside the training images' 1st–99th percentile. */
+export const BORDER_MARGIN = 24;
 
 /** The q-quantile of sorted values, linearly interpolated (q = 0.5: the median). */
 export function quantile(sorted: ArrayLike<number>, q: number): number {
@@ -85,7 +89,7 @@ const sizeRange = (s: TrainingImageStats) =>
 const COLOUR_WARNING = 'a colour image, but the model was trained on grayscale images: it sees only the brightness';
 
 /** The mismatch checks: plain-language reasons an image's colour, size or shape is unlike the training images'. */
-export function mismatchWarnings(sig: Pick<ImageSignals, 'width' | 'height' | 'channels' | 'colourful'>, stats: TrainingImageStats): string[] {
+export function mismatchWarnings(sig: Pick<ImageSignals, 'width' | 'height' | 'channels' | 'colourful' | 'border'>, stats: TrainingImageStats): string[] {
   const out: string[] = [];
   if (stats.channels === 1 && sig.colourful === true) out.push(COLOUR_WARNING);
   const { width: w, height: h } = sig;
@@ -103,6 +107,18 @@ export function mismatchWarnings(sig: Pick<ImageSignals, 'width' | 'height' | 'c
       const shape = (a: number) => (Math.abs(a - 1) < 0.02 ? 'square' : a > 1 ? `${a.toFixed(2)}:1 wide` : `1:${(1 / a).toFixed(2)} tall`);
       const range = stats.aspect.p01 === stats.aspect.p99 ? shape(stats.aspect.p50) : `${shape(stats.aspect.p01)} to ${shape(stats.aspect.p99)}`;
       out.push(`${shape(aspect)}, while the training images are ${range}`);
+    }
+  }
+  const b = stats.border;
+  if (b && sig.border !== undefined) {
+    // Beyond the training images' 1st to 99th percentile by more than BORDER_MARGIN levels.
+    const range = `${Math.round(b.p01)}–${Math.round(b.p99)}`;
+    if (sig.border > b.p99 + BORDER_MARGIN || sig.border < b.p01 - BORDER_MARGIN) {
+      const lighter = sig.border > b.p99;
+      out.push(
+        `its edges are much ${lighter ? 'lighter' : 'darker'} (brightness ${Math.round(sig.border)} of 255) than the training images' (${range}): ` +
+          `a different background, or light and dark swapped`,
+      );
     }
   }
   return out;

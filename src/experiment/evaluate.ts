@@ -56,7 +56,7 @@ async function calibrate(ctx: PlannedContext, modelDir: string, finalModel: NonN
   const trainedOn = new Map(store.readTrials().map((t) => [t.id, t.trainOn]));
   const seenInTraining = finalModel.kind === 'final-fit' || finalModel.trials.some((id) => (trainedOn.get(id) ?? 'TRAIN') !== 'TRAIN');
   try {
-    const c = await calibrateOod(modelDir, data.validation, { multiLabel: data.multiLabel, seenInTraining, images: ctx.trainingImages });
+    const c = await calibrateOod(modelDir, data.validation, { multiLabel: data.multiLabel, seenInTraining, images: ctx.trainingImages, train: data.train });
     if (!c.score) return undefined;
     const { kind, threshold, quantile, count, spread } = c.score;
     log(

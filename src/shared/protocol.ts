@@ -372,6 +372,8 @@ export interface TrainingImageStats {
   aspect: Spread;
   /** The model's input channels: 1 means it was trained on grayscale images. */
   channels: 1 | 3;
+  /** Mean brightness of the border of the training images as the model sees them (a sample; src/engine/model/ood-score.ts). */
+  border?: Spread;
 }
 
 /** `ood.json` beside the final model: what prediction compares an image with. */

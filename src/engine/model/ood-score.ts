@@ -21,6 +21,8 @@ export interface ImageSignals {
   colourful?: boolean;
   /** The OOD score, with the model's kind of score (absent for multi-label models). */
   score?: number;
+  /** Mean brightness (0–255) of the outer eighth on each side of the image as the model sees it (`borderBrightness`). */
+  border?: number;
 }
 
 function lastActivation(model: tfl.LayersModel): string | undefined {
@@ -76,6 +78,27 @@ export function oodScores(values: ArrayLike<number>, n: number, k: number, kind:
     out[i] = -(max + Math.log(sum));
   }
   return out;
+}
+
+/**
+ * Mean brightness (0–255, over all channels) of the pixels in the outer eighth of each side of an
+ * H × W × C image: its background, mostly. Fashion-MNIST's is black; a drawing on white paper's is not.
+ */
+export function borderBrightness(pixels: ArrayLike<number>, height: number, width: number, channels: number, offset = 0): number {
+  const by = Math.max(1, Math.floor(height / 8));
+  const bx = Math.max(1, Math.floor(width / 8));
+  let sum = 0;
+  let n = 0;
+  for (let y = 0; y < height; y++) {
+    const edgeRow = y < by || y >= height - by;
+    for (let x = 0; x < width; x++) {
+      if (!edgeRow && x >= bx && x < width - bx) continue;
+      const o = offset + (y * width + x) * channels;
+      for (let c = 0; c < channels; c++) sum += pixels[o + c];
+      n += channels;
+    }
+  }
+  return n ? sum / n : 0;
 }
 
 /**

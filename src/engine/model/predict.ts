@@ -9,7 +9,7 @@ import { decodeImage } from '../../data/decode';
 import type { FitMode } from '../../data/types';
 import type { ImagePrediction, OodScoreKind } from '../../shared/protocol';
 import { loadModel, readModelMetadata } from './io';
-import { type ImageSignals, looksColourful, oodScoreKind, oodScores, withScoreOutputs } from './ood-score';
+import { borderBrightness, type ImageSignals, looksColourful, oodScoreKind, oodScores, withScoreOutputs } from './ood-score';
 
 export interface ModelInput {
   height: number;
@@ -96,7 +96,14 @@ export class Predictor {
       const { width: w, height: h, channels: c } = d.info;
       // A grayscale model given an image stored as colour: is it colour in fact (a small RGB copy)?
       const colourful = channels === 1 && c >= 3 ? await this.isColourful(images[i].bytes) : undefined;
-      signals[i] = { width: w, height: h, channels: c, ...(colourful !== undefined ? { colourful } : {}), ...(ood ? { score: ood[j] } : {}) };
+      signals[i] = {
+        width: w,
+        height: h,
+        channels: c,
+        border: borderBrightness(d.pixels!, height, width, channels),
+        ...(colourful !== undefined ? { colourful } : {}),
+        ...(ood ? { score: ood[j] } : {}),
+      };
     }
     return { results, signals };
   }

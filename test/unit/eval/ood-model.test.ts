@@ -78,7 +78,7 @@ describe('out-of-distribution check of a trained model', function () {
       Array.from({ length: train.count }, () => ({ width: S, height: S })),
       1,
     );
-    calibration = await calibrateOod(modelDir, set(150, 2), { multiLabel: false, seenInTraining: false, images });
+    calibration = await calibrateOod(modelDir, set(150, 2), { multiLabel: false, seenInTraining: false, images, train });
     predictor = await Predictor.load(modelDir);
   });
   after(() => {
@@ -134,6 +134,23 @@ describe('out-of-distribution check of a trained model', function () {
     const foreignShare = await flaggedShare(foreign, byScore);
     assert.ok(inShare <= 0.2, `in-distribution flagged ${inShare}`);
     assert.ok(foreignShare >= inShare + 0.4, `foreign flagged ${foreignShare}, in-distribution ${inShare}`);
+    // No mismatch check fires on new images like the training ones (same size, gray, same edges).
+    assert.equal(await flaggedShare(inDist, (v) => v.warnings.length > (v.score?.flagged ? 1 : 0)), 0);
+  });
+
+  it('flags the training kind of image with light and dark swapped by its edges', async () => {
+    assert.ok(calibration.images?.border, 'the border brightness of the training images is calibrated');
+    const rand = mulberry32(11);
+    const inverted = Array.from({ length: 30 }, (_, i) =>
+      encodePng(
+        S,
+        S,
+        1,
+        bandImage(i % K, rand).map((v) => 255 - v),
+      ),
+    );
+    const share = await flaggedShare(inverted, (v) => v.warnings.some((w) => w.startsWith('its edges are much lighter')));
+    assert.equal(share, 1);
   });
 
   it('flags a colour image far larger than the training images at once, with the reasons in words', async () => {

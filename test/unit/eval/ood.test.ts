@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { looksColourful, oodScores } from '../../../src/engine/model/ood-score';
+import { borderBrightness, looksColourful, oodScores } from '../../../src/engine/model/ood-score';
 import { assessImage, calibrateScores, mismatchWarnings, oodText, quantile, readOodCalibration, spreadOf, trainingImageStats } from '../../../src/eval/ood';
 import type { OodCalibration } from '../../../src/shared/protocol';
 
@@ -142,6 +142,28 @@ describe('out-of-distribution checks', () => {
       assert.match(tiny[0], /^28×28 px, far smaller than the training images \(between \d+×\d+ px and \d+×\d+ px\): it is enlarged/);
       const tall = mismatchWarnings({ width: 300, height: 1200, channels: 3 }, photos);
       assert.deepEqual(tall, ['1:4.00 tall, while the training images are 1:1.49 tall to 1.50:1 wide']);
+    });
+
+    it("edges much lighter or darker than the training images' (light and dark swapped)", () => {
+      // An 8×8 gray image: a white frame one pixel wide (the outer eighth) around black.
+      const px = new Uint8Array(64);
+      for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) px[y * 8 + x] = y === 0 || y === 7 || x === 0 || x === 7 ? 255 : 0;
+      assert.equal(borderBrightness(px, 8, 8, 1), 255);
+      // Two channels, at an offset in a batch: every channel of every edge pixel counts.
+      const rgb = new Uint8Array(10 + 8 * 8 * 2).fill(0);
+      for (let i = 0; i < 64; i++) rgb[10 + 2 * i] = px[i];
+      assert.equal(borderBrightness(rgb, 8, 8, 2, 10), 127.5);
+      const dark = { ...fashion, border: spreadOf(Array.from({ length: 100 }, (_, i) => i % 20)) };
+      assert.deepEqual(mismatchWarnings({ width: 28, height: 28, channels: 1, border: 19 + 24 }, dark), [], 'within the margin');
+      assert.deepEqual(mismatchWarnings({ width: 28, height: 28, channels: 1, border: 240 }, dark), [
+        "its edges are much lighter (brightness 240 of 255) than the training images' (0–19): a different background, or light and dark swapped",
+      ]);
+      const light = { ...fashion, border: spreadOf(Array.from({ length: 100 }, () => 250)) };
+      assert.match(
+        mismatchWarnings({ width: 28, height: 28, channels: 1, border: 3 }, light)[0],
+        /^its edges are much darker \(brightness 3 of 255\) than the training images' \(250–250\)/,
+      );
+      assert.deepEqual(mismatchWarnings({ width: 28, height: 28, channels: 1 }, light), [], 'no border measured: no check');
     });
 
     it('all checks add up in one verdict', () => {
