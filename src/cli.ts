@@ -274,7 +274,10 @@ async function predict(args: string[]): Promise<number> {
       const r = await predictFolder(client, model, images[0], csv, { topK, onProgress: (d, t) => process.stderr.write(`\r${d}/${t} images`) });
       process.stderr.write('\n');
       if (values.json) out(JSON.stringify(r));
-      else out(`Predicted ${r.images} images (${r.failed} could not be used) → ${r.csv}`);
+      else
+        out(
+          `Predicted ${r.images} images (${r.failed} could not be used${r.unlike ? `, ${r.unlike} unlike the training data: see the ood_warning column` : ''}) → ${r.csv}`,
+        );
       return r.failed ? 1 : 0;
     } finally {
       client.dispose();
@@ -287,6 +290,7 @@ async function predict(args: string[]): Promise<number> {
       for (const r of results) {
         out(r.path);
         if (r.error) out(`  error: ${r.error}`);
+        for (const w of r.ood?.warnings ?? []) out(`  warning: ${w}`);
         for (const s of r.scores) out(`  ${(s.score * 100).toFixed(2).padStart(6)} %  ${s.label}`);
       }
     }

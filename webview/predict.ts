@@ -194,12 +194,31 @@ export class PredictView {
               h('strong', { title: r.path }, r.name),
               r.ms !== undefined ? h('span.muted', null, ` · ${Math.round(r.ms)} ms`) : null,
             ),
+            r.ood?.flagged && !r.error ? oodBanner(r.ood.warnings) : null,
             body,
           ),
         );
       }),
     );
   }
+}
+
+/** The warning above the labels of an image unlike the training data, with each check's reason. */
+function oodBanner(warnings: string[]): HTMLElement {
+  return h(
+    'div.banner.banner-warning.ood-warning',
+    { role: 'status' },
+    h(
+      'div.banner-text',
+      null,
+      h('strong', null, 'This image is not like the training images: the labels below may mean little.'),
+      h(
+        'ul.ood-reasons',
+        null,
+        warnings.map((w) => h('li', null, w.charAt(0).toUpperCase() + w.slice(1))),
+      ),
+    ),
+  );
 }
 
 function toBase64(bytes: Uint8Array): string {

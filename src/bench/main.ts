@@ -6,7 +6,8 @@
 //   npm run bench -- --parts automl --budget 60 --baseline-only   the fixed baseline alone
 //   npm run bench -- --parts automl --budget 60
 //   npm run bench -- --parts photos        hymenoptera photos, 5 min each: from scratch, each nsfwjs backbone, linear probes
-//   options: --parts import,train,infer,webview,automl,photos  --seconds N (train throughput per case)
+//   npm run bench -- --parts ood           the predict warning: share flagged of VALIDATION, TEST and foreign images (2 min models)
+//   options: --parts import,train,infer,webview,automl,photos,ood  --seconds N (train throughput per case)
 //            --peer torch (with train: the same nets in PyTorch in the same run, and the ratio; src/bench/peer)
 //            --no-record (do not append to BENCHMARKS.md)
 //
@@ -25,6 +26,7 @@ import { benchTrainThroughput, formatRow, isTrainBenchChild, runTrainBenchChild 
 import { writeFashionMnistCsv } from './fashion-mnist';
 import { benchPhotos } from './photos';
 import { benchPeerTorch, isPeerBenchChild, runPeerBenchChild } from './peer/side-by-side';
+import { benchOod } from './ood';
 import type { ExperimentRecord } from '../shared/protocol';
 
 const ROOT = resolve(__dirname, '..', '..', '..');
@@ -163,6 +165,7 @@ const PARTS: [string, (o: Options) => Promise<string[]>][] = [
   ['webview', webviewPart],
   ['automl', automlPart],
   ['photos', photosPart],
+  ['ood', oodPart],
 ];
 
 async function main(): Promise<void> {
@@ -368,6 +371,20 @@ async function photosPart({ budget }: Options): Promise<string[]> {
   console.log(text + '\n');
   out.push(`### ${title}\n${text}`);
   return out;
+}
+
+async function oodPart({ budget }: Options): Promise<string[]> {
+  const title = `Out-of-distribution warning at prediction: share of images flagged (models trained ${budget ?? 2} min by the CLI)`;
+  console.log(`## ${title}`);
+  const text = await benchOod({
+    root: ROOT,
+    data: DATA,
+    minutes: budget ?? 2,
+    train: (csv, minutes, extra) => runTrain(csv, minutes, false, extra ?? []),
+    table,
+  });
+  console.log(text + '\n');
+  return [`### ${title}\n${text}`];
 }
 
 if (isTrainBenchChild()) {

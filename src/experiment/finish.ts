@@ -13,7 +13,7 @@ import type { ExperimentContext } from './context';
 
 export function finish(
   ctx: ExperimentContext,
-  o: { best: TrialRecord | null; finalModel: ExperimentRecord['finalModel'] | undefined; test: TestMetrics | undefined },
+  o: { best: TrialRecord | null; finalModel: ExperimentRecord['finalModel'] | undefined; test: TestMetrics | undefined; ood?: ExperimentRecord['ood'] },
 ): ExperimentRecord {
   const { store } = ctx;
   for (const t of store.readTrials()) {
@@ -31,6 +31,7 @@ export function finish(
     bestTrialId: o.best?.id,
     finalModel: o.finalModel,
     test: o.test,
+    ood: o.ood,
     endedAt: new Date().toISOString(),
     secondsUsed: ctx.secondsUsed(),
     peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),

@@ -8,14 +8,15 @@
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { noValidationMessage, openDataset, prepareImageSets, probeImages, readRows, validateDataset } from '../data';
-import type { Dataset, ImageSet, PreparedSets, ProbeResult } from '../data';
+import type { Dataset, ImageScan, ImageSet, PreparedSets, ProbeResult } from '../data';
 import type { ModelShape } from '../engine/model/build';
 import { initBackend } from '../engine/runtime/runtime';
 import { type BackboneRange, backboneInputSize, loadBackbone, resolveBackbone } from '../engine/model/backbone';
 import { type CatalogueEntry, catalogueEntry, resolveAutoBackbone } from '../engine/model/catalogue';
 import type { DownloadProgress } from '../engine/model/download';
 import { type InputChoice, chooseInput } from '../search/plan';
-import type { BackendInfo } from '../shared/protocol';
+import { trainingImageStats } from '../eval/ood';
+import type { BackendInfo, TrainingImageStats } from '../shared/protocol';
 import { PRODUCT_VERSION } from '../shared/version';
 import type { ExperimentContext } from './context';
 
@@ -40,6 +41,8 @@ export interface Prepared {
   shape: ModelShape;
   /** Metadata stored with every saved model (classes, input spec). */
   modelMetadata: Record<string, unknown>;
+  /** The TRAIN images' source sizes and the model's channels, for the out-of-distribution checks (src/eval/ood.ts). */
+  trainingImages: TrainingImageStats | undefined;
 }
 
 export async function prepare(ctx: ExperimentContext): Promise<Prepared> {
@@ -57,7 +60,11 @@ export async function prepare(ctx: ExperimentContext): Promise<Prepared> {
   log(`Input ${input.size}×${input.size}×${input.channels}: ${input.why}`);
   if (!probe.color && probe.grayStoredAsColor)
     log(`${probe.grayStoredAsColor} of ${probe.probed} sampled images are stored as colour but gray: trained in grayscale`);
-  const { data, fingerprint } = await validateAndDecode(ctx, dataset, input);
+  const { data, fingerprint, scan } = await validateAndDecode(ctx, dataset, input);
+  const trainingImages = trainingImageStats(
+    dataset.items.flatMap((it) => (it.partition === 'TRAIN' && scan?.images[it.id] && !scan.images[it.id]!.error ? [scan.images[it.id]!] : [])),
+    input.channels,
+  );
   const { mean, std } = pixelStats(data.train);
   const shape: ModelShape = {
     inputShape: [input.size, input.size, input.channels],
@@ -86,7 +93,7 @@ export async function prepare(ctx: ExperimentContext): Promise<Prepared> {
     input: { height: input.size, width: input.size, channels: input.channels, fit: spec.fit, range: '0-255', layout: 'NHWC' },
     experimentId: spec.id,
   };
-  return { backend, input, backbone, backboneFlops, backboneHeadInputs, data, shape, modelMetadata };
+  return { backend, input, backbone, backboneFlops, backboneHeadInputs, data, shape, modelMetadata, trainingImages };
 }
 
 /** The input size and channels from the probe, unless a pretrained backbone sets them (its size when fixed, and channels). */
@@ -185,7 +192,11 @@ async function chooseBackbone(
  * given to data. The sets are put on the context as soon as they are open, so that they are closed
  * whatever happens next.
  */
-async function validateAndDecode(ctx: ExperimentContext, dataset: Dataset, input: InputChoice): Promise<{ data: PreparedSets; fingerprint: string }> {
+async function validateAndDecode(
+  ctx: ExperimentContext,
+  dataset: Dataset,
+  input: InputChoice,
+): Promise<{ data: PreparedSets; fingerprint: string; scan: ImageScan | undefined }> {
   const { spec, log } = ctx;
   const size = { height: input.size, width: input.size, channels: input.channels };
   const onProgress = (p: { phase: string; done: number; total: number }) =>
@@ -212,7 +223,7 @@ async function validateAndDecode(ctx: ExperimentContext, dataset: Dataset, input
   }
   if (data.train.count === 0) throw new Error('The dataset has no usable TRAIN images.');
   if (data.validation.count === 0) throw new Error(noValidationMessage(dataset));
-  return { data, fingerprint: validation.fingerprint };
+  return { data, fingerprint: validation.fingerprint, scan: validation.scan };
 }
 
 /** Pixel bytes an experiment keeps in memory before it streams from the cache: the setting, or a quarter of RAM. */

@@ -27,7 +27,7 @@ export async function runExperiment(run: RunContext): Promise<ExperimentRecord> 
     const fitted = await finalFit(planned, searched);
     const chosen = await chooseFinalModel(planned, fitted);
     const evaluated = await evaluate(planned, chosen);
-    return finish(planned, { best: chosen.best, finalModel: evaluated.finalModel, test: evaluated.test });
+    return finish(planned, { best: chosen.best, finalModel: evaluated.finalModel, test: evaluated.test, ood: evaluated.ood });
   } catch (e) {
     return markFailed(ctx, e);
   } finally {

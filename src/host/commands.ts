@@ -187,7 +187,8 @@ export function predictImage(ctx: Ctx): Cmd {
       );
       await vscode.window.showTextDocument(vscode.Uri.file(r.csv));
       void vscode.window.showInformationMessage(
-        `AutoML: predicted ${r.images} images${r.failed ? ` (${r.failed} could not be used: see the error column)` : ''}.`,
+        `AutoML: predicted ${r.images} images${r.failed ? ` (${r.failed} could not be used: see the error column)` : ''}` +
+          `${r.unlike ? `; ${r.unlike} look unlike the training data: see the ood_warning column` : ''}.`,
       );
       return;
     }

@@ -6,7 +6,10 @@
 //
 //   GET  /v1/models                         → { models: [{ name, classes, input }] }
 //   POST /v1/models/<name>:predict          { "payload": { "image": { "imageBytes": "<base64>" } } }
-//                                           → { "payload": [{ "displayName": "…", "classification": { "score": 0.97 } }, …] }
+//                                           → { "payload": [{ "displayName": "…", "classification": { "score": 0.97 } }, …],
+//                                               "outOfDistribution": { "flagged": true, "warnings": ["…"], "score": { … } } }
+//   `outOfDistribution` (an addition to AutoML's shape, which clients that do not know it ignore) says whether
+//   the image is unlike the training data (src/eval/ood.ts); absent when the model cannot tell.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
@@ -251,7 +254,10 @@ export async function startPredictionServer(o: ServerOptions): Promise<RunningSe
     }
     const p = await batcher.predict(bytes);
     if (p.error) throw new HttpError(400, `The image could not be used: ${p.error}`);
-    send(res, 200, { payload: p.scores.map((s) => ({ displayName: s.label, classification: { score: s.score } })) });
+    send(res, 200, {
+      payload: p.scores.map((s) => ({ displayName: s.label, classification: { score: s.score } })),
+      ...(p.ood ? { outOfDistribution: p.ood } : {}),
+    });
   };
 
   const server = createServer((req, res) => {

@@ -170,6 +170,8 @@ export interface ExperimentRecord {
     plainAccuracy?: number;
   };
   test?: TestMetrics;
+  /** The out-of-distribution check's calibration on VALIDATION (`final/model/ood.json`); older experiments have none. */
+  ood?: { kind: OodScoreKind; threshold: number; quantile: number; count: number };
   error?: string;
   /** Versions of the product and its engine when the experiment ran. */
   versions?: Record<string, string>;
@@ -342,6 +344,64 @@ export interface ImagePrediction {
   /** Milliseconds the prediction took. */
   ms?: number;
   error?: string;
+  /** Whether the image is unlike the training data (src/eval/ood.ts); absent when it could not be used. */
+  ood?: OutOfDistribution;
+}
+
+/** How an OOD score is computed from the model's output: −logsumexp(logits) or −log(highest probability). */
+export type OodScoreKind = 'energy' | 'maxProbability';
+
+/** The verdict on one image: checks that fired, in plain language, and the score check's figures. */
+export interface OutOfDistribution {
+  /** True when any check says the image is unlike the training data. */
+  flagged: boolean;
+  /** One plain-language reason per check that fired (empty when none did). */
+  warnings: string[];
+  /** The score check, for a model calibrated on VALIDATION (experiments from before have none). */
+  score?: { kind: OodScoreKind; value: number; threshold: number; quantile: number; flagged: boolean };
+}
+
+/** Quantiles of a set of numbers (a size, an aspect ratio, a score). */
+export interface Spread {
+  min: number;
+  p01: number;
+  p05: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+}
+
+/** The training images as the mismatch checks see them: source sizes and colour. */
+export interface TrainingImageStats {
+  count: number;
+  width: Spread;
+  height: Spread;
+  /** Width ÷ height. */
+  aspect: Spread;
+  /** The model's input channels: 1 means it was trained on grayscale images. */
+  channels: 1 | 3;
+  /** Mean brightness of the border of the training images as the model sees them (a sample; src/engine/model/ood-score.ts). */
+  border?: Spread;
+}
+
+/** `ood.json` beside the final model: what prediction compares an image with. */
+export interface OodCalibration {
+  version: 1;
+  /** The score check; absent for multi-label models (their sigmoid scores have no energy). */
+  score?: {
+    kind: OodScoreKind;
+    partition: 'VALIDATION';
+    count: number;
+    /** Share of VALIDATION images whose score is at or below the threshold (0.95: 5 % false alarms there). */
+    quantile: number;
+    threshold: number;
+    spread: Spread;
+    mean: number;
+    /** True when the final model was trained on VALIDATION too (a final fit): its scores there are optimistic. */
+    seenInTraining: boolean;
+  };
+  images?: TrainingImageStats;
 }
 
 export interface PredictPanelData {

@@ -135,12 +135,20 @@ function predictor(): void {
           p.catch(() => loaded.delete(m.model));
         }
         const model = await p;
-        const results = m.images
-          ? await model.predictBytes(
+        const { results, signals } = m.images
+          ? await model.predictBytesWithSignals(
               m.images.map((i) => ({ name: i.name, bytes: Buffer.from(i.base64, 'base64') })),
               m.topK,
             )
-          : await model.predictFiles(m.paths ?? [], m.topK);
+          : await model.predictFilesWithSignals(m.paths ?? [], m.topK);
+        // Whether each image is unlike the training data (src/eval/ood.ts), against the model's `ood.json`.
+        const { assessImage, readOodCalibration } = await import('../eval/ood');
+        // A score of another kind than the model gives (energy from TF.js, highest probability from ONNX Runtime) is not comparable.
+        const calibrated = readOodCalibration(model.dir);
+        const calibration = calibrated?.score && calibrated.score.kind !== model.scoreKind ? { ...calibrated, score: undefined } : calibrated;
+        signals.forEach((sig, i) => {
+          if (sig && !results[i].error) results[i].ood = assessImage(sig, calibration, model.input.channels);
+        });
         send({ type: 'predictions', id: m.id, results, backend: model.engine === 'onnxruntime' ? 'onnxruntime (cpu)' : backendName });
       } catch (e) {
         send({ type: 'predictions', id: m.id, error: e instanceof Error ? e.message : String(e) });

@@ -20,7 +20,7 @@ describe('batch prediction of a folder', () => {
     );
   });
 
-  it('writes one CSV row per image with its top labels, quoting fields and reporting errors', async () => {
+  it('writes one CSV row per image with its top labels, quoting fields, reporting errors and out-of-distribution warnings', async () => {
     const calls: number[] = [];
     const predictor = {
       predictFiles: async (_m: string, paths: string[], topK = 3) => {
@@ -34,19 +34,23 @@ describe('batch prediction of a folder', () => {
                   { label: 'cat', score: 0.9 },
                   { label: 'dog', score: 0.1 },
                 ].slice(0, topK),
+                // The odd one is unlike the training data (two checks fired); the first passes its score check.
+                ood: p.endsWith('odd.webp')
+                  ? { flagged: true, warnings: ['a colour image, but …', 'unlike the training data (OOD score 3.10; …)'] }
+                  : { flagged: false, warnings: [], score: { kind: 'energy' as const, value: -7.25, threshold: -4, quantile: 0.95, flagged: false } },
               },
         );
       },
     };
     const csv = join(root, 'out.csv');
     const r = await predictFolder(predictor, '/model', root, csv, { topK: 2, chunk: 2 });
-    assert.deepEqual(r, { csv, images: 3, failed: 1 });
+    assert.deepEqual(r, { csv, images: 3, failed: 1, unlike: 1 });
     assert.deepEqual(calls, [2, 1]);
     assert.deepEqual(readFileSync(csv, 'utf8').trim().split('\n'), [
-      'path,label_1,score_1,label_2,score_2,error',
-      '1.png,cat,0.90000,dog,0.10000,',
-      'a/2.jpg,,,,,corrupt image',
-      '"a/b/3,odd.webp",cat,0.90000,dog,0.10000,',
+      'path,label_1,score_1,label_2,score_2,error,ood_warning,ood_score',
+      '1.png,cat,0.90000,dog,0.10000,,,-7.25',
+      'a/2.jpg,,,,,corrupt image,,',
+      '"a/b/3,odd.webp",cat,0.90000,dog,0.10000,,"a colour image, but …; unlike the training data (OOD score 3.10; …)",',
     ]);
     await assert.rejects(
       predictFolder(predictor, '/model', join(root, 'a', 'b', '..', '..', 'a', 'b', 'x'), csv).catch((e) => Promise.reject(e)),

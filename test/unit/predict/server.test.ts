@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,14 +10,20 @@ import { saveModel } from '../../../src/engine/model/io';
 import { buildModel } from '../../../src/engine/model/build';
 import { PredictorClient } from '../../../src/predict/client';
 import { type BatchPredictor, type RunningServer, startPredictionServer } from '../../../src/predict/server';
-import type { ImagePrediction } from '../../../src/shared/protocol';
+import { trainingImageStats } from '../../../src/eval/ood';
+import type { ImagePrediction, OodCalibration, OutOfDistribution } from '../../../src/shared/protocol';
 
 const WORKER = join(__dirname, '..', '..', '..', 'src', 'worker', 'main.js');
 
 interface Reply {
   status: number;
   headers: import('node:http').IncomingHttpHeaders;
-  body: { error?: { message: string }; payload?: { displayName: string; classification: { score: number } }[]; models?: { name: string; classes: string[] }[] };
+  body: {
+    error?: { message: string };
+    payload?: { displayName: string; classification: { score: number } }[];
+    models?: { name: string; classes: string[] }[];
+    outOfDistribution?: OutOfDistribution;
+  };
 }
 
 function call(
@@ -195,8 +201,31 @@ describe('prediction server', function () {
       );
       await saveModel(model, join(dir, 'model'), { classes: ['a', 'b', 'c'], multiLabel: false, input: { height: 8, width: 8, channels: 1, fit: 'pad' } });
       model.dispose();
+      // The same model calibrated (ood.json): trained on 8×8 gray images, a threshold no image stays under.
+      cpSync(join(dir, 'model'), join(dir, 'calibrated'), { recursive: true });
+      const calibration: OodCalibration = {
+        version: 1,
+        images: trainingImageStats([{ width: 8, height: 8 }], 1),
+        score: {
+          kind: 'energy',
+          partition: 'VALIDATION',
+          count: 1,
+          quantile: 0.95,
+          threshold: -1e6,
+          spread: { min: -1e6, p01: -1e6, p05: -1e6, p50: -1e6, p95: -1e6, p99: -1e6, max: -1e6 },
+          mean: -1e6,
+          seenInTraining: false,
+        },
+      };
+      writeFileSync(join(dir, 'calibrated', 'ood.json'), JSON.stringify(calibration));
       client = new PredictorClient({ workerPath: WORKER, env: { AUTOML_BACKEND: 'wasm' } });
-      server = await startPredictionServer({ models: [{ name: 'tiny', path: join(dir, 'model') }], predictor: client });
+      server = await startPredictionServer({
+        models: [
+          { name: 'tiny', path: join(dir, 'model') },
+          { name: 'calibrated', path: join(dir, 'calibrated') },
+        ],
+        predictor: client,
+      });
     });
     after(async () => {
       await server.close();
@@ -219,6 +248,44 @@ describe('prediction server', function () {
       assert.equal((await call(server, 'POST', '/v1/models/tiny:predict', { body: payload(png(99)) })).status, 200);
       const list = await call(server, 'GET', '/v1/models');
       assert.deepEqual(list.body.models?.[0].classes, ['a', 'b', 'c']);
+      // A model without ood.json (trained before the check existed): no warnings and no score check.
+      assert.deepEqual(replies[0].body.outOfDistribution, { flagged: false, warnings: [] });
+    });
+
+    it('says beside the AutoML payload when an image is unlike the training data, with the reasons', async () => {
+      const W = 64;
+      const H = 48;
+      const colour = encodePng(
+        W,
+        H,
+        3,
+        Uint8Array.from({ length: W * H * 3 }, (_, i) => (i % 3 === 0 ? 230 : i % 3 === 1 ? 120 : 20)),
+      );
+      const [like, unlike] = await Promise.all([
+        call(server, 'POST', '/v1/models/calibrated:predict', { body: payload(png(3)) }),
+        call(server, 'POST', '/v1/models/calibrated:predict', { body: payload(colour) }),
+      ]);
+      for (const r of [like, unlike]) {
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+        // AutoML's shape is kept: the payload is the same list of labels and scores.
+        assert.deepEqual(r.body.payload!.map((p) => p.displayName).sort(), ['a', 'b', 'c']);
+        assert.deepEqual(Object.keys(r.body).sort(), ['outOfDistribution', 'payload']);
+        const score = r.body.outOfDistribution!.score!;
+        assert.equal(score.kind, 'energy');
+        assert.ok(Number.isFinite(score.value) && score.value > -1e6 && score.flagged && score.quantile === 0.95);
+      }
+      // Same size and colour as the training images: only the score check fires.
+      assert.equal(like.body.outOfDistribution!.flagged, true);
+      assert.equal(like.body.outOfDistribution!.warnings.length, 1);
+      assert.match(
+        like.body.outOfDistribution!.warnings[0],
+        /^unlike the training data \(OOD score -?\d+\.\d+; 95 % of validation images score below -1000000\)$/,
+      );
+      // A colour image 8× larger than the 8×8 gray training images: colour and size, then the score.
+      const w = unlike.body.outOfDistribution!.warnings;
+      assert.equal(w.length, 3, w.join('\n'));
+      assert.match(w[0], /^a colour image, but the model was trained on grayscale images/);
+      assert.match(w[1], /^64×48 px, far larger than the training images \(8×8 px\)/);
     });
   });
 });
