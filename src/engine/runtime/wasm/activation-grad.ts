@@ -2,7 +2,7 @@
 // is mul(dy, cast(step(x))): three full passes and two temporaries).
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { alloc, byteOffset, f32, type BackendWasm, type KernelArgs } from './kernel-utils';
-import { simdFor } from './simd';
+import { partsFor, poolFor, runSplit } from './split';
 
 export const RELU_GRAD_KERNEL = 'AutomlReluGrad';
 
@@ -15,11 +15,14 @@ export function reluGrad(args: KernelArgs): TensorInfo {
   const d = f32(backend, dy);
   const xv = f32(backend, x);
   let start = 0;
-  const simd = simdFor(backend);
-  if (simd !== null) {
-    // Branch-free in SIMD (a JS select mispredicts on every other element).
-    start = o.length & ~3;
-    simd.reluGrad(byteOffset(backend, out), byteOffset(backend, dy), byteOffset(backend, x), start * 4);
+  const pool = poolFor(backend);
+  if (pool !== null) {
+    // Branch-free in SIMD (a JS select mispredicts on every other element), a share of the
+    // vectors per thread.
+    const vectors = o.length >> 2;
+    start = 4 * vectors;
+    const [oAt, dyAt, xAt] = [out, dy, x].map((t) => byteOffset(backend, t));
+    runSplit(pool, 'reluGrad', partsFor(pool, vectors, o.length), vectors, (v0, v1) => [oAt + 16 * v0, dyAt + 16 * v0, xAt + 16 * v0, 16 * (v1 - v0)]);
   }
   for (let i = start; i < o.length; i++) o[i] = xv[i] > 0 ? d[i] : 0;
   return out;

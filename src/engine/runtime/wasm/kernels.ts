@@ -23,7 +23,11 @@
 //                          statistics, clamps) in SIMD on the pool's threads; Slice:
 //                          contiguous slices as one copy (inference.ts)
 //   AutomlBatchNormTrain[Grad], AutomlReluGrad, AutomlAdamWUpdate, AutomlSgdUpdate:
-//                          fused one/two-pass kernels (SIMD) used by TrainStep
+//                          fused one/two-pass kernels (SIMD) used by TrainStep, split
+//                          between the pool's threads (split.ts); the BatchNorm pair
+//                          optionally with the ReLU that follows it fused in
+//   Add                    same-size float32 sums (residual blocks) in SIMD on the
+//                          pool's threads (add.ts)
 // The SIMD kernels are WebAssembly generated at run time (simd/), operating on
 // the backend's heap; the convolution loops run on helper threads that share it
 // (simd/threads.ts).
@@ -37,6 +41,7 @@
 // Switching is cheap and can happen at any time: the engine looks kernels up in
 // the global registry on every call. Kernels are registered for 'wasm' only.
 import {
+  Add,
   AvgPoolGrad,
   BatchMatMul,
   Conv2D,
@@ -71,6 +76,7 @@ import { RELU_GRAD_KERNEL, reluGrad, sharedIdentity } from './activation-grad';
 import { DROPOUT_MASK_KERNEL, dropoutMaskKernel } from './dropout';
 import { BN_TRAIN_GRAD_KERNEL, BN_TRAIN_KERNEL, batchNormTrain, batchNormTrainGrad } from './batchnorm';
 import { installGradientOverrides } from './gradients';
+import { add } from './add';
 
 export type WasmKernelSet = 'stock' | 'project';
 
@@ -91,6 +97,7 @@ const PROJECT_KERNELS: Record<string, ProjectKernel> = {
   [Sum]: sum,
   [Mean]: mean,
   [Identity]: sharedIdentity,
+  [Add]: add,
   [RELU_GRAD_KERNEL]: reluGrad,
   [DROPOUT_MASK_KERNEL]: dropoutMaskKernel,
   [BN_TRAIN_KERNEL]: batchNormTrain,

@@ -5,8 +5,8 @@
 // maximum of each window (the cpu backend's rule) and adds dy there, scanning
 // all channels of a window position at once so that memory is read in order.
 import { backend_util, type TensorInfo } from '@tensorflow/tfjs-core';
-import { alloc, byteOffset, f32, type BackendWasm, type KernelArgs } from './kernel-utils';
-import { simdFor } from './simd';
+import { alloc, byteOffset, f32, sizeOf, type BackendWasm, type KernelArgs } from './kernel-utils';
+import { partsFor, poolFor, runSplit } from './split';
 
 type Pad = 'same' | 'valid' | number | backend_util.ExplicitPadding;
 type Rounding = 'floor' | 'round' | 'ceil' | undefined;
@@ -51,14 +51,26 @@ export function maxPoolGrad(args: KernelArgs): TensorInfo {
   const { top, left } = ci.padInfo;
   const dx = alloc(backend, x.shape);
   // The common 2×2 / stride 2 / unpadded case: branch-free SIMD, one pass.
-  const simd =
+  const pool =
     C % 4 === 0 && FH === 2 && FW === 2 && sh === 2 && sw === 2 && top === 0 && left === 0 && OH === Math.floor(H / 2) && OW === Math.floor(W / 2)
-      ? simdFor(backend)
+      ? poolFor(backend)
       : null;
-  if (simd !== null) {
+  if (pool !== null) {
     // Rows/columns outside every window (odd sizes) get no gradient.
     if (H % 2 === 1 || W % 2 === 1) f32(backend, dx).fill(0);
-    simd.maxPoolGrad2x2(byteOffset(backend, dx), byteOffset(backend, x), byteOffset(backend, dy), B, H, W, 4 * C);
+    const [dxAt, xAt, dyAt] = [dx, x, dy].map((t) => byteOffset(backend, t));
+    const image = H * W * 4 * C;
+    const dyImage = OH * OW * 4 * C;
+    // A share of the images per thread.
+    runSplit(pool, 'maxPoolGrad2x2', partsFor(pool, B, sizeOf(x.shape)), B, (b0, b1) => [
+      dxAt + image * b0,
+      xAt + image * b0,
+      dyAt + dyImage * b0,
+      b1 - b0,
+      H,
+      W,
+      4 * C,
+    ]);
     return dx;
   }
   const dxv = f32(backend, dx);
