@@ -1,7 +1,7 @@
 // One-pass activation gradients for the wasm backend (tfjs-core's Relu gradient
 // is mul(dy, cast(step(x))): three full passes and two temporaries).
-import type { TensorInfo } from '@tensorflow/tfjs-core';
-import { alloc, byteOffset, f32, type BackendWasm, type KernelArgs } from './kernel-utils';
+import { Cast, type TensorInfo } from '@tensorflow/tfjs-core';
+import { alloc, byteOffset, f32, runStock, type BackendWasm, type KernelArgs } from './kernel-utils';
 import { partsFor, poolFor, runSplit } from './split';
 
 export const RELU_GRAD_KERNEL = 'AutomlReluGrad';
@@ -39,4 +39,15 @@ export function sharedIdentity(args: KernelArgs): TensorInfo {
   const x = args.inputs.x as TensorInfo;
   backend.incRef(x.dataId);
   return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+}
+
+/**
+ * Cast to the tensor's own dtype shares the data, as Identity does (the gradient of a clone is
+ * such a cast: tfjs-layers' Add clones its first input); other casts run the stock kernel.
+ */
+export function sharedCast(args: KernelArgs): TensorInfo {
+  const backend = args.backend as BackendWasm;
+  const x = args.inputs.x as TensorInfo;
+  if ((args.attrs as { dtype?: string } | undefined)?.dtype !== x.dtype) return runStock(Cast, backend, { x }, args.attrs ?? {});
+  return sharedIdentity(args);
 }

@@ -78,3 +78,39 @@ export const addRange: FnDef = (() => {
       addr(out, i), addr(a, i), op.v128load(), addr(b, i), op.v128load(), op.f32x4add, op.v128store()),
   };
 })();
+
+/**
+ * maxPool2x2(x, y, B, H, W, rowBytesC, OH, OW): y[b, oh, ow, c] = the maximum of the whole 2×2
+ * window at (2·oh, 2·ow), for oh < ⌊H/2⌋, ow < ⌊W/2⌋; y is [B, OH, OW, C] and may hold one more
+ * row and column ('same' padding: those partial windows are the caller's). rowBytesC = 4·C.
+ */
+export const maxPool2x2: FnDef = (() => {
+  const [x, y, B, H, W, c4, OH, OW] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const [b, oh, ow, g, wholeH, wholeW, rowB, xo, yo] = [8, 9, 10, 11, 12, 13, 14, 15, 16];
+  const at = (extra: Code): Code => [...get(x), ...get(xo), ...op.i32add, ...extra, ...op.i32add];
+  return {
+    name: 'maxPool2x2',
+    params: [i32, i32, i32, i32, i32, i32, i32, i32],
+    locals: [i32, i32, i32, i32, i32, i32, i32, i32, i32],
+    body: [
+      ...get(H), ...op.i32c(1), 0x75 /* i32.shr_s */, ...set(wholeH),
+      ...get(W), ...op.i32c(1), 0x75, ...set(wholeW),
+      ...get(W), ...get(c4), ...op.i32mul, ...set(rowB),
+      ...forLoop(b, op.i32c(0), B, 1,
+        forLoop(oh, op.i32c(0), wholeH, 1,
+          forLoop(ow, op.i32c(0), wholeW, 1,
+            // xo: byte offset of input pixel (b, 2·oh, 2·ow); yo: of output pixel (b, oh, ow).
+            get(b), get(H), op.i32mul, get(oh), op.i32c(1), op.i32shl, op.i32add, get(rowB), op.i32mul,
+            get(ow), op.i32c(1), op.i32shl, get(c4), op.i32mul, op.i32add, set(xo),
+            get(b), get(OH), op.i32mul, get(oh), op.i32add, get(OW), op.i32mul, get(ow), op.i32add, get(c4), op.i32mul,
+            get(y), op.i32add, set(yo),
+            forLoop(g, op.i32c(0), c4, 16,
+              get(yo), get(g), op.i32add,
+              at(get(g)), op.v128load(), at([...get(g), ...get(c4), ...op.i32add]), op.v128load(), op.f32x4max,
+              at([...get(g), ...get(rowB), ...op.i32add]), op.v128load(),
+              at([...get(g), ...get(rowB), ...op.i32add, ...get(c4), ...op.i32add]), op.v128load(), op.f32x4max,
+              op.f32x4max,
+              op.v128store())))),
+    ],
+  };
+})();

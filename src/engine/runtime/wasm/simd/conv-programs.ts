@@ -13,7 +13,7 @@
 // multiply and an add. Relaxed SIMD is a separate WebAssembly feature, so each build is
 // its own module; index.ts picks the one the runtime accepts.
 import { ELEMENTWISE_PROGRAMS } from './elementwise-programs';
-import { addRange, bnReluGradApply, bnReluGradStats } from './bn-programs';
+import { addRange, bnReluGradApply, bnReluGradStats, maxPool2x2 } from './bn-programs';
 import { adamw, affine, bnGradApply, bnGradStats, broadcastFilterGrad, colStats, depthwiseFilterGrad, maxPoolGrad2x2, reluGrad, sgd } from './programs';
 import { bitsWrapper, block, br, brIf, forLoop, i32, loop, op, v128, type Code, type FnDef } from './wasm-asm';
 
@@ -139,7 +139,7 @@ export function convPrograms(fma: boolean): FnDef[] {
     ...FORWARD_TILES.map((t) => convForwardProgram(fma, t.name, t.pixels, t.tileOut)),
     ...ELEMENTWISE_PROGRAMS,
     // The memory-bound training passes, split between the threads by rows or bytes (split.ts).
-    reluGrad, colStats, bnGradStats, affine, bnGradApply, maxPoolGrad2x2, bnReluGradStats, bnReluGradApply, addRange,
+    reluGrad, colStats, bnGradStats, affine, bnGradApply, maxPoolGrad2x2, bnReluGradStats, bnReluGradApply, addRange, maxPool2x2,
     adamw, sgd,
   ];
   // adamwBits, sgdBits: their float arguments as i32 bits, as the pool passes them.

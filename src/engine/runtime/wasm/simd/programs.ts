@@ -267,15 +267,16 @@ export const sgd: FnDef = (() => {
 })();
 
 /**
- * maxPoolGrad2x2(dx, x, dy, B, H, W, rowBytesC): 2×2 windows, stride 2, no
- * padding (OH = ⌊H/2⌋, OW = ⌊W/2⌋); dy goes to the first maximum of each window
- * in row-major order (the cpu backend's rule). Cells outside every window are
- * not written. rowBytesC = 4·C.
+ * maxPoolGrad2x2(dx, x, dy, B, H, W, rowBytesC, dyH, dyW): the whole 2×2 windows, stride 2,
+ * top/left padding 0 (OH = ⌊H/2⌋, OW = ⌊W/2⌋ of them; dy is [B, dyH, dyW, C], which may hold
+ * one more row and column for 'same' padding: those partial windows are the caller's); dy goes
+ * to the first maximum of each window in row-major order (the cpu backend's rule). Cells
+ * outside every whole window are not written. rowBytesC = 4·C.
  */
 export const maxPoolGrad2x2: FnDef = (() => {
-  const [dx, x, dy, B, H, W, c4] = [0, 1, 2, 3, 4, 5, 6];
-  const [b, oh, ow, g, OH, OW, rowB, r0, xo, dyo] = [7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
-  const [va, vb, vc, vd, m, ea, eb, ec, gv, t] = [17, 18, 19, 20, 21, 22, 23, 24, 25, 26];
+  const [dx, x, dy, B, H, W, c4, dyH, dyW] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const [b, oh, ow, g, OH, OW, rowB, r0, xo, dyo] = [9, 10, 11, 12, 13, 14, 15, 16, 17, 18];
+  const [va, vb, vc, vd, m, ea, eb, ec, gv, t] = [19, 20, 21, 22, 23, 24, 25, 26, 27, 28];
   const at = (base: number, extra: Code): Code => [...get(base), ...get(xo), ...op.i32add, ...extra, ...op.i32add];
   const zero = op.i32c(0);
   const c4v = get(c4);
@@ -283,7 +284,7 @@ export const maxPoolGrad2x2: FnDef = (() => {
   const rowC4 = [...get(rowB), ...get(c4), ...op.i32add];
   return {
     name: 'maxPoolGrad2x2',
-    params: [i32, i32, i32, i32, i32, i32, i32],
+    params: [i32, i32, i32, i32, i32, i32, i32, i32, i32],
     locals: [i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, v128, v128, v128, v128, v128, v128, v128, v128, v128, v128],
     body: [
       ...get(H), ...op.i32c(1), 0x75 /* i32.shr_s */, ...set(OH),
@@ -293,7 +294,7 @@ export const maxPoolGrad2x2: FnDef = (() => {
         forLoop(oh, op.i32c(0), OH, 1,
           // r0: byte offset of input row 2·oh of image b; dyo: of output row oh.
           get(b), get(H), op.i32mul, get(oh), op.i32c(1), op.i32shl, op.i32add, get(rowB), op.i32mul, set(r0),
-          get(b), get(OH), op.i32mul, get(oh), op.i32add, get(OW), op.i32mul, get(c4), op.i32mul, set(dyo),
+          get(b), get(dyH), op.i32mul, get(oh), op.i32add, get(dyW), op.i32mul, get(c4), op.i32mul, set(dyo),
           forLoop(ow, op.i32c(0), OW, 1,
             forLoop(g, op.i32c(0), c4, 16,
               get(r0), get(ow), op.i32c(1), op.i32shl, get(c4), op.i32mul, op.i32add, get(g), op.i32add, set(xo),
