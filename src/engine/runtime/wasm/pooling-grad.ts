@@ -103,8 +103,6 @@ export function maxPoolGrad(args: KernelArgs): TensorInfo {
   const x = args.inputs.input!;
   const ci = poolInfo(x.shape, args.attrs ?? {});
   const { batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = ci;
-  const { strideHeight: sh, strideWidth: sw, effectiveFilterHeight: FH, effectiveFilterWidth: FW } = ci;
-  const { top, left } = ci.padInfo;
   const dx = alloc(backend, x.shape);
   const [wholeH, wholeW] = [Math.floor(H / 2), Math.floor(W / 2)];
   // The common 2×2 / stride 2 case, unpadded or 'same' (one more partial window at the bottom
