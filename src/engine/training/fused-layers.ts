@@ -110,6 +110,11 @@ export function fusedBatchNormAvailable(): boolean {
   return tf.getKernel(BN_TRAIN_KERNEL, b) !== undefined && tf.getKernel(BN_TRAIN_GRAD_KERNEL, b) !== undefined;
 }
 
+/** Whether the active backend's fused BatchNorm kernels take the `relu` attribute (wasm's; webgpu's do not). */
+export function fusedReluAvailable(): boolean {
+  return tf.getBackend() === 'wasm';
+}
+
 /**
  * y = BN(x) with batch statistics, as one differentiable op (y = max(0, BN(x)) with `relu`); also
  * returns the batch mean and (biased) variance, which the caller must dispose.
@@ -179,17 +184,16 @@ function patchBatchNorm(layer: BatchNormLike): void {
     const plain = layer.center && layer.scale;
     if (!training || !lastAxis || x.dtype !== 'float32' || (plain && !fusedBatchNormAvailable())) return original(inputs, kwargs);
     const fused = fusedBatchNormAvailable();
+    const relu = fused && layer.__automlReluNext === true && fusedReluAvailable();
     const out = tf.tidy(() => {
-      const { y, mean, variance } = fused
-        ? fusedBatchNormTrain(x, gamma(), beta(), layer.epsilon, layer.__automlReluNext === true)
-        : momentsBatchNorm(x, gamma(), beta(), layer.epsilon);
+      const { y, mean, variance } = fused ? fusedBatchNormTrain(x, gamma(), beta(), layer.epsilon, relu) : momentsBatchNorm(x, gamma(), beta(), layer.epsilon);
       movingAverage(layer.movingMean, mean, layer.momentum);
       movingAverage(layer.movingVariance, variance, layer.momentum);
       mean.dispose();
       variance.dispose();
       return y;
     });
-    if (fused && layer.__automlReluNext === true) reluApplied.add(out);
+    if (relu) reluApplied.add(out);
     return out;
   };
   layer.__automlFused = true;

@@ -12,6 +12,8 @@ import { MIN_SPLIT, setSplitCap } from '../../../src/engine/runtime/wasm/split';
 import { BN_TRAIN_GRAD_KERNEL, BN_TRAIN_KERNEL } from '../../../src/engine/runtime/wasm/batchnorm';
 import { RELU_GRAD_KERNEL } from '../../../src/engine/runtime/wasm/activation-grad';
 import { ADAMW_KERNEL } from '../../../src/engine/runtime/optimizer-update';
+import { enableFusedLayers } from '../../../src/engine/training/fused-layers';
+import { buildReferenceNet } from '../../../src/engine/model/reference-nets';
 import { arr, assertClose, compareKernel, ensureWasm, onBackend, runKernelOn, type Arr } from './wasm-test-utils';
 
 const MODES: Array<{ what: string; cap: number; simd: boolean }> = [
@@ -167,4 +169,28 @@ describe('wasm training kernels split between threads', function () {
       assertClose(flat(res[2]), flat(wantV), 1e-6, 'adamw v');
     });
   }
+
+  it('conv-BN-ReLU in training: the ReLU runs inside the BatchNorm kernels on wasm, as its own kernels on cpu', async () => {
+    const model = await onBackend('cpu', () => buildReferenceNet('autokeras', [12, 12, 1], 10, { seed: 3, dropout: 0 }));
+    // 3 BatchNorms, the 3 ReLU Activations after them, the first convolution, the dropout.
+    assert.equal(enableFusedLayers(model), 8);
+    const kernels = (backend: string): Promise<string[]> =>
+      onBackend(backend, async () => {
+        const x = tf.randomNormal([2, 12, 12, 1], 0, 1, 'float32', 7);
+        const info = await tf.profile(() => {
+          const g = tf.grads((xx: tf.Tensor) => tf.sum(model.apply(xx, { training: true }) as tf.Tensor))([x]);
+          tf.dispose(g);
+        });
+        x.dispose();
+        return info.kernels.map((k) => k.name);
+      });
+    const count = (names: string[], name: string): number => names.filter((n) => n === name).length;
+    const onWasm = await kernels('wasm');
+    assert.equal(count(onWasm, BN_TRAIN_KERNEL), 3);
+    assert.equal(count(onWasm, BN_TRAIN_GRAD_KERNEL), 3);
+    assert.equal(count(onWasm, 'Relu') + count(onWasm, RELU_GRAD_KERNEL), 0, onWasm.join(' '));
+    const onCpu = await kernels('cpu');
+    assert.equal(count(onCpu, 'Relu'), 3);
+    model.dispose();
+  });
 });
