@@ -475,6 +475,6 @@ function tapFilterGrad(broadcast: boolean): FnDef {
 export const depthwiseFilterGrad = tapFilterGrad(false);
 export const broadcastFilterGrad = tapFilterGrad(true);
 
-export const PROGRAMS: FnDef[] = [
-  depthwiseFilterGrad, broadcastFilterGrad, reluGrad, dropoutMask, colSum, colStats, bnGradStats, affine, bnGradApply, adamw, sgd, maxPoolGrad2x2, copyRows, transposeOuterInner,
-];
+// The calling thread's module (simdFor): the passes that are not split between threads. The
+// training passes and the filter gradients run on the pool's module (conv-programs.ts).
+export const PROGRAMS: FnDef[] = [dropoutMask, colSum, copyRows, transposeOuterInner];
