@@ -32,7 +32,51 @@ interface BatchNormLike {
   movingMean: LayerVariableLike;
   movingVariance: LayerVariableLike;
   trainable: boolean;
+  inboundNodes: unknown[];
+  outboundNodes: Array<{ outboundLayer: unknown }>;
   __automlFused?: boolean;
+  /** The layer's only consumer is a ReLU activation: training applies it in the BatchNorm's pass. */
+  __automlReluNext?: boolean;
+}
+
+/** The fields of tfjs-layers' Activation layer the ReLU fusion relies on. */
+interface ActivationLike {
+  getClassName(): string;
+  call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor | tf.Tensor[];
+  activation: { getClassName(): string };
+  __automlAfterBn?: boolean;
+}
+
+/**
+ * Outputs of a BatchNorm whose ReLU was fused into it (training only): the Activation layer that
+ * follows passes them on as they are (ReLU is idempotent, so this is exact whatever the graph).
+ */
+const reluApplied = new WeakSet<tf.Tensor>();
+
+function isReluActivation(l: unknown): boolean {
+  const a = l as Partial<ActivationLike>;
+  return typeof a.getClassName === 'function' && a.getClassName() === 'Activation' && a.activation?.getClassName() === 'relu';
+}
+
+/**
+ * Whether a BatchNorm may apply the ReLU that follows it: it is called once, its one consumer is a
+ * ReLU Activation layer, and its output is no model output.
+ */
+function reluFollows(layer: BatchNormLike, outputLayers: ReadonlySet<unknown>): boolean {
+  const outs = layer.outboundNodes ?? [];
+  return (layer.inboundNodes ?? []).length === 1 && outs.length === 1 && isReluActivation(outs[0]!.outboundLayer) && !outputLayers.has(layer);
+}
+
+/** A ReLU Activation after a fused BatchNorm + ReLU: identity on that BatchNorm's training outputs. */
+function patchReluAfterBn(layer: ActivationLike): void {
+  if (layer.__automlAfterBn) return;
+  const original = layer.call.bind(layer);
+  layer.call = (inputs, kwargs) => {
+    const x = Array.isArray(inputs) ? inputs[0] : inputs;
+    // A clone (Identity) shares the data on wasm: no pass over it, and its gradient is dy.
+    return x !== undefined && reluApplied.has(x) ? tf.clone(x) : original(inputs, kwargs);
+  };
+  layer.__automlAfterBn = true;
 }
 
 /** The fields of tfjs-layers' Conv2D the first-layer patch relies on. */
@@ -57,6 +101,7 @@ interface LayerNodeLike {
 
 interface ContainerLike {
   layers?: unknown[];
+  outputLayers?: unknown[];
   getClassName(): string;
 }
 
@@ -65,25 +110,39 @@ export function fusedBatchNormAvailable(): boolean {
   return tf.getKernel(BN_TRAIN_KERNEL, b) !== undefined && tf.getKernel(BN_TRAIN_GRAD_KERNEL, b) !== undefined;
 }
 
+/** Whether the active backend's fused BatchNorm kernels take the `relu` attribute (wasm's; webgpu's do not). */
+export function fusedReluAvailable(): boolean {
+  return tf.getBackend() === 'wasm';
+}
+
 /**
- * y = BN(x) with batch statistics, as one differentiable op; also returns the
- * batch mean and (biased) variance, which the caller must dispose.
+ * y = BN(x) with batch statistics, as one differentiable op (y = max(0, BN(x)) with `relu`); also
+ * returns the batch mean and (biased) variance, which the caller must dispose.
  */
-export function fusedBatchNormTrain(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): { y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } {
+export function fusedBatchNormTrain(
+  x: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  epsilon: number,
+  relu = false,
+): { y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } {
   let mean: tf.Tensor | null = null;
   let variance: tf.Tensor | null = null;
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [xi, g, b] = args as tf.Tensor[];
     const save = args[3] as tf.GradSaveFunc;
-    const [y, m, v, invstd] = tf.engine().runKernel(BN_TRAIN_KERNEL, { x: xi, gamma: g, beta: b }, { epsilon }) as tf.Tensor[];
-    save([xi, g, m, invstd]);
+    const [y, m, v, invstd] = tf.engine().runKernel(BN_TRAIN_KERNEL, { x: xi, gamma: g, beta: b }, { epsilon, relu }) as tf.Tensor[];
+    save([xi, g, m, invstd, b]);
     mean = tf.keep(m);
     variance = tf.keep(v);
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [sx, sg, sm, si] = saved;
-        return tf.engine().runKernel(BN_TRAIN_GRAD_KERNEL, { dy, x: sx, mean: sm, invstd: si, gamma: sg }, {}) as tf.Tensor[];
+        const [sx, sg, sm, si, sb] = saved;
+        // With the ReLU fused, the gradient kernel recomputes its mask from x and needs beta.
+        const inputs: tf.NamedTensorMap = { dy, x: sx, mean: sm, invstd: si, gamma: sg };
+        if (relu) inputs.beta = sb;
+        return tf.engine().runKernel(BN_TRAIN_GRAD_KERNEL, inputs, { relu }) as tf.Tensor[];
       },
     };
   });
@@ -124,16 +183,18 @@ function patchBatchNorm(layer: BatchNormLike): void {
     }
     const plain = layer.center && layer.scale;
     if (!training || !lastAxis || x.dtype !== 'float32' || (plain && !fusedBatchNormAvailable())) return original(inputs, kwargs);
-    return tf.tidy(() => {
-      const { y, mean, variance } = fusedBatchNormAvailable()
-        ? fusedBatchNormTrain(x, gamma(), beta(), layer.epsilon)
-        : momentsBatchNorm(x, gamma(), beta(), layer.epsilon);
+    const fused = fusedBatchNormAvailable();
+    const relu = fused && layer.__automlReluNext === true && fusedReluAvailable();
+    const out = tf.tidy(() => {
+      const { y, mean, variance } = fused ? fusedBatchNormTrain(x, gamma(), beta(), layer.epsilon, relu) : momentsBatchNorm(x, gamma(), beta(), layer.epsilon);
       movingAverage(layer.movingMean, mean, layer.momentum);
       movingAverage(layer.movingVariance, variance, layer.momentum);
       mean.dispose();
       variance.dispose();
       return y;
     });
+    if (relu) reluApplied.add(out);
+    return out;
   };
   layer.__automlFused = true;
 }
@@ -235,13 +296,13 @@ function fedByModelInput(layer: { inboundNodes: LayerNodeLike[] }, depth = 0): b
   );
 }
 
-function visit(layers: unknown[], fn: (l: unknown, className: string) => void): void {
+function visit(layers: unknown[], fn: (l: unknown, className: string, outputLayers: ReadonlySet<unknown>) => void, outputLayers: ReadonlySet<unknown>): void {
   for (const l of layers) {
     const c = l as ContainerLike;
     const name = c.getClassName();
     if (Array.isArray(c.layers) && name !== 'BatchNormalization')
-      visit(c.layers, fn); // nested Sequential / Model
-    else fn(l, name);
+      visit(c.layers, fn, new Set([...outputLayers, ...(c.outputLayers ?? [])])); // nested Sequential / Model
+    else fn(l, name, outputLayers);
   }
 }
 
@@ -252,17 +313,27 @@ function visit(layers: unknown[], fn: (l: unknown, className: string) => void): 
  */
 export function enableFusedLayers(model: LayersModel): number {
   let n = 0;
-  visit(model.layers, (l, name) => {
-    if (name === 'BatchNormalization') {
-      patchBatchNorm(l as BatchNormLike);
-      n++;
-    } else if (name === 'Conv2D' && fedByModelInput(l as Conv2DLike)) {
-      patchFirstConv(l as Conv2DLike);
-      n++;
-    } else if (name === 'Dropout') {
-      patchDropout(l as DropoutLike);
-      n++;
-    }
-  });
+  visit(
+    model.layers,
+    (l, name, outputLayers) => {
+      if (name === 'BatchNormalization') {
+        const bn = l as BatchNormLike;
+        patchBatchNorm(bn);
+        n++;
+        bn.__automlReluNext = reluFollows(bn, outputLayers);
+        if (bn.__automlReluNext) {
+          patchReluAfterBn(bn.outboundNodes[0]!.outboundLayer as ActivationLike);
+          n++;
+        }
+      } else if (name === 'Conv2D' && fedByModelInput(l as Conv2DLike)) {
+        patchFirstConv(l as Conv2DLike);
+        n++;
+      } else if (name === 'Dropout') {
+        patchDropout(l as DropoutLike);
+        n++;
+      }
+    },
+    new Set((model as unknown as ContainerLike).outputLayers ?? []),
+  );
   return n;
 }

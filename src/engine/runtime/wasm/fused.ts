@@ -1,10 +1,12 @@
 // Project-only fused kernels for the wasm backend. Each replaces a chain of
 // memory-bound tf ops (each a full pass over the data plus an allocation and
-// the engine's per-op overhead) with one pass in plain JS over the heap.
+// the engine's per-op overhead) with one SIMD pass over the heap, split between the pool's threads
+// (plain JS loops without SIMD).
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { ADAMW_KERNEL, SGD_KERNEL } from '../optimizer-update';
 import { alloc, byteOffset, f32, type BackendWasm, type KernelArgs } from './kernel-utils';
-import { simdFor } from './simd';
+import { f32Bits } from './conv-forward';
+import { partsFor, poolFor, runSplit } from './split';
 
 /**
  * AdamW step. Inputs param, grad, m, v; m and v are updated IN PLACE (they are
@@ -32,11 +34,13 @@ function adamwUpdate(args: KernelArgs): TensorInfo {
   const inv1 = 1 / bc1;
   const inv2 = 1 / bc2;
   let start = 0;
-  const simd = simdFor(backend);
-  if (simd !== null) {
-    start = p.length & ~3;
-    const at = (t: TensorInfo): number => byteOffset(backend, t);
-    simd.adamw(at(param), at(grad), at(m), at(v), at(out), start * 4, b1, b2, c1, c2, inv1, inv2, eps, lr, wd);
+  const pool = poolFor(backend);
+  if (pool !== null) {
+    const vectors = p.length >> 2;
+    start = 4 * vectors;
+    const at = [param, grad, m, v, out].map((t) => byteOffset(backend, t));
+    const floats = [b1, b2, c1, c2, inv1, inv2, eps, lr, wd].map(f32Bits);
+    runSplit(pool, 'adamwBits', partsFor(pool, vectors, p.length), vectors, (v0, v1) => [...at.map((a) => a + 16 * v0), 16 * (v1 - v0), ...floats]);
   }
   for (let i = start; i < p.length; i++) {
     const gi = g[i];
@@ -65,12 +69,14 @@ function sgdUpdate(args: KernelArgs): TensorInfo {
   const b = f32(backend, buf);
   const o = f32(backend, out);
   let start = 0;
-  const simd = simdFor(backend);
-  if (simd !== null) {
-    start = p.length & ~3;
-    const at = (t: TensorInfo): number => byteOffset(backend, t);
+  const pool = poolFor(backend);
+  if (pool !== null) {
+    const vectors = p.length >> 2;
+    start = 4 * vectors;
+    const at = [param, grad, buf, out].map((t) => byteOffset(backend, t));
     // d = a·g + c·buf: Nesterov (a = 1, c = μ) or plain momentum (a = 0, c = 1).
-    simd.sgd(at(param), at(grad), at(buf), at(out), start * 4, lr, mu, wd, nesterov ? 1 : 0, nesterov ? mu : 1);
+    const floats = [lr, mu, wd, nesterov ? 1 : 0, nesterov ? mu : 1].map(f32Bits);
+    runSplit(pool, 'sgdBits', partsFor(pool, vectors, p.length), vectors, (v0, v1) => [...at.map((a) => a + 16 * v0), 16 * (v1 - v0), ...floats]);
   }
   for (let i = start; i < p.length; i++) {
     const gi = g[i];

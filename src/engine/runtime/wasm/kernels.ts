@@ -11,19 +11,26 @@
 //                          phase (no zero-dilation) (conv-backprop-input.ts)
 //   DepthwiseConv2dNative- BackpropFilter / BackpropInput (depthwise-backprop.ts)
 //   MaxPoolGrad            first-maximum rule, correct for all-negative windows;
-//                          2×2/2 in SIMD (pooling-grad.ts); AvgPoolGrad likewise
+//                          2×2/2 (unpadded or 'same') in SIMD on the pool's threads
+//                          (pooling-grad.ts); AvgPoolGrad likewise (in JS); MaxPool
+//                          2×2/2 likewise (others: stock)
 //   BatchMatMul            single products: the SIMD loop as a 1×1 convolution (with a
 //                          fused multiply-add); else explicit transposes + XNNPACK
 //                          fully-connected (matmul.ts)
 //   Sum / Mean             contiguous leading/middle axes as column sums (reduce.ts)
 //   Tile                   row copies (reduce.ts)
 //   Identity               shares data instead of copying (the engine clones
-//                          every tensor it saves for backprop)
+//                          every tensor it saves for backprop); so does a Cast
+//                          to the same dtype (the gradient of a clone)
 //   FusedBatchNorm, Relu, Relu6, ClipByValue: inference passes (BatchNorm with moving
 //                          statistics, clamps) in SIMD on the pool's threads; Slice:
 //                          contiguous slices as one copy (inference.ts)
 //   AutomlBatchNormTrain[Grad], AutomlReluGrad, AutomlAdamWUpdate, AutomlSgdUpdate:
-//                          fused one/two-pass kernels (SIMD) used by TrainStep
+//                          fused one/two-pass kernels (SIMD) used by TrainStep, split
+//                          between the pool's threads (split.ts); the BatchNorm pair
+//                          optionally with the ReLU that follows it fused in
+//   Add                    same-size float32 sums (residual blocks) in SIMD on the
+//                          pool's threads (add.ts)
 // The SIMD kernels are WebAssembly generated at run time (simd/), operating on
 // the backend's heap; the convolution loops run on helper threads that share it
 // (simd/threads.ts).
@@ -37,6 +44,8 @@
 // Switching is cheap and can happen at any time: the engine looks kernels up in
 // the global registry on every call. Kernels are registered for 'wasm' only.
 import {
+  Add,
+  Cast,
   AvgPoolGrad,
   BatchMatMul,
   Conv2D,
@@ -48,6 +57,7 @@ import {
   DepthwiseConv2dNativeBackpropInput,
   getKernel,
   Identity,
+  MaxPool,
   MaxPoolGrad,
   Mean,
   registerKernel,
@@ -63,14 +73,15 @@ import { conv2DBackpropInput } from './conv-backprop-input';
 import { depthwiseConv2dNativeBackpropFilter, depthwiseConv2dNativeBackpropInput } from './depthwise-backprop';
 import { captureStockKernel, type KernelArgs } from './kernel-utils';
 import { batchMatMul } from './matmul';
-import { avgPoolGrad, maxPoolGrad } from './pooling-grad';
+import { avgPoolGrad, maxPool, maxPoolGrad } from './pooling-grad';
 import { mean, sum, tile } from './reduce';
 import { projectExtraKernels } from './fused';
 import { inferenceKernels } from './inference';
-import { RELU_GRAD_KERNEL, reluGrad, sharedIdentity } from './activation-grad';
+import { RELU_GRAD_KERNEL, reluGrad, sharedCast, sharedIdentity } from './activation-grad';
 import { DROPOUT_MASK_KERNEL, dropoutMaskKernel } from './dropout';
 import { BN_TRAIN_GRAD_KERNEL, BN_TRAIN_KERNEL, batchNormTrain, batchNormTrainGrad } from './batchnorm';
 import { installGradientOverrides } from './gradients';
+import { add } from './add';
 
 export type WasmKernelSet = 'stock' | 'project';
 
@@ -84,6 +95,7 @@ const PROJECT_KERNELS: Record<string, ProjectKernel> = {
   [Conv2DBackpropInput]: conv2DBackpropInput,
   [DepthwiseConv2dNativeBackpropFilter]: depthwiseConv2dNativeBackpropFilter,
   [DepthwiseConv2dNativeBackpropInput]: depthwiseConv2dNativeBackpropInput,
+  [MaxPool]: maxPool,
   [MaxPoolGrad]: maxPoolGrad,
   [AvgPoolGrad]: avgPoolGrad,
   [BatchMatMul]: batchMatMul,
@@ -91,6 +103,8 @@ const PROJECT_KERNELS: Record<string, ProjectKernel> = {
   [Sum]: sum,
   [Mean]: mean,
   [Identity]: sharedIdentity,
+  [Add]: add,
+  [Cast]: sharedCast,
   [RELU_GRAD_KERNEL]: reluGrad,
   [DROPOUT_MASK_KERNEL]: dropoutMaskKernel,
   [BN_TRAIN_KERNEL]: batchNormTrain,

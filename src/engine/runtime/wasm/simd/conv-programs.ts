@@ -12,9 +12,10 @@
 // Two builds: with f32x4.relaxed_madd (fused multiply-add, relaxed SIMD) and with a
 // multiply and an add. Relaxed SIMD is a separate WebAssembly feature, so each build is
 // its own module; index.ts picks the one the runtime accepts.
-import { broadcastFilterGrad, depthwiseFilterGrad } from './programs';
 import { ELEMENTWISE_PROGRAMS } from './elementwise-programs';
-import { block, br, brIf, forLoop, i32, loop, op, v128, type Code, type FnDef } from './wasm-asm';
+import { addRange, bnReluGradApply, bnReluGradStats, maxPool2x2 } from './bn-programs';
+import { adamw, affine, bnGradApply, bnGradStats, broadcastFilterGrad, colStats, depthwiseFilterGrad, maxPoolGrad2x2, reluGrad, sgd } from './programs';
+import { bitsWrapper, block, br, brIf, forLoop, i32, loop, op, v128, type Code, type FnDef } from './wasm-asm';
 
 const { get, set } = op;
 
@@ -132,12 +133,17 @@ export const FORWARD_TILES = [
  * element-wise passes of inference (elementwise-programs.ts), split by rows.
  */
 export function convPrograms(fma: boolean): FnDef[] {
-  return [
+  const list = [
     depthwiseFilterGrad, broadcastFilterGrad,
     ...FILTER_GRAD_TILES.map((t) => convFilterGradProgram(fma, t.name, t.tileIn, t.tileOut)),
     ...FORWARD_TILES.map((t) => convForwardProgram(fma, t.name, t.pixels, t.tileOut)),
     ...ELEMENTWISE_PROGRAMS,
+    // The memory-bound training passes, split between the threads by rows or bytes (split.ts).
+    reluGrad, colStats, bnGradStats, affine, bnGradApply, maxPoolGrad2x2, bnReluGradStats, bnReluGradApply, addRange, maxPool2x2,
+    adamw, sgd,
   ];
+  // adamwBits, sgdBits: their float arguments as i32 bits, as the pool passes them.
+  return [...list, bitsWrapper(adamw, list.indexOf(adamw)), bitsWrapper(sgd, list.indexOf(sgd))];
 }
 
 /**

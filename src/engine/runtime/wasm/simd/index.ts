@@ -17,20 +17,10 @@ import { sharedWasmMemory, wasmModule, type BackendWasm } from '../kernel-utils'
 type Fn = (...args: number[]) => void;
 
 export interface SimdKernels {
-  reluGrad: Fn;
   dropoutMask: Fn;
   colSum: Fn;
-  colStats: Fn;
-  bnGradStats: Fn;
-  affine: Fn;
-  bnGradApply: Fn;
-  adamw: Fn;
-  sgd: Fn;
-  maxPoolGrad2x2: Fn;
   copyRows: Fn;
   transposeOuterInner: Fn;
-  depthwiseFilterGrad: Fn;
-  broadcastFilterGrad: Fn;
 }
 
 const compiled = new Map<boolean, WebAssembly.Module>();

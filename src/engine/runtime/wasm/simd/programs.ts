@@ -10,11 +10,11 @@ import { block, br, brIf, forLoop, f32, i32, loop, op, v128, type Code, type FnD
 const BLOCK_ROWS = 64;
 const { get, set, tee } = op;
 
-const addr = (base: number, off: number): Code => [...get(base), ...get(off), ...op.i32add];
-const splat0 = (local: number): Code => [...op.f32c(0), ...op.f32x4splat, ...set(local)];
+export const addr = (base: number, off: number): Code => [...get(base), ...get(off), ...op.i32add];
+export const splat0 = (local: number): Code => [...op.f32c(0), ...op.f32x4splat, ...set(local)];
 
 /** s[g/4 .. g/4+3] (float64) += the four f32 lanes of `acc`; `g` is a byte offset into a row. */
-function flushF64(acc: number, base: number, g: number): Code {
+export function flushF64(acc: number, base: number, g: number): Code {
   const a = (): Code => [...get(base), ...get(g), ...op.i32c(1), ...op.i32shl, ...op.i32add];
   return [
     ...a(), ...a(), ...op.v128load(0), ...get(acc), ...op.f64x2promoteLow, ...op.f64x2add, ...op.v128store(0),
@@ -34,7 +34,7 @@ function blockEnd(rb: number, rows: number, out: number): Code {
  * `init` runs, then `step` for every row (local `q` = byte offset of the
  * element from the start of the tensor), then `flush`.
  */
-function columnBlocks(
+export function columnBlocks(
   L: { rows: number; rowBytes: number; rb: number; rEnd: number; g: number; q: number; qEnd: number },
   init: Code, step: Code, flush: Code,
 ): Code {
@@ -55,7 +55,7 @@ function columnBlocks(
 }
 
 /** reluGrad(out, dy, x, bytes): out = x > 0 ? dy : 0 (bytes a multiple of 16). */
-const reluGrad: FnDef = {
+export const reluGrad: FnDef = {
   name: 'reluGrad',
   params: [i32, i32, i32, i32],
   locals: [i32, v128],
@@ -115,7 +115,7 @@ const colSum: FnDef = (() => {
 })();
 
 /** colStats(x, rows, rowBytes, shift, s1, s2): s1 += Σ(x − k), s2 += Σ(x − k)² per channel. */
-const colStats: FnDef = (() => {
+export const colStats: FnDef = (() => {
   const [x, rows, rowBytes, shift, s1, s2] = [0, 1, 2, 3, 4, 5];
   const L = { rows, rowBytes, rb: 6, rEnd: 7, g: 8, q: 9, qEnd: 10 };
   const [a1, a2, k, d] = [11, 12, 13, 14];
@@ -135,7 +135,7 @@ const colStats: FnDef = (() => {
 })();
 
 /** bnGradStats(dy, x, mean, rows, rowBytes, s1, s2): s1 += Σdy, s2 += Σdy·(x − mean). */
-const bnGradStats: FnDef = (() => {
+export const bnGradStats: FnDef = (() => {
   const [dy, x, mean, rows, rowBytes, s1, s2] = [0, 1, 2, 3, 4, 5, 6];
   const L = { rows, rowBytes, rb: 7, rEnd: 8, g: 9, q: 10, qEnd: 11 };
   const [a1, a2, k, d] = [12, 13, 14, 15];
@@ -155,7 +155,7 @@ const bnGradStats: FnDef = (() => {
 })();
 
 /** Row loop over [rows, C]: `body` sees `off` (byte offset of the vector) and `g` (offset in the row). */
-function rowsAndGroups(rows: number, rowBytes: number, r: number, g: number, off: number, body: Code): Code {
+export function rowsAndGroups(rows: number, rowBytes: number, r: number, g: number, off: number, body: Code): Code {
   return forLoop(r, op.i32c(0), rows, 1,
     forLoop(g, op.i32c(0), rowBytes, 16,
       get(r), get(rowBytes), op.i32mul, get(g), op.i32add, set(off),
@@ -163,7 +163,7 @@ function rowsAndGroups(rows: number, rowBytes: number, r: number, g: number, off
 }
 
 /** affine(y, x, scale, shift, rows, rowBytes): y = x·scale[c] + shift[c]. */
-const affine: FnDef = (() => {
+export const affine: FnDef = (() => {
   const [y, x, scale, shift, rows, rowBytes] = [0, 1, 2, 3, 4, 5];
   const [r, g, off] = [6, 7, 8];
   return {
@@ -180,7 +180,7 @@ const affine: FnDef = (() => {
 })();
 
 /** bnGradApply(dx, dy, x, k1, k2, k3, rows, rowBytes): dx = dy·k1[c] + x·k2[c] + k3[c]. */
-const bnGradApply: FnDef = (() => {
+export const bnGradApply: FnDef = (() => {
   const [dx, dy, x, k1, k2, k3, rows, rowBytes] = [0, 1, 2, 3, 4, 5, 6, 7];
   const [r, g, off] = [8, 9, 10];
   return {
@@ -201,7 +201,7 @@ const bnGradApply: FnDef = (() => {
  * adamw(p, g, m, v, out, bytes, β1, β2, 1−β1, 1−β2, 1/bc1, 1/bc2, ε, lr, wd):
  * m, v updated in place; out = p − lr·((m/bc1)/(√(v/bc2)+ε) + wd·p).
  */
-const adamw: FnDef = (() => {
+export const adamw: FnDef = (() => {
   const [p, g, m, v, out, n] = [0, 1, 2, 3, 4, 5];
   const consts = [6, 7, 8, 9, 10, 11, 12, 13, 14]; // f32 params
   const i = 15;
@@ -238,7 +238,7 @@ const adamw: FnDef = (() => {
  * sgd(p, g, buf, out, bytes, lr, μ, wd, a, b): buf = μ·buf + g (in place);
  * d = a·g + b·buf (a=1, b=μ: Nesterov; a=0, b=1: plain); out = p − lr·(d + wd·p).
  */
-const sgd: FnDef = (() => {
+export const sgd: FnDef = (() => {
   const [p, g, buf, out, n] = [0, 1, 2, 3, 4];
   const consts = [5, 6, 7, 8, 9];
   const i = 10;
@@ -267,15 +267,16 @@ const sgd: FnDef = (() => {
 })();
 
 /**
- * maxPoolGrad2x2(dx, x, dy, B, H, W, rowBytesC): 2×2 windows, stride 2, no
- * padding (OH = ⌊H/2⌋, OW = ⌊W/2⌋); dy goes to the first maximum of each window
- * in row-major order (the cpu backend's rule). Cells outside every window are
- * not written. rowBytesC = 4·C.
+ * maxPoolGrad2x2(dx, x, dy, B, H, W, rowBytesC, dyH, dyW): the whole 2×2 windows, stride 2,
+ * top/left padding 0 (OH = ⌊H/2⌋, OW = ⌊W/2⌋ of them; dy is [B, dyH, dyW, C], which may hold
+ * one more row and column for 'same' padding: those partial windows are the caller's); dy goes
+ * to the first maximum of each window in row-major order (the cpu backend's rule). Cells
+ * outside every whole window are not written. rowBytesC = 4·C.
  */
-const maxPoolGrad2x2: FnDef = (() => {
-  const [dx, x, dy, B, H, W, c4] = [0, 1, 2, 3, 4, 5, 6];
-  const [b, oh, ow, g, OH, OW, rowB, r0, xo, dyo] = [7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
-  const [va, vb, vc, vd, m, ea, eb, ec, gv, t] = [17, 18, 19, 20, 21, 22, 23, 24, 25, 26];
+export const maxPoolGrad2x2: FnDef = (() => {
+  const [dx, x, dy, B, H, W, c4, dyH, dyW] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const [b, oh, ow, g, OH, OW, rowB, r0, xo, dyo] = [9, 10, 11, 12, 13, 14, 15, 16, 17, 18];
+  const [va, vb, vc, vd, m, ea, eb, ec, gv, t] = [19, 20, 21, 22, 23, 24, 25, 26, 27, 28];
   const at = (base: number, extra: Code): Code => [...get(base), ...get(xo), ...op.i32add, ...extra, ...op.i32add];
   const zero = op.i32c(0);
   const c4v = get(c4);
@@ -283,7 +284,7 @@ const maxPoolGrad2x2: FnDef = (() => {
   const rowC4 = [...get(rowB), ...get(c4), ...op.i32add];
   return {
     name: 'maxPoolGrad2x2',
-    params: [i32, i32, i32, i32, i32, i32, i32],
+    params: [i32, i32, i32, i32, i32, i32, i32, i32, i32],
     locals: [i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, v128, v128, v128, v128, v128, v128, v128, v128, v128, v128],
     body: [
       ...get(H), ...op.i32c(1), 0x75 /* i32.shr_s */, ...set(OH),
@@ -293,7 +294,7 @@ const maxPoolGrad2x2: FnDef = (() => {
         forLoop(oh, op.i32c(0), OH, 1,
           // r0: byte offset of input row 2·oh of image b; dyo: of output row oh.
           get(b), get(H), op.i32mul, get(oh), op.i32c(1), op.i32shl, op.i32add, get(rowB), op.i32mul, set(r0),
-          get(b), get(OH), op.i32mul, get(oh), op.i32add, get(OW), op.i32mul, get(c4), op.i32mul, set(dyo),
+          get(b), get(dyH), op.i32mul, get(oh), op.i32add, get(dyW), op.i32mul, get(c4), op.i32mul, set(dyo),
           forLoop(ow, op.i32c(0), OW, 1,
             forLoop(g, op.i32c(0), c4, 16,
               get(r0), get(ow), op.i32c(1), op.i32shl, get(c4), op.i32mul, op.i32add, get(g), op.i32add, set(xo),
@@ -474,6 +475,6 @@ function tapFilterGrad(broadcast: boolean): FnDef {
 export const depthwiseFilterGrad = tapFilterGrad(false);
 export const broadcastFilterGrad = tapFilterGrad(true);
 
-export const PROGRAMS: FnDef[] = [
-  depthwiseFilterGrad, broadcastFilterGrad, reluGrad, dropoutMask, colSum, colStats, bnGradStats, affine, bnGradApply, adamw, sgd, maxPoolGrad2x2, copyRows, transposeOuterInner,
-];
+// The calling thread's module (simdFor): the passes that are not split between threads. The
+// training passes and the filter gradients run on the pool's module (conv-programs.ts).
+export const PROGRAMS: FnDef[] = [dropoutMask, colSum, copyRows, transposeOuterInner];

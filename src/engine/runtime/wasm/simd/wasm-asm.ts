@@ -128,6 +128,19 @@ export interface FnDef {
   body: Code;
 }
 
+/**
+ * `${def.name}Bits`: the same function taking its f32 parameters as their i32 bits (the thread
+ * pool's argument slots hold i32), calling `def`, which must be function `index` of the module.
+ */
+export function bitsWrapper(def: FnDef, index: number): FnDef {
+  return {
+    name: `${def.name}Bits`,
+    params: def.params.map((t) => (t === f32 ? i32 : t)),
+    results: def.results,
+    body: [...def.params.flatMap((t, i) => (t === f32 ? [...op.get(i), ...op.f32reinterpret] : op.get(i))), 0x10, ...uleb(index)],
+  };
+}
+
 function vec(items: number[][]): number[] {
   return [...uleb(items.length), ...items.flat()];
 }
