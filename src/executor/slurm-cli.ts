@@ -23,7 +23,19 @@ export const runCommand: Run = (command, args) =>
   });
 
 /** States in which a job is still Slurm's to run (squeue shows it). */
-const ALIVE = new Set(['PENDING', 'CONFIGURING', 'RUNNING', 'COMPLETING', 'SUSPENDED', 'REQUEUED', 'REQUEUE_HOLD', 'REQUEUE_FED', 'RESIZING', 'SIGNALING', 'STAGE_OUT']);
+const ALIVE = new Set([
+  'PENDING',
+  'CONFIGURING',
+  'RUNNING',
+  'COMPLETING',
+  'SUSPENDED',
+  'REQUEUED',
+  'REQUEUE_HOLD',
+  'REQUEUE_FED',
+  'RESIZING',
+  'SIGNALING',
+  'STAGE_OUT',
+]);
 
 export function isAlive(state: string): boolean {
   return ALIVE.has(state.split(/\s/)[0]);
@@ -56,7 +68,7 @@ export function parseSqueue(stdout: string, id: string): JobInfo | undefined {
 
 /** `scontrol show job -o <id>`: one line of Key=Value pairs. */
 export function parseScontrol(stdout: string, id: string): JobInfo | undefined {
-  const line = stdout.split('\n').find((l) => l.includes(`JobId=${id} `) || l.startsWith(`JobId=${id}`));
+  const line = stdout.split('\n').find((l) => new RegExp(`(^|\\s)JobId=${id}(\\s|$)`).test(l));
   if (!line) return undefined;
   const field = (key: string) => new RegExp(`(?:^|\\s)${key}=(\\S*)`).exec(line)?.[1];
   const state = field('JobState');

@@ -46,7 +46,19 @@ interface JobEnd {
 }
 
 /** The record's fields that a job's run fills in (trial.ts runTrialSegment sets them on the trial it trains). */
-const LEARNT = ['hasModel', 'bestValAccuracy', 'bestValLoss', 'bestEpoch', 'params', 'flops', 'memoryEstimate', 'seconds', 'endedAt', 'config', 'origin'] as const;
+const LEARNT = [
+  'hasModel',
+  'bestValAccuracy',
+  'bestValLoss',
+  'bestEpoch',
+  'params',
+  'flops',
+  'memoryEstimate',
+  'seconds',
+  'endedAt',
+  'config',
+  'origin',
+] as const;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -126,7 +138,7 @@ export class SlurmExecutor implements TrialExecutor {
     const r = await this.run_('sbatch', args);
     if (r.code !== 0) {
       await this.cancelLive();
-      const why = r.code === 127 ? 'sbatch was not found: the Slurm executor needs Slurm\'s commands where the worker runs (a login node)' : r.stderr.trim();
+      const why = r.code === 127 ? "sbatch was not found: the Slurm executor needs Slurm's commands where the worker runs (a login node)" : r.stderr.trim();
       throw new Error(`Slurm refused trial ${trial.id}'s job (${basename(files.script)} in ${dir}): ${why}`);
     }
     const id = parseSbatch(r.stdout);
@@ -206,7 +218,11 @@ export class SlurmExecutor implements TrialExecutor {
       this.o.events.log(`Trial ${trial.id}: Slurm job ${info.id} ended without a result, ${ended} (${tail}); submitting it once more`, 'warn');
       return undefined;
     }
-    return { status: 'failed', ...nothing, error: `Slurm job ${info.id} ended without a result, ${ended}${attempts > 1 ? ` (attempt ${attempts})` : ''}; ${tail}` };
+    return {
+      status: 'failed',
+      ...nothing,
+      error: `Slurm job ${info.id} ended without a result, ${ended}${attempts > 1 ? ` (attempt ${attempts})` : ''}; ${tail}`,
+    };
   }
 
   private async cancelLive(): Promise<void> {
@@ -215,5 +231,11 @@ export class SlurmExecutor implements TrialExecutor {
 }
 
 function failure(info: JobInfo): NonNullable<NonNullable<TrialRecord['job']>['failures']>[number] {
-  return { id: info.id, state: info.state, ...(info.node ? { node: info.node } : {}), ...(info.exitCode ? { exitCode: info.exitCode } : {}), ...(info.reason ? { reason: info.reason } : {}) };
+  return {
+    id: info.id,
+    state: info.state,
+    ...(info.node ? { node: info.node } : {}),
+    ...(info.exitCode ? { exitCode: info.exitCode } : {}),
+    ...(info.reason ? { reason: info.reason } : {}),
+  };
 }

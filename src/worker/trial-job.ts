@@ -45,7 +45,8 @@ export async function runTrialJob(specFile: string, isCancelled: () => boolean):
   const spec = { ...record.spec, imageSize: record.inputShape?.[0] ?? record.spec.imageSize };
   const emit = (e: WorkerEvent) => {
     if (e.type === 'log') line(e.message);
-    else if (e.type === 'backend') line(`Backend: ${e.backend.name}${e.backend.threads ? `, ${e.backend.threads} thread${e.backend.threads > 1 ? 's' : ''}` : ''}`);
+    else if (e.type === 'backend')
+      line(`Backend: ${e.backend.name}${e.backend.threads ? `, ${e.backend.threads} thread${e.backend.threads > 1 ? 's' : ''}` : ''}`);
     else if (e.type === 'epochEnded') line(`${e.record.trialId} epoch ${e.record.epoch}: val_acc ${e.record.valAccuracy ?? '-'}`);
   };
   const ctx: ExperimentContext = {
