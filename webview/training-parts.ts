@@ -88,21 +88,14 @@ export function summaryCards(o: {
 /** The leaderboard's columns; `errorOf` gives a failed trial's error (the status pill's tooltip). */
 export function leaderboardColumns(errorOf: (trialId: string) => string | undefined): Column<LeaderboardRow>[] {
   return [
+    { title: 'Trial', width: '70px', render: (r) => h('span.mono', null, r.trialId) },
     {
-      title: 'Trial',
-      width: '70px',
-      // A Slurm trial: its job and node under the id (docs/slurm.md).
+      title: 'Model',
+      width: 'minmax(150px, 2fr)',
+      // A Slurm trial: its job and node under the model (docs/slurm.md).
       render: (r) =>
-        r.job
-          ? h(
-              'span.mono',
-              { title: `Slurm job ${r.job.id}${r.job.node ? ` on ${r.job.node}` : ' (queued)'}` },
-              r.trialId,
-              h('span.muted.job', null, `job ${r.job.id}${r.job.node ? ` · ${r.job.node}` : ''}`),
-            )
-          : h('span.mono', null, r.trialId),
+        r.job ? h('span', null, r.family, h('span.muted.job', null, `Slurm job ${r.job.id}${r.job.node ? ` on ${r.job.node}` : ' (queued)'}`)) : r.family,
     },
-    { title: 'Model', width: 'minmax(150px, 2fr)', render: (r) => r.family },
     {
       title: 'Val acc',
       align: 'right',
