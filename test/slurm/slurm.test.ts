@@ -6,7 +6,7 @@
 // the job its killed worker left running.
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { cli, experimentDir, readJsonFile, record, runningJobs, scontrol, scratch, squeueState, startCluster, trainSlurm, trials, waitFor } from './cluster';
 
@@ -17,6 +17,12 @@ describe('Slurm executor (test cluster)', function () {
   this.timeout(10 * 60_000);
 
   before(() => startCluster());
+  let failed = false;
+  afterEach(function () {
+    if (this.currentTest?.state !== 'passed') failed = true;
+  });
+  // The experiments are kept for a look when a test failed.
+  after(() => (failed ? console.log(`Experiments kept in ${scratch}`) : rmSync(scratch, { recursive: true, force: true })));
 
   it('runs two trials at once as 1-CPU jobs, each on one thread, and shows their job and node', async () => {
     const out = join(scratch, 'parallel');
