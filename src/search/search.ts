@@ -162,6 +162,8 @@ export async function runSearch(o: SearchOptions, hooks: SearchHooks): Promise<S
       running.delete(slot);
       if (counted) afterSegment();
     });
+    // A segment that throws ends the search through the race that sees it; this keeps a second one from being unhandled.
+    slot.catch(() => undefined);
     running.add(slot);
   };
   /** Waits for a running segment to end; false when none runs. */
