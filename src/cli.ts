@@ -27,7 +27,7 @@ import { PredictorClient } from './predict/client';
 import { resolvePredictionModel } from './predict/resolve';
 import { startPredictionServer } from './predict/server';
 import { probeBackend } from './worker/client';
-import type { BackendPreference, ExperimentSpec } from './shared/protocol';
+import type { BackendPreference, ExecutorSpec, ExperimentSpec } from './shared/protocol';
 import { makeSpec } from './store/spec';
 import { PRODUCT_VERSION } from './shared/version';
 import { ExperimentStore, listExperiments } from './store/store';
@@ -54,6 +54,12 @@ Commands:
                              a catalogue name (mobilenet-v1-0.25|0.50|0.75|1.00, mobilenet-v2-0.35|0.50|0.75|1.00,
                              nsfwjs-mobilenet-v2, nsfwjs-inception-v3), a TF.js layers model folder, or a model.json URL
       --backbone-range <r>   pixel range the backbone was trained on: auto (default: the catalogue's, else the model's), 0-255, 0-1, -1-1
+      --executor <e>         where trials run: local (default, one at a time in the worker) or slurm (each a Slurm job)
+      --parallel <n>         Slurm: trials running at once (default 2)
+      --slurm-partition <p>  Slurm: the partition of the trial jobs (default: the cluster's default)
+      --slurm-gpus-per-trial <n>  Slurm: GPUs per trial job (--gres=gpu:n; default none)
+      --slurm-cpus-per-trial <n>  Slurm: CPUs per trial job (--cpus-per-task; default 1), also the trial's threads
+      --sbatch-arg <arg>     Slurm: one more sbatch argument (repeatable), e.g. --sbatch-arg=--account=lab
       --json                 print one JSON object as the last line
   resume <experiment>        continue an interrupted or cancelled experiment in its remaining budget
   validate <dataset>         check a dataset and print its label counts per partition
@@ -143,9 +149,16 @@ async function train(args: string[]): Promise<number> {
     'no-tta': { type: 'boolean' },
     backbone: { type: 'string' },
     'backbone-range': { type: 'string' },
+    executor: { type: 'string' },
+    parallel: { type: 'string' },
+    'slurm-partition': { type: 'string' },
+    'slurm-gpus-per-trial': { type: 'string' },
+    'slurm-cpus-per-trial': { type: 'string' },
+    'sbatch-arg': { type: 'string', multiple: true },
     json: { type: 'boolean' },
   });
   if (positionals.length !== 1) throw new UsageError('train takes one dataset path');
+  const executor = parseExecutor(values);
   const dataset = resolve(positionals[0]);
   if (!existsSync(dataset)) throw new Error(`${dataset}: no such file or folder`);
   const backend = (values.backend ?? 'auto') as BackendPreference;
@@ -168,6 +181,7 @@ async function train(args: string[]): Promise<number> {
     tta: values['no-tta'] !== true,
     backbone: values.backbone ?? 'auto',
     backboneRange: parseBackboneRange(values['backbone-range']),
+    ...(executor ? { executor } : {}),
   });
   const store = ExperimentStore.create(root, spec);
   return runWorker(store, spec, false, values.json === true);
@@ -394,6 +408,31 @@ if (require.main === module && !runDataWorkerIfRequested()) {
 }
 
 export { main };
+
+/** The executor of `train`'s flags (undefined: local); Slurm's flags without `--executor slurm` are refused. */
+function parseExecutor(v: Record<string, string | boolean | (string | boolean)[] | undefined>): ExecutorSpec | undefined {
+  const kind = v.executor ?? 'local';
+  if (kind !== 'local' && kind !== 'slurm') throw new UsageError(`--executor must be local or slurm (got '${String(kind)}')`);
+  const slurmFlags = ['parallel', 'slurm-partition', 'slurm-gpus-per-trial', 'slurm-cpus-per-trial', 'sbatch-arg'].filter((k) => v[k] !== undefined);
+  if (kind === 'local') {
+    if (slurmFlags.length) throw new UsageError(`--${slurmFlags[0]} needs --executor slurm`);
+    return undefined;
+  }
+  const count = (name: string, fallback: number | undefined, min: number) => {
+    if (v[name] === undefined) return fallback;
+    const n = Number(v[name]);
+    if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be a whole number of at least ${min} (got '${String(v[name])}')`);
+    return n;
+  };
+  return {
+    kind: 'slurm',
+    parallel: count('parallel', 2, 1),
+    ...(v['slurm-partition'] ? { partition: String(v['slurm-partition']) } : {}),
+    ...(count('slurm-gpus-per-trial', undefined, 0) ? { gpusPerTrial: count('slurm-gpus-per-trial', 0, 0) } : {}),
+    cpusPerTrial: count('slurm-cpus-per-trial', 1, 1),
+    ...(v['sbatch-arg'] ? { sbatchArgs: (v['sbatch-arg'] as string[]).map(String) } : {}),
+  };
+}
 
 function parseBackboneRange(v: string | undefined): ExperimentSpec['backboneRange'] {
   if (v === undefined) return undefined;

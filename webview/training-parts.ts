@@ -88,7 +88,13 @@ export function summaryCards(o: {
 export function leaderboardColumns(errorOf: (trialId: string) => string | undefined): Column<LeaderboardRow>[] {
   return [
     { title: 'Trial', width: '70px', render: (r) => h('span.mono', null, r.trialId) },
-    { title: 'Model', width: 'minmax(150px, 2fr)', render: (r) => r.family },
+    {
+      title: 'Model',
+      width: 'minmax(150px, 2fr)',
+      // A Slurm trial: its job and node under the model (docs/slurm.md).
+      render: (r) =>
+        r.job ? h('span', null, r.family, h('span.muted.job', null, `Slurm job ${r.job.id}${r.job.node ? ` on ${r.job.node}` : ' (queued)'}`)) : r.family,
+    },
     {
       title: 'Val acc',
       align: 'right',

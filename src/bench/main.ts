@@ -7,7 +7,8 @@
 //   npm run bench -- --parts automl --budget 60
 //   npm run bench -- --parts photos        hymenoptera photos, 5 min each: from scratch, each nsfwjs backbone, linear probes
 //   npm run bench -- --parts ood           the predict warning: share flagged of VALIDATION, TEST and foreign images (2 min models)
-//   options: --parts import,train,infer,webview,automl,photos,ood  --seconds N (train throughput per case)
+//   npm run bench -- --parts slurm         the sample dataset, 5 min: local executor vs Slurm --parallel 2 on the test cluster
+//   options: --parts import,train,infer,webview,automl,photos,ood,slurm  --seconds N (train throughput per case)
 //            --peer torch (with train: the same nets in PyTorch in the same run, and the ratio; src/bench/peer)
 //            --no-record (do not append to BENCHMARKS.md)
 //
@@ -27,6 +28,7 @@ import { writeFashionMnistCsv } from './fashion-mnist';
 import { benchPhotos } from './photos';
 import { benchPeerTorch, isPeerBenchChild, runPeerBenchChild } from './peer/side-by-side';
 import { benchOod } from './ood';
+import { benchSlurm } from './slurm';
 import type { ExperimentRecord } from '../shared/protocol';
 
 const ROOT = resolve(__dirname, '..', '..', '..');
@@ -166,6 +168,7 @@ const PARTS: [string, (o: Options) => Promise<string[]>][] = [
   ['automl', automlPart],
   ['photos', photosPart],
   ['ood', oodPart],
+  ['slurm', slurmPart],
 ];
 
 async function main(): Promise<void> {
@@ -383,6 +386,15 @@ async function oodPart({ budget }: Options): Promise<string[]> {
     train: (csv, minutes, extra) => runTrain(csv, minutes, false, extra ?? []),
     table,
   });
+  console.log(text + '\n');
+  return [`### ${title}\n${text}`];
+}
+
+async function slurmPart({ budget }: Options): Promise<string[]> {
+  const minutes = budget ?? 5;
+  const title = `Slurm executor: examples/fashion-sample, ${minutes} min search (no final fit), local vs 2 trial jobs on the one-node test cluster`;
+  console.log(`## ${title}`);
+  const { text } = await benchSlurm({ root: ROOT, minutes, train: (csv, m, extra, env) => runTrain(csv, m, false, extra, env), table });
   console.log(text + '\n');
   return [`### ${title}\n${text}`];
 }

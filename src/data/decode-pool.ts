@@ -8,12 +8,12 @@
 //     again as the worker, and the same call at its top turns it into the decode loop;
 //  4. none of these: decode on the calling thread (correct, slower).
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { decodeImage, DecodeSpec, loadSharp } from './decode';
 import { ImageByteReader, ImageReadError } from './source';
 import type { ImageInfo, ImageRef } from './types';
+import { allottedCores } from '../shared/cores';
 
 export interface DecodeJob {
   id: number;
@@ -62,7 +62,8 @@ export function resolveWorkerScript(): string | undefined {
 }
 
 export function defaultWorkerCount(): number {
-  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  // A Slurm job's CPUs, else every core (shared/cores.ts).
+  return allottedCores();
 }
 
 /** Decodes one job on the current thread: the worker's body, and the fallback. */

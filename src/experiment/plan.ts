@@ -11,8 +11,9 @@ import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { type PreparedSets, residentBytes } from '../data';
 import { buildModel, modelFlops } from '../engine/model/build';
-import { type TrialContext, runTrialSegment } from '../engine/training/trial';
+import type { TrialContext } from '../engine/training/trial';
 import { cachedSpeed, measureTrainingSpeed, speedKey } from '../engine/training/speed';
+import { createExecutor } from '../executor/create';
 import { leaderboard } from '../search/leaderboard';
 import { MIN_SEARCH_EPOCHS, type SearchPlan, decideMode, planSearch, scoringSeconds } from '../search/plan';
 import { portfolio } from '../search/portfolio';
@@ -74,6 +75,7 @@ export async function plan(ctx: PreparedContext): Promise<Planned> {
   // score them on VALIDATION and the ensemble on TEST (model loading included).
   const ensembleSeconds = scoringSeconds({ models: ENSEMBLE_CANDIDATES, images: data.validation.count + data.test.count, imagesPerSec });
   const searchDeadline = finalFit ? Date.now() + searchPlan.searchSeconds * 1000 : deadline - (searchPlan.reserveSeconds + ensembleSeconds) * 1000;
+  const hooks = searchHooks(ctx, trialCtx);
   const searchOptions: Omit<SearchOptions, 'deadline' | 'previous'> = {
     space: buildSpace({ imageSizes: [input.size], channels: input.channels, numClasses: data.classes.length, separable, transfer }),
     portfolio: portfolio({ separable, transfer }),
@@ -93,13 +95,13 @@ export async function plan(ctx: PreparedContext): Promise<Planned> {
       }
     },
     maxTrials: ctx.run.overrides?.maxTrials,
+    parallel: hooks.parallel,
     // Configurations the final fit could not train long enough are not screened.
     finalFit:
       finalFit && hasValidation
         ? { seconds: searchPlan.finalSeconds, trainImages: data.train.count + data.validation.count, minEpochs: MIN_SEARCH_EPOCHS }
         : undefined,
   };
-  const hooks = searchHooks(ctx, trialCtx);
   const mode = chooseMode(ctx, imagesPerSec);
   if (mode === 'search') {
     ctx.log(
@@ -183,7 +185,7 @@ async function trainingSpeed(ctx: PreparedContext, separable: boolean): Promise<
 }
 
 /** What trials train with: the sets, the shape, the memory they may use, and the events they report. */
-function trialContext(ctx: PreparedContext, hasValidation: boolean): TrialContext {
+export function trialContext(ctx: PreparedContext, hasValidation: boolean): TrialContext {
   const { data, backend, emit } = ctx;
   // Tensors may use half of RAM less the pixels held in memory (none when streamed); on wasm at most
   // 2 GiB of its 4 GiB address space (pixels live in JS memory, outside it).
@@ -208,10 +210,26 @@ function trialContext(ctx: PreparedContext, hasValidation: boolean): TrialContex
   };
 }
 
-/** How the search saves trials, logs and runs a trial's segment (with its events and the leaderboard after it). */
-function searchHooks(ctx: PreparedContext, trialCtx: TrialContext): SearchHooks {
+/**
+ * How the search saves trials, logs and runs a trial's segment (with its events and the leaderboard after it), through the
+ * executor of the spec (src/executor: here, or Slurm jobs; `parallel`: segments at once).
+ */
+function searchHooks(ctx: PreparedContext, trialCtx: TrialContext): SearchHooks & { parallel: number } {
   const { store, emit, log } = ctx;
+  const executor = createExecutor({
+    spec: ctx.spec,
+    store,
+    trialCtx,
+    events: {
+      log: (m, level) => log(m, level),
+      epoch: (record) => emit({ type: 'epochEnded', record }),
+      jobChanged: (trial) => emit({ type: 'trialStarted', trial: { ...trial } }),
+      isCancelled: ctx.isCancelled,
+    },
+  });
+  if (executor.kind === 'slurm') log(`Trials run as Slurm jobs, ${executor.parallel} at a time`);
   return {
+    parallel: executor.parallel,
     now: () => Date.now(),
     isCancelled: ctx.isCancelled,
     saveTrial: (t) => {
@@ -225,7 +243,7 @@ function searchHooks(ctx: PreparedContext, trialCtx: TrialContext): SearchHooks 
         ? `until ${Math.round((seg.deadline - Date.now()) / 1000)} s from now (annealed to the deadline)`
         : `epochs ${seg.fromEpochs} → ${seg.toEpochs}`;
       log(`Trial ${trial.id} (${trial.origin}): ${describeConfig(trial.config)}, ${span}`);
-      const outcome = await runTrialSegment(trialCtx, trial, seg);
+      const outcome = await executor.run(trial, seg);
       // The search updates the record after this hook returns: report the outcome's figures now.
       const ended: TrialRecord = {
         ...trial,
@@ -235,7 +253,7 @@ function searchHooks(ctx: PreparedContext, trialCtx: TrialContext): SearchHooks 
         imagesPerSec: outcome.imagesPerSec || trial.imagesPerSec,
       };
       emit({ type: 'trialEnded', trial: ended });
-      if (outcome.error) log(`Trial ${trial.id} failed: ${outcome.error}`, 'warn');
+      if (outcome.error) log(`Trial ${trial.id} ${outcome.status}: ${outcome.error}`, 'warn');
       store.writeLeaderboard(leaderboard(store.readTrials()));
       return outcome;
     },

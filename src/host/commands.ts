@@ -80,6 +80,7 @@ export function trainDataset(ctx: Ctx) {
       tta: cfg.testTimeAugmentation,
       backbone: cfg.backbone,
       backboneRange: cfg.backboneInputRange,
+      executor: cfg.executor,
     });
     const store = ExperimentStore.create(root, spec);
     ctx.output.appendLine(`[${spec.id}] starting: ${dataset}, ${budget} min, backend ${spec.backend}`);

@@ -1,7 +1,7 @@
 // The extension's settings, read in one place.
 import { isAbsolute, join } from 'node:path';
 import * as vscode from 'vscode';
-import type { BackendPreference } from '../shared/protocol';
+import type { BackendPreference, ExecutorSpec } from '../shared/protocol';
 
 export interface Settings {
   timeBudgetMinutes: number;
@@ -16,6 +16,8 @@ export interface Settings {
   experimentsFolder: string;
   seed: number;
   gcsPrefixMap: Record<string, string>;
+  /** `automl.executor` and `automl.slurm.*`: where trials run. */
+  executor: ExecutorSpec;
 }
 
 export function settings(): Settings {
@@ -33,6 +35,22 @@ export function settings(): Settings {
     experimentsFolder: c.get<string>('experimentsFolder', '.automl/experiments'),
     seed: c.get<number>('seed', 1),
     gcsPrefixMap: c.get<Record<string, string>>('gcsPrefixMap', {}),
+    executor: executorSetting(c),
+  };
+}
+
+function executorSetting(c: vscode.WorkspaceConfiguration): ExecutorSpec {
+  if (c.get<string>('executor', 'local') !== 'slurm') return { kind: 'local' };
+  const partition = c.get<string>('slurm.partition', '').trim();
+  const gpus = Math.max(0, Math.floor(c.get<number>('slurm.gpusPerTrial', 0)));
+  const args = c.get<string[]>('slurm.sbatchArgs', []).filter((a) => typeof a === 'string' && a.trim());
+  return {
+    kind: 'slurm',
+    parallel: Math.max(1, Math.floor(c.get<number>('slurm.parallel', 2))),
+    cpusPerTrial: Math.max(1, Math.floor(c.get<number>('slurm.cpusPerTrial', 1))),
+    ...(partition ? { partition } : {}),
+    ...(gpus ? { gpusPerTrial: gpus } : {}),
+    ...(args.length ? { sbatchArgs: args } : {}),
   };
 }
 

@@ -16,6 +16,7 @@ export function leaderboard(trials: TrialRecord[]): LeaderboardRow[] {
       params: t.params,
       seconds: Math.round((t.seconds ?? 0) * 10) / 10,
       origin: t.origin,
+      ...(t.job ? { job: { id: t.job.id, ...(t.job.node ? { node: t.job.node } : {}) } } : {}),
     }))
     .sort((a, b) => (b.valAccuracy ?? -1) - (a.valAccuracy ?? -1));
 }

@@ -68,6 +68,8 @@ export interface SearchOptions {
   /** Stop after this many new trials without improving the best (0 = never). */
   convergencePatience?: number;
   maxTrials?: number;
+  /** Segments run at once (default 1): the executor's slots (Slurm jobs); ASHA decides whenever one is free. */
+  parallel?: number;
   /**
    * The final fit that follows the search (`seconds` on `trainImages` images). A configuration it
    * could train for fewer than `minEpochs` epochs, and for less than a third of the epochs of the
@@ -139,43 +141,77 @@ export async function runSearch(o: SearchOptions, hooks: SearchHooks): Promise<S
   const rerun = restorePrevious(s);
   let bestScore = Math.max(-1, ...trials.map((t) => t.bestValAccuracy ?? -1));
   let sinceImprovement = 0;
-  let stoppedBy: SearchResult['stoppedBy'] = 'deadline';
+  const end: { stoppedBy: SearchResult['stoppedBy'] } = { stoppedBy: 'deadline' };
 
-  for (const t of rerun) {
-    if (hooks.isCancelled()) break;
-    hooks.log(`Resuming: rerunning interrupted trial ${t.id} at rung ${t.rung}`);
-    const from = t.rung === 0 ? 0 : asha.resources[t.rung - 1];
-    await runSegment(s, t, { fromEpochs: from, toEpochs: asha.resources[t.rung], continueFrom: t.rung > 0 });
-  }
-
-  for (;;) {
-    if (hooks.isCancelled()) {
-      stoppedBy = 'cancelled';
-      break;
-    }
-    const remaining = (o.deadline - hooks.now()) / 1000;
-    if (remaining <= 0) break;
-    const decision = asha.next();
-    if (decision.kind === 'promote') {
-      if (!(await promote(s, decision, remaining))) continue;
-    } else {
-      if (o.maxTrials && trials.length >= o.maxTrials) {
-        stoppedBy = 'max-trials';
-        break;
-      }
-      if (!(await startNewTrial(s, decision.resource, remaining))) break;
-    }
+  // Up to `parallel` segments run at once (an executor that runs trials as cluster jobs); each
+  // decision is taken when a slot is free, so with one slot this is the sequential search.
+  const parallel = Math.max(1, Math.floor(o.parallel ?? 1));
+  const running = new Set<Promise<void>>();
+  const afterSegment = () => {
     const latestBest = Math.max(-1, ...trials.map((t) => t.bestValAccuracy ?? -1));
     if (latestBest > bestScore + 1e-9) {
       bestScore = latestBest;
       sinceImprovement = 0;
-    } else if (o.convergencePatience && ++sinceImprovement >= o.convergencePatience) {
+    } else if (o.convergencePatience && ++sinceImprovement >= o.convergencePatience && end.stoppedBy === 'deadline') {
       hooks.log(`Search converged: no better trial in the last ${sinceImprovement} runs`);
-      stoppedBy = 'converged';
+      end.stoppedBy = 'converged';
+    }
+  };
+  const launch = (segment: Promise<unknown>, counted: boolean) => {
+    const slot: Promise<void> = segment.then(() => {
+      running.delete(slot);
+      if (counted) afterSegment();
+    });
+    // A segment that throws ends the search through the race that sees it; this keeps a second one from being unhandled.
+    slot.catch(() => undefined);
+    running.add(slot);
+  };
+  /** Waits for a running segment to end; false when none runs. */
+  const waitForOne = async () => {
+    if (running.size === 0) return false;
+    await Promise.race(running);
+    return true;
+  };
+
+  for (const t of rerun) {
+    if (hooks.isCancelled()) break;
+    if (running.size >= parallel) await waitForOne();
+    hooks.log(`Resuming: rerunning interrupted trial ${t.id} at rung ${t.rung}`);
+    const from = t.rung === 0 ? 0 : asha.resources[t.rung - 1];
+    launch(runSegment(s, t, { fromEpochs: from, toEpochs: asha.resources[t.rung], continueFrom: t.rung > 0 }), false);
+  }
+
+  for (;;) {
+    if (end.stoppedBy === 'converged') break;
+    if (hooks.isCancelled()) {
+      end.stoppedBy = 'cancelled';
       break;
     }
+    const remaining = (o.deadline - hooks.now()) / 1000;
+    if (remaining <= 0) break;
+    if (running.size >= parallel) {
+      await waitForOne();
+      continue;
+    }
+    const decision = asha.next();
+    if (decision.kind === 'promote') {
+      const segment = promote(s, decision, remaining);
+      if (segment) launch(segment, true);
+      continue;
+    }
+    if (o.maxTrials && trials.length >= o.maxTrials) {
+      // Running segments may still make a trial promotable.
+      if (await waitForOne()) continue;
+      end.stoppedBy = 'max-trials';
+      break;
+    }
+    const segment = startNewTrial(s, decision.resource, remaining, running.size === 0);
+    if (segment) launch(segment, true);
+    else if (!(await waitForOne())) break;
   }
-  return { trials, best: bestTrial(trials), stoppedBy };
+  // Segments still running end by themselves (the search's deadline, or the cancel they see).
+  while (running.size) await waitForOne();
+  return { trials, best: bestTrial(trials), stoppedBy: end.stoppedBy };
 }
 
 /** Rebuilds the state of an earlier run: finished rungs are reported; returns the interrupted trials to rerun. */
@@ -233,30 +269,34 @@ async function runSegment(s: Search, trial: TrialRecord, seg: Omit<SegmentReques
   return outcome;
 }
 
-/** Promotes a trial to its next rung if that fits in the time left; false when it does not (nothing ran). */
-async function promote(s: Search, decision: Extract<AshaDecision, { kind: 'promote' }>, remaining: number): Promise<boolean> {
+/** Promotes a trial to its next rung if that fits in the time left: its running segment, or null when it does not fit. */
+function promote(s: Search, decision: Extract<AshaDecision, { kind: 'promote' }>, remaining: number): Promise<TrialOutcome> | null {
   const trial = s.trials.find((t) => t.id === decision.trialId)!;
   s.asha.markPromoted(trial.id, decision.rung - 1);
   if (secondsFor(s, trial.config, decision.resource - decision.fromResource) > remaining) {
     s.hooks.log(`Not promoting ${trial.id}: its next rung would not fit in the ${Math.round(remaining)} s left`);
-    return false;
+    return null;
   }
   trial.rung = decision.rung;
   trial.origin = trial.origin.includes('promoted') ? trial.origin : `${trial.origin}, promoted`;
-  await runSegment(s, trial, { fromEpochs: decision.fromResource, toEpochs: decision.resource, continueFrom: true });
-  return true;
+  return runSegment(s, trial, { fromEpochs: decision.fromResource, toEpochs: decision.resource, continueFrom: true });
 }
 
-/** Chooses and runs a new trial of `resource` epochs; false when none would fit (the search phase is over). */
-async function startNewTrial(s: Search, resource: number, remaining: number): Promise<boolean> {
+/**
+ * Chooses a new trial of `resource` epochs and starts it: its running segment, or null when none would fit
+ * (the search phase is over once no other segment runs; `last`: none does, so that is logged).
+ */
+function startNewTrial(s: Search, resource: number, remaining: number, last: boolean): Promise<TrialOutcome> | null {
   const { hooks, trials } = s;
   const index = trials.length;
   const choice = chooseNewConfig(s, resource, remaining);
   if (!choice.chosen) {
-    hooks.log(
-      `Search phase over: no new trial would fit in the ${Math.round(remaining)} s left${choice.skipped ? ' and train long enough in the final fit' : ''}`,
-    );
-    return false;
+    if (last) {
+      hooks.log(
+        `Search phase over: no new trial would fit in the ${Math.round(remaining)} s left${choice.skipped ? ' and train long enough in the final fit' : ''}`,
+      );
+    }
+    return null;
   }
   const { config, origin } = choice.chosen;
   const tooLong = !(secondsFor(s, config, resource) <= remaining);
@@ -271,8 +311,7 @@ async function startNewTrial(s: Search, resource: number, remaining: number): Pr
   });
   trials.push(trial);
   if (tooLong) hooks.log(`Budget is short: ${trial.id} trains for the ${Math.round(remaining)} s left`);
-  await runSegment(s, trial, { fromEpochs: 0, toEpochs: resource, continueFrom: false, annealByTime: tooLong });
-  return true;
+  return runSegment(s, trial, { fromEpochs: 0, toEpochs: resource, continueFrom: false, annealByTime: tooLong });
 }
 
 /**

@@ -60,7 +60,39 @@ export interface ExperimentSpec {
   backbone?: string;
   /** The pixel range the backbone was trained on (default `auto`: its metadata, else −1…1). */
   backboneRange?: 'auto' | '0-255' | '0-1' | '-1-1';
+  /** Where trials run (default: the worker itself, one at a time). */
+  executor?: ExecutorSpec;
   createdAt: string;
+}
+
+/**
+ * Where an experiment's search trials run. `local`: in the worker, one at a time (the default).
+ * `slurm`: each trial segment is a Slurm job running the same worker bundle on the same experiment
+ * folder (a shared filesystem), `parallel` at a time (see src/executor/slurm.ts, docs/slurm.md).
+ */
+export interface ExecutorSpec {
+  kind: 'local' | 'slurm';
+  /** Trials running at once (Slurm; the local executor runs one). */
+  parallel?: number;
+  /** sbatch --partition (unset: the cluster's default partition). */
+  partition?: string;
+  /** GPUs per trial job (sbatch --gpus-per-task); unset or 0: none. */
+  gpusPerTrial?: number;
+  /** CPUs per trial job (sbatch --cpus-per-task; default 1). */
+  cpusPerTrial?: number;
+  /** Extra sbatch arguments, each one argument (`--account=lab`, `--qos=short`). */
+  sbatchArgs?: string[];
+}
+
+/** A search trial's Slurm job (the Slurm executor's): the job now or last running it, and the attempts that ended badly. */
+export interface TrialJob {
+  id: string;
+  /** The node it runs on, once it started. */
+  node?: string;
+  /** Slurm's state when last seen (PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, …). */
+  state?: string;
+  /** Earlier jobs of this trial that failed, were preempted or cancelled: what Slurm said. */
+  failures?: { id: string; node?: string; state: string; exitCode?: string; reason?: string }[];
 }
 
 export type ExperimentStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled' | 'interrupted';
@@ -121,6 +153,8 @@ export interface TrialRecord {
   error?: string;
   /** Does `trials/<id>/model/` hold the best checkpoint? */
   hasModel: boolean;
+  /** The Slurm job that runs (ran) its segment, with the node (Slurm executor only). */
+  job?: TrialJob;
 }
 
 export interface TestMetrics {
@@ -191,6 +225,8 @@ export interface LeaderboardRow {
   params: number;
   seconds: number;
   origin: string;
+  /** The Slurm job of the trial and its node (Slurm executor). */
+  job?: { id: string; node?: string };
 }
 
 /** `worker.json` in the experiment folder: lets a reloaded window find a worker still training. */

@@ -24,6 +24,8 @@ export interface SpecOptions {
   /** Blank or `none`: no backbone; `auto`: chosen from the data (catalogue.ts). */
   backbone?: string;
   backboneRange?: ExperimentSpec['backboneRange'];
+  /** Where trials run; unset or local: in the worker. */
+  executor?: ExperimentSpec['executor'];
 }
 
 /** The spec of a new experiment; its id (time and dataset name) is made unique by `ExperimentStore.create`. */
@@ -45,6 +47,7 @@ export function makeSpec(o: SpecOptions, now = new Date()): ExperimentSpec {
     tta: o.tta === false ? false : undefined,
     backbone: o.backbone?.trim() && o.backbone.trim() !== 'none' ? o.backbone.trim() : undefined,
     backboneRange: o.backboneRange === 'auto' ? undefined : o.backboneRange,
+    executor: o.executor && o.executor.kind !== 'local' ? o.executor : undefined,
     createdAt: now.toISOString(),
   };
 }

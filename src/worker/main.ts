@@ -8,6 +8,7 @@
 //                   src/worker/identity.ts).
 //   --predictor     a long-lived inference process: `predict` in, `predictions` out.
 //   --probe <name>  loads a backend, prints its BackendInfo as JSON and exits (runtime install checks).
+//   --trial-job <spec>  one search segment as a Slurm job (trial-job.ts; src/executor/slurm.ts submits it).
 // Training and inference never run in the extension host.
 import { join } from 'node:path';
 import { runDataWorkerIfRequested } from '../data/decode-pool';
@@ -174,10 +175,31 @@ function probe(preference: BackendPreference): void {
   );
 }
 
+function trialJob(specFile: string): void {
+  let cancelled = false;
+  // scancel (SIGTERM): stop within a batch and keep the best model; a second one ends the process.
+  process.on('SIGTERM', () => {
+    if (cancelled) process.exit(143);
+    cancelled = true;
+    process.stdout.write('Stopping: the job was cancelled (SIGTERM)\n');
+  });
+  void import('./trial-job')
+    .then(({ runTrialJob }) => runTrialJob(specFile, () => cancelled))
+    .then(
+      (code) => process.exit(code),
+      (e: unknown) => {
+        process.stderr.write(`Trial job failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+        process.exit(1);
+      },
+    );
+}
+
 // Image decode threads re-enter this bundle: they run the decode loop and nothing else.
 if (!runDataWorkerIfRequested()) {
   const probeAt = process.argv.indexOf('--probe');
+  const jobAt = process.argv.indexOf('--trial-job');
   if (probeAt >= 0) probe((process.argv[probeAt + 1] ?? 'auto') as BackendPreference);
+  else if (jobAt >= 0) trialJob(process.argv[jobAt + 1] ?? '');
   else if (process.argv.includes('--predictor')) predictor();
   else trainer();
 }

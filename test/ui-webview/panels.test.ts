@@ -6,6 +6,7 @@ import { mkdirSync } from 'node:fs';
 import sharp from 'sharp';
 import { join } from 'node:path';
 import type { HostToWebview } from '../../src/shared/protocol';
+import { describeConfig } from '../../src/search/space';
 import { Harness, type PanelPage, REPO } from './harness';
 import type { Recording, TrainingRecording } from './record';
 import { THEMES, type ThemeName } from './themes';
@@ -294,6 +295,30 @@ describe('webview panels (headless Chromium)', function () {
       const activity = await page.page.innerText('.activity');
       assert.match(activity, /epoch 2 of 4 ·/);
       assert.doesNotMatch(activity, /3\.2/);
+    });
+
+    it('training: a Slurm trial shows its job and node under its model in the leaderboard', async () => {
+      const r = harness.fixture<TrainingRecording>('training.json');
+      const init = r.live.init as Extract<HostToWebview, { type: 'init'; panel: 'training' }>;
+      const [first, second] = init.data.trials;
+      const trials = init.data.trials.map((t) => (t.id === first.id ? { ...t, job: { id: '41', node: 'gpu-node-07', state: 'COMPLETED' } } : t));
+      for (const theme of ['light', 'dark'] as ThemeName[]) {
+        page = await harness.open('training', theme);
+        await page.post({ ...init, data: { ...init.data, trials, asOf: new Date().toISOString() } });
+        // A job submitted and not yet running: its id, no node.
+        await page.post({ type: 'events', events: [{ type: 'trialStarted', trial: { ...second, status: 'running', job: { id: '42', state: 'PENDING' } } }] });
+        await page.page.waitForFunction(() => document.querySelectorAll('.job').length >= 2);
+        const cells = await page.page.$$eval('.job', (els) => els.map((e) => [e.parentElement?.firstChild?.textContent, e.textContent]));
+        assert.deepEqual(
+          cells.sort((a, b) => String(a[1]).localeCompare(String(b[1]))),
+          [
+            [describeConfig(first.config), 'Slurm job 41 on gpu-node-07'],
+            [describeConfig(second.config), 'Slurm job 42 (queued)'],
+          ],
+        );
+        await page.screenshot(`training-slurm-${theme}`);
+        if (theme === 'light') await page.close();
+      }
     });
 
     it('training: failed, stopped and interrupted experiments say so', async () => {

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { convKernelsFor } from './simd';
 import { BackendWasm, getThreadsCount, setThreadsCount, setWasmPaths, version_wasm } from '@tensorflow/tfjs-backend-wasm';
 import { existsSync } from 'node:fs';
-import { availableParallelism, cpus } from 'node:os';
+import { allottedCores } from '../../../shared/cores';
 import { dirname, join } from 'node:path';
 import { registerWasmTrainingKernels } from './kernels';
 import { rememberWasmMemory } from './kernel-utils';
@@ -57,14 +57,6 @@ function scriptDirs(assetDir: string): string[] {
   return dirs;
 }
 
-function logicalCores(): number {
-  try {
-    return availableParallelism();
-  } catch {
-    return Math.max(1, cpus().length);
-  }
-}
-
 let initialised: Promise<WasmBackendInfo> | null = null;
 
 /**
@@ -93,7 +85,7 @@ export function initWasmBackend(opts: WasmBackendOptions = {}): Promise<WasmBack
   }
   return initialised.then(async (info) => {
     await tf.setBackend('wasm');
-    const wanted = opts.threads === undefined || opts.threads === 'auto' ? logicalCores() : Math.max(1, Math.floor(opts.threads));
+    const wanted = opts.threads === undefined || opts.threads === 'auto' ? allottedCores() : Math.max(1, Math.floor(opts.threads));
     if (wanted === info.threads) return info;
     return { ...info, notes: [...info.notes, `wasm already initialised with ${info.threads} thread(s); ${wanted} requested`] };
   });
@@ -102,7 +94,7 @@ export function initWasmBackend(opts: WasmBackendOptions = {}): Promise<WasmBack
 async function doInit(opts: WasmBackendOptions): Promise<WasmBackendInfo> {
   const notes: string[] = [];
   registerWasmTrainingKernels();
-  const requested = opts.threads === undefined || opts.threads === 'auto' ? logicalCores() : Math.max(1, Math.floor(opts.threads));
+  const requested = opts.threads === undefined || opts.threads === 'auto' ? allottedCores() : Math.max(1, Math.floor(opts.threads));
   const simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) as boolean;
   const engine = tf.engine();
 
