@@ -13,6 +13,8 @@ import { confusionTable } from './confusion-matrix';
 import { coalesce, h, replaceChildren } from './dom';
 import { galleryRows, type GallerySelection, galleryTile } from './evaluation-gallery';
 import { MultiLabelEvaluation } from './evaluation-multilabel';
+import type { ErrorDetail } from './error-detail';
+import { errorViews } from './mislabelled';
 import { clamp01, evaluationHeader, metric, naCell, prChartConfig, summaryCards } from './evaluation-shared';
 import { int, pct, plural } from './format';
 
@@ -52,6 +54,8 @@ export class EvaluationView {
   private readonly images = new ImageBook();
   /** The multi-label view, when the experiment is multi-label. */
   private multi: MultiLabelEvaluation | undefined;
+  /** The detail view of one image (gallery and likely-mislabelled tiles open it). */
+  private detail: ErrorDetail | undefined;
 
   private thresholdInfo!: HTMLElement;
   private grid!: GridHandle<ClassRow>;
@@ -117,11 +121,14 @@ export class EvaluationView {
     const classOptions = [{ value: '-1', label: 'All classes' }, ...this.classes.map((c, i) => ({ value: String(i), label: c }))];
     const metricsTab = this.metricsTab(classOptions);
     const matrixTab = this.matrixTab(classOptions);
-    const active = st.tab === 'matrix' ? 'matrix' : 'metrics';
+    const views = errorViews({ data, d: this.d, classes: this.classes, images: this.images }, this.detail);
+    this.detail = views.detail;
+    const active = st.tab === 'matrix' || st.tab === 'mislabelled' ? st.tab : 'metrics';
     const t = tabs(
       [
         { id: 'metrics', label: 'Metrics', content: metricsTab },
         { id: 'matrix', label: 'Confusion matrix & errors', content: matrixTab },
+        { id: 'mislabelled', label: 'Likely mislabelled', content: views.mislabelled.el, badge: views.mislabelled.count },
       ],
       active,
       (id) => patchViewState({ tab: id }),
@@ -471,7 +478,13 @@ export class EvaluationView {
       clear,
     );
     const shown = rows.slice(0, this.galleryLimit);
-    const tiles = shown.map((i) => galleryTile(g, i, p.itemIds, names));
+    const open = (i: number) => () =>
+      this.detail?.open(
+        rows.map((row) => ({ row })),
+        rows.indexOf(i),
+        title,
+      );
+    const tiles = shown.map((i) => galleryTile(g, i, p.itemIds, names, open(i)));
     showGallery(this.galleryEl, this.images, {
       tiles,
       total: rows.length,
