@@ -140,13 +140,13 @@ export class MislabelledView {
 export function errorViews(src: DetailSource, previous?: ErrorDetail): { detail: ErrorDetail; mislabelled: MislabelledView } {
   previous?.close();
   unsubscribe?.();
-  let view: MislabelledView | undefined;
+  const holder: { view?: MislabelledView } = {};
   const detail = new ErrorDetail(
     src,
-    (key, e) => view?.edited(key, e),
-    () => view?.images,
+    (key, e) => holder.view?.edited(key, e),
+    () => holder.view?.images,
   );
-  view = new MislabelledView(src, detail);
+  const view = (holder.view = new MislabelledView(src, detail));
   const own = view.images;
   unsubscribe = onHostMessage((m) => m.type === 'images' && own.add(m.images));
   return { detail, mislabelled: view };
