@@ -182,6 +182,17 @@ describe('evaluation panel: detail-view actions on the dataset (fake vscode)', f
     await doc.save();
   });
 
+  it('does not save a CSV that has unsaved changes of the user: the edit waits in the editor', async () => {
+    const doc = await fake.workspace.openTextDocument(fake.Uri.file(csv));
+    doc.text = `${original}TRAIN,cat/0.png,cat\n`;
+    const res = ok(await request('relabelItem', { key: keyOf['dog/4.png'], label: 'cat' }));
+    assert.match(res.message, /Not saved: the CSV has other unsaved changes/);
+    assert.equal(doc.saves, 0);
+    assert.equal(readFileSync(csv, 'utf8'), original, 'the file on disk is untouched');
+    assert.equal(doc.text.split('\n')[10], 'TEST,dog/4.png,cat', 'the edit is in the editor');
+    doc.text = original;
+  });
+
   it('refuses a label that is not a class, and images the panel does not show', async () => {
     const bad = await request('relabelItem', { key: keyOf['dog/4.png'], label: 'bird' });
     assert.equal(bad.ok, false);

@@ -26,7 +26,7 @@ export async function relabelItem(dataset: Dataset, item: DatasetItem, label: st
   const e = await editCsv(item, (text) => relabelCsvRow(text, item.origin.line ?? 0, item.display, label, basename(item.origin.file)));
   item.labels = [label];
   item.origin.line = e.line;
-  return { message: `Line ${e.line} of ${basename(item.origin.file)}: ${old} → ${label}. Saved; Ctrl+Z in the CSV's editor undoes it.`, line: e.line };
+  return { message: `Line ${e.line} of ${basename(item.origin.file)}: ${old} → ${label}. ${savedNote(e, 'undoes it')}`, line: e.line };
 }
 
 export async function excludeItem(dataset: Dataset, item: DatasetItem): Promise<ItemEditResult> {
@@ -42,9 +42,11 @@ export async function excludeItem(dataset: Dataset, item: DatasetItem): Promise<
 }
 
 /** Applies the edit `make` computes from the CSV's current text (the editor's, if it is open), saves, and shows the row. */
-async function editCsv(item: DatasetItem, make: (text: string) => CsvTextEdit): Promise<CsvTextEdit> {
+async function editCsv(item: DatasetItem, make: (text: string) => CsvTextEdit): Promise<CsvTextEdit & { saved: boolean }> {
   const uri = vscode.Uri.file(item.origin.file);
   const doc = await vscode.workspace.openTextDocument(uri);
+  // Unsaved changes of the user's are not saved behind their back: then neither is this edit.
+  const saved = !doc.isDirty;
   const text = doc.getText();
   let e: CsvTextEdit;
   try {
@@ -57,7 +59,7 @@ async function editCsv(item: DatasetItem, make: (text: string) => CsvTextEdit): 
   edit.replace(uri, new vscode.Range(doc.positionAt(e.start), doc.positionAt(e.end)), e.insert);
   if (!(await vscode.workspace.applyEdit(edit))) throw new RequestError(`VS Code did not apply the edit to ${basename(item.origin.file)}.`);
   if (doc.getText() !== applyCsvEdit(text, e)) throw new RequestError(`${basename(item.origin.file)} changed while it was being edited; check line ${e.line}.`);
-  await doc.save();
+  if (saved) await doc.save();
   const pos = new vscode.Position(Math.max(0, e.line - 1), 0);
   await vscode.window.showTextDocument(doc, {
     viewColumn: vscode.ViewColumn.Beside,
@@ -65,8 +67,11 @@ async function editCsv(item: DatasetItem, make: (text: string) => CsvTextEdit): 
     preview: true,
     selection: new vscode.Range(pos, pos),
   });
-  return e;
+  return { ...e, saved };
 }
+
+const savedNote = (e: { saved: boolean }, undo: string) =>
+  e.saved ? `Saved; Ctrl+Z in the CSV's editor ${undo}.` : `Not saved: the CSV has other unsaved changes; save it to use them (Ctrl+Z ${undo}).`;
 
 async function moveToClassFolder(dataset: Dataset, item: DatasetItem, label: string): Promise<ItemEditResult> {
   let move: ReturnType<typeof classFolderMove>;
