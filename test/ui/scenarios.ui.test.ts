@@ -191,7 +191,7 @@ describe('AutoML in the VS Code workbench', function () {
     const edited = readFileSync(csvPath, 'utf8').split('\n');
     assert.equal(edited[line - 1], row.replace(new RegExp(`,${truth}$`), `,${predicted}`));
     assert.deepEqual([...edited.slice(0, line - 1), ...edited.slice(line)], [...before.split('\n').slice(0, line - 1), ...before.split('\n').slice(line)]);
-    const csvTab = w.page.locator('.tabs-container .tab', { hasText: 'dataset.csv' });
+    const csvTab = w.page.locator('.tabs-container .tab[data-resource-name="dataset.csv"]');
     await csvTab.waitFor();
     await w.shot('relabelled-csv-row');
     // Ctrl+Z in the CSV's editor takes the edit back; saving writes the file as it was.
