@@ -103,6 +103,21 @@ export class ErrorDetail {
     } else if (!inField && (e.key === 'ArrowLeft' || e.key === 'ArrowUp')) {
       e.preventDefault();
       this.go(-1);
+    } else if (e.key === 'Tab') this.keepFocus(e);
+  }
+
+  /** Tab and Shift+Tab go round the view's controls instead of into the page behind it. */
+  private keepFocus(e: KeyboardEvent): void {
+    const dialog = this.overlay?.querySelector<HTMLElement>('.detail');
+    const items = [...(dialog?.querySelectorAll<HTMLElement>('vscode-button:not([disabled]), vscode-dropdown') ?? [])];
+    if (!dialog || !items.length) return;
+    const active = document.activeElement;
+    if (e.shiftKey && (active === items[0] || active === dialog)) {
+      e.preventDefault();
+      items[items.length - 1].focus();
+    } else if (!e.shiftKey && active === items[items.length - 1]) {
+      e.preventDefault();
+      items[0].focus();
     }
   }
 

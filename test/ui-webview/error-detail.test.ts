@@ -138,6 +138,11 @@ describe('evaluation: error detail and likely mislabelled (headless Chromium)', 
       assert.equal(await shownRow(p, data), row);
       await p.page.keyboard.press('ArrowLeft');
       assert.match(await p.page.innerText('.detail-pos'), new RegExp(`^${tileCount} of ${tileCount}`), 'wraps around');
+      // Tab goes round the view's controls, never into the page behind it.
+      for (let j = 0; j < 14; j++) {
+        await p.page.keyboard.press(j % 5 === 4 ? 'Shift+Tab' : 'Tab');
+        assert.equal(await p.page.evaluate(() => !!document.activeElement?.closest('.detail')), true, `focus in the view after ${j + 1} presses`);
+      }
       await p.page.keyboard.press('Escape');
       assert.equal(await p.page.locator('.detail-overlay').count(), 0);
       assert.equal(await p.page.evaluate(() => document.activeElement?.classList.contains('tile')), true, 'focus back on the tile');
