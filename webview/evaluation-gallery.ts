@@ -48,8 +48,8 @@ export function galleryRows(g: GallerySelection): { rows: number[]; title: strin
   return { rows: out, title };
 }
 
-/** The tile of image `i`: its true label, its prediction (or none below the threshold) and its score; a click opens it. */
-export function galleryTile(g: GallerySelection, i: number, itemIds: number[], itemNames: Record<string, string>): Tile {
+/** The tile of image `i`: its true label, its prediction (or none below the threshold) and its score; a click opens it (`onOpen`: in the detail view). */
+export function galleryTile(g: GallerySelection, i: number, itemIds: number[], itemNames: Record<string, string>, onOpen?: () => void): Tile {
   const { d, classes } = g;
   const k = d.k;
   const key = String(itemIds[i]);
@@ -68,7 +68,7 @@ export function galleryTile(g: GallerySelection, i: number, itemIds: number[], i
     ],
     {
       title: `${name}\nscore ${g.top[i].toFixed(4)}${k > 1 ? ` · true-class score ${d.scores[i * k + y].toFixed(4)}` : ''}`,
-      onClick: () => void request('openItem', { key }),
+      onClick: onOpen ?? (() => void request('openItem', { key })),
       className: right ? 'tile-right' : 'tile-wrong',
     },
   );

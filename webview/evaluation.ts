@@ -16,6 +16,8 @@ import { MultiLabelEvaluation } from './evaluation-multilabel';
 import { accuracyNote, type ClassRow, classColumns, clamp01, evaluationHeader, metric, summaryCards } from './evaluation-shared';
 import { prChartConfig, prLayout, prLegend } from './pr-chart';
 import { pct, plural } from './format';
+import type { ErrorDetail } from './error-detail';
+import { errorViews } from './mislabelled';
 
 const PAGE = 48;
 
@@ -41,6 +43,8 @@ export class EvaluationView {
   private readonly images = new ImageBook();
   /** The multi-label view, when the experiment is multi-label. */
   private multi: MultiLabelEvaluation | undefined;
+  /** The detail view of one image (gallery and likely-mislabelled tiles open it). */
+  private detail: ErrorDetail | undefined;
 
   private thresholdInfo!: HTMLElement;
   private grid!: GridHandle<ClassRow>;
@@ -106,11 +110,14 @@ export class EvaluationView {
     const classOptions = [{ value: '-1', label: 'All classes' }, ...this.classes.map((c, i) => ({ value: String(i), label: c }))];
     const metricsTab = this.metricsTab(classOptions);
     const matrixTab = this.matrixTab(classOptions);
-    const active = st.tab === 'matrix' ? 'matrix' : 'metrics';
+    const views = errorViews({ data, d: this.d, classes: this.classes, images: this.images }, this.detail);
+    this.detail = views.detail;
+    const active = st.tab === 'matrix' || st.tab === 'mislabelled' ? st.tab : 'metrics';
     const t = tabs(
       [
         { id: 'metrics', label: 'Metrics', content: metricsTab },
         { id: 'matrix', label: 'Confusion matrix & errors', content: matrixTab },
+        { id: 'mislabelled', label: 'Likely mislabelled', content: views.mislabelled.el, badge: views.mislabelled.count },
       ],
       active,
       (id) => patchViewState({ tab: id }),
@@ -420,7 +427,13 @@ export class EvaluationView {
       clear,
     );
     const shown = rows.slice(0, this.galleryLimit);
-    const tiles = shown.map((i) => galleryTile(g, i, p.itemIds, names));
+    const open = (i: number) => () =>
+      this.detail?.open(
+        rows.map((row) => ({ row })),
+        rows.indexOf(i),
+        title,
+      );
+    const tiles = shown.map((i) => galleryTile(g, i, p.itemIds, names, open(i)));
     showGallery(this.galleryEl, this.images, {
       tiles,
       total: rows.length,

@@ -8,6 +8,7 @@ import type {
   EvaluationFile,
   EvaluationPanelData,
   ImageRefView,
+  ItemSource,
   LogLevel,
   PredictionsFile,
   PredictPanelData,
@@ -92,10 +93,13 @@ export function readEvaluationData(dir: string, dataset: Dataset | undefined): E
     error = 'final/predictions.json is inconsistent (scores, labels and items do not match).';
   }
   const itemNames: Record<string, string> = {};
+  const itemSources: Record<string, ItemSource> = {};
   if (dataset && predictions) {
     for (const id of predictions.itemIds) {
       const it = dataset.items[id];
-      if (it) itemNames[String(id)] = it.display;
+      if (!it) continue;
+      itemNames[String(id)] = it.display;
+      itemSources[String(id)] = itemSource(dataset, it);
     }
   }
   return {
@@ -105,7 +109,18 @@ export function readEvaluationData(dir: string, dataset: Dataset | undefined): E
     evaluation: error ? null : evaluation,
     predictions: error ? null : predictions,
     itemNames,
+    itemSources,
     error,
+  };
+}
+
+/** Where an item comes from, as the evaluation's detail view shows it. */
+export function itemSource(dataset: Dataset, it: DatasetItem): ItemSource {
+  return {
+    format: dataset.format,
+    path: it.ref.kind === 'file' ? it.ref.path : undefined,
+    origin: it.origin.file,
+    line: dataset.format === 'csv' ? it.origin.line : undefined,
   };
 }
 

@@ -369,8 +369,28 @@ export interface EvaluationPanelData {
   predictions: PredictionsFile | null;
   /** Display name per item id of `predictions.itemIds` (absent when the dataset cannot be read). */
   itemNames: Record<string, string>;
+  /** Where each item of `predictions.itemIds` comes from (absent when the dataset cannot be read, and in older hosts). */
+  itemSources?: Record<string, ItemSource>;
   /** Why there is nothing to show (no evaluation yet, files unreadable). */
   error?: string;
+}
+
+/** Where an evaluated image comes from: what the evaluation's detail view shows and its actions edit. */
+export interface ItemSource {
+  format: 'csv' | 'folder' | 'zip' | 'idx';
+  /** The image file (absent for an image inside a zip or IDX file). */
+  path?: string;
+  /** The CSV that lists it (CSV datasets), else the folder, zip or IDX file it was read from. */
+  origin: string;
+  /** 1-based line of its CSV row. */
+  line?: number;
+}
+
+/** What an edit of the dataset from the evaluation panel did, in a sentence (`relabelItem`, `excludeItem`). */
+export interface ItemEditResult {
+  message: string;
+  /** The CSV row's line after the edit (it may have moved since the dataset was read). */
+  line?: number;
 }
 
 /** One image's prediction: labels with scores, highest first. */
@@ -497,6 +517,14 @@ export interface WebviewRequests {
   predictUris: { params: { uris: string[] }; result: PredictionView[] };
   /** Evaluation: open the image of a dataset item (file datasets) in VS Code's image preview. */
   openItem: { params: { key: string }; result: void };
+  /** Evaluation: a larger picture of a dataset item for the detail view (`data:` URI, at most 512 px; null when it cannot be read). */
+  itemImage: { params: { key: string }; result: { uri: string | null } };
+  /** Evaluation: open the dataset's CSV at the row of an item. */
+  revealItem: { params: { key: string }; result: void };
+  /** Evaluation: give an item another class of the experiment: its CSV row edited in place (undoable in the editor), or its file moved to that class's folder. */
+  relabelItem: { params: { key: string; label: string }; result: ItemEditResult };
+  /** Evaluation: take an item out of the dataset: its CSV row removed (undoable in the editor). */
+  excludeItem: { params: { key: string }; result: ItemEditResult };
   /** Open another panel of the same experiment (e.g. evaluation from training). */
   openPanel: { params: { kind: PanelKind }; result: void };
   /** Reveal the experiment or dataset in the OS file manager / explorer. */

@@ -1,6 +1,8 @@
 // Just enough of the `vscode` API for the panels' host classes to run under mocha: webview
 // panels that record what they are sent and let a test post messages as the page would.
 import { EventEmitter as NodeEmitter } from 'node:events';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 type Listener<T> = (e: T) => void;
@@ -45,6 +47,7 @@ export class Uri {
 
 export enum ViewColumn {
   Active = -1,
+  Beside = -2,
   One = 1,
 }
 
@@ -60,6 +63,59 @@ export class Range {
     readonly start: Position,
     readonly end: Position,
   ) {}
+}
+
+/** A text document read from disk: edits change it in memory (with an undo stack), save writes it. */
+export class FakeTextDocument {
+  readonly undo: string[] = [];
+  saves = 0;
+  constructor(
+    readonly uri: Uri,
+    public text: string,
+  ) {}
+  getText(): string {
+    return this.text;
+  }
+  get isDirty(): boolean {
+    return this.text !== readFileSync(this.uri.fsPath, 'utf8');
+  }
+  offsetAt(p: Position): number {
+    let line = 0;
+    let i = 0;
+    while (line < p.line && i < this.text.length) {
+      const c = this.text[i++];
+      if (c === '\n' || (c === '\r' && this.text[i] !== '\n')) line++;
+    }
+    return i + p.character;
+  }
+  positionAt(offset: number): Position {
+    let line = 0;
+    let start = 0;
+    for (let i = 0; i < offset; i++) {
+      const c = this.text[i];
+      if (c === '\n' || (c === '\r' && this.text[i + 1] !== '\n')) {
+        line++;
+        start = i + 1;
+      }
+    }
+    return new Position(line, offset - start);
+  }
+  async save(): Promise<boolean> {
+    writeFileSync(this.uri.fsPath, this.text);
+    this.saves++;
+    return true;
+  }
+}
+
+/** The edits of a WorkspaceEdit, applied by workspace.applyEdit. */
+export class WorkspaceEdit {
+  readonly edits: ({ kind: 'replace'; uri: Uri; range: Range; text: string } | { kind: 'rename'; from: Uri; to: Uri; overwrite: boolean })[] = [];
+  replace(uri: Uri, range: Range, text: string): void {
+    this.edits.push({ kind: 'replace', uri, range, text });
+  }
+  renameFile(from: Uri, to: Uri, options: { overwrite?: boolean } = {}): void {
+    this.edits.push({ kind: 'rename', from, to, overwrite: !!options.overwrite });
+  }
 }
 
 export class FakeWebview {
@@ -116,6 +172,9 @@ export const fake = {
   panels: [] as FakePanel[],
   commands: [] as { command: string; args: unknown[] }[],
   shownDocuments: [] as { uri: Uri; options: unknown }[],
+  /** Documents opened with workspace.openTextDocument, by path. */
+  documents: new Map<string, FakeTextDocument>(),
+  appliedEdits: [] as WorkspaceEdit[],
   warnings: [] as string[],
   warningAnswer: undefined as string | undefined,
   openDialogAnswer: undefined as Uri[] | undefined,
@@ -127,6 +186,8 @@ export const fake = {
     this.panels.length = 0;
     this.commands.length = 0;
     this.shownDocuments.length = 0;
+    this.documents.clear();
+    this.appliedEdits.length = 0;
     this.warnings.length = 0;
     this.warningAnswer = undefined;
     this.openDialogAnswer = undefined;
@@ -145,8 +206,8 @@ export const window = {
     fake.warnings.push(message);
     return fake.warningAnswer;
   },
-  async showTextDocument(uri: Uri, options: unknown): Promise<void> {
-    fake.shownDocuments.push({ uri, options });
+  async showTextDocument(doc: Uri | FakeTextDocument, options: unknown): Promise<void> {
+    fake.shownDocuments.push({ uri: doc instanceof FakeTextDocument ? doc.uri : doc, options });
   },
   async showOpenDialog(): Promise<Uri[] | undefined> {
     return fake.openDialogAnswer;
@@ -168,6 +229,26 @@ export const workspace = {
     return fake.trusted;
   },
   getWorkspaceFolder: () => undefined,
+  async openTextDocument(uri: Uri): Promise<FakeTextDocument> {
+    let doc = fake.documents.get(uri.fsPath);
+    if (!doc) fake.documents.set(uri.fsPath, (doc = new FakeTextDocument(uri, readFileSync(uri.fsPath, 'utf8'))));
+    return doc;
+  },
+  async applyEdit(edit: WorkspaceEdit): Promise<boolean> {
+    fake.appliedEdits.push(edit);
+    for (const e of edit.edits) {
+      if (e.kind === 'rename') {
+        if (existsSync(e.to.fsPath) && !e.overwrite) return false;
+        mkdirSync(dirname(e.to.fsPath), { recursive: true });
+        renameSync(e.from.fsPath, e.to.fsPath);
+        continue;
+      }
+      const doc = await workspace.openTextDocument(e.uri);
+      doc.undo.push(doc.text);
+      doc.text = doc.text.slice(0, doc.offsetAt(e.range.start)) + e.text + doc.text.slice(doc.offsetAt(e.range.end));
+    }
+    return true;
+  },
   getConfiguration: () => ({ get: <T>(key: string, dflt: T): T => (key in fake.config ? (fake.config[key] as T) : dflt) }),
   workspaceFolders: undefined,
 };

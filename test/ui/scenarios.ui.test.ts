@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FrameLocator, Locator } from 'playwright-core';
 import { waitFor } from '../vscode/wait';
-import { SAMPLE_IMAGE } from '../vscode/workspace';
+import { SAMPLE_CSV, SAMPLE_IMAGE } from '../vscode/workspace';
 import { Workbench } from './workbench';
 
 /** Budget typed into the "Custom…" budget box (minutes); AUTOML_TEST_BUDGET_MIN overrides it. */
@@ -200,7 +200,7 @@ describe('AutoML in the VS Code workbench', function () {
     await w.shot('evaluation-threshold-moved');
   });
 
-  it('opens a misclassified image from the evaluation panel', async () => {
+  it('shows a misclassified image enlarged, relabels its CSV row (Ctrl+Z undoes it) and opens the file', async () => {
     needTrained();
     const view = w.webview();
     // Back to the lowest threshold (the scenario above left it at the highest, where nothing is
@@ -215,7 +215,37 @@ describe('AutoML in the VS Code workbench', function () {
     assert.match(label, /labelled (\w+), predicted (\w+)/);
     const [, truth, predicted] = /labelled (\w+), predicted (\w+)/.exec(label)!;
     assert.notEqual(truth, predicted, `a tile in the errors gallery is right: ${label}`);
+    // A click shows it enlarged in the panel: labels, score, the top 5, its CSV line.
     await wrong.click();
+    await view.locator('.detail[role="dialog"]').waitFor();
+    assert.equal(await view.locator('.detail-given').innerText(), truth);
+    assert.match(await view.locator('.detail-pred').innerText(), new RegExp(`^${predicted} · score 0\\.\\d{3}`));
+    assert.equal(await view.locator('.detail-top5 li').count(), 5);
+    const line = Number(/^dataset\.csv, line (\d+)$/.exec(await view.locator('.detail-line').innerText())?.[1]);
+    assert.ok(line > 0, 'the CSV line is shown');
+    await view.locator('.detail-image.pixelated').waitFor();
+    await w.shot('error-detail');
+    // Relabel… (preset to the prediction): the CSV row is edited, saved, and shown beside the panel.
+    const csvPath = join(w.workspace, SAMPLE_CSV);
+    const before = readFileSync(csvPath, 'utf8');
+    const row = before.split('\n')[line - 1];
+    assert.match(row, new RegExp(`,${truth}$`));
+    await view.locator('#detail-relabel').click();
+    await view.locator('.detail-edited').waitFor({ timeout: 20_000 });
+    const edited = readFileSync(csvPath, 'utf8').split('\n');
+    assert.equal(edited[line - 1], row.replace(new RegExp(`,${truth}$`), `,${predicted}`));
+    assert.deepEqual([...edited.slice(0, line - 1), ...edited.slice(line)], [...before.split('\n').slice(0, line - 1), ...before.split('\n').slice(line)]);
+    const csvTab = w.page.locator('.tabs-container .tab[data-resource-name="dataset.csv"]');
+    await csvTab.waitFor();
+    await w.shot('relabelled-csv-row');
+    // Ctrl+Z in the CSV's editor takes the edit back; saving writes the file as it was.
+    await csvTab.click();
+    await w.page.locator('.editor-group-container.active .monaco-editor .view-lines').click();
+    await w.page.keyboard.press('Control+Z');
+    await w.page.keyboard.press('Control+S');
+    await waitFor('the CSV to be as before', async () => (readFileSync(csvPath, 'utf8') === before ? true : undefined), 15_000);
+    // Open file: the image itself in VS Code.
+    await view.locator('#detail-open').click();
     await w.page.locator('.tabs-container .tab.active', { hasText: /\.png/ }).waitFor();
     await w.shot('misclassified-image');
   });

@@ -7,6 +7,8 @@ import { ExperimentStore } from '../../store/store';
 import { isInside, openFileAt, PanelBase, type PanelDeps, RequestError } from './base';
 import { experimentName, experimentThumbnails, readEvaluationData } from '../../panel-data/data';
 import { ThumbnailCache } from '../../panel-data/thumbnails';
+import { itemPreview } from '../../panel-data/item-actions';
+import { excludeItem, relabelItem, revealItem } from './evaluation-actions';
 
 export class EvaluationPanel extends PanelBase {
   private dataset: Dataset | undefined;
@@ -68,6 +70,7 @@ export class EvaluationPanel extends PanelBase {
 
   protected async handle(method: WebviewMethod, params: unknown): Promise<unknown> {
     if (method === 'thumbnails') return this.thumbnails((params as WebviewRequests['thumbnails']['params']).keys);
+    if (method === 'itemImage' || method === 'revealItem' || method === 'relabelItem' || method === 'excludeItem') return this.itemAction(method, params);
     if (method === 'openItem') {
       const it = this.item((params as WebviewRequests['openItem']['params']).key);
       if (!it) throw new RequestError('The dataset could not be read, so this image cannot be opened.');
@@ -77,6 +80,16 @@ export class EvaluationPanel extends PanelBase {
       return undefined;
     }
     throw new RequestError(`The evaluation panel does not handle "${method}".`);
+  }
+
+  /** The detail view's picture and its actions on the dataset (evaluation-actions.ts). */
+  private async itemAction(method: 'itemImage' | 'revealItem' | 'relabelItem' | 'excludeItem', params: unknown): Promise<unknown> {
+    const p = params as WebviewRequests['relabelItem']['params'];
+    const it = this.item(p.key);
+    if (!it || !this.dataset) throw new RequestError('The dataset could not be read, so this image cannot be shown or changed.');
+    if (method === 'itemImage') return { uri: await itemPreview(it) };
+    if (method === 'revealItem') return revealItem(this.dataset, it);
+    return method === 'relabelItem' ? relabelItem(this.dataset, it, p.label) : excludeItem(this.dataset, it);
   }
 
   private item(key: string) {
