@@ -5,32 +5,13 @@
 import * as assert from 'node:assert/strict';
 import { likelyMislabelled, topClasses } from '../../src/eval/mislabelled';
 import type { EvaluationPanelData, HostToWebview, ItemSource } from '../../src/shared/protocol';
-import { Harness, type PanelPage, type Posted } from './harness';
+import { useHarness, type PanelPage, type Posted } from './harness';
 import type { Recording } from './record';
 import type { ThemeName } from './themes';
 
 describe('evaluation: error detail and likely mislabelled (headless Chromium)', function () {
   this.timeout(60_000);
-  const harness = new Harness();
-  let page: PanelPage | undefined;
-
-  before(async () => {
-    await harness.start();
-  });
-  after(async () => {
-    await harness.stop();
-  });
-  afterEach(async function () {
-    if (!page) return;
-    const csp = await page.cspViolations();
-    const errors = page.errors;
-    await page.close();
-    page = undefined;
-    if (this.currentTest?.state === 'passed') {
-      assert.deepEqual(csp, [], 'no Content-Security-Policy violation');
-      assert.deepEqual(errors, [], 'no script error');
-    }
-  });
+  const harness = useHarness();
 
   /** The recorded evaluation with a CSV source per item: line = 10 + its position. */
   function recording(): { r: Recording; data: EvaluationPanelData } {
@@ -75,7 +56,6 @@ describe('evaluation: error detail and likely mislabelled (headless Chromium)', 
   for (const theme of ['light', 'dark'] as ThemeName[]) {
     it(`a gallery tile opens the detail view: labels, score, top 5, source, actions (${theme})`, async () => {
       const { p, data } = await open(theme);
-      page = p;
       const pr = data.predictions!;
       const k = pr.classes.length;
       await p.page.click('#tab-matrix');
@@ -150,7 +130,6 @@ describe('evaluation: error detail and likely mislabelled (headless Chromium)', 
 
     it(`the likely-mislabelled tab ranks confident disagreements and relabels as suggested in one click (${theme})`, async () => {
       const { p, data } = await open(theme);
-      page = p;
       const pr = data.predictions!;
       const k = pr.classes.length;
       const expected = likelyMislabelled({ n: pr.itemIds.length, k, scores: pr.scores, labels: pr.labels });
@@ -206,7 +185,6 @@ describe('evaluation: error detail and likely mislabelled (headless Chromium)', 
 
   it('says why an action failed, in the view', async () => {
     const { p } = await open('dark');
-    page = p;
     // The harness answers every request with ok; a failing host is simulated by answering this one with an error.
     await p.page.click('#tab-mislabelled');
     await p.page.locator('.mislabelled-tiles .tile').first().click();

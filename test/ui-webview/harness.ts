@@ -2,6 +2,7 @@
 // host builds (src/panel-data/html.ts), the built dist/webview.js, a fake acquireVsCodeApi that
 // records posted messages and keeps setState, theme variables on <html> and the theme class on
 // <body>, and a way to post host messages into the page.
+import * as assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -23,10 +24,38 @@ const TYPES: Record<string, string> = {
   '.json': 'application/json',
 };
 
+/**
+ * A harness for the enclosing `describe`: started before its tests and stopped after them; after each test
+ * the pages it opened are closed, and a test that passed must have had no CSP violation and no script error.
+ */
+export function useHarness(): Harness {
+  const harness = new Harness();
+  before(() => harness.start());
+  after(() => harness.stop());
+  afterEach(async function () {
+    await harness.closePages(this.currentTest?.state === 'passed');
+  });
+  return harness;
+}
+
 export class Harness {
   private server!: Server;
+  private opened: PanelPage[] = [];
   browser!: Browser;
   origin = '';
+
+  /** Closes the pages opened since the last call; with `check`, fails on a CSP violation or a script error in them. */
+  async closePages(check: boolean): Promise<void> {
+    for (const p of this.opened.splice(0)) {
+      const csp = p.page.isClosed() ? [] : await p.cspViolations();
+      const errors = p.errors;
+      await p.close();
+      if (check) {
+        assert.deepEqual(csp, [], `no Content-Security-Policy violation (${p.kind}, ${p.theme})`);
+        assert.deepEqual(errors, [], `no script error (${p.kind}, ${p.theme})`);
+      }
+    }
+  }
 
   async start(): Promise<void> {
     if (!existsSync(join(REPO, 'dist/webview.js'))) throw new Error('dist/webview.js is missing: run `node scripts/build-webview.mjs`');
@@ -143,6 +172,7 @@ export class Harness {
     );
     await page.goto(`${this.origin}/panel/${kind}`);
     const p = new PanelPage(page, this, kind, theme, errors);
+    this.opened.push(p);
     await p.waitForPosted((m) => m.type === 'ready');
     return p;
   }

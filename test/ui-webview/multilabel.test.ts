@@ -5,7 +5,7 @@
 import * as assert from 'node:assert/strict';
 import { bestF1Thresholds, multiLabelMetrics } from '../../src/eval/metrics';
 import type { EvaluationPanelData, HostToWebview } from '../../src/shared/protocol';
-import { Harness, type PanelPage } from './harness';
+import { useHarness, type PanelPage } from './harness';
 import type { Recording } from './record';
 
 const GROUPS: Record<string, string[]> = {
@@ -57,21 +57,8 @@ function multiLabel(r: Recording): HostToWebview {
 
 describe('multi-label evaluation panel (headless Chromium)', function () {
   this.timeout(60_000);
-  const harness = new Harness();
+  const harness = useHarness();
   let page: PanelPage | undefined;
-  before(() => harness.start());
-  after(() => harness.stop());
-  afterEach(async function () {
-    if (!page) return;
-    const csp = await page.cspViolations();
-    const errors = page.errors;
-    await page.close();
-    page = undefined;
-    if (this.currentTest?.state === 'passed') {
-      assert.deepEqual(csp, []);
-      assert.deepEqual(errors, []);
-    }
-  });
 
   const read = () =>
     page!.page.evaluate(() => ({

@@ -7,7 +7,7 @@ import sharp from 'sharp';
 import { join } from 'node:path';
 import type { HostToWebview } from '../../src/shared/protocol';
 import { describeConfig } from '../../src/search/space';
-import { Harness, type PanelPage, REPO } from './harness';
+import { useHarness, type PanelPage, REPO } from './harness';
 import type { Recording, TrainingRecording } from './record';
 import { THEMES, type ThemeName } from './themes';
 
@@ -17,27 +17,8 @@ const README_SHOTS = join(REPO, 'test-artifacts/readme-screenshots');
 
 describe('webview panels (headless Chromium)', function () {
   this.timeout(60_000);
-  const harness = new Harness();
+  const harness = useHarness();
   let page: PanelPage | undefined;
-
-  before(async () => {
-    await harness.start();
-  });
-  after(async () => {
-    await harness.stop();
-  });
-  afterEach(async function () {
-    if (page) {
-      const csp = await page.cspViolations();
-      const errors = page.errors;
-      await page.close();
-      page = undefined;
-      if (this.currentTest?.state === 'passed') {
-        assert.deepEqual(csp, [], 'no Content-Security-Policy violation');
-        assert.deepEqual(errors, [], 'no script error');
-      }
-    }
-  });
 
   const messages = (name: string): Recording => harness.fixture<Recording>(name);
   const images = (r: Recording): HostToWebview => ({ type: 'images', images: r.images });

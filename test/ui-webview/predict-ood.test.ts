@@ -3,7 +3,7 @@
 import * as assert from 'node:assert/strict';
 import sharp from 'sharp';
 import type { HostToWebview, PredictionView } from '../../src/shared/protocol';
-import { Harness, type PanelPage } from './harness';
+import { useHarness, type PanelPage } from './harness';
 import type { Recording } from './record';
 import type { ThemeName } from './themes';
 
@@ -27,21 +27,8 @@ const WARNINGS = [
 
 describe('predict panel: images unlike the training data (headless Chromium)', function () {
   this.timeout(60_000);
-  const harness = new Harness();
+  const harness = useHarness();
   let page: PanelPage | undefined;
-  before(() => harness.start());
-  after(() => harness.stop());
-  afterEach(async function () {
-    if (!page) return;
-    const csp = await page.cspViolations();
-    const errors = page.errors;
-    await page.close();
-    page = undefined;
-    if (this.currentTest?.state === 'passed') {
-      assert.deepEqual(csp, [], 'no Content-Security-Policy violation');
-      assert.deepEqual(errors, [], 'no script error');
-    }
-  });
 
   for (const theme of ['light', 'dark'] as ThemeName[]) {
     it(`shows a warning banner above the labels of the foreign image only (${theme})`, async () => {

@@ -5,7 +5,7 @@
 // partition. Screenshots in both themes under test-artifacts/screenshots/ (ux-*.png).
 import * as assert from 'node:assert/strict';
 import type { DatasetPanelData, EvaluationPanelData, HostToWebview, TrainingPanelData } from '../../src/shared/protocol';
-import { Harness, type PanelPage } from './harness';
+import { useHarness, type PanelPage } from './harness';
 import type { Recording, TrainingRecording } from './record';
 import type { ThemeName } from './themes';
 
@@ -13,26 +13,8 @@ type Init<T> = { type: 'init'; panel: string; data: T };
 
 describe('panels as a demanding user reads them (headless Chromium, 1400 px)', function () {
   this.timeout(60_000);
-  const harness = new Harness();
+  const harness = useHarness();
   let page: PanelPage | undefined;
-
-  before(async () => {
-    await harness.start();
-  });
-  after(async () => {
-    await harness.stop();
-  });
-  afterEach(async function () {
-    if (!page) return;
-    const csp = await page.cspViolations();
-    const errors = page.errors;
-    await page.close();
-    page = undefined;
-    if (this.currentTest?.state === 'passed') {
-      assert.deepEqual(csp, [], 'no Content-Security-Policy violation');
-      assert.deepEqual(errors, [], 'no script error');
-    }
-  });
 
   /** The cards' rows (by top edge): how many cards each row holds. */
   async function cardRows(p: PanelPage): Promise<number[]> {
