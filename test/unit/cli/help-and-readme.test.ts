@@ -24,7 +24,7 @@ describe('cli help and README', function () {
     const backends = settings['automl.backend'].enum ?? [];
     assert.ok(backends.includes('webgpu'));
     for (const b of backends) assert.match(line, new RegExp(`(^|[ |])${b}( |\\||$)`), `--backend help lacks ${b}: ${line}`);
-    assert.match(help.stdout, /install-runtime \[--gpu\|--cpu\|--webgpu\]/);
+    assert.match(help.stdout, /install-runtime \[--gpu\|--cpu\|--webgpu\|--onnx\]/);
   });
 
   it('the README lists every automl.* setting of the manifest', () => {
