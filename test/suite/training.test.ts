@@ -62,16 +62,20 @@ describe('Training through automl.trainDataset', function () {
 
   it('serves the trained model over HTTP on 127.0.0.1 with a token, and stops', async function () {
     if (!trained) this.skip();
-    const s = await vscode.commands.executeCommand<{ url: string; token: string; name: string; endpoint: string }>('automl.startServer', trained);
+    const s = await vscode.commands.executeCommand<{ url: string; externalUrl: string; token: string; name: string; endpoint: string }>(
+      'automl.startServer',
+      trained,
+    );
     assert.match(s.url, /^http:\/\/127\.0\.0\.1:\d+$/);
-    assert.equal(s.endpoint, `${s.url}/v1/models/${s.name}:predict`, 'the endpoint the notification and the status bar show');
+    // What the user is shown is the address their machine reaches (asExternalUri: code-server's proxy here).
+    assert.equal(s.endpoint, `${s.externalUrl}/v1/models/${s.name}:predict`, 'the endpoint the notification and the status bar show');
     const auth = { authorization: `Bearer ${s.token}` };
     assert.equal((await fetch(`${s.url}/v1/models`)).status, 401, 'no token must be refused');
     const models = (await (await fetch(`${s.url}/v1/models`, { headers: auth })).json()) as { models: { name: string; classes: string[] }[] };
     assert.equal(models.models[0].name, s.name);
     assert.equal(models.models[0].classes.length, 10);
     const png = readFileSync(wsFile('examples/fashion-sample/images/sneaker/0000.png').fsPath);
-    const r = await fetch(s.endpoint, {
+    const r = await fetch(`${s.url}/v1/models/${s.name}:predict`, {
       method: 'POST',
       headers: auth,
       body: JSON.stringify({ payload: { image: { imageBytes: png.toString('base64') } } }),
