@@ -208,6 +208,7 @@ describe('AutoML in the VS Code workbench', function () {
     const slider = view.locator('input#threshold[type="range"]');
     await slider.focus();
     await slider.press('Home');
+    await w.dismissHover();
     await view.locator('vscode-panel-tab#tab-matrix').click();
     const wrong = view.locator('button.tile.tile-wrong').first();
     await wrong.waitFor();

@@ -148,6 +148,21 @@ export class Workbench {
       await this.page.keyboard.press('Enter');
       await menu.waitFor({ state: 'hidden', timeout: 5000 });
     }
+    await this.dismissHover();
+  }
+
+  /**
+   * Moves the mouse off the side bar and waits for a hover it opened to go: a tree row's tooltip (a workbench
+   * hover) can lie over the editor area, where it would take the next click meant for a panel.
+   */
+  async dismissHover(): Promise<void> {
+    const size = this.page.viewportSize() ?? { width: 1400, height: 900 };
+    await this.page.mouse.move(size.width - 20, Math.round(size.height / 2));
+    await this.page
+      .locator('.workbench-hover, .monaco-hover')
+      .first()
+      .waitFor({ state: 'hidden', timeout: 3000 })
+      .catch(() => undefined);
   }
 
   /** The content frame of the visible webview panel (a webview is two nested iframes). */
