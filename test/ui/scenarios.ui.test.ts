@@ -257,6 +257,13 @@ describe('AutoML in the VS Code workbench', function () {
     // browser, which gets the files only through asWebviewUri URLs inside the panel's localResourceRoots.
     await showAutoml();
     await w.contextMenu(experimentRow(), 'Open Evaluation');
+    await w.webview().locator('vscode-panel-tab#tab-matrix').waitFor();
+    // The scenario before left an image's detail view open in this panel: Esc closes it.
+    const detail = w.webview().locator('.detail[role="dialog"]');
+    if (await detail.isVisible()) {
+      await detail.press('Escape');
+      await detail.waitFor({ state: 'hidden', timeout: 10_000 });
+    }
     await w.webview().locator('vscode-panel-tab#tab-matrix').click();
     const gallery = await loadedTiles(w.webview(), 4);
     assert.ok(gallery.length >= 1, 'no image in the errors gallery');

@@ -167,7 +167,8 @@ export class Workbench {
 
   /** The content frame of the visible webview panel (a webview is two nested iframes). */
   webview(): FrameLocator {
-    return this.page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+    // This extension's: VS Code's own webviews (the image preview "Open file" shows) are ready iframes too.
+    return this.page.frameLocator('iframe.webview.ready[src*="extensionId=automl-vscode"]').frameLocator('#active-frame');
   }
 
   /** Texts of the notification toasts on screen. */
