@@ -108,9 +108,17 @@ describe('Slurm executor (test cluster)', function () {
     assert.equal(code, 0, resumed.output());
     assert.match(resumed.output(), new RegExp(`Reattached to Slurm job ${job.jobId} of trial ${job.trialId}`));
     const t = trials(dir).find((x) => x.id === job.trialId)!;
-    // The trial's result is that job's: no second job was submitted for it.
-    assert.equal(t.job?.id, job.jobId);
+    // The segment's result is that job's: it was not submitted again. A later job of the trial is only
+    // its promotion to the next rung (the resumed search goes on until its deadline).
+    assert.doesNotMatch(resumed.output(), new RegExp(`Slurm job ${job.jobId} ended without a result`));
     assert.equal(t.job?.failures, undefined);
+    assert.equal(typeof t.rungScores?.[0], 'number', `no rung-0 score from job ${job.jobId}: ${JSON.stringify(t)}`);
+    const submitted = [...resumed.output().matchAll(new RegExp(`Trial ${job.trialId}: Slurm job (\\d+) submitted`, 'g'))].map((m) => m[1]);
+    if (t.job?.id !== job.jobId) {
+      assert.ok(t.rung >= 1, `${t.id} has job ${t.job?.id}, not ${job.jobId}, at rung ${t.rung}`);
+      assert.match(resumed.output(), new RegExp(`Trial ${job.trialId} \\([^)]*promoted\\)`));
+      assert.ok(submitted.length >= 1 && submitted.length <= t.rung && submitted.at(-1) === t.job?.id, `${t.id}'s jobs: ${submitted.join(', ')}`);
+    } else assert.deepEqual(submitted, []);
     assert.equal(t.status, 'done', JSON.stringify(t));
     assert.equal(record(dir).status, 'done');
   });
