@@ -7,7 +7,7 @@ import type { TrialConfig, TrialRecord } from '../shared/protocol';
 import { deriveSeed, rng } from '../shared/random';
 import { Asha, type AshaDecision } from './asha';
 import { epochsIn } from './plan';
-import { type Param, completeConfig, configKey, describeConfig } from './space';
+import { type Param, completeConfig, configKey, describeConfig, sampleConfig } from './space';
 import { ThroughputModel } from './throughput';
 import { type Observation, proposeTpe } from './tpe';
 
@@ -126,6 +126,8 @@ interface Search {
   /** Configurations tried (or skipped for good). */
   seen: Set<string>;
   speed: ThroughputModel;
+  /** Segments run at once. */
+  parallel: number;
 }
 
 export async function runSearch(o: SearchOptions, hooks: SearchHooks): Promise<SearchResult> {
@@ -136,6 +138,7 @@ export async function runSearch(o: SearchOptions, hooks: SearchHooks): Promise<S
     trials: [],
     seen: new Set<string>(),
     speed: new ThroughputModel(o.estimateImagesPerSec, o.flopsOf),
+    parallel: Math.max(1, Math.floor(o.parallel ?? 1)),
   };
   const { asha, trials } = s;
   const rerun = restorePrevious(s);
@@ -145,7 +148,7 @@ export async function runSearch(o: SearchOptions, hooks: SearchHooks): Promise<S
 
   // Up to `parallel` segments run at once (an executor that runs trials as cluster jobs); each
   // decision is taken when a slot is free, so with one slot this is the sequential search.
-  const parallel = Math.max(1, Math.floor(o.parallel ?? 1));
+  const { parallel } = s;
   const running = new Set<Promise<void>>();
   const afterSegment = () => {
     const latestBest = Math.max(-1, ...trials.map((t) => t.bestValAccuracy ?? -1));
@@ -331,13 +334,26 @@ function chooseNewConfig(s: Search, resource: number, remaining: number): { chos
   const fits = (c: TrialConfig) => secondsFor(s, c, resource) <= remaining;
   const floor = o.finalFit && trials.length ? Math.min(o.finalFit.minEpochs, Math.max(...trials.map((t) => finalEpochs(s, t.config))) / 3) : 0;
   const slow = (c: TrialConfig) => finalEpochs(s, c) < floor;
-  // TPE proposes until a configuration the final fit could train long enough comes up.
+  // TPE proposes until a configuration the final fit could train long enough comes up. With several
+  // slots it also has to fit the time left: a slot that starts nothing stays idle until the others
+  // end (the final fit cannot use it), and the next draw for the same trial index is the same
+  // proposal, so one proposal too long for the time left would end the search early. When TPE's
+  // proposals (drawn near the best, often large, networks) do not fit, configurations drawn from the
+  // whole space do (smaller networks among them). With one slot nothing changes: the search ends
+  // when its proposal does not fit, and what follows (the final fit) gets the time left.
+  const wanted = (c: TrialConfig) => !slow(c) && (s.parallel === 1 || fits(c));
   const drawn = new Set(seen);
   for (let k = 0; k < MAX_PROPOSALS; k++) {
     const proposal = proposeTpe(o.space, observations, random, drawn);
     drawn.add(configKey(proposal.config));
     candidates.push(proposal);
-    if (!slow(proposal.config)) break;
+    if (wanted(proposal.config)) break;
+  }
+  for (let k = 0; s.parallel > 1 && k < MAX_PROPOSALS && !candidates.some((c) => wanted(c.config)); k++) {
+    const config = sampleConfig(o.space, random);
+    if (drawn.has(configKey(config))) continue;
+    drawn.add(configKey(config));
+    candidates.push({ config, origin: 'random' });
   }
   const skipped = candidates.filter((c) => slow(c.config));
   const chosen = candidates.find((c) => fits(c.config) && !slow(c.config)) ?? (trials.length === 0 ? candidates[0] : undefined);
