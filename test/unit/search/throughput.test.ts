@@ -45,4 +45,21 @@ describe('throughput model', () => {
     assert.equal(m.imagesPerSec({ family: 'resnet', 'resnet/depth': 20 }), 100);
     assert.equal(m.imagesPerSec({ family: 'convnet' }), 350);
   });
+
+  it("counts a configuration's FLOPs once, however often its speed is asked", () => {
+    const counted: string[] = [];
+    const m = new ThroughputModel(
+      () => 350,
+      (c) => {
+        counted.push(String(c.family));
+        return flopsOf(c);
+      },
+    );
+    for (const x of measured) m.record(x.config, x.ips, x.flops);
+    const first = m.imagesPerSec(t006.config);
+    for (let k = 0; k < 5; k++) assert.equal(m.imagesPerSec({ ...t006.config }), first);
+    assert.deepEqual(counted, ['mobilenet']);
+    m.imagesPerSec(measured[0].config);
+    assert.deepEqual(counted, ['mobilenet', 'convnet']);
+  });
 });
