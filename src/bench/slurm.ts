@@ -28,7 +28,8 @@ export async function benchSlurm(d: SlurmBenchDeps): Promise<{ text: string; rat
   const counts: number[] = [];
   for (const r of runs) {
     console.log(`  ${r.name}: ${d.minutes} min`);
-    const res = await d.train(dataset, d.minutes, [...common, ...r.extra], { AUTOML_SLURM_POLL_SECONDS: '1' });
+    // The executor's own poll interval (3 s): a job's end is seen from its outcome file, not at the next poll.
+    const res = await d.train(dataset, d.minutes, [...common, ...r.extra], {});
     const trials = new ExperimentStore(res.experiment).readTrials().filter((t) => t.trainOn === 'TRAIN');
     const finished = trials.filter((t) => t.status === 'done');
     const epochs = trials.reduce((s, t) => s + t.epochsDone, 0);

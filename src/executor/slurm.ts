@@ -3,8 +3,8 @@
 // folder, which must be on a filesystem that the compute nodes share. `parallel` jobs run at once;
 // the search decides the next configuration or promotion whenever one ends.
 //   submit   trials/<id>/job.sh written, `sbatch --parsable`, the id kept in trials/<id>/job.json;
-//   watch    squeue every few seconds (the node once it runs; new epochs of its history as events);
-//            scontrol show job (then sacct) for how it ended;
+//   watch    squeue every few seconds (the node once it runs; new epochs of its history as events),
+//            sooner once the job's outcome file appears; scontrol show job (then sacct) for how it ended;
 //   Stop     `scancel`: the job's worker stops within a batch, as a local trial does, keeping its best model;
 //   failure  a job that ends without an outcome (failed, killed, preempted, node failure) is recorded in
 //            the trial's job.failures with Slurm's state, exit code and reason and submitted once more;
@@ -12,7 +12,7 @@
 //            a job cancelled outside AutoML is recorded cancelled, with its reason, and not retried;
 //   resume   a trial whose job is still queued or running (or ended while no worker watched) is
 //            reattached to instead of submitted again.
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { ExecutorSpec, TrialRecord } from '../shared/protocol';
 import type { SegmentRequest, TrialOutcome } from '../search/search';
@@ -61,6 +61,11 @@ const LEARNT = [
 ] as const;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** How often a running job's outcome file is looked for between squeue polls (ms). */
+const OUTCOME_CHECK_MS = 100;
+/** Quick squeue polls once a job wrote its outcome, before the usual interval again (a job slow to exit). */
+const FINISHING_POLLS = 30;
 
 export class SlurmExecutor implements TrialExecutor {
   readonly kind = 'slurm';
@@ -155,6 +160,8 @@ export class SlurmExecutor implements TrialExecutor {
     let seen = segment.continueFrom ? this.o.store.readHistory(trial.id).length : 0;
     let ours: JobEnd['ours'];
     let unknown = 0;
+    /** Polls since the job's outcome file appeared (0: not yet). */
+    let finishing = 0;
     const follow = () => {
       const history = this.o.store.readHistory(trial.id);
       for (const rec of history.slice(seen)) this.o.events.epoch(rec);
@@ -172,7 +179,7 @@ export class SlurmExecutor implements TrialExecutor {
         if (!ours && this.o.events.isCancelled()) ours = 'stop';
         else if (!ours && info.state === 'PENDING' && Date.now() > segment.deadline) ours = 'deadline';
         if (ours) await this.run_('scancel', [id]);
-        await sleep(this.pollMs);
+        finishing = await this.pause(files.outcome, id, finishing);
         continue;
       }
       // Gone from the queue: its outcome file (a shared filesystem may show it a little late), else what Slurm says.
@@ -190,6 +197,31 @@ export class SlurmExecutor implements TrialExecutor {
       const end: JobInfo = info ?? { id, state: 'UNKNOWN', reason: 'Slurm no longer knows the job' };
       if (!end.node && ran?.jobId === id) end.node = ran.node;
       return { info: end, result: result?.jobId === id ? result : undefined, ours };
+    }
+  }
+
+  /**
+   * The wait before the next squeue poll of job `id`, which is still queued or running; returns the
+   * polls since its outcome file appeared (`finishing`, 0 before). Until then the wait is the poll
+   * interval, cut short when the outcome file appears: the job is exiting, and the slot's next
+   * segment should not wait for the next poll (up to AUTOML_SLURM_POLL_SECONDS, 3 s, a segment).
+   * Then squeue is asked every OUTCOME_CHECK_MS until Slurm lets the job go, for a while.
+   */
+  private async pause(file: string, id: string, finishing: number): Promise<number> {
+    if (finishing >= FINISHING_POLLS) {
+      await sleep(this.pollMs);
+      return finishing;
+    }
+    if (finishing > 0) {
+      await sleep(OUTCOME_CHECK_MS);
+      return finishing + 1;
+    }
+    const until = Date.now() + this.pollMs;
+    for (;;) {
+      if (existsSync(file) && readJson<TrialJobOutcome>(file)?.jobId === id) return 1;
+      const left = until - Date.now();
+      if (left <= 0) return 0;
+      await sleep(Math.min(OUTCOME_CHECK_MS, left));
     }
   }
 

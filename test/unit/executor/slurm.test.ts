@@ -13,7 +13,8 @@ import type { ExecutorSpec, TrialRecord } from '../../../src/shared/protocol';
 import { allottedCores } from '../../../src/shared/cores';
 import { ExperimentStore } from '../../../src/store/store';
 
-type Ending = 'complete' | 'fail' | 'cancel-outside';
+/** How a played job ends; 'exits-after-outcome': it writes its outcome 50 ms after submission and leaves the queue at the next squeue after that. */
+type Ending = 'complete' | 'fail' | 'cancel-outside' | 'exits-after-outcome';
 
 interface FakeJob {
   state: string;
@@ -21,6 +22,7 @@ interface FakeJob {
   ending: Ending;
   polls: number;
   specFile: string;
+  outcomeWritten?: boolean;
 }
 
 /** A cluster of one node `n1`: each submitted job takes the next of `endings` and ends on its second poll. */
@@ -29,12 +31,16 @@ function cluster(endings: Ending[], known: Record<string, FakeJob> = {}) {
   const calls: { command: string; args: string[] }[] = [];
   let next = 1;
   const ok = (stdout: string): CommandResult => ({ code: 0, stdout, stderr: '' });
+  const writeOutcome = (id: string, job: FakeJob) => {
+    const spec = JSON.parse(readFileSync(job.specFile, 'utf8')) as TrialJobSpec;
+    const trial = { ...spec.trial, hasModel: true, bestValAccuracy: 0.8, params: 1234 };
+    const outcome = { status: 'done', valAccuracy: 0.8, epochsDone: spec.segment.toEpochs, imagesPerSec: 100 };
+    writeFileSync(jobFiles(join(spec.experimentDir, 'trials', spec.trial.id)).outcome, JSON.stringify({ jobId: id, outcome, trial }));
+    job.outcomeWritten = true;
+  };
   const finish = (id: string, job: FakeJob) => {
     if (job.ending === 'complete') {
-      const spec = JSON.parse(readFileSync(job.specFile, 'utf8')) as TrialJobSpec;
-      const trial = { ...spec.trial, hasModel: true, bestValAccuracy: 0.8, params: 1234 };
-      const outcome = { status: 'done', valAccuracy: 0.8, epochsDone: spec.segment.toEpochs, imagesPerSec: 100 };
-      writeFileSync(jobFiles(join(spec.experimentDir, 'trials', spec.trial.id)).outcome, JSON.stringify({ jobId: id, outcome, trial }));
+      writeOutcome(id, job);
       job.state = 'COMPLETED';
     } else if (job.ending === 'fail') {
       job.state = 'FAILED';
@@ -54,12 +60,16 @@ function cluster(endings: Ending[], known: Record<string, FakeJob> = {}) {
         const script = readFileSync(id, 'utf8');
         const specFile = /--trial-job '([^']+)'/.exec(script)![1];
         const jid = String(next++);
-        jobs.set(jid, { state: 'RUNNING', exit: '0:0', ending: endings.shift() ?? 'complete', polls: 0, specFile });
+        const job: FakeJob = { state: 'RUNNING', exit: '0:0', ending: endings.shift() ?? 'complete', polls: 0, specFile };
+        jobs.set(jid, job);
+        if (job.ending === 'exits-after-outcome') setTimeout(() => writeOutcome(jid, job), 50);
         return ok(`${jid}\n`);
       }
       case 'squeue':
         if (!job) return ok('');
-        if (job.state === 'RUNNING' && ++job.polls >= 2) finish(id, job);
+        if (job.ending === 'exits-after-outcome') {
+          if (job.outcomeWritten) job.state = 'COMPLETED';
+        } else if (job.state === 'RUNNING' && ++job.polls >= 2) finish(id, job);
         return ok(job.state === 'RUNNING' ? `${id}|RUNNING|n1|None\n` : '');
       case 'scontrol':
         return job
@@ -75,7 +85,10 @@ function cluster(endings: Ending[], known: Record<string, FakeJob> = {}) {
   return { run, calls, jobs };
 }
 
-function setup(endings: Ending[], opts: { cancelled?: () => boolean; spec?: Partial<ExecutorSpec>; known?: Record<string, FakeJob> } = {}) {
+function setup(
+  endings: Ending[],
+  opts: { cancelled?: () => boolean; spec?: Partial<ExecutorSpec>; known?: Record<string, FakeJob>; pollSeconds?: number } = {},
+) {
   const dir = mkdtempSync(join(tmpdir(), 'automl-slurm-unit-'));
   const store = new ExperimentStore(dir);
   const c = cluster(endings, opts.known);
@@ -89,7 +102,7 @@ function setup(endings: Ending[], opts: { cancelled?: () => boolean; spec?: Part
     worker: '/opt/automl/dist/worker.js',
     node: '/usr/bin/node',
     run: c.run,
-    pollSeconds: 0.005,
+    pollSeconds: opts.pollSeconds ?? 0.005,
   });
   const trial = newTrialRecord({ id: 't001', index: 0, config: { family: 'convnet' }, origin: 'portfolio', epochs: 3, startedAt: new Date().toISOString() });
   const segment = { fromEpochs: 0, toEpochs: 3, continueFrom: false, mayContinue: true, deadline: Date.now() + 60_000 };
@@ -118,6 +131,19 @@ describe('Slurm executor (played cluster)', () => {
         ['1', 'RUNNING', 'n1'],
       ],
     );
+  });
+
+  it('sees a job end when its outcome file appears, not at the next squeue poll', async () => {
+    // squeue every 30 s; the job writes its outcome 50 ms in and leaves the queue right after.
+    const s = setup(['exits-after-outcome'], { pollSeconds: 30 });
+    const started = Date.now();
+    const outcome = await s.executor.run(s.trial, s.segment);
+    const seconds = (Date.now() - started) / 1000;
+    assert.ok(seconds < 5, `the segment's end was seen after ${seconds.toFixed(1)} s`);
+    assert.equal(outcome.status, 'done');
+    // Slurm's word on how it ended is still the one recorded.
+    assert.deepEqual(s.trial.job, { id: '1', node: 'n1', state: 'COMPLETED' });
+    assert.ok(s.calls.filter((c) => c.command === 'squeue').length <= 3, s.calls.map((c) => c.command).join(' '));
   });
 
   it('records a job that failed without a result and submits it once more', async () => {
