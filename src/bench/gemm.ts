@@ -222,8 +222,8 @@ async function childMain(job: ChildJob, emit: (row: GemmRow) => void): Promise<v
   const peak: Record<string, number | null> = {};
   const peakFn = new WebAssembly.Instance(module, { env: { memory } }).exports as Record<string, (n: number) => void>;
   const n = 5e6;
-  peak[fma ? 'peak (fused multiply-add, 1 thread)' : 'peak (multiply and add, 1 thread)'] =
-    (n * 12 * 8) / timeIt(() => peakFn[fma ? 'peakFma' : 'peakMulAdd']!(n)) / 1e9;
+  const kind = fma ? 'fused multiply-add' : 'multiply and add';
+  peak[`peak (${kind}, 1 thread, in the ${job.threads}-thread process)`] = (n * 12 * 8) / timeIt(() => peakFn[fma ? 'peakFma' : 'peakMulAdd']!(n)) / 1e9;
   emit({ label: 'peak', threads: 1, M: 0, K: 0, N: 0, gflops: peak });
   for (const s of GEMM_SHAPES) emit(measureShape(backend, s, pool, job.threads));
   pool.close();
