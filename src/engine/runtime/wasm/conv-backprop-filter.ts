@@ -1,7 +1,8 @@
 // Conv2DBackpropFilter for the wasm backend (the stock wasm backend has none): a
-// register-blocked SIMD loop with the batch split between threads, SIMD taps for few input
-// channels, an im2col product, or XNNPACK's fast forward convolution with dy as the filter
-// (batch-chunked); plus the plain-loop reference.
+// register-blocked SIMD loop with the batch split between threads (a pointwise convolution's
+// pixels regrouped into cache-sized blocks), SIMD taps for few input channels, an im2col
+// product, or XNNPACK's fast forward convolution with dy as the filter (batch-chunked); plus
+// the plain-loop reference.
 import { backend_util, type TensorInfo } from '@tensorflow/tfjs-core';
 import {
   alloc,
