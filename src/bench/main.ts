@@ -8,7 +8,8 @@
 //   npm run bench -- --parts photos        hymenoptera photos, 5 min each: from scratch, each nsfwjs backbone, linear probes
 //   npm run bench -- --parts ood           the predict warning: share flagged of VALIDATION, TEST and foreign images (2 min models)
 //   npm run bench -- --parts slurm         the sample dataset, 5 min: local executor vs Slurm --parallel 2 on the test cluster
-//   options: --parts import,train,infer,webview,automl,photos,ood,slurm  --seconds N (train throughput per case)
+//   npm run bench -- --parts gemm          GFLOP/s of the nets' convolutions: XNNPACK, the project kernels, a GEMM micro-kernel
+//   options: --parts import,train,infer,webview,automl,photos,ood,slurm,gemm  --seconds N (train throughput per case)
 //            --peer torch (with train: the same nets in PyTorch in the same run, and the ratio; src/bench/peer)
 //            --no-record (do not append to BENCHMARKS.md)
 //
@@ -29,6 +30,7 @@ import { benchPhotos } from './photos';
 import { benchPeerTorch, isPeerBenchChild, runPeerBenchChild } from './peer/side-by-side';
 import { benchOod } from './ood';
 import { benchSlurm } from './slurm';
+import { benchGemm, gemmTable, isGemmBenchChild, runGemmBenchChild } from './gemm';
 import type { ExperimentRecord } from '../shared/protocol';
 
 const ROOT = resolve(__dirname, '..', '..', '..');
@@ -169,6 +171,7 @@ const PARTS: [string, (o: Options) => Promise<string[]>][] = [
   ['photos', photosPart],
   ['ood', oodPart],
   ['slurm', slurmPart],
+  ['gemm', gemmPart],
 ];
 
 async function main(): Promise<void> {
@@ -399,10 +402,21 @@ async function slurmPart({ budget }: Options): Promise<string[]> {
   return [`### ${title}\n${text}`];
 }
 
+async function gemmPart(): Promise<string[]> {
+  const title = 'Convolutions and products of the reference networks on wasm: XNNPACK, the project kernels, a GEMM micro-kernel (GFLOP/s)';
+  console.log(`## ${title}`);
+  const rows = await benchGemm({ childEntry: __filename, onRow: (r) => console.log(`  ${r.label}, ${r.threads} thread(s): ${JSON.stringify(r.gflops)}`) });
+  const text = gemmTable(rows);
+  console.log(text + '\n');
+  return [`### ${title}\n${text}`];
+}
+
 if (isTrainBenchChild()) {
   void runTrainBenchChild();
 } else if (isPeerBenchChild()) {
   void runPeerBenchChild();
+} else if (isGemmBenchChild()) {
+  void runGemmBenchChild();
 } else if (require.main === module) {
   main().catch((e) => {
     console.error(e instanceof Error ? e.message : e);

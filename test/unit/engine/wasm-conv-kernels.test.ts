@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as assert from 'node:assert/strict';
 import { registerWasmTrainingKernels } from '../../../src/engine/runtime/wasm/kernels';
-import { filterGradByTiles, filterGradByTransposedConv } from '../../../src/engine/runtime/wasm/conv-backprop-filter';
+import { filterGradByTiles, filterGradByTransposedConv, pointwiseAsBlocks, pointwiseBlock } from '../../../src/engine/runtime/wasm/conv-backprop-filter';
 import { convByTiles, packFilter, tileConvOf } from '../../../src/engine/runtime/wasm/conv-forward';
 import { convInfoOf, type BackendWasm } from '../../../src/engine/runtime/wasm/kernel-utils';
 import { arr, assertClose, compareKernel, CONV_CASES, convOutShape, ensureWasm, onBackend, runKernelOn, type Arr, type ConvCase } from './wasm-test-utils';
@@ -127,6 +127,42 @@ describe('wasm training kernels: convolutions', function () {
         assertClose(got.xnn, want[0], 1e-4, 'XNNPACK path');
       });
     }
+  });
+
+  describe('Conv2DBackpropFilter of pointwise convolutions, in blocks of pixels', () => {
+    it('picks blocks that divide the pixels, give every thread one, and stay small for wide layers', () => {
+      assert.equal(pointwiseBlock(65536, 16, 96, 2), 512); // 64×64×16 → 96, batch 16: 128 blocks
+      assert.equal(pointwiseBlock(256, 320, 1280, 2), 128); // 4×4, batch 16: one block a thread, not 16 images of 16 pixels
+      assert.equal(pointwiseBlock(1024, 384, 64, 2), 128); // at least 128 pixels
+      assert.equal(pointwiseBlock(77, 8, 8, 2), 11); // the largest divisor ≤ 77 / 2
+      assert.equal(pointwiseBlock(13, 8, 8, 2), 1); // a prime: pixel by pixel
+      assert.equal(pointwiseBlock(300, 16, 32, 1), 300); // one thread, small layer: one block
+    });
+
+    it('applies only to 1×1, stride-1, unpadded convolutions', () => {
+      const ci = (x: number[], k: number, cout: number, stride: number, pad: 'same' | 'valid' | number) =>
+        convInfoOf(x, [k, k, x[3]!, cout], { strides: stride, pad });
+      const blocks = pointwiseAsBlocks(ci([3, 10, 10, 16], 1, 32, 1, 'same'), 2)!;
+      assert.deepEqual([blocks.batchSize, blocks.inHeight, blocks.inWidth, blocks.outHeight, blocks.outWidth], [2, 1, 150, 1, 150]);
+      assert.equal(pointwiseAsBlocks(ci([3, 10, 10, 16], 1, 32, 2, 'same'), 2), null);
+      assert.equal(pointwiseAsBlocks(ci([3, 10, 10, 16], 3, 32, 1, 'same'), 2), null);
+      assert.equal(pointwiseAsBlocks(ci([3, 10, 10, 16], 1, 32, 1, 1), 2), null);
+    });
+
+    const cases: ConvCase[] = [
+      { x: [3, 10, 10, 16], k: [1, 1], cout: 32, stride: 1, pad: 'same' }, // 2 blocks of 150 pixels
+      { x: [1, 7, 11, 8], k: [1, 1], cout: 24, stride: 1, pad: 'valid' }, // 7 blocks of 11, 4×8 tile
+      { x: [16, 4, 4, 32], k: [1, 1], cout: 128, stride: 1, pad: 'same' }, // images merged into blocks
+    ];
+    cases.forEach((c, i) => {
+      it(`x ${c.x} → ${c.cout} against the cpu backend`, async () => {
+        await compareKernel(
+          'Conv2DBackpropFilter',
+          { x: arr(c.x, 800 + i), dy: arr(convOutShape(c), 900 + i) },
+          { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', filterShape: [...c.k, c.x[3], c.cout] },
+        );
+      });
+    });
   });
 
   describe('Conv2D / FusedConv2D (the SIMD loop where it applies, XNNPACK otherwise)', () => {

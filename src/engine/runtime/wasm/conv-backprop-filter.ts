@@ -1,7 +1,8 @@
 // Conv2DBackpropFilter for the wasm backend (the stock wasm backend has none): a
-// register-blocked SIMD loop with the batch split between threads, SIMD taps for few input
-// channels, an im2col product, or XNNPACK's fast forward convolution with dy as the filter
-// (batch-chunked); plus the plain-loop reference.
+// register-blocked SIMD loop with the batch split between threads (a pointwise convolution's
+// pixels regrouped into cache-sized blocks), SIMD taps for few input channels, an im2col
+// product, or XNNPACK's fast forward convolution with dy as the filter (batch-chunked); plus
+// the plain-loop reference.
 import { backend_util, type TensorInfo } from '@tensorflow/tfjs-core';
 import {
   alloc,
@@ -368,6 +369,36 @@ export function filterGradByTiles(backend: BackendWasm, x: TensorInfo, dy: Tenso
   );
 }
 
+/** Bytes of x and dy a block of pixels of a pointwise filter gradient should stay within (a share of L2). */
+const POINTWISE_BLOCK_BYTES = 256 * 1024;
+
+/**
+ * Pixels per block for the filter gradient of a pointwise convolution: the largest divisor of
+ * the M pixels that is at most max(128, what keeps the block's x and dy within
+ * POINTWISE_BLOCK_BYTES), and at most M / threads so that every thread gets a block. The tile
+ * loop re-reads a block's pixels once per tile of channels and loads and stores its accumulators
+ * once per block: whole images are too big for that at 64×64 (16→96: 1.8 MB) and too small at
+ * 4×4 (320→1280: 16 pixels per 1.6 MB of accumulators).
+ */
+export function pointwiseBlock(M: number, Cin: number, Cout: number, threads: number): number {
+  const cap = Math.max(1, Math.min(Math.floor(M / Math.max(1, threads)), Math.max(128, Math.floor(POINTWISE_BLOCK_BYTES / (4 * (Cin + Cout))))));
+  for (let p = cap; p > 1; p--) if (M % p === 0) return p;
+  return 1;
+}
+
+/**
+ * A 1×1, stride-1, unpadded convolution seen as M / P "images" of 1×P pixels (the same memory:
+ * x and dy are pixel-major), P from pointwiseBlock; null for any other convolution.
+ */
+export function pointwiseAsBlocks(ci: Conv2DInfo, threads: number): Conv2DInfo | null {
+  const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw, padInfo: pad } = ci;
+  if (KH !== 1 || KW !== 1 || sh !== 1 || sw !== 1 || pad.top !== 0 || pad.left !== 0 || pad.bottom !== 0 || pad.right !== 0) return null;
+  if (ci.outHeight !== ci.inHeight || ci.outWidth !== ci.inWidth) return null;
+  const M = ci.batchSize * ci.inHeight * ci.inWidth;
+  const P = pointwiseBlock(M, ci.inChannels, ci.outChannels, threads);
+  return { ...ci, batchSize: M / P, inHeight: 1, inWidth: P, outHeight: 1, outWidth: P };
+}
+
 export function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
   const backend = args.backend as BackendWasm;
   const x = args.inputs.x!;
@@ -378,7 +409,8 @@ export function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
     const dW = ci.outChannels % 4 === 0 ? filterGradBySimdTaps(backend, x, dy, ci, 'broadcast') : null;
     return dW ?? filterGradByIm2col(backend, x, dy, ci);
   }
-  return filterGradByTiles(backend, x, dy, ci) ?? filterGradByTransposedConv(backend, x, dy, ci);
+  const blocks = pointwiseAsBlocks(ci, convKernelsFor(backend)?.pool.size ?? 1);
+  return filterGradByTiles(backend, x, dy, blocks ?? ci) ?? filterGradByTransposedConv(backend, x, dy, ci);
 }
 
 /** Plain loops: the reference the "stock + naive backprop filter" variant trains with. */

@@ -36,7 +36,8 @@ export function simdEnabled(): boolean {
   return enabled;
 }
 
-function memoryOf(backend: BackendWasm): WebAssembly.Memory | null {
+/** The backend's heap as a WebAssembly.Memory (shared when the build has threads), or null. */
+export function memoryOf(backend: BackendWasm): WebAssembly.Memory | null {
   const shared = sharedWasmMemory(backend);
   if (shared !== undefined) return shared;
   const m = wasmModule(backend) as unknown as { wasmMemory?: unknown; asm?: { memory?: unknown } };
