@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type * as Ort from 'onnxruntime-node';
 import { foldForInference } from '../model/fold';
-import { convertKerasModel } from '../model/onnx/convert';
+import { type OnnxGraphOptions, convertKerasModel } from '../model/onnx/convert';
 import { type ManifestEntry, decodeWeights } from '../model/onnx/keras';
 import { loadOnnxRuntime } from '../model/onnx-runtime';
 import { defaultRuntimeDir } from '../runtime/probe';
@@ -28,8 +28,8 @@ export function extractorOnnxFile(cacheDir: string, extractorKey: string): strin
   return join(cacheDir, 'features', `${name}.onnx`);
 }
 
-/** A layers model (held in memory, not folded) as ONNX bytes; input "image" NHWC, output "features". */
-export async function extractorToOnnx(model: tfl.LayersModel, where: string): Promise<Uint8Array> {
+/** A layers model held in memory (not folded: the exporter converts Keras layers) as ONNX bytes, through tfjs's serialisation. */
+export async function layersModelToOnnx(model: tfl.LayersModel, where: string, o: OnnxGraphOptions = {}): Promise<Uint8Array> {
   let artifacts: tf.io.ModelArtifacts | undefined;
   await model.save(
     tf.io.withSaveHandler((a) => {
@@ -40,13 +40,22 @@ export async function extractorToOnnx(model: tfl.LayersModel, where: string): Pr
   if (!artifacts?.modelTopology || !artifacts.weightSpecs) throw new Error(`${where}: tfjs saved no topology or weights`);
   const bytes = Buffer.from(artifacts.weightData ? tf.io.CompositeArrayBuffer.join(artifacts.weightData) : new ArrayBuffer(0));
   const weights = decodeWeights(bytes, artifacts.weightSpecs as ManifestEntry[], where);
-  const dim = model.outputs[0].shape[1] as number;
-  return convertKerasModel(artifacts.modelTopology, weights, where, {
+  return convertKerasModel(artifacts.modelTopology, weights, where, o).bytes;
+}
+
+/** An extractor model (featureExtractor's, not folded) as ONNX bytes; input "image" NHWC, output "features". */
+export function extractorToOnnx(model: tfl.LayersModel, where: string): Promise<Uint8Array> {
+  return layersModelToOnnx(model, where, {
     outputName: 'features',
-    outputShape: [dim],
+    outputShape: [model.outputs[0].shape[1] as number],
     outputDoc: 'pooled features per image',
     doc: 'Bottleneck features of AutoML for VS Code: NHWC float32 images, raw pixels 0-255, to the globally averaged taps of a backbone side by side.',
-  }).bytes;
+  });
+}
+
+/** ONNX Runtime's session options for the CPU: every graph optimisation, `threads` intra-op threads when given. */
+export function cpuSessionOptions(threads?: number): Ort.InferenceSession.SessionOptions {
+  return { executionProviders: ['cpu'], graphOptimizationLevel: 'all', ...(threads ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}) };
 }
 
 export interface FeatureEngineOptions {
@@ -117,11 +126,7 @@ export function openFeatureEngine(model: tfl.LayersModel, o: FeatureEngineOption
 async function onnxEngine(mod: typeof Ort, model: tfl.LayersModel, dim: number, o: FeatureEngineOptions): Promise<FeatureEngine> {
   const file = extractorOnnxFile(o.cacheDir, o.extractorKey);
   const where = o.where ?? 'the features extractor';
-  const options: Ort.InferenceSession.SessionOptions = {
-    executionProviders: ['cpu'],
-    graphOptimizationLevel: 'all',
-    ...(o.threads ? { intraOpNumThreads: o.threads, interOpNumThreads: 1 } : {}),
-  };
+  const options = cpuSessionOptions(o.threads);
   let session: Ort.InferenceSession | undefined;
   if (existsSync(file)) {
     session = await mod.InferenceSession.create(new Uint8Array(readFileSync(file)), options).catch(() => {
