@@ -74,7 +74,8 @@ Commands:
   list                       experiments in --out (default .automl/experiments)
   install-runtime [--gpu|--cpu|--webgpu|--onnx]
                              install tfjs-node(-gpu), Dawn for the WebGPU backend, or ONNX Runtime (--onnx: predict
-                             and serve then run the experiment's ONNX export, or an export folder, in it)
+                             and serve then run the experiment's ONNX export, or an export folder, in it, and
+                             transfer learning extracts its features in it)
   --version                  print the version
 
 A dataset is an AutoML Vision CSV ([TRAIN|VALIDATION|TEST|UNASSIGNED,]path,label[,label…]),

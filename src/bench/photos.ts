@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { type ImageSet, concatSets, openDataset, prepareImageSets } from '../data';
 import { loadBackbone } from '../engine/model/backbone';
 import { backboneKey, embedSet, featureExtractor } from '../engine/training/features';
+import { openFeatureEngine } from '../engine/training/features-onnx';
 import { LINEAR_HEAD, fitLinearHead, predictLinearHead } from '../engine/training/linear-head';
 import { scoreSet } from '../engine/training/loop';
 import { type NsfwjsModel, extractNsfwjsModel } from '../engine/model/nsfwjs';
@@ -52,6 +53,8 @@ export interface ProbeResult {
   cvAccuracy: number;
   testAccuracy: number;
   embedImagesPerSec: number;
+  /** What extracted the features: ONNX Runtime when installed, else TF.js (as in the product). */
+  engine: string;
   seconds: number;
 }
 
@@ -66,8 +69,9 @@ export async function linearProbe(csv: string, backboneDir: string, size: number
   const dataset = await openDataset(csv, { seed: 1 });
   const sets = await prepareImageSets(dataset, { size: { height: size, width: size, channels: 3 }, fit: 'pad', cacheDir, maxResidentBytes: 2 ** 31 });
   const bb = await loadBackbone(backboneDir, 'auto', { size });
-  const { model: extractor, blocks } = featureExtractor(bb);
+  const { model, blocks } = featureExtractor(bb, { fold: false });
   const key = `${backboneKey(backboneDir)}/${size}/${bb.info.range}/${blocks.map((b) => b.layer).join('+')}`;
+  const extractor = openFeatureEngine(model, { extractorKey: key, cacheDir, backend: 'wasm', where: backboneDir });
   const t0 = Date.now();
   let embedded = 0;
   const embed = async (set: ImageSet, mirror: boolean) => {
@@ -79,7 +83,8 @@ export async function linearProbe(csv: string, backboneDir: string, size: number
   const train = await embed(trainVal, true);
   const test = await embed(sets.test, false);
   const embedSeconds = (Date.now() - t0) / 1000;
-  extractor.dispose();
+  const engine = extractor.name;
+  await extractor.dispose();
   const features = { plain: train.plain, mirror: train.mirror, labels: trainVal.labels, n: train.count, width: train.dim, k: sets.classes.length, blocks };
   const choice = chooseCutAndPenalty(features, { seed: 1, fitter: LINEAR_HEAD });
   const data = blockData(features, choice.layer);
@@ -102,6 +107,7 @@ export async function linearProbe(csv: string, backboneDir: string, size: number
     cvAccuracy: choice.cvAccuracy,
     testAccuracy,
     embedImagesPerSec: embedded ? embedded / embedSeconds : NaN,
+    engine,
     seconds: (Date.now() - started) / 1000,
   };
 }
@@ -166,7 +172,7 @@ export async function benchPhotos(o: {
       `linear probe at ${p.layer} (L2 ${p.l2}, CV ${pct(p.cvAccuracy)})`,
       pct(p.testAccuracy),
       '–',
-      `embed ${p.embedImagesPerSec.toFixed(1)}`,
+      `embed ${p.embedImagesPerSec.toFixed(1)} (${p.engine})`,
       '–',
     ]);
   }

@@ -14,6 +14,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import type { ImageSet } from '../data';
 import { loadBackbone } from '../engine/model/backbone';
 import { backboneKey, embedSet, featureExtractor } from '../engine/training/features';
+import { openFeatureEngine } from '../engine/training/features-onnx';
 import { LINEAR_HEAD, type LinearHead, fitLinearHead, predictLinearHead } from '../engine/training/linear-head';
 import { saveModel } from '../engine/model/io';
 import { newTrialRecord } from '../search/search';
@@ -40,33 +41,48 @@ export async function features(ctx: FeaturesContext): Promise<void> {
   }
   const started = Date.now();
   const bb = await loadBackbone(backbone.dir, backbone.range, { size: backbone.size, cut: backbone.cut });
-  const { model: extractor, blocks } = featureExtractor(bb);
+  const { model, blocks } = featureExtractor(bb, { fold: false });
+  const key = `${backboneKey(backbone.dir)}/${backbone.size}/${backbone.range}/${blocks.map((b) => b.layer).join('+')}`;
+  // ONNX Runtime when installed (features-onnx.ts), else TF.js on the folded model.
+  const extractor = openFeatureEngine(model, {
+    extractorKey: key,
+    cacheDir: ctx.spec.cacheDir,
+    backend: ctx.backend.name,
+    where: backbone.dir,
+    onMessage: log,
+  });
   let trainFeatures;
   let valFeatures;
   try {
-    const key = `${backboneKey(backbone.dir)}/${backbone.size}/${backbone.range}/${blocks.map((b) => b.layer).join('+')}`;
     const total = data.train.count + data.validation.count;
     let embedded = 0;
-    const embed = (set: ImageSet, before: number) =>
-      embedSet(extractor, set, {
+    let seconds = 0;
+    const embed = (set: ImageSet, before: number) => {
+      const t0 = Date.now();
+      return embedSet(extractor, set, {
         extractorKey: key,
         cacheDir: ctx.spec.cacheDir,
         mirror: true,
         isCancelled: ctx.isCancelled,
         onProgress: (done) => ctx.run.emit({ type: 'dataProgress', phase: 'features', done: before + done, total }),
       }).then((f) => {
-        if (!f.cached) embedded += 2 * set.count;
+        if (!f.cached) {
+          embedded += 2 * set.count;
+          seconds += (Date.now() - t0) / 1000;
+        }
         return f;
       });
+    };
     trainFeatures = await embed(data.train, 0);
     valFeatures = data.validation.count ? await embed(data.validation, data.train.count) : null;
-    const seconds = (Date.now() - started) / 1000;
     log(
       `Features: ${total} images and their mirror images through the backbone's frozen layers, pooled at ${blocks.map((b) => `${b.layer} (${b.dim})`).join(', ')}` +
-        (embedded ? `: ${embedded} passes in ${seconds.toFixed(0)} s (${(embedded / seconds).toFixed(1)} images/s)` : ': read from the cache'),
+        (embedded
+          ? `: ${embedded} passes in ${seconds.toFixed(1)} s by ${extractor.name}, ${(embedded / seconds).toFixed(1)} images/s`
+          : ': read from the cache'),
     );
   } finally {
-    extractor.dispose();
+    await extractor.dispose();
   }
   const all = valFeatures ? joinFeatures(trainFeatures, valFeatures) : trainFeatures;
   const labels = Int32Array.from({ length: all.count }, (_, i) => (i < data.train.count ? data.train.labels[i] : data.validation.labels[i - data.train.count]));

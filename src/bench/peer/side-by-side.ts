@@ -6,7 +6,9 @@
 // The table gives PyTorch's best setting per net and case and the ratio project / PyTorch.
 //
 //   npm run bench -- --parts train --peer torch
-//   node out/src/bench/peer/side-by-side.js [--nets 2-conv,resnet8] [--seconds 3] [--threads 2]
+//   node out/src/bench/peer/side-by-side.js [--nets 2-conv,resnet8] [--modes train,forward] [--seconds 3] [--threads 2]
+//
+// Forward cases also run in ONNX Runtime when it is installed (onnx-side.ts), rows "forward, ONNX Runtime".
 //
 // The wasm thread count is fixed once per process: the project's side runs in a child process
 // (this module, or the entry that bundles it, forked with an environment flag; see isPeerBenchChild).
@@ -17,6 +19,7 @@ import { initWasmBackend } from '../../engine/runtime/wasm/backend';
 import { useWasmKernelSet } from '../../engine/runtime/wasm/kernels';
 import { TrainStep } from '../../engine/training/step';
 import { buildSpecNet, loadNets, TORCH_SCRIPT, type NetSpec } from './net-spec';
+import { measureOnnxForward, onnxRuntimeVersion } from './onnx-side';
 
 /** One measured case of one side. */
 export interface PeerRow {
@@ -26,10 +29,14 @@ export interface PeerRow {
   imagesPerSec: number;
   /** PyTorch: "reference BLAS, NCHW" and the like; the project: its backend and threads. */
   setting: string;
+  /** The project's forward pass in ONNX Runtime (onnx-side.ts) rather than its own engine. */
+  engine?: 'onnxruntime';
 }
 
 export interface PeerOptions {
   nets?: string[];
+  /** Only these cases (default: both). */
+  modes?: Array<'train' | 'forward'>;
   /** Timed seconds per case after warm-up (default 3). */
   seconds?: number;
   threads?: number;
@@ -102,14 +109,17 @@ export async function runPeerBenchChild(): Promise<void> {
 }
 
 async function peerChildMain(): Promise<void> {
-  const job = JSON.parse(process.env[CHILD_FLAG] ?? '{}') as { nets: string[]; seconds: number; threads: number };
+  const job = JSON.parse(process.env[CHILD_FLAG] ?? '{}') as { nets: string[]; modes: string[]; seconds: number; threads: number };
   const info = await initWasmBackend({ threads: job.threads });
   useWasmKernelSet('project');
   for (const spec of loadNets().filter((n) => job.nets.length === 0 || job.nets.includes(n.name))) {
-    for (const c of spec.cases) {
+    for (const c of spec.cases.filter((k) => job.modes.includes(k.mode))) {
       const ips = await measureProject(spec, c.mode, c.batch, job.seconds);
       const row: PeerRow = { net: spec.name, mode: c.mode, batch: c.batch, imagesPerSec: ips, setting: `wasm, project kernels, ${info.threads} threads` };
       await send({ row });
+      // The same forward pass in ONNX Runtime, when it is installed (what transfer learning's features run on then).
+      const onnx = c.mode === 'forward' ? await measureOnnxForward(spec, c.batch, job.seconds, job.threads) : null;
+      if (onnx) await send({ row: { net: spec.name, mode: c.mode, batch: c.batch, ...onnx, engine: 'onnxruntime' } satisfies PeerRow });
     }
   }
 }
@@ -117,7 +127,7 @@ async function peerChildMain(): Promise<void> {
 function projectSide(o: Required<Omit<PeerOptions, 'onLine'>>, onRow: (r: PeerRow) => void): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = fork(o.childEntry, [], {
-      env: { ...process.env, [CHILD_FLAG]: JSON.stringify({ nets: o.nets, seconds: o.seconds, threads: o.threads }) },
+      env: { ...process.env, [CHILD_FLAG]: JSON.stringify({ nets: o.nets, modes: o.modes, seconds: o.seconds, threads: o.threads }) },
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     });
     child.on('message', (m: { row?: PeerRow }) => m.row && onRow(m.row));
@@ -128,7 +138,7 @@ function projectSide(o: Required<Omit<PeerOptions, 'onLine'>>, onRow: (r: PeerRo
 
 /** PyTorch's rows with one BLAS (the process's environment decides which libblas.so.3 loads). */
 function torchSide(python: string, blas: string, env: NodeJS.ProcessEnv, o: Required<Omit<PeerOptions, 'onLine'>>, onRow: (r: PeerRow) => void): Promise<void> {
-  const args = [TORCH_SCRIPT, '--threads', String(o.threads), '--seconds', String(o.seconds), '--nets', o.nets.join(',')];
+  const args = [TORCH_SCRIPT, '--threads', String(o.threads), '--seconds', String(o.seconds), '--nets', o.nets.join(','), '--modes', o.modes.join(',')];
   return new Promise((resolve, reject) => {
     const child = spawn(python, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
     let buf = '';
@@ -178,14 +188,21 @@ export function peerTable(project: PeerRow[], torch: PeerRow[]): string {
     const t = best.get(caseKey(p));
     const peer = t ? `${formatRate(t.imagesPerSec)} (${t.setting})` : 'n/a';
     const ratio = t && t.imagesPerSec > 0 ? (p.imagesPerSec / t.imagesPerSec).toFixed(2) : 'n/a';
-    lines.push(`| ${p.net} | ${p.mode === 'train' ? 'training' : 'forward'} | ${p.batch} | ${formatRate(p.imagesPerSec)} | ${peer} | ${ratio} |`);
+    const mode = `${p.mode === 'train' ? 'training' : 'forward'}${p.engine === 'onnxruntime' ? ', ONNX Runtime' : ''}`;
+    lines.push(`| ${p.net} | ${mode} | ${p.batch} | ${formatRate(p.imagesPerSec)} | ${peer} | ${ratio} |`);
   }
   return lines.join('\n');
 }
 
 /** The whole side by side: the project's side, then PyTorch with each BLAS; the markdown table and notes. */
 export async function benchPeerTorch(opts: PeerOptions = {}): Promise<{ table: string; notes: string[]; project: PeerRow[]; torch: PeerRow[] }> {
-  const o = { nets: opts.nets ?? [], seconds: opts.seconds ?? 3, threads: opts.threads ?? 2, childEntry: opts.childEntry ?? __filename };
+  const o = {
+    nets: opts.nets ?? [],
+    modes: opts.modes ?? (['train', 'forward'] as Array<'train' | 'forward'>),
+    seconds: opts.seconds ?? 3,
+    threads: opts.threads ?? 2,
+    childEntry: opts.childEntry ?? __filename,
+  };
   const log = opts.onLine ?? (() => undefined);
   const notes: string[] = [];
   const project: PeerRow[] = [];
@@ -207,6 +224,14 @@ export async function benchPeerTorch(opts: PeerOptions = {}): Promise<{ table: s
     const version = spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' }).stdout.trim();
     notes.push(`PyTorch ${version} (${python}), torch.set_num_threads(${o.threads}); the project: wasm with its own kernels, ${o.threads} threads.`);
   }
+  const ort = onnxRuntimeVersion();
+  if (o.modes.includes('forward')) {
+    notes.push(
+      ort
+        ? `"forward, ONNX Runtime": the same tfjs net converted by the project's ONNX exporter, run in onnxruntime-node ${ort} (CPU, intraOpNumThreads ${o.threads}, all graph optimisations), as transfer learning's features run when ONNX Runtime is installed.`
+        : 'ONNX Runtime is not installed (automl install-runtime --onnx): no ONNX Runtime rows.',
+    );
+  }
   return { table: peerTable(project, torch), notes, project, torch };
 }
 
@@ -220,6 +245,7 @@ if (require.main === module && isPeerBenchChild()) {
 } else if (require.main === module) {
   benchPeerTorch({
     nets: argList('--nets'),
+    modes: argList('--modes') as Array<'train' | 'forward'> | undefined,
     seconds: argList('--seconds') ? Number(argList('--seconds')![0]) : undefined,
     threads: argList('--threads') ? Number(argList('--threads')![0]) : undefined,
     onLine: (l) => console.log(l),

@@ -3,7 +3,7 @@
 the way src/bench/peer/side-by-side.ts times the project's (same batch, same training step: AdamW,
 label smoothing 0.1; warm-up steps, then timed steps; images/s), on the threads asked for.
 
-  python3 torch_train.py --threads 2 --seconds 3 [--nets 2-conv,resnet8] [--formats nchw,channels_last]
+  python3 torch_train.py --threads 2 --seconds 3 [--nets 2-conv,resnet8] [--formats nchw,channels_last] [--modes train,forward]
   python3 torch_train.py --params            # trainable parameters per net, no timing
 
 Prints one JSON object per line: {"net", "mode", "batch", "format", "imagesPerSec", "steps", "params"}.
@@ -171,6 +171,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=3)
     ap.add_argument("--formats", default="nchw,channels_last")
+    ap.add_argument("--modes", default="train,forward")
     ap.add_argument("--params", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -181,7 +182,7 @@ def main():
             print(json.dumps({"net": n["name"], "params": params(build(n))}), flush=True)
         return
     for n in nets:
-        for case in n["cases"]:
+        for case in [c for c in n["cases"] if c["mode"] in a.modes.split(",")]:
             for fmt in filter(None, a.formats.split(",")):
                 ips, steps, p = measure(n, case["mode"], case["batch"], fmt, a.seconds)
                 row = {"net": n["name"], "mode": case["mode"], "batch": case["batch"], "format": fmt, "imagesPerSec": ips, "steps": steps, "params": p}

@@ -73,6 +73,38 @@ function setKey(set: ImageSet): string {
   return h.digest('hex').slice(0, 24);
 }
 
+/**
+ * What runs an extractor over batches of raw pixels: TF.js (the extractor model, folded), or ONNX
+ * Runtime (features-onnx.ts). `start` readies it (conversion, session) and is called once, before
+ * the first batch, only when the features are not in the cache; `name` says what ran them.
+ */
+export interface FeatureEngine {
+  dim: number;
+  name: string;
+  start?(): Promise<void>;
+  /** The features of `shape[0]` images [N, H, W, C] (floats 0–255): N rows of `dim`. */
+  run(x: Float32Array, shape: [number, number, number, number]): Promise<Float32Array>;
+  dispose(): Promise<void>;
+}
+
+/** The TF.js engine of an extractor model (see featureExtractor); `dispose` disposes the model. */
+export function tfjsFeatureEngine(model: tfl.LayersModel): FeatureEngine {
+  return {
+    dim: model.outputs[0].shape[1] as number,
+    name: `TF.js (${tf.getBackend()})`,
+    run: async (x, shape) => {
+      const out = tf.tidy(() => model.predict(tf.tensor4d(x, shape)) as tf.Tensor2D);
+      const data = (await out.data()) as Float32Array;
+      out.dispose();
+      return data;
+    },
+    dispose: () => {
+      model.dispose();
+      return Promise.resolve();
+    },
+  };
+}
+
 export interface EmbedOptions {
   /** Identifies the extractor: backbone files, cut, size, range (see backboneKey). */
   extractorKey: string;
@@ -87,8 +119,9 @@ export interface EmbedOptions {
  * The features of every image of `set` (and of its mirror image, with `mirror`), read from the
  * cache when this extractor has seen these pixels before, else computed and stored.
  */
-export async function embedSet(extractor: tfl.LayersModel, set: ImageSet, o: EmbedOptions): Promise<FeatureSet & { cached: boolean }> {
-  const dim = extractor.outputs[0].shape[1] as number;
+export async function embedSet(extractor: tfl.LayersModel | FeatureEngine, set: ImageSet, o: EmbedOptions): Promise<FeatureSet & { cached: boolean }> {
+  const engine = 'run' in extractor ? extractor : tfjsFeatureEngine(extractor);
+  const dim = engine.dim;
   const dir = join(o.cacheDir, 'features');
   const file = join(
     dir,
@@ -103,6 +136,7 @@ export async function embedSet(extractor: tfl.LayersModel, set: ImageSet, o: Emb
     const all = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
     return { dim, count: set.count, plain: all.subarray(0, views), mirror: o.mirror ? all.subarray(views) : null, cached: true };
   }
+  await engine.start?.();
   const all = new Float32Array(views * (o.mirror ? 2 : 1));
   const passes = o.mirror ? 2 : 1;
   const batch = o.batchSize ?? 16;
@@ -118,10 +152,7 @@ export async function embedSet(extractor: tfl.LayersModel, set: ImageSet, o: Emb
       const x = new Float32Array(n * rowBytes);
       if (pass === 0) for (let i = 0; i < n * rowBytes; i++) x[i] = rows[i];
       else mirrorRows(rows, x, n, H, W, C);
-      const out = tf.tidy(() => extractor.predict(tf.tensor4d(x, [n, H, W, C])) as tf.Tensor2D);
-      const data = (await out.data()) as Float32Array;
-      out.dispose();
-      all.set(data, pass * views + start * dim);
+      all.set(await engine.run(x, [n, H, W, C]), pass * views + start * dim);
     }
     done += n;
     o.onProgress?.(done, set.count);

@@ -7,6 +7,9 @@ import { spawnSync } from 'node:child_process';
 import { buildSpecNet, loadNets, parseNets, TORCH_SCRIPT, trainableParams } from '../../../src/bench/peer/net-spec';
 import { bestPerCase, formatRate, peerTable, torchPython, type PeerRow } from '../../../src/bench/peer/side-by-side';
 import { buildReferenceNet } from '../../../src/engine/model/reference-nets';
+import { layersModelToOnnx } from '../../../src/engine/training/features-onnx';
+import { rng } from '../../../src/shared/random';
+import { maxAbsDiff, randomiseBatchNorm, runOnnx } from '../engine/onnx-helpers';
 
 describe('bench: PyTorch side by side', () => {
   before(async () => {
@@ -56,6 +59,23 @@ describe('bench: PyTorch side by side', () => {
     }
   });
 
+  it('gives ONNX Runtime the same MobileNetV2 for its forward rows: the exported net’s logits are the tfjs net’s', async () => {
+    const spec = nets.find((n) => n.name === 'mobilenetv2-128')!;
+    const m = buildSpecNet(spec);
+    // Fresh BatchNorm statistics make the logits vanish (~1e-9): real-looking ones make them comparable.
+    assert.equal(randomiseBatchNorm(m, 3), 52);
+    const random = rng(3);
+    const x = Float32Array.from({ length: 2 * 128 * 128 * 3 }, () => random() * 2 - 1);
+    try {
+      const want = tf.tidy(() => (m.predict(tf.tensor4d(x, [2, 128, 128, 3])) as tf.Tensor).dataSync() as Float32Array);
+      const got = await runOnnx(await layersModelToOnnx(m, spec.name), x, [2, 128, 128, 3]);
+      assert.ok(Math.max(...want) - Math.min(...want) > 1e-3, 'the logits vary');
+      assert.ok(maxAbsDiff(got, want) < 1e-4, `max abs diff ${maxAbsDiff(got, want)}`);
+    } finally {
+      m.dispose();
+    }
+  });
+
   it('counts the same trainable parameters as torch_train.py builds from the same JSON (skipped without torch)', function () {
     const python = torchPython();
     if (!python) this.skip();
@@ -84,13 +104,19 @@ describe('bench: PyTorch side by side', () => {
       imagesPerSec: ips,
       setting,
     });
-    const project = [row('2-conv', 'train', 64, 1553, 'wasm'), row('resnet8', 'train', 128, 862.4, 'wasm'), row('mnv2', 'forward', 16, 12.34, 'wasm')];
+    const project = [
+      row('2-conv', 'train', 64, 1553, 'wasm'),
+      row('resnet8', 'train', 128, 862.4, 'wasm'),
+      row('mnv2', 'forward', 16, 12.34, 'wasm'),
+      { ...row('resnet8', 'forward', 128, 3100, 'ONNX Runtime 1.31.1, 2 threads'), engine: 'onnxruntime' as const },
+    ];
     const torch = [
       row('2-conv', 'train', 64, 1700, 'reference BLAS, NCHW'),
       row('2-conv', 'train', 64, 1790, 'OpenBLAS, NCHW'),
       row('2-conv', 'train', 64, 1500, 'OpenBLAS, channels_last'),
       row('2-conv', 'train', 128, 9999, 'OpenBLAS, NCHW'), // another batch: not 64's best
       row('resnet8', 'train', 128, 2641, 'reference BLAS, channels_last'),
+      row('resnet8', 'forward', 128, 6200, 'OpenBLAS, channels_last'),
     ];
     assert.equal(bestPerCase(torch).get('2-conv|train|64')!.setting, 'OpenBLAS, NCHW');
     assert.deepEqual(peerTable(project, torch).split('\n'), [
@@ -99,6 +125,7 @@ describe('bench: PyTorch side by side', () => {
       '| 2-conv | training | 64 | 1,553 | 1,790 (OpenBLAS, NCHW) | 0.87 |',
       '| resnet8 | training | 128 | 862 | 2,641 (reference BLAS, channels_last) | 0.33 |',
       '| mnv2 | forward | 16 | 12.3 | n/a | n/a |',
+      '| resnet8 | forward, ONNX Runtime | 128 | 3,100 | 6,200 (OpenBLAS, channels_last) | 0.50 |',
     ]);
     assert.equal(formatRate(99.96), '100');
     assert.equal(formatRate(99.94), '99.9');

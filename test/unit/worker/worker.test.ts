@@ -226,9 +226,15 @@ describe('training worker (child process)', function () {
     // features), so any of its layers will do: the trial trains on top of the backbone, not a network of its own.
     assert.ok(/"name":\s*"backbone_(?!input_range)/.test(checkpoint), 'the backbone is part of the trained model');
     assert.ok(rec.test && rec.test.accuracy > 0.3, `test accuracy ${rec.test?.accuracy}`);
-    // The features phase: cached features, a linear head chosen by cross-validation, the trial `head`.
+    // The features phase: cached features (the log says which engine computed them, and how fast: ONNX Runtime,
+    // a devDependency here, or TF.js), a linear head chosen by cross-validation, the trial `head`.
     assert.ok(
-      logs.some((m) => m.startsWith('Features: ') && m.includes('mirror images')),
+      logs.some(
+        (m) =>
+          m.startsWith('Features: ') &&
+          m.includes('mirror images') &&
+          /: \d+ passes in [\d.]+ s by (ONNX Runtime [\d.]+ \(CPU\)|TF\.js \(\w+\)), [\d.]+ images\/s$/.test(m),
+      ),
       logs.join('\n'),
     );
     assert.ok(

@@ -26,6 +26,9 @@ export interface OnnxGraphOptions {
   metadata?: Record<string, string>;
   doc?: string;
   producerVersion?: string;
+  /** The output's shape per image when the caller knows it (else the last Dense layer's units, or symbolic), and its description. */
+  outputShape?: Array<number | null>;
+  outputDoc?: string;
 }
 
 export interface ConvertedModel {
@@ -41,8 +44,16 @@ export interface ConvertedModel {
 export function convertLayersModel(dir: string, o: OnnxGraphOptions = {}): ConvertedModel {
   const where = join(dir, 'model.json');
   const json = JSON.parse(readFileSync(where, 'utf8')) as { modelTopology?: unknown; weightsManifest?: Array<{ paths: string[]; weights: [] }> };
-  const model = parseTopology(json.modelTopology, where);
-  const weights = readWeights(dir, json.weightsManifest ?? []);
+  return convertKerasModel(json.modelTopology, readWeights(dir, json.weightsManifest ?? []), where, o);
+}
+
+/**
+ * Converts a layers model given as its Keras topology (model.json's `modelTopology`) and its
+ * weights by name (`<layer>/<weight>`): a model held in memory, saved by tfjs without files.
+ * Errors name `where`.
+ */
+export function convertKerasModel(topology: unknown, weights: Map<string, Weight>, where: string, o: OnnxGraphOptions = {}): ConvertedModel {
+  const model = parseTopology(topology, where);
   if (model.inputs.length !== 1 || model.outputs.length !== 1) {
     throw new Error(
       `${where}: the model has ${model.inputs.length} inputs and ${model.outputs.length} outputs; the ONNX export takes one image in and one score vector out`,
@@ -62,12 +73,12 @@ export function convertLayersModel(dir: string, o: OnnxGraphOptions = {}): Conve
   const [out] = runModel(ctx, model, [input]);
   const keras = toKeras(ctx, out, 'output');
   g.identity(keras.name, outputName);
-  const outputShape = outputShapeOf(model, where);
+  const outputShape = o.outputShape ?? outputShapeOf(model, where);
   const dims = (prefix: string, s: Array<number | null>) => s.map((d, i) => (typeof d === 'number' ? d : `${prefix}${i}`));
   const proto = g.model({
     name: model.name,
     input: tensorInfo(inputName, ['N', ...dims('d', batchShape.slice(1))], 'NHWC float32 images'),
-    output: tensorInfo(outputName, ['N', ...dims('k', outputShape)], 'scores per class'),
+    output: tensorInfo(outputName, ['N', ...dims('k', outputShape)], o.outputDoc ?? 'scores per class'),
     doc: o.doc ?? '',
     metadata: o.metadata ?? {},
     producerVersion: o.producerVersion ?? '',

@@ -117,7 +117,7 @@ function parseSequential(config: unknown, where: string): KerasModel {
   return { name, layers, inputs, outputs: [prev] };
 }
 
-interface ManifestEntry {
+export interface ManifestEntry {
   name: string;
   shape: number[];
   dtype: string;
@@ -129,17 +129,24 @@ export function readWeights(dir: string, manifest: Array<{ paths: string[]; weig
   const out = new Map<string, Weight>();
   for (const group of manifest) {
     const bytes = Buffer.concat(group.paths.map((p) => readFileSync(weightsFile(dir, p))));
-    let offset = 0;
-    for (const w of group.weights) {
-      if (w.quantization) throw new Error(`${join(dir, 'model.json')}: weight ${w.name} is quantized; export a float32 model to ONNX`);
-      if (w.dtype !== 'float32') throw new Error(`${join(dir, 'model.json')}: weight ${w.name} is ${w.dtype}; only float32 weights can be exported to ONNX`);
-      const size = w.shape.reduce((a, b) => a * b, 1);
-      if (offset + size * 4 > bytes.length) throw new Error(`${join(dir, 'model.json')}: the weight files end before weight ${w.name}`);
-      const data = new Float32Array(size);
-      for (let i = 0; i < size; i++) data[i] = bytes.readFloatLE(offset + i * 4);
-      offset += size * 4;
-      out.set(w.name, { shape: w.shape, data });
-    }
+    for (const [name, w] of decodeWeights(bytes, group.weights, join(dir, 'model.json'))) out.set(name, w);
+  }
+  return out;
+}
+
+/** Float32 weights laid out one after the other in `bytes`, as `entries` lists them (errors name `where`). */
+export function decodeWeights(bytes: Buffer, entries: ManifestEntry[], where: string): Map<string, Weight> {
+  const out = new Map<string, Weight>();
+  let offset = 0;
+  for (const w of entries) {
+    if (w.quantization) throw new Error(`${where}: weight ${w.name} is quantized; export a float32 model to ONNX`);
+    if (w.dtype !== 'float32') throw new Error(`${where}: weight ${w.name} is ${w.dtype}; only float32 weights can be exported to ONNX`);
+    const size = w.shape.reduce((a, b) => a * b, 1);
+    if (offset + size * 4 > bytes.length) throw new Error(`${where}: the weight files end before weight ${w.name}`);
+    const data = new Float32Array(size);
+    for (let i = 0; i < size; i++) data[i] = bytes.readFloatLE(offset + i * 4);
+    offset += size * 4;
+    out.set(w.name, { shape: w.shape, data });
   }
   return out;
 }
