@@ -6,6 +6,7 @@ import { loadOnnxRuntime } from '../../engine/model/onnx-runtime';
 import { cpuSessionOptions, layersModelToOnnx } from '../../engine/training/features-onnx';
 import { rng } from '../../shared/random';
 import { buildSpecNet, type NetSpec } from './net-spec';
+import { imagesPerSecond } from './timing';
 
 /** ONNX Runtime's version when it loads, else null. */
 export function onnxRuntimeVersion(): string | null {
@@ -37,14 +38,7 @@ export async function measureOnnxForward(
     const run = async (): Promise<void> => {
       await session.run({ [session.inputNames[0]]: new mod.Tensor('float32', x, shape) });
     };
-    for (let i = 0; i < 2; i++) await run();
-    let steps = 0;
-    const t0 = performance.now();
-    while (steps < 3 || performance.now() - t0 < seconds * 1000) {
-      await run();
-      steps++;
-    }
-    const imagesPerSec = (steps * batch * 1000) / (performance.now() - t0);
+    const imagesPerSec = await imagesPerSecond(run, batch, seconds);
     return { imagesPerSec, setting: `ONNX Runtime ${mod.env.versions?.common ?? ''}, ${threads} threads` };
   } finally {
     await session.release();

@@ -18,6 +18,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initWasmBackend } from '../../engine/runtime/wasm/backend';
 import { useWasmKernelSet } from '../../engine/runtime/wasm/kernels';
 import { TrainStep } from '../../engine/training/step';
+import { imagesPerSecond } from './timing';
 import { buildSpecNet, loadNets, TORCH_SCRIPT, type NetSpec } from './net-spec';
 import { measureOnnxForward, onnxRuntimeVersion } from './onnx-side';
 
@@ -76,14 +77,7 @@ async function measureProject(spec: NetSpec, mode: 'train' | 'forward', batch: n
     }
   };
   try {
-    for (let i = 0; i < 2; i++) await run();
-    let steps = 0;
-    const t0 = performance.now();
-    while (steps < 3 || performance.now() - t0 < seconds * 1000) {
-      await run();
-      steps++;
-    }
-    return (steps * batch * 1000) / (performance.now() - t0);
+    return await imagesPerSecond(run, batch, seconds);
   } finally {
     step?.dispose();
     tf.dispose([x, y]);
